@@ -1,0 +1,313 @@
+//! Named scoring factors. Each is a pure function giving a value in `[0, 1]` and a
+//! sentence a person can check; a hypothesis' score is their weighted mean.
+
+use inquest_domain::{ChangeKind, ConfigChangeEvent, ConfigSource, FileChangeType, HypothesisType};
+use serde::{Deserialize, Serialize};
+
+/// One factor of a hypothesis' score, as stored in `details.factors`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Factor {
+    pub name: String,
+    pub value: f64,
+    pub weight: f64,
+    pub explanation: String,
+}
+
+impl Factor {
+    pub fn new(name: &str, value: f64, weight: f64, explanation: impl Into<String>) -> Self {
+        Self {
+            name: name.to_string(),
+            value: value.clamp(0.0, 1.0),
+            weight,
+            explanation: explanation.into(),
+        }
+    }
+}
+
+/// Weighted mean of the factors (0 when there are none).
+pub fn combine(factors: &[Factor]) -> f64 {
+    let total: f64 = factors.iter().map(|f| f.weight).sum();
+    if total <= 0.0 {
+        return 0.0;
+    }
+    factors.iter().map(|f| f.value * f.weight).sum::<f64>() / total
+}
+
+/// Timing of a change against the anomaly onset: a change shortly before the onset
+/// scores high, one long before decays (half-life about 30 minutes), one after the
+/// onset cannot have caused it.
+pub fn change_timing(minutes_before_onset: f64) -> Factor {
+    let m = minutes_before_onset;
+    let (value, why) = if m < -2.0 {
+        (0.0, format!("happened {:.0} min after the onset, so it cannot have caused it", -m))
+    } else if m <= 0.0 {
+        (0.75, "happened within two minutes of the onset".to_string())
+    } else {
+        let v = (-m * std::f64::consts::LN_2 / 30.0).exp();
+        (v.max(0.02), format!("happened {m:.0} min before the onset"))
+    };
+    Factor::new("timing", value, 3.0, why)
+}
+
+/// Strength of the anomaly on the suspect service (from `signals::strength`).
+pub fn anomaly_strength(strength: f64, z: f64, what: &str) -> Factor {
+    let why = if strength > 0.0 {
+        format!("{what} moved {z:.1} robust sigmas from its baseline")
+    } else {
+        format!("{what} shows no anomaly beyond its baseline noise")
+    };
+    Factor::new("anomaly_strength", strength, 3.0, why)
+}
+
+/// Closeness in the topology: the incident service itself is 1, each hop lowers it.
+pub fn topology_distance(distance: u32, service: &str) -> Factor {
+    let value = 1.0 / (1.0 + 0.5 * f64::from(distance));
+    let why = match distance {
+        0 => format!("{service} is the incident's own service"),
+        1 => format!("{service} is one hop from the incident's service"),
+        d => format!("{service} is {d} hops from the incident's service"),
+    };
+    Factor::new("topology_distance", value, 1.0, why)
+}
+
+/// Risk of a file change by its `change_type`.
+pub fn file_change_risk(t: FileChangeType) -> f64 {
+    match t {
+        FileChangeType::DbMigration => 0.9,
+        FileChangeType::TimeoutRetry => 0.9,
+        FileChangeType::HttpClient => 0.8,
+        FileChangeType::Config => 0.75,
+        FileChangeType::Dependency => 0.7,
+        FileChangeType::Auth => 0.65,
+        FileChangeType::SharedUtil => 0.55,
+        FileChangeType::Other => 0.35,
+        FileChangeType::Test => 0.05,
+        FileChangeType::Docs => 0.02,
+    }
+}
+
+/// Risk of a release from its riskiest changed file; a rollback is less risky.
+pub fn release_risk(files: &[(FileChangeType, String)], is_rollback: bool) -> Factor {
+    let riskiest = files
+        .iter()
+        .max_by(|a, b| file_change_risk(a.0).total_cmp(&file_change_risk(b.0)));
+    let (mut value, mut why) = match riskiest {
+        Some((t, path)) => (file_change_risk(*t), format!("riskiest change is {t} in {path}")),
+        None => (0.4, "no commit range known for this deployment".to_string()),
+    };
+    if is_rollback {
+        value *= 0.4;
+        why.push_str("; it is a rollback");
+    }
+    Factor::new("change_risk", value, 2.0, why)
+}
+
+/// Risk of an out-of-band config change by its kind and what it changed.
+pub fn config_risk(c: &ConfigChangeEvent) -> Factor {
+    let base = match c.change_kind {
+        ChangeKind::DbSchemaAlter => 0.9,
+        ChangeKind::ResourceLimit => 0.8,
+        ChangeKind::ConfigmapKey => 0.75,
+        ChangeKind::EnvVar => 0.7,
+        ChangeKind::SecretKey => 0.65,
+        ChangeKind::ImageSwap => 0.6,
+        ChangeKind::ReplicaCount => 0.45,
+    };
+    let field = c.diff_payload.get("field").and_then(|v| v.as_str()).unwrap_or("").to_ascii_lowercase();
+    let risky_field = ["timeout", "pool", "limit", "max", "retry", "conn", "url", "host", "memory", "cpu"]
+        .iter()
+        .any(|k| field.contains(k));
+    let old = number(c.diff_payload.get("old_value"));
+    let new = number(c.diff_payload.get("new_value"));
+    let shrink = matches!((old, new), (Some(o), Some(n)) if n < o);
+    let mut value = base;
+    let mut why = format!("{} on {}", c.change_kind, c.resource_name);
+    if risky_field {
+        value += 0.1;
+        why.push_str(&format!(", field {field} governs capacity or timeouts"));
+    }
+    if shrink && matches!(c.change_kind, ChangeKind::ReplicaCount | ChangeKind::ResourceLimit | ChangeKind::ConfigmapKey | ChangeKind::EnvVar) {
+        value += 0.1;
+        why.push_str(", and it was lowered");
+    }
+    Factor::new("change_risk", value, 2.0, why)
+}
+
+fn number(v: Option<&serde_json::Value>) -> Option<f64> {
+    let v = v?;
+    v.as_f64().or_else(|| {
+        v.as_str()
+            .and_then(|s| s.trim_end_matches(|c: char| c.is_alphabetic()).parse().ok())
+    })
+}
+
+/// Which hypothesis type a config change stands for.
+pub fn config_hypothesis_type(c: &ConfigChangeEvent) -> HypothesisType {
+    if c.source == ConfigSource::DbSchema || c.change_kind == ChangeKind::DbSchemaAlter {
+        HypothesisType::Db
+    } else {
+        HypothesisType::Config
+    }
+}
+
+/// Did the suspect move before the other anomalous services? Causes lead symptoms.
+pub fn onset_order(lead_minutes: Option<f64>, service: &str) -> Factor {
+    let (value, why) = match lead_minutes {
+        None => (0.3, format!("{service} has no clear onset")),
+        Some(l) if l >= 0.0 => (
+            0.7 + 0.3 * (l / 3.0).min(1.0),
+            format!("{service} moved first, {l:.0} min before the other anomalous services"),
+        ),
+        Some(l) => (
+            0.7 * (l / 4.0).exp(),
+            format!("{service} moved {:.0} min after another service did", -l),
+        ),
+    };
+    Factor::new("onset_order", value, 2.0, why)
+}
+
+/// A service whose own dependencies are healthy is more likely the origin.
+pub fn isolation(max_downstream_strength: f64, own_strength: f64, service: &str) -> Factor {
+    let value = if own_strength <= 0.0 {
+        0.0
+    } else {
+        (1.0 - max_downstream_strength / own_strength.max(1e-9)).clamp(0.0, 1.0)
+    };
+    let why = if max_downstream_strength <= 0.05 {
+        format!("everything {service} depends on is healthy")
+    } else {
+        format!("something {service} depends on is also anomalous ({max_downstream_strength:.2})")
+    };
+    Factor::new("isolation", value, 1.5, why)
+}
+
+/// How much the symptom is left unexplained by changes on the same service.
+pub fn unexplained_by_change(best_change_timing: f64, service: &str) -> Factor {
+    let why = if best_change_timing > 0.3 {
+        format!("a change on {service} shortly before the onset may explain this instead")
+    } else {
+        format!("no change on {service} lines up with the onset")
+    };
+    Factor::new("unexplained_by_change", 1.0 - best_change_timing, 1.0, why)
+}
+
+/// Precedent from past incidents on the same service.
+pub fn precedent(same_type: usize, total: usize, service: &str, t: HypothesisType) -> Factor {
+    let value = (same_type as f64 + 1.0) / (total as f64 + 2.0);
+    let why = if total == 0 {
+        format!("no past incidents on {service}")
+    } else {
+        format!("precedent: {same_type} of {total} past incidents on {service} were {t}")
+    };
+    Factor::new("precedent", value, 0.5, why)
+}
+
+/// Similarity of the change's diff with the symptom (semantic retrieval).
+pub fn diff_similarity(score: Option<f32>) -> Factor {
+    match score {
+        Some(s) => Factor::new(
+            "diff_similarity",
+            f64::from(s).clamp(0.0, 1.0),
+            0.5,
+            format!("its diff matches the symptom text with similarity {s:.2}"),
+        ),
+        None => Factor::new("diff_similarity", 0.0, 0.5, "no diff chunk of it matched the symptom"),
+    }
+}
+
+/// Completeness of the evidence: each store that could not answer lowers it.
+pub fn evidence_quality(gaps: usize) -> Factor {
+    let value = (1.0 - 0.25 * gaps as f64).max(0.0);
+    let why = if gaps == 0 {
+        "every store answered".to_string()
+    } else {
+        format!("{gaps} evidence gap(s): some stores did not answer")
+    };
+    Factor::new("evidence_quality", value, 0.5, why)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use inquest_domain::ConfigChangeId;
+    use serde_json::json;
+
+    #[test]
+    fn timing_prefers_recent_changes_and_rejects_later_ones() {
+        let soon = change_timing(5.0).value;
+        let late = change_timing(120.0).value;
+        let after = change_timing(-10.0).value;
+        assert!(soon > 0.85 && soon < 1.0, "{soon}");
+        assert!(late < 0.1, "{late}");
+        assert_eq!(after, 0.0);
+        assert!((change_timing(30.0).value - 0.5).abs() < 0.01);
+    }
+
+    #[test]
+    fn anomaly_strength_passes_value_through() {
+        assert_eq!(anomaly_strength(0.7, 8.0, "x").value, 0.7);
+        assert!(anomaly_strength(0.0, 1.0, "x").explanation.contains("no anomaly"));
+    }
+
+    #[test]
+    fn topology_distance_decreases_with_hops() {
+        assert_eq!(topology_distance(0, "a").value, 1.0);
+        assert!(topology_distance(1, "a").value > topology_distance(3, "a").value);
+    }
+
+    #[test]
+    fn risky_files_outrank_docs_and_rollbacks_lower_risk() {
+        let risky = release_risk(&[(FileChangeType::TimeoutRetry, "client.rs".into())], false).value;
+        let docs = release_risk(&[(FileChangeType::Docs, "README.md".into())], false).value;
+        let rollback = release_risk(&[(FileChangeType::TimeoutRetry, "client.rs".into())], true).value;
+        assert!(risky > 0.8 && docs < 0.1 && rollback < risky);
+    }
+
+    #[test]
+    fn config_risk_rises_for_capacity_fields_that_shrink() {
+        let mk = |kind, field: &str, old: &str, new: &str| ConfigChangeEvent {
+            config_change_id: ConfigChangeId::derived(&["t"]),
+            service_id: None,
+            detected_at: Utc::now(),
+            source: ConfigSource::K8sConfigmap,
+            change_kind: kind,
+            resource_name: "cfg".into(),
+            diff_payload: json!({"field": field, "old_value": old, "new_value": new}),
+            actor: None,
+            audit_log_ref: None,
+        };
+        let pool = config_risk(&mk(ChangeKind::ConfigmapKey, "DB_POOL_MAX", "50", "5")).value;
+        let banner = config_risk(&mk(ChangeKind::ConfigmapKey, "BANNER_TEXT", "a", "b")).value;
+        assert!(pool > banner, "{pool} {banner}");
+        assert_eq!(config_hypothesis_type(&mk(ChangeKind::DbSchemaAlter, "t", "", "")), HypothesisType::Db);
+    }
+
+    #[test]
+    fn onset_order_rewards_leading() {
+        assert!(onset_order(Some(3.0), "a").value > onset_order(Some(0.0), "a").value);
+        assert!(onset_order(Some(0.0), "a").value > onset_order(Some(-3.0), "a").value);
+    }
+
+    #[test]
+    fn isolation_is_high_when_dependencies_are_healthy() {
+        assert_eq!(isolation(0.0, 0.8, "a").value, 1.0);
+        assert!(isolation(0.8, 0.8, "a").value < 0.01);
+        assert_eq!(isolation(0.5, 0.0, "a").value, 0.0);
+    }
+
+    #[test]
+    fn precedent_is_laplace_smoothed() {
+        assert_eq!(precedent(0, 0, "a", HypothesisType::Release).value, 0.5);
+        assert!(precedent(3, 4, "a", HypothesisType::Config).value > 0.6);
+        assert!(precedent(3, 4, "a", HypothesisType::Config).explanation.contains("3 of 4"));
+    }
+
+    #[test]
+    fn unexplained_and_quality_and_similarity() {
+        assert_eq!(unexplained_by_change(0.0, "a").value, 1.0);
+        assert!(evidence_quality(2).value < evidence_quality(0).value);
+        assert_eq!(diff_similarity(None).value, 0.0);
+        assert!((combine(&[Factor::new("a", 1.0, 1.0, ""), Factor::new("b", 0.0, 3.0, "")]) - 0.25).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,411 @@
+//! Evidence gathering through the ports. Every store error after the incident has
+//! been read becomes an explicit evidence gap; the ranking goes on without it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::Duration;
+use futures::future::join_all;
+use inquest_domain::*;
+use inquest_ports::{Direction, PayloadFilter, Reach, StoreError, Stores};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tracing::{instrument, warn};
+
+use crate::InvestigateError;
+use crate::evidence::Collector;
+use crate::hypotheses::{self, ConfigCandidate, DeploymentCandidate, Gathered, Precedent};
+use crate::signals::{self, ONSET_Z, Signal};
+
+/// How far the investigation looks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InvestigationConfig {
+    /// Baseline length before the incident window.
+    pub baseline_minutes: i64,
+    /// How long before the window a change may have happened and still be a suspect.
+    pub change_lookback_minutes: i64,
+    /// Hops along `DEPENDS_ON` in the blast radius.
+    pub topology_depth: u32,
+}
+
+impl Default for InvestigationConfig {
+    fn default() -> Self {
+        Self {
+            baseline_minutes: 180,
+            change_lookback_minutes: 240,
+            topology_depth: 3,
+        }
+    }
+}
+
+/// A store that could not answer during the investigation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvidenceGap {
+    pub port: String,
+    pub backend: String,
+    pub operation: String,
+    pub message: String,
+    pub evidence_id: EvidenceId,
+}
+
+/// A runbook suggested for the incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunbookRef {
+    pub title: String,
+    pub source_url: Option<String>,
+    pub score: f32,
+    pub evidence_id: EvidenceId,
+}
+
+/// The outcome: ranked hypotheses, every piece of evidence, and the gaps met.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Investigation {
+    pub incident: Incident,
+    pub service_key: String,
+    pub onset: Option<Timestamp>,
+    pub hypotheses: Vec<Hypothesis>,
+    pub evidence: Vec<EvidenceArtifact>,
+    pub runbooks: Vec<RunbookRef>,
+    pub gaps: Vec<EvidenceGap>,
+    pub signals: Vec<Signal>,
+    pub blast_radius: Vec<Reach>,
+}
+
+struct Gaps<'a> {
+    collector: &'a mut Collector,
+    gaps: Vec<EvidenceGap>,
+}
+
+impl Gaps<'_> {
+    fn record(&mut self, port: &str, e: &StoreError) -> EvidenceId {
+        warn!(port, store = %e.store, operation = %e.operation, error = %e.message, "evidence gap");
+        let id = self.collector.add(
+            EvidenceKind::Gap,
+            &e.store,
+            format!("gap/{port}/{}", e.operation),
+            json!({ "port": port, "operation": e.operation, "error": e.to_string(), "retryable": e.retryable() }),
+        );
+        if !self.gaps.iter().any(|g| g.evidence_id == id) {
+            self.gaps.push(EvidenceGap {
+                port: port.to_string(),
+                backend: e.store.clone(),
+                operation: e.operation.clone(),
+                message: e.to_string(),
+                evidence_id: id,
+            });
+        }
+        id
+    }
+}
+
+/// Investigate one incident: gather, rank, and return (nothing is saved here).
+#[instrument(skip(stores, cfg), fields(incident_id = %incident_id))]
+pub async fn investigate(
+    stores: &Stores,
+    incident_id: IncidentId,
+    cfg: &InvestigationConfig,
+    now: Timestamp,
+) -> Result<Investigation, InvestigateError> {
+    let incident = stores
+        .records
+        .get_incident(incident_id)
+        .await
+        .map_err(InvestigateError::Records)?
+        .ok_or(InvestigateError::IncidentNotFound(incident_id))?;
+    let mut collector = Collector::new(incident_id, now);
+    let mut gaps = Gaps { collector: &mut collector, gaps: Vec::new() };
+
+    let services = match stores.records.list_services().await {
+        Ok(s) => s,
+        Err(e) => {
+            gaps.record("records", &e);
+            Vec::new()
+        }
+    };
+    let by_id: HashMap<ServiceId, &Service> = services.iter().map(|s| (s.service_id, s)).collect();
+    let by_key: HashMap<String, &Service> = services.iter().map(|s| (s.service_key(), s)).collect();
+    let origin = by_id
+        .get(&incident.service_id)
+        .map(|s| s.service_key())
+        .unwrap_or_else(|| incident.service_id.to_string());
+
+    // Blast radius.
+    let mut topology_evidence = None;
+    let radius = match stores.topology.blast_radius(&origin, cfg.topology_depth).await {
+        Ok(br) => {
+            topology_evidence = Some(gaps.collector.add(
+                EvidenceKind::TopologyQuery,
+                stores.topology.backend(),
+                br.reference.clone(),
+                json!({ "origin": origin, "nodes": br.nodes }),
+            ));
+            br.nodes
+        }
+        Err(e) => {
+            gaps.record("topology", &e);
+            vec![Reach { key: origin.clone(), kind: NodeKind::Service, distance: 0, direction: Direction::Origin }]
+        }
+    };
+
+    // Metrics: baseline and window of every service in the radius, concurrently.
+    let ws = incident.window_start;
+    let baseline_from = ws - Duration::minutes(cfg.baseline_minutes);
+    let window_from = ws - signals::onset_lookback();
+    let fetches = radius.iter().map(|r| {
+        let key = r.key.clone();
+        async move {
+            let base = stores.metrics.baselines(&key, baseline_from, window_from).await;
+            let win = stores.metrics.window(&key, window_from, incident.window_end).await;
+            (key, base, win)
+        }
+    });
+    let mut signals_with_ev: Vec<(Signal, Option<EvidenceId>)> = Vec::new();
+    let metrics_backend = stores.metrics.backend();
+    let metric_kind = if metrics_backend == "clickhouse" { EvidenceKind::ClickhouseQuery } else { EvidenceKind::MetricQuery };
+    for (key, base, win) in join_all(fetches).await {
+        let (base, win) = match (base, win) {
+            (Ok(b), Ok(w)) => (b, w),
+            (Err(e), _) | (_, Err(e)) => {
+                gaps.record("metrics", &e);
+                continue;
+            }
+        };
+        for series in &win.series {
+            let Some(b) = base.baselines.get(&series.metric_name) else { continue };
+            let Some(sig) = signals::detect(&key, &series.metric_name, b, &series.points) else { continue };
+            let ev = (sig.z >= ONSET_Z).then(|| {
+                gaps.collector.add(
+                    metric_kind,
+                    metrics_backend,
+                    format!("{}&metric={}", win.reference, series.metric_name),
+                    json!({
+                        "service_key": key,
+                        "metric_name": sig.metric_name,
+                        "kind": sig.kind,
+                        "robust_z": round3(sig.z),
+                        "direction": sig.direction,
+                        "onset": sig.onset,
+                        "baseline_median": round3(sig.baseline_median),
+                        "baseline_scale": round3(sig.baseline_scale),
+                        "peak_value": round3(sig.peak_value),
+                        "baseline_ref": base.reference,
+                    }),
+                )
+            });
+            signals_with_ev.push((sig, ev));
+        }
+    }
+    let onset = signals_with_ev
+        .iter()
+        .filter(|(s, _)| signals::strength(s.z) >= 0.15)
+        .filter_map(|(s, _)| s.onset)
+        .min();
+
+    // Changes in the window, for every service in the radius.
+    let radius_ids: Vec<ServiceId> = radius.iter().filter_map(|r| by_key.get(&r.key).map(|s| s.service_id)).collect();
+    let change_from = ws - Duration::minutes(cfg.change_lookback_minutes);
+    let records_backend = stores.records.backend();
+    let mut deployments = Vec::new();
+    match stores.records.deployments_between(&radius_ids, change_from, incident.window_end).await {
+        Ok(list) => {
+            for d in list {
+                let service_key = by_id.get(&d.service_id).map(|s| s.service_key()).unwrap_or_default();
+                let record_evidence = gaps.collector.add(
+                    EvidenceKind::Record,
+                    records_backend,
+                    format!("deployment_events/{}", d.deployment_event_id),
+                    json!({ "service_key": service_key, "started_at": d.started_at, "image_ref": d.image_ref, "revision": d.revision, "deploy_type": d.deploy_type }),
+                );
+                let mut files = Vec::new();
+                let mut is_rollback = false;
+                match stores.records.commit_range(d.deployment_event_id).await {
+                    Ok(Some(range)) => {
+                        is_rollback = range.is_rollback;
+                        match stores.records.commits(&range.commit_shas).await {
+                            Ok(commits) => {
+                                for c in commits {
+                                    for f in c.files {
+                                        let ev = gaps.collector.add(
+                                            EvidenceKind::GitDiff,
+                                            records_backend,
+                                            format!("commit_files/{}", f.id),
+                                            json!({ "commit_sha": f.commit_sha, "path": f.file_path, "change_type": f.change_type, "lines_added": f.lines_added, "lines_removed": f.lines_removed, "message": c.commit.message }),
+                                        );
+                                        files.push((f, ev));
+                                    }
+                                }
+                            }
+                            Err(e) => {
+                                gaps.record("records", &e);
+                            }
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        gaps.record("records", &e);
+                    }
+                }
+                deployments.push(DeploymentCandidate { deployment: d, service_key, is_rollback, files, record_evidence, diff_match: None });
+            }
+        }
+        Err(e) => {
+            gaps.record("records", &e);
+        }
+    }
+    let mut config_changes = Vec::new();
+    match stores.records.config_changes_between(&radius_ids, change_from, incident.window_end).await {
+        Ok(list) => {
+            for c in list {
+                let service_key = c.service_id.and_then(|id| by_id.get(&id)).map(|s| s.service_key());
+                let record_evidence = gaps.collector.add(
+                    EvidenceKind::Record,
+                    records_backend,
+                    format!("config_change_events/{}", c.config_change_id),
+                    json!({ "service_key": service_key, "detected_at": c.detected_at, "source": c.source, "change_kind": c.change_kind, "resource_name": c.resource_name, "diff": c.diff_payload }),
+                );
+                config_changes.push(ConfigCandidate { change: c, service_key, record_evidence });
+            }
+        }
+        Err(e) => {
+            gaps.record("records", &e);
+        }
+    }
+
+    // Semantic retrieval: diff chunks, runbooks, past incidents similar to the symptom.
+    let symptom = symptom_text(&incident, &origin, &signals_with_ev);
+    let radius_keys: Vec<Value> = radius.iter().map(|r| Value::from(r.key.clone())).collect();
+    let mut runbooks = Vec::new();
+    let mut precedents = Vec::new();
+    match stores.embedder.embed(std::slice::from_ref(&symptom)).await {
+        Ok(mut vectors) if !vectors.is_empty() => {
+            let query = vectors.swap_remove(0);
+            let semantic_backend = stores.semantic.backend();
+            let filter = PayloadFilter::default().any_of("service_key", radius_keys.clone());
+            match stores.semantic.search(collections::GIT_DIFF_CHUNKS, &query, &filter, 25).await {
+                Ok(hits) => {
+                    for hit in hits {
+                        let Some(dep) = hit.payload.get("deployment_event_id").and_then(Value::as_str) else { continue };
+                        let Some(cand) = deployments.iter_mut().find(|d| d.deployment.deployment_event_id.to_string() == dep) else { continue };
+                        if cand.diff_match.is_some_and(|(s, _)| s >= hit.score) {
+                            continue;
+                        }
+                        let ev = gaps.collector.add(EvidenceKind::SemanticMatch, semantic_backend, hit.reference(), hit_metadata(&hit));
+                        cand.diff_match = Some((hit.score, ev));
+                    }
+                }
+                Err(e) => {
+                    gaps.record("semantic", &e);
+                }
+            }
+            match stores.semantic.search(collections::RUNBOOKS, &query, &PayloadFilter::default(), 3).await {
+                Ok(hits) => {
+                    for hit in hits.into_iter().filter(|h| h.score > 0.0) {
+                        let evidence_id = gaps.collector.add(EvidenceKind::SemanticMatch, semantic_backend, hit.reference(), hit_metadata(&hit));
+                        runbooks.push(RunbookRef {
+                            title: hit.payload.get("title").and_then(Value::as_str).unwrap_or("untitled runbook").to_string(),
+                            source_url: hit.payload.get("source_url").and_then(Value::as_str).map(str::to_string),
+                            score: hit.score,
+                            evidence_id,
+                        });
+                    }
+                }
+                Err(e) => {
+                    gaps.record("semantic", &e);
+                }
+            }
+            match stores.semantic.search(collections::INCIDENT_SUMMARIES, &query, &filter, 50).await {
+                Ok(hits) => {
+                    for hit in hits {
+                        let started = hit.payload.get("started_at").and_then(Value::as_str).and_then(|s| s.parse::<Timestamp>().ok());
+                        let same_incident = hit.payload.get("incident_id").and_then(Value::as_str) == Some(&incident_id.to_string());
+                        if same_incident || started.is_none_or(|t| t >= ws) {
+                            continue;
+                        }
+                        let (Some(key), Some(t)) = (
+                            hit.payload.get("service_key").and_then(Value::as_str),
+                            hit.payload.get("hypothesis_type").and_then(Value::as_str).and_then(|t| t.parse::<HypothesisType>().ok()),
+                        ) else {
+                            continue;
+                        };
+                        let evidence = gaps.collector.add(EvidenceKind::SemanticMatch, semantic_backend, hit.reference(), hit_metadata(&hit));
+                        precedents.push(Precedent { service_key: key.to_string(), hypothesis_type: t, evidence });
+                    }
+                }
+                Err(e) => {
+                    gaps.record("semantic", &e);
+                }
+            }
+        }
+        Ok(_) => {}
+        Err(e) => {
+            gaps.record("embedder", &e);
+        }
+    }
+
+    // Anomaly features, written back to the metrics store for later analysis.
+    let features: Vec<AnomalyFeature> = signals_with_ev
+        .iter()
+        .filter(|(s, _)| s.z >= ONSET_Z)
+        .flat_map(|(s, _)| {
+            let ts = s.onset.unwrap_or(ws);
+            [
+                AnomalyFeature { incident_id: incident_id.to_string(), ts, service_key: s.service_key.clone(), feature_name: format!("{}.robust_z", s.metric_name), feature_value: s.z },
+                AnomalyFeature { incident_id: incident_id.to_string(), ts, service_key: s.service_key.clone(), feature_name: format!("{}.onset_offset_s", s.metric_name), feature_value: (ts - ws).num_seconds() as f64 },
+            ]
+        })
+        .collect();
+    if !features.is_empty() {
+        if let Err(e) = stores.metrics.write_anomaly_features(&features).await {
+            gaps.record("metrics", &e);
+        }
+    }
+
+    let gap_list = std::mem::take(&mut gaps.gaps);
+    let gathered = Gathered {
+        incident: incident.clone(),
+        origin: origin.clone(),
+        radius: radius.clone(),
+        signals: signals_with_ev.clone(),
+        deployments,
+        config_changes,
+        precedents,
+        topology_evidence,
+        gap_evidence: gap_list.iter().map(|g| g.evidence_id).collect(),
+    };
+    let ranked = hypotheses::build(&gathered);
+    let hypotheses = hypotheses::to_hypotheses(incident_id, &ranked);
+    Ok(Investigation {
+        incident,
+        service_key: origin,
+        onset,
+        hypotheses,
+        evidence: collector.into_items(),
+        runbooks,
+        gaps: gap_list,
+        signals: signals_with_ev.into_iter().map(|(s, _)| s).collect(),
+        blast_radius: radius,
+    })
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn hit_metadata(hit: &SemanticHit) -> Value {
+    json!({ "collection": hit.collection, "point_id": hit.id, "score": hit.score, "payload": hit.payload })
+}
+
+/// Words describing what the incident looks like, for semantic retrieval.
+fn symptom_text(incident: &Incident, origin: &str, signals: &[(Signal, Option<EvidenceId>)]) -> String {
+    let mut moved: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (s, _) in signals.iter().filter(|(s, _)| s.z >= ONSET_Z) {
+        moved
+            .entry(service_name_of(&s.service_key).to_string())
+            .or_default()
+            .push(s.metric_name.replace('_', " "));
+    }
+    let mut text = format!("{} on {}", incident.trigger_type.replace('_', " "), service_name_of(origin));
+    for (svc, metrics) in moved {
+        text.push_str(&format!("; {svc}: {}", metrics.join(", ")));
+    }
+    text
+}

@@ -1,0 +1,201 @@
+//! Metric anomaly signals: what moved, how strongly, and when it started, against a
+//! robust (median/MAD) baseline. Pure functions, no IO.
+
+use chrono::Duration;
+use inquest_domain::Timestamp;
+use inquest_domain::stats::Baseline;
+use serde::{Deserialize, Serialize};
+
+/// What a metric measures, from its name (see `fixtures/README.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricKind {
+    Latency,
+    Errors,
+    Traffic,
+    Cpu,
+    Memory,
+    Connections,
+    Storage,
+    Availability,
+    Other,
+}
+
+impl MetricKind {
+    pub fn of(metric_name: &str) -> Self {
+        let n = metric_name.to_ascii_lowercase();
+        let has = |needles: &[&str]| needles.iter().any(|s| n.contains(s));
+        if has(&["availability", "success"]) {
+            MetricKind::Availability
+        } else if has(&["error", "5xx", "fail", "exception"]) {
+            MetricKind::Errors
+        } else if has(&["latency", "duration", "_ms", "response_time"]) {
+            MetricKind::Latency
+        } else if has(&["rps", "requests", "throughput", "qps", "workload", "ops"]) {
+            MetricKind::Traffic
+        } else if has(&["cpu"]) {
+            MetricKind::Cpu
+        } else if has(&["mem"]) {
+            MetricKind::Memory
+        } else if has(&["conn", "pool"]) {
+            MetricKind::Connections
+        } else if has(&["disk", "iops", "io_wait", "fs_"]) {
+            MetricKind::Storage
+        } else {
+            MetricKind::Other
+        }
+    }
+
+    /// Which way is bad: +1 up, -1 down, 0 either.
+    pub fn bad_direction(self) -> i8 {
+        match self {
+            MetricKind::Availability => -1,
+            MetricKind::Traffic | MetricKind::Other => 0,
+            _ => 1,
+        }
+    }
+
+    /// Saturation of a resource (the `infra` signal).
+    pub fn is_saturation(self) -> bool {
+        matches!(self, MetricKind::Cpu | MetricKind::Memory | MetricKind::Storage)
+    }
+
+    /// Symptoms a caller feels (latency, errors, availability).
+    pub fn is_symptom(self) -> bool {
+        matches!(self, MetricKind::Latency | MetricKind::Errors | MetricKind::Availability)
+    }
+}
+
+/// One series' departure from its baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Signal {
+    pub service_key: String,
+    pub metric_name: String,
+    pub kind: MetricKind,
+    /// Robust z of the sustained peak (second-largest deviation in the bad direction),
+    /// so one stray point does not count as an anomaly.
+    pub z: f64,
+    /// +1 when the metric rose, -1 when it fell.
+    pub direction: i8,
+    /// First time the series stayed beyond the threshold for two consecutive points.
+    pub onset: Option<Timestamp>,
+    pub baseline_median: f64,
+    pub baseline_scale: f64,
+    pub peak_value: f64,
+}
+
+/// Robust z beyond which a point counts as anomalous.
+pub const ONSET_Z: f64 = 3.5;
+
+/// Score one series' points in the analysis window against its baseline.
+pub fn detect(
+    service_key: &str,
+    metric_name: &str,
+    baseline: &Baseline,
+    window: &[(Timestamp, f64)],
+) -> Option<Signal> {
+    if window.len() < 2 || baseline.count < 5 {
+        return None;
+    }
+    let kind = MetricKind::of(metric_name);
+    let zs: Vec<f64> = window.iter().map(|(_, v)| baseline.z(*v)).collect();
+    // Direction: the bad one when the kind has one, else the larger excursion.
+    let direction = match kind.bad_direction() {
+        0 => {
+            let up = sustained_peak(&zs, 1);
+            let down = sustained_peak(&zs, -1);
+            if up >= down { 1 } else { -1 }
+        }
+        d => d,
+    };
+    let z = sustained_peak(&zs, direction);
+    let onset = zs
+        .windows(2)
+        .position(|w| w.iter().all(|z| z * f64::from(direction) >= ONSET_Z))
+        .map(|i| window[i].0);
+    let peak_value = window
+        .iter()
+        .map(|(_, v)| *v)
+        .max_by(|a, b| (a * f64::from(direction)).total_cmp(&(b * f64::from(direction))))
+        .unwrap_or(baseline.median);
+    Some(Signal {
+        service_key: service_key.to_string(),
+        metric_name: metric_name.to_string(),
+        kind,
+        z,
+        direction,
+        onset,
+        baseline_median: baseline.median,
+        baseline_scale: baseline.scale(),
+        peak_value,
+    })
+}
+
+/// Second-largest signed deviation in `direction` (0 when fewer than two points).
+fn sustained_peak(zs: &[f64], direction: i8) -> f64 {
+    let mut v: Vec<f64> = zs.iter().map(|z| z * f64::from(direction)).collect();
+    v.sort_by(|a, b| b.total_cmp(a));
+    v.get(1).copied().unwrap_or(0.0).max(0.0)
+}
+
+/// Map a robust z to `[0, 1)`: below 3 is noise, 10 and above is unmistakable.
+pub fn strength(z: f64) -> f64 {
+    let excess = (z - 3.0).max(0.0);
+    1.0 - (-excess / 4.0).exp()
+}
+
+/// Minutes from `a` to `b` (positive when `b` is later).
+pub fn minutes_between(a: Timestamp, b: Timestamp) -> f64 {
+    (b - a).num_milliseconds() as f64 / 60_000.0
+}
+
+/// The earliest of the given times.
+pub fn earliest(times: impl IntoIterator<Item = Timestamp>) -> Option<Timestamp> {
+    times.into_iter().min()
+}
+
+/// How long before the window the analysis looks for an onset.
+pub fn onset_lookback() -> Duration {
+    Duration::minutes(15)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    fn t(min: i64) -> Timestamp {
+        Utc.with_ymd_and_hms(2026, 9, 1, 12, 0, 0).single().unwrap_or_default() + Duration::minutes(min)
+    }
+
+    #[test]
+    fn classifies_metric_names() {
+        assert_eq!(MetricKind::of("latency_p99_ms"), MetricKind::Latency);
+        assert_eq!(MetricKind::of("error_rate"), MetricKind::Errors);
+        assert_eq!(MetricKind::of("rps"), MetricKind::Traffic);
+        assert_eq!(MetricKind::of("cpu_util"), MetricKind::Cpu);
+        assert_eq!(MetricKind::of("connections_used"), MetricKind::Connections);
+        assert_eq!(MetricKind::of("query_latency_ms"), MetricKind::Latency);
+    }
+
+    #[test]
+    fn a_single_spike_is_not_an_anomaly_but_a_step_is() {
+        let base = Baseline::from_values(&(0..100).map(|i| 100.0 + (i % 7) as f64).collect::<Vec<_>>())
+            .expect("baseline");
+        let spike: Vec<_> = (0..20).map(|i| (t(i), if i == 5 { 500.0 } else { 102.0 })).collect();
+        let s = detect("a", "latency_ms", &base, &spike).expect("signal");
+        assert!(s.z < ONSET_Z, "{s:?}");
+        assert!(s.onset.is_none());
+        let step: Vec<_> = (0..20).map(|i| (t(i), if i >= 8 { 180.0 } else { 102.0 })).collect();
+        let s = detect("a", "latency_ms", &base, &step).expect("signal");
+        assert!(s.z > 10.0, "{s:?}");
+        assert_eq!(s.onset, Some(t(8)));
+    }
+
+    #[test]
+    fn strength_is_monotone_and_bounded() {
+        assert_eq!(strength(2.0), 0.0);
+        assert!(strength(5.0) < strength(8.0));
+        assert!(strength(100.0) <= 1.0);
+    }
+}

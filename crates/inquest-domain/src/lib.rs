@@ -1,0 +1,22 @@
+//! Inquest's domain model: the records of seed 002 as Rust types, plus the pure
+//! statistics the ranking uses. Nothing here does IO.
+
+pub mod ids;
+pub mod model;
+pub mod stats;
+
+pub use ids::*;
+pub use model::*;
+
+/// Errors raised when a value from outside does not fit the domain.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DomainError {
+    #[error("unknown {field} value '{value}' (expected one of: {expected})")]
+    UnknownVariant {
+        field: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("invalid {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}

@@ -1,0 +1,228 @@
+//! The four storage ports of Inquest (records, metrics, topology, semantic
+//! retrieval) and the `Embedder` seam. Adapters implement these traits; the
+//! investigation only ever sees `Arc<dyn Port>`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use inquest_domain::stats::Baseline;
+use inquest_domain::*;
+use serde::{Deserialize, Serialize};
+
+pub mod embedding;
+pub mod error;
+
+pub use embedding::{Embedder, HashEmbedder, cosine, vector_point};
+pub use error::{ErrorKind, StoreError, StoreResult};
+
+/// Every row a load brings in, applied in one transaction so nothing is half-written.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RecordBatch {
+    pub services: Vec<Service>,
+    pub deployments: Vec<DeploymentEvent>,
+    pub commit_ranges: Vec<DeploymentCommitRange>,
+    pub config_changes: Vec<ConfigChangeEvent>,
+    pub commits: Vec<Commit>,
+    pub commit_files: Vec<CommitFile>,
+    pub incidents: Vec<Incident>,
+    pub decisions: Vec<IncidentDecision>,
+}
+
+/// The outcome of one investigation, saved atomically: evidence and hypotheses
+/// replace the incident's previous ones, the report is added to its history.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InvestigationRecord {
+    pub incident_id: IncidentId,
+    pub evidence: Vec<EvidenceArtifact>,
+    pub hypotheses: Vec<Hypothesis>,
+    pub report: IncidentReport,
+}
+
+/// A commit with its per-file records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommitWithFiles {
+    pub commit: Commit,
+    pub files: Vec<CommitFile>,
+}
+
+/// System of record (Postgres in production).
+#[async_trait]
+pub trait RecordStore: Send + Sync {
+    /// Short name of the backend, used as evidence `source` (`embedded`, `postgres`).
+    fn backend(&self) -> &'static str;
+    async fn check_connectivity(&self) -> StoreResult<()>;
+
+    async fn apply_batch(&self, batch: &RecordBatch) -> StoreResult<()>;
+
+    async fn list_services(&self) -> StoreResult<Vec<Service>>;
+    async fn get_incident(&self, id: IncidentId) -> StoreResult<Option<Incident>>;
+    async fn list_incidents(&self) -> StoreResult<Vec<Incident>>;
+    async fn list_decisions(&self, incident: IncidentId) -> StoreResult<Vec<IncidentDecision>>;
+
+    /// Deployments of the given services that started within `[from, to]`.
+    async fn deployments_between(
+        &self,
+        services: &[ServiceId],
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<DeploymentEvent>>;
+    /// Config changes of the given services, and cluster-wide ones, detected within `[from, to]`.
+    async fn config_changes_between(
+        &self,
+        services: &[ServiceId],
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<ConfigChangeEvent>>;
+    async fn commit_range(&self, deployment: DeploymentId) -> StoreResult<Option<DeploymentCommitRange>>;
+    async fn commits(&self, shas: &[String]) -> StoreResult<Vec<CommitWithFiles>>;
+
+    async fn save_investigation(&self, record: &InvestigationRecord) -> StoreResult<()>;
+    async fn evidence(&self, incident: IncidentId) -> StoreResult<Vec<EvidenceArtifact>>;
+    async fn hypotheses(&self, incident: IncidentId) -> StoreResult<Vec<Hypothesis>>;
+    /// Report history, oldest first.
+    async fn reports(&self, incident: IncidentId) -> StoreResult<Vec<IncidentReport>>;
+
+    async fn append_feedback(&self, event: &FeedbackEvent) -> StoreResult<()>;
+    async fn feedback(&self, incident: IncidentId) -> StoreResult<Vec<FeedbackEvent>>;
+}
+
+/// One metric's points, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    pub metric_name: String,
+    pub points: Vec<(Timestamp, f64)>,
+}
+
+/// Points of every metric of one service in a time range, with the query ref.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricWindow {
+    pub reference: String,
+    pub series: Vec<Series>,
+}
+
+/// Per-metric baselines of one service over a range, computed by the store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricBaselines {
+    pub reference: String,
+    pub baselines: BTreeMap<String, Baseline>,
+}
+
+/// Time series store (ClickHouse in production).
+#[async_trait]
+pub trait MetricStore: Send + Sync {
+    fn backend(&self) -> &'static str;
+    async fn check_connectivity(&self) -> StoreResult<()>;
+    async fn insert_points(&self, points: &[MetricPoint]) -> StoreResult<()>;
+    /// Every metric of `service_key` with points in `[from, to)`.
+    async fn window(&self, service_key: &str, from: Timestamp, to: Timestamp) -> StoreResult<MetricWindow>;
+    /// Median/MAD/quantiles of every metric of `service_key` over `[from, to)`.
+    async fn baselines(&self, service_key: &str, from: Timestamp, to: Timestamp)
+    -> StoreResult<MetricBaselines>;
+    async fn write_anomaly_features(&self, features: &[AnomalyFeature]) -> StoreResult<()>;
+    async fn anomaly_features(&self, incident_id: &str) -> StoreResult<Vec<AnomalyFeature>>;
+}
+
+/// Which way along `DEPENDS_ON` a node was reached from the incident's service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// The incident service itself.
+    Origin,
+    /// Something the incident service depends on (possibly transitively).
+    Downstream,
+    /// Something that depends on the incident service.
+    Upstream,
+}
+
+/// A node within the blast radius and how far it is from the incident service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reach {
+    pub key: String,
+    pub kind: NodeKind,
+    pub distance: u32,
+    pub direction: Direction,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlastRadius {
+    pub reference: String,
+    pub nodes: Vec<Reach>,
+}
+
+/// Service graph (Neo4j in production).
+#[async_trait]
+pub trait TopologyStore: Send + Sync {
+    fn backend(&self) -> &'static str;
+    async fn check_connectivity(&self) -> StoreResult<()>;
+    async fn upsert_nodes(&self, nodes: &[TopologyNode]) -> StoreResult<()>;
+    async fn upsert_edges(&self, edges: &[DependsOn]) -> StoreResult<()>;
+    /// `(Service)-[:DEPLOYED_AS]->(Deployment)-[:BUILT_FROM]->(Commit)-[:TOUCHED]->(Service)`.
+    async fn link_deployment(
+        &self,
+        service_key: &str,
+        deployment: &DeploymentEvent,
+        commits: &[Commit],
+    ) -> StoreResult<()>;
+    /// Nodes within `max_depth` hops of `service_key`, both directions, the origin included.
+    async fn blast_radius(&self, service_key: &str, max_depth: u32) -> StoreResult<BlastRadius>;
+    /// `(sha, service_key)` for commits that touched any of the given services.
+    async fn commits_touching(&self, service_keys: &[String]) -> StoreResult<Vec<(String, String)>>;
+}
+
+/// Payload condition: every key must match one of its values.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PayloadFilter {
+    pub must: Vec<(String, Vec<serde_json::Value>)>,
+}
+
+impl PayloadFilter {
+    pub fn any_of(mut self, key: &str, values: Vec<serde_json::Value>) -> Self {
+        self.must.push((key.to_string(), values));
+        self
+    }
+
+    pub fn matches(&self, payload: &serde_json::Map<String, serde_json::Value>) -> bool {
+        self.must
+            .iter()
+            .all(|(key, values)| payload.get(key).is_some_and(|v| values.contains(v)))
+    }
+}
+
+/// Vector search (Qdrant in production).
+#[async_trait]
+pub trait SemanticStore: Send + Sync {
+    fn backend(&self) -> &'static str;
+    async fn check_connectivity(&self) -> StoreResult<()>;
+    async fn ensure_collection(&self, name: &str, dim: usize) -> StoreResult<()>;
+    async fn upsert(&self, collection: &str, points: &[VectorPoint]) -> StoreResult<()>;
+    async fn search(
+        &self,
+        collection: &str,
+        vector: &[f32],
+        filter: &PayloadFilter,
+        limit: usize,
+    ) -> StoreResult<Vec<SemanticHit>>;
+}
+
+/// The four ports and the embedder an investigation runs against.
+#[derive(Clone)]
+pub struct Stores {
+    pub records: Arc<dyn RecordStore>,
+    pub metrics: Arc<dyn MetricStore>,
+    pub topology: Arc<dyn TopologyStore>,
+    pub semantic: Arc<dyn SemanticStore>,
+    pub embedder: Arc<dyn Embedder>,
+}
+
+impl Stores {
+    /// `(port, backend, result)` of each port's connectivity check.
+    pub async fn check_all(&self) -> Vec<(&'static str, &'static str, StoreResult<()>)> {
+        vec![
+            ("records", self.records.backend(), self.records.check_connectivity().await),
+            ("metrics", self.metrics.backend(), self.metrics.check_connectivity().await),
+            ("topology", self.topology.backend(), self.topology.check_connectivity().await),
+            ("semantic", self.semantic.backend(), self.semantic.check_connectivity().await),
+        ]
+    }
+}

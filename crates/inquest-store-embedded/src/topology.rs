@@ -1,0 +1,141 @@
+//! The topology port on the embedded store: `DEPENDS_ON` edges walked breadth-first.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use async_trait::async_trait;
+use inquest_domain::*;
+use inquest_ports::{BlastRadius, Direction, Reach, StoreResult, TopologyStore};
+use redb::{ReadableDatabase, ReadableTable};
+
+use crate::*;
+
+impl EmbeddedStore {
+    fn graph(&self, op: &str) -> StoreResult<(BTreeMap<String, TopologyNode>, Vec<DependsOn>)> {
+        let txn = self.db().begin_read().map_err(|e| store_err(op, e))?;
+        let nodes_t = txn.open_table(NODES).map_err(|e| store_err(op, e))?;
+        let mut nodes = BTreeMap::new();
+        for row in nodes_t.iter().map_err(|e| store_err(op, e))? {
+            let (k, v) = row.map_err(|e| store_err(op, e))?;
+            nodes.insert(k.value().to_string(), from_json::<TopologyNode>(op, v.value())?);
+        }
+        let edges_t = txn.open_table(EDGES).map_err(|e| store_err(op, e))?;
+        let mut edges = Vec::new();
+        for row in edges_t.iter().map_err(|e| store_err(op, e))? {
+            let (k, _) = row.map_err(|e| store_err(op, e))?;
+            let (from, to) = k.value();
+            edges.push(DependsOn { from: from.to_string(), to: to.to_string() });
+        }
+        Ok((nodes, edges))
+    }
+}
+
+/// Breadth-first walk from `origin` along `DEPENDS_ON` in both directions, up to
+/// `max_depth` hops; downstream reach wins over upstream at equal distance.
+pub fn walk(nodes: &BTreeMap<String, TopologyNode>, edges: &[DependsOn], origin: &str, max_depth: u32) -> Vec<Reach> {
+    let kind_of = |k: &str| nodes.get(k).map(|n| n.kind).unwrap_or(NodeKind::Service);
+    let mut out = vec![Reach { key: origin.to_string(), kind: kind_of(origin), distance: 0, direction: Direction::Origin }];
+    let mut seen: BTreeSet<String> = BTreeSet::from([origin.to_string()]);
+    for direction in [Direction::Downstream, Direction::Upstream] {
+        let mut queue = VecDeque::from([(origin.to_string(), 0u32)]);
+        let mut visited = BTreeSet::from([origin.to_string()]);
+        while let Some((at, d)) = queue.pop_front() {
+            if d >= max_depth {
+                continue;
+            }
+            let next: Vec<&str> = edges
+                .iter()
+                .filter_map(|e| match direction {
+                    Direction::Downstream if e.from == at => Some(e.to.as_str()),
+                    Direction::Upstream if e.to == at => Some(e.from.as_str()),
+                    _ => None,
+                })
+                .collect();
+            for n in next {
+                if visited.insert(n.to_string()) {
+                    queue.push_back((n.to_string(), d + 1));
+                    if seen.insert(n.to_string()) {
+                        out.push(Reach { key: n.to_string(), kind: kind_of(n), distance: d + 1, direction });
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[async_trait]
+impl TopologyStore for EmbeddedStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    async fn check_connectivity(&self) -> StoreResult<()> {
+        self.check()
+    }
+
+    async fn upsert_nodes(&self, nodes: &[TopologyNode]) -> StoreResult<()> {
+        let op = "upsert_nodes";
+        let txn = self.db().begin_write().map_err(|e| store_err(op, e))?;
+        {
+            let mut t = txn.open_table(NODES).map_err(|e| store_err(op, e))?;
+            for n in nodes {
+                let bytes = to_json(op, n)?;
+                t.insert(n.key.as_str(), bytes.as_slice()).map_err(|e| store_err(op, e))?;
+            }
+        }
+        txn.commit().map_err(|e| store_err(op, e))
+    }
+
+    async fn upsert_edges(&self, edges: &[DependsOn]) -> StoreResult<()> {
+        let op = "upsert_edges";
+        let txn = self.db().begin_write().map_err(|e| store_err(op, e))?;
+        {
+            let mut t = txn.open_table(EDGES).map_err(|e| store_err(op, e))?;
+            for e in edges {
+                t.insert((e.from.as_str(), e.to.as_str()), ()).map_err(|err| store_err(op, err))?;
+            }
+        }
+        txn.commit().map_err(|e| store_err(op, e))
+    }
+
+    async fn link_deployment(&self, service_key: &str, deployment: &DeploymentEvent, commits: &[Commit]) -> StoreResult<()> {
+        let op = "link_deployment";
+        let dep = deployment.deployment_event_id.to_string();
+        let txn = self.db().begin_write().map_err(|e| store_err(op, e))?;
+        {
+            let mut t = txn.open_table(DEPLOYED_AS).map_err(|e| store_err(op, e))?;
+            let bytes = to_json(op, deployment)?;
+            t.insert((service_key, dep.as_str()), bytes.as_slice()).map_err(|e| store_err(op, e))?;
+            let mut built = txn.open_table(BUILT_FROM).map_err(|e| store_err(op, e))?;
+            let mut touched = txn.open_table(TOUCHED).map_err(|e| store_err(op, e))?;
+            for c in commits {
+                built.insert((dep.as_str(), c.commit_sha.as_str()), ()).map_err(|e| store_err(op, e))?;
+                touched.insert((c.commit_sha.as_str(), service_key), ()).map_err(|e| store_err(op, e))?;
+            }
+        }
+        txn.commit().map_err(|e| store_err(op, e))
+    }
+
+    async fn blast_radius(&self, service_key: &str, max_depth: u32) -> StoreResult<BlastRadius> {
+        let (nodes, edges) = self.graph("blast_radius")?;
+        Ok(BlastRadius {
+            reference: format!("topology/depends_on?origin={service_key}&depth={max_depth}"),
+            nodes: walk(&nodes, &edges, service_key, max_depth),
+        })
+    }
+
+    async fn commits_touching(&self, service_keys: &[String]) -> StoreResult<Vec<(String, String)>> {
+        let op = "commits_touching";
+        let txn = self.db().begin_read().map_err(|e| store_err(op, e))?;
+        let t = txn.open_table(TOUCHED).map_err(|e| store_err(op, e))?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(|e| store_err(op, e))? {
+            let (k, _) = row.map_err(|e| store_err(op, e))?;
+            let (sha, key) = k.value();
+            if service_keys.iter().any(|s| s == key) {
+                out.push((sha.to_string(), key.to_string()));
+            }
+        }
+        Ok(out)
+    }
+}

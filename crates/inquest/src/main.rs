@@ -1,0 +1,319 @@
+//! `inquest`: the command-line entry point (demo, load, investigate, report, eval, migrate).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use chrono::Utc;
+use clap::{Parser, Subcommand};
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use indicatif::{ProgressBar, ProgressStyle};
+use inquest_core::{InvestigationConfig, investigate_and_save};
+use inquest_domain::{IncidentId, service_name_of};
+use inquest_eval::{EvalReport, run_case, score_case, summarize};
+use inquest_fixtures::{FixtureCase, discover_cases, load_case};
+use inquest_ports::Stores;
+use inquest_report::TemplateReport;
+use inquest_store_embedded::EmbeddedStore;
+
+#[derive(Parser)]
+#[command(name = "inquest", version, about = "Incident investigation engine: ranks root-cause hypotheses with evidence")]
+struct Cli {
+    /// Directory of the embedded store.
+    #[arg(long, global = true, env = "INQUEST_DATA_DIR", default_value = ".inquest")]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load the bundled fixtures into the store, investigate each, write the reports.
+    Demo {
+        #[arg(long, default_value = "fixtures")]
+        fixtures: PathBuf,
+        /// Where the markdown reports go.
+        #[arg(long, default_value = "reports")]
+        out: PathBuf,
+    },
+    /// Load a fixture case, or a folder of cases, into the store.
+    Load { dir: PathBuf },
+    /// Investigate an incident (UUID or fixture case id) and save hypotheses and report.
+    Investigate {
+        incident: String,
+        /// Print the markdown report.
+        #[arg(long)]
+        markdown: bool,
+    },
+    /// Print the latest report of an incident.
+    Report { incident: String },
+    /// List incidents in the store with their top hypothesis.
+    Incidents,
+    /// Replay fixture cases in fresh stores and score the ranking.
+    Eval {
+        dir: PathBuf,
+        /// Also write the full result as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Create or upgrade the store's schema (idempotent).
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("INQUEST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Demo { fixtures, out } => demo(&cli.data_dir, &fixtures, &out).await,
+        Command::Load { dir } => {
+            let stores = open(&cli.data_dir)?;
+            let cases = read_cases(&dir)?;
+            load_all(&stores, &cases).await?;
+            for c in &cases {
+                println!("{}  incident {}", c.id, c.incident_id);
+            }
+            Ok(())
+        }
+        Command::Investigate { incident, markdown } => {
+            let stores = open(&cli.data_dir)?;
+            let id = parse_incident(&incident)?;
+            let (inv, report) =
+                investigate_and_save(&stores, &TemplateReport, id, &InvestigationConfig::default(), Utc::now()).await?;
+            let mut t = table(&["rank", "type", "hypothesis", "service", "confidence"]);
+            for h in &inv.hypotheses {
+                t.add_row(vec![
+                    h.rank.to_string(),
+                    h.hypothesis_type.to_string(),
+                    h.title.clone(),
+                    service_name_of(h.service_key().unwrap_or("?")).to_string(),
+                    format!("{:.2}", h.confidence),
+                ]);
+            }
+            println!("{t}");
+            for g in &inv.gaps {
+                println!("evidence gap: {} ({}) {}: {}", g.port, g.backend, g.operation, g.message);
+            }
+            println!("{} evidence artifacts; report {} saved", inv.evidence.len(), report.report_id);
+            if markdown {
+                println!("\n{}", report.report_markdown);
+            }
+            Ok(())
+        }
+        Command::Report { incident } => {
+            let stores = open(&cli.data_dir)?;
+            let id = parse_incident(&incident)?;
+            let reports = stores.records.reports(id).await?;
+            let Some(latest) = reports.last() else {
+                bail!("incident {id} has no report yet: run `inquest investigate {incident}`");
+            };
+            println!("{}", latest.report_markdown);
+            Ok(())
+        }
+        Command::Incidents => {
+            let stores = open(&cli.data_dir)?;
+            let services = stores.records.list_services().await?;
+            let mut t = table(&["incident", "service", "status", "sev", "window start", "top hypothesis", "conf"]);
+            for i in stores.records.list_incidents().await? {
+                let top = stores.records.hypotheses(i.incident_id).await?.into_iter().next();
+                let svc = services
+                    .iter()
+                    .find(|s| s.service_id == i.service_id)
+                    .map(|s| s.service_name.clone())
+                    .unwrap_or_default();
+                t.add_row(vec![
+                    i.incident_id.to_string(),
+                    svc,
+                    i.status.to_string(),
+                    i.severity.to_string(),
+                    i.window_start.format("%Y-%m-%d %H:%M").to_string(),
+                    top.as_ref().map(|h| h.title.clone()).unwrap_or_else(|| "(not investigated)".into()),
+                    top.map(|h| format!("{:.2}", h.confidence)).unwrap_or_default(),
+                ]);
+            }
+            println!("{t}");
+            Ok(())
+        }
+        Command::Eval { dir, json } => {
+            let cases = read_cases(&dir)?;
+            let bar = progress(cases.len() as u64, "evaluating");
+            let cfg = InvestigationConfig::default();
+            let mut results = Vec::new();
+            for c in &cases {
+                bar.set_message(c.id.clone());
+                results.push(run_case(c, &cfg).await?);
+                bar.inc(1);
+            }
+            bar.finish_and_clear();
+            let report = summarize(results);
+            print_eval(&report);
+            if let Some(path) = json {
+                std::fs::write(&path, serde_json::to_string_pretty(&report)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                println!("JSON written to {}", path.display());
+            }
+            Ok(())
+        }
+        Command::Migrate => {
+            let store = EmbeddedStore::open(&store_path(&cli.data_dir))?;
+            println!(
+                "embedded store {} is at schema version {}",
+                store_path(&cli.data_dir).display(),
+                store.schema_version()?
+            );
+            Ok(())
+        }
+    }
+}
+
+fn store_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("inquest.redb")
+}
+
+fn open(data_dir: &Path) -> Result<Stores> {
+    let path = store_path(data_dir);
+    let store = EmbeddedStore::open(&path).with_context(|| format!("opening the embedded store at {}", path.display()))?;
+    Ok(store.stores())
+}
+
+fn parse_incident(s: &str) -> Result<IncidentId> {
+    if let Ok(id) = s.parse::<IncidentId>() {
+        return Ok(id);
+    }
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        // A fixture case id: the incident id is derived from it.
+        return Ok(IncidentId::derived(&["fixture", s, "incident"]));
+    }
+    bail!("'{s}' is neither an incident UUID nor a fixture case id")
+}
+
+fn read_cases(dir: &Path) -> Result<Vec<FixtureCase>> {
+    let dirs = discover_cases(dir)?;
+    let bar = progress(dirs.len() as u64, "reading fixtures");
+    let mut cases = Vec::new();
+    for d in dirs {
+        bar.set_message(d.display().to_string());
+        cases.push(FixtureCase::read(&d)?);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let mut ids: Vec<&str> = cases.iter().map(|c| c.id.as_str()).collect();
+    ids.sort();
+    if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+        bail!("two fixture cases share the id '{}'", w[0]);
+    }
+    Ok(cases)
+}
+
+async fn load_all(stores: &Stores, cases: &[FixtureCase]) -> Result<()> {
+    let bar = progress(cases.len() as u64, "loading");
+    for c in cases {
+        bar.set_message(c.id.clone());
+        load_case(stores, c).await?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+async fn demo(data_dir: &Path, fixtures: &Path, out: &Path) -> Result<()> {
+    let stores = open(data_dir)?;
+    let cases = read_cases(fixtures)?;
+    load_all(&stores, &cases).await?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let bar = progress(cases.len() as u64, "investigating");
+    let cfg = InvestigationConfig::default();
+    let mut results = Vec::new();
+    for c in &cases {
+        bar.set_message(c.id.clone());
+        let started = std::time::Instant::now();
+        let (inv, report) = investigate_and_save(&stores, &TemplateReport, c.incident_id, &cfg, Utc::now()).await?;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let path = out.join(format!("{}.md", c.id));
+        std::fs::write(&path, &report.report_markdown).with_context(|| format!("writing {}", path.display()))?;
+        results.push(score_case(&c.id, &c.truth, &inv.hypotheses, ms));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let mut t = table(&["case", "truth", "top hypothesis", "conf", "match rank"]);
+    for r in &results {
+        let top = r.ranked.first();
+        t.add_row(vec![
+            r.case_id.clone(),
+            format!("{} {}", r.truth.hypothesis_type, service_name_of(&r.truth.service_key)),
+            top.map(|h| format!("{} {}: {}", h.hypothesis_type, service_name_of(&h.service_key), h.title)).unwrap_or_default(),
+            top.map(|h| format!("{:.2}", h.confidence)).unwrap_or_default(),
+            r.match_rank.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    println!("{t}");
+    let summary = summarize(results);
+    println!(
+        "AC@1 {:.3}  AC@3 {:.3}  MRR {:.3}  over {} incidents (investigation + report + save p50 {:.1} ms, p95 {:.1} ms)",
+        summary.hypotheses.ac1, summary.hypotheses.ac3, summary.hypotheses.mrr, summary.hypotheses.cases, summary.latency.p50_ms, summary.latency.p95_ms
+    );
+    println!("store:   {}", store_path(data_dir).display());
+    println!("reports: {}/ ({} files)", out.display(), cases.len());
+    println!("next:    inquest incidents | inquest report <case-id> | inquest eval {}", fixtures.display());
+    Ok(())
+}
+
+fn print_eval(r: &EvalReport) {
+    let mut t = table(&["scope", "cases", "AC@1", "AC@3", "Avg@5", "MRR"]);
+    let row = |name: &str, a: &inquest_eval::Accuracy| {
+        vec![
+            name.to_string(),
+            a.cases.to_string(),
+            format!("{:.3}", a.ac1),
+            format!("{:.3}", a.ac3),
+            format!("{:.3}", a.avg5),
+            format!("{:.3}", a.mrr),
+        ]
+    };
+    t.add_row(row("all (hypothesis)", &r.hypotheses));
+    t.add_row(row("all (service)", &r.services));
+    for (k, a) in &r.per_type {
+        t.add_row(row(&format!("type {k}"), a));
+    }
+    println!("{t}");
+    let mut c = table(&["case", "truth", "match rank", "service rank", "top hypothesis", "ms"]);
+    for case in &r.cases {
+        c.add_row(vec![
+            case.case_id.clone(),
+            format!("{} {}", case.truth.hypothesis_type, service_name_of(&case.truth.service_key)),
+            case.match_rank.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),
+            case.service_rank.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),
+            case.ranked.first().map(|h| format!("{} {}", h.hypothesis_type, service_name_of(&h.service_key))).unwrap_or_default(),
+            format!("{:.1}", case.latency_ms),
+        ]);
+    }
+    println!("{c}");
+    println!(
+        "investigation latency: p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms",
+        r.latency.p50_ms, r.latency.p95_ms, r.latency.max_ms
+    );
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(header.to_vec());
+    t
+}
+
+fn progress(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(what.to_string());
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
