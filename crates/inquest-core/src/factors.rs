@@ -99,7 +99,7 @@ pub fn release_risk(files: &[(FileChangeType, String)], is_rollback: bool) -> Fa
         value *= 0.4;
         why.push_str("; it is a rollback");
     }
-    Factor::new("change_risk", value, 2.0, why)
+    Factor::new("change_risk", value, 3.0, why)
 }
 
 /// Risk of an out-of-band config change by its kind and what it changed.
@@ -155,11 +155,11 @@ pub fn onset_order(lead_minutes: Option<f64>, service: &str) -> Factor {
     let (value, why) = match lead_minutes {
         None => (0.3, format!("{service} has no clear onset")),
         Some(l) if l >= 0.0 => (
-            0.7 + 0.3 * (l / 3.0).min(1.0),
+            0.5 + 0.5 * (l / 3.0).min(1.0),
             format!("{service} moved first, {l:.0} min before the other anomalous services"),
         ),
         Some(l) => (
-            0.7 * (l / 4.0).exp(),
+            0.5 * (l / 4.0).exp(),
             format!("{service} moved {:.0} min after another service did", -l),
         ),
     };
@@ -184,7 +184,7 @@ pub fn isolation(max_downstream_strength: f64, own_strength: f64, service: &str)
 /// How much the symptom is left unexplained by changes on the same service.
 pub fn unexplained_by_change(best_change_timing: f64, service: &str) -> Factor {
     let why = if best_change_timing > 0.3 {
-        format!("a change on {service} shortly before the onset may explain this instead")
+        format!("a change on {service} or on its callers shortly before the onset may explain this instead")
     } else {
         format!("no change on {service} lines up with the onset")
     };

@@ -8,7 +8,7 @@ use inquest_ports::{Direction, Reach};
 use serde_json::json;
 
 use crate::factors::{self, Factor};
-use crate::signals::{MetricKind, Signal, minutes_between, strength};
+use crate::signals::{MetricKind, Signal, minutes_between};
 
 /// A deployment in the change window, with what it shipped.
 #[derive(Debug, Clone)]
@@ -79,18 +79,18 @@ impl ServiceView<'_> {
             .iter()
             .map(|(s, _)| s)
             .filter(|s| pred(s.kind))
-            .max_by(|a, b| a.z.total_cmp(&b.z))
+            .max_by(|a, b| a.effective_strength().total_cmp(&b.effective_strength()))
     }
 
     fn strength(&self, pred: impl Fn(MetricKind) -> bool) -> f64 {
-        self.best(pred).map(|s| strength(s.z)).unwrap_or(0.0)
+        self.best(pred).map(Signal::effective_strength).unwrap_or(0.0)
     }
 
     fn onset(&self, pred: impl Fn(MetricKind) -> bool) -> Option<Timestamp> {
         self.signals
             .iter()
             .map(|(s, _)| s)
-            .filter(|s| pred(s.kind) && strength(s.z) >= ANOMALOUS)
+            .filter(|s| pred(s.kind) && s.effective_strength() >= ANOMALOUS)
             .filter_map(|s| s.onset)
             .min()
     }
@@ -148,7 +148,7 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
         let timing = factors::change_timing(minutes_between(d.deployment.started_at, onset));
         let best = view.and_then(|v| v.best(moved));
         let anomaly = factors::anomaly_strength(
-            best.map(|s| strength(s.z)).unwrap_or(0.0),
+            best.map(Signal::effective_strength).unwrap_or(0.0),
             best.map(|s| s.z).unwrap_or(0.0),
             &format!("{name} {}", best.map(|s| s.metric_name.as_str()).unwrap_or("metrics")),
         );
@@ -212,7 +212,7 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
         let fs = vec![
             timing,
             factors::anomaly_strength(
-                best.map(|s| strength(s.z)).unwrap_or(0.0),
+                best.map(Signal::effective_strength).unwrap_or(0.0),
                 best.map(|s| s.z).unwrap_or(0.0),
                 &format!("{name} {}", best.map(|s| s.metric_name.as_str()).unwrap_or("metrics")),
             ),
@@ -248,12 +248,25 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
     for v in views.values() {
         let key = v.reach.key.as_str();
         let name = service_name_of(key);
-        let unexplained = factors::unexplained_by_change(change_timing.get(key).copied().unwrap_or(0.0), name);
+        // A change on this service, or on a service between it and the incident's
+        // service (a caller can break how it uses a dependency), explains its anomaly.
+        let on_path = g
+            .radius
+            .iter()
+            .filter(|r| {
+                r.key == key
+                    || (v.reach.direction == Direction::Downstream
+                        && r.direction != Direction::Upstream
+                        && r.distance < v.reach.distance)
+            })
+            .filter_map(|r| change_timing.get(r.key.as_str()).map(|t| if r.key == key { *t } else { 0.8 * t }))
+            .fold(0.0, f64::max);
+        let unexplained = factors::unexplained_by_change(on_path, name);
         let others_onset = |pred: &dyn Fn(&Signal) -> bool| {
             g.signals
                 .iter()
                 .map(|(s, _)| s)
-                .filter(|s| pred(s) && strength(s.z) >= ANOMALOUS)
+                .filter(|s| pred(s) && s.effective_strength() >= ANOMALOUS)
                 .filter_map(|s| s.onset)
                 .min()
         };
@@ -306,12 +319,12 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
 
         // traffic: request volume rose on the incident's service or a caller.
         if matches!(v.reach.direction, Direction::Origin | Direction::Upstream) {
-            if let Some(s) = v.best(|k| k == MetricKind::Traffic).filter(|s| s.direction > 0 && strength(s.z) >= ANOMALOUS) {
+            if let Some(s) = v.best(|k| k == MetricKind::Traffic).filter(|s| s.direction > 0 && s.effective_strength() >= ANOMALOUS) {
                 let others = others_onset(&|o: &Signal| o.kind.is_symptom() || o.kind.is_saturation());
                 let ratio = if s.baseline_median.abs() > 1e-9 { s.peak_value / s.baseline_median } else { 0.0 };
                 let (prec, prec_ev) = precedent(key, HypothesisType::Traffic);
                 let fs = vec![
-                    factors::anomaly_strength(strength(s.z), s.z, &format!("{name} {}", s.metric_name)),
+                    factors::anomaly_strength(s.effective_strength(), s.z, &format!("{name} {}", s.metric_name)),
                     factors::onset_order(lead(s.onset, others), name),
                     unexplained.clone(),
                     factors::topology_distance(v.reach.distance, name),
@@ -333,11 +346,11 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
         }
 
         // infra: a resource saturated on a service in the radius.
-        if let Some(s) = v.best(MetricKind::is_saturation).filter(|s| strength(s.z) >= ANOMALOUS) {
+        if let Some(s) = v.best(MetricKind::is_saturation).filter(|s| s.effective_strength() >= ANOMALOUS) {
             let others = others_onset(&|o: &Signal| o.kind.is_symptom() || (o.service_key != key && o.kind != MetricKind::Other));
             let (prec, prec_ev) = precedent(key, HypothesisType::Infra);
             let fs = vec![
-                factors::anomaly_strength(strength(s.z), s.z, &format!("{name} {}", s.metric_name)),
+                factors::anomaly_strength(s.effective_strength(), s.z, &format!("{name} {}", s.metric_name)),
                 factors::onset_order(lead(s.onset, others), name),
                 unexplained.clone(),
                 factors::topology_distance(v.reach.distance, name),

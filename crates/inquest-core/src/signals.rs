@@ -82,6 +82,24 @@ pub struct Signal {
     pub baseline_median: f64,
     pub baseline_scale: f64,
     pub peak_value: f64,
+    /// Points of the window beyond the threshold in the bad direction.
+    pub anomalous_points: usize,
+}
+
+impl Signal {
+    /// Strength discounted for short-lived excursions: a blip that heals within a
+    /// few points is weaker evidence than a sustained shift.
+    pub fn effective_strength(&self) -> f64 {
+        strength(self.z) * persistence(self.anomalous_points)
+    }
+}
+
+/// Points beyond the threshold needed for full weight.
+pub const SUSTAINED_POINTS: usize = 10;
+
+/// `[0.3, 1]`: how sustained an anomaly is.
+pub fn persistence(points: usize) -> f64 {
+    0.3 + 0.7 * (points as f64 / SUSTAINED_POINTS as f64).min(1.0)
 }
 
 /// Robust z beyond which a point counts as anomalous.
@@ -118,7 +136,9 @@ pub fn detect(
         .map(|(_, v)| *v)
         .max_by(|a, b| (a * f64::from(direction)).total_cmp(&(b * f64::from(direction))))
         .unwrap_or(baseline.median);
+    let anomalous_points = zs.iter().filter(|z| *z * f64::from(direction) >= ONSET_Z).count();
     Some(Signal {
+        anomalous_points,
         service_key: service_key.to_string(),
         metric_name: metric_name.to_string(),
         kind,

@@ -565,7 +565,7 @@ impl FixtureCase {
                     format!("[{i}].started_at: a past incident must start before the incident window"),
                 ));
             }
-            let past_id = IncidentId::derived(&["fixture", &case.id, "past_incident", &p.id]);
+            let past_id = IncidentId::derived(&["fixture", "past_incident", &p.id]);
             let mut payload = Map::new();
             payload.insert("incident_id".into(), json!(past_id));
             payload.insert("service_key".into(), json!(key));
