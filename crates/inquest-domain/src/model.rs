@@ -384,7 +384,7 @@ mod tests {
         for t in HypothesisType::ALL {
             assert_eq!(t.as_str().parse::<HypothesisType>(), Ok(*t));
         }
-        let err = "blame".parse::<HypothesisType>().unwrap_err();
+        let err = "blame".parse::<HypothesisType>().expect_err("not a type");
         assert!(err.to_string().contains("hypothesis_type"), "{err}");
         assert!(err.to_string().contains("blame"), "{err}");
     }
