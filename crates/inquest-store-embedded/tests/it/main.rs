@@ -1,0 +1,3 @@
+//! Integration tests of the embedded store: the shared port contracts.
+
+mod contract;
