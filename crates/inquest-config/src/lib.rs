@@ -158,6 +158,7 @@ fn describe(e: figment::Error) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail closures return figment::Error
 mod tests {
     use super::*;
     use figment::Jail;
@@ -219,13 +220,13 @@ mod tests {
     fn an_unknown_key_in_the_file_or_environment_is_an_error_naming_it() {
         Jail::expect_with(|jail| {
             jail.create_file("inquest.toml", "[postgres]\nurll = \"postgres://localhost/x\"\n")?;
-            let err = Settings::load(Some(Path::new("inquest.toml"))).unwrap_err().to_string();
+            let err = Settings::load(Some(Path::new("inquest.toml"))).expect_err("must fail").to_string();
             assert!(err.contains("urll"), "{err}");
             Ok(())
         });
         Jail::expect_with(|jail| {
             jail.set_env("INQUEST_POSTGRES_POOLSIZE", "3");
-            let err = Settings::load(None).unwrap_err().to_string();
+            let err = Settings::load(None).expect_err("must fail").to_string();
             assert!(err.contains("poolsize"), "{err}");
             Ok(())
         });
@@ -234,7 +235,7 @@ mod tests {
     #[test]
     fn a_named_config_file_that_does_not_exist_is_an_error() {
         Jail::expect_with(|_| {
-            let err = Settings::load(Some(Path::new("nope.toml"))).unwrap_err();
+            let err = Settings::load(Some(Path::new("nope.toml"))).expect_err("must fail");
             assert!(matches!(err, ConfigError::MissingFile(_)));
             Ok(())
         });

@@ -163,7 +163,7 @@ mod tests {
 
     #[test]
     fn a_malformed_url_is_invalid_input_and_does_not_echo_the_password() {
-        let err = PostgresStore::connect("postgres://u:hunter2@host:notaport/db", &PoolSettings::default()).unwrap_err();
+        let err = PostgresStore::connect("postgres://u:hunter2@host:notaport/db", &PoolSettings::default()).expect_err("must fail");
         assert_eq!(err.kind, ErrorKind::InvalidInput);
         assert!(!err.to_string().contains("hunter2"), "{err}");
     }
@@ -180,7 +180,7 @@ mod tests {
         // Port 1 on loopback: nothing listens there, the connection is refused.
         let settings = PoolSettings { connect_timeout: Duration::from_secs(2), ..PoolSettings::default() };
         let store = PostgresStore::connect("postgres://u:hunter2@127.0.0.1:1/db", &settings).expect("pool");
-        let err = store.database_name().await.unwrap_err();
+        let err = store.database_name().await.expect_err("must fail");
         assert_eq!(err.kind, ErrorKind::Unavailable, "{err}");
         assert!(err.retryable());
         assert!(!err.to_string().contains("hunter2"), "{err}");

@@ -18,7 +18,7 @@ use crate::{BACKEND, PostgresStore, pg_err};
 pub const MIGRATIONS_TABLE: &str = "inquest_schema_migrations";
 
 /// Advisory lock key held while migrating ("inquest" in ASCII).
-const LOCK_KEY: i64 = 0x696e_7175_6573_74;
+const LOCK_KEY: i64 = 0x0069_6e71_7565_7374;
 
 /// One schema file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
