@@ -6,14 +6,15 @@ pg_hook() {
   local fail=0
   [[ "${CI:-}" == "true" ]] && fail=1
   local bindir
-  bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  # `|| true`: test.sh runs with `set -e -o pipefail`, and ls fails when none is installed.
+  bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
   if [[ -z "$bindir" || ! -x "$bindir/initdb" ]]; then
     echo "postgres: installing Debian's postgresql"
     if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }; then
       echo "postgres: could not install postgresql; the Postgres tests will skip"
       return "$fail"
     fi
-    bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+    bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
   fi
   local dir="${INQUEST_TEST_TMP:-$(mktemp -d)}/postgres"
   mkdir -p "$dir"
