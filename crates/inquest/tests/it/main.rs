@@ -1,0 +1,3 @@
+//! End-to-end tests of the `inquest` binary.
+
+mod stores;
