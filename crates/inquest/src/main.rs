@@ -1,4 +1,4 @@
-//! `inquest`: the command-line entry point (demo, load, investigate, report, eval, migrate).
+//! `inquest`: the command-line entry point (demo, load, investigate, report, eval, migrate, doctor).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
