@@ -1,4 +1,4 @@
-//! `inquest`: the command-line entry point (demo, load, investigate, report, eval, migrate).
+//! `inquest`: the command-line entry point (demo, load, investigate, report, eval, migrate, doctor).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,14 +14,18 @@ use inquest_eval::{EvalReport, run_case, score_case, summarize};
 use inquest_fixtures::{FixtureCase, discover_cases, load_case};
 use inquest_ports::Stores;
 use inquest_report::TemplateReport;
-use inquest_store_embedded::EmbeddedStore;
+
+mod stores;
 
 #[derive(Parser)]
 #[command(name = "inquest", version, about = "Incident investigation engine: ranks root-cause hypotheses with evidence")]
 struct Cli {
-    /// Directory of the embedded store.
-    #[arg(long, global = true, env = "INQUEST_DATA_DIR", default_value = ".inquest")]
-    data_dir: PathBuf,
+    /// Directory of the embedded store (default `.inquest`).
+    #[arg(long, global = true, env = "INQUEST_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// TOML settings file (stores, pools); see the README.
+    #[arg(long, global = true, env = "INQUEST_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -58,6 +62,8 @@ enum Command {
     },
     /// Create or upgrade the store's schema (idempotent).
     Migrate,
+    /// Check every configured store: reachable, schema applied.
+    Doctor,
 }
 
 #[tokio::main]
@@ -69,10 +75,11 @@ async fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    let settings = stores::load_settings(cli.config.as_deref(), cli.data_dir.clone())?;
     match cli.command {
-        Command::Demo { fixtures, out } => demo(&cli.data_dir, &fixtures, &out).await,
+        Command::Demo { fixtures, out } => demo(&settings, &fixtures, &out).await,
         Command::Load { dir } => {
-            let stores = open(&cli.data_dir)?;
+            let stores = stores::build_stores(&settings)?;
             let cases = read_cases(&dir)?;
             load_all(&stores, &cases).await?;
             for c in &cases {
@@ -81,7 +88,7 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Investigate { incident, markdown } => {
-            let stores = open(&cli.data_dir)?;
+            let stores = stores::build_stores(&settings)?;
             let id = parse_incident(&incident)?;
             let (inv, report) =
                 investigate_and_save(&stores, &TemplateReport, id, &InvestigationConfig::default(), Utc::now()).await?;
@@ -106,7 +113,7 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Report { incident } => {
-            let stores = open(&cli.data_dir)?;
+            let stores = stores::build_stores(&settings)?;
             let id = parse_incident(&incident)?;
             let reports = stores.records.reports(id).await?;
             let Some(latest) = reports.last() else {
@@ -116,7 +123,7 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Incidents => {
-            let stores = open(&cli.data_dir)?;
+            let stores = stores::build_stores(&settings)?;
             let services = stores.records.list_services().await?;
             let mut t = table(&["incident", "service", "status", "sev", "window start", "top hypothesis", "conf"]);
             for i in stores.records.list_incidents().await? {
@@ -159,26 +166,14 @@ async fn main() -> Result<()> {
             }
             Ok(())
         }
-        Command::Migrate => {
-            let store = EmbeddedStore::open(&store_path(&cli.data_dir))?;
-            println!(
-                "embedded store {} is at schema version {}",
-                store_path(&cli.data_dir).display(),
-                store.schema_version()?
-            );
+        Command::Migrate => stores::migrate(&settings).await,
+        Command::Doctor => {
+            if !stores::doctor(&settings, cli.config.as_deref()).await? {
+                std::process::exit(1);
+            }
             Ok(())
         }
     }
-}
-
-fn store_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("inquest.redb")
-}
-
-fn open(data_dir: &Path) -> Result<Stores> {
-    let path = store_path(data_dir);
-    let store = EmbeddedStore::open(&path).with_context(|| format!("opening the embedded store at {}", path.display()))?;
-    Ok(store.stores())
 }
 
 fn parse_incident(s: &str) -> Result<IncidentId> {
@@ -221,8 +216,8 @@ async fn load_all(stores: &Stores, cases: &[FixtureCase]) -> Result<()> {
     Ok(())
 }
 
-async fn demo(data_dir: &Path, fixtures: &Path, out: &Path) -> Result<()> {
-    let stores = open(data_dir)?;
+async fn demo(settings: &inquest_config::Settings, fixtures: &Path, out: &Path) -> Result<()> {
+    let stores = stores::build_stores(settings)?;
     let cases = read_cases(fixtures)?;
     load_all(&stores, &cases).await?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -257,7 +252,14 @@ async fn demo(data_dir: &Path, fixtures: &Path, out: &Path) -> Result<()> {
         "AC@1 {:.3}  AC@3 {:.3}  MRR {:.3}  over {} incidents (investigation + report + save p50 {:.1} ms, p95 {:.1} ms)",
         summary.hypotheses.ac1, summary.hypotheses.ac3, summary.hypotheses.mrr, summary.hypotheses.cases, summary.latency.p50_ms, summary.latency.p95_ms
     );
-    println!("store:   {}", store_path(data_dir).display());
+    println!(
+        "stores:  records {}, metrics {}, topology {}, semantic {} (embedded file {})",
+        stores.records.backend(),
+        stores.metrics.backend(),
+        stores.topology.backend(),
+        stores.semantic.backend(),
+        stores::embedded_path(settings).display()
+    );
     println!("reports: {}/ ({} files)", out.display(), cases.len());
     println!("next:    inquest incidents | inquest report <case-id> | inquest eval {}", fixtures.display());
     Ok(())

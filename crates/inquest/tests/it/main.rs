@@ -1,3 +1,4 @@
-//! End-to-end tests of the `inquest` binary on the embedded default.
+//! End-to-end tests of the `inquest` binary.
 
 mod demo;
+mod stores;

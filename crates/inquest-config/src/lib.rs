@@ -1,0 +1,253 @@
+//! Inquest's settings, layered: built-in defaults, then a TOML file (`--config` or
+//! `INQUEST_CONFIG`), then `INQUEST_*` environment variables. Unknown keys are errors;
+//! passwords and API keys are typed so that they never print.
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+
+mod secret;
+
+pub use secret::{Secret, ServiceUrl};
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid settings: {0}")]
+    Invalid(String),
+}
+
+/// Everything configurable. A store with no `url` uses the embedded default.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Folder of the embedded store (`inquest.redb`).
+    pub data_dir: PathBuf,
+    pub postgres: PostgresSettings,
+    pub clickhouse: ClickhouseSettings,
+    pub neo4j: Neo4jSettings,
+    pub qdrant: QdrantSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from(".inquest"),
+            postgres: PostgresSettings::default(),
+            clickhouse: ClickhouseSettings::default(),
+            neo4j: Neo4jSettings::default(),
+            qdrant: QdrantSettings::default(),
+        }
+    }
+}
+
+/// The records port on PostgreSQL.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PostgresSettings {
+    /// `postgres://user:password@host:5432/db`
+    pub url: Option<ServiceUrl>,
+    /// Most connections open at once.
+    pub pool_max_size: usize,
+    /// Seconds to open a connection.
+    pub connect_timeout_secs: u64,
+    /// Seconds to wait for a free connection.
+    pub wait_timeout_secs: u64,
+    /// Server-side limit on one statement, in seconds (0: none).
+    pub statement_timeout_secs: u64,
+}
+
+impl Default for PostgresSettings {
+    fn default() -> Self {
+        Self { url: None, pool_max_size: 8, connect_timeout_secs: 5, wait_timeout_secs: 10, statement_timeout_secs: 30 }
+    }
+}
+
+/// The metrics port on ClickHouse (HTTP interface).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClickhouseSettings {
+    /// `http://host:8123`
+    pub url: Option<ServiceUrl>,
+    pub database: Option<String>,
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+}
+
+/// The topology port on Neo4j (Bolt).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Neo4jSettings {
+    /// `bolt://host:7687` or `neo4j://host:7687`
+    pub url: Option<ServiceUrl>,
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+}
+
+/// The semantic port on Qdrant (gRPC).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QdrantSettings {
+    /// `http://host:6334`
+    pub url: Option<ServiceUrl>,
+    pub api_key: Option<Secret>,
+}
+
+/// The sections an `INQUEST_<SECTION>_<KEY>` variable can name.
+const SECTIONS: [&str; 4] = ["postgres", "clickhouse", "neo4j", "qdrant"];
+
+/// `INQUEST_*` variables that are not settings (logging, tests, the file's path).
+const NOT_SETTINGS: [&str; 3] = ["log", "config", "bless"];
+
+/// Maps a variable name (prefix removed, lowercase) to a settings key, or `None`
+/// when the variable is not a setting.
+fn env_key(name: &str) -> Option<String> {
+    if NOT_SETTINGS.contains(&name) || name.starts_with("test_") {
+        return None;
+    }
+    for section in SECTIONS {
+        if let Some(key) = name.strip_prefix(section).and_then(|rest| rest.strip_prefix('_')) {
+            return Some(format!("{section}.{key}"));
+        }
+    }
+    Some(name.to_string())
+}
+
+impl Settings {
+    /// Defaults, then `file` (when given it must exist), then the `INQUEST_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        // Defaults come from `#[serde(default)]`: settings are never serialized, so
+        // secrets cannot leak through a serializer.
+        let mut figment = Figment::new();
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::MissingFile(path.to_path_buf()));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let env = Env::prefixed("INQUEST_").filter_map(|name| env_key(&name.as_str().to_ascii_lowercase()).map(Into::into));
+        figment.merge(env).extract().map_err(|e| ConfigError::Invalid(describe(e)))
+    }
+
+    /// Which backend serves each port: `(port, backend)`.
+    pub fn backends(&self) -> [(&'static str, &'static str); 4] {
+        let pick = |url: &Option<ServiceUrl>, real: &'static str| if url.is_some() { real } else { "embedded" };
+        [
+            ("records", pick(&self.postgres.url, "postgres")),
+            ("metrics", pick(&self.clickhouse.url, "clickhouse")),
+            ("topology", pick(&self.neo4j.url, "neo4j")),
+            ("semantic", pick(&self.qdrant.url, "qdrant")),
+        ]
+    }
+}
+
+/// Every error figment found, one per line, each naming its key and source.
+fn describe(e: figment::Error) -> String {
+    e.into_iter()
+        .map(|e| {
+            let key = if e.path.is_empty() { String::new() } else { format!("{}: ", e.path.join(".")) };
+            let from = e.metadata.as_ref().map(|m| format!(" (from {})", m.name)).unwrap_or_default();
+            format!("{key}{}{from}", e.kind)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail closures return figment::Error
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn defaults_use_the_embedded_store_everywhere() {
+        Jail::expect_with(|_| {
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(s, Settings::default());
+            assert!(s.backends().iter().all(|(_, b)| *b == "embedded"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_file_overrides_defaults_and_the_environment_overrides_the_file() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "inquest.toml",
+                r#"
+                data_dir = "/var/lib/inquest"
+                [postgres]
+                url = "postgres://inquest:filepass@db:5432/inquest"
+                pool_max_size = 4
+                [neo4j]
+                url = "bolt://graph:7687"
+                user = "neo4j"
+                password = "graphpass"
+                "#,
+            )?;
+            jail.set_env("INQUEST_POSTGRES_POOL_MAX_SIZE", "16");
+            jail.set_env("INQUEST_QDRANT_URL", "http://vectors:6334");
+            jail.set_env("INQUEST_NEO4J_PASSWORD", "12345");
+            // Not settings: must be ignored, not rejected as unknown keys.
+            jail.set_env("INQUEST_LOG", "debug");
+            jail.set_env("INQUEST_TEST_POSTGRES_URL", "postgres://x@y/z");
+            let s = Settings::load(Some(Path::new("inquest.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(s.data_dir, PathBuf::from("/var/lib/inquest"));
+            assert_eq!(s.postgres.pool_max_size, 16);
+            assert_eq!(s.postgres.connect_timeout_secs, 5);
+            assert_eq!(
+                s.postgres.url.as_ref().map(ServiceUrl::expose),
+                Some("postgres://inquest:filepass@db:5432/inquest")
+            );
+            assert_eq!(s.neo4j.password.as_ref().map(Secret::expose), Some("12345"));
+            assert_eq!(s.backends(), [
+                ("records", "postgres"),
+                ("metrics", "embedded"),
+                ("topology", "neo4j"),
+                ("semantic", "qdrant")
+            ]);
+            let shown = format!("{s:?}");
+            assert!(!shown.contains("filepass") && !shown.contains("12345"), "{shown}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_or_environment_is_an_error_naming_it() {
+        Jail::expect_with(|jail| {
+            jail.create_file("inquest.toml", "[postgres]\nurll = \"postgres://localhost/x\"\n")?;
+            let err = Settings::load(Some(Path::new("inquest.toml"))).expect_err("must fail").to_string();
+            assert!(err.contains("urll"), "{err}");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("INQUEST_POSTGRES_POOLSIZE", "3");
+            let err = Settings::load(None).expect_err("must fail").to_string();
+            assert!(err.contains("poolsize"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_named_config_file_that_does_not_exist_is_an_error() {
+        Jail::expect_with(|_| {
+            let err = Settings::load(Some(Path::new("nope.toml"))).expect_err("must fail");
+            assert!(matches!(err, ConfigError::MissingFile(_)));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn env_names_map_to_nested_keys() {
+        assert_eq!(env_key("postgres_url").as_deref(), Some("postgres.url"));
+        assert_eq!(env_key("postgres_pool_max_size").as_deref(), Some("postgres.pool_max_size"));
+        assert_eq!(env_key("neo4j_user").as_deref(), Some("neo4j.user"));
+        assert_eq!(env_key("data_dir").as_deref(), Some("data_dir"));
+        assert_eq!(env_key("log"), None);
+        assert_eq!(env_key("test_qdrant_url"), None);
+    }
+}

@@ -1,0 +1,2 @@
+//! Contract test suites for the ports, run against every implementation.
+pub mod records;

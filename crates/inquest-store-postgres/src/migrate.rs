@@ -1,0 +1,222 @@
+//! The migration runner: `schemas/postgres/NNNN_name.sql`, compiled into the binary,
+//! applied in version order, each in its own transaction together with its row in
+//! `inquest_schema_migrations`. Applied files are checked by SHA-256: a file changed
+//! after it was applied is refused, never re-run.
+//!
+//! A small runner rather than `refinery`: the schema files keep the project's
+//! `NNNN_name.sql` names, and a transaction-scoped advisory lock makes two
+//! `inquest migrate` at once safe.
+
+use chrono::{DateTime, Utc};
+use inquest_ports::{ErrorKind, StoreError};
+use sha2::{Digest, Sha256};
+use tracing::info;
+
+use crate::{BACKEND, PostgresStore, pg_err};
+
+/// The table recording applied migrations.
+pub const MIGRATIONS_TABLE: &str = "inquest_schema_migrations";
+
+/// Advisory lock key held while migrating ("inquest" in ASCII).
+const LOCK_KEY: i64 = 0x0069_6e71_7565_7374;
+
+/// One schema file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+impl Migration {
+    /// Hex SHA-256 of the file's text.
+    pub fn checksum(&self) -> String {
+        hex::encode(Sha256::digest(self.sql.as_bytes()))
+    }
+}
+
+macro_rules! migration {
+    ($version:literal, $name:literal) => {
+        Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!("../../../schemas/postgres/", $name, ".sql")),
+        }
+    };
+}
+
+/// Every file of `schemas/postgres`, in order (a test checks this list against the folder).
+pub const MIGRATIONS: &[Migration] = &[
+    migration!(1, "0001_init"),
+    migration!(2, "0002_incident_resolution"),
+    migration!(3, "0003_query_indexes"),
+];
+
+/// Where one migration stands in a database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MigrationState {
+    Applied { at: DateTime<Utc> },
+    Pending,
+    /// Applied, but the file now differs from what was applied.
+    Changed { applied_checksum: String },
+    /// Recorded in the database, unknown to this build (the database is newer).
+    Unknown { name: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationStatus {
+    pub version: i64,
+    pub name: String,
+    pub state: MigrationState,
+}
+
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS inquest_schema_migrations (
+  version BIGINT PRIMARY KEY,
+  name TEXT NOT NULL,
+  checksum TEXT NOT NULL,
+  applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+)";
+
+fn refuse(op: &str, message: String) -> StoreError {
+    StoreError::new(ErrorKind::InvalidInput, BACKEND, op, message)
+}
+
+impl PostgresStore {
+    /// Apply every pending migration; returns the versions applied now (empty when
+    /// the schema was already current).
+    pub async fn migrate(&self) -> Result<Vec<Migration>, StoreError> {
+        let op = "migrate";
+        let mut client = self.client(op).await?;
+        {
+            let txn = client.transaction().await.map_err(|e| pg_err(op, e))?;
+            txn.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY]).await.map_err(|e| pg_err(op, e))?;
+            txn.batch_execute(CREATE_TABLE).await.map_err(|e| pg_err(op, e))?;
+            txn.commit().await.map_err(|e| pg_err(op, e))?;
+        }
+        let mut applied_now = Vec::new();
+        for m in MIGRATIONS {
+            let txn = client.transaction().await.map_err(|e| pg_err(op, e))?;
+            // Serialises concurrent runners; released at commit or rollback.
+            txn.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY]).await.map_err(|e| pg_err(op, e))?;
+            let unknown = txn
+                .query("SELECT version, name FROM inquest_schema_migrations WHERE version > $1 ORDER BY version", &[
+                    &MIGRATIONS.last().map(|m| m.version).unwrap_or(0),
+                ])
+                .await
+                .map_err(|e| pg_err(op, e))?;
+            if let Some(row) = unknown.first() {
+                let version: i64 = row.try_get(0).map_err(|e| pg_err(op, e))?;
+                let name: String = row.try_get(1).map_err(|e| pg_err(op, e))?;
+                return Err(refuse(
+                    op,
+                    format!("the database has migration {version} ({name}), unknown to this build: upgrade inquest"),
+                ));
+            }
+            let existing = txn
+                .query_opt("SELECT checksum FROM inquest_schema_migrations WHERE version = $1", &[&m.version])
+                .await
+                .map_err(|e| pg_err(op, e))?;
+            if let Some(row) = existing {
+                let checksum: String = row.try_get(0).map_err(|e| pg_err(op, e))?;
+                if checksum != m.checksum() {
+                    return Err(refuse(
+                        op,
+                        format!(
+                            "migration {} ({}) was applied with checksum {checksum} but the file now has {}: \
+                             applied migrations must not change, add a new file instead",
+                            m.version,
+                            m.name,
+                            m.checksum()
+                        ),
+                    ));
+                }
+                continue;
+            }
+            txn.batch_execute(m.sql)
+                .await
+                .map_err(|e| pg_err(op, e))
+                .map_err(|e| StoreError { message: format!("{}: {}", m.name, e.message), ..e })?;
+            txn.execute(
+                "INSERT INTO inquest_schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                &[&m.version, &m.name, &m.checksum()],
+            )
+            .await
+            .map_err(|e| pg_err(op, e))?;
+            txn.commit().await.map_err(|e| pg_err(op, e))?;
+            info!(version = m.version, name = m.name, "applied migration");
+            applied_now.push(*m);
+        }
+        Ok(applied_now)
+    }
+
+    /// Every known and recorded migration with its state, without changing anything.
+    pub async fn migration_status(&self) -> Result<Vec<MigrationStatus>, StoreError> {
+        let op = "migration_status";
+        let client = self.client(op).await?;
+        let table_exists: bool = client
+            .query_one("SELECT to_regclass('inquest_schema_migrations') IS NOT NULL", &[])
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(|e| pg_err(op, e))?;
+        let mut recorded = Vec::new();
+        if table_exists {
+            for row in client
+                .query("SELECT version, name, checksum, applied_at FROM inquest_schema_migrations ORDER BY version", &[])
+                .await
+                .map_err(|e| pg_err(op, e))?
+            {
+                let version: i64 = row.try_get(0).map_err(|e| pg_err(op, e))?;
+                let name: String = row.try_get(1).map_err(|e| pg_err(op, e))?;
+                let checksum: String = row.try_get(2).map_err(|e| pg_err(op, e))?;
+                let at: DateTime<Utc> = row.try_get(3).map_err(|e| pg_err(op, e))?;
+                recorded.push((version, name, checksum, at));
+            }
+        }
+        let mut out: Vec<MigrationStatus> = MIGRATIONS
+            .iter()
+            .map(|m| {
+                let state = match recorded.iter().find(|r| r.0 == m.version) {
+                    None => MigrationState::Pending,
+                    Some((_, _, checksum, _)) if *checksum != m.checksum() => {
+                        MigrationState::Changed { applied_checksum: checksum.clone() }
+                    }
+                    Some((_, _, _, at)) => MigrationState::Applied { at: *at },
+                };
+                MigrationStatus { version: m.version, name: m.name.to_string(), state }
+            })
+            .collect();
+        for (version, name, _, _) in recorded {
+            if !MIGRATIONS.iter().any(|m| m.version == version) {
+                out.push(MigrationStatus {
+                    version,
+                    name: name.clone(),
+                    state: MigrationState::Unknown { name },
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_list_is_exactly_the_schema_folder_in_order() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/postgres");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .expect("schemas/postgres exists")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let listed: Vec<String> = MIGRATIONS.iter().map(|m| format!("{}.sql", m.name)).collect();
+        assert_eq!(listed, files, "register every schemas/postgres file in MIGRATIONS");
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1);
+            assert!(m.name.starts_with(&format!("{:04}_", m.version)), "{} does not match its version", m.name);
+        }
+    }
+}

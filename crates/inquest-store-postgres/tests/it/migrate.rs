@@ -1,0 +1,89 @@
+//! The migration runner on a real server: fresh apply, idempotence, concurrency,
+//! refusal of a changed file.
+
+use inquest_ports::ErrorKind;
+use inquest_store_postgres::{MIGRATIONS, MigrationState};
+use tokio_postgres::NoTls;
+
+use crate::support::{FreshDb, server_url};
+
+#[tokio::test]
+async fn migrate_applies_every_file_once_and_is_safe_to_repeat() {
+    let Some(url) = server_url("migrate_applies_every_file_once_and_is_safe_to_repeat") else { return };
+    let db = FreshDb::create(&url).await;
+    let store = db.store();
+    let before = store.migration_status().await.expect("status");
+    assert!(before.iter().all(|m| m.state == MigrationState::Pending), "{before:?}");
+    let started = std::time::Instant::now();
+    let applied = store.migrate().await.expect("first migrate");
+    eprintln!("migrate on a fresh database: {:.1} ms", started.elapsed().as_secs_f64() * 1000.0);
+    assert_eq!(applied.len(), MIGRATIONS.len());
+    assert!(store.migrate().await.expect("second migrate").is_empty(), "nothing to apply the second time");
+    let after = store.migration_status().await.expect("status");
+    assert_eq!(after.len(), MIGRATIONS.len());
+    assert!(after.iter().all(|m| matches!(m.state, MigrationState::Applied { .. })), "{after:?}");
+
+    let (client, conn) = tokio_postgres::connect(&db.url, NoTls).await.expect("connect");
+    tokio::spawn(conn);
+    let rows = client
+        .query("SELECT version, name, checksum FROM inquest_schema_migrations ORDER BY version", &[])
+        .await
+        .expect("migrations table");
+    assert_eq!(rows.len(), MIGRATIONS.len(), "one row per migration");
+    for (row, m) in rows.iter().zip(MIGRATIONS) {
+        assert_eq!(row.get::<_, i64>(0), m.version);
+        assert_eq!(row.get::<_, String>(1), m.name);
+        assert_eq!(row.get::<_, String>(2), m.checksum());
+    }
+    // The schema really is there: seed 002's tables and the confidence column type.
+    let ty: String = client
+        .query_one(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+             WHERE attrelid = 'incident_hypotheses'::regclass AND attname = 'confidence'",
+            &[],
+        )
+        .await
+        .expect("column")
+        .get(0);
+    assert_eq!(ty, "numeric(3,2)");
+}
+
+#[tokio::test]
+async fn concurrent_migrations_apply_each_file_once() {
+    let Some(url) = server_url("concurrent_migrations_apply_each_file_once") else { return };
+    let db = FreshDb::create(&url).await;
+    let (a, b) = (db.store(), db.store());
+    let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
+    let total = ra.expect("first runner").len() + rb.expect("second runner").len();
+    assert_eq!(total, MIGRATIONS.len(), "each migration applied by exactly one runner");
+}
+
+#[tokio::test]
+async fn a_changed_applied_file_is_refused() {
+    let Some(url) = server_url("a_changed_applied_file_is_refused") else { return };
+    let db = FreshDb::create(&url).await;
+    let store = db.migrated_store().await;
+    let (client, conn) = tokio_postgres::connect(&db.url, NoTls).await.expect("connect");
+    tokio::spawn(conn);
+    // As if 0002 had been edited after it was applied.
+    client
+        .execute("UPDATE inquest_schema_migrations SET checksum = 'abc' WHERE version = 2", &[])
+        .await
+        .expect("tamper");
+    let err = store.migrate().await.expect_err("a changed file must be refused");
+    assert_eq!(err.kind, ErrorKind::InvalidInput);
+    assert!(err.message.contains("0002_incident_resolution"), "{err}");
+    let status = store.migration_status().await.expect("status");
+    assert!(matches!(status[1].state, MigrationState::Changed { .. }), "{status:?}");
+
+    // A database newer than this build is refused as well.
+    client
+        .execute("INSERT INTO inquest_schema_migrations (version, name, checksum) VALUES (999, '0999_future', 'x')", &[])
+        .await
+        .expect("future row");
+    client.execute("UPDATE inquest_schema_migrations SET checksum = $1 WHERE version = 2", &[&MIGRATIONS[1].checksum()])
+        .await
+        .expect("restore");
+    let err = store.migrate().await.expect_err("an unknown applied migration must be refused");
+    assert!(err.message.contains("0999_future"), "{err}");
+}

@@ -1,0 +1,209 @@
+//! Which implementation serves each port, chosen from the settings: a real server
+//! where its URL is set, the embedded store otherwise. Also `migrate` and `doctor`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use inquest_config::{PostgresSettings, ServiceUrl, Settings};
+use inquest_ports::{ErrorKind, HashEmbedder, MetricStore, RecordStore, SemanticStore, StoreError, Stores, TopologyStore};
+use inquest_store_embedded::EmbeddedStore;
+use inquest_store_postgres::{MigrationState, PoolSettings, PostgresStore};
+
+/// Defaults, then the config file, then `INQUEST_*`; `--data-dir` (or
+/// `INQUEST_DATA_DIR`) given on the command line wins.
+pub fn load_settings(config: Option<&Path>, data_dir: Option<PathBuf>) -> Result<Settings> {
+    let mut settings = Settings::load(config).context("loading settings")?;
+    if let Some(dir) = data_dir {
+        settings.data_dir = dir;
+    }
+    Ok(settings)
+}
+
+pub fn embedded_path(settings: &Settings) -> PathBuf {
+    settings.data_dir.join("inquest.redb")
+}
+
+/// The embedded store, opened once and only if some port uses it.
+struct Embedded<'a> {
+    settings: &'a Settings,
+    store: Option<Arc<EmbeddedStore>>,
+}
+
+impl Embedded<'_> {
+    fn get(&mut self) -> Result<Arc<EmbeddedStore>> {
+        if let Some(s) = &self.store {
+            return Ok(s.clone());
+        }
+        let path = embedded_path(self.settings);
+        let store = Arc::new(
+            EmbeddedStore::open(&path).with_context(|| format!("opening the embedded store at {}", path.display()))?,
+        );
+        self.store = Some(store.clone());
+        Ok(store)
+    }
+}
+
+fn pool_settings(p: &PostgresSettings) -> PoolSettings {
+    PoolSettings {
+        max_size: p.pool_max_size,
+        connect_timeout: Duration::from_secs(p.connect_timeout_secs),
+        wait_timeout: Duration::from_secs(p.wait_timeout_secs),
+        statement_timeout: Duration::from_secs(p.statement_timeout_secs),
+    }
+}
+
+fn postgres(url: &ServiceUrl, p: &PostgresSettings) -> Result<PostgresStore> {
+    PostgresStore::connect(url.expose(), &pool_settings(p)).with_context(|| format!("postgres at {url}"))
+}
+
+/// One implementation per port. The metrics, topology and semantic adapters are
+/// chosen here the same way as records once their crates are in.
+pub fn build_stores(settings: &Settings) -> Result<Stores> {
+    let mut embedded = Embedded { settings, store: None };
+    let records: Arc<dyn RecordStore> = match &settings.postgres.url {
+        Some(url) => Arc::new(postgres(url, &settings.postgres)?),
+        None => embedded.get()?,
+    };
+    let metrics: Arc<dyn MetricStore> = embedded.get()?;
+    let topology: Arc<dyn TopologyStore> = embedded.get()?;
+    let semantic: Arc<dyn SemanticStore> = embedded.get()?;
+    Ok(Stores { records, metrics, topology, semantic, embedder: Arc::new(HashEmbedder::default()) })
+}
+
+/// Applies the schema of every configured store.
+pub async fn migrate(settings: &Settings) -> Result<()> {
+    let path = embedded_path(settings);
+    let store = EmbeddedStore::open(&path).with_context(|| format!("opening the embedded store at {}", path.display()))?;
+    println!("embedded store {} is at schema version {}", path.display(), store.schema_version()?);
+    if let Some(url) = &settings.postgres.url {
+        let pg = postgres(url, &settings.postgres)?;
+        let started = Instant::now();
+        let applied = pg.migrate().await.with_context(|| format!("migrating postgres at {url}"))?;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        if applied.is_empty() {
+            println!("postgres {url}: schema up to date ({ms:.0} ms)");
+        } else {
+            for m in &applied {
+                println!("postgres {url}: applied {:04} {}", m.version, m.name);
+            }
+            println!("postgres {url}: {} migration(s) applied in {ms:.0} ms", applied.len());
+        }
+    }
+    Ok(())
+}
+
+/// A store error in plain words, without secrets (URLs are shown redacted).
+fn plain(e: &StoreError, target: &str) -> String {
+    match e.kind {
+        ErrorKind::Unavailable => format!("cannot use {target}: {}", e.message),
+        ErrorKind::Timeout => format!("{target} did not answer in time: {}", e.message),
+        ErrorKind::InvalidInput => format!("{target} refused the settings or request: {}", e.message),
+        ErrorKind::NotFound => format!("{target}: not found: {}", e.message),
+        ErrorKind::Internal => format!("{target} failed: {}", e.message),
+    }
+}
+
+/// Checks every port's store; prints one block per port. Returns whether all is well.
+pub async fn doctor(settings: &Settings, config: Option<&Path>) -> Result<bool> {
+    let mut ok = true;
+    match config {
+        Some(path) => println!("config file: {}", path.display()),
+        None => println!("config file: none (defaults and INQUEST_* environment variables)"),
+    }
+    // Metrics, topology and semantic use the embedded store in this build.
+    {
+        let path = embedded_path(settings);
+        match EmbeddedStore::open(&path) {
+            Ok(store) => match store.schema_version() {
+                Ok(v) => println!("embedded store: {} (schema version {v}): ok", path.display()),
+                Err(e) => {
+                    ok = false;
+                    println!("embedded store: {}: {}", path.display(), plain(&e, "the embedded store"));
+                }
+            },
+            Err(e) => {
+                ok = false;
+                println!("embedded store: {}: {}", path.display(), plain(&e, "the embedded store"));
+                println!("  fix: check that the folder exists and is writable, and that no other inquest holds the file");
+            }
+        }
+    }
+    // records
+    match &settings.postgres.url {
+        None => println!("records:  embedded"),
+        Some(url) => {
+            println!("records:  postgres {url}");
+            ok &= check_postgres(url, &settings.postgres).await;
+        }
+    }
+    // metrics, topology, semantic: served by the embedded store in this build.
+    for (port, url, var) in [
+        ("metrics", &settings.clickhouse.url, "INQUEST_CLICKHOUSE_URL"),
+        ("topology", &settings.neo4j.url, "INQUEST_NEO4J_URL"),
+        ("semantic", &settings.qdrant.url, "INQUEST_QDRANT_URL"),
+    ] {
+        match url {
+            None => println!("{port}:{}embedded", " ".repeat(9 - port.len())),
+            Some(url) => println!(
+                "{port}:{}embedded (a server is configured, {url} via {var} or the config file, \
+                 but this build serves {port} from the embedded store)",
+                " ".repeat(9 - port.len())
+            ),
+        }
+    }
+    println!("{}", if ok { "all stores ok" } else { "some stores need attention (see above)" });
+    Ok(ok)
+}
+
+async fn check_postgres(url: &ServiceUrl, p: &PostgresSettings) -> bool {
+    let target = format!("postgres at {url}");
+    let store = match PostgresStore::connect(url.expose(), &pool_settings(p)) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("  problem: {}", plain(&e, &target));
+            return false;
+        }
+    };
+    if let Err(e) = store.check_connectivity().await {
+        println!("  problem: {}", plain(&e, &target));
+        println!("  fix: start the server, or correct INQUEST_POSTGRES_URL / [postgres] url (host, port, user, database)");
+        return false;
+    }
+    println!("  connection: ok");
+    let status = match store.migration_status().await {
+        Ok(s) => s,
+        Err(e) => {
+            println!("  problem: cannot read the schema state: {}", plain(&e, &target));
+            return false;
+        }
+    };
+    let mut ok = true;
+    let pending: Vec<_> = status.iter().filter(|m| m.state == MigrationState::Pending).collect();
+    if !pending.is_empty() {
+        ok = false;
+        println!("  problem: the schema is not applied ({} of {} migrations pending)", pending.len(), status.len());
+        println!("  fix: run `inquest migrate`");
+    }
+    for m in &status {
+        match &m.state {
+            MigrationState::Changed { .. } => {
+                ok = false;
+                println!(
+                    "  problem: migration {:04} {} was changed after it was applied; restore the file or add a new migration",
+                    m.version, m.name
+                );
+            }
+            MigrationState::Unknown { name } => {
+                ok = false;
+                println!("  problem: the database has migration {} ({name}) that this build does not know: upgrade inquest", m.version);
+            }
+            _ => {}
+        }
+    }
+    if ok {
+        println!("  schema: {} migrations applied", status.len());
+    }
+    ok
+}
