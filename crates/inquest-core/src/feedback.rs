@@ -337,25 +337,26 @@ impl Priors {
         let confirmed_total: u32 = on_service.map(|m| m.values().map(|x| x.confirmed).sum()).unwrap_or(0);
         let same = on_service.and_then(|m| m.get(t.as_str())).copied().unwrap_or_default();
         let ct = change_type.and_then(|c| self.by_change_type.get(c.as_str()).map(|x| (c, *x)));
-        if confirmed_total == 0 && same.rejected == 0 && ct.is_none() {
+        let judged = same.confirmed + same.rejected;
+        if judged == 0 && ct.is_none() {
             return None;
         }
         let name = service_name_of(service);
         let mut parts = Vec::new();
         let mut values = Vec::new();
-        if confirmed_total > 0 || same.rejected > 0 {
-            values.push((f64::from(same.confirmed) + 1.0) / (f64::from(confirmed_total + same.rejected) + 2.0));
+        if judged > 0 {
+            // How often this kind of hypothesis on this service was right when judged
+            // (Laplace-smoothed); the confirmed share is shown for context.
+            values.push((f64::from(same.confirmed) + 1.0) / (f64::from(judged) + 2.0));
             parts.push(format!("precedent: {} of {confirmed_total} confirmed incidents on {name} were {t}", same.confirmed));
-            if same.rejected > 0 {
-                parts.push(format!("{} {t} hypothesis(es) on {name} rejected", same.rejected));
-            }
+            parts.push(format!("{t} on {name}: {} confirmed, {} rejected", same.confirmed, same.rejected));
         }
         if let Some((c, x)) = ct {
             values.push((f64::from(x.confirmed) + 1.0) / (f64::from(x.confirmed + x.rejected) + 2.0));
             parts.push(format!("releases shipping {c} changes: {} confirmed, {} rejected", x.confirmed, x.rejected));
         }
         let value = values.iter().sum::<f64>() / values.len() as f64;
-        Some(Factor::new("feedback_prior", value, 2.0, parts.join("; ")))
+        Some(Factor::new("feedback_prior", value, 0.5, parts.join("; ")))
     }
 }
 
@@ -535,8 +536,9 @@ mod tests {
         let f = p.factor("c/n/checkout", HypothesisType::Config, None).unwrap_or_else(|| Factor::new("none", 0.0, 0.0, ""));
         assert!(f.explanation.contains("3 of 4 confirmed incidents on checkout were config"), "{}", f.explanation);
         let rel = p.factor("c/n/checkout", HypothesisType::Release, None).map(|f| f.value).unwrap_or(1.0);
-        assert!(f.value > rel);
+        assert!(f.value > rel, "three confirmations weigh more than one");
         assert!(p.factor("c/n/search", HypothesisType::Config, None).is_none());
+        assert!(p.factor("c/n/checkout", HypothesisType::Traffic, None).is_none());
         assert_eq!(riskiest([FileChangeType::Docs, FileChangeType::TimeoutRetry, FileChangeType::Test]), Some(FileChangeType::TimeoutRetry));
     }
 }
