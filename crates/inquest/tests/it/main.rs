@@ -1,0 +1,3 @@
+//! Integration tests of the `inquest` binary.
+
+mod e2e;
