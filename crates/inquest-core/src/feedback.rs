@@ -232,10 +232,10 @@ pub async fn record_feedback(stores: &Stores, event: &FeedbackEvent, now: Timest
     let incident = stores.records.get_incident(id).await?.ok_or(FeedbackError::IncidentNotFound(id))?;
     let hypotheses = stores.records.hypotheses(id).await?;
     let existing = stores.records.feedback(id).await?;
-    if let Some(h) = hyp_of(event) {
-        if !hypotheses.iter().any(|x| x.hypothesis_id == h) {
-            return Err(FeedbackError::UnknownHypothesis(h));
-        }
+    if let Some(h) = hyp_of(event)
+        && !hypotheses.iter().any(|x| x.hypothesis_id == h)
+    {
+        return Err(FeedbackError::UnknownHypothesis(h));
     }
     match event.event_type.parse::<FeedbackKind>().map_err(|e| FeedbackError::Invalid(e.to_string()))? {
         FeedbackKind::HypothesisConfirmed | FeedbackKind::HypothesisRejected if hyp_of(event).is_none() => {

@@ -220,10 +220,10 @@ async fn replay(cases: &[&FixtureCase], cfg: &InvestigationConfig, feedback: boo
             if let Some(rank) = result.match_rank {
                 inputs.push(FeedbackInput::Confirm { hypothesis: inv.hypotheses[rank - 1].hypothesis_id });
             }
-            if result.match_rank != Some(1) {
-                if let Some(top) = inv.hypotheses.first() {
-                    inputs.push(FeedbackInput::Reject { hypothesis: top.hypothesis_id });
-                }
+            if result.match_rank != Some(1)
+                && let Some(top) = inv.hypotheses.first()
+            {
+                inputs.push(FeedbackInput::Reject { hypothesis: top.hypothesis_id });
             }
             for (n, input) in inputs.into_iter().enumerate() {
                 let at = now + chrono::Duration::minutes(30 + n as i64);

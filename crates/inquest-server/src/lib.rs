@@ -269,9 +269,9 @@ pub struct IncidentPage {
     pub items: Vec<IncidentSummary>,
 }
 
-fn parse_num<T: std::str::FromStr>(field: &str, v: &Option<String>, min: T, max: T) -> Result<Option<T>, ApiError>
+fn parse_num<T>(field: &str, v: &Option<String>, min: T, max: T) -> Result<Option<T>, ApiError>
 where
-    T: PartialOrd + std::fmt::Display + Copy,
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
 {
     match v {
         None => Ok(None),
@@ -521,10 +521,11 @@ async fn incident_metrics(State(s): State<AppState>, Path(id): Path<String>) -> 
     let mut hyps = st.records.hypotheses(id).await?;
     hyps.sort_by_key(|h| h.rank);
     for h in hyps.iter().take(3) {
-        if let Some(k) = h.service_key() {
-            if !keys.iter().any(|x| x == k) && by_key.contains_key(k) {
-                keys.push(k.to_string());
-            }
+        if let Some(k) = h.service_key()
+            && !keys.iter().any(|x| x == k)
+            && by_key.contains_key(k)
+        {
+            keys.push(k.to_string());
         }
     }
     let mut series = Vec::new();
