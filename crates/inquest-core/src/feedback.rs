@@ -276,6 +276,29 @@ pub async fn record_feedback(stores: &Stores, event: &FeedbackEvent, now: Timest
     Ok(updated)
 }
 
+/// Re-derive every incident's resolution from its events and write back those that
+/// differ (a reload of fixture rows resets the columns; the events stay). Returns
+/// how many incidents were rewritten.
+pub async fn rederive_all(stores: &Stores, now: Timestamp) -> Result<usize, StoreError> {
+    let mut changed = Vec::new();
+    for incident in stores.records.list_incidents().await? {
+        let events = stores.records.feedback(incident.incident_id).await?;
+        if events.is_empty() {
+            continue;
+        }
+        let hypotheses = stores.records.hypotheses(incident.incident_id).await?;
+        let updated = apply_resolution(&incident, &derive_resolution(&events, &hypotheses), now);
+        if updated != incident {
+            changed.push(updated);
+        }
+    }
+    let n = changed.len();
+    if n > 0 {
+        stores.records.apply_batch(&RecordBatch { incidents: changed, ..Default::default() }).await?;
+    }
+    Ok(n)
+}
+
 /// One judged hypothesis of an earlier incident.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {

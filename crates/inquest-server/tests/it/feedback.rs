@@ -125,3 +125,23 @@ async fn priors_come_from_earlier_incidents_only_and_show_in_the_breakdown() {
     let own = d["hypotheses"].as_array().expect("hyps").iter().flat_map(|h| h["details"]["factors"].as_array().cloned().unwrap_or_default()).filter(|f| f["name"] == "feedback_prior").count();
     assert_eq!(own, 0);
 }
+
+#[tokio::test]
+async fn resolution_is_rederived_after_a_fixture_reload_resets_it() {
+    use inquest_core::feedback::{FeedbackInput, record_feedback, rederive_all};
+    let store = inquest_store_embedded::EmbeddedStore::in_memory().expect("store");
+    let stores = store.stores();
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+    let case = FixtureCase::read(&root.join(CASES[1])).expect("case");
+    load_case(&stores, &case).await.expect("load");
+    let (inv, _) = investigate_and_save(&stores, &TemplateReport, case.incident_id, &InvestigationConfig::default(), Utc::now()).await.expect("investigate");
+    let event = FeedbackInput::Confirm { hypothesis: inv.hypotheses[0].hypothesis_id }.into_event(case.incident_id, inquest_domain::ActorType::User, None, Utc::now());
+    record_feedback(&stores, &event, Utc::now()).await.expect("feedback");
+    load_case(&stores, &case).await.expect("reload");
+    let reset = stores.records.get_incident(case.incident_id).await.expect("get").expect("incident");
+    assert!(reset.resolved_at.is_none(), "the reload overwrote the row");
+    assert_eq!(rederive_all(&stores, Utc::now()).await.expect("rederive"), 1);
+    let fixed = stores.records.get_incident(case.incident_id).await.expect("get").expect("incident");
+    assert_eq!(fixed.resolved_hypothesis_id, Some(inv.hypotheses[0].hypothesis_id));
+    assert_eq!(rederive_all(&stores, Utc::now()).await.expect("rederive"), 0, "idempotent");
+}
