@@ -51,6 +51,8 @@ pub struct Gathered {
     pub precedents: Vec<Precedent>,
     pub topology_evidence: Option<EvidenceId>,
     pub gap_evidence: Vec<EvidenceId>,
+    /// Priors from human feedback on earlier incidents (`feedback::gather_priors`).
+    pub priors: crate::feedback::Priors,
 }
 
 /// A scored candidate before it becomes a stored hypothesis.
@@ -371,6 +373,7 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
         }
     }
 
+    crate::feedback::apply_priors(&mut out, g);
     out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.title.cmp(&b.title)));
 
     // unknown: how far the best explanation is from decisive.

@@ -359,6 +359,15 @@ pub async fn investigate(
         }
     }
 
+    // Priors from feedback on earlier incidents only (no leakage).
+    let priors = match crate::feedback::gather_priors(stores, ws, Some(incident_id)).await {
+        Ok(p) => p,
+        Err(e) => {
+            gaps.record("records", &e);
+            crate::feedback::Priors::default()
+        }
+    };
+
     let gap_list = std::mem::take(&mut gaps.gaps);
     let gathered = Gathered {
         incident: incident.clone(),
@@ -370,6 +379,7 @@ pub async fn investigate(
         precedents,
         topology_evidence,
         gap_evidence: gap_list.iter().map(|g| g.evidence_id).collect(),
+        priors,
     };
     let ranked = hypotheses::build(&gathered);
     let hypotheses = hypotheses::to_hypotheses(incident_id, &ranked);

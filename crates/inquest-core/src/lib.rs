@@ -4,6 +4,7 @@
 
 pub mod evidence;
 pub mod factors;
+pub mod feedback;
 pub mod hypotheses;
 pub mod investigate;
 pub mod pipeline;

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use inquest_core::{InvestigationConfig, investigate};
+use inquest_core::feedback::{FeedbackInput, record_feedback};
+use inquest_core::{InvestigationConfig, investigate, investigate_and_save};
+use inquest_report::TemplateReport;
 use inquest_domain::*;
 use inquest_fixtures::{FixtureCase, Truth, load_case};
 use inquest_store_embedded::EmbeddedStore;
@@ -176,6 +178,63 @@ pub fn summarize(cases: Vec<CaseResult>) -> EvalReport {
         },
         cases,
     }
+}
+
+/// The same replay with and without feedback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplayReport {
+    pub without: EvalReport,
+    pub with: EvalReport,
+    /// Feedback events applied in the run with feedback.
+    pub feedback_events: usize,
+}
+
+/// Replay the cases in date order in ONE store, twice: once without feedback, once
+/// applying the truth as feedback after each case (confirm the matching hypothesis,
+/// reject a wrong top one), so later investigations see the priors of earlier ones.
+pub async fn replay_feedback(cases: &[FixtureCase], cfg: &InvestigationConfig) -> Result<ReplayReport, EvalError> {
+    let mut ordered: Vec<&FixtureCase> = cases.iter().collect();
+    ordered.sort_by_key(|c| (c.batch.incidents.first().map(|i| i.window_start), c.id.clone()));
+    let (without, _) = replay(&ordered, cfg, false).await?;
+    let (with, feedback_events) = replay(&ordered, cfg, true).await?;
+    Ok(ReplayReport { without, with, feedback_events })
+}
+
+async fn replay(cases: &[&FixtureCase], cfg: &InvestigationConfig, feedback: bool) -> Result<(EvalReport, usize), EvalError> {
+    let fail = |case: &str, message: String| EvalError::Case { case: case.to_string(), message };
+    let store = EmbeddedStore::in_memory().map_err(|e| fail("-", e.to_string()))?;
+    let stores = store.stores();
+    let mut results = Vec::new();
+    let mut events = 0;
+    for case in cases {
+        load_case(&stores, case).await.map_err(|e| fail(&case.id, e.to_string()))?;
+        let now = case.batch.incidents.first().map(|i| i.window_end).unwrap_or_default();
+        let started = Instant::now();
+        let (inv, _) = investigate_and_save(&stores, &TemplateReport, case.incident_id, cfg, now)
+            .await
+            .map_err(|e| fail(&case.id, e.to_string()))?;
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let result = score_case(&case.id, &case.truth, &inv.hypotheses, latency_ms);
+        if feedback {
+            let mut inputs = Vec::new();
+            if let Some(rank) = result.match_rank {
+                inputs.push(FeedbackInput::Confirm { hypothesis: inv.hypotheses[rank - 1].hypothesis_id });
+            }
+            if result.match_rank != Some(1)
+                && let Some(top) = inv.hypotheses.first()
+            {
+                inputs.push(FeedbackInput::Reject { hypothesis: top.hypothesis_id });
+            }
+            for (n, input) in inputs.into_iter().enumerate() {
+                let at = now + chrono::Duration::minutes(30 + n as i64);
+                let event = input.into_event(case.incident_id, ActorType::System, Some("eval-replay".into()), at);
+                record_feedback(&stores, &event, at).await.map_err(|e| fail(&case.id, e.to_string()))?;
+                events += 1;
+            }
+        }
+        results.push(result);
+    }
+    Ok((summarize(results), events))
 }
 
 #[cfg(test)]

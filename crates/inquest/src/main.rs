@@ -1,4 +1,4 @@
-//! `inquest`: the command-line entry point (demo, load, investigate, report, eval, migrate, doctor).
+//! `inquest`: the command-line entry point (demo, load, investigate, report, incidents, eval, serve, migrate, doctor).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,6 +15,7 @@ use inquest_fixtures::{FixtureCase, discover_cases, load_case};
 use inquest_ports::Stores;
 use inquest_report::TemplateReport;
 
+mod serve;
 mod stores;
 
 #[derive(Parser)]
@@ -59,6 +60,20 @@ enum Command {
         /// Also write the full result as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Replay the cases in date order in one store, confirming the true hypothesis
+        /// and rejecting a wrong top one after each; AC@1 with and without feedback.
+        #[arg(long)]
+        replay_feedback: bool,
+    },
+    /// Serve the HTTP API and the dashboard.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: String,
+        /// Run `demo` first (load the fixtures, investigate, write reports).
+        #[arg(long)]
+        demo: bool,
+        #[arg(long, default_value = "fixtures")]
+        fixtures: PathBuf,
     },
     /// Create or upgrade the store's schema (idempotent).
     Migrate,
@@ -146,7 +161,22 @@ async fn main() -> Result<()> {
             println!("{t}");
             Ok(())
         }
-        Command::Eval { dir, json } => {
+        Command::Serve { bind, demo: run_demo, fixtures } => {
+            if run_demo {
+                demo(&settings, &fixtures, Path::new("reports")).await?;
+            }
+            serve::run(stores::build_stores(&settings)?, &bind).await
+        }
+        Command::Eval { dir, json, replay_feedback: true } => {
+            let cases = read_cases(&dir)?;
+            let r = inquest_eval::replay_feedback(&cases, &InvestigationConfig::default()).await?;
+            print_replay(&r);
+            if let Some(path) = json {
+                std::fs::write(&path, serde_json::to_string_pretty(&r)?).with_context(|| format!("writing {}", path.display()))?;
+            }
+            Ok(())
+        }
+        Command::Eval { dir, json, replay_feedback: false } => {
             let cases = read_cases(&dir)?;
             let bar = progress(cases.len() as u64, "evaluating");
             let cfg = InvestigationConfig::default();
@@ -298,6 +328,25 @@ fn print_eval(r: &EvalReport) {
     println!(
         "investigation latency: p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms",
         r.latency.p50_ms, r.latency.p95_ms, r.latency.max_ms
+    );
+}
+
+fn print_replay(r: &inquest_eval::ReplayReport) {
+    let mut t = table(&["case", "truth", "rank without feedback", "rank with feedback"]);
+    for (a, b) in r.without.cases.iter().zip(&r.with.cases) {
+        let rank = |x: Option<usize>| x.map(|x| x.to_string()).unwrap_or_else(|| "-".into());
+        t.add_row(vec![
+            a.case_id.clone(),
+            format!("{} {}", a.truth.hypothesis_type, service_name_of(&a.truth.service_key)),
+            rank(a.match_rank),
+            rank(b.match_rank),
+        ]);
+    }
+    println!("{t}");
+    println!(
+        "replay in date order, one store, {} cases: AC@1 without feedback {:.3}, with feedback {:.3} (AC@3 {:.3} -> {:.3}, MRR {:.3} -> {:.3}; {} feedback events)",
+        r.without.hypotheses.cases, r.without.hypotheses.ac1, r.with.hypotheses.ac1, r.without.hypotheses.ac3, r.with.hypotheses.ac3,
+        r.without.hypotheses.mrr, r.with.hypotheses.mrr, r.feedback_events
     );
 }
 

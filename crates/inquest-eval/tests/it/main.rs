@@ -1,3 +1,4 @@
 //! Integration tests of the evaluation harness.
 
 mod fixtures_golden;
+mod replay;

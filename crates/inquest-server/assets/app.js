@@ -1,0 +1,241 @@
+// Inquest dashboard: plain JS, no build step. Routes: "/" (incident list) and
+// "/incidents/<id>" (one incident). Charts are inline SVG.
+"use strict";
+
+const app = document.getElementById("app");
+const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+const svcName = (k) => String(k || "").split("/").pop();
+
+async function api(path, opts) {
+  const res = await fetch(path, opts);
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error((body.error && body.error.message) || res.statusText);
+  return body;
+}
+
+function age(ts) {
+  const s = (Date.now() - new Date(ts).getTime()) / 1000;
+  if (s < 3600) return Math.max(1, Math.round(s / 60)) + " min ago";
+  if (s < 86400) return Math.round(s / 3600) + " h ago";
+  return Math.round(s / 86400) + " d ago";
+}
+const fmtTime = (ts) => new Date(ts).toISOString().replace("T", " ").slice(0, 16) + " UTC";
+const confBar = (c) => `<span class="conf"><span class="bar"><i style="width:${Math.round(c * 100)}%"></i></span>${c.toFixed(2)}</span>`;
+
+// ------------------------------------------------------------------ list
+async function listPage() {
+  const params = new URLSearchParams(location.search);
+  const limit = 20;
+  const offset = Number(params.get("offset") || 0);
+  const q = new URLSearchParams();
+  for (const k of ["status", "service", "severity"]) if (params.get(k)) q.set(k, params.get(k));
+  q.set("limit", limit); q.set("offset", offset);
+  document.title = "Incidents · Inquest";
+  let page;
+  try { page = await api("/api/incidents?" + q); } catch (e) { app.innerHTML = `<div class="error">${esc(e.message)}</div>`; return; }
+  const sel = (name, opts) => `<select name="${name}"><option value="">any ${name}</option>${opts.map((o) => `<option ${params.get(name) === String(o) ? "selected" : ""}>${o}</option>`).join("")}</select>`;
+  const rows = page.items.map((i) => `
+    <tr data-id="${esc(i.incident_id)}">
+      <td><span class="badge ${esc(i.status)}">${esc(i.status)}</span></td>
+      <td><span class="badge sev${i.severity}">SEV${i.severity}</span></td>
+      <td><strong>${esc(i.service)}</strong><div class="small muted">${esc(i.trigger_type)}</div></td>
+      <td>${i.top_hypothesis ? `<a href="/incidents/${esc(i.incident_id)}">${esc(i.top_hypothesis.title)}</a><div class="small muted">${esc(i.top_hypothesis.hypothesis_type)}${i.resolution_summary ? " · resolved: " + esc(i.resolution_summary) : ""}</div>` : `<a href="/incidents/${esc(i.incident_id)}" class="muted">not investigated</a>`}</td>
+      <td>${i.top_hypothesis ? confBar(i.top_hypothesis.confidence) : ""}</td>
+      <td class="hide-narrow" title="${esc(i.window_start)}">${age(i.window_start)}<div class="small muted">${fmtTime(i.window_start)}</div></td>
+    </tr>`).join("");
+  app.innerHTML = `
+    <h1>Incidents</h1>
+    <form class="filters" id="filters">
+      ${sel("status", ["open", "triaged", "resolved", "suppressed"])}
+      ${sel("severity", [1, 2, 3, 4, 5])}
+      <input name="service" placeholder="service" value="${esc(params.get("service") || "")}">
+      <button type="submit">Filter</button>
+      <span class="muted">${page.total} incident(s)</span>
+    </form>
+    <table class="list" id="incidents">
+      <thead><tr><th>Status</th><th>Sev</th><th>Service</th><th>Top hypothesis</th><th>Confidence</th><th class="hide-narrow">Age</th></tr></thead>
+      <tbody>${rows || `<tr><td colspan="6" class="muted">no incidents match</td></tr>`}</tbody>
+    </table>
+    <div class="pager">
+      <button id="prev" ${offset === 0 ? "disabled" : ""}>← newer</button>
+      <span class="muted">${page.total ? offset + 1 : 0}–${Math.min(offset + limit, page.total)} of ${page.total}</span>
+      <button id="next" ${offset + limit >= page.total ? "disabled" : ""}>older →</button>
+    </div>`;
+  document.getElementById("filters").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const f = new FormData(ev.target); const p = new URLSearchParams();
+    for (const [k, v] of f) if (v) p.set(k, v);
+    go("/?" + p);
+  });
+  const move = (d) => { params.set("offset", Math.max(0, offset + d)); go("/?" + params); };
+  document.getElementById("prev").onclick = () => move(-limit);
+  document.getElementById("next").onclick = () => move(limit);
+  for (const tr of app.querySelectorAll("tr[data-id]")) tr.addEventListener("click", (ev) => { if (ev.target.tagName !== "A") go("/incidents/" + tr.dataset.id); });
+}
+
+// ------------------------------------------------------------------ incident
+function evidenceLink(e) {
+  const md = e.metadata || {};
+  const url = md.payload && md.payload.source_url;
+  if (url && /^https?:\/\//.test(url)) return `<a href="${esc(url)}" target="_blank" rel="noopener">${esc(e.ref)}</a>`;
+  return `<a href="#ev-${esc(e.evidence_id)}">${esc(e.ref)}</a>`;
+}
+
+function evidenceSummary(e) {
+  const m = e.metadata || {};
+  switch (e.kind) {
+    case "metric_query": case "clickhouse_query": return `${svcName(m.service_key)} ${m.metric_name}: z=${m.robust_z}, peak ${m.peak_value} vs median ${m.baseline_median}`;
+    case "git_diff": return `${m.commit_sha} ${m.path} (${m.change_type}, +${m.lines_added}/-${m.lines_removed}) “${m.message}”`;
+    case "record": return m.image_ref ? `deployment of ${svcName(m.service_key)} ${m.image_ref}` : m.change_kind ? `${m.change_kind} ${m.resource_name}: ${JSON.stringify(m.diff)}` : "";
+    case "semantic_match": return `${m.collection} match, score ${Number(m.score).toFixed(2)}${m.payload && (m.payload.title || m.payload.summary) ? ": " + (m.payload.title || m.payload.summary) : ""}`;
+    case "topology_query": return `blast radius of ${svcName(m.origin)} (${(m.nodes || []).length} nodes)`;
+    case "gap": return `evidence gap: ${m.error}`;
+    default: return "";
+  }
+}
+
+function hypothesisHtml(h, d, byId) {
+  const verdict = d.verdicts[h.hypothesis_id];
+  const resolved = d.incident.resolved_hypothesis_id === h.hypothesis_id;
+  const factors = ((h.details || {}).factors || []).map((f) => `
+    <tr class="${f.name === "feedback_prior" || f.name === "precedent" ? "prior" : ""}"><td class="v"><code>${esc(f.name)}</code></td>
+    <td class="v">${confBar(f.value)} <span class="muted">×${f.weight}</span></td><td>${esc(f.explanation)}</td></tr>`).join("");
+  const ev = h.evidence_ids.map((id) => byId[id]).filter(Boolean).map((e) => `<li><span class="badge">${esc(e.kind)}</span> ${evidenceLink(e)}<div class="muted">${esc(evidenceSummary(e))}</div></li>`).join("");
+  return `<div class="hyp" data-hypothesis="${esc(h.hypothesis_id)}">
+    <div class="head"><span class="rank">#${h.rank}</span><span class="badge">${esc(h.hypothesis_type)}</span>
+      <span class="title">${esc(h.title)}</span>${confBar(h.confidence)}
+      ${verdict ? `<span class="badge ${verdict} verdict">${verdict}</span>` : ""}${resolved ? `<span class="badge resolved">root cause</span>` : ""}
+      <span class="actions">
+        <button class="confirm" data-act="hypothesis_confirmed" ${verdict === "confirmed" ? "disabled" : ""}>✓ Confirm</button>
+        <button class="reject" data-act="hypothesis_rejected" ${verdict === "rejected" ? "disabled" : ""}>✗ Reject</button>
+        <button data-act="root_cause_set" title="set as the root cause">Root cause</button>
+      </span></div>
+    <div class="small muted">service ${esc(svcName((h.details || {}).service_key))}${(h.details || {}).culprit ? " · culprit <code>" + esc(h.details.culprit) + "</code>" : ""}</div>
+    <details ${h.rank === 1 ? "open" : ""}><summary>why: ${((h.details || {}).factors || []).length} factors, ${h.evidence_ids.length} evidence</summary>
+      <table class="factors">${factors}</table><ul class="evidence">${ev}</ul></details>
+  </div>`;
+}
+
+function chartSvg(series, m) {
+  const W = 320, H = 110, L = 6, R = 6, T = 8, B = 16;
+  const t0 = new Date(m.from).getTime(), t1 = new Date(m.to).getTime();
+  const pts = series.points.map(([t, v]) => [new Date(t).getTime(), v]);
+  if (!pts.length) return "";
+  let lo = Math.min(...pts.map((p) => p[1])), hi = Math.max(...pts.map((p) => p[1]));
+  if (hi === lo) { hi += 1; lo -= 1; }
+  const x = (t) => L + ((t - t0) / Math.max(1, t1 - t0)) * (W - L - R);
+  const y = (v) => T + (1 - (v - lo) / (hi - lo)) * (H - T - B);
+  const line = pts.map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(" ");
+  const marks = m.changes.filter((c) => { const t = new Date(c.at).getTime(); return t >= t0 && t <= t1; }).map((c) => {
+    const xx = x(new Date(c.at).getTime()).toFixed(1);
+    return `<line x1="${xx}" x2="${xx}" y1="${T}" y2="${H - B}" stroke="${c.kind === "deployment" ? "var(--dep)" : "var(--cfg)"}" stroke-width="1.5"><title>${esc(c.kind + ": " + c.label + " (" + svcName(c.service_key) + ") " + fmtTime(c.at))}</title></line>`;
+  }).join("");
+  const ws = x(new Date(m.window_start).getTime()).toFixed(1);
+  const onset = m.onset ? `<line x1="${x(new Date(m.onset).getTime()).toFixed(1)}" x2="${x(new Date(m.onset).getTime()).toFixed(1)}" y1="${T}" y2="${H - B}" stroke="var(--bad)" stroke-dasharray="3 2"><title>onset ${fmtTime(m.onset)}</title></line>` : "";
+  const fmt = (v) => Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2);
+  return `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(series.metric_name)}">
+    <rect x="${ws}" y="${T}" width="${(W - R - ws).toFixed(1)}" height="${H - T - B}" fill="#fdf2f2"/>
+    <polyline fill="none" stroke="#1c2430" stroke-width="1.3" points="${line}"/>${marks}${onset}
+    <text x="${L}" y="${H - 3}" font-size="9" fill="#667085">${new Date(t0).toISOString().slice(11, 16)}</text>
+    <text x="${W - R}" y="${H - 3}" font-size="9" fill="#667085" text-anchor="end">${new Date(t1).toISOString().slice(11, 16)} UTC</text>
+    <text x="${W - R}" y="${T + 8}" font-size="9" fill="#667085" text-anchor="end">max ${fmt(hi)}</text>
+    <text x="${W - R}" y="${H - B - 2}" font-size="9" fill="#667085" text-anchor="end">min ${fmt(lo)}</text></svg>`;
+}
+
+function metricsHtml(m) {
+  const charts = m.series.map((s) => `<div class="chart"><div class="name">${esc(svcName(s.service_key))} · ${esc(s.metric_name)}</div>${chartSvg(s, m)}</div>`).join("");
+  const changes = m.changes.map((c) => `<li><span class="badge" style="color:${c.kind === "deployment" ? "var(--dep)" : "var(--cfg)"}">${esc(c.kind)}</span> ${fmtTime(c.at)} ${esc(svcName(c.service_key) || "cluster-wide")}: ${esc(c.label)}</li>`).join("");
+  return `<div class="legend"><span><i style="background:var(--dep)"></i>deployment</span><span><i style="background:var(--cfg)"></i>config change</span>
+      <span><i style="background:var(--bad)"></i>anomaly onset</span><span><i style="background:#fdf2f2;height:10px"></i>incident window</span></div>
+    <div class="charts">${charts || `<p class="muted">no metric points in this range</p>`}</div>
+    ${changes ? `<h3 style="margin-top:10px">Changes in reach</h3><ul class="evidence">${changes}</ul>` : ""}`;
+}
+
+function radiusHtml(m) {
+  const nodes = [...m.blast_radius].sort((a, b) => a.distance - b.distance || a.key.localeCompare(b.key));
+  return `<ul class="radius">${nodes.map((n) => `<li><span class="badge">${esc(n.direction)}</span><strong>${esc(svcName(n.key))}</strong><span class="muted small">${esc(n.kind)} · ${n.distance} hop(s)</span></li>`).join("")}</ul>
+    <div class="small muted">ref <code>${esc(m.topology_ref)}</code></div>`;
+}
+
+async function incidentPage(id) {
+  let d;
+  try { d = await api("/api/incidents/" + encodeURIComponent(id)); } catch (e) { app.innerHTML = `<p><a href="/">← incidents</a></p><div class="error">${esc(e.message)}</div>`; return; }
+  const inc = d.incident;
+  document.title = `${d.service} SEV${inc.severity} · Inquest`;
+  const byId = Object.fromEntries(d.evidence.map((e) => [e.evidence_id, e]));
+  const top = d.hypotheses[0];
+  const retracted = new Set(d.retracted);
+  const hypTitle = Object.fromEntries(d.hypotheses.map((h) => [h.hypothesis_id, h.title]));
+  const fb = d.feedback.slice().reverse().map((e) => {
+    const p = e.payload || {};
+    const what = p.hypothesis_id ? hypTitle[p.hypothesis_id] || p.hypothesis_id : p.text || (p.retracts ? "undo " + p.retracts.slice(0, 8) : "");
+    const canUndo = e.event_type !== "feedback_retracted" && !retracted.has(e.feedback_event_id);
+    return `<li class="${retracted.has(e.feedback_event_id) ? "retracted" : ""}"><strong>${esc(e.event_type)}</strong> ${esc(what)}
+      <div class="muted small">${fmtTime(e.created_at)} · ${esc(e.actor_type)} ${esc(e.actor_id || "")} ${canUndo ? `· <a href="#" data-undo="${esc(e.feedback_event_id)}">undo</a>` : ""}</div></li>`;
+  }).join("");
+  const options = d.hypotheses.map((h) => `<option value="${esc(h.hypothesis_id)}">#${h.rank} ${esc(h.title)}</option>`).join("");
+  app.innerHTML = `
+    <p><a href="/">← incidents</a></p>
+    <div class="card summary">
+      <div><h1>${esc(d.service)} · ${esc(inc.trigger_type)}</h1>
+        <div class="kv"><span class="badge ${esc(inc.status)}" id="status">${esc(inc.status)}</span> <span class="badge sev${inc.severity}">SEV${inc.severity}</span>
+        window ${fmtTime(inc.window_start)} – ${fmtTime(inc.window_end)} · <code>${esc(inc.incident_id)}</code></div></div>
+      ${top ? `<div class="headline">Most likely: <strong>${esc(top.title)}</strong> ${confBar(top.confidence)}</div>` : `<div class="muted">not investigated yet</div>`}
+      <button id="reinvestigate" class="primary" style="margin-left:auto">Re-investigate</button>
+    </div>
+    ${inc.resolved_at ? `<div class="resolution card" id="resolution"><strong>Resolved</strong> (${esc(inc.resolution_kind)}, ${fmtTime(inc.resolved_at)}): ${esc(inc.resolution_summary || "")}</div>` : ""}
+    <div class="grid">
+      <div>
+        <section class="card" id="hypotheses"><h2>Hypotheses</h2>${d.hypotheses.map((h) => hypothesisHtml(h, d, byId)).join("") || `<p class="muted">none yet</p>`}</section>
+        <section class="card" id="metrics"><h2>Metrics around the onset</h2><p class="muted">loading…</p></section>
+        <section class="card report" id="report"><h2>Report</h2>${d.report ? d.report.html : `<p class="muted">no report yet</p>`}
+          ${d.report_history.length > 1 ? `<p class="small muted">${d.report_history.length} reports in history; latest ${fmtTime(d.report.created_at)}</p>` : ""}</section>
+      </div>
+      <div>
+        <section class="card" id="feedback"><h2>Feedback</h2>
+          <form class="inline" id="rootcause"><select name="hypothesis_id"><option value="">root cause: free text…</option>${options}</select>
+            <input name="text" placeholder="root cause in your words"><button type="submit">Set root cause</button></form>
+          <form class="inline" id="note"><input name="text" placeholder="add a note" required><button type="submit">Add note</button></form>
+          <ul class="feedback-list">${fb || `<li class="muted">no feedback yet</li>`}</ul></section>
+        <section class="card" id="radius"><h2>Blast radius</h2><p class="muted">loading…</p></section>
+        <section class="card" id="runbooks"><h2>Suggested runbooks</h2>${d.runbooks.length ? `<ul class="evidence">${d.runbooks.map((r) => `<li>${r.source_url ? `<a href="${esc(r.source_url)}" target="_blank" rel="noopener">${esc(r.title)}</a>` : esc(r.title)} <span class="muted">score ${r.score.toFixed(2)}</span></li>`).join("")}</ul>` : `<p class="muted">none matched</p>`}</section>
+        <section class="card" id="evidence"><h2>Evidence (${d.evidence.length})</h2><ul class="evidence">${d.evidence.map((e) => `<li id="ev-${esc(e.evidence_id)}"><span class="badge">${esc(e.kind)}</span> <code>${esc(e.ref)}</code> <span class="muted">${esc(e.source)}</span><div class="muted">${esc(evidenceSummary(e))}</div></li>`).join("")}</ul></section>
+        ${d.decisions.length ? `<section class="card"><h2>Decisions</h2><ul class="evidence">${d.decisions.map((x) => `<li><strong>${esc(x.decision)}</strong> ${esc(x.rationale)} <span class="muted">${fmtTime(x.decided_at)}</span></li>`).join("")}</ul></section>` : ""}
+      </div>
+    </div>`;
+
+  const send = async (body) => {
+    try { await api(`/api/incidents/${id}/feedback`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }); }
+    catch (e) { alert(e.message); }
+    await incidentPage(id);
+  };
+  for (const b of app.querySelectorAll(".hyp button[data-act]")) {
+    b.addEventListener("click", () => { b.disabled = true; send({ event_type: b.dataset.act, hypothesis_id: b.closest(".hyp").dataset.hypothesis }); });
+  }
+  for (const a of app.querySelectorAll("a[data-undo]")) a.addEventListener("click", (ev) => { ev.preventDefault(); send({ event_type: "feedback_retracted", retracts: a.dataset.undo }); });
+  document.getElementById("rootcause").addEventListener("submit", (ev) => {
+    ev.preventDefault(); const f = new FormData(ev.target);
+    send({ event_type: "root_cause_set", hypothesis_id: f.get("hypothesis_id") || null, text: f.get("text") || null });
+  });
+  document.getElementById("note").addEventListener("submit", (ev) => { ev.preventDefault(); send({ event_type: "human_note_added", text: new FormData(ev.target).get("text") }); });
+  document.getElementById("reinvestigate").addEventListener("click", async (ev) => {
+    ev.target.disabled = true; ev.target.textContent = "investigating…";
+    try { await api(`/api/incidents/${id}/investigate`, { method: "POST" }); } catch (e) { alert(e.message); }
+    await incidentPage(id);
+  });
+  try {
+    const m = await api(`/api/incidents/${id}/metrics`);
+    document.querySelector("#metrics").innerHTML = `<h2>Metrics around the onset</h2>` + metricsHtml(m);
+    document.querySelector("#radius").innerHTML = `<h2>Blast radius</h2>` + radiusHtml(m);
+  } catch (e) {
+    document.querySelector("#metrics").innerHTML = `<h2>Metrics around the onset</h2><div class="error">${esc(e.message)}</div>`;
+  }
+}
+
+function go(url) { history.pushState(null, "", url); route(); }
+function route() {
+  const m = location.pathname.match(/^\/incidents\/([^/]+)$/);
+  if (m) incidentPage(decodeURIComponent(m[1])); else listPage();
+}
+window.addEventListener("popstate", route);
+route();

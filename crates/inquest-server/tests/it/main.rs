@@ -1,0 +1,79 @@
+//! API tests through the `Router` (no socket), on an embedded store holding
+//! fixture incidents that were investigated.
+
+mod api;
+mod feedback;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use chrono::Utc;
+use http_body_util::BodyExt;
+use inquest_core::{InvestigationConfig, investigate_and_save};
+use inquest_domain::IncidentId;
+use inquest_fixtures::{FixtureCase, load_case};
+use inquest_report::TemplateReport;
+use inquest_store_embedded::EmbeddedStore;
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub const CASES: [&str; 3] = ["release-checkout-payment-timeout", "config-checkout-pool-size", "traffic-catalog-flash-sale"];
+
+pub struct TestApp {
+    pub router: Router,
+    pub cases: Vec<FixtureCase>,
+}
+
+impl TestApp {
+    pub fn incident(&self, case: &str) -> IncidentId {
+        self.cases.iter().find(|c| c.id == case).map(|c| c.incident_id).expect("case loaded")
+    }
+}
+
+pub async fn test_app() -> TestApp {
+    let store = EmbeddedStore::in_memory().expect("in-memory store");
+    let stores = store.stores();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+    let mut cases = Vec::new();
+    for id in CASES {
+        let case = FixtureCase::read(&root.join(id)).expect("fixture case");
+        load_case(&stores, &case).await.expect("load");
+        investigate_and_save(&stores, &TemplateReport, case.incident_id, &InvestigationConfig::default(), Utc::now())
+            .await
+            .expect("investigate");
+        cases.push(case);
+    }
+    TestApp { router: inquest_server::app(stores, Arc::new(TemplateReport)), cases }
+}
+
+pub async fn call(router: &Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let (status, bytes, _) = raw(router, method, uri, body).await;
+    let json = serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("{uri} did not answer JSON: {}", String::from_utf8_lossy(&bytes)));
+    (status, json)
+}
+
+pub async fn raw(router: &Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Vec<u8>, String) {
+    let mut req = Request::builder().method(method).uri(uri);
+    let body = match body {
+        Some(v) => {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+            Body::from(v.to_string())
+        }
+        None => Body::empty(),
+    };
+    let res = router.clone().oneshot(req.body(body).expect("request")).await.expect("response");
+    let status = res.status();
+    let ctype = res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let bytes = res.into_body().collect().await.expect("body").to_bytes().to_vec();
+    (status, bytes, ctype)
+}
+
+/// The one error format: `{"error": {"status", "code", "message"}}`.
+pub fn error_message(v: &Value, status: StatusCode) -> String {
+    assert_eq!(v["error"]["status"].as_u64(), Some(u64::from(status.as_u16())), "{v}");
+    assert!(v["error"]["code"].is_string(), "{v}");
+    v["error"]["message"].as_str().expect("message").to_string()
+}

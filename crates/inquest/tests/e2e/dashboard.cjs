@@ -1,0 +1,77 @@
+// End-to-end test of the dashboard in Debian's chromium, driven by playwright-core.
+// Env: INQUEST_E2E_URL (server), INQUEST_E2E_CHROMIUM (browser binary),
+// INQUEST_E2E_NODE_MODULES (where playwright-core is installed),
+// INQUEST_E2E_SCREENSHOTS (output folder). Exits non-zero on any failure.
+"use strict";
+const path = require("path");
+const fs = require("fs");
+const os = require("os");
+const { chromium } = require(path.join(process.env.INQUEST_E2E_NODE_MODULES, "playwright-core"));
+
+const base = process.env.INQUEST_E2E_URL;
+const shots = process.env.INQUEST_E2E_SCREENSHOTS;
+fs.mkdirSync(shots, { recursive: true });
+
+function check(cond, msg) { if (!cond) throw new Error("check failed: " + msg); }
+
+(async () => {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "inquest-e2e-profile-"));
+  // A fresh, empty profile (--user-data-dir) for every run.
+  const browser = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.INQUEST_E2E_CHROMIUM,
+    headless: true,
+    viewport: { width: 1440, height: 900 },
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+  try {
+    const page = await browser.newPage();
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+
+    // 1. The list.
+    await page.goto(base + "/", { waitUntil: "networkidle" });
+    await page.waitForSelector("#incidents tbody tr[data-id]");
+    const rows = await page.locator("#incidents tbody tr[data-id]").count();
+    check(rows >= 10, `expected the demo incidents in the list, got ${rows}`);
+    await page.screenshot({ path: path.join(shots, "01-incident-list.png"), fullPage: true });
+
+    // 2. Open the config incident on checkout (its top hypothesis is the pool-size change).
+    const row = page.locator("#incidents tbody tr", { hasText: "DB_POOL_MAX" }).first();
+    await row.locator("a").first().click();
+    await page.waitForSelector("#hypotheses .hyp");
+    await page.waitForSelector("#metrics svg");
+    const url = page.url();
+    check(/\/incidents\/[0-9a-f-]{36}$/.test(url), "incident page url " + url);
+    check((await page.locator("#report h1, #report h2").count()) > 0, "rendered report");
+    check((await page.locator("#metrics .chart").count()) > 0, "metric charts");
+    check((await page.locator("#radius li").count()) > 1, "blast radius");
+    await page.screenshot({ path: path.join(shots, "02-incident.png"), fullPage: true });
+
+    // 3. Confirm the top hypothesis in one click.
+    const top = page.locator("#hypotheses .hyp").first();
+    const hid = await top.getAttribute("data-hypothesis");
+    await top.locator("button.confirm").click();
+    await page.waitForSelector(`.hyp[data-hypothesis="${hid}"] .verdict.confirmed`);
+
+    // 4. Reload: the confirmation persisted, and the incident is resolved.
+    await page.reload({ waitUntil: "networkidle" });
+    await page.waitForSelector(`.hyp[data-hypothesis="${hid}"] .verdict.confirmed`);
+    check((await page.locator("#status").innerText()).trim() === "resolved", "status resolved after reload");
+    check((await page.locator("#resolution").count()) === 1, "resolution shown");
+    check((await page.locator(".feedback-list li", { hasText: "hypothesis_confirmed" }).count()) === 1, "feedback listed");
+    await page.screenshot({ path: path.join(shots, "03-confirmed-after-reload.png"), fullPage: true });
+
+    // 5. A narrow screen still shows the incident.
+    await page.setViewportSize({ width: 420, height: 900 });
+    await page.reload({ waitUntil: "networkidle" });
+    await page.waitForSelector("#metrics svg");
+    await page.screenshot({ path: path.join(shots, "04-narrow.png"), fullPage: false });
+
+    check(errors.length === 0, "page errors: " + errors.join("; "));
+    console.log("e2e ok: list, incident, confirm, reload; screenshots in " + shots);
+  } finally {
+    await browser.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+})().catch((e) => { console.error(e); process.exit(1); });
