@@ -1,0 +1,5 @@
+//! Contract suites for the Inquest ports: written once, run against every implementation.
+
+pub mod metrics;
+pub mod semantic;
+pub mod topology;
