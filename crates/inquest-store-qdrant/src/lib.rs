@@ -54,14 +54,14 @@ fn err(kind: ErrorKind, operation: &str, message: impl std::fmt::Display) -> Sto
 }
 
 fn q_err(operation: &str, e: QdrantError) -> StoreError {
-    use tonic_code::*;
+    use tonic::Code;
     let kind = match &e {
         QdrantError::ResponseError { status } => match status.code() {
-            NOT_FOUND => ErrorKind::NotFound,
-            INVALID_ARGUMENT => ErrorKind::InvalidInput,
-            DEADLINE_EXCEEDED => ErrorKind::Timeout,
-            UNAVAILABLE => ErrorKind::Unavailable,
-            UNAUTHENTICATED | PERMISSION_DENIED => {
+            Code::NotFound => ErrorKind::NotFound,
+            Code::InvalidArgument => ErrorKind::InvalidInput,
+            Code::DeadlineExceeded => ErrorKind::Timeout,
+            Code::Unavailable => ErrorKind::Unavailable,
+            Code::Unauthenticated | Code::PermissionDenied => {
                 return err(ErrorKind::Unavailable, operation, format!("qdrant rejected the api key: {e}"));
             }
             _ => ErrorKind::Internal,
@@ -70,17 +70,6 @@ fn q_err(operation: &str, e: QdrantError) -> StoreError {
         _ => ErrorKind::Internal,
     };
     err(kind, operation, e)
-}
-
-/// gRPC status codes, named (tonic's `Code` is not re-exported by the client).
-mod tonic_code {
-    pub type Code = qdrant_client::tonic::Code;
-    pub const NOT_FOUND: Code = Code::NotFound;
-    pub const INVALID_ARGUMENT: Code = Code::InvalidArgument;
-    pub const DEADLINE_EXCEEDED: Code = Code::DeadlineExceeded;
-    pub const UNAVAILABLE: Code = Code::Unavailable;
-    pub const UNAUTHENTICATED: Code = Code::Unauthenticated;
-    pub const PERMISSION_DENIED: Code = Code::PermissionDenied;
 }
 
 /// `scheme://host:port` of a URL, for messages.
