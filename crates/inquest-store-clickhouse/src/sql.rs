@@ -22,7 +22,7 @@ ORDER BY metric_name, ts";
 /// exactly as `inquest_domain::stats::quantile_sorted` does.
 pub const BASELINES: &str = "\
 WITH pts AS (
-    SELECT metric_name, ts, anyLast(value) AS value
+    SELECT metric_name, ts, anyLast(value) AS v
     FROM metric_points
     WHERE service_key = {service_key:String}
       AND ts >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
@@ -34,19 +34,21 @@ SELECT
     metric_name,
     length(vs) AS n,
     m AS median,
-    arrayReduce('quantileExactInclusive(0.5)', arrayMap(v -> abs(v - m), vs)) AS mad,
+    arrayReduce('quantileExactInclusive(0.5)', arrayMap(x -> abs(x - m), vs)) AS mad,
     arrayReduce('quantileExactInclusive(0.05)', vs) AS p05,
     arrayReduce('quantileExactInclusive(0.95)', vs) AS p95
 FROM (
-    SELECT metric_name, groupArray(value) AS vs, quantileExactInclusive(0.5)(value) AS m
+    SELECT metric_name, groupArray(v) AS vs, quantileExactInclusive(0.5)(v) AS m
     FROM pts
     GROUP BY metric_name
 )
 ORDER BY metric_name";
 
 /// Anomaly features of one incident, ordered as the embedded store returns them.
+/// Features written twice for the same key (a re-run) are read once.
 pub const ANOMALY_FEATURES: &str = "\
-SELECT incident_id, ts, service_key, feature_name, feature_value
+SELECT incident_id, ts, service_key, feature_name, anyLast(feature_value) AS feature_value
 FROM anomaly_features
 WHERE incident_id = {incident_id:String}
+GROUP BY incident_id, feature_name, ts, service_key
 ORDER BY feature_name, ts, service_key";
