@@ -17,19 +17,26 @@ _ch_setup() {
     echo "clickhouse: using INQUEST_TEST_CLICKHOUSE_URL from the environment"
     return 0
   fi
+  if ! command -v python3 >/dev/null 2>&1; then
+    echo "clickhouse: installing python3"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null; } \
+      || { _ch_fail "cannot install python3"; return; }
+  fi
   local cache="${XDG_CACHE_HOME:-$HOME/.cache}/inquest"
   local venv="$cache/chdb-venv"
   if ! "$venv/bin/python" -c 'import chdb' >/dev/null 2>&1; then
-    if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
-      echo "clickhouse: installing python3-venv"
-      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; } \
-        || { _ch_fail "cannot install python3-venv"; return; }
-    fi
     echo "clickhouse: installing chdb-core into $venv (about 30 s, once)"
     mkdir -p "$cache"
     rm -rf "$venv"
-    python3 -m venv "$venv" && "$venv/bin/pip" install -q chdb-core \
-      || { _ch_fail "pip install chdb-core failed"; return; }
+    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+      # Debian ships venv support (ensurepip) separately.
+      rm -rf "$venv"
+      echo "clickhouse: installing python3-venv"
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; } \
+        || { _ch_fail "cannot install python3-venv"; return; }
+      python3 -m venv "$venv" || { _ch_fail "cannot create a python venv in $venv"; return; }
+    fi
+    "$venv/bin/pip" install -q chdb-core || { _ch_fail "pip install chdb-core failed"; return; }
   fi
   local port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
