@@ -227,17 +227,16 @@ fn format_migration_error(name: &str, e: clickhouse::error::Error) -> clickhouse
     clickhouse::error::Error::Custom(format!("migration {name}: {e}"))
 }
 
-/// The statements of a migration file: split on `;`, comment-only parts dropped.
+/// The statements of a migration file: comment lines dropped, then split on `;`.
 pub fn statements(text: &str) -> Vec<String> {
-    text.split(';')
-        .map(|s| {
-            s.lines()
-                .filter(|l| !l.trim_start().starts_with("--"))
-                .collect::<Vec<_>>()
-                .join("\n")
-                .trim()
-                .to_string()
-        })
+    let without_comments: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    without_comments
+        .split(';')
+        .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .collect()
 }

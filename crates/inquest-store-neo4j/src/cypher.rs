@@ -31,17 +31,16 @@ pub const SCHEMA_FILES: &[(&str, &str)] = &[
     ("0002_node_keys", include_str!("../../../schemas/neo4j/0002_node_keys.cypher")),
 ];
 
-/// The statements of a `.cypher` file: split on `;`, `//` comment lines dropped.
+/// The statements of a `.cypher` file: `//` comment lines dropped, then split on `;`.
 pub fn schema_statements(text: &str) -> Vec<Statement> {
-    text.split(';')
-        .map(|s| {
-            s.lines()
-                .filter(|l| !l.trim_start().starts_with("//"))
-                .collect::<Vec<_>>()
-                .join("\n")
-                .trim()
-                .to_string()
-        })
+    let without_comments: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    without_comments
+        .split(';')
+        .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .map(|s| Statement::new(s, &[]))
         .collect()
@@ -82,13 +81,15 @@ MERGE (d:Deployment {deployment_event_id: $deployment_event_id})
 SET d.started_at = $started_at, d.image_ref = $image_ref, d.revision = $revision
 MERGE (s)-[:DEPLOYED_AS]->(d)";
 
+/// The relationships are named (`built`, `touched`): grafeo 0.5 mis-handles two
+/// anonymous relationship `MERGE`s in one statement; Neo4j does not mind.
 pub const MERGE_COMMIT: &str = "\
 MATCH (s:Service {service_key: $service_key})
 MATCH (d:Deployment {deployment_event_id: $deployment_event_id})
 MERGE (c:Commit {sha: $sha})
 SET c.repo = $repo, c.authored_at = $authored_at
-MERGE (d)-[:BUILT_FROM]->(c)
-MERGE (c)-[:TOUCHED]->(s)";
+MERGE (d)-[built:BUILT_FROM]->(c)
+MERGE (c)-[touched:TOUCHED]->(s)";
 
 /// The origin node's labels (absent when the key is unknown).
 pub const ORIGIN: &str = "\
