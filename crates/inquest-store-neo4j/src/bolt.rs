@@ -36,11 +36,35 @@ fn bolt_err(operation: &str, e: neo4rs::Error) -> StoreError {
 
 impl BoltExecutor {
     pub async fn connect(uri: &str, user: &str, password: &str) -> StoreResult<Self> {
+        // A plain TCP probe first: neo4rs retries a refused connection for about
+        // 30 s before failing, and its error says less than the socket's.
+        let addr = host_port(uri);
+        match tokio::time::timeout(std::time::Duration::from_secs(5), tokio::net::TcpStream::connect(&addr)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                return Err(err(ErrorKind::Unavailable, "connect", format!("cannot connect to neo4j at {addr}: {e}")));
+            }
+            Err(_) => {
+                return Err(err(ErrorKind::Timeout, "connect", format!("no answer from neo4j at {addr} within 5 s")));
+            }
+        }
         let graph = tokio::time::timeout(std::time::Duration::from_secs(15), Graph::new(uri, user, password))
             .await
-            .map_err(|_| err(ErrorKind::Timeout, "connect", format!("no answer from neo4j at {uri} within 15 s")))?
+            .map_err(|_| err(ErrorKind::Timeout, "connect", format!("no answer from neo4j at {addr} within 15 s")))?
             .map_err(|e| bolt_err("connect", e))?;
         Ok(Self { graph, uri: uri.to_string() })
+    }
+}
+
+/// `host:port` of a Bolt URI (`bolt://user@host:7687/db`), port 7687 by default.
+fn host_port(uri: &str) -> String {
+    let rest = uri.split_once("://").map_or(uri, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host = rest.split(['/', '?']).next().unwrap_or_default();
+    if host.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+        host.to_string()
+    } else {
+        format!("{host}:7687")
     }
 }
 
@@ -112,5 +136,14 @@ impl CypherExecutor for BoltExecutor {
             }
         }
         txn.commit().await.map_err(|e| bolt_err(op, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bolt_uris_give_host_and_port() {
+        assert_eq!(super::host_port("bolt://127.0.0.1:7687"), "127.0.0.1:7687");
+        assert_eq!(super::host_port("neo4j://neo4j:secret@graph.local/db"), "graph.local:7687");
     }
 }
