@@ -1,2 +1,6 @@
-//! Contract test suites for the ports, run against every implementation.
+//! Contract suites for the Inquest ports: written once, run against every implementation.
+
+pub mod metrics;
 pub mod records;
+pub mod semantic;
+pub mod topology;

@@ -1,0 +1,165 @@
+//! The metrics-port contract: every `MetricStore` must pass it. It writes under a
+//! fresh service key, so it can run on a shared store; it panics on the first
+//! broken promise, naming it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{Duration, TimeZone, Utc};
+use inquest_domain::stats::Baseline;
+use inquest_domain::{AnomalyFeature, MetricPoint, Timestamp};
+use inquest_ports::{ErrorKind, MetricStore};
+
+fn t0() -> Timestamp {
+    Utc.with_ymd_and_hms(2026, 3, 14, 9, 0, 0).single().unwrap_or_default()
+}
+
+fn point(service_key: &str, metric: &str, ts: Timestamp, value: f64) -> MetricPoint {
+    let mut labels = BTreeMap::new();
+    labels.insert("pod".to_string(), format!("{service_key}-0"));
+    MetricPoint { ts, service_key: service_key.to_string(), metric_name: metric.to_string(), value, labels }
+}
+
+/// A value pattern with spikes, repeats and an even count, so medians, MAD and
+/// interpolated quantiles are all exercised.
+fn value_at(metric: usize, i: usize) -> f64 {
+    let base = [120.0, 0.02, 55.5][metric % 3];
+    let wobble = ((i * 37 + metric * 11) % 17) as f64 * base * 0.013;
+    let spike = if i % 97 == 13 { base * 4.0 } else { 0.0 };
+    base + wobble + spike + (i % 2) as f64 * 0.001
+}
+
+pub async fn metrics_contract(store: Arc<dyn MetricStore>) {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let service = format!("contract-{run}/payments/api");
+    let other = format!("contract-{run}/payments/worker");
+    let metrics = ["latency_p99_ms", "error_rate", "cpu_millicores"];
+    let t0 = t0();
+
+    store.check_connectivity().await.expect("check_connectivity on a working store");
+
+    // 3 metrics x 4000 points at 1 s, plus a neighbour service: 16k rows, inserted
+    // in two calls to see that rows of separate inserts are read together.
+    let mut points = Vec::new();
+    for (m, metric) in metrics.iter().enumerate() {
+        for i in 0..4000usize {
+            points.push(point(&service, metric, t0 + Duration::seconds(i as i64), value_at(m, i)));
+        }
+    }
+    for i in 0..4000usize {
+        points.push(point(&other, "latency_p99_ms", t0 + Duration::seconds(i as i64), 9999.0));
+    }
+    let (first, second) = points.split_at(5000);
+    store.insert_points(first).await.expect("insert_points (first part)");
+    store.insert_points(second).await.expect("insert_points (second part)");
+    store.insert_points(&[]).await.expect("insert_points with no points");
+
+    // Windows are [from, to): a point at `from` is in, one at `to` is out.
+    let from = t0 + Duration::seconds(1000);
+    let to = t0 + Duration::seconds(2000);
+    let w = store.window(&service, from, to).await.expect("window");
+    assert!(!w.reference.is_empty(), "window reference must not be empty");
+    let names: Vec<&str> = w.series.iter().map(|s| s.metric_name.as_str()).collect();
+    let mut expected_names = metrics.to_vec();
+    expected_names.sort();
+    assert_eq!(names, expected_names, "window: one series per metric of the service, ordered by name");
+    for s in &w.series {
+        let m = metrics.iter().position(|x| *x == s.metric_name).unwrap_or_default();
+        assert_eq!(s.points.len(), 1000, "window {}: points in [from, to)", s.metric_name);
+        assert_eq!(s.points.first().map(|p| p.0), Some(from), "window {}: starts at from", s.metric_name);
+        assert_eq!(s.points.last().map(|p| p.0), Some(to - Duration::seconds(1)), "window {}: ends before to", s.metric_name);
+        assert!(s.points.windows(2).all(|p| p[0].0 < p[1].0), "window {}: oldest first", s.metric_name);
+        for (ts, v) in &s.points {
+            let i = (*ts - t0).num_seconds() as usize;
+            assert_eq!(*v, value_at(m, i), "window {} at {ts}: value round-trips exactly", s.metric_name);
+        }
+    }
+
+    // Millisecond timestamps survive.
+    let ms_ts = t0 + Duration::milliseconds(5_000_123);
+    store.insert_points(&[point(&service, "gc_pause_ms", ms_ts, 3.25)]).await.expect("insert ms point");
+    let w = store.window(&service, ms_ts, ms_ts + Duration::milliseconds(1)).await.expect("window ms");
+    assert_eq!(w.series.len(), 1, "window of one millisecond: {:?}", w.series);
+    assert_eq!(w.series[0].points, vec![(ms_ts, 3.25)], "millisecond timestamp round-trips");
+
+    // Baselines equal `Baseline::from_values` on the same points.
+    let b = store.baselines(&service, from, to).await.expect("baselines");
+    assert!(!b.reference.is_empty(), "baselines reference must not be empty");
+    assert_eq!(b.baselines.keys().map(String::as_str).collect::<Vec<_>>(), expected_names, "baselines: one per metric");
+    for (m, metric) in metrics.iter().enumerate() {
+        let values: Vec<f64> = (1000..2000).map(|i| value_at(m, i)).collect();
+        let want = Baseline::from_values(&values).expect("values");
+        let got = b.baselines[*metric];
+        assert_eq!(got.count, want.count, "baseline {metric}: count");
+        for (what, g, w) in [
+            ("median", got.median, want.median),
+            ("mad", got.mad, want.mad),
+            ("p05", got.p05, want.p05),
+            ("p95", got.p95, want.p95),
+        ] {
+            assert!((g - w).abs() <= 1e-9 * w.abs().max(1.0), "baseline {metric}: {what} is {g}, expected {w}");
+        }
+    }
+    // An odd count too (interpolation at the median differs).
+    let b = store.baselines(&service, from, from + Duration::seconds(7)).await.expect("baselines odd");
+    let values: Vec<f64> = (1000..1007).map(|i| value_at(0, i)).collect();
+    let want = Baseline::from_values(&values).expect("values");
+    let got = b.baselines["latency_p99_ms"];
+    assert_eq!(got.count, 7, "baseline over 7 points");
+    assert!((got.median - want.median).abs() < 1e-9 && (got.mad - want.mad).abs() < 1e-9, "odd-count baseline {got:?} vs {want:?}");
+    assert!((got.p05 - want.p05).abs() < 1e-9 && (got.p95 - want.p95).abs() < 1e-9, "odd-count quantiles {got:?} vs {want:?}");
+
+    // Nothing in range: no series, no baselines.
+    let empty_from = t0 - Duration::days(30);
+    let w = store.window(&service, empty_from, empty_from + Duration::hours(1)).await.expect("empty window");
+    assert!(w.series.is_empty(), "window with no points has no series");
+    let b = store.baselines(&service, empty_from, empty_from + Duration::hours(1)).await.expect("empty baselines");
+    assert!(b.baselines.is_empty(), "baselines with no points are empty");
+    let w = store.window("no/such/service", from, to).await.expect("window of unknown service");
+    assert!(w.series.is_empty(), "unknown service has no series");
+
+    // Loading the same points again changes nothing that is read back.
+    store.insert_points(&points[..4000]).await.expect("insert the same points again");
+    let w = store.window(&service, from, to).await.expect("window after reload");
+    assert!(w.series.iter().all(|s| s.points.len() == 1000), "re-inserted points are not read twice");
+    let b = store.baselines(&service, from, to).await.expect("baselines after reload");
+    assert_eq!(b.baselines["latency_p99_ms"].count, 1000, "re-inserted points are not counted twice");
+
+    // Non-finite values are refused, and nothing of that call is stored.
+    let bad = vec![
+        point(&service, "bad_metric", t0, 1.0),
+        point(&service, "bad_metric", t0 + Duration::seconds(1), f64::NAN),
+    ];
+    let e = store.insert_points(&bad).await.expect_err("a NaN value must be refused");
+    assert_eq!(e.kind, ErrorKind::InvalidInput, "NaN refused as invalid input: {e}");
+    let w = store.window(&service, t0, t0 + Duration::seconds(2)).await.expect("window after refused insert");
+    assert!(w.series.iter().all(|s| s.metric_name != "bad_metric"), "a refused insert stores nothing");
+
+    // Anomaly features: written, read back for their incident only, in order.
+    let incident = format!("inc-{run}");
+    let features: Vec<AnomalyFeature> = [
+        ("latency_p99_ms.robust_z", 0, 7.25),
+        ("error_rate.robust_z", 60, 11.5),
+        ("latency_p99_ms.onset_offset_s", 0, -120.0),
+        ("error_rate.robust_z", 0, 3.0),
+    ]
+    .iter()
+    .map(|(name, s, v)| AnomalyFeature {
+        incident_id: incident.clone(),
+        ts: t0 + Duration::seconds(*s),
+        service_key: service.clone(),
+        feature_name: name.to_string(),
+        feature_value: *v,
+    })
+    .collect();
+    store.write_anomaly_features(&features).await.expect("write_anomaly_features");
+    let mut noise = features[0].clone();
+    noise.incident_id = format!("other-{run}");
+    store.write_anomaly_features(&[noise]).await.expect("write other incident's features");
+    store.write_anomaly_features(&[]).await.expect("write no features");
+    let got = store.anomaly_features(&incident).await.expect("anomaly_features");
+    let mut want = features.clone();
+    want.sort_by(|a, b| a.feature_name.cmp(&b.feature_name).then(a.ts.cmp(&b.ts)).then(a.service_key.cmp(&b.service_key)));
+    assert_eq!(got, want, "anomaly features of the incident, by feature name then time");
+    assert!(store.anomaly_features("no-such-incident").await.expect("unknown incident").is_empty());
+}

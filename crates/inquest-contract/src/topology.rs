@@ -1,0 +1,166 @@
+//! The topology-port contract: every `TopologyStore` must pass it. Keys carry a
+//! fresh prefix, so it can run on a shared graph; it panics on the first broken
+//! promise, naming it.
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use inquest_domain::{Commit, DependsOn, DeployType, DeploymentEvent, DeploymentId, NodeKind, ServiceId, TopologyNode};
+use inquest_ports::{Direction, Reach, TopologyStore};
+
+fn node(key: &str, kind: NodeKind, detail: Option<&str>) -> TopologyNode {
+    TopologyNode { key: key.to_string(), kind, detail: detail.map(str::to_string) }
+}
+
+fn edge(from: &str, to: &str) -> DependsOn {
+    DependsOn { from: from.to_string(), to: to.to_string() }
+}
+
+fn commit(sha: &str) -> Commit {
+    let at = Utc.with_ymd_and_hms(2026, 3, 14, 8, 0, 0).single().unwrap_or_default();
+    Commit {
+        commit_sha: sha.to_string(),
+        repo: "github.com/acme/payments".to_string(),
+        author: Some("dev@acme.test".to_string()),
+        message: "tune pool".to_string(),
+        summary: None,
+        authored_at: at,
+        created_at: at,
+    }
+}
+
+fn deployment() -> DeploymentEvent {
+    DeploymentEvent {
+        deployment_event_id: DeploymentId(uuid::Uuid::new_v4()),
+        service_id: ServiceId(uuid::Uuid::new_v4()),
+        started_at: Utc.with_ymd_and_hms(2026, 3, 14, 9, 0, 0).single().unwrap_or_default(),
+        finished_at: None,
+        deploy_type: DeployType::K8s,
+        image_ref: Some("registry/acme/api:1.2.3".to_string()),
+        revision: Some("42".to_string()),
+        metadata: serde_json::json!({}),
+    }
+}
+
+fn sorted(mut nodes: Vec<Reach>) -> Vec<(String, NodeKind, u32, Direction)> {
+    nodes.sort_by(|a, b| a.key.cmp(&b.key));
+    nodes.into_iter().map(|r| (r.key, r.kind, r.distance, r.direction)).collect()
+}
+
+pub async fn topology_contract(store: Arc<dyn TopologyStore>) {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let k = |name: &str| format!("c{run}/shop/{name}");
+    let (gateway, web, api, ledger, cache, pg, stripe, loop_back, far) =
+        (k("gateway"), k("web"), k("api"), k("ledger"), k("cache"), k("postgres"), k("stripe"), k("auditor"), k("archiver"));
+
+    store.check_connectivity().await.expect("check_connectivity on a working store");
+
+    let nodes = vec![
+        node(&gateway, NodeKind::Service, None),
+        node(&web, NodeKind::Service, None),
+        node(&api, NodeKind::Service, None),
+        node(&ledger, NodeKind::Service, None),
+        node(&cache, NodeKind::Service, None),
+        node(&pg, NodeKind::Database, Some("postgres")),
+        node(&stripe, NodeKind::Dependency, Some("http")),
+        node(&loop_back, NodeKind::Service, None),
+        node(&far, NodeKind::Service, None),
+    ];
+    store.upsert_nodes(&nodes).await.expect("upsert_nodes");
+    // Upserting again (a reload) must not duplicate anything.
+    store.upsert_nodes(&nodes).await.expect("upsert_nodes again");
+
+    // gateway -> web -> api -> ledger -> pg ; api -> stripe ; api -> cache ;
+    // api -> auditor -> web (auditor is downstream at 2 and upstream at 2 via web);
+    // postgres -> archiver (replication; downstream of api at 3).
+    let edges = vec![
+        edge(&gateway, &web),
+        edge(&web, &api),
+        edge(&api, &ledger),
+        edge(&ledger, &pg),
+        edge(&api, &stripe),
+        edge(&api, &cache),
+        edge(&api, &loop_back),
+        edge(&loop_back, &web),
+        edge(&pg, &far),
+    ];
+    store.upsert_edges(&edges).await.expect("upsert_edges");
+    store.upsert_edges(&edges).await.expect("upsert_edges again");
+    store.upsert_edges(&[]).await.expect("upsert no edges");
+
+    let r = store.blast_radius(&api, 2).await.expect("blast_radius depth 2");
+    assert!(!r.reference.is_empty(), "blast radius reference must not be empty");
+    assert_eq!(r.nodes.first().map(|n| (n.key.as_str(), n.direction, n.distance)), Some((api.as_str(), Direction::Origin, 0)), "origin first");
+    let want = vec![
+        (api.clone(), NodeKind::Service, 0, Direction::Origin),
+        (loop_back.clone(), NodeKind::Service, 1, Direction::Downstream),
+        (cache.clone(), NodeKind::Service, 1, Direction::Downstream),
+        (gateway.clone(), NodeKind::Service, 2, Direction::Upstream),
+        (ledger.clone(), NodeKind::Service, 1, Direction::Downstream),
+        (pg.clone(), NodeKind::Database, 2, Direction::Downstream),
+        (stripe.clone(), NodeKind::Dependency, 1, Direction::Downstream),
+        // web is upstream at 1 and downstream at 2 (api -> auditor -> web): downstream wins.
+        (web.clone(), NodeKind::Service, 2, Direction::Downstream),
+    ];
+    let mut want_sorted = want.clone();
+    want_sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(sorted(r.nodes.clone()), want_sorted, "blast radius of api at depth 2");
+    let keys: Vec<&str> = r.nodes.iter().map(|n| n.key.as_str()).collect();
+    let mut dedup = keys.clone();
+    dedup.sort();
+    dedup.dedup();
+    assert_eq!(dedup.len(), keys.len(), "each node once: {keys:?}");
+
+    // Depth bounds the walk: archiver is 3 hops down.
+    let r3 = store.blast_radius(&api, 3).await.expect("blast_radius depth 3");
+    assert!(r3.nodes.iter().any(|n| n.key == far && n.distance == 3 && n.direction == Direction::Downstream), "depth 3 reaches archiver");
+    let r1 = store.blast_radius(&api, 1).await.expect("blast_radius depth 1");
+    let mut got1: Vec<String> = r1.nodes.iter().map(|n| n.key.clone()).collect();
+    got1.sort();
+    let mut want1 = vec![api.clone(), ledger.clone(), stripe.clone(), cache.clone(), loop_back.clone(), web.clone()];
+    want1.sort();
+    assert_eq!(got1, want1, "depth 1: direct neighbours both ways");
+    assert!(r1.nodes.iter().any(|n| n.key == web && n.direction == Direction::Upstream && n.distance == 1), "web upstream at depth 1");
+    let r0 = store.blast_radius(&api, 0).await.expect("blast_radius depth 0");
+    assert_eq!(sorted(r0.nodes), vec![(api.clone(), NodeKind::Service, 0, Direction::Origin)], "depth 0: the origin alone");
+
+    // From the database: its users upstream, what it replicates to downstream.
+    let rdb = store.blast_radius(&pg, 2).await.expect("blast_radius of a database");
+    assert_eq!(rdb.nodes[0].kind, NodeKind::Database, "origin keeps its kind");
+    let mut want_db = vec![
+        (pg.clone(), NodeKind::Database, 0, Direction::Origin),
+        (ledger.clone(), NodeKind::Service, 1, Direction::Upstream),
+        (api.clone(), NodeKind::Service, 2, Direction::Upstream),
+        (far.clone(), NodeKind::Service, 1, Direction::Downstream),
+    ];
+    want_db.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(sorted(rdb.nodes), want_db, "blast radius of the database at depth 2");
+
+    // An unknown service: the origin alone.
+    let unknown = k("unknown");
+    let ru = store.blast_radius(&unknown, 3).await.expect("blast_radius of unknown");
+    assert_eq!(sorted(ru.nodes), vec![(unknown.clone(), NodeKind::Service, 0, Direction::Origin)]);
+
+    // Deployments and the commits that touched services.
+    let (c1, c2, c3) = (format!("{run}a1"), format!("{run}b2"), format!("{run}c3"));
+    let d1 = deployment();
+    store.link_deployment(&api, &d1, &[commit(&c1), commit(&c2)]).await.expect("link_deployment api");
+    store.link_deployment(&api, &d1, &[commit(&c1), commit(&c2)]).await.expect("link_deployment api again");
+    store.link_deployment(&ledger, &deployment(), &[commit(&c3)]).await.expect("link_deployment ledger");
+    store.link_deployment(&web, &deployment(), &[]).await.expect("link_deployment without commits");
+
+    let mut got = store.commits_touching(std::slice::from_ref(&api)).await.expect("commits_touching api");
+    got.sort();
+    assert_eq!(got, vec![(c1.clone(), api.clone()), (c2.clone(), api.clone())], "commits touching api, once each");
+    let mut got = store.commits_touching(&[api.clone(), ledger.clone(), web.clone()]).await.expect("commits_touching three");
+    got.sort();
+    let mut want = vec![(c1.clone(), api.clone()), (c2.clone(), api.clone()), (c3.clone(), ledger.clone())];
+    want.sort();
+    assert_eq!(got, want, "commits touching api, ledger, web");
+    assert!(store.commits_touching(&[]).await.expect("commits_touching none").is_empty());
+    assert!(store.commits_touching(std::slice::from_ref(&gateway)).await.expect("commits_touching gateway").is_empty());
+
+    // Linking deployments leaves the dependency graph as it was.
+    let again = store.blast_radius(&api, 2).await.expect("blast_radius after deployments");
+    assert_eq!(sorted(again.nodes), want_sorted, "deployments and commits are not DEPENDS_ON nodes");
+}

@@ -1,0 +1,444 @@
+//! The metrics port on ClickHouse: batched `RowBinary` inserts into `metric_points`,
+//! windows read back ordered, and baselines (median, MAD, p05, p95, count) computed
+//! by ClickHouse itself with `quantileExactInclusive`, the same linear-interpolated
+//! quantile as `inquest_domain::stats::Baseline`.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use clickhouse::{Client, Compression, Row};
+use inquest_domain::stats::Baseline;
+use inquest_domain::{AnomalyFeature, MetricPoint, Timestamp};
+use inquest_ports::{ErrorKind, MetricBaselines, MetricStore, MetricWindow, Series, StoreError, StoreResult};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub mod sql;
+
+/// Name reported as the backend and used as evidence `source`.
+pub const BACKEND: &str = "clickhouse";
+
+/// Rows per `INSERT` statement: large enough that the per-request cost vanishes,
+/// small enough that one statement's buffer stays a few megabytes.
+pub const INSERT_BATCH_ROWS: usize = 50_000;
+
+/// The migrations of `schemas/clickhouse`, in order, as `(name, sql)`.
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_metric_points", include_str!("../../../schemas/clickhouse/0001_metric_points.sql")),
+    ("0002_anomaly_features", include_str!("../../../schemas/clickhouse/0002_anomaly_features.sql")),
+];
+
+/// The metrics port on one ClickHouse database.
+#[derive(Clone)]
+pub struct ClickHouseStore {
+    client: Client,
+    /// The same server without a database selected, for `CREATE DATABASE`.
+    server: Client,
+    url: String,
+    database: String,
+}
+
+impl std::fmt::Debug for ClickHouseStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClickHouseStore")
+            .field("url", &redact_url(&self.url))
+            .field("database", &self.database)
+            .finish()
+    }
+}
+
+fn err(kind: ErrorKind, operation: &str, message: impl std::fmt::Display) -> StoreError {
+    StoreError::new(kind, BACKEND, operation, message)
+}
+
+/// Map a client error to a port error, saying plainly what is wrong.
+fn ch_err(operation: &str, e: clickhouse::error::Error) -> StoreError {
+    use clickhouse::error::Error as E;
+    match &e {
+        E::Network(_) => err(ErrorKind::Unavailable, operation, format!("cannot reach the clickhouse server: {e}")),
+        E::TimedOut => err(ErrorKind::Timeout, operation, e),
+        E::InvalidParams(_) => err(ErrorKind::InvalidInput, operation, e),
+        E::BadResponse(msg) if msg.contains("Code: 516") || msg.contains("Code: 194") => err(
+            ErrorKind::Unavailable,
+            operation,
+            format!("clickhouse rejected the credentials (check user and password in the url): {e}"),
+        ),
+        E::BadResponse(msg) if msg.contains("Code: 81") || msg.contains("Code: 60") => err(
+            ErrorKind::NotFound,
+            operation,
+            format!("database or table missing (run `inquest migrate`): {e}"),
+        ),
+        _ => err(ErrorKind::Internal, operation, e),
+    }
+}
+
+/// `scheme://host:port` of a URL, credentials and path removed, for messages.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let host = rest.split(['/', '?']).next().unwrap_or_default();
+    format!("{scheme}://{host}")
+}
+
+/// Split `http://user:password@host:port/?database=db` into the base URL, the
+/// credentials and the database named in the query string, if any.
+fn parse_url(url: &str) -> StoreResult<(String, Option<(String, String)>, Option<String>)> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| err(ErrorKind::InvalidInput, "connect", format!("{}: not an http(s) url", redact_url(url))))?;
+    if scheme != "http" && scheme != "https" {
+        return Err(err(ErrorKind::InvalidInput, "connect", format!("url scheme {scheme} is not http or https")));
+    }
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let (creds, host) = match authority.rsplit_once('@') {
+        Some((c, h)) => {
+            let (u, p) = c.split_once(':').unwrap_or((c, ""));
+            (Some((u.to_string(), p.to_string())), h)
+        }
+        None => (None, authority),
+    };
+    let database = tail.split_once('?').and_then(|(_, q)| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("database="))
+            .filter(|d| !d.is_empty())
+            .map(str::to_string)
+    });
+    Ok((format!("{scheme}://{host}"), creds, database))
+}
+
+/// A database name ClickHouse accepts without quoting.
+fn valid_database(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 128 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl ClickHouseStore {
+    /// A store on `database` of the server at `url` (`http://[user:password@]host:8123`,
+    /// optionally `?database=name`, which wins over `database`). No request is made.
+    pub fn new(url: &str, database: &str) -> StoreResult<Self> {
+        let (base, creds, db_in_url) = parse_url(url)?;
+        let database = db_in_url.unwrap_or_else(|| database.to_string());
+        if !valid_database(&database) {
+            return Err(err(
+                ErrorKind::InvalidInput,
+                "connect",
+                format!("database name {database:?} must be letters, digits and underscores"),
+            ));
+        }
+        // No compression: works with any server and with the chDB test front.
+        let mut server = Client::default().with_url(&base).with_compression(Compression::None);
+        if let Some((user, password)) = creds {
+            server = server.with_user(user).with_password(password);
+        }
+        let client = server.clone().with_database(&database);
+        Ok(Self { client, server, url: base, database })
+    }
+
+    /// [`ClickHouseStore::new`], then a connectivity check.
+    pub async fn connect(url: &str, database: &str) -> StoreResult<Self> {
+        let store = Self::new(url, database)?;
+        store.check_connectivity().await?;
+        Ok(store)
+    }
+
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// Create the database and apply `schemas/clickhouse` (every statement is
+    /// `IF NOT EXISTS`, so running it again changes nothing).
+    pub async fn migrate(&self) -> StoreResult<()> {
+        let op = "migrate";
+        self.server
+            .query(&format!("CREATE DATABASE IF NOT EXISTS {}", self.database))
+            .execute()
+            .await
+            .map_err(|e| ch_err(op, e))?;
+        for (name, text) in MIGRATIONS {
+            for statement in statements(text) {
+                self.client
+                    .query(&statement)
+                    .execute()
+                    .await
+                    .map_err(|e| ch_err(op, format_migration_error(name, e)))?;
+            }
+            tracing::info!(migration = name, database = %self.database, "clickhouse migration applied");
+        }
+        Ok(())
+    }
+
+    /// Drop the database (tests clean up their random databases with it).
+    pub async fn drop_database(&self) -> StoreResult<()> {
+        self.server
+            .query(&format!("DROP DATABASE IF EXISTS {}", self.database))
+            .execute()
+            .await
+            .map_err(|e| ch_err("drop_database", e))
+    }
+
+    /// Insert rows one statement per row: the slow path, kept only so the insert
+    /// benchmark can measure what batching buys. Not used by the port.
+    pub async fn insert_points_one_per_statement(&self, points: &[MetricPoint]) -> StoreResult<()> {
+        for p in points {
+            self.insert_chunk(std::slice::from_ref(p)).await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_chunk(&self, points: &[MetricPoint]) -> StoreResult<()> {
+        let op = "insert_points";
+        let mut insert = self
+            .client
+            .insert::<MetricRow<'_>>("metric_points")
+            .await
+            .map_err(|e| ch_err(op, e))?;
+        for p in points {
+            let row = MetricRow {
+                ts: p.ts,
+                service_key: &p.service_key,
+                metric_name: &p.metric_name,
+                value: p.value,
+                labels: &p.labels,
+            };
+            insert.write(&row).await.map_err(|e| ch_err(op, e))?;
+        }
+        insert.end().await.map_err(|e| ch_err(op, e))
+    }
+
+    /// A fresh query id and the reference naming it, the query text's hash and
+    /// what was asked, so a person can find the query in `system.query_log` or
+    /// run it again.
+    fn reference(&self, table: &str, sql_text: &str, service_key: &str, from: Timestamp, to: Timestamp) -> (String, String) {
+        let query_id = uuid::Uuid::new_v4().to_string();
+        let sha = hex::encode(Sha256::digest(sql_text.as_bytes()));
+        let reference = format!(
+            "clickhouse:{}.{table}?service_key={service_key}&from={}&to={}#query_id={query_id}&sql_sha256={sha}",
+            self.database,
+            from.to_rfc3339(),
+            to.to_rfc3339(),
+        );
+        (query_id, reference)
+    }
+}
+
+fn format_migration_error(name: &str, e: clickhouse::error::Error) -> clickhouse::error::Error {
+    clickhouse::error::Error::Custom(format!("migration {name}: {e}"))
+}
+
+/// The statements of a migration file: comment lines dropped, then split on `;`.
+pub fn statements(text: &str) -> Vec<String> {
+    let without_comments: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    without_comments
+        .split(';')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+#[derive(Row, Serialize)]
+struct MetricRow<'a> {
+    #[serde(with = "clickhouse::serde::chrono::datetime64::millis")]
+    ts: Timestamp,
+    service_key: &'a str,
+    metric_name: &'a str,
+    value: f64,
+    labels: &'a BTreeMap<String, String>,
+}
+
+#[derive(Row, Deserialize)]
+struct PointRow {
+    metric_name: String,
+    #[serde(with = "clickhouse::serde::chrono::datetime64::millis")]
+    ts: Timestamp,
+    value: f64,
+}
+
+#[derive(Row, Deserialize)]
+struct BaselineRow {
+    metric_name: String,
+    n: u64,
+    median: f64,
+    mad: f64,
+    p05: f64,
+    p95: f64,
+}
+
+#[derive(Row, Serialize, Deserialize)]
+struct FeatureRow {
+    incident_id: String,
+    #[serde(with = "clickhouse::serde::chrono::datetime64::millis")]
+    ts: Timestamp,
+    service_key: String,
+    feature_name: String,
+    feature_value: f64,
+}
+
+#[async_trait]
+impl MetricStore for ClickHouseStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    async fn check_connectivity(&self) -> StoreResult<()> {
+        let op = "check_connectivity";
+        let at = redact_url(&self.url);
+        self.server
+            .query("SELECT 1")
+            .fetch_one::<u8>()
+            .await
+            .map_err(|e| ch_err(op, e))
+            .map_err(|e| err(e.kind, op, format!("clickhouse at {at}: {}", e.message)))?;
+        let tables: Vec<String> = self
+            .server
+            .query("SELECT name FROM system.tables WHERE database = ? ORDER BY name")
+            .bind(&self.database)
+            .fetch_all()
+            .await
+            .map_err(|e| ch_err(op, e))?;
+        for needed in ["anomaly_features", "metric_points"] {
+            if !tables.iter().any(|t| t == needed) {
+                return Err(err(
+                    ErrorKind::NotFound,
+                    op,
+                    format!("clickhouse at {at} is reachable but table {}.{needed} is missing: run `inquest migrate`", self.database),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    async fn insert_points(&self, points: &[MetricPoint]) -> StoreResult<()> {
+        if let Some(p) = points.iter().find(|p| !p.value.is_finite()) {
+            return Err(err(
+                ErrorKind::InvalidInput,
+                "insert_points",
+                format!("{} {} at {}: value is not finite", p.service_key, p.metric_name, p.ts),
+            ));
+        }
+        for chunk in points.chunks(INSERT_BATCH_ROWS) {
+            self.insert_chunk(chunk).await?;
+            tracing::debug!(rows = chunk.len(), database = %self.database, "clickhouse insert");
+        }
+        Ok(())
+    }
+
+    async fn window(&self, service_key: &str, from: Timestamp, to: Timestamp) -> StoreResult<MetricWindow> {
+        let (query_id, reference) = self.reference("metric_points", sql::WINDOW, service_key, from, to);
+        let rows: Vec<PointRow> = self
+            .client
+            .query(sql::WINDOW)
+            .param("service_key", service_key)
+            .param("from_ms", from.timestamp_millis())
+            .param("to_ms", to.timestamp_millis())
+            .with_setting("query_id", &query_id)
+            .fetch_all()
+            .await
+            .map_err(|e| ch_err("window", e))?;
+        let mut series: Vec<Series> = Vec::new();
+        for r in rows {
+            match series.last_mut() {
+                Some(s) if s.metric_name == r.metric_name => s.points.push((r.ts, r.value)),
+                _ => series.push(Series { metric_name: r.metric_name, points: vec![(r.ts, r.value)] }),
+            }
+        }
+        Ok(MetricWindow { reference, series })
+    }
+
+    async fn baselines(&self, service_key: &str, from: Timestamp, to: Timestamp) -> StoreResult<MetricBaselines> {
+        let (query_id, reference) = self.reference("metric_points", sql::BASELINES, service_key, from, to);
+        let rows: Vec<BaselineRow> = self
+            .client
+            .query(sql::BASELINES)
+            .param("service_key", service_key)
+            .param("from_ms", from.timestamp_millis())
+            .param("to_ms", to.timestamp_millis())
+            .with_setting("query_id", &query_id)
+            .fetch_all()
+            .await
+            .map_err(|e| ch_err("baselines", e))?;
+        let baselines = rows
+            .into_iter()
+            .filter(|r| r.n > 0)
+            .map(|r| {
+                let b = Baseline { count: r.n as usize, median: r.median, mad: r.mad, p05: r.p05, p95: r.p95 };
+                (r.metric_name, b)
+            })
+            .collect();
+        Ok(MetricBaselines { reference, baselines })
+    }
+
+    async fn write_anomaly_features(&self, features: &[AnomalyFeature]) -> StoreResult<()> {
+        let op = "write_anomaly_features";
+        if features.is_empty() {
+            return Ok(());
+        }
+        for chunk in features.chunks(INSERT_BATCH_ROWS) {
+            let mut insert = self
+                .client
+                .insert::<FeatureRow>("anomaly_features")
+                .await
+                .map_err(|e| ch_err(op, e))?;
+            for f in chunk {
+                let row = FeatureRow {
+                    incident_id: f.incident_id.clone(),
+                    ts: f.ts,
+                    service_key: f.service_key.clone(),
+                    feature_name: f.feature_name.clone(),
+                    feature_value: f.feature_value,
+                };
+                insert.write(&row).await.map_err(|e| ch_err(op, e))?;
+            }
+            insert.end().await.map_err(|e| ch_err(op, e))?;
+        }
+        Ok(())
+    }
+
+    async fn anomaly_features(&self, incident_id: &str) -> StoreResult<Vec<AnomalyFeature>> {
+        let rows: Vec<FeatureRow> = self
+            .client
+            .query(sql::ANOMALY_FEATURES)
+            .param("incident_id", incident_id)
+            .fetch_all()
+            .await
+            .map_err(|e| ch_err("anomaly_features", e))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| AnomalyFeature {
+                incident_id: r.incident_id,
+                ts: r.ts,
+                service_key: r.service_key,
+                feature_name: r.feature_name,
+                feature_value: r.feature_value,
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_parsed_and_redacted() {
+        let (base, creds, db) = parse_url("http://inquest:s3cret@db.local:8123/?database=metrics").expect("url");
+        assert_eq!(base, "http://db.local:8123");
+        assert_eq!(creds, Some(("inquest".to_string(), "s3cret".to_string())));
+        assert_eq!(db.as_deref(), Some("metrics"));
+        assert_eq!(redact_url("http://inquest:s3cret@db.local:8123/x"), "http://db.local:8123");
+        assert!(parse_url("db.local:8123").is_err());
+        assert!(ClickHouseStore::new("http://localhost:8123", "bad-name; DROP").is_err());
+    }
+
+    #[test]
+    fn migrations_split_into_create_statements() {
+        let all: Vec<String> = MIGRATIONS.iter().flat_map(|(_, t)| statements(t)).collect();
+        assert_eq!(all.len(), 2);
+        assert!(all.iter().all(|s| s.starts_with("CREATE TABLE IF NOT EXISTS")), "{all:?}");
+    }
+}

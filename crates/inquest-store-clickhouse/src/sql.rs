@@ -1,0 +1,54 @@
+//! The SQL the adapter sends, in one place. Values are server-side parameters
+//! (`{name:Type}`), never spliced into the text, so each statement's text is fixed
+//! and its hash identifies it in evidence references.
+//!
+//! `MergeTree` keeps every inserted row, so loading the same points twice would
+//! count them twice; reads collapse rows with the same `(metric_name, ts)` to one,
+//! as the embedded store (keyed by them) does.
+
+/// Every point of one service in `[from, to)`, ordered by metric and time.
+pub const WINDOW: &str = "\
+SELECT metric_name, ts, anyLast(value) AS value
+FROM metric_points
+WHERE service_key = {service_key:String}
+  AND ts >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
+  AND ts < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
+GROUP BY metric_name, ts
+ORDER BY metric_name, ts";
+
+/// Per-metric count, median, MAD (median of absolute deviations from the median),
+/// p05 and p95 of one service over `[from, to)`, computed by ClickHouse.
+/// `quantileExactInclusive` interpolates linearly between the two nearest ranks,
+/// exactly as `inquest_domain::stats::quantile_sorted` does.
+pub const BASELINES: &str = "\
+WITH pts AS (
+    SELECT metric_name, ts, anyLast(value) AS v
+    FROM metric_points
+    WHERE service_key = {service_key:String}
+      AND ts >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
+      AND ts < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
+      AND isFinite(value)
+    GROUP BY metric_name, ts
+)
+SELECT
+    metric_name,
+    length(vs) AS n,
+    m AS median,
+    arrayReduce('quantileExactInclusive(0.5)', arrayMap(x -> abs(x - m), vs)) AS mad,
+    arrayReduce('quantileExactInclusive(0.05)', vs) AS p05,
+    arrayReduce('quantileExactInclusive(0.95)', vs) AS p95
+FROM (
+    SELECT metric_name, groupArray(v) AS vs, quantileExactInclusive(0.5)(v) AS m
+    FROM pts
+    GROUP BY metric_name
+)
+ORDER BY metric_name";
+
+/// Anomaly features of one incident, ordered as the embedded store returns them.
+/// Features written twice for the same key (a re-run) are read once.
+pub const ANOMALY_FEATURES: &str = "\
+SELECT incident_id, ts, service_key, feature_name, anyLast(feature_value) AS feature_value
+FROM anomaly_features
+WHERE incident_id = {incident_id:String}
+GROUP BY incident_id, feature_name, ts, service_key
+ORDER BY feature_name, ts, service_key";
