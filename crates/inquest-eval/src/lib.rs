@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+pub mod datasets;
+
 use inquest_core::{InvestigationConfig, investigate};
 use inquest_domain::*;
 use inquest_fixtures::{FixtureCase, Truth, load_case};

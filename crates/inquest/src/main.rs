@@ -1,5 +1,7 @@
 //! `inquest`: the command-line entry point (demo, load, investigate, report, eval, migrate).
 
+mod import;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -58,6 +60,16 @@ enum Command {
     },
     /// Create or upgrade the store's schema (idempotent).
     Migrate,
+    /// Turn a public fault-injection dataset into fixture cases (rcaeval, petshop, nezha).
+    Import {
+        format: inquest_import::Format,
+        path: PathBuf,
+        #[arg(long, default_value = "imported")]
+        out: PathBuf,
+        /// PetShop: normal-operation metrics.csv (or its directory) for the baseline.
+        #[arg(long)]
+        normal: Option<PathBuf>,
+    },
 }
 
 #[tokio::main]
@@ -139,6 +151,7 @@ async fn main() -> Result<()> {
             println!("{t}");
             Ok(())
         }
+        Command::Import { format, path, out, normal } => import::run(format, &path, &out, normal),
         Command::Eval { dir, json } => {
             let cases = read_cases(&dir)?;
             let bar = progress(cases.len() as u64, "evaluating");
@@ -152,6 +165,7 @@ async fn main() -> Result<()> {
             bar.finish_and_clear();
             let report = summarize(results);
             print_eval(&report);
+            import::print_by_dataset(&cases, &report.cases)?;
             if let Some(path) = json {
                 std::fs::write(&path, serde_json::to_string_pretty(&report)?)
                     .with_context(|| format!("writing {}", path.display()))?;
