@@ -106,17 +106,32 @@ pub fn persistence(points: usize) -> f64 {
 pub const ONSET_Z: f64 = 3.5;
 
 /// Score one series' points in the analysis window against its baseline.
+///
+/// `window_start` (issue 4) is the incident window's start: the window's points
+/// before it are the pre-incident level. A series already off its baseline before
+/// the incident by a similar amount (a level that differs from the baseline period,
+/// as when normal data comes from another day) has not moved at the incident: only
+/// the excess over that pre-incident offset counts.
 pub fn detect(
     service_key: &str,
     metric_name: &str,
     baseline: &Baseline,
     window: &[(Timestamp, f64)],
+    window_start: Option<Timestamp>,
 ) -> Option<Signal> {
-    if window.len() < 2 || baseline.count < 5 {
+    if window.len() < 2 || baseline.count < 2 {
         return None;
     }
     let kind = MetricKind::of(metric_name);
-    let zs: Vec<f64> = window.iter().map(|(_, v)| baseline.z(*v)).collect();
+    let raw: Vec<f64> = window.iter().map(|(_, v)| baseline.z(*v)).collect();
+    let pre: Vec<f64> = window
+        .iter()
+        .zip(&raw)
+        .filter(|((t, _), _)| window_start.is_some_and(|ws| *t < ws))
+        .map(|(_, z)| *z)
+        .collect();
+    let pre_offset = pre_incident_offset(&pre);
+    let zs: Vec<f64> = raw.iter().map(|z| z - pre_offset).collect();
     // Direction: the bad one when the kind has one, else the larger excursion.
     let direction = match kind.bad_direction() {
         0 => {
@@ -149,6 +164,22 @@ pub fn detect(
         baseline_scale: baseline.scale(),
         peak_value,
     })
+}
+
+/// Fewest stored baseline points for a robust baseline; with fewer, the window's own
+/// points before the incident serve as the baseline (at least two).
+pub const MIN_BASELINE_POINTS: usize = 5;
+
+/// The pre-incident offset: the median robust z of the window's points before the
+/// incident, when every one of them is off the baseline in the same direction (a
+/// shifted level, not a spike); 0 otherwise.
+fn pre_incident_offset(pre: &[f64]) -> f64 {
+    if pre.len() < 2 || !(pre.iter().all(|z| *z > 0.0) || pre.iter().all(|z| *z < 0.0)) {
+        return 0.0;
+    }
+    let mut v = pre.to_vec();
+    v.sort_by(f64::total_cmp);
+    inquest_domain::stats::quantile_sorted(&v, 0.5)
 }
 
 /// Second-largest signed deviation in `direction` (0 when fewer than two points).
@@ -203,11 +234,11 @@ mod tests {
         let base = Baseline::from_values(&(0..100).map(|i| 100.0 + (i % 7) as f64).collect::<Vec<_>>())
             .expect("baseline");
         let spike: Vec<_> = (0..20).map(|i| (t(i), if i == 5 { 500.0 } else { 102.0 })).collect();
-        let s = detect("a", "latency_ms", &base, &spike).expect("signal");
+        let s = detect("a", "latency_ms", &base, &spike, None).expect("signal");
         assert!(s.z < ONSET_Z, "{s:?}");
         assert!(s.onset.is_none());
         let step: Vec<_> = (0..20).map(|i| (t(i), if i >= 8 { 180.0 } else { 102.0 })).collect();
-        let s = detect("a", "latency_ms", &base, &step).expect("signal");
+        let s = detect("a", "latency_ms", &base, &step, None).expect("signal");
         assert!(s.z > 10.0, "{s:?}");
         assert_eq!(s.onset, Some(t(8)));
     }
