@@ -192,7 +192,7 @@ fn sustained_peak(zs: &[f64], direction: i8) -> f64 {
 /// Map a robust z to `[0, 1)`: below 3 is noise, 10 and above is unmistakable.
 pub fn strength(z: f64) -> f64 {
     let excess = (z - 3.0).max(0.0);
-    1.0 - (-excess / 4.0).exp()
+    1.0 - (-excess / 12.0).exp()
 }
 
 /// Minutes from `a` to `b` (positive when `b` is later).
