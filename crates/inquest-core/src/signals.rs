@@ -18,6 +18,9 @@ pub enum MetricKind {
     Connections,
     Storage,
     Availability,
+    /// Latency of the calls a service makes (a client-side measure): it reflects the
+    /// service's dependencies, not the service itself (issue 4).
+    ClientLatency,
     Other,
 }
 
@@ -29,6 +32,8 @@ impl MetricKind {
             MetricKind::Availability
         } else if has(&["error", "5xx", "fail", "exception"]) {
             MetricKind::Errors
+        } else if has(&["latency", "duration", "_ms", "response_time"]) && has(&["client", "outbound", "upstream_call"]) {
+            MetricKind::ClientLatency
         } else if has(&["latency", "duration", "_ms", "response_time"]) {
             MetricKind::Latency
         } else if has(&["rps", "requests", "throughput", "qps", "workload", "ops"]) {
@@ -131,7 +136,11 @@ pub fn detect(
         .map(|(_, z)| *z)
         .collect();
     let pre_offset = pre_incident_offset(&pre);
-    let zs: Vec<f64> = raw.iter().map(|z| z - pre_offset).collect();
+    // Against a flat baseline (most points equal: no MAD) the scale is only the floor, so the
+    // size of a departure cannot be measured: it counts as a moderate anomaly, not an
+    // overwhelming one (issue 4: sparse series, mostly zero, dominated the ranking).
+    let cap = if baseline.mad <= 0.0 { FLAT_BASELINE_Z } else { f64::INFINITY };
+    let zs: Vec<f64> = raw.iter().map(|z| (z - pre_offset).clamp(-cap, cap)).collect();
     // Direction: the bad one when the kind has one, else the larger excursion.
     let direction = match kind.bad_direction() {
         0 => {
@@ -165,6 +174,9 @@ pub fn detect(
         peak_value,
     })
 }
+
+/// Largest robust z credited to a departure from a flat baseline.
+pub const FLAT_BASELINE_Z: f64 = 8.0;
 
 /// Fewest stored baseline points for a robust baseline; with fewer, the window's own
 /// points before the incident serve as the baseline (at least two).
@@ -227,6 +239,7 @@ mod tests {
         assert_eq!(MetricKind::of("cpu_util"), MetricKind::Cpu);
         assert_eq!(MetricKind::of("connections_used"), MetricKind::Connections);
         assert_eq!(MetricKind::of("query_latency_ms"), MetricKind::Latency);
+        assert_eq!(MetricKind::of("pod_client_latency_p99_s"), MetricKind::ClientLatency);
     }
 
     #[test]
