@@ -175,6 +175,9 @@ pub fn detect(
     })
 }
 
+/// Points just before the incident that give its pre-incident level.
+pub const PRE_LEVEL_POINTS: usize = 2;
+
 /// Largest robust z credited to a departure from a flat baseline.
 pub const FLAT_BASELINE_Z: f64 = 8.0;
 
@@ -182,10 +185,11 @@ pub const FLAT_BASELINE_Z: f64 = 8.0;
 /// points before the incident serve as the baseline (at least two).
 pub const MIN_BASELINE_POINTS: usize = 5;
 
-/// The pre-incident offset: the median robust z of the window's points before the
-/// incident, when every one of them is off the baseline in the same direction (a
-/// shifted level, not a spike); 0 otherwise.
+/// The pre-incident offset: the median robust z of the last `PRE_LEVEL_POINTS`
+/// points before the incident, when every one of them is off the baseline in the same
+/// direction (a shifted level, not a spike); 0 otherwise.
 fn pre_incident_offset(pre: &[f64]) -> f64 {
+    let pre = &pre[pre.len().saturating_sub(PRE_LEVEL_POINTS)..];
     if pre.len() < 2 || !(pre.iter().all(|z| *z > 0.0) || pre.iter().all(|z| *z < 0.0)) {
         return 0.0;
     }
