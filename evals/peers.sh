@@ -9,9 +9,13 @@ DATA="${1:-../shared/datasets}"
 VENV="${INQUEST_PEERS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/inquest/peers-venv}"
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import RCAEval, pandas, sklearn" 2>/dev/null; then
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet "rcaeval==1.8.1" pandas numpy scikit-learn
-  # epsilon-diagnosis comes from pyrca; without it that method counts every case as a miss.
-  "$VENV/bin/pip" install --quiet sfr-pyrca || echo "warning: sfr-pyrca did not install; epsilon-diagnosis will fail" >&2
+  # rcaeval 1.8.1 on PyPI declares no dependencies: install what its e2e module imports.
+  "$VENV/bin/pip" install --quiet "rcaeval==1.8.1" pandas numpy scikit-learn requests tqdm \
+    matplotlib networkx causal-learn
+  # epsilon-diagnosis comes from pyrca (sfr-pyrca), whose javabridge dependency does not
+  # build without a JDK; pyrca's epsilon-diagnosis does not need it, so skip its deps.
+  "$VENV/bin/pip" install --quiet --no-deps sfr-pyrca
+  "$VENV/bin/pip" install --quiet pyyaml dill
 fi
 cargo build --release -p inquest
 BIN=target/release/inquest
