@@ -30,7 +30,8 @@ def cases_of(root):
 
 def load_case(d):
     m = pd.read_csv(os.path.join(d, "metrics.csv"))
-    m["ts"] = pd.to_datetime(m["ts"], utc=True).astype("int64") // 10**9
+    # seconds since the epoch, whatever the datetime resolution of this pandas
+    m["ts"] = (pd.to_datetime(m["ts"], utc=True) - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
     m["col"] = m["service"] + "_" + m["metric"]
     wide = m.pivot_table(index="ts", columns="col", values="value", aggfunc="mean").sort_index()
     wide = wide.ffill().bfill().fillna(0.0)
