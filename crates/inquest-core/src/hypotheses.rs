@@ -114,6 +114,13 @@ fn moved(kind: MetricKind) -> bool {
     kind != MetricKind::Other
 }
 
+/// What a degraded dependency shows (issue 4): symptoms and saturation. Request
+/// volume is left out: a dependency's traffic moves with its callers', so a traffic
+/// shift on it is more often an effect than its own fault.
+fn degraded(kind: MetricKind) -> bool {
+    kind.is_symptom() || kind.is_saturation() || kind == MetricKind::Connections
+}
+
 /// Build and score every candidate, best first, the `unknown` one included.
 pub fn build(g: &Gathered) -> Vec<Candidate> {
     let views: BTreeMap<&str, ServiceView<'_>> = g
@@ -281,17 +288,17 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
         // dependency / db: something downstream (or the origin, when it is a database) degraded.
         let is_db = v.reach.kind == NodeKind::Database;
         if v.reach.direction == Direction::Downstream || (is_db && v.reach.direction == Direction::Origin) {
-            let own = v.strength(moved);
+            let own = v.strength(degraded);
             if own >= ANOMALOUS {
-                let sym = v.best(moved);
+                let sym = v.best(degraded);
                 let downstream_max = g
                     .radius
                     .iter()
                     .filter(|r| r.direction == Direction::Downstream && r.distance > v.reach.distance)
                     .filter_map(|r| views.get(r.key.as_str()))
-                    .map(|w| w.strength(moved))
+                    .map(|w| w.strength(degraded))
                     .fold(0.0, f64::max);
-                let own_onset = v.onset(moved);
+                let own_onset = v.onset(degraded);
                 let others = others_onset(&|s: &Signal| s.service_key != key);
                 let t = if is_db { HypothesisType::Db } else { HypothesisType::Dependency };
                 let (prec, prec_ev) = precedent(key, t);

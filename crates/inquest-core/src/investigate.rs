@@ -170,8 +170,25 @@ pub async fn investigate(
             }
         };
         for series in &win.series {
-            let Some(b) = base.baselines.get(&series.metric_name) else { continue };
-            let Some(sig) = signals::detect(&key, &series.metric_name, b, &series.points) else { continue };
+            // Without enough baseline history, the window's own points before the
+            // incident are the baseline (issue 4: datasets with a few rows only).
+            let fallback;
+            let mut pre_level_at = Some(ws);
+            let b = match base.baselines.get(&series.metric_name).filter(|b| b.count >= signals::MIN_BASELINE_POINTS) {
+                Some(b) => b,
+                None => {
+                    let pre: Vec<f64> = series.points.iter().filter(|(t, _)| *t < ws).map(|(_, v)| *v).collect();
+                    match inquest_domain::stats::Baseline::from_values(&pre) {
+                        Some(b) if pre.len() >= 2 => {
+                            fallback = b;
+                            pre_level_at = None;
+                            &fallback
+                        }
+                        _ => continue,
+                    }
+                }
+            };
+            let Some(sig) = signals::detect(&key, &series.metric_name, b, &series.points, pre_level_at) else { continue };
             let ev = (sig.z >= ONSET_Z).then(|| {
                 gaps.collector.add(
                     metric_kind,

@@ -18,6 +18,9 @@ pub enum MetricKind {
     Connections,
     Storage,
     Availability,
+    /// Latency of the calls a service makes (a client-side measure): it reflects the
+    /// service's dependencies, not the service itself (issue 4).
+    ClientLatency,
     Other,
 }
 
@@ -29,6 +32,8 @@ impl MetricKind {
             MetricKind::Availability
         } else if has(&["error", "5xx", "fail", "exception"]) {
             MetricKind::Errors
+        } else if has(&["latency", "duration", "_ms", "response_time"]) && has(&["client", "outbound", "upstream_call"]) {
+            MetricKind::ClientLatency
         } else if has(&["latency", "duration", "_ms", "response_time"]) {
             MetricKind::Latency
         } else if has(&["rps", "requests", "throughput", "qps", "workload", "ops"]) {
@@ -106,17 +111,36 @@ pub fn persistence(points: usize) -> f64 {
 pub const ONSET_Z: f64 = 3.5;
 
 /// Score one series' points in the analysis window against its baseline.
+///
+/// `window_start` (issue 4) is the incident window's start: the window's points
+/// before it are the pre-incident level. A series already off its baseline before
+/// the incident by a similar amount (a level that differs from the baseline period,
+/// as when normal data comes from another day) has not moved at the incident: only
+/// the excess over that pre-incident offset counts.
 pub fn detect(
     service_key: &str,
     metric_name: &str,
     baseline: &Baseline,
     window: &[(Timestamp, f64)],
+    window_start: Option<Timestamp>,
 ) -> Option<Signal> {
-    if window.len() < 2 || baseline.count < 5 {
+    if window.len() < 2 || baseline.count < 2 {
         return None;
     }
     let kind = MetricKind::of(metric_name);
-    let zs: Vec<f64> = window.iter().map(|(_, v)| baseline.z(*v)).collect();
+    let raw: Vec<f64> = window.iter().map(|(_, v)| baseline.z(*v)).collect();
+    let pre: Vec<f64> = window
+        .iter()
+        .zip(&raw)
+        .filter(|((t, _), _)| window_start.is_some_and(|ws| *t < ws))
+        .map(|(_, z)| *z)
+        .collect();
+    let pre_offset = pre_incident_offset(&pre);
+    // Against a flat baseline (most points equal: no MAD) the scale is only the floor, so the
+    // size of a departure cannot be measured: it counts as a moderate anomaly, not an
+    // overwhelming one (issue 4: sparse series, mostly zero, dominated the ranking).
+    let cap = if baseline.mad <= 0.0 { FLAT_BASELINE_Z } else { f64::INFINITY };
+    let zs: Vec<f64> = raw.iter().map(|z| (z - pre_offset).clamp(-cap, cap)).collect();
     // Direction: the bad one when the kind has one, else the larger excursion.
     let direction = match kind.bad_direction() {
         0 => {
@@ -151,6 +175,29 @@ pub fn detect(
     })
 }
 
+/// Points just before the incident that give its pre-incident level.
+pub const PRE_LEVEL_POINTS: usize = 2;
+
+/// Largest robust z credited to a departure from a flat baseline.
+pub const FLAT_BASELINE_Z: f64 = 8.0;
+
+/// Fewest stored baseline points for a robust baseline; with fewer, the window's own
+/// points before the incident serve as the baseline (at least two).
+pub const MIN_BASELINE_POINTS: usize = 5;
+
+/// The pre-incident offset: the median robust z of the last `PRE_LEVEL_POINTS`
+/// points before the incident, when every one of them is off the baseline in the same
+/// direction (a shifted level, not a spike); 0 otherwise.
+fn pre_incident_offset(pre: &[f64]) -> f64 {
+    let pre = &pre[pre.len().saturating_sub(PRE_LEVEL_POINTS)..];
+    if pre.len() < 2 || !(pre.iter().all(|z| *z > 0.0) || pre.iter().all(|z| *z < 0.0)) {
+        return 0.0;
+    }
+    let mut v = pre.to_vec();
+    v.sort_by(f64::total_cmp);
+    inquest_domain::stats::quantile_sorted(&v, 0.5)
+}
+
 /// Second-largest signed deviation in `direction` (0 when fewer than two points).
 fn sustained_peak(zs: &[f64], direction: i8) -> f64 {
     let mut v: Vec<f64> = zs.iter().map(|z| z * f64::from(direction)).collect();
@@ -161,7 +208,7 @@ fn sustained_peak(zs: &[f64], direction: i8) -> f64 {
 /// Map a robust z to `[0, 1)`: below 3 is noise, 10 and above is unmistakable.
 pub fn strength(z: f64) -> f64 {
     let excess = (z - 3.0).max(0.0);
-    1.0 - (-excess / 4.0).exp()
+    1.0 - (-excess / 12.0).exp()
 }
 
 /// Minutes from `a` to `b` (positive when `b` is later).
@@ -196,6 +243,7 @@ mod tests {
         assert_eq!(MetricKind::of("cpu_util"), MetricKind::Cpu);
         assert_eq!(MetricKind::of("connections_used"), MetricKind::Connections);
         assert_eq!(MetricKind::of("query_latency_ms"), MetricKind::Latency);
+        assert_eq!(MetricKind::of("pod_client_latency_p99_s"), MetricKind::ClientLatency);
     }
 
     #[test]
@@ -203,11 +251,11 @@ mod tests {
         let base = Baseline::from_values(&(0..100).map(|i| 100.0 + (i % 7) as f64).collect::<Vec<_>>())
             .expect("baseline");
         let spike: Vec<_> = (0..20).map(|i| (t(i), if i == 5 { 500.0 } else { 102.0 })).collect();
-        let s = detect("a", "latency_ms", &base, &spike).expect("signal");
+        let s = detect("a", "latency_ms", &base, &spike, None).expect("signal");
         assert!(s.z < ONSET_Z, "{s:?}");
         assert!(s.onset.is_none());
         let step: Vec<_> = (0..20).map(|i| (t(i), if i >= 8 { 180.0 } else { 102.0 })).collect();
-        let s = detect("a", "latency_ms", &base, &step).expect("signal");
+        let s = detect("a", "latency_ms", &base, &step, None).expect("signal");
         assert!(s.z > 10.0, "{s:?}");
         assert_eq!(s.onset, Some(t(8)));
     }

@@ -1,12 +1,15 @@
 //! The offline evaluation harness: replays fixture cases, each in a fresh embedded
 //! store, and scores the ranking (AC@1, AC@3, Avg@5, MRR, latency).
 
+pub mod datasets;
+
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use inquest_core::feedback::{FeedbackInput, record_feedback};
 use inquest_core::{InvestigationConfig, investigate, investigate_and_save};
 use inquest_report::TemplateReport;
+
 use inquest_domain::*;
 use inquest_fixtures::{FixtureCase, Truth, load_case};
 use inquest_store_embedded::EmbeddedStore;

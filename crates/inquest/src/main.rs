@@ -1,5 +1,7 @@
 //! `inquest`: the command-line entry point (demo, load, investigate, report, incidents, eval, serve, migrate, doctor).
 
+mod import;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -79,6 +81,16 @@ enum Command {
     Migrate,
     /// Check every configured store: reachable, schema applied.
     Doctor,
+    /// Turn a public fault-injection dataset into fixture cases (rcaeval, petshop, nezha).
+    Import {
+        format: inquest_import::Format,
+        path: PathBuf,
+        #[arg(long, default_value = "imported")]
+        out: PathBuf,
+        /// PetShop: normal-operation metrics.csv (or its directory) for the baseline.
+        #[arg(long)]
+        normal: Option<PathBuf>,
+    },
 }
 
 #[tokio::main]
@@ -161,6 +173,7 @@ async fn main() -> Result<()> {
             println!("{t}");
             Ok(())
         }
+        Command::Import { format, path, out, normal } => import::run(format, &path, &out, normal),
         Command::Serve { bind, demo: run_demo, fixtures } => {
             if run_demo {
                 demo(&settings, &fixtures, Path::new("reports")).await?;
@@ -189,6 +202,7 @@ async fn main() -> Result<()> {
             bar.finish_and_clear();
             let report = summarize(results);
             print_eval(&report);
+            import::print_by_dataset(&cases, &report.cases)?;
             if let Some(path) = json {
                 std::fs::write(&path, serde_json::to_string_pretty(&report)?)
                     .with_context(|| format!("writing {}", path.display()))?;

@@ -2,3 +2,4 @@
 
 mod fixtures_golden;
 mod replay;
+mod datasets;
