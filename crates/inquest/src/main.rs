@@ -10,11 +10,12 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use indicatif::{ProgressBar, ProgressStyle};
 use inquest_core::{InvestigationConfig, investigate_and_save};
 use inquest_domain::{IncidentId, service_name_of};
-use inquest_eval::{EvalReport, run_case, score_case, summarize};
+use inquest_eval::{EvalReport, run_case_with, score_case, summarize};
 use inquest_fixtures::{FixtureCase, discover_cases, load_case};
 use inquest_ports::Stores;
-use inquest_report::TemplateReport;
 use inquest_store_embedded::EmbeddedStore;
+
+mod writers;
 
 #[derive(Parser)]
 #[command(name = "inquest", version, about = "Incident investigation engine: ranks root-cause hypotheses with evidence")]
@@ -72,7 +73,7 @@ async fn main() -> Result<()> {
     match cli.command {
         Command::Demo { fixtures, out } => demo(&cli.data_dir, &fixtures, &out).await,
         Command::Load { dir } => {
-            let stores = open(&cli.data_dir)?;
+            let stores = writers::with_embedder(open(&cli.data_dir)?).await;
             let cases = read_cases(&dir)?;
             load_all(&stores, &cases).await?;
             for c in &cases {
@@ -81,10 +82,11 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Investigate { incident, markdown } => {
-            let stores = open(&cli.data_dir)?;
+            let stores = writers::with_embedder(open(&cli.data_dir)?).await;
             let id = parse_incident(&incident)?;
+            let writer = writers::report_writer();
             let (inv, report) =
-                investigate_and_save(&stores, &TemplateReport, id, &InvestigationConfig::default(), Utc::now()).await?;
+                investigate_and_save(&stores, writer.as_ref(), id, &InvestigationConfig::default(), Utc::now()).await?;
             let mut t = table(&["rank", "type", "hypothesis", "service", "confidence"]);
             for h in &inv.hypotheses {
                 t.add_row(vec![
@@ -143,10 +145,11 @@ async fn main() -> Result<()> {
             let cases = read_cases(&dir)?;
             let bar = progress(cases.len() as u64, "evaluating");
             let cfg = InvestigationConfig::default();
+            let embedder = writers::embedder().await;
             let mut results = Vec::new();
             for c in &cases {
                 bar.set_message(c.id.clone());
-                results.push(run_case(c, &cfg).await?);
+                results.push(run_case_with(c, &cfg, Some(embedder.clone())).await?);
                 bar.inc(1);
             }
             bar.finish_and_clear();
@@ -222,7 +225,8 @@ async fn load_all(stores: &Stores, cases: &[FixtureCase]) -> Result<()> {
 }
 
 async fn demo(data_dir: &Path, fixtures: &Path, out: &Path) -> Result<()> {
-    let stores = open(data_dir)?;
+    let stores = writers::with_embedder(open(data_dir)?).await;
+    let writer = writers::report_writer();
     let cases = read_cases(fixtures)?;
     load_all(&stores, &cases).await?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -232,7 +236,7 @@ async fn demo(data_dir: &Path, fixtures: &Path, out: &Path) -> Result<()> {
     for c in &cases {
         bar.set_message(c.id.clone());
         let started = std::time::Instant::now();
-        let (inv, report) = investigate_and_save(&stores, &TemplateReport, c.incident_id, &cfg, Utc::now()).await?;
+        let (inv, report) = investigate_and_save(&stores, writer.as_ref(), c.incident_id, &cfg, Utc::now()).await?;
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         let path = out.join(format!("{}.md", c.id));
         std::fs::write(&path, &report.report_markdown).with_context(|| format!("writing {}", path.display()))?;
