@@ -108,6 +108,6 @@ async fn fixtures_with_minilm() -> anyhow::Result<()> {
     }
     let report = inquest_eval::summarize(results);
     eprintln!("fixtures with minilm: hypotheses {}", serde_json::to_string(&report.hypotheses)?);
-    assert!(report.hypotheses.ac1 >= 0.5, "MiniLM ruins the ranking: {:?}", report.hypotheses.ac1);
+    assert!(report.hypotheses.ac1 >= 0.85, "MiniLM lowered AC@1 below its measured 0.875: {:?}", report.hypotheses.ac1);
     Ok(())
 }
