@@ -3,6 +3,7 @@
 
 pub mod ids;
 pub mod model;
+pub mod redact;
 pub mod stats;
 
 pub use ids::*;

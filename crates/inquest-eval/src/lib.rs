@@ -131,9 +131,21 @@ pub fn ranked_of(hypotheses: &[Hypothesis]) -> Vec<Ranked> {
 
 /// Load one case into a fresh in-memory store, investigate it and score the ranking.
 pub async fn run_case(case: &FixtureCase, cfg: &InvestigationConfig) -> Result<CaseResult, EvalError> {
+    run_case_with(case, cfg, None).await
+}
+
+/// `run_case` with another embedder than the store's default (issue 5: real embeddings).
+pub async fn run_case_with(
+    case: &FixtureCase,
+    cfg: &InvestigationConfig,
+    embedder: Option<std::sync::Arc<dyn inquest_ports::Embedder>>,
+) -> Result<CaseResult, EvalError> {
     let fail = |message: String| EvalError::Case { case: case.id.clone(), message };
     let store = EmbeddedStore::in_memory().map_err(|e| fail(e.to_string()))?;
-    let stores = store.stores();
+    let mut stores = store.stores();
+    if let Some(e) = embedder {
+        stores.embedder = e;
+    }
     load_case(&stores, case).await.map_err(|e| fail(e.to_string()))?;
     let started = Instant::now();
     let inv = investigate(&stores, case.incident_id, cfg, case.batch.incidents[0].window_end)

@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use crate::FixtureError;
+use inquest_domain::redact::redact;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -333,8 +334,8 @@ impl FixtureCase {
                 commit_sha: c.sha.clone(),
                 repo: c.repo.clone(),
                 author: c.author.clone(),
-                message: c.message.clone(),
-                summary: c.summary.clone(),
+                message: redact(&c.message),
+                summary: c.summary.as_deref().map(redact),
                 authored_at: c.authored_at,
                 created_at: c.authored_at,
             });
@@ -344,7 +345,7 @@ impl FixtureCase {
                     commit_sha: c.sha.clone(),
                     file_path: f.path.clone(),
                     change_type: f.change_type,
-                    diff_text: f.diff.clone(),
+                    diff_text: f.diff.as_deref().map(redact),
                     lines_added: f.lines_added,
                     lines_removed: f.lines_removed,
                 });
@@ -515,7 +516,9 @@ impl FixtureCase {
         for c in &commits {
             for f in &c.files {
                 let Some(diff) = &f.diff else { continue };
-                for (h, hunk) in split_hunks(diff).into_iter().enumerate() {
+                // Secrets never reach the store, the vectors or their payload.
+                let message = redact(&c.message);
+                for (h, hunk) in split_hunks(&redact(diff)).into_iter().enumerate() {
                     let hunk_id = format!("{}:{}#{h}", c.sha, f.path);
                     let mut payload = Map::new();
                     payload.insert("repo".into(), json!(c.repo));
@@ -532,7 +535,7 @@ impl FixtureCase {
                     documents.push(Document {
                         collection: collections::GIT_DIFF_CHUNKS,
                         id: derived_uuid(&["diff_chunk", &hunk_id]),
-                        text: format!("{}\n{}\n{}", c.message, f.path, hunk),
+                        text: format!("{}\n{}\n{}", message, f.path, hunk),
                         payload,
                     });
                 }
@@ -549,11 +552,11 @@ impl FixtureCase {
             }
             payload.insert("tags".into(), json!(r.tags));
             payload.insert("source_url".into(), json!(r.source_url));
-            payload.insert("text".into(), json!(r.body));
+            payload.insert("text".into(), json!(redact(&r.body)));
             documents.push(Document {
                 collection: collections::RUNBOOKS,
                 id: derived_uuid(&["runbook", &r.id]),
-                text: format!("{}\n{}\n{}", r.title, r.tags.join(" "), r.body),
+                text: format!("{}\n{}\n{}", r.title, r.tags.join(" "), redact(&r.body)),
                 payload,
             });
         }
@@ -572,11 +575,11 @@ impl FixtureCase {
             payload.insert("started_at".into(), json!(p.started_at));
             payload.insert("resolved_at".into(), json!(p.resolved_at));
             payload.insert("hypothesis_type".into(), json!(p.hypothesis_type));
-            payload.insert("text".into(), json!(p.summary));
+            payload.insert("text".into(), json!(redact(&p.summary)));
             documents.push(Document {
                 collection: collections::INCIDENT_SUMMARIES,
                 id: past_id.0,
-                text: p.summary.clone(),
+                text: redact(&p.summary),
                 payload,
             });
         }

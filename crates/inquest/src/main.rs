@@ -12,13 +12,14 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use indicatif::{ProgressBar, ProgressStyle};
 use inquest_core::{InvestigationConfig, investigate_and_save};
 use inquest_domain::{IncidentId, service_name_of};
-use inquest_eval::{EvalReport, run_case, score_case, summarize};
+use inquest_eval::{EvalReport, run_case_with, score_case, summarize};
 use inquest_fixtures::{FixtureCase, discover_cases, load_case};
 use inquest_ports::Stores;
-use inquest_report::TemplateReport;
 
 mod serve;
 mod stores;
+
+mod writers;
 
 #[derive(Parser)]
 #[command(name = "inquest", version, about = "Incident investigation engine: ranks root-cause hypotheses with evidence")]
@@ -106,7 +107,7 @@ async fn main() -> Result<()> {
     match cli.command {
         Command::Demo { fixtures, out } => demo(&settings, &fixtures, &out).await,
         Command::Load { dir } => {
-            let stores = stores::build_stores(&settings)?;
+            let stores = stores::build_stores(&settings).await?;
             let cases = read_cases(&dir)?;
             load_all(&stores, &cases).await?;
             for c in &cases {
@@ -115,10 +116,11 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Investigate { incident, markdown } => {
-            let stores = stores::build_stores(&settings)?;
+            let stores = stores::build_stores(&settings).await?;
             let id = parse_incident(&incident)?;
+            let writer = writers::report_writer();
             let (inv, report) =
-                investigate_and_save(&stores, &TemplateReport, id, &InvestigationConfig::default(), Utc::now()).await?;
+                investigate_and_save(&stores, writer.as_ref(), id, &InvestigationConfig::default(), Utc::now()).await?;
             let mut t = table(&["rank", "type", "hypothesis", "service", "confidence"]);
             for h in &inv.hypotheses {
                 t.add_row(vec![
@@ -140,7 +142,7 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Report { incident } => {
-            let stores = stores::build_stores(&settings)?;
+            let stores = stores::build_stores(&settings).await?;
             let id = parse_incident(&incident)?;
             let reports = stores.records.reports(id).await?;
             let Some(latest) = reports.last() else {
@@ -150,7 +152,7 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Incidents => {
-            let stores = stores::build_stores(&settings)?;
+            let stores = stores::build_stores(&settings).await?;
             let services = stores.records.list_services().await?;
             let mut t = table(&["incident", "service", "status", "sev", "window start", "top hypothesis", "conf"]);
             for i in stores.records.list_incidents().await? {
@@ -178,7 +180,7 @@ async fn main() -> Result<()> {
             if run_demo {
                 demo(&settings, &fixtures, Path::new("reports")).await?;
             }
-            serve::run(stores::build_stores(&settings)?, &bind).await
+            serve::run(stores::build_stores(&settings).await?, &bind).await
         }
         Command::Eval { dir, json, replay_feedback: true } => {
             let cases = read_cases(&dir)?;
@@ -193,10 +195,11 @@ async fn main() -> Result<()> {
             let cases = read_cases(&dir)?;
             let bar = progress(cases.len() as u64, "evaluating");
             let cfg = InvestigationConfig::default();
+            let embedder = writers::embedder().await;
             let mut results = Vec::new();
             for c in &cases {
                 bar.set_message(c.id.clone());
-                results.push(run_case(c, &cfg).await?);
+                results.push(run_case_with(c, &cfg, Some(embedder.clone())).await?);
                 bar.inc(1);
             }
             bar.finish_and_clear();
@@ -261,7 +264,8 @@ async fn load_all(stores: &Stores, cases: &[FixtureCase]) -> Result<()> {
 }
 
 async fn demo(settings: &inquest_config::Settings, fixtures: &Path, out: &Path) -> Result<()> {
-    let stores = stores::build_stores(settings)?;
+    let stores = stores::build_stores(settings).await?;
+    let writer = writers::report_writer();
     let cases = read_cases(fixtures)?;
     load_all(&stores, &cases).await?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -271,7 +275,7 @@ async fn demo(settings: &inquest_config::Settings, fixtures: &Path, out: &Path) 
     for c in &cases {
         bar.set_message(c.id.clone());
         let started = std::time::Instant::now();
-        let (inv, report) = investigate_and_save(&stores, &TemplateReport, c.incident_id, &cfg, Utc::now()).await?;
+        let (inv, report) = investigate_and_save(&stores, writer.as_ref(), c.incident_id, &cfg, Utc::now()).await?;
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         let path = out.join(format!("{}.md", c.id));
         std::fs::write(&path, &report.report_markdown).with_context(|| format!("writing {}", path.display()))?;

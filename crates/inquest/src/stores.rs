@@ -9,7 +9,12 @@ use anyhow::{Context, Result};
 use inquest_config::{PostgresSettings, ServiceUrl, Settings};
 use inquest_ports::{ErrorKind, HashEmbedder, MetricStore, RecordStore, SemanticStore, StoreError, Stores, TopologyStore};
 use inquest_store_embedded::EmbeddedStore;
+use inquest_store_clickhouse::ClickHouseStore;
+use inquest_store_neo4j::Neo4jStore;
 use inquest_store_postgres::{MigrationState, PoolSettings, PostgresStore};
+use inquest_store_qdrant::QdrantStore;
+
+mod down;
 
 /// Defaults, then the config file, then `INQUEST_*`; `--data-dir` (or
 /// `INQUEST_DATA_DIR`) given on the command line wins.
@@ -54,22 +59,66 @@ fn pool_settings(p: &PostgresSettings) -> PoolSettings {
     }
 }
 
+/// The ClickHouse URL with the configured user and password, when the URL has none.
+fn clickhouse(settings: &Settings) -> Result<ClickHouseStore> {
+    let c = &settings.clickhouse;
+    let url = c.url.as_ref().map(|u| u.expose().to_string()).unwrap_or_default();
+    let url = match (&c.user, url.split_once("://")) {
+        (Some(user), Some((scheme, rest))) if !rest.contains('@') => {
+            let password = c.password.as_ref().map(|p| format!(":{}", p.expose())).unwrap_or_default();
+            format!("{scheme}://{user}{password}@{rest}")
+        }
+        _ => url,
+    };
+    let database = c.database.clone().unwrap_or_else(|| "inquest".to_string());
+    ClickHouseStore::new(&url, &database).map_err(|e| anyhow::anyhow!("clickhouse: {e}"))
+}
+
+async fn neo4j(settings: &Settings) -> std::result::Result<Neo4jStore, StoreError> {
+    let n = &settings.neo4j;
+    let url = n.url.as_ref().map(|u| u.expose().to_string()).unwrap_or_default();
+    let user = n.user.clone().unwrap_or_else(|| "neo4j".to_string());
+    let password = n.password.as_ref().map(|p| p.expose().to_string()).unwrap_or_default();
+    Neo4jStore::connect(&url, &user, &password).await
+}
+
 fn postgres(url: &ServiceUrl, p: &PostgresSettings) -> Result<PostgresStore> {
     PostgresStore::connect(url.expose(), &pool_settings(p)).with_context(|| format!("postgres at {url}"))
 }
 
 /// One implementation per port. The metrics, topology and semantic adapters are
 /// chosen here the same way as records once their crates are in.
-pub fn build_stores(settings: &Settings) -> Result<Stores> {
+pub async fn build_stores(settings: &Settings) -> Result<Stores> {
     let mut embedded = Embedded { settings, store: None };
     let records: Arc<dyn RecordStore> = match &settings.postgres.url {
         Some(url) => Arc::new(postgres(url, &settings.postgres)?),
         None => embedded.get()?,
     };
-    let metrics: Arc<dyn MetricStore> = embedded.get()?;
-    let topology: Arc<dyn TopologyStore> = embedded.get()?;
-    let semantic: Arc<dyn SemanticStore> = embedded.get()?;
-    Ok(Stores { records, metrics, topology, semantic, embedder: Arc::new(HashEmbedder::default()) })
+    let metrics: Arc<dyn MetricStore> = match &settings.clickhouse.url {
+        Some(_) => Arc::new(clickhouse(settings)?),
+        None => embedded.get()?,
+    };
+    let topology: Arc<dyn TopologyStore> = match &settings.neo4j.url {
+        // A Neo4j that is down at start-up still lets investigations run: every
+        // topology call then reports the connection error as an evidence gap.
+        Some(url) => match neo4j(settings).await {
+            Ok(store) => Arc::new(store),
+            Err(e) => {
+                tracing::warn!(store = "neo4j", url = %url, error = %e, "topology store unreachable; investigations will record a gap");
+                Arc::new(down::DownTopology(e))
+            }
+        },
+        None => embedded.get()?,
+    };
+    let semantic: Arc<dyn SemanticStore> = match &settings.qdrant.url {
+        Some(url) => Arc::new(
+            QdrantStore::new(url.expose(), settings.qdrant.api_key.as_ref().map(|k| k.expose().to_string()))
+                .with_context(|| format!("qdrant at {url}"))?,
+        ),
+        None => embedded.get()?,
+    };
+    let stores = Stores { records, metrics, topology, semantic, embedder: Arc::new(HashEmbedder::default()) };
+    Ok(crate::writers::with_embedder(stores).await)
 }
 
 /// Applies the schema of every configured store.
@@ -90,6 +139,22 @@ pub async fn migrate(settings: &Settings) -> Result<()> {
             }
             println!("postgres {url}: {} migration(s) applied in {ms:.0} ms", applied.len());
         }
+    }
+    if let Some(url) = &settings.clickhouse.url {
+        clickhouse(settings)?.migrate().await.with_context(|| format!("migrating clickhouse at {url}"))?;
+        println!("clickhouse {url}: metric_points and anomaly_features up to date");
+    }
+    if let Some(url) = &settings.neo4j.url {
+        let store = neo4j(settings).await.with_context(|| format!("connecting to neo4j at {url}"))?;
+        store.migrate().await.with_context(|| format!("migrating neo4j at {url}"))?;
+        println!("neo4j {url}: constraints up to date");
+    }
+    if let Some(url) = &settings.qdrant.url {
+        let store = build_stores(settings).await?;
+        for c in inquest_domain::collections::ALL {
+            store.semantic.ensure_collection(c, store.embedder.dim()).await.with_context(|| format!("qdrant at {url}: collection {c}"))?;
+        }
+        println!("qdrant {url}: collections {} ready ({} dimensions)", inquest_domain::collections::ALL.join(", "), store.embedder.dim());
     }
     Ok(())
 }
@@ -138,19 +203,33 @@ pub async fn doctor(settings: &Settings, config: Option<&Path>) -> Result<bool> 
             ok &= check_postgres(url, &settings.postgres).await;
         }
     }
-    // metrics, topology, semantic: served by the embedded store in this build.
-    for (port, url, var) in [
-        ("metrics", &settings.clickhouse.url, "INQUEST_CLICKHOUSE_URL"),
-        ("topology", &settings.neo4j.url, "INQUEST_NEO4J_URL"),
-        ("semantic", &settings.qdrant.url, "INQUEST_QDRANT_URL"),
-    ] {
-        match url {
-            None => println!("{port}:{}embedded", " ".repeat(9 - port.len())),
-            Some(url) => println!(
-                "{port}:{}embedded (a server is configured, {url} via {var} or the config file, \
-                 but this build serves {port} from the embedded store)",
-                " ".repeat(9 - port.len())
-            ),
+    // metrics, topology, semantic: the real server where a URL is set.
+    if settings.clickhouse.url.is_some() || settings.neo4j.url.is_some() || settings.qdrant.url.is_some() {
+        match build_stores(settings).await {
+            Ok(stores) => {
+                for (port, backend, result) in stores.check_all().await {
+                    if port == "records" {
+                        continue;
+                    }
+                    match result {
+                        Ok(()) => println!("{port}:{}{backend}: ok", " ".repeat(9 - port.len())),
+                        Err(e) => {
+                            ok = false;
+                            println!("{port}:{}{backend}", " ".repeat(9 - port.len()));
+                            println!("  problem: {}", plain(&e, backend));
+                            println!("  fix: start the server or correct its URL, then run `inquest migrate`");
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                ok = false;
+                println!("stores: cannot be built: {e:#}");
+            }
+        }
+    } else {
+        for port in ["metrics", "topology", "semantic"] {
+            println!("{port}:{}embedded", " ".repeat(9 - port.len()));
         }
     }
     println!("{}", if ok { "all stores ok" } else { "some stores need attention (see above)" });
