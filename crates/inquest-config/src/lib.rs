@@ -105,8 +105,12 @@ const NOT_SETTINGS: [&str; 3] = ["log", "config", "bless"];
 
 /// Maps a variable name (prefix removed, lowercase) to a settings key, or `None`
 /// when the variable is not a setting.
+/// `INQUEST_*` prefixes read by other components (tests, the LLM and embedding
+/// clients, the browser test): not settings of this crate, so not rejected here.
+const OTHER_COMPONENTS: &[&str] = &["test_", "llm_", "embed_", "e2e_", "allow_", "bless"];
+
 fn env_key(name: &str) -> Option<String> {
-    if NOT_SETTINGS.contains(&name) || name.starts_with("test_") {
+    if NOT_SETTINGS.contains(&name) || OTHER_COMPONENTS.iter().any(|p| name.starts_with(p)) {
         return None;
     }
     for section in SECTIONS {
@@ -195,6 +199,8 @@ mod tests {
             // Not settings: must be ignored, not rejected as unknown keys.
             jail.set_env("INQUEST_LOG", "debug");
             jail.set_env("INQUEST_TEST_POSTGRES_URL", "postgres://x@y/z");
+            jail.set_env("INQUEST_LLM_MODEL", "smollm2");
+            jail.set_env("INQUEST_E2E_CHROMIUM", "/usr/bin/chromium");
             let s = Settings::load(Some(Path::new("inquest.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(s.data_dir, PathBuf::from("/var/lib/inquest"));
             assert_eq!(s.postgres.pool_max_size, 16);
