@@ -210,6 +210,33 @@ impl ClickHouseStore {
     /// A fresh query id and the reference naming it, the query text's hash and
     /// what was asked, so a person can find the query in `system.query_log` or
     /// run it again.
+    /// Run one of the `metric_points` range statements (`service_key`, `[from, to)`)
+    /// under a fresh query id, returning its rows and the evidence reference.
+    async fn range_query<T>(
+        &self,
+        operation: &str,
+        sql_text: &str,
+        service_key: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<(Vec<T>, String)>
+    where
+        T: clickhouse::RowOwned + clickhouse::RowRead,
+    {
+        let (query_id, reference) = self.reference("metric_points", sql_text, service_key, from, to);
+        let rows = self
+            .client
+            .query(sql_text)
+            .param("service_key", service_key)
+            .param("from_ms", from.timestamp_millis())
+            .param("to_ms", to.timestamp_millis())
+            .with_setting("query_id", &query_id)
+            .fetch_all()
+            .await
+            .map_err(|e| ch_err(operation, e))?;
+        Ok((rows, reference))
+    }
+
     fn reference(&self, table: &str, sql_text: &str, service_key: &str, from: Timestamp, to: Timestamp) -> (String, String) {
         let query_id = uuid::Uuid::new_v4().to_string();
         let sha = hex::encode(Sha256::digest(sql_text.as_bytes()));
@@ -329,17 +356,7 @@ impl MetricStore for ClickHouseStore {
     }
 
     async fn window(&self, service_key: &str, from: Timestamp, to: Timestamp) -> StoreResult<MetricWindow> {
-        let (query_id, reference) = self.reference("metric_points", sql::WINDOW, service_key, from, to);
-        let rows: Vec<PointRow> = self
-            .client
-            .query(sql::WINDOW)
-            .param("service_key", service_key)
-            .param("from_ms", from.timestamp_millis())
-            .param("to_ms", to.timestamp_millis())
-            .with_setting("query_id", &query_id)
-            .fetch_all()
-            .await
-            .map_err(|e| ch_err("window", e))?;
+        let (rows, reference) = self.range_query::<PointRow>("window", sql::WINDOW, service_key, from, to).await?;
         let mut series: Vec<Series> = Vec::new();
         for r in rows {
             match series.last_mut() {
@@ -351,17 +368,7 @@ impl MetricStore for ClickHouseStore {
     }
 
     async fn baselines(&self, service_key: &str, from: Timestamp, to: Timestamp) -> StoreResult<MetricBaselines> {
-        let (query_id, reference) = self.reference("metric_points", sql::BASELINES, service_key, from, to);
-        let rows: Vec<BaselineRow> = self
-            .client
-            .query(sql::BASELINES)
-            .param("service_key", service_key)
-            .param("from_ms", from.timestamp_millis())
-            .param("to_ms", to.timestamp_millis())
-            .with_setting("query_id", &query_id)
-            .fetch_all()
-            .await
-            .map_err(|e| ch_err("baselines", e))?;
+        let (rows, reference) = self.range_query::<BaselineRow>("baselines", sql::BASELINES, service_key, from, to).await?;
         let baselines = rows
             .into_iter()
             .filter(|r| r.n > 0)
