@@ -16,6 +16,8 @@ use inquest_ports::Stores;
 use inquest_report::TemplateReport;
 use inquest_store_embedded::EmbeddedStore;
 
+mod ingest;
+
 #[derive(Parser)]
 #[command(name = "inquest", version, about = "Incident investigation engine: ranks root-cause hypotheses with evidence")]
 struct Cli {
@@ -58,6 +60,21 @@ enum Command {
     },
     /// Create or upgrade the store's schema (idempotent).
     Migrate,
+    /// Receive alerts (generic and Alertmanager), correlate them into incidents and run investigation workers.
+    Ingest {
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        bind: std::net::SocketAddr,
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// Policy file (TOML); the built-in default otherwise.
+        #[arg(long, env = "INQUEST_POLICY")]
+        policy: Option<PathBuf>,
+        /// Seconds a worker holds a job before another may take it over.
+        #[arg(long, default_value_t = 60)]
+        lease_seconds: u32,
+        #[arg(long, default_value_t = 5)]
+        max_attempts: u32,
+    },
 }
 
 #[tokio::main]
@@ -158,6 +175,9 @@ async fn main() -> Result<()> {
                 println!("JSON written to {}", path.display());
             }
             Ok(())
+        }
+        Command::Ingest { bind, workers, policy, lease_seconds, max_attempts } => {
+            ingest::run(&cli.data_dir, ingest::IngestArgs { bind, workers, policy, lease_seconds, max_attempts }).await
         }
         Command::Migrate => {
             let store = EmbeddedStore::open(&store_path(&cli.data_dir))?;
