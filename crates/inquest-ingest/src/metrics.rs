@@ -61,8 +61,8 @@ impl Metrics {
         let job_failures =
             IntCounter::new("inquest_job_failures_total", "Investigation jobs given up after the last attempt").expect("metric");
         let store_errors = IntCounterVec::new(
-            Opts::new("inquest_store_errors_total", "Store operations that failed, by store and operation"),
-            &["store", "operation"],
+            Opts::new("inquest_store_errors_total", "Store operations that failed, by store"),
+            &["store"],
         )
         .expect("metric");
         let request_duration = HistogramVec::new(
@@ -85,6 +85,20 @@ impl Metrics {
         ] {
             registry.register(c).expect("register");
         }
+        for sev in crate::model::Severity::ALL {
+            for src in ["generic", "alertmanager"] {
+                alerts_received.with_label_values(&[sev.as_str(), src]);
+            }
+        }
+        for o in ["deduplicated", "attached", "opened", "suppressed", "resolved", "ignored"] {
+            correlations.with_label_values(&[o]);
+        }
+        for o in ["succeeded", "failed"] {
+            investigation_duration.with_label_values(&[o]);
+        }
+        for e in ["alerts", "alertmanager"] {
+            request_duration.with_label_values(&[e]);
+        }
         Metrics {
             registry,
             alerts_received,
@@ -100,8 +114,14 @@ impl Metrics {
         }
     }
 
+    /// Create the zero-valued series of the known stores so they are scraped before any error.
+    pub fn init_store(&self, store: &str) {
+        self.store_errors.with_label_values(&[store]);
+    }
+
     pub fn store_error(&self, store: &str, e: &inquest_ports::StoreError) {
-        self.store_errors.with_label_values(&[store, e.operation.as_str()]).inc();
+        tracing::debug!(store, operation = %e.operation, "store error counted");
+        self.store_errors.with_label_values(&[store]).inc();
     }
 
     pub fn set_incident_counts(&self, counts: &BTreeMap<String, u64>) {

@@ -31,7 +31,10 @@ fn store_label(port: &str, backend: &str) -> String {
 
 impl Ingest {
     pub fn new(store: Arc<dyn IngestStore>, records: Arc<dyn RecordStore>, policy: Policy) -> Ingest {
-        Ingest { store, records, policy: Arc::new(policy), metrics: Arc::new(Metrics::new()) }
+        let metrics = Arc::new(Metrics::new());
+        metrics.init_store(&store_label("ingest", store.backend()));
+        metrics.init_store(&store_label("records", records.backend()));
+        Ingest { store, records, policy: Arc::new(policy), metrics }
     }
 
     fn ingest_error(&self, e: &StoreError) {
