@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use inquest_ingest::{IngestStore, JobState, RedbIngestStore};
-use inquest_ports::RecordStore;
 use inquest_store_embedded::EmbeddedStore;
 use serde_json::{Value, json};
 
