@@ -14,9 +14,11 @@ _inquest_alerting_setup() {
       if [[ ! -e $policy_rc ]]; then
         printf '#!/bin/sh\nexit 101\n' >"$policy_rc" && chmod 755 "$policy_rc" && created_policy=1
       fi
-      apt-get update -qq >/dev/null &&
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-alertmanager prometheus >/dev/null
-      local rc=$?
+      local rc=0
+      if ! { apt-get update -qq >/dev/null &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-alertmanager prometheus >/dev/null; }; then
+        rc=1
+      fi
       [[ $created_policy -eq 1 ]] && rm -f "$policy_rc"
       if [[ $rc -ne 0 ]]; then
         echo "apt-get install of prometheus-alertmanager/prometheus failed" >&2
