@@ -359,14 +359,19 @@ impl IngestStore for RedbIngestStore {
         Ok(out)
     }
 
-    async fn clear_pending(&self, id: IncidentId, version: u64) -> StoreResult<()> {
+    async fn clear_pending(&self, done: &[(IncidentId, u64)]) -> StoreResult<()> {
         let op = "clear_pending";
+        if done.is_empty() {
+            return Ok(());
+        }
         self.write(op, |txn| {
             let mut outbox = txn.open_table(OUTBOX).map_err(|e| err(op, e))?;
-            let key = id.to_string();
-            let current = outbox.get(key.as_str()).map_err(|e| err(op, e))?.map(|v| v.value());
-            if current == Some(version) {
-                outbox.remove(key.as_str()).map_err(|e| err(op, e))?;
+            for (id, version) in done {
+                let key = id.to_string();
+                let current = outbox.get(key.as_str()).map_err(|e| err(op, e))?.map(|v| v.value());
+                if current == Some(*version) {
+                    outbox.remove(key.as_str()).map_err(|e| err(op, e))?;
+                }
             }
             Ok(())
         })

@@ -106,9 +106,8 @@ impl Ingest {
                 .apply_batch(&batch)
                 .await
                 .inspect_err(|e| self.metrics.store_error(&store_label("records", self.records.backend()), e))?;
-            for p in &pending {
-                self.store.clear_pending(p.incident.incident_id, p.version).await.inspect_err(|e| self.ingest_error(e))?;
-            }
+            let done: Vec<(IncidentId, u64)> = pending.iter().map(|p| (p.incident.incident_id, p.version)).collect();
+            self.store.clear_pending(&done).await.inspect_err(|e| self.ingest_error(e))?;
             written += pending.len();
             if pending.len() < 256 {
                 return Ok(written);

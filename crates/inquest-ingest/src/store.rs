@@ -171,8 +171,9 @@ pub trait IngestStore: Send + Sync {
 
     /// Incidents changed since they were last written to the records store.
     async fn pending_records(&self, limit: usize) -> StoreResult<Vec<Pending>>;
-    /// Drop an outbox entry, unless the incident changed again after `version`.
-    async fn clear_pending(&self, id: IncidentId, version: u64) -> StoreResult<()>;
+    /// Drop outbox entries `(incident, version)` in one transaction, except those
+    /// whose incident changed again after `version`.
+    async fn clear_pending(&self, done: &[(IncidentId, u64)]) -> StoreResult<()>;
 
     /// Lease the next due job (or one whose lease expired) to `worker`.
     async fn take_job(&self, worker: &str, lease: chrono::Duration, now: Timestamp) -> StoreResult<Option<Job>>;
