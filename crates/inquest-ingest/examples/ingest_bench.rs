@@ -112,8 +112,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
+        // As `inquest ingest` does: incidents reach the records store in the background.
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let syncer = tokio::spawn(inquest_ingest::run_records_sync(ingest.clone(), Duration::from_secs(2), stop_rx));
         let run = drive(&url, batch, concurrency, Duration::from_secs(seconds)).await;
         server.abort();
+        let _ = stop.send(true);
+        let _ = syncer.await;
         let mut lat = run.latencies_ms.clone();
         lat.sort_by(f64::total_cmp);
         let incidents = ingest.store.list_incidents().await?.len();

@@ -164,10 +164,15 @@ pub async fn run_worker(ingest: Arc<Ingest>, investigator: Arc<dyn Investigator>
     }
 }
 
-/// Write the outbox to the records store every `every` until shutdown.
+/// Write the outbox to the records store when alerts changed incidents (coalescing
+/// bursts), and at least every `every`, until shutdown. While it runs, intake
+/// requests answer as soon as the alerts are stored.
 pub async fn run_records_sync(ingest: Arc<Ingest>, every: std::time::Duration, mut shutdown: watch::Receiver<bool>) {
+    ingest.background_sync.store(true, std::sync::atomic::Ordering::Release);
     loop {
         if *shutdown.borrow() {
+            ingest.background_sync.store(false, std::sync::atomic::Ordering::Release);
+            let _ = ingest.sync_records().await;
             return;
         }
         if let Err(e) = ingest.sync_records().await {
@@ -175,6 +180,7 @@ pub async fn run_records_sync(ingest: Arc<Ingest>, every: std::time::Duration, m
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
+            _ = ingest.sync_wanted.notified() => {}
             _ = shutdown.changed() => {}
         }
     }

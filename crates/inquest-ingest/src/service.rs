@@ -23,6 +23,10 @@ pub struct Ingest {
     pub records: Arc<dyn RecordStore>,
     pub policy: Arc<Policy>,
     pub metrics: Arc<Metrics>,
+    /// Set while `jobs::run_records_sync` runs: intake then only wakes it instead
+    /// of writing the records store on the request path.
+    pub(crate) background_sync: std::sync::atomic::AtomicBool,
+    pub(crate) sync_wanted: tokio::sync::Notify,
 }
 
 fn store_label(port: &str, backend: &str) -> String {
@@ -34,7 +38,14 @@ impl Ingest {
         let metrics = Arc::new(Metrics::new());
         metrics.init_store(&store_label("ingest", store.backend()));
         metrics.init_store(&store_label("records", records.backend()));
-        Ingest { store, records, policy: Arc::new(policy), metrics }
+        Ingest {
+            store,
+            records,
+            policy: Arc::new(policy),
+            metrics,
+            background_sync: std::sync::atomic::AtomicBool::new(false),
+            sync_wanted: tokio::sync::Notify::new(),
+        }
     }
 
     fn ingest_error(&self, e: &StoreError) {
@@ -62,7 +73,9 @@ impl Ingest {
                 changed |= a.outcome != Outcome::Ignored;
                 tracing::debug!(alert_id = %a.alert_id, outcome = a.outcome.as_str(), incident = ?a.incident_id, "alert correlated");
             }
-            if changed {
+            if changed && self.background_sync.load(std::sync::atomic::Ordering::Acquire) {
+                self.sync_wanted.notify_one();
+            } else if changed {
                 // The alerts are stored; writing the incidents to the records store can
                 // be retried later (the outbox keeps them), so a failure is not an error here.
                 if let Err(e) = self.sync_records().await {

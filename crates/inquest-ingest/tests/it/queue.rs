@@ -146,3 +146,21 @@ async fn alerts_incidents_and_jobs_survive_reopening_the_file() {
     assert_eq!(job.state, JobState::Queued);
     assert!(store.take_job("w", Duration::seconds(10), Utc::now()).await.expect("take").is_some());
 }
+
+#[tokio::test]
+async fn the_background_sync_writes_incidents_soon_after_the_answer() {
+    let (ingest, stores) = in_memory(Policy::default_policy());
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    // A long period: only the wake-up from the intake can write the incident in time.
+    let syncer = tokio::spawn(inquest_ingest::run_records_sync(ingest.clone(), std::time::Duration::from_secs(3600), stop_rx));
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let incidents = approve(&ingest, &["checkout"]).await;
+    let started = std::time::Instant::now();
+    while stores.records.get_incident(incidents[0]).await.expect("read").is_none() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "incident not written by the background sync");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    stop.send(true).expect("stop");
+    syncer.await.expect("syncer");
+    assert!(ingest.store.pending_records(10).await.expect("outbox").is_empty());
+}
