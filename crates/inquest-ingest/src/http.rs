@@ -84,9 +84,10 @@ async fn post_alertmanager(State(ingest): State<Arc<Ingest>>, body: Bytes) -> Re
     store_and_answer(&ingest, alerts, "alertmanager", started).await
 }
 
-fn parse_id(id: &str) -> Result<IncidentId, Response> {
-    id.parse::<IncidentId>()
-        .map_err(|_| json_response(StatusCode::BAD_REQUEST, json!({"error": format!("'{id}' is not an incident id")})))
+fn parse_id(id: &str) -> Result<IncidentId, Box<Response>> {
+    id.parse::<IncidentId>().map_err(|_| {
+        Box::new(json_response(StatusCode::BAD_REQUEST, json!({"error": format!("'{id}' is not an incident id")})))
+    })
 }
 
 fn incident_json(inc: &IncidentState) -> Value {
@@ -119,7 +120,7 @@ async fn list_incidents(State(ingest): State<Arc<Ingest>>) -> Response {
 async fn get_incident(State(ingest): State<Arc<Ingest>>, Path(id): Path<String>) -> Response {
     let id = match parse_id(&id) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match ingest.store.get_incident(id).await {
         Ok(Some(inc)) => {
@@ -147,7 +148,7 @@ struct TransitionBody {
 async fn post_transition(State(ingest): State<Arc<Ingest>>, Path(id): Path<String>, body: Bytes) -> Response {
     let id = match parse_id(&id) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let body: TransitionBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
@@ -175,7 +176,7 @@ struct NoteBody {
 async fn post_note(State(ingest): State<Arc<Ingest>>, Path(id): Path<String>, body: Bytes) -> Response {
     let id = match parse_id(&id) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let body: NoteBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
