@@ -24,6 +24,10 @@ pub async fn run(data_dir: &Path, args: IngestArgs) -> Result<()> {
     if !args.bind.ip().is_loopback() && std::env::var("INQUEST_ALLOW_PUBLIC_BIND").is_err() {
         bail!("refusing to bind {} (not loopback); set INQUEST_ALLOW_PUBLIC_BIND=1 to allow it", args.bind);
     }
+    if std::env::var_os("INQUEST_POSTGRES_URL").is_some() {
+        tracing::warn!("INQUEST_POSTGRES_URL is set, but the intake has no Postgres adapter yet: using the embedded stores");
+        eprintln!("warning: the intake has no Postgres adapter yet; alerts and jobs use {}", data_dir.join("ingest.redb").display());
+    }
     let policy = match &args.policy {
         Some(p) => Policy::load(p)?,
         None => Policy::default_policy(),
