@@ -93,8 +93,10 @@ text_enum!(
 );
 
 text_enum!(
-    /// `incident_decisions.decision`
-    Decision, "decision", { Approved => "approved", Suppressed => "suppressed" }
+    /// `incident_decisions.decision` (`opened`/`attached` record correlation, issue 7)
+    Decision, "decision", {
+        Approved => "approved", Suppressed => "suppressed", Opened => "opened", Attached => "attached",
+    }
 );
 
 text_enum!(

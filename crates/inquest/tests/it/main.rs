@@ -3,3 +3,4 @@
 mod demo;
 mod e2e;
 mod stores;
+mod ingest;

@@ -1,0 +1,466 @@
+//! Correlation, a pure function: given what the store holds for an alert's
+//! fingerprint and service, decide whether it updates the alert it repeats,
+//! attaches to the open incident, opens a new one, or is suppressed, and whether
+//! the incident is now approved for investigation. Every decision is a row.
+
+use std::collections::BTreeSet;
+
+use inquest_domain::{Decision, DecisionId, IncidentDecision, IncidentId, IncidentStatus, ServiceId, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::lifecycle::{Action, IncidentState};
+use crate::model::{Alert, AlertStatus};
+use crate::policy::Policy;
+
+/// A stored alert: one row per fingerprint occurrence (per incident).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredAlert {
+    pub alert_id: Uuid,
+    pub incident_id: Option<IncidentId>,
+    pub alert: Alert,
+    pub first_received_at: Timestamp,
+    pub last_received_at: Timestamp,
+    /// How many times this alert arrived (repeats update the row).
+    pub occurrences: u32,
+}
+
+/// What the store knows, read inside the transaction that applies the plan.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// The alert with the same fingerprint, and its incident.
+    pub existing: Option<(StoredAlert, Option<IncidentState>)>,
+    /// The service's latest active (open, triaged or suppressed) incident.
+    pub active: Option<IncidentState>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A repeat of a known alert updated it.
+    Deduplicated,
+    /// Attached to the service's open incident.
+    Attached,
+    /// Opened a new incident.
+    Opened,
+    /// Opened or joined a suppressed incident (maintenance, severity).
+    Suppressed,
+    /// A resolved alert resolved its incident.
+    Resolved,
+    /// A resolved notification for an alert that is unknown or whose incident is closed.
+    Ignored,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Deduplicated => "deduplicated",
+            Outcome::Attached => "attached",
+            Outcome::Opened => "opened",
+            Outcome::Suppressed => "suppressed",
+            Outcome::Resolved => "resolved",
+            Outcome::Ignored => "ignored",
+        }
+    }
+}
+
+/// The writes one alert leads to; the store applies them in one transaction.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub outcome: Outcome,
+    pub alert: StoredAlert,
+    /// The incident after this alert (new or updated), if any.
+    pub incident: Option<IncidentState>,
+    /// True when `incident` is new (it becomes the service's active incident).
+    pub new_incident: bool,
+    /// Set when the incident was approved now: enqueue this investigation job.
+    pub enqueue_job: Option<Uuid>,
+}
+
+/// The service row id for an alert's `service`: `cluster/namespace/name` keys are
+/// used as-is, a bare name is `default/default/<name>`.
+pub fn service_key_of(service: &str) -> String {
+    if service.split('/').count() == 3 { service.to_string() } else { format!("default/default/{service}") }
+}
+
+pub fn service_id_of(service: &str) -> ServiceId {
+    ServiceId::derived(&["service", &service_key_of(service)])
+}
+
+/// The investigation job of an incident (one per incident).
+pub fn job_id_of(incident: IncidentId) -> Uuid {
+    inquest_domain::derived_uuid(&["investigation-job", &incident.to_string()])
+}
+
+fn decision(incident: &IncidentState, decision: Decision, rationale: String, policy: &Policy, at: Timestamp, details: serde_json::Value) -> IncidentDecision {
+    let n = incident.decisions.len().to_string();
+    IncidentDecision {
+        decision_id: DecisionId::derived(&["decision", &incident.incident_id.to_string(), &n]),
+        incident_id: incident.incident_id,
+        decided_at: at,
+        decision,
+        rationale,
+        policy_version: policy.version.clone(),
+        details,
+    }
+}
+
+/// Why the policy suppresses this alert, if it does.
+fn suppression(alert: &Alert, policy: &Policy, now: Timestamp) -> Option<String> {
+    if let Some(m) = policy.maintenance_for(&alert.service, now) {
+        return Some(format!("{} is in maintenance from {} until {}", alert.service, m.from.to_rfc3339(), m.until.to_rfc3339()));
+    }
+    if !alert.severity.at_least(policy.min_severity) {
+        return Some(format!("severity {} is below the minimum {}", alert.severity, policy.min_severity));
+    }
+    None
+}
+
+/// Approve `incident` for investigation when the N-in-M rule holds.
+fn maybe_approve(incident: &mut IncidentState, policy: &Policy, now: Timestamp) -> Option<Uuid> {
+    if incident.approved || incident.status != IncidentStatus::Open && incident.status != IncidentStatus::Triaged {
+        return None;
+    }
+    if policy.maintenance_for(&incident.service, now).is_some() {
+        return None;
+    }
+    let since = now - policy.approve_window();
+    let recent = incident.qualifying_times.iter().filter(|t| **t >= since).count();
+    if recent < policy.approve.alerts as usize {
+        return None;
+    }
+    let job = job_id_of(incident.incident_id);
+    let d = decision(
+        incident,
+        Decision::Approved,
+        format!(
+            "{recent} alerts at or above {} within {} minutes (rule: {} in {})",
+            policy.min_severity, policy.approve.within_minutes, policy.approve.alerts, policy.approve.within_minutes
+        ),
+        policy,
+        now,
+        json!({"action": "approve", "job_id": job.to_string()}),
+    );
+    incident.decisions.push(d);
+    incident.approved = true;
+    incident.job_id = Some(job);
+    Some(job)
+}
+
+fn note_alert(incident: &mut IncidentState, alert: &Alert, policy: &Policy, now: Timestamp) {
+    incident.last_alert_at = incident.last_alert_at.max(now);
+    incident.updated_at = now;
+    if alert.severity < incident.severity {
+        incident.severity = alert.severity;
+    }
+    if alert.status == AlertStatus::Firing {
+        incident.firing.insert(alert.fingerprint.clone());
+        if alert.severity.at_least(policy.min_severity) {
+            incident.qualifying_times.push(now);
+            let keep = 4 * policy.approve.alerts as usize + 16;
+            if incident.qualifying_times.len() > keep {
+                let drop = incident.qualifying_times.len() - keep;
+                incident.qualifying_times.drain(..drop);
+            }
+        }
+    }
+}
+
+/// Decide what `alert`, received at `now`, does.
+pub fn correlate(snapshot: Snapshot, alert: Alert, policy: &Policy, now: Timestamp) -> Plan {
+    // 1. A repeat of a known alert whose incident is still active updates it.
+    if let Some((mut stored, incident)) = snapshot.existing.clone() {
+        let live = incident.as_ref().is_some_and(IncidentState::is_active);
+        if live || (incident.is_none() && alert.status == AlertStatus::Resolved) {
+            stored.occurrences += 1;
+            stored.last_received_at = now;
+            stored.alert.status = alert.status;
+            stored.alert.ends_at = alert.ends_at;
+            stored.alert.severity = alert.severity;
+            stored.alert.message = alert.message.clone();
+            stored.alert.annotations = alert.annotations.clone();
+            let Some(mut incident) = incident else {
+                return Plan { outcome: Outcome::Ignored, alert: stored, incident: None, new_incident: false, enqueue_job: None };
+            };
+            let mut outcome = Outcome::Deduplicated;
+            match alert.status {
+                AlertStatus::Firing => {
+                    note_alert(&mut incident, &alert, policy, now);
+                }
+                AlertStatus::Resolved => {
+                    incident.firing.remove(&alert.fingerprint);
+                    incident.updated_at = now;
+                    if policy.resolve_on_alertmanager_resolved
+                        && alert.source == crate::model::AlertSource::Alertmanager
+                        && incident.firing.is_empty()
+                        && matches!(incident.status, IncidentStatus::Open | IncidentStatus::Triaged)
+                        && incident
+                            .apply(Action::Resolve, "alertmanager", Some("every alert of the incident resolved".into()), now)
+                            .is_ok()
+                    {
+                        outcome = Outcome::Resolved;
+                    }
+                }
+            }
+            let enqueue_job = maybe_approve(&mut incident, policy, now);
+            return Plan { outcome, alert: stored, incident: Some(incident), new_incident: false, enqueue_job };
+        }
+    }
+
+    let mut stored = StoredAlert {
+        alert_id: Uuid::new_v4(),
+        incident_id: None,
+        alert: alert.clone(),
+        first_received_at: now,
+        last_received_at: now,
+        occurrences: 1,
+    };
+    // 2. A resolved notification for nothing we track: keep it, open nothing.
+    if alert.status == AlertStatus::Resolved {
+        return Plan { outcome: Outcome::Ignored, alert: stored, incident: None, new_incident: false, enqueue_job: None };
+    }
+    let suppress = suppression(&alert, policy, now);
+    let in_window = |i: &IncidentState| i.is_active() && now - i.last_alert_at <= policy.correlation_window;
+    // 3. Same service within the window: attach (a qualifying alert does not join a suppressed incident).
+    if let Some(mut incident) = snapshot.active.filter(|i| in_window(i))
+        && (incident.status != IncidentStatus::Suppressed || suppress.is_some())
+    {
+        stored.incident_id = Some(incident.incident_id);
+        let since = (now - incident.last_alert_at).num_seconds();
+        note_alert(&mut incident, &alert, policy, now);
+        incident.alert_count += 1;
+        let d = decision(
+            &incident,
+            Decision::Attached,
+            format!(
+                "{} alert for {} {since}s after the incident's last alert, within the {}-minute window",
+                alert.severity,
+                alert.service,
+                policy.correlation_window.num_minutes()
+            ),
+            policy,
+            now,
+            json!({"action": "attach", "fingerprint": alert.fingerprint, "alert_id": stored.alert_id.to_string()}),
+        );
+        incident.decisions.push(d);
+        let enqueue_job = maybe_approve(&mut incident, policy, now);
+        let outcome = if incident.status == IncidentStatus::Suppressed { Outcome::Suppressed } else { Outcome::Attached };
+        return Plan { outcome, alert: stored, incident: Some(incident), new_incident: false, enqueue_job };
+    }
+    // 4. Otherwise a new incident, open or suppressed.
+    let mut incident = IncidentState {
+        incident_id: IncidentId::new_random(),
+        service: alert.service.clone(),
+        service_id: service_id_of(&alert.service),
+        status: if suppress.is_some() { IncidentStatus::Suppressed } else { IncidentStatus::Open },
+        severity: alert.severity,
+        created_at: now,
+        updated_at: now,
+        first_alert_at: alert.starts_at.min(now),
+        last_alert_at: now,
+        alert_count: 1,
+        firing: BTreeSet::new(),
+        qualifying_times: vec![],
+        approved: false,
+        job_id: None,
+        transitions: vec![],
+        notes: vec![],
+        decisions: vec![],
+        resolution_kind: None,
+        resolution_summary: None,
+        resolved_at: None,
+    };
+    stored.incident_id = Some(incident.incident_id);
+    note_alert(&mut incident, &alert, policy, now);
+    let details = json!({"fingerprint": alert.fingerprint, "alert_id": stored.alert_id.to_string()});
+    let (outcome, d) = match &suppress {
+        Some(why) => (
+            Outcome::Suppressed,
+            decision(&incident, Decision::Suppressed, format!("suppressed: {why}"), policy, now, json!({"action": "suppress", "alert": details})),
+        ),
+        None => (
+            Outcome::Opened,
+            decision(
+                &incident,
+                Decision::Opened,
+                format!(
+                    "no active incident for {} within {} minutes: opened a new one",
+                    alert.service,
+                    policy.correlation_window.num_minutes()
+                ),
+                policy,
+                now,
+                json!({"action": "open", "alert": details}),
+            ),
+        ),
+    };
+    incident.decisions.push(d);
+    let enqueue_job = maybe_approve(&mut incident, policy, now);
+    Plan { outcome, alert: stored, incident: Some(incident), new_incident: true, enqueue_job }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AlertSource, Severity};
+    use crate::policy::DEFAULT_POLICY;
+    use chrono::Duration;
+    use std::collections::BTreeMap;
+
+    fn t(min: i64) -> Timestamp {
+        "2026-03-01T10:00:00Z".parse::<Timestamp>().expect("time") + Duration::minutes(min)
+    }
+
+    fn alert(service: &str, sev: Severity, fp: &str) -> Alert {
+        Alert {
+            fingerprint: fp.into(),
+            source: AlertSource::Alertmanager,
+            service: service.into(),
+            severity: sev,
+            message: "m".into(),
+            status: AlertStatus::Firing,
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            starts_at: t(0),
+            ends_at: None,
+        }
+    }
+
+    /// A tiny in-memory store applying plans, to test sequences.
+    #[derive(Default)]
+    struct Mem {
+        alerts: BTreeMap<String, StoredAlert>,
+        incidents: BTreeMap<IncidentId, IncidentState>,
+        active: BTreeMap<String, IncidentId>,
+    }
+
+    impl Mem {
+        fn push(&mut self, a: Alert, p: &Policy, now: Timestamp) -> Plan {
+            let existing = self.alerts.get(&a.fingerprint).map(|s| (s.clone(), s.incident_id.and_then(|i| self.incidents.get(&i).cloned())));
+            let active = self.active.get(&a.service).and_then(|i| self.incidents.get(i).cloned());
+            let plan = correlate(Snapshot { existing, active }, a, p, now);
+            self.alerts.insert(plan.alert.alert.fingerprint.clone(), plan.alert.clone());
+            if let Some(i) = &plan.incident {
+                if plan.new_incident {
+                    self.active.insert(i.service.clone(), i.incident_id);
+                }
+                self.incidents.insert(i.incident_id, i.clone());
+            }
+            plan
+        }
+    }
+
+    #[test]
+    fn same_fingerprint_updates_the_alert_it_repeats() {
+        let p = Policy::default_policy();
+        let mut m = Mem::default();
+        let first = m.push(alert("checkout", Severity::High, "a"), &p, t(0));
+        let second = m.push(alert("checkout", Severity::High, "a"), &p, t(1));
+        assert_eq!(first.outcome, Outcome::Opened);
+        assert_eq!(second.outcome, Outcome::Deduplicated);
+        assert_eq!(second.alert.alert_id, first.alert.alert_id);
+        assert_eq!(second.alert.occurrences, 2);
+        let inc = second.incident.expect("incident");
+        assert_eq!(inc.alert_count, 1);
+        // Two qualifying alerts in 10 minutes: approved once, with a job.
+        assert!(inc.approved);
+        assert_eq!(second.enqueue_job, Some(job_id_of(inc.incident_id)));
+        let third = m.push(alert("checkout", Severity::High, "a"), &p, t(2));
+        assert_eq!(third.enqueue_job, None, "approval happens once");
+    }
+
+    #[test]
+    fn same_service_within_window_attaches_else_opens() {
+        let p = Policy::default_policy();
+        let mut m = Mem::default();
+        let a = m.push(alert("checkout", Severity::Critical, "a"), &p, t(0));
+        let b = m.push(alert("checkout", Severity::High, "b"), &p, t(10));
+        assert_eq!(b.outcome, Outcome::Attached);
+        assert_eq!(b.alert.incident_id, a.alert.incident_id);
+        let inc = b.incident.clone().expect("incident");
+        assert_eq!(inc.alert_count, 2);
+        assert_eq!(inc.decisions.iter().map(|d| d.decision).collect::<Vec<_>>(), vec![Decision::Opened, Decision::Attached, Decision::Approved]);
+        assert!(inc.decisions.iter().all(|d| d.policy_version == p.version && !d.rationale.is_empty()));
+        // 15-minute window measured from the last alert (t10): t26 is outside.
+        let c = m.push(alert("checkout", Severity::High, "c"), &p, t(26));
+        assert_eq!(c.outcome, Outcome::Opened);
+        assert_ne!(c.alert.incident_id, a.alert.incident_id);
+        let other = m.push(alert("cart", Severity::High, "d"), &p, t(26));
+        assert_eq!(other.outcome, Outcome::Opened);
+    }
+
+    #[test]
+    fn low_severity_and_maintenance_are_suppressed() {
+        let text = format!(
+            "{DEFAULT_POLICY}\n[[maintenance]]\nservice = \"search\"\nfrom = \"2026-03-01T09:00:00Z\"\nuntil = \"2026-03-01T11:00:00Z\"\n"
+        );
+        let p = Policy::parse(&text).expect("policy");
+        let mut m = Mem::default();
+        let low = m.push(alert("checkout", Severity::Low, "a"), &p, t(0));
+        assert_eq!(low.outcome, Outcome::Suppressed);
+        let inc = low.incident.expect("incident");
+        assert_eq!(inc.status, IncidentStatus::Suppressed);
+        assert_eq!(inc.decisions[0].decision, Decision::Suppressed);
+        assert!(inc.decisions[0].rationale.contains("below the minimum high"), "{}", inc.decisions[0].rationale);
+        // Another low one joins the suppressed incident; a high one opens a real incident.
+        let low2 = m.push(alert("checkout", Severity::Medium, "b"), &p, t(1));
+        assert_eq!(low2.outcome, Outcome::Suppressed);
+        assert_eq!(low2.alert.incident_id, Some(inc.incident_id));
+        let high = m.push(alert("checkout", Severity::High, "c"), &p, t(2));
+        assert_eq!(high.outcome, Outcome::Opened);
+        let maint = m.push(alert("search", Severity::Critical, "d"), &p, t(3));
+        assert_eq!(maint.outcome, Outcome::Suppressed);
+        assert!(maint.incident.expect("i").decisions[0].rationale.contains("maintenance"));
+        let again = m.push(alert("search", Severity::Critical, "d"), &p, t(4));
+        assert_eq!(again.enqueue_job, None, "never approved in maintenance");
+        let after = m.push(alert("search", Severity::Critical, "e"), &p, t(61));
+        assert_eq!(after.outcome, Outcome::Opened, "after the window it opens");
+    }
+
+    #[test]
+    fn n_alerts_in_m_minutes_approves() {
+        let p = Policy::parse(&DEFAULT_POLICY.replace("alerts = 2", "alerts = 3").replace("within_minutes = 10", "within_minutes = 5"))
+            .expect("policy");
+        let mut m = Mem::default();
+        assert_eq!(m.push(alert("s", Severity::High, "a"), &p, t(0)).enqueue_job, None);
+        assert_eq!(m.push(alert("s", Severity::High, "b"), &p, t(4)).enqueue_job, None);
+        // t0 falls out of the 5-minute window at t6: still two.
+        assert_eq!(m.push(alert("s", Severity::High, "c"), &p, t(6)).enqueue_job, None);
+        assert!(m.push(alert("s", Severity::High, "d"), &p, t(7)).enqueue_job.is_some());
+    }
+
+    #[test]
+    fn resolved_alertmanager_alert_resolves_when_policy_says_so() {
+        let p = Policy::default_policy();
+        let mut m = Mem::default();
+        m.push(alert("s", Severity::High, "a"), &p, t(0));
+        m.push(alert("s", Severity::High, "b"), &p, t(1));
+        let mut r = alert("s", Severity::High, "a");
+        r.status = AlertStatus::Resolved;
+        let first = m.push(r.clone(), &p, t(2));
+        assert_eq!(first.outcome, Outcome::Deduplicated, "b still fires");
+        let mut rb = alert("s", Severity::High, "b");
+        rb.status = AlertStatus::Resolved;
+        let second = m.push(rb, &p, t(3));
+        assert_eq!(second.outcome, Outcome::Resolved);
+        let inc = second.incident.expect("incident");
+        assert_eq!(inc.status, IncidentStatus::Resolved);
+        assert_eq!(inc.resolution_kind.as_deref(), Some("alerts_resolved"));
+        // A new firing after resolution opens a new incident.
+        let again = m.push(alert("s", Severity::High, "a"), &p, t(4));
+        assert_eq!(again.outcome, Outcome::Opened);
+
+        let keep = Policy::parse(&DEFAULT_POLICY.replace("resolve_on_alertmanager_resolved = true", "resolve_on_alertmanager_resolved = false"))
+            .expect("policy");
+        let mut m = Mem::default();
+        m.push(alert("s", Severity::High, "a"), &keep, t(0));
+        let mut r = alert("s", Severity::High, "a");
+        r.status = AlertStatus::Resolved;
+        let plan = m.push(r, &keep, t(1));
+        assert_eq!(plan.incident.expect("i").status, IncidentStatus::Open);
+        let mut unknown = alert("s", Severity::High, "zzz");
+        unknown.status = AlertStatus::Resolved;
+        assert_eq!(m.push(unknown, &keep, t(2)).outcome, Outcome::Ignored);
+    }
+}

@@ -1,0 +1,202 @@
+//! Investigation workers: take a leased job from the durable queue, run the
+//! investigation, and complete it, or retry it with exponential backoff, or give
+//! up after the last attempt keeping the error. A job whose worker died is taken
+//! again once its lease expires; a worker that lost its lease cannot complete it.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use inquest_core::{InvestigationConfig, investigate_and_save};
+use inquest_domain::IncidentId;
+use inquest_ports::Stores;
+use inquest_report::TemplateReport;
+use tokio::sync::watch;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::service::Ingest;
+use crate::store::Job;
+
+/// Runs one investigation. The default is `CoreInvestigator`; tests substitute others.
+#[async_trait]
+pub trait Investigator: Send + Sync {
+    async fn investigate(&self, incident: IncidentId) -> Result<(), String>;
+}
+
+/// `inquest_core::investigate_and_save` with the template report.
+pub struct CoreInvestigator {
+    pub stores: Stores,
+    pub config: InvestigationConfig,
+}
+
+#[async_trait]
+impl Investigator for CoreInvestigator {
+    async fn investigate(&self, incident: IncidentId) -> Result<(), String> {
+        investigate_and_save(&self.stores, &TemplateReport, incident, &self.config, Utc::now())
+            .await
+            .map(|(inv, report)| {
+                info!(hypotheses = inv.hypotheses.len(), report = %report.report_id, "investigation saved");
+            })
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub worker_id: String,
+    pub lease: chrono::Duration,
+    pub max_attempts: u32,
+    pub backoff_base: chrono::Duration,
+    pub backoff_max: chrono::Duration,
+    /// Sleep between polls when the queue is empty.
+    pub poll: std::time::Duration,
+}
+
+impl WorkerConfig {
+    pub fn new(worker_id: impl Into<String>) -> WorkerConfig {
+        WorkerConfig {
+            worker_id: worker_id.into(),
+            lease: chrono::Duration::seconds(60),
+            max_attempts: 5,
+            backoff_base: chrono::Duration::seconds(2),
+            backoff_max: chrono::Duration::minutes(5),
+            poll: std::time::Duration::from_millis(250),
+        }
+    }
+
+    /// Delay before attempt `attempt + 1`: base * 2^(attempt - 1), capped.
+    pub fn backoff(&self, attempt: u32) -> chrono::Duration {
+        let factor = 1i32.checked_shl(attempt.saturating_sub(1).min(30)).unwrap_or(i32::MAX);
+        self.backoff_base.checked_mul(factor).unwrap_or(self.backoff_max).min(self.backoff_max)
+    }
+}
+
+/// What `run_once` did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Idle,
+    Succeeded(Job),
+    Retrying(Job, String),
+    GaveUp(Job, String),
+    /// The lease was lost (taken over after expiry): the result was discarded.
+    LostLease(Job),
+}
+
+/// Take one job and run it.
+pub async fn run_once(ingest: &Ingest, investigator: &dyn Investigator, cfg: &WorkerConfig) -> Result<Step, inquest_ports::StoreError> {
+    let store = &ingest.store;
+    let Some(job) = store.take_job(&cfg.worker_id, cfg.lease, Utc::now()).await.inspect_err(|e| {
+        ingest.metrics.store_error(&format!("ingest/{}", store.backend()), e);
+    })?
+    else {
+        return Ok(Step::Idle);
+    };
+    let span = info_span!("investigation_job", job = %job.job_id, incident = %job.incident_id, attempt = job.attempts, worker = %cfg.worker_id);
+    async {
+        // The incident must be in the records store before it is investigated.
+        if let Err(e) = ingest.sync_records().await {
+            warn!(error = %e, "records not in sync before the investigation");
+        }
+        let started = Instant::now();
+        // Stay inside the lease: an attempt that outlives it is abandoned.
+        let limit = cfg.lease.to_std().unwrap_or(std::time::Duration::from_secs(60)).mul_f64(0.8);
+        let result = match tokio::time::timeout(limit, investigator.investigate(job.incident_id)).await {
+            Ok(r) => r,
+            Err(_) => Err(format!("investigation exceeded {:.0}s", limit.as_secs_f64())),
+        };
+        let secs = started.elapsed().as_secs_f64();
+        let now = Utc::now();
+        match result {
+            Ok(()) => {
+                ingest.metrics.investigation_duration.with_label_values(&["succeeded"]).observe(secs);
+                if store.complete_job(job.job_id, &cfg.worker_id, job.attempts, now).await? {
+                    info!(seconds = secs, "investigation job succeeded");
+                    Ok(Step::Succeeded(job))
+                } else {
+                    warn!("lease lost before completion");
+                    Ok(Step::LostLease(job))
+                }
+            }
+            Err(error) => {
+                ingest.metrics.investigation_duration.with_label_values(&["failed"]).observe(secs);
+                let give_up = job.attempts >= cfg.max_attempts;
+                let retry_at = (!give_up).then(|| now + cfg.backoff(job.attempts));
+                if !store.fail_job(job.job_id, &cfg.worker_id, job.attempts, &error, retry_at, now).await? {
+                    return Ok(Step::LostLease(job));
+                }
+                if give_up {
+                    ingest.metrics.job_failures.inc();
+                    warn!(%error, "investigation job gave up");
+                    Ok(Step::GaveUp(job, error))
+                } else {
+                    ingest.metrics.job_retries.inc();
+                    warn!(%error, retry_at = ?retry_at, "investigation job failed; will retry");
+                    Ok(Step::Retrying(job, error))
+                }
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Run jobs until `shutdown` turns true.
+pub async fn run_worker(ingest: Arc<Ingest>, investigator: Arc<dyn Investigator>, cfg: WorkerConfig, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let idle = match run_once(&ingest, investigator.as_ref(), &cfg).await {
+            Ok(Step::Idle) => true,
+            Ok(_) => false,
+            Err(e) => {
+                warn!(error = %e, worker = %cfg.worker_id, "job queue unavailable");
+                true
+            }
+        };
+        if idle {
+            tokio::select! {
+                _ = tokio::time::sleep(cfg.poll) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}
+
+/// Write the outbox to the records store when alerts changed incidents (coalescing
+/// bursts), and at least every `every`, until shutdown. While it runs, intake
+/// requests answer as soon as the alerts are stored.
+pub async fn run_records_sync(ingest: Arc<Ingest>, every: std::time::Duration, mut shutdown: watch::Receiver<bool>) {
+    ingest.background_sync.store(true, std::sync::atomic::Ordering::Release);
+    loop {
+        if *shutdown.borrow() {
+            ingest.background_sync.store(false, std::sync::atomic::Ordering::Release);
+            let _ = ingest.sync_records().await;
+            return;
+        }
+        if let Err(e) = ingest.sync_records().await {
+            warn!(error = %e, "records sync failed; will retry");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = ingest.sync_wanted.notified() => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let mut c = WorkerConfig::new("w");
+        c.backoff_base = chrono::Duration::seconds(2);
+        c.backoff_max = chrono::Duration::seconds(30);
+        let secs: Vec<i64> = (1..=6).map(|a| c.backoff(a).num_seconds()).collect();
+        assert_eq!(secs, vec![2, 4, 8, 16, 30, 30]);
+        assert_eq!(c.backoff(1000).num_seconds(), 30);
+    }
+}

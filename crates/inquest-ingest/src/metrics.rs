@@ -1,0 +1,148 @@
+//! Prometheus metrics of the intake, the lifecycle and the investigation workers,
+//! rendered in the text exposition format for `GET /metrics`.
+
+use std::collections::BTreeMap;
+
+use prometheus::{Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+
+/// Lifecycle-scale buckets (seconds): 10 s to 1 day.
+const LIFECYCLE_BUCKETS: &[f64] = &[10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0, 86400.0];
+const FAST_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+pub struct Metrics {
+    registry: Registry,
+    pub alerts_received: IntCounterVec,
+    pub correlations: IntCounterVec,
+    pub incidents: IntGaugeVec,
+    pub mtta: Histogram,
+    pub mttr: Histogram,
+    pub investigation_duration: HistogramVec,
+    pub job_retries: IntCounter,
+    pub job_failures: IntCounter,
+    pub store_errors: IntCounterVec,
+    pub request_duration: HistogramVec,
+}
+
+impl Metrics {
+    #[allow(clippy::expect_used)]
+    pub fn new() -> Metrics {
+        // Registration only fails on duplicate or malformed names, which are constants here.
+        let registry = Registry::new();
+        let alerts_received = IntCounterVec::new(
+            Opts::new("inquest_alerts_received_total", "Alerts received, by severity and source"),
+            &["severity", "source"],
+        )
+        .expect("metric");
+        let correlations = IntCounterVec::new(
+            Opts::new("inquest_alert_correlations_total", "Correlation outcome of each alert"),
+            &["outcome"],
+        )
+        .expect("metric");
+        let incidents =
+            IntGaugeVec::new(Opts::new("inquest_incidents", "Incidents by status"), &["status"]).expect("metric");
+        let mtta = Histogram::with_opts(
+            HistogramOpts::new("inquest_incident_mtta_seconds", "Time from incident creation to acknowledgement")
+                .buckets(LIFECYCLE_BUCKETS.to_vec()),
+        )
+        .expect("metric");
+        let mttr = Histogram::with_opts(
+            HistogramOpts::new("inquest_incident_mttr_seconds", "Time from incident creation to resolution")
+                .buckets(LIFECYCLE_BUCKETS.to_vec()),
+        )
+        .expect("metric");
+        let investigation_duration = HistogramVec::new(
+            HistogramOpts::new("inquest_investigation_duration_seconds", "Duration of investigation job attempts")
+                .buckets(FAST_BUCKETS.to_vec()),
+            &["outcome"],
+        )
+        .expect("metric");
+        let job_retries =
+            IntCounter::new("inquest_job_retries_total", "Investigation job attempts that failed and were retried").expect("metric");
+        let job_failures =
+            IntCounter::new("inquest_job_failures_total", "Investigation jobs given up after the last attempt").expect("metric");
+        let store_errors = IntCounterVec::new(
+            Opts::new("inquest_store_errors_total", "Store operations that failed, by store"),
+            &["store"],
+        )
+        .expect("metric");
+        let request_duration = HistogramVec::new(
+            HistogramOpts::new("inquest_ingest_request_duration_seconds", "Intake request latency, alerts stored")
+                .buckets(FAST_BUCKETS.to_vec()),
+            &["endpoint"],
+        )
+        .expect("metric");
+        for c in [
+            Box::new(alerts_received.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(correlations.clone()),
+            Box::new(incidents.clone()),
+            Box::new(mtta.clone()),
+            Box::new(mttr.clone()),
+            Box::new(investigation_duration.clone()),
+            Box::new(job_retries.clone()),
+            Box::new(job_failures.clone()),
+            Box::new(store_errors.clone()),
+            Box::new(request_duration.clone()),
+        ] {
+            registry.register(c).expect("register");
+        }
+        for sev in crate::model::Severity::ALL {
+            for src in ["generic", "alertmanager"] {
+                alerts_received.with_label_values(&[sev.as_str(), src]);
+            }
+        }
+        for o in ["deduplicated", "attached", "opened", "suppressed", "resolved", "ignored"] {
+            correlations.with_label_values(&[o]);
+        }
+        for o in ["succeeded", "failed"] {
+            investigation_duration.with_label_values(&[o]);
+        }
+        for e in ["alerts", "alertmanager"] {
+            request_duration.with_label_values(&[e]);
+        }
+        Metrics {
+            registry,
+            alerts_received,
+            correlations,
+            incidents,
+            mtta,
+            mttr,
+            investigation_duration,
+            job_retries,
+            job_failures,
+            store_errors,
+            request_duration,
+        }
+    }
+
+    /// Create the zero-valued series of the known stores so they are scraped before any error.
+    pub fn init_store(&self, store: &str) {
+        self.store_errors.with_label_values(&[store]);
+    }
+
+    pub fn store_error(&self, store: &str, e: &inquest_ports::StoreError) {
+        tracing::debug!(store, operation = %e.operation, "store error counted");
+        self.store_errors.with_label_values(&[store]).inc();
+    }
+
+    pub fn set_incident_counts(&self, counts: &BTreeMap<String, u64>) {
+        for (status, n) in counts {
+            self.incidents.with_label_values(&[status.as_str()]).set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let families = self.registry.gather();
+        if TextEncoder::new().encode(&families, &mut buf).is_err() {
+            return String::new();
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

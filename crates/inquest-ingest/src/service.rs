@@ -1,0 +1,194 @@
+//! `Ingest`: the intake service the HTTP handlers and workers share. It stores
+//! alerts (correlated, in one transaction) before answering, writes changed
+//! incidents and their decisions to the records store through an outbox, applies
+//! lifecycle actions, and keeps the metrics.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::Utc;
+use inquest_domain::{IncidentId, Service, ServiceId, Timestamp};
+use inquest_ports::{RecordBatch, RecordStore, StoreError};
+use tracing::{Instrument, info_span, warn};
+
+use crate::correlate::{Outcome, service_key_of};
+use crate::lifecycle::{Action, IncidentState, Note};
+use crate::metrics::Metrics;
+use crate::model::Alert;
+use crate::policy::Policy;
+use crate::store::{Applied, IngestStore, LifecycleError};
+
+pub struct Ingest {
+    pub store: Arc<dyn IngestStore>,
+    pub records: Arc<dyn RecordStore>,
+    pub policy: Arc<Policy>,
+    pub metrics: Arc<Metrics>,
+    /// Set while `jobs::run_records_sync` runs: intake then only wakes it instead
+    /// of writing the records store on the request path.
+    pub(crate) background_sync: std::sync::atomic::AtomicBool,
+    pub(crate) sync_wanted: tokio::sync::Notify,
+}
+
+fn store_label(port: &str, backend: &str) -> String {
+    format!("{port}/{backend}")
+}
+
+impl Ingest {
+    pub fn new(store: Arc<dyn IngestStore>, records: Arc<dyn RecordStore>, policy: Policy) -> Ingest {
+        let metrics = Arc::new(Metrics::new());
+        metrics.init_store(&store_label("ingest", store.backend()));
+        metrics.init_store(&store_label("records", records.backend()));
+        Ingest {
+            store,
+            records,
+            policy: Arc::new(policy),
+            metrics,
+            background_sync: std::sync::atomic::AtomicBool::new(false),
+            sync_wanted: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn ingest_error(&self, e: &StoreError) {
+        self.metrics.store_error(&store_label("ingest", self.store.backend()), e);
+    }
+
+    /// Correlate and store `alerts`; when this returns `Ok` they are durable.
+    pub async fn ingest(&self, alerts: Vec<Alert>, now: Timestamp) -> Result<Vec<Applied>, StoreError> {
+        let source = alerts.first().map(|a| a.source.as_str()).unwrap_or("none");
+        let span = info_span!("ingest", source, alerts = alerts.len(), policy_version = %self.policy.version);
+        async {
+            for a in &alerts {
+                self.metrics.alerts_received.with_label_values(&[a.severity.as_str(), a.source.as_str()]).inc();
+            }
+            let applied = self.store.ingest(&alerts, &self.policy, now).await.inspect_err(|e| {
+                self.ingest_error(e);
+                warn!(error = %e, "storing alerts failed");
+            })?;
+            let mut changed = false;
+            for a in &applied {
+                self.metrics.correlations.with_label_values(&[a.outcome.as_str()]).inc();
+                if let Some(s) = a.resolved_after_seconds {
+                    self.metrics.mttr.observe(s);
+                }
+                changed |= a.outcome != Outcome::Ignored;
+                tracing::debug!(alert_id = %a.alert_id, outcome = a.outcome.as_str(), incident = ?a.incident_id, "alert correlated");
+            }
+            if changed && self.background_sync.load(std::sync::atomic::Ordering::Acquire) {
+                self.sync_wanted.notify_one();
+            } else if changed {
+                // The alerts are stored; writing the incidents to the records store can
+                // be retried later (the outbox keeps them), so a failure is not an error here.
+                if let Err(e) = self.sync_records().await {
+                    warn!(error = %e, "incidents not yet written to the records store; will retry");
+                }
+            }
+            Ok(applied)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Write every incident in the outbox (with its service and decisions) to the
+    /// records store. Idempotent: ids are stable and rows are upserts.
+    pub async fn sync_records(&self) -> Result<usize, StoreError> {
+        let mut written = 0;
+        loop {
+            let pending = self.store.pending_records(256).await.inspect_err(|e| self.ingest_error(e))?;
+            if pending.is_empty() {
+                return Ok(written);
+            }
+            let known: BTreeSet<ServiceId> = self
+                .records
+                .list_services()
+                .await
+                .inspect_err(|e| self.metrics.store_error(&store_label("records", self.records.backend()), e))?
+                .into_iter()
+                .map(|s| s.service_id)
+                .collect();
+            let mut batch = RecordBatch::default();
+            let mut added = BTreeSet::new();
+            for p in &pending {
+                let inc = &p.incident;
+                if !known.contains(&inc.service_id) && added.insert(inc.service_id) {
+                    batch.services.push(service_row(inc));
+                }
+                batch.incidents.push(inc.to_incident());
+                batch.decisions.extend(inc.decisions.iter().cloned());
+            }
+            self.records
+                .apply_batch(&batch)
+                .await
+                .inspect_err(|e| self.metrics.store_error(&store_label("records", self.records.backend()), e))?;
+            let done: Vec<(IncidentId, u64)> = pending.iter().map(|p| (p.incident.incident_id, p.version)).collect();
+            self.store.clear_pending(&done).await.inspect_err(|e| self.ingest_error(e))?;
+            written += pending.len();
+            if pending.len() < 256 {
+                return Ok(written);
+            }
+        }
+    }
+
+    pub async fn transition(
+        &self,
+        id: IncidentId,
+        action: Action,
+        actor: &str,
+        reason: Option<String>,
+    ) -> Result<IncidentState, LifecycleError> {
+        let span = info_span!("incident_transition", incident = %id, action = action.as_str(), actor);
+        async {
+            let inc = self.store.transition(id, action, actor, reason, Utc::now()).await.inspect_err(|e| {
+                if let LifecycleError::Store(s) = e {
+                    self.ingest_error(s);
+                }
+            })?;
+            if let Some(last) = inc.transitions.last() {
+                if action == Action::Triage
+                    && let Some(d) = inc.time_to_acknowledge()
+                    && inc.transitions.iter().filter(|t| t.to == inquest_domain::IncidentStatus::Triaged).count() == 1
+                {
+                    self.metrics.mtta.observe(d.num_milliseconds() as f64 / 1000.0);
+                }
+                if last.to == inquest_domain::IncidentStatus::Resolved
+                    && let Some(d) = inc.time_to_resolve()
+                {
+                    self.metrics.mttr.observe(d.num_milliseconds() as f64 / 1000.0);
+                }
+            }
+            if let Err(e) = self.sync_records().await {
+                warn!(error = %e, "incident not yet written to the records store; will retry");
+            }
+            Ok(inc)
+        }
+        .instrument(span)
+        .await
+    }
+
+    pub async fn add_note(&self, id: IncidentId, author: &str, text: &str) -> Result<IncidentState, LifecycleError> {
+        let note = Note { at: Utc::now(), author: author.to_string(), text: text.to_string() };
+        let inc = self.store.add_note(id, note).await?;
+        if let Err(e) = self.sync_records().await {
+            warn!(error = %e, "incident not yet written to the records store; will retry");
+        }
+        Ok(inc)
+    }
+
+    /// Refresh the incidents-by-status gauge and render `/metrics`.
+    pub async fn render_metrics(&self) -> String {
+        match self.store.incident_counts().await {
+            Ok(c) => self.metrics.set_incident_counts(&c),
+            Err(e) => self.ingest_error(&e),
+        }
+        self.metrics.render()
+    }
+}
+
+/// The `services` row for an incident's service (`cluster/namespace/name` or a bare name).
+fn service_row(inc: &IncidentState) -> Service {
+    let key = service_key_of(&inc.service);
+    let mut parts = key.splitn(3, '/');
+    let cluster = parts.next().unwrap_or("default").to_string();
+    let namespace = parts.next().unwrap_or("default").to_string();
+    let name = parts.next().unwrap_or(&inc.service).to_string();
+    Service { service_id: inc.service_id, cluster_id: cluster, namespace, service_name: name, created_at: inc.created_at }
+}

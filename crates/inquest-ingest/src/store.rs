@@ -1,0 +1,218 @@
+//! The intake's storage port: alerts, incident state and lifecycle, the outbox of
+//! incidents to write to the records store, and the durable investigation job queue.
+//! Object-safe, used as `Arc<dyn IngestStore>`; one write is one transaction.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use inquest_domain::{IncidentId, Timestamp};
+use inquest_ports::{StoreError, StoreResult};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::correlate::{Outcome, StoredAlert};
+use crate::lifecycle::{Action, IncidentState, InvalidTransition, Note};
+use crate::model::Alert;
+use crate::policy::Policy;
+
+/// What one alert of a batch led to, after it was stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Applied {
+    pub alert_id: Uuid,
+    pub fingerprint: String,
+    pub incident_id: Option<IncidentId>,
+    pub outcome: Outcome,
+    /// The investigation job enqueued by this alert, if it approved its incident.
+    pub job_id: Option<Uuid>,
+    /// Set when this alert resolved its incident: seconds from creation to resolution.
+    pub resolved_after_seconds: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+/// One attempt of a job by one worker. `outcome` stays `None` when the worker died
+/// (the lease then expired and the job was taken again).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRun {
+    pub attempt: u32,
+    pub worker: String,
+    pub started_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+    pub outcome: Option<String>,
+}
+
+/// An investigation job: durable, leased, retried with backoff.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub job_id: Uuid,
+    pub incident_id: IncidentId,
+    pub state: JobState,
+    pub attempts: u32,
+    pub created_at: Timestamp,
+    pub next_run_at: Timestamp,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<Timestamp>,
+    pub last_error: Option<String>,
+    pub runs: Vec<JobRun>,
+}
+
+impl Job {
+    pub fn new(job_id: Uuid, incident_id: IncidentId, now: Timestamp) -> Job {
+        Job {
+            job_id,
+            incident_id,
+            state: JobState::Queued,
+            attempts: 0,
+            created_at: now,
+            next_run_at: now,
+            lease_owner: None,
+            lease_until: None,
+            last_error: None,
+            runs: vec![],
+        }
+    }
+
+    /// Whether a worker may take it at `now`: queued and due, or running with an expired lease.
+    pub fn takeable(&self, now: Timestamp) -> bool {
+        match self.state {
+            JobState::Queued => self.next_run_at <= now,
+            JobState::Running => self.lease_until.is_none_or(|l| l < now),
+            JobState::Succeeded | JobState::Failed => false,
+        }
+    }
+
+    /// Lease the job to `worker` (the caller checked `takeable`).
+    pub fn lease(&mut self, worker: &str, lease: chrono::Duration, now: Timestamp) {
+        if self.state == JobState::Running
+            && let Some(run) = self.runs.last_mut()
+            && run.outcome.is_none()
+        {
+            run.outcome = Some("lease expired".into());
+        }
+        self.state = JobState::Running;
+        self.attempts += 1;
+        self.lease_owner = Some(worker.to_string());
+        self.lease_until = Some(now + lease);
+        self.runs.push(JobRun { attempt: self.attempts, worker: worker.to_string(), started_at: now, finished_at: None, outcome: None });
+    }
+
+    /// True when `worker` still holds the lease of attempt `attempt`.
+    pub fn held_by(&self, worker: &str, attempt: u32) -> bool {
+        self.state == JobState::Running && self.attempts == attempt && self.lease_owner.as_deref() == Some(worker)
+    }
+
+    pub fn finish(&mut self, outcome: &str, now: Timestamp) {
+        if let Some(run) = self.runs.last_mut() {
+            run.finished_at = Some(now);
+            run.outcome = Some(outcome.to_string());
+        }
+        self.lease_owner = None;
+        self.lease_until = None;
+    }
+
+    /// Completed runs (succeeded): at most one for a correct queue.
+    pub fn successful_runs(&self) -> usize {
+        self.runs.iter().filter(|r| r.outcome.as_deref() == Some("succeeded")).count()
+    }
+}
+
+/// Why a lifecycle change was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error("incident {0} not found")]
+    NotFound(IncidentId),
+    #[error(transparent)]
+    Invalid(#[from] InvalidTransition),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An incident waiting to be written to the records store, with its outbox version.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub incident: IncidentState,
+    pub version: u64,
+}
+
+#[async_trait]
+pub trait IngestStore: Send + Sync {
+    fn backend(&self) -> &'static str;
+    async fn check_connectivity(&self) -> StoreResult<()>;
+
+    /// Correlate and store a batch of alerts in one transaction (see
+    /// `correlate::correlate`); incidents it changes join the outbox and jobs it
+    /// approves are enqueued in the same transaction.
+    async fn ingest(&self, alerts: &[Alert], policy: &Policy, now: Timestamp) -> StoreResult<Vec<Applied>>;
+
+    async fn get_incident(&self, id: IncidentId) -> StoreResult<Option<IncidentState>>;
+    async fn list_incidents(&self) -> StoreResult<Vec<IncidentState>>;
+    /// Incidents per status (`open`, `triaged`, ...).
+    async fn incident_counts(&self) -> StoreResult<BTreeMap<String, u64>>;
+    async fn alerts_of(&self, incident: IncidentId) -> StoreResult<Vec<StoredAlert>>;
+    async fn alert_count(&self) -> StoreResult<u64>;
+
+    /// Apply a lifecycle action atomically.
+    async fn transition(
+        &self,
+        id: IncidentId,
+        action: Action,
+        actor: &str,
+        reason: Option<String>,
+        now: Timestamp,
+    ) -> Result<IncidentState, LifecycleError>;
+    async fn add_note(&self, id: IncidentId, note: Note) -> Result<IncidentState, LifecycleError>;
+
+    /// Incidents changed since they were last written to the records store.
+    async fn pending_records(&self, limit: usize) -> StoreResult<Vec<Pending>>;
+    /// Drop outbox entries `(incident, version)` in one transaction, except those
+    /// whose incident changed again after `version`.
+    async fn clear_pending(&self, done: &[(IncidentId, u64)]) -> StoreResult<()>;
+
+    /// Lease the next due job (or one whose lease expired) to `worker`.
+    async fn take_job(&self, worker: &str, lease: chrono::Duration, now: Timestamp) -> StoreResult<Option<Job>>;
+    /// Mark attempt `attempt` succeeded; false if `worker` lost the lease.
+    async fn complete_job(&self, job_id: Uuid, worker: &str, attempt: u32, now: Timestamp) -> StoreResult<bool>;
+    /// Record a failed attempt: retried at `retry_at`, or given up when `None`.
+    async fn fail_job(
+        &self,
+        job_id: Uuid,
+        worker: &str,
+        attempt: u32,
+        error: &str,
+        retry_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    async fn get_job(&self, job_id: Uuid) -> StoreResult<Option<Job>>;
+    async fn list_jobs(&self) -> StoreResult<Vec<Job>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    #[test]
+    fn a_job_is_leased_once_until_its_lease_expires() {
+        let t0: Timestamp = "2026-03-01T10:00:00Z".parse().expect("time");
+        let mut j = Job::new(Uuid::nil(), IncidentId::new_random(), t0);
+        assert!(j.takeable(t0));
+        j.lease("w1", Duration::seconds(30), t0);
+        assert!(!j.takeable(t0 + Duration::seconds(29)), "held");
+        assert!(j.held_by("w1", 1));
+        assert!(j.takeable(t0 + Duration::seconds(31)), "expired");
+        j.lease("w2", Duration::seconds(30), t0 + Duration::seconds(31));
+        assert!(!j.held_by("w1", 1), "the old holder is fenced off");
+        assert_eq!(j.runs[0].outcome.as_deref(), Some("lease expired"));
+        j.finish("succeeded", t0 + Duration::seconds(32));
+        j.state = JobState::Succeeded;
+        assert!(!j.takeable(t0 + Duration::hours(1)));
+        assert_eq!(j.successful_runs(), 1);
+    }
+}

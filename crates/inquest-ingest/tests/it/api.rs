@@ -1,0 +1,181 @@
+//! The HTTP API, driven through the router with `oneshot`.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use inquest_domain::{Decision, IncidentId, IncidentStatus};
+use inquest_ingest::{CoreInvestigator, Policy, Step, WorkerConfig, http::routes, run_once};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::in_memory;
+
+async fn call(app: &axum::Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value, String) {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty))
+        .expect("request");
+    let resp = app.clone().oneshot(req).await.expect("response");
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    let text = String::from_utf8_lossy(&bytes).to_string();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null), text)
+}
+
+fn incident_of(v: &Value, i: usize) -> IncidentId {
+    v["results"][i]["incident_id"].as_str().expect("incident id").parse().expect("uuid")
+}
+
+#[tokio::test]
+async fn malformed_alerts_get_422_naming_the_field() {
+    let (ingest, _) = in_memory(Policy::default_policy());
+    let app = routes(ingest.clone());
+    let (s, v, _) = call(&app, "POST", "/api/alerts", Some(json!({"service": "checkout", "severity": "urgent", "message": "m"}))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(v["field"], "severity");
+    let (s, v, _) = call(&app, "POST", "/api/alerts", Some(json!([{"service": "a", "severity": "low", "message": "m"}, {"severity": "low", "message": "m"}]))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(v["field"], "[1].service");
+    let req = Request::builder().method("POST").uri("/api/alerts").body(Body::from("{not json")).expect("request");
+    let resp = app.clone().oneshot(req).await.expect("response");
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, v, _) = call(&app, "POST", "/api/alertmanager", Some(json!({"version": "4", "status": "firing", "alerts": [{"status": "firing", "labels": {"service": "x"}}]}))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(v["field"].as_str().expect("field").starts_with("alerts[0]"), "{v}");
+    // Nothing invalid was stored, even the valid first half of a batch.
+    assert_eq!(ingest.store.alert_count().await.expect("count"), 0);
+}
+
+#[tokio::test]
+async fn alerts_open_attach_and_deduplicate_and_reach_the_records_store() {
+    let (ingest, stores) = in_memory(Policy::default_policy());
+    let app = routes(ingest.clone());
+    let (s, first, _) = call(&app, "POST", "/api/alerts", Some(json!({"service": "checkout", "severity": "critical", "message": "5xx > 10%"}))).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{first}");
+    assert_eq!(first["results"][0]["outcome"], "opened");
+    let incident = incident_of(&first, 0);
+    let (_, batch, _) = call(
+        &app,
+        "POST",
+        "/api/alerts",
+        Some(json!([
+            {"service": "checkout", "severity": "critical", "message": "5xx > 10%"},
+            {"service": "checkout", "severity": "high", "message": "p99 latency", "labels": {"pod": "checkout-1"}},
+            {"service": "cart", "severity": "low", "message": "disk 80%"}
+        ])),
+    )
+    .await;
+    let outcomes: Vec<&str> = batch["results"].as_array().expect("results").iter().map(|r| r["outcome"].as_str().expect("o")).collect();
+    assert_eq!(outcomes, vec!["deduplicated", "attached", "suppressed"]);
+    assert_eq!(incident_of(&batch, 0), incident);
+    assert_eq!(incident_of(&batch, 1), incident);
+    assert!(batch["results"][0]["job_id"].is_string(), "second critical alert approves: {batch}");
+
+    let (s, inc, _) = call(&app, "GET", &format!("/api/incidents/{incident}"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(inc["alert_count"], 2);
+    assert_eq!(inc["alerts"].as_array().expect("alerts").len(), 2);
+    assert_eq!(inc["alerts"][0]["occurrences"], 2);
+    assert_eq!(ingest.store.alert_count().await.expect("count"), 3);
+
+    // The incidents and every decision are rows of the records store.
+    let row = stores.records.get_incident(incident).await.expect("read").expect("incident row");
+    assert_eq!(row.status, IncidentStatus::Open);
+    assert_eq!(row.severity, 1);
+    let decisions = stores.records.list_decisions(incident).await.expect("decisions");
+    let kinds: Vec<Decision> = decisions.iter().map(|d| d.decision).collect();
+    assert!(kinds.contains(&Decision::Opened) && kinds.contains(&Decision::Approved) && kinds.contains(&Decision::Attached), "{kinds:?}");
+    assert!(decisions.iter().all(|d| d.policy_version == ingest.policy.version));
+    let cart = incident_of(&batch, 2);
+    let cart_row = stores.records.get_incident(cart).await.expect("read").expect("cart row");
+    assert_eq!(cart_row.status, IncidentStatus::Suppressed);
+    assert_eq!(stores.records.list_decisions(cart).await.expect("d")[0].decision, Decision::Suppressed);
+
+    // The approved incident's job runs the real investigation and saves a report.
+    let step = run_once(&ingest, &CoreInvestigator { stores: stores.clone(), config: Default::default() }, &WorkerConfig::new("w1"))
+        .await
+        .expect("run");
+    assert!(matches!(step, Step::Succeeded(_)), "{step:?}");
+    assert_eq!(stores.records.reports(incident).await.expect("reports").len(), 1);
+    let (_, jobs, _) = call(&app, "GET", "/api/jobs", None).await;
+    assert_eq!(jobs[0]["state"], "succeeded");
+    assert_eq!(jobs[0]["attempts"], 1);
+}
+
+#[tokio::test]
+async fn lifecycle_endpoints_refuse_invalid_transitions_and_time_them() {
+    let (ingest, stores) = in_memory(Policy::default_policy());
+    let app = routes(ingest.clone());
+    let (_, v, _) = call(&app, "POST", "/api/alerts", Some(json!({"service": "search", "severity": "high", "message": "m"}))).await;
+    let id = incident_of(&v, 0);
+    let t = format!("/api/incidents/{id}/transition");
+    let (s, v, _) = call(&app, "POST", &t, Some(json!({"action": "acknowledge", "actor": "alice"}))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "triaged");
+    assert!(v["time_to_acknowledge_seconds"].as_f64().expect("mtta") >= 0.0);
+    let (s, v, _) = call(&app, "POST", &t, Some(json!({"action": "triage"}))).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert_eq!(v["error"], "cannot triage an incident that is triaged");
+    let (s, v, _) = call(&app, "POST", &t, Some(json!({"action": "explode"}))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(v["field"], "action");
+    let (s, v, _) = call(&app, "POST", &format!("/api/incidents/{id}/notes"), Some(json!({"author": "alice", "text": "rolling back"}))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(v["notes"][0]["text"], "rolling back");
+    let (s, v, _) = call(&app, "POST", &t, Some(json!({"action": "resolve", "reason": "rolled back"}))).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["status"], "resolved");
+    assert!(v["time_to_resolve_seconds"].as_f64().expect("mttr") >= v["time_to_acknowledge_seconds"].as_f64().expect("mtta"));
+    let row = stores.records.get_incident(id).await.expect("read").expect("row");
+    assert_eq!(row.status, IncidentStatus::Resolved);
+    assert_eq!(row.resolution_summary.as_deref(), Some("rolled back"));
+    let (s, _, _) = call(&app, "POST", &format!("/api/incidents/{}/transition", IncidentId::new_random()), Some(json!({"action": "resolve"}))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // A new alert for the service after resolution opens a new incident.
+    let (_, v, _) = call(&app, "POST", "/api/alerts", Some(json!({"service": "search", "severity": "high", "message": "m"}))).await;
+    assert_eq!(v["results"][0]["outcome"], "opened");
+    assert_ne!(incident_of(&v, 0), id);
+
+    let (s, _, text) = call(&app, "GET", "/metrics", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(text.contains("inquest_incident_mtta_seconds_count 1"), "{text}");
+    assert!(text.contains("inquest_incident_mttr_seconds_count 1"), "{text}");
+    assert!(text.contains("inquest_incidents{status=\"resolved\"} 1"), "{text}");
+    assert!(text.contains("inquest_incidents{status=\"open\"} 1"), "{text}");
+}
+
+#[tokio::test]
+async fn alertmanager_webhook_resolves_its_incident_and_metrics_count_it() {
+    let (ingest, _) = in_memory(Policy::default_policy());
+    let app = routes(ingest.clone());
+    let payload = |status: &str, ends: &str| {
+        json!({
+            "version": "4", "groupKey": "{}:{alertname=\"HighErrorRate\"}", "truncatedAlerts": 0, "status": status,
+            "receiver": "inquest", "groupLabels": {"alertname": "HighErrorRate"}, "commonLabels": {}, "commonAnnotations": {},
+            "externalURL": "http://alertmanager", "alerts": [{
+                "status": status, "labels": {"alertname": "HighErrorRate", "service": "payments", "severity": "critical"},
+                "annotations": {"summary": "error rate 12%"}, "startsAt": "2026-03-01T10:00:00Z", "endsAt": ends,
+                "generatorURL": "http://prometheus/graph", "fingerprint": "f00dfeed"
+            }]
+        })
+    };
+    let (s, v, _) = call(&app, "POST", "/api/alertmanager", Some(payload("firing", "0001-01-01T00:00:00Z"))).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let id = incident_of(&v, 0);
+    let (_, v, _) = call(&app, "POST", "/api/alertmanager", Some(payload("firing", "0001-01-01T00:00:00Z"))).await;
+    assert_eq!(v["results"][0]["outcome"], "deduplicated");
+    let (_, v, _) = call(&app, "POST", "/api/alertmanager", Some(payload("resolved", "2026-03-01T10:05:00Z"))).await;
+    assert_eq!(v["results"][0]["outcome"], "resolved");
+    let inc = ingest.store.get_incident(id).await.expect("read").expect("incident");
+    assert_eq!(inc.status, IncidentStatus::Resolved);
+    assert_eq!(inc.resolution_kind.as_deref(), Some("alerts_resolved"));
+    let (_, _, text) = call(&app, "GET", "/metrics", None).await;
+    assert!(text.contains("inquest_alerts_received_total{severity=\"critical\",source=\"alertmanager\"} 3"), "{text}");
+    assert!(text.contains("inquest_alert_correlations_total{outcome=\"resolved\"} 1"), "{text}");
+    assert!(text.contains("inquest_incident_mttr_seconds_count 1"), "{text}");
+    for name in ["inquest_investigation_duration_seconds", "inquest_job_retries_total", "inquest_job_failures_total", "inquest_store_errors_total"] {
+        assert!(text.contains(&format!("# TYPE {name}")), "{name} missing from {text}");
+    }
+}

@@ -1,0 +1,166 @@
+//! The embedded job queue: leases, fencing, retries with backoff, giving up,
+//! concurrent workers, and durability across reopening the file.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{Duration, Utc};
+use inquest_domain::IncidentId;
+use inquest_ingest::model::parse_generic;
+use inquest_ingest::{Ingest, IngestStore, Investigator, JobState, Policy, RedbIngestStore, Step, WorkerConfig, run_once};
+use inquest_store_embedded::EmbeddedStore;
+use serde_json::json;
+
+use crate::in_memory;
+
+struct Failing;
+
+#[async_trait]
+impl Investigator for Failing {
+    async fn investigate(&self, incident: IncidentId) -> Result<(), String> {
+        Err(format!("metrics store unreachable for {incident}"))
+    }
+}
+
+/// Counts investigations per incident, with a little work in between.
+#[derive(Default)]
+struct Counting(Mutex<BTreeMap<IncidentId, u32>>);
+
+#[async_trait]
+impl Investigator for Counting {
+    async fn investigate(&self, incident: IncidentId) -> Result<(), String> {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        *self.0.lock().map_err(|e| e.to_string())?.entry(incident).or_default() += 1;
+        Ok(())
+    }
+}
+
+/// Post two high alerts per service so each gets an approved incident and a job.
+async fn approve(ingest: &Ingest, services: &[&str]) -> Vec<IncidentId> {
+    let now = Utc::now();
+    let mut alerts = Vec::new();
+    for s in services {
+        for m in ["errors", "latency"] {
+            alerts.push(parse_generic(&json!({"service": s, "severity": "high", "message": m}), "", now).expect("alert"));
+        }
+    }
+    let applied = ingest.ingest(alerts, now).await.expect("stored");
+    let jobs: Vec<_> = applied.iter().filter_map(|a| a.job_id).collect();
+    assert_eq!(jobs.len(), services.len());
+    applied.iter().filter(|a| a.job_id.is_some()).filter_map(|a| a.incident_id).collect()
+}
+
+#[tokio::test]
+async fn failed_jobs_retry_with_backoff_then_give_up_keeping_the_error() {
+    let (ingest, _) = in_memory(Policy::default_policy());
+    approve(&ingest, &["checkout"]).await;
+    let mut cfg = WorkerConfig::new("w1");
+    cfg.max_attempts = 3;
+    cfg.backoff_base = Duration::milliseconds(50);
+    let step = run_once(&ingest, &Failing, &cfg).await.expect("run");
+    let Step::Retrying(job, _) = step else { panic!("expected a retry, got {step:?}") };
+    // Backed off: not takeable right away.
+    assert_eq!(run_once(&ingest, &Failing, &cfg).await.expect("run"), Step::Idle);
+    let stored = ingest.store.get_job(job.job_id).await.expect("read").expect("job");
+    assert_eq!(stored.state, JobState::Queued);
+    assert!(stored.next_run_at > stored.runs[0].finished_at.expect("finished"));
+    tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    assert!(matches!(run_once(&ingest, &Failing, &cfg).await.expect("run"), Step::Retrying(..)));
+    tokio::time::sleep(std::time::Duration::from_millis(110)).await;
+    let last = run_once(&ingest, &Failing, &cfg).await.expect("run");
+    assert!(matches!(last, Step::GaveUp(..)), "{last:?}");
+    let stored = ingest.store.get_job(job.job_id).await.expect("read").expect("job");
+    assert_eq!(stored.state, JobState::Failed);
+    assert_eq!(stored.attempts, 3);
+    assert!(stored.last_error.as_deref().expect("error").contains("metrics store unreachable"));
+    // Second backoff is twice the first.
+    let gap = |i: usize| stored.runs[i + 1].started_at - stored.runs[i].finished_at.expect("finished");
+    assert!(gap(1) >= Duration::milliseconds(100), "{:?}", gap(1));
+    assert_eq!(run_once(&ingest, &Failing, &cfg).await.expect("run"), Step::Idle, "a failed job is not retaken");
+    let text = ingest.render_metrics().await;
+    assert!(text.contains("inquest_job_retries_total 2"), "{text}");
+    assert!(text.contains("inquest_job_failures_total 1"), "{text}");
+}
+
+#[tokio::test]
+async fn a_lease_is_exclusive_until_it_expires_and_fences_the_old_worker() {
+    let (ingest, _) = in_memory(Policy::default_policy());
+    approve(&ingest, &["checkout"]).await;
+    let now = Utc::now();
+    let lease = Duration::seconds(30);
+    let a = ingest.store.take_job("a", lease, now).await.expect("take").expect("a job");
+    assert!(ingest.store.take_job("b", lease, now + Duration::seconds(29)).await.expect("take").is_none(), "held by a");
+    let b = ingest.store.take_job("b", lease, now + Duration::seconds(31)).await.expect("take").expect("expired lease is retaken");
+    assert_eq!(a.job_id, b.job_id);
+    assert_eq!(b.attempts, 2);
+    assert!(!ingest.store.complete_job(a.job_id, "a", a.attempts, now).await.expect("complete"), "a lost its lease");
+    assert!(ingest.store.complete_job(b.job_id, "b", b.attempts, now).await.expect("complete"));
+    let job = ingest.store.get_job(a.job_id).await.expect("read").expect("job");
+    assert_eq!(job.state, JobState::Succeeded);
+    assert_eq!(job.successful_runs(), 1);
+    assert_eq!(job.runs[0].outcome.as_deref(), Some("lease expired"));
+}
+
+#[tokio::test]
+async fn concurrent_workers_run_each_job_exactly_once() {
+    let (ingest, _) = in_memory(Policy::default_policy());
+    let services: Vec<String> = (0..24).map(|i| format!("svc-{i}")).collect();
+    let refs: Vec<&str> = services.iter().map(String::as_str).collect();
+    let incidents = approve(&ingest, &refs).await;
+    let counting = Arc::new(Counting::default());
+    let mut handles = Vec::new();
+    for w in 0..4 {
+        let ingest = ingest.clone();
+        let counting = counting.clone();
+        handles.push(tokio::spawn(async move {
+            let cfg = WorkerConfig::new(format!("w{w}"));
+            while run_once(&ingest, counting.as_ref(), &cfg).await.expect("run") != Step::Idle {}
+        }));
+    }
+    for h in handles {
+        h.await.expect("worker");
+    }
+    let counts = counting.0.lock().expect("lock").clone();
+    assert_eq!(counts.len(), incidents.len());
+    assert!(counts.values().all(|n| *n == 1), "{counts:?}");
+    let jobs = ingest.store.list_jobs().await.expect("jobs");
+    assert!(jobs.iter().all(|j| j.state == JobState::Succeeded && j.successful_runs() == 1 && j.attempts == 1));
+}
+
+#[tokio::test]
+async fn alerts_incidents_and_jobs_survive_reopening_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ingest.redb");
+    let records = EmbeddedStore::open(&dir.path().join("inquest.redb")).expect("records").stores();
+    let job_id = {
+        let store = RedbIngestStore::open(&path).expect("open");
+        let ingest = Ingest::new(Arc::new(store), records.records.clone(), Policy::default_policy());
+        approve(&ingest, &["checkout"]).await;
+        ingest.store.list_jobs().await.expect("jobs")[0].job_id
+    };
+    let store = RedbIngestStore::open(&path).expect("reopen");
+    assert_eq!(store.alert_count().await.expect("count"), 2);
+    assert_eq!(store.list_incidents().await.expect("incidents").len(), 1);
+    let job = store.get_job(job_id).await.expect("read").expect("job");
+    assert_eq!(job.state, JobState::Queued);
+    assert!(store.take_job("w", Duration::seconds(10), Utc::now()).await.expect("take").is_some());
+}
+
+#[tokio::test]
+async fn the_background_sync_writes_incidents_soon_after_the_answer() {
+    let (ingest, stores) = in_memory(Policy::default_policy());
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    // A long period: only the wake-up from the intake can write the incident in time.
+    let syncer = tokio::spawn(inquest_ingest::run_records_sync(ingest.clone(), std::time::Duration::from_secs(3600), stop_rx));
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let incidents = approve(&ingest, &["checkout"]).await;
+    let started = std::time::Instant::now();
+    while stores.records.get_incident(incidents[0]).await.expect("read").is_none() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "incident not written by the background sync");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    stop.send(true).expect("stop");
+    syncer.await.expect("syncer");
+    assert!(ingest.store.pending_records(10).await.expect("outbox").is_empty());
+}

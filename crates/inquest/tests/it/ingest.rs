@@ -1,0 +1,163 @@
+//! `inquest ingest` survives SIGKILL in the middle of a batch of alerts and jobs:
+//! every acknowledged alert is stored once, every incident reaches the records
+//! store, and every investigation job completes exactly once after the restart.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use inquest_ingest::{IngestStore, JobState, RedbIngestStore};
+use inquest_store_embedded::EmbeddedStore;
+use serde_json::{Value, json};
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+async fn start(data: &Path) -> Server {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_inquest"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(["ingest", "--bind", &format!("127.0.0.1:{port}"), "--workers", "2", "--lease-seconds", "3"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("inquest ingest starts");
+    let server = Server { child, url: format!("http://127.0.0.1:{port}") };
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(30) {
+        if client.get(format!("{}/healthz", server.url)).send().await.is_ok_and(|r| r.status().is_success()) {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("inquest ingest did not become ready");
+}
+
+/// Request `i` of the load: three alerts, repeating fingerprints across requests.
+fn request(i: usize) -> Value {
+    json!([
+        {"service": format!("svc-{}", i % 10), "severity": "high", "message": format!("error rate {}", i % 4)},
+        {"service": format!("svc-{}", (i + 3) % 10), "severity": "critical", "message": format!("latency {}", i % 2)},
+        {"service": format!("svc-{}", i % 10), "severity": "low", "message": "disk 80%"}
+    ])
+}
+
+/// fingerprint -> alert ids acknowledged for it.
+type Acked = Arc<Mutex<BTreeMap<String, BTreeSet<String>>>>;
+
+async fn post(client: &reqwest::Client, url: &str, i: usize, acked: &Acked) -> bool {
+    let Ok(r) = client.post(format!("{url}/api/alerts")).json(&request(i)).send().await else { return false };
+    if r.status().as_u16() != 202 {
+        return false;
+    }
+    let Ok(v) = r.json::<Value>().await else { return false };
+    let mut a = acked.lock().expect("lock");
+    for res in v["results"].as_array().expect("results") {
+        let fp = res["fingerprint"].as_str().expect("fingerprint").to_string();
+        a.entry(fp).or_default().insert(res["alert_id"].as_str().expect("alert id").to_string());
+    }
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_batch_loses_nothing_and_runs_no_job_twice() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let total = 80;
+    let acked: Acked = Arc::default();
+    let client = reqwest::Client::new();
+
+    let server = start(&data).await;
+    let pid = server.child.id();
+    let poster = {
+        let (client, url, acked) = (client.clone(), server.url.clone(), acked.clone());
+        tokio::spawn(async move {
+            let mut failed = Vec::new();
+            for i in 0..total {
+                if !post(&client, &url, i, &acked).await {
+                    failed.push(i);
+                }
+            }
+            failed
+        })
+    };
+    // Kill -9 once part of the batch is acknowledged, while requests are in flight.
+    let started = Instant::now();
+    while acked.lock().expect("lock").len() < 12 && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let status = Command::new("kill").args(["-9", &pid.to_string()]).status().expect("kill");
+    assert!(status.success());
+    let failed = poster.await.expect("poster");
+    assert!(!failed.is_empty(), "the kill must interrupt the batch");
+    assert!(failed.len() < total, "part of the batch was acknowledged before the kill");
+    drop(server);
+
+    // Restart on the same files; the client retries what was not acknowledged.
+    let server = start(&data).await;
+    for i in failed {
+        assert!(post(&client, &server.url, i, &acked).await, "retry of request {i} after restart");
+    }
+    let started = Instant::now();
+    loop {
+        let jobs: Vec<Value> = client.get(format!("{}/api/jobs", server.url)).send().await.expect("jobs").json().await.expect("json");
+        if !jobs.is_empty() && jobs.iter().all(|j| j["state"] == "succeeded") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "jobs did not all complete: {jobs:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Stop gracefully (SIGTERM) so the files can be opened here.
+    let mut server = server;
+    Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().expect("kill");
+    let _ = server.child.wait();
+
+    let store = RedbIngestStore::open(&data.join("ingest.redb")).expect("ingest store");
+    let records = EmbeddedStore::open(&data.join("inquest.redb")).expect("records store").stores().records;
+    let incidents = store.list_incidents().await.expect("incidents");
+    let mut rows: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for inc in &incidents {
+        for a in store.alerts_of(inc.incident_id).await.expect("alerts") {
+            rows.entry(a.alert.fingerprint.clone()).or_default().push(a.alert_id.to_string());
+        }
+    }
+    let acked = acked.lock().expect("lock").clone();
+    for (fp, ids) in &acked {
+        assert_eq!(ids.len(), 1, "fingerprint {fp} was acknowledged under several alert ids {ids:?}");
+        let stored = rows.get(fp).unwrap_or_else(|| panic!("acknowledged alert {fp} was lost"));
+        assert_eq!(stored.len(), 1, "alert {fp} stored {} times", stored.len());
+        assert!(ids.contains(&stored[0]));
+    }
+    assert_eq!(store.alert_count().await.expect("count") as usize, rows.len(), "no stray alert rows");
+
+    let jobs = store.list_jobs().await.expect("jobs");
+    let approved: Vec<_> = incidents.iter().filter(|i| i.approved).collect();
+    assert_eq!(jobs.len(), approved.len(), "one job per approved incident");
+    for job in &jobs {
+        assert_eq!(job.state, JobState::Succeeded);
+        assert_eq!(job.successful_runs(), 1, "job {} ran to completion {} times", job.job_id, job.successful_runs());
+        assert_eq!(records.reports(job.incident_id).await.expect("reports").len(), 1, "one report for {}", job.incident_id);
+    }
+    for inc in &incidents {
+        let row = records.get_incident(inc.incident_id).await.expect("read").expect("incident row in the records store");
+        assert_eq!(row.status, inc.status);
+        assert_eq!(records.list_decisions(inc.incident_id).await.expect("decisions").len(), inc.decisions.len());
+    }
+}
