@@ -31,6 +31,7 @@ pub struct Settings {
     pub clickhouse: ClickhouseSettings,
     pub neo4j: Neo4jSettings,
     pub qdrant: QdrantSettings,
+    pub intake: IntakeSettings,
 }
 
 impl Default for Settings {
@@ -41,6 +42,7 @@ impl Default for Settings {
             clickhouse: ClickhouseSettings::default(),
             neo4j: Neo4jSettings::default(),
             qdrant: QdrantSettings::default(),
+            intake: IntakeSettings::default(),
         }
     }
 }
@@ -97,8 +99,32 @@ pub struct QdrantSettings {
     pub api_key: Option<Secret>,
 }
 
+/// Alert intake and investigation workers of `inquest serve`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntakeSettings {
+    /// Correlation policy file (TOML); the built-in default policy when unset.
+    pub policy_file: Option<PathBuf>,
+    /// Investigation workers in this process (0: this process only takes alerts).
+    pub workers: usize,
+    /// Seconds a worker holds a job before another worker may take it over.
+    pub lease_secs: u64,
+    /// Attempts before a job is given up (its last error is kept).
+    pub max_attempts: u32,
+    /// Delay before the first retry; it doubles with every attempt.
+    pub backoff_base_secs: u64,
+    /// Longest delay between two attempts.
+    pub backoff_max_secs: u64,
+}
+
+impl Default for IntakeSettings {
+    fn default() -> Self {
+        Self { policy_file: None, workers: 2, lease_secs: 60, max_attempts: 5, backoff_base_secs: 2, backoff_max_secs: 300 }
+    }
+}
+
 /// The sections an `INQUEST_<SECTION>_<KEY>` variable can name.
-const SECTIONS: [&str; 4] = ["postgres", "clickhouse", "neo4j", "qdrant"];
+const SECTIONS: [&str; 5] = ["postgres", "clickhouse", "neo4j", "qdrant", "intake"];
 
 /// `INQUEST_*` variables that are not settings (logging, tests, the file's path).
 const NOT_SETTINGS: [&str; 3] = ["log", "config", "bless"];
@@ -255,5 +281,21 @@ mod tests {
         assert_eq!(env_key("data_dir").as_deref(), Some("data_dir"));
         assert_eq!(env_key("log"), None);
         assert_eq!(env_key("test_qdrant_url"), None);
+        assert_eq!(env_key("intake_lease_secs").as_deref(), Some("intake.lease_secs"));
+    }
+
+    #[test]
+    fn intake_settings_come_from_the_file_and_the_environment() {
+        Jail::expect_with(|jail| {
+            jail.create_file("inquest.toml", "[intake]\npolicy_file = \"policy.toml\"\nworkers = 4\n")?;
+            jail.set_env("INQUEST_INTAKE_LEASE_SECS", "3");
+            let s = Settings::load(Some(Path::new("inquest.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(s.intake.policy_file.as_deref(), Some(Path::new("policy.toml")));
+            assert_eq!((s.intake.workers, s.intake.lease_secs, s.intake.max_attempts), (4, 3, 5));
+            jail.set_env("INQUEST_INTAKE_WORKERS", "many");
+            let err = Settings::load(None).expect_err("must fail").to_string();
+            assert!(err.contains("intake.workers"), "{err}");
+            Ok(())
+        });
     }
 }

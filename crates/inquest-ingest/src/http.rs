@@ -1,5 +1,7 @@
 //! The intake's HTTP routes (axum): alerts in (generic and Alertmanager webhook),
-//! incident lifecycle, jobs, and `/metrics`. Mount with `routes(ingest)`.
+//! incident lifecycle, jobs, and `/metrics`. `inquest serve` merges `routes(ingest)`
+//! into the dashboard's router; errors have the API's one format,
+//! `{"error": {"status", "code", "message"}}` (plus `field` for invalid input).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,13 +26,13 @@ pub fn routes(ingest: Arc<Ingest>) -> Router {
     Router::new()
         .route("/api/alerts", post(post_alerts))
         .route("/api/alertmanager", post(post_alertmanager))
-        .route("/api/incidents", get(list_incidents))
-        .route("/api/incidents/{id}", get(get_incident))
+        .route("/api/lifecycle", get(list_incidents))
+        .route("/api/incidents/{id}/lifecycle", get(get_incident))
         .route("/api/incidents/{id}/transition", post(post_transition))
         .route("/api/incidents/{id}/notes", post(post_note))
         .route("/api/jobs", get(list_jobs))
         .route("/metrics", get(metrics))
-        .route("/healthz", get(healthz))
+        .route("/health/intake", get(healthz))
         .with_state(ingest)
 }
 
@@ -38,15 +40,22 @@ fn json_response(status: StatusCode, body: Value) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// The API's error format.
+fn error(status: StatusCode, code: &str, message: impl std::fmt::Display) -> Response {
+    json_response(status, json!({"error": {"status": status.as_u16(), "code": code, "message": message.to_string()}}))
+}
+
 fn invalid(e: ValidationError) -> Response {
+    let message = format!("invalid {}: {}", e.field, e.message);
     json_response(
         StatusCode::UNPROCESSABLE_ENTITY,
-        json!({"error": format!("invalid alert: {e}"), "field": e.field, "message": e.message}),
+        json!({"error": {"status": 422, "code": "invalid_input", "message": message, "field": e.field}}),
     )
 }
 
 fn unavailable(e: impl std::fmt::Display) -> Response {
-    json_response(StatusCode::SERVICE_UNAVAILABLE, json!({"error": format!("alerts not stored: {e}")}))
+    tracing::warn!(error = %e, "intake store unavailable");
+    error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the intake store is unavailable, retry later")
 }
 
 async fn store_and_answer(ingest: &Ingest, alerts: Vec<crate::model::Alert>, endpoint: &str, started: Instant) -> Response {
@@ -86,7 +95,7 @@ async fn post_alertmanager(State(ingest): State<Arc<Ingest>>, body: Bytes) -> Re
 
 fn parse_id(id: &str) -> Result<IncidentId, Box<Response>> {
     id.parse::<IncidentId>().map_err(|_| {
-        Box::new(json_response(StatusCode::BAD_REQUEST, json!({"error": format!("'{id}' is not an incident id")})))
+        Box::new(error(StatusCode::BAD_REQUEST, "bad_request", format!("invalid id: '{id}' is not an incident id")))
     })
 }
 
@@ -104,8 +113,8 @@ fn incident_json(inc: &IncidentState) -> Value {
 
 fn lifecycle_error(e: LifecycleError) -> Response {
     match e {
-        LifecycleError::NotFound(_) => json_response(StatusCode::NOT_FOUND, json!({"error": e.to_string()})),
-        LifecycleError::Invalid(_) => json_response(StatusCode::CONFLICT, json!({"error": e.to_string()})),
+        LifecycleError::NotFound(_) => error(StatusCode::NOT_FOUND, "not_found", e),
+        LifecycleError::Invalid(_) => error(StatusCode::CONFLICT, "conflict", e),
         LifecycleError::Store(s) => unavailable(s),
     }
 }
@@ -131,7 +140,7 @@ async fn get_incident(State(ingest): State<Arc<Ingest>>, Path(id): Path<String>)
             }
             json_response(StatusCode::OK, v)
         }
-        Ok(None) => json_response(StatusCode::NOT_FOUND, json!({"error": format!("incident {id} not found")})),
+        Ok(None) => error(StatusCode::NOT_FOUND, "not_found", format!("incident {id} has no lifecycle (it was not opened by an alert)")),
         Err(e) => unavailable(e),
     }
 }

@@ -8,10 +8,9 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use inquest_core::{InvestigationConfig, investigate_and_save};
+use inquest_core::{InvestigationConfig, ReportWriter, investigate_and_save};
 use inquest_domain::IncidentId;
 use inquest_ports::Stores;
-use inquest_report::TemplateReport;
 use tokio::sync::watch;
 use tracing::{Instrument, info, info_span, warn};
 
@@ -24,16 +23,17 @@ pub trait Investigator: Send + Sync {
     async fn investigate(&self, incident: IncidentId) -> Result<(), String>;
 }
 
-/// `inquest_core::investigate_and_save` with the template report.
+/// `inquest_core::investigate_and_save` with the configured report writer.
 pub struct CoreInvestigator {
     pub stores: Stores,
+    pub writer: Arc<dyn ReportWriter>,
     pub config: InvestigationConfig,
 }
 
 #[async_trait]
 impl Investigator for CoreInvestigator {
     async fn investigate(&self, incident: IncidentId) -> Result<(), String> {
-        investigate_and_save(&self.stores, &TemplateReport, incident, &self.config, Utc::now())
+        investigate_and_save(&self.stores, self.writer.as_ref(), incident, &self.config, Utc::now())
             .await
             .map(|(inv, report)| {
                 info!(hypotheses = inv.hypotheses.len(), report = %report.report_id, "investigation saved");

@@ -680,12 +680,13 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// Bind `addr` and serve the app until the process ends; `on_ready` gets the bound address.
+/// Bind `addr` and serve `router` (the `app`, possibly merged with more routes)
+/// until `shutdown` completes; `on_ready` gets the bound address.
 pub async fn serve(
     addr: &str,
-    stores: Stores,
-    writer: Arc<dyn ReportWriter>,
+    router: Router,
     on_ready: impl FnOnce(std::net::SocketAddr),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -696,6 +697,6 @@ pub async fn serve(
     }
     tracing::info!(%local, "serving");
     on_ready(local);
-    axum::serve(listener, app(stores, writer)).await?;
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
     Ok(())
 }

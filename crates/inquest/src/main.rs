@@ -16,6 +16,7 @@ use inquest_eval::{EvalReport, run_case_with, score_case, summarize};
 use inquest_fixtures::{FixtureCase, discover_cases, load_case};
 use inquest_ports::Stores;
 
+mod intake;
 mod serve;
 mod stores;
 
@@ -180,7 +181,7 @@ async fn main() -> Result<()> {
             if run_demo {
                 demo(&settings, &fixtures, Path::new("reports")).await?;
             }
-            serve::run(stores::build_stores(&settings).await?, &bind).await
+            serve::run(&settings, stores::build_stores(&settings).await?, &bind).await
         }
         Command::Eval { dir, json, replay_feedback: true } => {
             let cases = read_cases(&dir)?;

@@ -34,16 +34,16 @@ async fn malformed_alerts_get_422_naming_the_field() {
     let app = routes(ingest.clone());
     let (s, v, _) = call(&app, "POST", "/api/alerts", Some(json!({"service": "checkout", "severity": "urgent", "message": "m"}))).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(v["field"], "severity");
+    assert_eq!(v["error"]["field"], "severity");
     let (s, v, _) = call(&app, "POST", "/api/alerts", Some(json!([{"service": "a", "severity": "low", "message": "m"}, {"severity": "low", "message": "m"}]))).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(v["field"], "[1].service");
+    assert_eq!(v["error"]["field"], "[1].service");
     let req = Request::builder().method("POST").uri("/api/alerts").body(Body::from("{not json")).expect("request");
     let resp = app.clone().oneshot(req).await.expect("response");
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let (s, v, _) = call(&app, "POST", "/api/alertmanager", Some(json!({"version": "4", "status": "firing", "alerts": [{"status": "firing", "labels": {"service": "x"}}]}))).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(v["field"].as_str().expect("field").starts_with("alerts[0]"), "{v}");
+    assert!(v["error"]["field"].as_str().expect("field").starts_with("alerts[0]"), "{v}");
     // Nothing invalid was stored, even the valid first half of a batch.
     assert_eq!(ingest.store.alert_count().await.expect("count"), 0);
 }
@@ -73,7 +73,7 @@ async fn alerts_open_attach_and_deduplicate_and_reach_the_records_store() {
     assert_eq!(incident_of(&batch, 1), incident);
     assert!(batch["results"][0]["job_id"].is_string(), "second critical alert approves: {batch}");
 
-    let (s, inc, _) = call(&app, "GET", &format!("/api/incidents/{incident}"), None).await;
+    let (s, inc, _) = call(&app, "GET", &format!("/api/incidents/{incident}/lifecycle"), None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(inc["alert_count"], 2);
     assert_eq!(inc["alerts"].as_array().expect("alerts").len(), 2);
@@ -94,7 +94,7 @@ async fn alerts_open_attach_and_deduplicate_and_reach_the_records_store() {
     assert_eq!(stores.records.list_decisions(cart).await.expect("d")[0].decision, Decision::Suppressed);
 
     // The approved incident's job runs the real investigation and saves a report.
-    let step = run_once(&ingest, &CoreInvestigator { stores: stores.clone(), config: Default::default() }, &WorkerConfig::new("w1"))
+    let step = run_once(&ingest, &CoreInvestigator { stores: stores.clone(), writer: std::sync::Arc::new(inquest_report::TemplateReport), config: Default::default() }, &WorkerConfig::new("w1"))
         .await
         .expect("run");
     assert!(matches!(step, Step::Succeeded(_)), "{step:?}");
@@ -117,10 +117,10 @@ async fn lifecycle_endpoints_refuse_invalid_transitions_and_time_them() {
     assert!(v["time_to_acknowledge_seconds"].as_f64().expect("mtta") >= 0.0);
     let (s, v, _) = call(&app, "POST", &t, Some(json!({"action": "triage"}))).await;
     assert_eq!(s, StatusCode::CONFLICT);
-    assert_eq!(v["error"], "cannot triage an incident that is triaged");
+    assert_eq!(v["error"]["message"], "cannot triage an incident that is triaged");
     let (s, v, _) = call(&app, "POST", &t, Some(json!({"action": "explode"}))).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(v["field"], "action");
+    assert_eq!(v["error"]["field"], "action");
     let (s, v, _) = call(&app, "POST", &format!("/api/incidents/{id}/notes"), Some(json!({"author": "alice", "text": "rolling back"}))).await;
     assert_eq!(s, StatusCode::CREATED);
     assert_eq!(v["notes"][0]["text"], "rolling back");

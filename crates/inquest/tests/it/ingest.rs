@@ -1,10 +1,9 @@
-//! `inquest ingest` survives SIGKILL in the middle of a batch of alerts and jobs:
+//! `inquest serve` survives SIGKILL in the middle of a batch of alerts and jobs:
 //! every acknowledged alert is stored once, every incident reaches the records
 //! store, and every investigation job completes exactly once after the restart.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,43 +11,10 @@ use inquest_ingest::{IngestStore, JobState, RedbIngestStore};
 use inquest_store_embedded::EmbeddedStore;
 use serde_json::{Value, json};
 
-struct Server {
-    child: Child,
-    url: String,
-}
+use crate::support::Server;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
-async fn start(data: &Path) -> Server {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_inquest"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(["ingest", "--bind", &format!("127.0.0.1:{port}"), "--workers", "2", "--lease-seconds", "3"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("inquest ingest starts");
-    let server = Server { child, url: format!("http://127.0.0.1:{port}") };
-    let client = reqwest::Client::new();
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(30) {
-        if client.get(format!("{}/healthz", server.url)).send().await.is_ok_and(|r| r.status().is_success()) {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("inquest ingest did not become ready");
-}
+/// Two workers with a short lease, so a job the kill interrupted is taken over quickly.
+const INTAKE: &[(&str, &str)] = &[("INQUEST_INTAKE_WORKERS", "2"), ("INQUEST_INTAKE_LEASE_SECS", "3")];
 
 /// Request `i` of the load: three alerts, repeating fingerprints across requests.
 fn request(i: usize) -> Value {
@@ -84,7 +50,7 @@ async fn sigkill_mid_batch_loses_nothing_and_runs_no_job_twice() {
     let acked: Acked = Arc::default();
     let client = reqwest::Client::new();
 
-    let server = start(&data).await;
+    let server = Server::start(&data, INTAKE).await;
     let pid = server.child.id();
     let poster = {
         let (client, url, acked) = (client.clone(), server.url.clone(), acked.clone());
@@ -111,7 +77,7 @@ async fn sigkill_mid_batch_loses_nothing_and_runs_no_job_twice() {
     drop(server);
 
     // Restart on the same files; the client retries what was not acknowledged.
-    let server = start(&data).await;
+    let server = Server::start(&data, INTAKE).await;
     for i in failed {
         assert!(post(&client, &server.url, i, &acked).await, "retry of request {i} after restart");
     }
@@ -125,9 +91,7 @@ async fn sigkill_mid_batch_loses_nothing_and_runs_no_job_twice() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // Stop gracefully (SIGTERM) so the files can be opened here.
-    let mut server = server;
-    Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().expect("kill");
-    let _ = server.child.wait();
+    server.stop();
 
     let store = RedbIngestStore::open(&data.join("ingest.redb")).expect("ingest store");
     let records = EmbeddedStore::open(&data.join("inquest.redb")).expect("records store").stores().records;

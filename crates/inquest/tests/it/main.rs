@@ -1,6 +1,8 @@
 //! End-to-end tests of the `inquest` binary.
 
+mod alerting;
 mod demo;
 mod e2e;
-mod stores;
 mod ingest;
+mod stores;
+mod support;

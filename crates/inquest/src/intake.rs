@@ -1,0 +1,77 @@
+//! The alert intake inside `inquest serve`: the intake store (`<data dir>/ingest.redb`
+//! on the embedded default), the correlation policy, the investigation workers and
+//! the background writer of incidents to the records store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use inquest_config::Settings;
+use inquest_core::{InvestigationConfig, ReportWriter};
+use inquest_ingest::{CoreInvestigator, Ingest, IngestStore, Policy, RedbIngestStore, WorkerConfig, run_records_sync, run_worker};
+use inquest_ports::Stores;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// The running intake: its service (for the HTTP routes) and its background tasks.
+pub struct Intake {
+    pub ingest: Arc<Ingest>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Intake {
+    /// Stop the workers (a running job finishes or is taken over after its lease)
+    /// and write what the records store still misses.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// The intake store: the embedded file unless Postgres is configured.
+pub async fn intake_store(settings: &Settings) -> Result<Arc<dyn IngestStore>> {
+    let path = settings.data_dir.join("ingest.redb");
+    let store = RedbIngestStore::open(&path).with_context(|| format!("opening the intake store at {}", path.display()))?;
+    Ok(Arc::new(store))
+}
+
+pub fn policy(settings: &Settings) -> Result<Policy> {
+    match &settings.intake.policy_file {
+        Some(path) => Policy::load(path).with_context(|| format!("intake.policy_file {}", path.display())),
+        None => Ok(Policy::default_policy()),
+    }
+}
+
+/// Open the intake store, re-send incidents a crash left unwritten, and start the
+/// workers and the records writer.
+pub async fn start(settings: &Settings, stores: &Stores, writer: Arc<dyn ReportWriter>) -> Result<Intake> {
+    let policy = policy(settings)?;
+    let store = intake_store(settings).await?;
+    let ingest = Arc::new(Ingest::new(store, stores.records.clone(), policy));
+    // A records store that is down must not keep the intake from taking alerts:
+    // the outbox keeps the incidents and the background writer retries.
+    match ingest.sync_records().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(incidents = n, "incidents written to the records store after a restart"),
+        Err(e) => tracing::warn!(error = %e, "records store unavailable; incidents stay in the intake outbox"),
+    }
+    let (stop, stop_rx) = watch::channel(false);
+    let i = &settings.intake;
+    let investigator = Arc::new(CoreInvestigator { stores: stores.clone(), writer, config: InvestigationConfig::default() });
+    let mut tasks = Vec::new();
+    let pid = std::process::id();
+    for n in 0..i.workers {
+        let mut cfg = WorkerConfig::new(format!("{pid}-{n}-{}", uuid::Uuid::new_v4().simple()));
+        cfg.lease = chrono::Duration::seconds(i64::try_from(i.lease_secs).unwrap_or(i64::MAX).max(1));
+        cfg.max_attempts = i.max_attempts.max(1);
+        cfg.backoff_base = chrono::Duration::seconds(i64::try_from(i.backoff_base_secs).unwrap_or(i64::MAX));
+        cfg.backoff_max = chrono::Duration::seconds(i64::try_from(i.backoff_max_secs).unwrap_or(i64::MAX));
+        tasks.push(tokio::spawn(run_worker(ingest.clone(), investigator.clone(), cfg, stop_rx.clone())));
+    }
+    tasks.push(tokio::spawn(run_records_sync(ingest.clone(), Duration::from_secs(2), stop_rx)));
+    tracing::info!(policy_version = %ingest.policy.version, workers = i.workers, store = ingest.store.backend(), "intake started");
+    Ok(Intake { ingest, stop, tasks })
+}

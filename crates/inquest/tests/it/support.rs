@@ -1,0 +1,86 @@
+//! What the tests that run `inquest serve` share: a server on a free loopback
+//! port, killed by its handle when dropped, and waiting for a condition.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// A running `inquest serve`; SIGKILLed (only this child) when dropped.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Start `inquest --data-dir <data> serve` with `env` and wait until the intake answers.
+    pub async fn start(data: &Path, env: &[(&str, &str)]) -> Server {
+        let port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_inquest"));
+        cmd.arg("--data-dir").arg(data).args(["serve", "--bind", &format!("127.0.0.1:{port}")]);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data.with_extension("log"))
+            .expect("server log");
+        let child = cmd.stdout(Stdio::null()).stderr(log).spawn().expect("inquest serve starts");
+        let server = Server { child, url: format!("http://127.0.0.1:{port}") };
+        let client = reqwest::Client::new();
+        let url = format!("{}/health/intake", server.url);
+        wait_until("inquest serve ready", Duration::from_secs(60), || {
+            let (client, url) = (client.clone(), url.clone());
+            async move { client.get(url).send().await.is_ok_and(|r| r.status().is_success()) }
+        })
+        .await;
+        server
+    }
+
+    /// SIGTERM and wait: the workers stop and the files are closed.
+    pub fn stop(mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+/// Under `CI=true` a missing server is a failure; locally the test is skipped.
+pub fn require_env(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => {
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("{var} is not set under CI=true: its scripts/ci.d hook should have set it");
+            }
+            eprintln!("skipping: {var} is not set (run scripts/test.sh, or source its scripts/ci.d hook)");
+            None
+        }
+    }
+}
