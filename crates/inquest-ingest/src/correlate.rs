@@ -93,10 +93,20 @@ pub fn job_id_of(incident: IncidentId) -> Uuid {
     inquest_domain::derived_uuid(&["investigation-job", &incident.to_string()])
 }
 
-fn decision(incident: &IncidentState, decision: Decision, rationale: String, policy: &Policy, at: Timestamp, details: serde_json::Value) -> IncidentDecision {
-    let n = incident.decisions.len().to_string();
+/// A decision row. Its id is derived from the incident, the decision and `key` (the
+/// alert or job it is about), so correlation never needs the earlier decisions:
+/// a store may keep them apart from the incident's state.
+fn decision(
+    incident: &IncidentState,
+    decision: Decision,
+    key: &str,
+    rationale: String,
+    policy: &Policy,
+    at: Timestamp,
+    details: serde_json::Value,
+) -> IncidentDecision {
     IncidentDecision {
-        decision_id: DecisionId::derived(&["decision", &incident.incident_id.to_string(), &n]),
+        decision_id: DecisionId::derived(&["decision", &incident.incident_id.to_string(), decision.as_str(), key]),
         incident_id: incident.incident_id,
         decided_at: at,
         decision,
@@ -134,6 +144,7 @@ fn maybe_approve(incident: &mut IncidentState, policy: &Policy, now: Timestamp) 
     let d = decision(
         incident,
         Decision::Approved,
+        &job.to_string(),
         format!(
             "{recent} alerts at or above {} within {} minutes (rule: {} in {})",
             policy.min_severity, policy.approve.within_minutes, policy.approve.alerts, policy.approve.within_minutes
@@ -233,6 +244,7 @@ pub fn correlate(snapshot: Snapshot, alert: Alert, policy: &Policy, now: Timesta
         let d = decision(
             &incident,
             Decision::Attached,
+            &stored.alert_id.to_string(),
             format!(
                 "{} alert for {} {since}s after the incident's last alert, within the {}-minute window",
                 alert.severity,
@@ -277,13 +289,22 @@ pub fn correlate(snapshot: Snapshot, alert: Alert, policy: &Policy, now: Timesta
     let (outcome, d) = match &suppress {
         Some(why) => (
             Outcome::Suppressed,
-            decision(&incident, Decision::Suppressed, format!("suppressed: {why}"), policy, now, json!({"action": "suppress", "alert": details})),
+            decision(
+                &incident,
+                Decision::Suppressed,
+                &stored.alert_id.to_string(),
+                format!("suppressed: {why}"),
+                policy,
+                now,
+                json!({"action": "suppress", "alert": details}),
+            ),
         ),
         None => (
             Outcome::Opened,
             decision(
                 &incident,
                 Decision::Opened,
+                &stored.alert_id.to_string(),
                 format!(
                     "no active incident for {} within {} minutes: opened a new one",
                     alert.service,

@@ -93,6 +93,9 @@ pub struct IncidentState {
     pub job_id: Option<uuid::Uuid>,
     pub transitions: Vec<Transition>,
     pub notes: Vec<Note>,
+    /// Every decision on the incident, oldest first, when read from a store. Inside
+    /// correlation a store may pass only the decisions not stored yet: decision ids
+    /// do not depend on the earlier ones.
     pub decisions: Vec<IncidentDecision>,
     pub resolution_kind: Option<String>,
     pub resolution_summary: Option<String>,

@@ -2,6 +2,12 @@
 //! records file `inquest.redb`). Every write is one serialised transaction, so
 //! correlation and job leasing are atomic; redb commits are durable (fsync) before
 //! the call returns. One process opens the file at a time (redb locks it).
+//!
+//! Alerts go through one writer thread that commits every request waiting at that
+//! moment in one transaction (group commit): a request is answered only after the
+//! commit that holds it, and a failed commit fails every request in it, so nothing
+//! is half-written. Within a group an incident is read and written once. Decisions
+//! are rows of their own (appended, never rewritten with the incident's state).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,6 +20,12 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
+
+use std::collections::HashMap;
+use std::sync::mpsc;
+
+use inquest_domain::IncidentDecision;
+use tokio::sync::oneshot;
 
 use crate::correlate::{Outcome, Snapshot, StoredAlert, correlate};
 use crate::lifecycle::{Action, IncidentState, Note};
@@ -43,6 +55,13 @@ const OUTBOX: TableDefinition<&str, u64> = TableDefinition::new("records_outbox"
 const JOBS: Json = TableDefinition::new("investigation_jobs");
 /// job_id of every job not yet succeeded or failed
 const PENDING_JOBS: TableDefinition<&str, ()> = TableDefinition::new("pending_jobs");
+/// `(incident_id, seq)` -> `IncidentDecision`, in the order they were taken
+const DECISIONS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("incident_decisions");
+/// `(incident_id, seq)` of decisions not yet written to the records store
+const DECISION_OUTBOX: TableDefinition<(&str, u64), ()> = TableDefinition::new("decision_outbox");
+
+/// Most alerts committed in one transaction.
+const MAX_GROUP_ALERTS: usize = 4096;
 
 fn err(op: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::new(ErrorKind::Internal, BACKEND, op, e)
@@ -67,9 +86,218 @@ fn get_str(t: &impl ReadableTable<&'static str, &'static str>, key: &str, op: &s
     Ok(t.get(key).map_err(|e| err(op, e))?.map(|v| v.value().to_string()))
 }
 
+/// One `ingest` call waiting for the writer thread.
+struct IngestRequest {
+    alerts: Vec<Alert>,
+    policy: Policy,
+    now: Timestamp,
+    reply: oneshot::Sender<StoreResult<Vec<Applied>>>,
+}
+
+/// The writer thread; dropping the last store handle ends it and waits for it, so
+/// the file can be opened again at once.
+struct Writer {
+    tx: Option<mpsc::Sender<IngestRequest>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct RedbIngestStore {
     db: Arc<Database>,
+    writer: Arc<Writer>,
+}
+
+/// What to do with the service's active-incident pointer when an incident is stored.
+#[derive(Clone, Copy, PartialEq)]
+enum Pointer {
+    /// It is the service's newest active incident.
+    Set,
+    /// Drop the pointer if it points at this incident and the incident is no longer active.
+    ClearIfInactive,
+    /// The caller writes the pointers.
+    Leave,
+}
+
+fn next_seq(txn: &WriteTransaction, op: &str) -> StoreResult<u64> {
+    let mut meta = txn.open_table(META).map_err(|e| err(op, e))?;
+    let seq = meta.get("outbox_seq").map_err(|e| err(op, e))?.map(|v| v.value()).unwrap_or(0) + 1;
+    meta.insert("outbox_seq", seq).map_err(|e| err(op, e))?;
+    Ok(seq)
+}
+
+/// The incident's state as stored (without its decisions).
+fn read_incident(txn: &WriteTransaction, id: &str, op: &str) -> StoreResult<Option<IncidentState>> {
+    let t = txn.open_table(INCIDENTS).map_err(|e| err(op, e))?;
+    get_json(&t, id, op)
+}
+
+/// `inc` with every decision it has taken, oldest first.
+fn with_decisions(
+    mut inc: IncidentState,
+    t: &impl ReadableTable<(&'static str, u64), &'static [u8]>,
+    op: &str,
+) -> StoreResult<IncidentState> {
+    let id = inc.incident_id.to_string();
+    let mut all = Vec::new();
+    for row in t.range((id.as_str(), 0)..=(id.as_str(), u64::MAX)).map_err(|e| err(op, e))? {
+        let (_, v) = row.map_err(|e| err(op, e))?;
+        all.push(dec::<IncidentDecision>(op, v.value())?);
+    }
+    // Decisions of `inc` not yet stored (a caller's fresh copy) stay after the stored ones.
+    all.extend(inc.decisions.drain(..).filter(|d| !all.iter().any(|a: &IncidentDecision| a.decision_id == d.decision_id)).collect::<Vec<_>>());
+    inc.decisions = all;
+    Ok(inc)
+}
+
+/// Per-group cache: every incident, alert and pointer read or written by the group.
+#[derive(Default)]
+struct Group {
+    /// incident_id -> (state with only this group's new decisions, status when read, changed)
+    incidents: HashMap<String, (IncidentState, Option<IncidentStatus>, bool)>,
+    /// fingerprint -> (latest alert row, changed)
+    alerts: HashMap<String, (StoredAlert, bool)>,
+    /// service -> (active incident id, changed)
+    active: HashMap<String, (Option<String>, bool)>,
+    /// incident order of first change, so writes are deterministic
+    order: Vec<String>,
+}
+
+impl Group {
+    fn incident(&mut self, txn: &WriteTransaction, id: &str, op: &str) -> StoreResult<Option<IncidentState>> {
+        if let Some((inc, _, _)) = self.incidents.get(id) {
+            return Ok(Some(inc.clone()));
+        }
+        let Some(inc) = read_incident(txn, id, op)? else { return Ok(None) };
+        self.incidents.insert(id.to_string(), (inc.clone(), Some(inc.status), false));
+        Ok(Some(inc))
+    }
+
+    fn alert(&mut self, txn: &WriteTransaction, fingerprint: &str, op: &str) -> StoreResult<Option<StoredAlert>> {
+        if let Some((a, _)) = self.alerts.get(fingerprint) {
+            return Ok(Some(a.clone()));
+        }
+        let id = {
+            let fps = txn.open_table(FINGERPRINTS).map_err(|e| err(op, e))?;
+            get_str(&fps, fingerprint, op)?
+        };
+        let Some(id) = id else { return Ok(None) };
+        let alerts = txn.open_table(ALERTS).map_err(|e| err(op, e))?;
+        let found: Option<StoredAlert> = get_json(&alerts, &id, op)?;
+        if let Some(a) = &found {
+            self.alerts.insert(fingerprint.to_string(), (a.clone(), false));
+        }
+        Ok(found)
+    }
+
+    fn active_of(&mut self, txn: &WriteTransaction, service: &str, op: &str) -> StoreResult<Option<String>> {
+        if let Some((id, _)) = self.active.get(service) {
+            return Ok(id.clone());
+        }
+        let t = txn.open_table(ACTIVE).map_err(|e| err(op, e))?;
+        let id = get_str(&t, service, op)?;
+        self.active.insert(service.to_string(), (id.clone(), false));
+        Ok(id)
+    }
+
+    /// Correlate one alert against the group's view of the store and record the plan.
+    fn apply(&mut self, txn: &WriteTransaction, alert: &Alert, policy: &Policy, now: Timestamp, op: &str) -> StoreResult<Applied> {
+        let existing = match self.alert(txn, &alert.fingerprint, op)? {
+            Some(stored) => {
+                let inc = match stored.incident_id {
+                    Some(i) => self.incident(txn, &i.to_string(), op)?,
+                    None => None,
+                };
+                Some((stored, inc))
+            }
+            None => None,
+        };
+        let active = match self.active_of(txn, &alert.service, op)? {
+            Some(id) => self.incident(txn, &id, op)?,
+            None => None,
+        };
+        let plan = correlate(Snapshot { existing, active }, alert.clone(), policy, now);
+        if let Some(i) = plan.alert.incident_id {
+            let (i, a) = (i.to_string(), plan.alert.alert_id.to_string());
+            txn.open_table(INCIDENT_ALERTS).map_err(|e| err(op, e))?.insert((i.as_str(), a.as_str()), ()).map_err(|e| err(op, e))?;
+        }
+        self.alerts.insert(alert.fingerprint.clone(), (plan.alert.clone(), true));
+        let mut resolved_after_seconds = None;
+        if let Some(inc) = &plan.incident {
+            let id = inc.incident_id.to_string();
+            if plan.new_incident {
+                self.active.insert(inc.service.clone(), (Some(id.clone()), true));
+            } else if !inc.is_active() && self.active_of(txn, &inc.service, op)?.as_deref() == Some(id.as_str()) {
+                self.active.insert(inc.service.clone(), (None, true));
+            }
+            let before = self.incidents.get(&id).and_then(|(_, s, _)| *s);
+            if !self.incidents.get(&id).is_some_and(|(_, _, changed)| *changed) {
+                self.order.push(id.clone());
+            }
+            self.incidents.insert(id, (inc.clone(), before, true));
+            if plan.outcome == Outcome::Resolved {
+                resolved_after_seconds = inc.time_to_resolve().map(|d| d.num_milliseconds() as f64 / 1000.0);
+            }
+        }
+        if let (Some(job_id), Some(inc)) = (plan.enqueue_job, &plan.incident) {
+            let key = job_id.to_string();
+            let mut jobs = txn.open_table(JOBS).map_err(|e| err(op, e))?;
+            if jobs.get(key.as_str()).map_err(|e| err(op, e))?.is_none() {
+                let job = Job::new(job_id, inc.incident_id, now);
+                jobs.insert(key.as_str(), enc(op, &job)?.as_slice()).map_err(|e| err(op, e))?;
+                txn.open_table(PENDING_JOBS).map_err(|e| err(op, e))?.insert(key.as_str(), ()).map_err(|e| err(op, e))?;
+            }
+        }
+        Ok(Applied {
+            alert_id: plan.alert.alert_id,
+            fingerprint: alert.fingerprint.clone(),
+            incident_id: plan.alert.incident_id,
+            outcome: plan.outcome,
+            job_id: plan.enqueue_job,
+            resolved_after_seconds,
+        })
+    }
+
+    /// Write what the group changed: each alert and incident once, then the pointers.
+    fn flush(mut self, txn: &WriteTransaction, op: &str) -> StoreResult<()> {
+        {
+            let mut alerts = txn.open_table(ALERTS).map_err(|e| err(op, e))?;
+            let mut fps = txn.open_table(FINGERPRINTS).map_err(|e| err(op, e))?;
+            for (fp, (a, changed)) in &self.alerts {
+                if *changed {
+                    let id = a.alert_id.to_string();
+                    alerts.insert(id.as_str(), enc(op, a)?.as_slice()).map_err(|e| err(op, e))?;
+                    fps.insert(fp.as_str(), id.as_str()).map_err(|e| err(op, e))?;
+                }
+            }
+        }
+        for id in std::mem::take(&mut self.order) {
+            if let Some((mut inc, before, true)) = self.incidents.remove(&id) {
+                RedbIngestStore::put_incident(txn, &mut inc, before, Pointer::Leave, op)?;
+            }
+        }
+        let mut active = txn.open_table(ACTIVE).map_err(|e| err(op, e))?;
+        for (service, (id, changed)) in &self.active {
+            match (id, changed) {
+                (Some(id), true) => {
+                    active.insert(service.as_str(), id.as_str()).map_err(|e| err(op, e))?;
+                }
+                (None, true) => {
+                    active.remove(service.as_str()).map_err(|e| err(op, e))?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
 }
 
 impl RedbIngestStore {
@@ -104,9 +332,20 @@ impl RedbIngestStore {
             txn.open_table(OUTBOX).map_err(|e| err(op, e))?;
             txn.open_table(JOBS).map_err(|e| err(op, e))?;
             txn.open_table(PENDING_JOBS).map_err(|e| err(op, e))?;
+            txn.open_table(DECISIONS).map_err(|e| err(op, e))?;
+            txn.open_table(DECISION_OUTBOX).map_err(|e| err(op, e))?;
         }
         txn.commit().map_err(|e| err(op, e))?;
-        Ok(Self { db: Arc::new(db) })
+        let db = Arc::new(db);
+        let (tx, rx) = mpsc::channel::<IngestRequest>();
+        let thread = {
+            let db = db.clone();
+            std::thread::Builder::new()
+                .name("inquest-ingest-writer".into())
+                .spawn(move || write_groups(&db, &rx))
+                .map_err(|e| err("open", format!("cannot start the writer thread: {e}")))?
+        };
+        Ok(Self { db, writer: Arc::new(Writer { tx: Some(tx), thread: Some(thread) }) })
     }
 
     fn write<R>(&self, op: &str, f: impl FnOnce(&WriteTransaction) -> StoreResult<R>) -> StoreResult<R> {
@@ -116,33 +355,63 @@ impl RedbIngestStore {
         Ok(r)
     }
 
-    /// Store an incident: status counts, outbox, and the service's active pointer.
-    fn put_incident(txn: &WriteTransaction, inc: &IncidentState, new_incident: bool, op: &str) -> StoreResult<()> {
+    /// Store an incident: its new decisions (appended, and queued for the records
+    /// store), its state without them, status counts, outbox, and the pointer.
+    fn put_incident(txn: &WriteTransaction, inc: &mut IncidentState, before: Option<IncidentStatus>, pointer: Pointer, op: &str) -> StoreResult<()> {
         let id = inc.incident_id.to_string();
-        let mut incidents = txn.open_table(INCIDENTS).map_err(|e| err(op, e))?;
-        let old: Option<IncidentState> = get_json(&incidents, &id, op)?;
-        incidents.insert(id.as_str(), enc(op, inc)?.as_slice()).map_err(|e| err(op, e))?;
-        let mut counts = txn.open_table(COUNTS).map_err(|e| err(op, e))?;
-        let old_status = old.as_ref().map(|o| o.status);
-        if old_status != Some(inc.status) {
-            if let Some(s) = old_status {
+        let decisions = std::mem::take(&mut inc.decisions);
+        if !decisions.is_empty() {
+            let mut rows = txn.open_table(DECISIONS).map_err(|e| err(op, e))?;
+            let mut outbox = txn.open_table(DECISION_OUTBOX).map_err(|e| err(op, e))?;
+            for d in &decisions {
+                let seq = next_seq(txn, op)?;
+                rows.insert((id.as_str(), seq), enc(op, d)?.as_slice()).map_err(|e| err(op, e))?;
+                outbox.insert((id.as_str(), seq), ()).map_err(|e| err(op, e))?;
+            }
+        }
+        let encoded = enc(op, &*inc);
+        inc.decisions = decisions;
+        txn.open_table(INCIDENTS).map_err(|e| err(op, e))?.insert(id.as_str(), encoded?.as_slice()).map_err(|e| err(op, e))?;
+        if before != Some(inc.status) {
+            let mut counts = txn.open_table(COUNTS).map_err(|e| err(op, e))?;
+            if let Some(s) = before {
                 let n = counts.get(s.as_str()).map_err(|e| err(op, e))?.map(|v| v.value()).unwrap_or(0);
                 counts.insert(s.as_str(), n.saturating_sub(1)).map_err(|e| err(op, e))?;
             }
             let n = counts.get(inc.status.as_str()).map_err(|e| err(op, e))?.map(|v| v.value()).unwrap_or(0);
             counts.insert(inc.status.as_str(), n + 1).map_err(|e| err(op, e))?;
         }
-        let mut meta = txn.open_table(META).map_err(|e| err(op, e))?;
-        let seq = meta.get("outbox_seq").map_err(|e| err(op, e))?.map(|v| v.value()).unwrap_or(0) + 1;
-        meta.insert("outbox_seq", seq).map_err(|e| err(op, e))?;
+        let seq = next_seq(txn, op)?;
         txn.open_table(OUTBOX).map_err(|e| err(op, e))?.insert(id.as_str(), seq).map_err(|e| err(op, e))?;
         let mut active = txn.open_table(ACTIVE).map_err(|e| err(op, e))?;
-        if new_incident {
-            active.insert(inc.service.as_str(), id.as_str()).map_err(|e| err(op, e))?;
-        } else if !inc.is_active() && get_str(&active, &inc.service, op)?.as_deref() == Some(id.as_str()) {
-            active.remove(inc.service.as_str()).map_err(|e| err(op, e))?;
+        match pointer {
+            Pointer::Set => {
+                active.insert(inc.service.as_str(), id.as_str()).map_err(|e| err(op, e))?;
+            }
+            Pointer::ClearIfInactive if !inc.is_active() && get_str(&active, &inc.service, op)?.as_deref() == Some(id.as_str()) => {
+                active.remove(inc.service.as_str()).map_err(|e| err(op, e))?;
+            }
+            Pointer::ClearIfInactive | Pointer::Leave => {}
         }
         Ok(())
+    }
+
+    /// Read, change and store one incident in one transaction (lifecycle actions).
+    fn change_incident(
+        &self,
+        op: &str,
+        id: IncidentId,
+        pointer: Pointer,
+        f: impl FnOnce(&mut IncidentState) -> Result<(), LifecycleError>,
+    ) -> Result<IncidentState, LifecycleError> {
+        let txn = self.db.begin_write().map_err(|e| err(op, e))?;
+        let mut inc = read_incident(&txn, &id.to_string(), op)?.ok_or(LifecycleError::NotFound(id))?;
+        let before = Some(inc.status);
+        f(&mut inc)?;
+        Self::put_incident(&txn, &mut inc, before, pointer, op)?;
+        let inc = with_decisions(inc, &txn.open_table(DECISIONS).map_err(|e| err(op, e))?, op)?;
+        txn.commit().map_err(|e| err(op, e))?;
+        Ok(inc)
     }
 
     fn update_job(&self, op: &str, job_id: Uuid, f: impl FnOnce(&mut Job) -> bool) -> StoreResult<bool> {
@@ -164,6 +433,50 @@ impl RedbIngestStore {
     }
 }
 
+/// The writer thread: take every request waiting, correlate and store them in one
+/// transaction, commit, then answer each.
+fn write_groups(db: &Database, rx: &mpsc::Receiver<IngestRequest>) {
+    let op = "ingest";
+    while let Ok(first) = rx.recv() {
+        let mut size = first.alerts.len();
+        let mut group = vec![first];
+        while size < MAX_GROUP_ALERTS {
+            match rx.try_recv() {
+                Ok(r) => {
+                    size += r.alerts.len();
+                    group.push(r);
+                }
+                Err(_) => break,
+            }
+        }
+        let result = (|| {
+            let txn = db.begin_write().map_err(|e| err(op, e))?;
+            let mut cache = Group::default();
+            let mut answers = Vec::with_capacity(group.len());
+            for r in &group {
+                let applied = r.alerts.iter().map(|a| cache.apply(&txn, a, &r.policy, r.now, op)).collect::<StoreResult<Vec<_>>>()?;
+                answers.push(applied);
+            }
+            cache.flush(&txn, op)?;
+            txn.commit().map_err(|e| err(op, e))?;
+            Ok::<_, StoreError>(answers)
+        })();
+        tracing::trace!(requests = group.len(), alerts = size, ok = result.is_ok(), "ingest group committed");
+        match result {
+            Ok(answers) => {
+                for (r, a) in group.into_iter().zip(answers) {
+                    let _ = r.reply.send(Ok(a));
+                }
+            }
+            Err(e) => {
+                for r in group {
+                    let _ = r.reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl IngestStore for RedbIngestStore {
     fn backend(&self) -> &'static str {
@@ -179,96 +492,33 @@ impl IngestStore for RedbIngestStore {
 
     async fn ingest(&self, batch: &[Alert], policy: &Policy, now: Timestamp) -> StoreResult<Vec<Applied>> {
         let op = "ingest";
-        self.write(op, |txn| {
-            let mut out = Vec::with_capacity(batch.len());
-            for alert in batch {
-                let existing = {
-                    let fps = txn.open_table(FINGERPRINTS).map_err(|e| err(op, e))?;
-                    let alerts = txn.open_table(ALERTS).map_err(|e| err(op, e))?;
-                    let incidents = txn.open_table(INCIDENTS).map_err(|e| err(op, e))?;
-                    match get_str(&fps, &alert.fingerprint, op)? {
-                        Some(id) => match get_json::<StoredAlert>(&alerts, &id, op)? {
-                            Some(stored) => {
-                                let inc = match stored.incident_id {
-                                    Some(i) => get_json::<IncidentState>(&incidents, &i.to_string(), op)?,
-                                    None => None,
-                                };
-                                Some((stored, inc))
-                            }
-                            None => None,
-                        },
-                        None => None,
-                    }
-                };
-                let active = {
-                    let act = txn.open_table(ACTIVE).map_err(|e| err(op, e))?;
-                    let incidents = txn.open_table(INCIDENTS).map_err(|e| err(op, e))?;
-                    match get_str(&act, &alert.service, op)? {
-                        Some(id) => get_json::<IncidentState>(&incidents, &id, op)?,
-                        None => None,
-                    }
-                };
-                let plan = correlate(Snapshot { existing, active }, alert.clone(), policy, now);
-                let alert_id = plan.alert.alert_id.to_string();
-                txn.open_table(ALERTS)
-                    .map_err(|e| err(op, e))?
-                    .insert(alert_id.as_str(), enc(op, &plan.alert)?.as_slice())
-                    .map_err(|e| err(op, e))?;
-                txn.open_table(FINGERPRINTS)
-                    .map_err(|e| err(op, e))?
-                    .insert(alert.fingerprint.as_str(), alert_id.as_str())
-                    .map_err(|e| err(op, e))?;
-                if let Some(i) = plan.alert.incident_id {
-                    let i = i.to_string();
-                    txn.open_table(INCIDENT_ALERTS)
-                        .map_err(|e| err(op, e))?
-                        .insert((i.as_str(), alert_id.as_str()), ())
-                        .map_err(|e| err(op, e))?;
-                }
-                let mut resolved_after_seconds = None;
-                if let Some(inc) = &plan.incident {
-                    Self::put_incident(txn, inc, plan.new_incident, op)?;
-                    if plan.outcome == Outcome::Resolved {
-                        resolved_after_seconds = inc.time_to_resolve().map(|d| d.num_milliseconds() as f64 / 1000.0);
-                    }
-                }
-                if let (Some(job_id), Some(inc)) = (plan.enqueue_job, &plan.incident) {
-                    let key = job_id.to_string();
-                    let mut jobs = txn.open_table(JOBS).map_err(|e| err(op, e))?;
-                    if jobs.get(key.as_str()).map_err(|e| err(op, e))?.is_none() {
-                        let job = Job::new(job_id, inc.incident_id, now);
-                        jobs.insert(key.as_str(), enc(op, &job)?.as_slice()).map_err(|e| err(op, e))?;
-                        txn.open_table(PENDING_JOBS).map_err(|e| err(op, e))?.insert(key.as_str(), ()).map_err(|e| err(op, e))?;
-                    }
-                }
-                out.push(Applied {
-                    alert_id: plan.alert.alert_id,
-                    fingerprint: alert.fingerprint.clone(),
-                    incident_id: plan.alert.incident_id,
-                    outcome: plan.outcome,
-                    job_id: plan.enqueue_job,
-                    resolved_after_seconds,
-                });
-            }
-            Ok(out)
-        })
+        let (reply, answer) = oneshot::channel();
+        let request = IngestRequest { alerts: batch.to_vec(), policy: policy.clone(), now, reply };
+        let tx = self.writer.tx.as_ref().ok_or_else(|| err(op, "the writer thread has stopped"))?;
+        tx.send(request).map_err(|_| err(op, "the writer thread has stopped"))?;
+        answer.await.map_err(|_| err(op, "the writer thread stopped before answering"))?
     }
 
     async fn get_incident(&self, id: IncidentId) -> StoreResult<Option<IncidentState>> {
         let op = "get_incident";
         let txn = self.db.begin_read().map_err(|e| err(op, e))?;
         let t = txn.open_table(INCIDENTS).map_err(|e| err(op, e))?;
-        get_json(&t, &id.to_string(), op)
+        let decisions = txn.open_table(DECISIONS).map_err(|e| err(op, e))?;
+        match get_json(&t, &id.to_string(), op)? {
+            Some(inc) => Ok(Some(with_decisions(inc, &decisions, op)?)),
+            None => Ok(None),
+        }
     }
 
     async fn list_incidents(&self) -> StoreResult<Vec<IncidentState>> {
         let op = "list_incidents";
         let txn = self.db.begin_read().map_err(|e| err(op, e))?;
         let t = txn.open_table(INCIDENTS).map_err(|e| err(op, e))?;
+        let decisions = txn.open_table(DECISIONS).map_err(|e| err(op, e))?;
         let mut out: Vec<IncidentState> = Vec::new();
         for row in t.iter().map_err(|e| err(op, e))? {
             let (_, v) = row.map_err(|e| err(op, e))?;
-            out.push(dec(op, v.value())?);
+            out.push(with_decisions(dec(op, v.value())?, &decisions, op)?);
         }
         out.sort_by_key(|i| std::cmp::Reverse(i.created_at));
         Ok(out)
@@ -317,31 +567,17 @@ impl IngestStore for RedbIngestStore {
         reason: Option<String>,
         now: Timestamp,
     ) -> Result<IncidentState, LifecycleError> {
-        let op = "transition";
-        let txn = self.db.begin_write().map_err(|e| err(op, e))?;
-        let mut inc: IncidentState = {
-            let t = txn.open_table(INCIDENTS).map_err(|e| err(op, e))?;
-            get_json(&t, &id.to_string(), op)?.ok_or(LifecycleError::NotFound(id))?
-        };
-        inc.apply(action, actor, reason, now)?;
         // Reopening makes it the service's active incident again.
-        Self::put_incident(&txn, &inc, action == Action::Reopen, op)?;
-        txn.commit().map_err(|e| err(op, e))?;
-        Ok(inc)
+        let pointer = if action == Action::Reopen { Pointer::Set } else { Pointer::ClearIfInactive };
+        self.change_incident("transition", id, pointer, |inc| Ok(inc.apply(action, actor, reason, now)?))
     }
 
     async fn add_note(&self, id: IncidentId, note: Note) -> Result<IncidentState, LifecycleError> {
-        let op = "add_note";
-        let txn = self.db.begin_write().map_err(|e| err(op, e))?;
-        let mut inc: IncidentState = {
-            let t = txn.open_table(INCIDENTS).map_err(|e| err(op, e))?;
-            get_json(&t, &id.to_string(), op)?.ok_or(LifecycleError::NotFound(id))?
-        };
-        inc.updated_at = inc.updated_at.max(note.at);
-        inc.notes.push(note);
-        Self::put_incident(&txn, &inc, false, op)?;
-        txn.commit().map_err(|e| err(op, e))?;
-        Ok(inc)
+        self.change_incident("add_note", id, Pointer::ClearIfInactive, |inc| {
+            inc.updated_at = inc.updated_at.max(note.at);
+            inc.notes.push(note);
+            Ok(())
+        })
     }
 
     async fn pending_records(&self, limit: usize) -> StoreResult<Vec<Pending>> {
@@ -349,10 +585,20 @@ impl IngestStore for RedbIngestStore {
         let txn = self.db.begin_read().map_err(|e| err(op, e))?;
         let outbox = txn.open_table(OUTBOX).map_err(|e| err(op, e))?;
         let incidents = txn.open_table(INCIDENTS).map_err(|e| err(op, e))?;
+        let decisions = txn.open_table(DECISIONS).map_err(|e| err(op, e))?;
+        let queued = txn.open_table(DECISION_OUTBOX).map_err(|e| err(op, e))?;
         let mut out = Vec::new();
         for row in outbox.iter().map_err(|e| err(op, e))?.take(limit) {
             let (k, v) = row.map_err(|e| err(op, e))?;
-            if let Some(incident) = get_json(&incidents, k.value(), op)? {
+            let id = k.value();
+            if let Some(mut incident) = get_json::<IncidentState>(&incidents, id, op)? {
+                // Only the decisions the records store has not had yet.
+                for q in queued.range((id, 0)..=(id, u64::MAX)).map_err(|e| err(op, e))? {
+                    let (key, _) = q.map_err(|e| err(op, e))?;
+                    if let Some(d) = decisions.get(key.value()).map_err(|e| err(op, e))? {
+                        incident.decisions.push(dec(op, d.value())?);
+                    }
+                }
                 out.push(Pending { incident, version: v.value() });
             }
         }
@@ -366,12 +612,15 @@ impl IngestStore for RedbIngestStore {
         }
         self.write(op, |txn| {
             let mut outbox = txn.open_table(OUTBOX).map_err(|e| err(op, e))?;
+            let mut queued = txn.open_table(DECISION_OUTBOX).map_err(|e| err(op, e))?;
             for (id, version) in done {
                 let key = id.to_string();
                 let current = outbox.get(key.as_str()).map_err(|e| err(op, e))?.map(|v| v.value());
                 if current == Some(*version) {
                     outbox.remove(key.as_str()).map_err(|e| err(op, e))?;
                 }
+                // Decisions taken before that version were in the batch written.
+                queued.retain_in((key.as_str(), 0)..=(key.as_str(), *version), |_, _| false).map_err(|e| err(op, e))?;
             }
             Ok(())
         })

@@ -2,6 +2,7 @@
 //! embedded job queue (real Alertmanager and Prometheus: `crates/inquest/tests/it/alerting.rs`).
 
 mod api;
+mod group;
 mod queue;
 
 use std::sync::Arc;
