@@ -327,8 +327,8 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
         }
 
         // traffic: request volume rose on the incident's service or a caller.
-        if matches!(v.reach.direction, Direction::Origin | Direction::Upstream) {
-            if let Some(s) = v.best(|k| k == MetricKind::Traffic).filter(|s| s.direction > 0 && s.effective_strength() >= ANOMALOUS) {
+        if matches!(v.reach.direction, Direction::Origin | Direction::Upstream)
+            && let Some(s) = v.best(|k| k == MetricKind::Traffic).filter(|s| s.direction > 0 && s.effective_strength() >= ANOMALOUS) {
                 let others = others_onset(&|o: &Signal| o.kind.is_symptom() || o.kind.is_saturation());
                 let ratio = if s.baseline_median.abs() > 1e-9 { s.peak_value / s.baseline_median } else { 0.0 };
                 let (prec, prec_ev) = precedent(key, HypothesisType::Traffic);
@@ -352,7 +352,6 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
                     ev,
                 ));
             }
-        }
 
         // infra: a resource saturated on a service in the radius.
         if let Some(s) = v.best(MetricKind::is_saturation).filter(|s| s.effective_strength() >= ANOMALOUS) {

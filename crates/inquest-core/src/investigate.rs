@@ -370,11 +370,10 @@ pub async fn investigate(
             ]
         })
         .collect();
-    if !features.is_empty() {
-        if let Err(e) = stores.metrics.write_anomaly_features(&features).await {
+    if !features.is_empty()
+        && let Err(e) = stores.metrics.write_anomaly_features(&features).await {
             gaps.record("metrics", &e);
         }
-    }
 
     // Priors from feedback on earlier incidents only (no leakage).
     let priors = match crate::feedback::gather_priors(stores, ws, Some(incident_id)).await {

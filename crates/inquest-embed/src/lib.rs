@@ -45,8 +45,8 @@ pub async fn embedder_from_settings(settings: &EmbedSettings) -> (Arc<dyn Embedd
             }
         }
     }
-    if let Some(dir) = settings.local_dir() {
-        if minilm::resolve_model_dir(&dir).is_some() || settings.model_dir.is_some() {
+    if let Some(dir) = settings.local_dir()
+        && (minilm::resolve_model_dir(&dir).is_some() || settings.model_dir.is_some()) {
             match MiniLmEmbedder::load(&dir) {
                 Ok(e) => return (Arc::new(e), format!("embeddings: all-MiniLM-L6-v2 from {}", dir.display())),
                 Err(err) => {
@@ -57,7 +57,6 @@ pub async fn embedder_from_settings(settings: &EmbedSettings) -> (Arc<dyn Embedd
                 }
             }
         }
-    }
     (
         Arc::new(HashEmbedder::default()),
         format!(

@@ -194,11 +194,10 @@ fn push_row(
     nodes: &BTreeSet<String>,
 ) {
     for (col, v) in columns.iter().zip(vals) {
-        if let (Some((node, metric)), Some(v)) = (col, v) {
-            if nodes.contains(node) {
+        if let (Some((node, metric)), Some(v)) = (col, v)
+            && nodes.contains(node) {
                 out.push((ts, node.clone(), metric.clone(), *v));
             }
-        }
     }
 }
 

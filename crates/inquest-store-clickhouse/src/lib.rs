@@ -80,9 +80,12 @@ pub fn redact_url(url: &str) -> String {
     format!("{scheme}://{host}")
 }
 
+/// `(base URL, (user, password) if given, database from the query string if given)`.
+type ParsedUrl = (String, Option<(String, String)>, Option<String>);
+
 /// Split `http://user:password@host:port/?database=db` into the base URL, the
 /// credentials and the database named in the query string, if any.
-fn parse_url(url: &str) -> StoreResult<(String, Option<(String, String)>, Option<String>)> {
+fn parse_url(url: &str) -> StoreResult<ParsedUrl> {
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| err(ErrorKind::InvalidInput, "connect", format!("{}: not an http(s) url", redact_url(url))))?;
