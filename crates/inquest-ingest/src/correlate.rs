@@ -3,8 +3,6 @@
 //! attaches to the open incident, opens a new one, or is suppressed, and whether
 //! the incident is now approved for investigation. Every decision is a row.
 
-use std::collections::BTreeSet;
-
 use inquest_domain::{Decision, DecisionId, IncidentDecision, IncidentId, IncidentStatus, ServiceId, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -261,28 +259,9 @@ pub fn correlate(snapshot: Snapshot, alert: Alert, policy: &Policy, now: Timesta
         return Plan { outcome, alert: stored, incident: Some(incident), new_incident: false, enqueue_job };
     }
     // 4. Otherwise a new incident, open or suppressed.
-    let mut incident = IncidentState {
-        incident_id: IncidentId::new_random(),
-        service: alert.service.clone(),
-        service_id: service_id_of(&alert.service),
-        status: if suppress.is_some() { IncidentStatus::Suppressed } else { IncidentStatus::Open },
-        severity: alert.severity,
-        created_at: now,
-        updated_at: now,
-        first_alert_at: alert.starts_at.min(now),
-        last_alert_at: now,
-        alert_count: 1,
-        firing: BTreeSet::new(),
-        qualifying_times: vec![],
-        approved: false,
-        job_id: None,
-        transitions: vec![],
-        notes: vec![],
-        decisions: vec![],
-        resolution_kind: None,
-        resolution_summary: None,
-        resolved_at: None,
-    };
+    let status = if suppress.is_some() { IncidentStatus::Suppressed } else { IncidentStatus::Open };
+    let mut incident = IncidentState::new(&alert.service, status, alert.severity, now);
+    incident.first_alert_at = alert.starts_at.min(now);
     stored.incident_id = Some(incident.incident_id);
     note_alert(&mut incident, &alert, policy, now);
     let details = json!({"fingerprint": alert.fingerprint, "alert_id": stored.alert_id.to_string()});

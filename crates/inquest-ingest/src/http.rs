@@ -93,6 +93,12 @@ async fn post_alertmanager(State(ingest): State<Arc<Ingest>>, body: Bytes) -> Re
     store_and_answer(&ingest, alerts, "alertmanager", started).await
 }
 
+/// The JSON body of a lifecycle request, or the 422 naming what is wrong.
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Box<Response>> {
+    serde_json::from_slice(body)
+        .map_err(|e| Box::new(invalid(ValidationError { field: "body".into(), message: e.to_string() })))
+}
+
 fn parse_id(id: &str) -> Result<IncidentId, Box<Response>> {
     id.parse::<IncidentId>().map_err(|_| {
         Box::new(error(StatusCode::BAD_REQUEST, "bad_request", format!("invalid id: '{id}' is not an incident id")))
@@ -155,13 +161,9 @@ struct TransitionBody {
 }
 
 async fn post_transition(State(ingest): State<Arc<Ingest>>, Path(id): Path<String>, body: Bytes) -> Response {
-    let id = match parse_id(&id) {
-        Ok(id) => id,
+    let (id, body) = match parse_id(&id).and_then(|id| Ok((id, parse_body::<TransitionBody>(&body)?))) {
+        Ok(v) => v,
         Err(r) => return *r,
-    };
-    let body: TransitionBody = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => return invalid(ValidationError { field: "body".into(), message: e.to_string() }),
     };
     let Ok(action) = serde_json::from_value::<Action>(Value::String(body.action.clone())) else {
         return invalid(ValidationError {
@@ -183,13 +185,9 @@ struct NoteBody {
 }
 
 async fn post_note(State(ingest): State<Arc<Ingest>>, Path(id): Path<String>, body: Bytes) -> Response {
-    let id = match parse_id(&id) {
-        Ok(id) => id,
+    let (id, body) = match parse_id(&id).and_then(|id| Ok((id, parse_body::<NoteBody>(&body)?))) {
+        Ok(v) => v,
         Err(r) => return *r,
-    };
-    let body: NoteBody = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => return invalid(ValidationError { field: "body".into(), message: e.to_string() }),
     };
     if body.text.trim().is_empty() {
         return invalid(ValidationError { field: "text".into(), message: "must not be empty".into() });

@@ -103,6 +103,32 @@ pub struct IncidentState {
 }
 
 impl IncidentState {
+    /// A new incident of `service` with no alert, transition, note or decision yet.
+    pub fn new(service: &str, status: IncidentStatus, severity: Severity, at: Timestamp) -> IncidentState {
+        IncidentState {
+            incident_id: IncidentId::new_random(),
+            service: service.to_string(),
+            service_id: crate::correlate::service_id_of(service),
+            status,
+            severity,
+            created_at: at,
+            updated_at: at,
+            first_alert_at: at,
+            last_alert_at: at,
+            alert_count: 1,
+            firing: BTreeSet::new(),
+            qualifying_times: vec![],
+            approved: false,
+            job_id: None,
+            transitions: vec![],
+            notes: vec![],
+            decisions: vec![],
+            resolution_kind: None,
+            resolution_summary: None,
+            resolved_at: None,
+        }
+    }
+
     /// Apply `action`, recording the transition; refused transitions change nothing.
     pub fn apply(&mut self, action: Action, actor: &str, reason: Option<String>, at: Timestamp) -> Result<(), InvalidTransition> {
         let to = next_status(self.status, action)?;
@@ -178,28 +204,7 @@ mod tests {
     use chrono::Duration;
 
     pub(crate) fn state(at: Timestamp) -> IncidentState {
-        IncidentState {
-            incident_id: IncidentId::new_random(),
-            service: "checkout".into(),
-            service_id: ServiceId::derived(&["service", "default/default/checkout"]),
-            status: IncidentStatus::Open,
-            severity: Severity::High,
-            created_at: at,
-            updated_at: at,
-            first_alert_at: at,
-            last_alert_at: at,
-            alert_count: 1,
-            firing: BTreeSet::new(),
-            qualifying_times: vec![],
-            approved: false,
-            job_id: None,
-            transitions: vec![],
-            notes: vec![],
-            decisions: vec![],
-            resolution_kind: None,
-            resolution_summary: None,
-            resolved_at: None,
-        }
+        IncidentState::new("checkout", IncidentStatus::Open, Severity::High, at)
     }
 
     #[test]
