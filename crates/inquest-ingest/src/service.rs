@@ -112,7 +112,7 @@ impl Ingest {
                 if !known.contains(&inc.service_id) && added.insert(inc.service_id) {
                     batch.services.push(service_row(inc));
                 }
-                batch.incidents.push(inc.to_incident());
+                batch.incidents.push(self.incident_row(inc).await?);
                 batch.decisions.extend(inc.decisions.iter().cloned());
             }
             self.records
@@ -126,6 +126,20 @@ impl Ingest {
                 return Ok(written);
             }
         }
+    }
+
+    /// The `incidents` row of `inc`. A resolution people gave through feedback
+    /// (a confirmed hypothesis, a root cause) is kept: the lifecycle does not undo it.
+    async fn incident_row(&self, inc: &IncidentState) -> Result<inquest_domain::Incident, StoreError> {
+        let row = inc.to_incident();
+        let records_error = |e: &StoreError| self.metrics.store_error(&store_label("records", self.records.backend()), e);
+        let events = self.records.feedback(inc.incident_id).await.inspect_err(records_error)?;
+        if events.is_empty() {
+            return Ok(row);
+        }
+        let hypotheses = self.records.hypotheses(inc.incident_id).await.inspect_err(records_error)?;
+        let resolution = inquest_core::feedback::derive_resolution(&events, &hypotheses);
+        Ok(if resolution.resolved_at.is_some() { inquest_core::feedback::apply_resolution(&row, &resolution, row.updated_at) } else { row })
     }
 
     pub async fn transition(

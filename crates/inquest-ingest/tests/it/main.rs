@@ -4,6 +4,7 @@
 mod api;
 mod group;
 mod queue;
+mod records;
 
 use std::sync::Arc;
 
