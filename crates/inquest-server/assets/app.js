@@ -192,6 +192,7 @@ async function incidentPage(id) {
           ${d.report_history.length > 1 ? `<p class="small muted">${d.report_history.length} reports in history; latest ${fmtTime(d.report.created_at)}</p>` : ""}</section>
       </div>
       <div>
+        <section class="card" id="lifecycle" hidden></section>
         <section class="card" id="feedback"><h2>Feedback</h2>
           <form class="inline" id="rootcause"><select name="hypothesis_id"><option value="">root cause: free text…</option>${options}</select>
             <input name="text" placeholder="root cause in your words"><button type="submit">Set root cause</button></form>
@@ -223,12 +224,46 @@ async function incidentPage(id) {
     try { await api(`/api/incidents/${id}/investigate`, { method: "POST" }); } catch (e) { alert(e.message); }
     await incidentPage(id);
   });
+  await lifecycle(id);
   try {
     const m = await api(`/api/incidents/${id}/metrics`);
     document.querySelector("#metrics").innerHTML = `<h2>Metrics around the onset</h2>` + metricsHtml(m);
     document.querySelector("#radius").innerHTML = `<h2>Blast radius</h2>` + radiusHtml(m);
   } catch (e) {
     document.querySelector("#metrics").innerHTML = `<h2>Metrics around the onset</h2><div class="error">${esc(e.message)}</div>`;
+  }
+}
+
+// ------------------------------------------------------------------ lifecycle
+// Incidents opened by alerts have a lifecycle (status, transitions, alerts); others answer 404.
+const ACTIONS = { open: ["triage", "resolve", "suppress"], triaged: ["resolve", "suppress"], suppressed: ["reopen"], resolved: ["reopen"] };
+const ACTION_LABEL = { triage: "Acknowledge", resolve: "Resolve", suppress: "Suppress", reopen: "Reopen" };
+const secs = (s) => s == null ? "–" : s < 120 ? `${Math.round(s)} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`;
+
+async function lifecycle(id) {
+  const el = document.getElementById("lifecycle");
+  let lc;
+  try { lc = await api(`/api/incidents/${id}/lifecycle`); } catch (e) { return; }
+  const buttons = (ACTIONS[lc.status] || []).map((a) => `<button data-action="${a}">${ACTION_LABEL[a]}</button>`).join(" ");
+  const alerts = lc.alerts.map((a) => `<li><span class="badge">${esc(a.alert.severity)}</span> ${esc(a.alert.message)}
+    <div class="muted small">${esc(a.alert.status)} · ×${a.occurrences} · last ${fmtTime(a.last_received_at)} · ${esc(a.alert.source)}</div></li>`).join("");
+  const moves = lc.transitions.map((t) => `<li>${esc(t.from)} → <strong>${esc(t.to)}</strong> <span class="muted small">${fmtTime(t.at)} · ${esc(t.actor)}${t.reason ? " · " + esc(t.reason) : ""}</span></li>`).join("");
+  el.innerHTML = `<h2>Lifecycle</h2>
+    <div class="kv"><span class="badge ${esc(lc.status)}" id="lifecycle-status">${esc(lc.status)}</span>
+      ${lc.approved ? `<span class="badge">approved for investigation</span>` : ""}
+      time to acknowledge ${secs(lc.time_to_acknowledge_seconds)} · time to resolve ${secs(lc.time_to_resolve_seconds)}</div>
+    <p class="inline">${buttons}</p>
+    <h3>Alerts (${lc.alert_count})</h3><ul class="evidence">${alerts}</ul>
+    ${moves ? `<h3>Transitions</h3><ul class="evidence">${moves}</ul>` : ""}`;
+  el.hidden = false;
+  for (const b of el.querySelectorAll("button[data-action]")) {
+    b.addEventListener("click", async () => {
+      b.disabled = true;
+      try {
+        await api(`/api/incidents/${id}/transition`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ action: b.dataset.action, actor: "dashboard" }) });
+      } catch (e) { alert(e.message); }
+      await incidentPage(id);
+    });
   }
 }
 

@@ -68,8 +68,28 @@ function check(cond, msg) { if (!cond) throw new Error("check failed: " + msg); 
     await page.waitForSelector("#metrics svg");
     await page.screenshot({ path: path.join(shots, "04-narrow.png"), fullPage: false });
 
+    // 6. Two alerts open an incident; acknowledge it on its page; the status persists.
+    await page.setViewportSize({ width: 1440, height: 900 });
+    const res = await fetch(base + "/api/alerts", {
+      method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify([{ service: "payments", severity: "critical", message: "5xx above 5%" },
+        { service: "payments", severity: "high", message: "p99 latency above 2 s" }]),
+    });
+    check(res.status === 202, "alerts accepted: " + res.status);
+    const opened = (await res.json()).results[0].incident_id;
+    await page.goto(`${base}/incidents/${opened}`, { waitUntil: "networkidle" });
+    await page.waitForSelector("#lifecycle button[data-action=triage]");
+    check((await page.locator("#lifecycle li").count()) >= 2, "the two alerts are listed");
+    await page.locator("#lifecycle button[data-action=triage]").click();
+    await page.waitForSelector("#lifecycle button[data-action=resolve]");
+    await page.reload({ waitUntil: "networkidle" });
+    await page.waitForSelector("#lifecycle-status");
+    check((await page.locator("#lifecycle-status").innerText()).trim() === "triaged", "lifecycle status triaged after reload");
+    check((await page.locator("#status").innerText()).trim() === "triaged", "incident row triaged after reload");
+    await page.screenshot({ path: path.join(shots, "05-lifecycle.png"), fullPage: true });
+
     check(errors.length === 0, "page errors: " + errors.join("; "));
-    console.log("e2e ok: list, incident, confirm, reload; screenshots in " + shots);
+    console.log("e2e ok: list, incident, confirm, reload, alerts and acknowledge; screenshots in " + shots);
   } finally {
     await browser.close();
     fs.rmSync(profile, { recursive: true, force: true });

@@ -1,7 +1,8 @@
 //! End-to-end: `inquest demo`, then `inquest serve` (the built binary) on a free
 //! loopback port, driven in Debian's chromium by playwright-core
 //! (`tests/e2e/dashboard.cjs`): open the list, open an incident, confirm a
-//! hypothesis, reload and see it persisted, save screenshots. Needs
+//! hypothesis, reload and see it persisted; post two alerts, acknowledge the
+//! incident they open, reload and see it triaged; save screenshots. Needs
 //! `INQUEST_E2E_CHROMIUM` and `INQUEST_E2E_NODE_MODULES` (set by
 //! `scripts/ci.d/40-browser.sh`); skips locally without them, fails under CI=true.
 
@@ -76,7 +77,7 @@ fn dashboard_confirm_persists_in_a_real_browser() {
         .expect("run node");
     drop(server);
     assert!(status.success(), "the browser script failed ({status})");
-    for f in ["01-incident-list.png", "02-incident.png", "03-confirmed-after-reload.png", "04-narrow.png"] {
+    for f in ["01-incident-list.png", "02-incident.png", "03-confirmed-after-reload.png", "04-narrow.png", "05-lifecycle.png"] {
         let meta = std::fs::metadata(shots.join(f)).unwrap_or_else(|e| panic!("screenshot {f}: {e}"));
         assert!(meta.len() > 10_000, "screenshot {f} is suspiciously small");
     }
