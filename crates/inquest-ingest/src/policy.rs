@@ -32,9 +32,9 @@ within_minutes = 10
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
-    #[error("cannot read the policy file {path}: {source}")]
+    #[error("cannot read the policy file {path}")]
     Read { path: String, source: std::io::Error },
-    #[error("invalid policy: {0}")]
+    #[error("invalid policy")]
     Parse(#[from] toml::de::Error),
     #[error("invalid policy: {field}: {message}")]
     Invalid { field: String, message: String },

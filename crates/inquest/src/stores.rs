@@ -232,6 +232,7 @@ pub async fn doctor(settings: &Settings, config: Option<&Path>) -> Result<bool> 
             println!("{port}:{}embedded", " ".repeat(9 - port.len()));
         }
     }
+    ok &= crate::intake::doctor(settings).await;
     println!("{}", if ok { "all stores ok" } else { "some stores need attention (see above)" });
     Ok(ok)
 }
