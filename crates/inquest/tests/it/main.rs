@@ -4,5 +4,6 @@ mod alerting;
 mod demo;
 mod e2e;
 mod ingest;
+mod shared;
 mod stores;
 mod support;
