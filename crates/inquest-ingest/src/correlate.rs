@@ -179,7 +179,8 @@ fn note_alert(incident: &mut IncidentState, alert: &Alert, policy: &Policy, now:
 /// Decide what `alert`, received at `now`, does.
 pub fn correlate(snapshot: Snapshot, alert: Alert, policy: &Policy, now: Timestamp) -> Plan {
     // 1. A repeat of a known alert whose incident is still active updates it.
-    if let Some((mut stored, incident)) = snapshot.existing.clone() {
+    let Snapshot { existing, active } = snapshot;
+    if let Some((mut stored, incident)) = existing {
         let live = incident.as_ref().is_some_and(IncidentState::is_active);
         if live || (incident.is_none() && alert.status == AlertStatus::Resolved) {
             stored.occurrences += 1;
@@ -232,7 +233,7 @@ pub fn correlate(snapshot: Snapshot, alert: Alert, policy: &Policy, now: Timesta
     let suppress = suppression(&alert, policy, now);
     let in_window = |i: &IncidentState| i.is_active() && now - i.last_alert_at <= policy.correlation_window;
     // 3. Same service within the window: attach (a qualifying alert does not join a suppressed incident).
-    if let Some(mut incident) = snapshot.active.filter(|i| in_window(i))
+    if let Some(mut incident) = active.filter(|i| in_window(i))
         && (incident.status != IncidentStatus::Suppressed || suppress.is_some())
     {
         stored.incident_id = Some(incident.incident_id);

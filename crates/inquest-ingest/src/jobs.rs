@@ -164,8 +164,8 @@ pub async fn run_worker(ingest: Arc<Ingest>, investigator: Arc<dyn Investigator>
     }
 }
 
-/// Write the outbox to the records store when alerts changed incidents (coalescing
-/// bursts), and at least every `every`, until shutdown. While it runs, intake
+/// Write the outbox to the records store when alerts changed incidents (a burst is
+/// gathered for `SYNC_GATHER` first), and at least every `every`, until shutdown. While it runs, intake
 /// requests answer as soon as the alerts are stored.
 pub async fn run_records_sync(ingest: Arc<Ingest>, every: std::time::Duration, mut shutdown: watch::Receiver<bool>) {
     ingest.background_sync.store(true, std::sync::atomic::Ordering::Release);
@@ -180,11 +180,21 @@ pub async fn run_records_sync(ingest: Arc<Ingest>, every: std::time::Duration, m
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
-            _ = ingest.sync_wanted.notified() => {}
+            _ = ingest.sync_wanted.notified() => {
+                // Let a burst of alerts gather: one records write for all of it.
+                tokio::select! {
+                    _ = tokio::time::sleep(SYNC_GATHER) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
             _ = shutdown.changed() => {}
         }
     }
 }
+
+/// How long the records writer waits after alerts changed incidents, so that the
+/// changes of a burst are written together.
+const SYNC_GATHER: std::time::Duration = std::time::Duration::from_millis(250);
 
 #[cfg(test)]
 mod tests {

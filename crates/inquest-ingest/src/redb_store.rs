@@ -6,8 +6,10 @@
 //! Alerts go through one writer thread that commits every request waiting at that
 //! moment in one transaction (group commit): a request is answered only after the
 //! commit that holds it, and a failed commit fails every request in it, so nothing
-//! is half-written. Within a group an incident is read and written once. Decisions
-//! are rows of their own (appended, never rewritten with the incident's state).
+//! is half-written. Within a group an incident is read and written once. Lifecycle
+//! changes go through the same thread, so its cache of committed incidents, alerts
+//! and pointers is always current. Decisions are rows of their own (appended, never
+//! rewritten with the incident's state).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -94,10 +96,61 @@ struct IngestRequest {
     reply: oneshot::Sender<StoreResult<Vec<Applied>>>,
 }
 
+type Change = Box<dyn FnOnce(&mut IncidentState) -> Result<(), LifecycleError> + Send>;
+
+/// One lifecycle change (transition, note) waiting for the writer thread.
+struct ChangeRequest {
+    op: &'static str,
+    id: IncidentId,
+    pointer: Pointer,
+    change: Change,
+    reply: oneshot::Sender<Result<IncidentState, LifecycleError>>,
+}
+
+/// Every write of incidents, alerts and pointers goes through the writer thread,
+/// so the thread's cache of them is always what is committed.
+enum WriteRequest {
+    Ingest(IngestRequest),
+    Change(ChangeRequest),
+}
+
+/// Committed incidents (without decisions), latest alert per fingerprint and active
+/// pointers, kept by the writer thread so a hot incident is not decoded per request.
+#[derive(Default)]
+struct Cache {
+    incidents: HashMap<String, IncidentState>,
+    alerts: HashMap<String, StoredAlert>,
+    active: HashMap<String, Option<String>>,
+}
+
+impl Cache {
+    /// Most entries kept; beyond it the cache starts again empty.
+    const LIMIT: usize = 100_000;
+
+    fn clear(&mut self) {
+        self.incidents.clear();
+        self.alerts.clear();
+        self.active.clear();
+    }
+
+    /// Take in what a committed group read and wrote.
+    fn absorb(&mut self, group: Group) {
+        if self.incidents.len() + self.alerts.len() > Self::LIMIT {
+            self.clear();
+        }
+        for (id, (mut inc, _, _)) in group.incidents {
+            inc.decisions.clear();
+            self.incidents.insert(id, inc);
+        }
+        self.alerts.extend(group.alerts.into_iter().map(|(fp, (a, _))| (fp, a)));
+        self.active.extend(group.active.into_iter().map(|(s, (id, _))| (s, id)));
+    }
+}
+
 /// The writer thread; dropping the last store handle ends it and waits for it, so
 /// the file can be opened again at once.
 struct Writer {
-    tx: Option<mpsc::Sender<IngestRequest>>,
+    tx: Option<mpsc::Sender<WriteRequest>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -172,18 +225,28 @@ struct Group {
 }
 
 impl Group {
-    fn incident(&mut self, txn: &WriteTransaction, id: &str, op: &str) -> StoreResult<Option<IncidentState>> {
+    fn incident(&mut self, cache: &mut Cache, txn: &WriteTransaction, id: &str, op: &str) -> StoreResult<Option<IncidentState>> {
         if let Some((inc, _, _)) = self.incidents.get(id) {
             return Ok(Some(inc.clone()));
         }
-        let Some(inc) = read_incident(txn, id, op)? else { return Ok(None) };
+        let inc = match cache.incidents.remove(id) {
+            Some(inc) => inc,
+            None => match read_incident(txn, id, op)? {
+                Some(inc) => inc,
+                None => return Ok(None),
+            },
+        };
         self.incidents.insert(id.to_string(), (inc.clone(), Some(inc.status), false));
         Ok(Some(inc))
     }
 
-    fn alert(&mut self, txn: &WriteTransaction, fingerprint: &str, op: &str) -> StoreResult<Option<StoredAlert>> {
+    fn alert(&mut self, cache: &mut Cache, txn: &WriteTransaction, fingerprint: &str, op: &str) -> StoreResult<Option<StoredAlert>> {
         if let Some((a, _)) = self.alerts.get(fingerprint) {
             return Ok(Some(a.clone()));
+        }
+        if let Some(a) = cache.alerts.remove(fingerprint) {
+            self.alerts.insert(fingerprint.to_string(), (a.clone(), false));
+            return Ok(Some(a));
         }
         let id = {
             let fps = txn.open_table(FINGERPRINTS).map_err(|e| err(op, e))?;
@@ -198,30 +261,32 @@ impl Group {
         Ok(found)
     }
 
-    fn active_of(&mut self, txn: &WriteTransaction, service: &str, op: &str) -> StoreResult<Option<String>> {
+    fn active_of(&mut self, cache: &mut Cache, txn: &WriteTransaction, service: &str, op: &str) -> StoreResult<Option<String>> {
         if let Some((id, _)) = self.active.get(service) {
             return Ok(id.clone());
         }
-        let t = txn.open_table(ACTIVE).map_err(|e| err(op, e))?;
-        let id = get_str(&t, service, op)?;
+        let id = match cache.active.get(service) {
+            Some(id) => id.clone(),
+            None => get_str(&txn.open_table(ACTIVE).map_err(|e| err(op, e))?, service, op)?,
+        };
         self.active.insert(service.to_string(), (id.clone(), false));
         Ok(id)
     }
 
     /// Correlate one alert against the group's view of the store and record the plan.
-    fn apply(&mut self, txn: &WriteTransaction, alert: &Alert, policy: &Policy, now: Timestamp, op: &str) -> StoreResult<Applied> {
-        let existing = match self.alert(txn, &alert.fingerprint, op)? {
+    fn apply(&mut self, cache: &mut Cache, txn: &WriteTransaction, alert: &Alert, policy: &Policy, now: Timestamp, op: &str) -> StoreResult<Applied> {
+        let existing = match self.alert(cache, txn, &alert.fingerprint, op)? {
             Some(stored) => {
                 let inc = match stored.incident_id {
-                    Some(i) => self.incident(txn, &i.to_string(), op)?,
+                    Some(i) => self.incident(cache, txn, &i.to_string(), op)?,
                     None => None,
                 };
                 Some((stored, inc))
             }
             None => None,
         };
-        let active = match self.active_of(txn, &alert.service, op)? {
-            Some(id) => self.incident(txn, &id, op)?,
+        let active = match self.active_of(cache, txn, &alert.service, op)? {
+            Some(id) => self.incident(cache, txn, &id, op)?,
             None => None,
         };
         let plan = correlate(Snapshot { existing, active }, alert.clone(), policy, now);
@@ -235,7 +300,7 @@ impl Group {
             let id = inc.incident_id.to_string();
             if plan.new_incident {
                 self.active.insert(inc.service.clone(), (Some(id.clone()), true));
-            } else if !inc.is_active() && self.active_of(txn, &inc.service, op)?.as_deref() == Some(id.as_str()) {
+            } else if !inc.is_active() && self.active_of(cache, txn, &inc.service, op)?.as_deref() == Some(id.as_str()) {
                 self.active.insert(inc.service.clone(), (None, true));
             }
             let before = self.incidents.get(&id).and_then(|(_, s, _)| *s);
@@ -267,7 +332,7 @@ impl Group {
     }
 
     /// Write what the group changed: each alert and incident once, then the pointers.
-    fn flush(mut self, txn: &WriteTransaction, op: &str) -> StoreResult<()> {
+    fn flush(&mut self, txn: &WriteTransaction, op: &str) -> StoreResult<()> {
         {
             let mut alerts = txn.open_table(ALERTS).map_err(|e| err(op, e))?;
             let mut fps = txn.open_table(FINGERPRINTS).map_err(|e| err(op, e))?;
@@ -280,8 +345,8 @@ impl Group {
             }
         }
         for id in std::mem::take(&mut self.order) {
-            if let Some((mut inc, before, true)) = self.incidents.remove(&id) {
-                RedbIngestStore::put_incident(txn, &mut inc, before, Pointer::Leave, op)?;
+            if let Some((inc, before, true)) = self.incidents.get_mut(&id) {
+                RedbIngestStore::put_incident(txn, inc, *before, Pointer::Leave, op)?;
             }
         }
         let mut active = txn.open_table(ACTIVE).map_err(|e| err(op, e))?;
@@ -337,7 +402,7 @@ impl RedbIngestStore {
         }
         txn.commit().map_err(|e| err(op, e))?;
         let db = Arc::new(db);
-        let (tx, rx) = mpsc::channel::<IngestRequest>();
+        let (tx, rx) = mpsc::channel::<WriteRequest>();
         let thread = {
             let db = db.clone();
             std::thread::Builder::new()
@@ -396,22 +461,17 @@ impl RedbIngestStore {
         Ok(())
     }
 
-    /// Read, change and store one incident in one transaction (lifecycle actions).
-    fn change_incident(
-        &self,
-        op: &str,
-        id: IncidentId,
-        pointer: Pointer,
-        f: impl FnOnce(&mut IncidentState) -> Result<(), LifecycleError>,
-    ) -> Result<IncidentState, LifecycleError> {
-        let txn = self.db.begin_write().map_err(|e| err(op, e))?;
-        let mut inc = read_incident(&txn, &id.to_string(), op)?.ok_or(LifecycleError::NotFound(id))?;
-        let before = Some(inc.status);
-        f(&mut inc)?;
-        Self::put_incident(&txn, &mut inc, before, pointer, op)?;
-        let inc = with_decisions(inc, &txn.open_table(DECISIONS).map_err(|e| err(op, e))?, op)?;
-        txn.commit().map_err(|e| err(op, e))?;
-        Ok(inc)
+    /// Read, change and store one incident in one transaction (lifecycle actions),
+    /// through the writer thread.
+    async fn change_incident(&self, op: &'static str, id: IncidentId, pointer: Pointer, change: Change) -> Result<IncidentState, LifecycleError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(op, WriteRequest::Change(ChangeRequest { op, id, pointer, change, reply }))?;
+        answer.await.map_err(|_| err(op, "the writer thread stopped before answering"))?
+    }
+
+    fn send(&self, op: &str, request: WriteRequest) -> StoreResult<()> {
+        let tx = self.writer.tx.as_ref().ok_or_else(|| err(op, "the writer thread has stopped"))?;
+        tx.send(request).map_err(|_| err(op, "the writer thread has stopped"))
     }
 
     fn update_job(&self, op: &str, job_id: Uuid, f: impl FnOnce(&mut Job) -> bool) -> StoreResult<bool> {
@@ -433,46 +493,97 @@ impl RedbIngestStore {
     }
 }
 
-/// The writer thread: take every request waiting, correlate and store them in one
-/// transaction, commit, then answer each.
-fn write_groups(db: &Database, rx: &mpsc::Receiver<IngestRequest>) {
-    let op = "ingest";
-    while let Ok(first) = rx.recv() {
+/// The writer thread: take every alert request waiting, correlate and store them
+/// in one transaction, commit, then answer each; lifecycle changes one by one.
+fn write_groups(db: &Database, rx: &mpsc::Receiver<WriteRequest>) {
+    let mut cache = Cache::default();
+    let mut next = None;
+    loop {
+        let request = match next.take() {
+            Some(r) => r,
+            None => match rx.recv() {
+                Ok(r) => r,
+                Err(_) => return,
+            },
+        };
+        let first = match request {
+            WriteRequest::Change(c) => {
+                let result = apply_change(db, &mut cache, c.op, c.id, c.pointer, c.change);
+                let _ = c.reply.send(result);
+                continue;
+            }
+            WriteRequest::Ingest(r) => r,
+        };
         let mut size = first.alerts.len();
         let mut group = vec![first];
         while size < MAX_GROUP_ALERTS {
             match rx.try_recv() {
-                Ok(r) => {
+                Ok(WriteRequest::Ingest(r)) => {
                     size += r.alerts.len();
                     group.push(r);
+                }
+                Ok(change) => {
+                    next = Some(change);
+                    break;
                 }
                 Err(_) => break,
             }
         }
-        let result = (|| {
-            let txn = db.begin_write().map_err(|e| err(op, e))?;
-            let mut cache = Group::default();
-            let mut answers = Vec::with_capacity(group.len());
-            for r in &group {
-                let applied = r.alerts.iter().map(|a| cache.apply(&txn, a, &r.policy, r.now, op)).collect::<StoreResult<Vec<_>>>()?;
-                answers.push(applied);
-            }
-            cache.flush(&txn, op)?;
-            txn.commit().map_err(|e| err(op, e))?;
-            Ok::<_, StoreError>(answers)
-        })();
+        let result = commit_group(db, &mut cache, &group);
         tracing::trace!(requests = group.len(), alerts = size, ok = result.is_ok(), "ingest group committed");
         match result {
-            Ok(answers) => {
+            Ok((answers, state)) => {
+                cache.absorb(state);
                 for (r, a) in group.into_iter().zip(answers) {
                     let _ = r.reply.send(Ok(a));
                 }
             }
             Err(e) => {
+                cache.clear();
                 for r in group {
                     let _ = r.reply.send(Err(e.clone()));
                 }
             }
+        }
+    }
+}
+
+fn commit_group(db: &Database, cache: &mut Cache, group: &[IngestRequest]) -> StoreResult<(Vec<Vec<Applied>>, Group)> {
+    let op = "ingest";
+    let txn = db.begin_write().map_err(|e| err(op, e))?;
+    let mut state = Group::default();
+    let mut answers = Vec::with_capacity(group.len());
+    for r in group {
+        let applied = r.alerts.iter().map(|a| state.apply(cache, &txn, a, &r.policy, r.now, op)).collect::<StoreResult<Vec<_>>>()?;
+        answers.push(applied);
+    }
+    state.flush(&txn, op)?;
+    txn.commit().map_err(|e| err(op, e))?;
+    Ok((answers, state))
+}
+
+fn apply_change(db: &Database, cache: &mut Cache, op: &str, id: IncidentId, pointer: Pointer, change: Change) -> Result<IncidentState, LifecycleError> {
+    let key = id.to_string();
+    let result = (|| {
+        let txn = db.begin_write().map_err(|e| err(op, e))?;
+        let mut inc = read_incident(&txn, &key, op)?.ok_or(LifecycleError::NotFound(id))?;
+        let before = Some(inc.status);
+        change(&mut inc)?;
+        RedbIngestStore::put_incident(&txn, &mut inc, before, pointer, op)?;
+        let full = with_decisions(inc.clone(), &txn.open_table(DECISIONS).map_err(|e| err(op, e))?, op)?;
+        txn.commit().map_err(|e| err(op, e))?;
+        Ok((inc, full))
+    })();
+    // The change may have moved the service's pointer: read it again next time.
+    match result {
+        Ok((inc, full)) => {
+            cache.active.remove(&inc.service);
+            cache.incidents.insert(key, inc);
+            Ok(full)
+        }
+        Err(e) => {
+            cache.clear();
+            Err(e)
         }
     }
 }
@@ -493,9 +604,7 @@ impl IngestStore for RedbIngestStore {
     async fn ingest(&self, batch: &[Alert], policy: &Policy, now: Timestamp) -> StoreResult<Vec<Applied>> {
         let op = "ingest";
         let (reply, answer) = oneshot::channel();
-        let request = IngestRequest { alerts: batch.to_vec(), policy: policy.clone(), now, reply };
-        let tx = self.writer.tx.as_ref().ok_or_else(|| err(op, "the writer thread has stopped"))?;
-        tx.send(request).map_err(|_| err(op, "the writer thread has stopped"))?;
+        self.send(op, WriteRequest::Ingest(IngestRequest { alerts: batch.to_vec(), policy: policy.clone(), now, reply }))?;
         answer.await.map_err(|_| err(op, "the writer thread stopped before answering"))?
     }
 
@@ -569,15 +678,17 @@ impl IngestStore for RedbIngestStore {
     ) -> Result<IncidentState, LifecycleError> {
         // Reopening makes it the service's active incident again.
         let pointer = if action == Action::Reopen { Pointer::Set } else { Pointer::ClearIfInactive };
-        self.change_incident("transition", id, pointer, |inc| Ok(inc.apply(action, actor, reason, now)?))
+        let actor = actor.to_string();
+        self.change_incident("transition", id, pointer, Box::new(move |inc| Ok(inc.apply(action, &actor, reason, now)?))).await
     }
 
     async fn add_note(&self, id: IncidentId, note: Note) -> Result<IncidentState, LifecycleError> {
-        self.change_incident("add_note", id, Pointer::ClearIfInactive, |inc| {
+        let change: Change = Box::new(move |inc| {
             inc.updated_at = inc.updated_at.max(note.at);
             inc.notes.push(note);
             Ok(())
-        })
+        });
+        self.change_incident("add_note", id, Pointer::ClearIfInactive, change).await
     }
 
     async fn pending_records(&self, limit: usize) -> StoreResult<Vec<Pending>> {
