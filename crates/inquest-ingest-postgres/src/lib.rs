@@ -520,10 +520,16 @@ impl IngestStore for PostgresIngestStore {
         let versions: Vec<i64> = done.iter().map(|(_, v)| i64::try_from(*v).unwrap_or(i64::MAX)).collect();
         let client = self.client(op).await?;
         // One statement is one transaction: an entry changed since (new version) stays.
+        // Entries an intake transaction holds are skipped, not waited for: that
+        // transaction is changing them (a new version), and waiting here while it
+        // waits for another entry this statement locked would deadlock.
         let n = client
             .execute(
-                "DELETE FROM ingest_records_outbox o USING unnest($1::uuid[], $2::bigint[]) AS d(incident_id, version) \
-                 WHERE o.incident_id = d.incident_id AND o.version = d.version",
+                "DELETE FROM ingest_records_outbox WHERE incident_id IN ( \
+                   SELECT o.incident_id FROM ingest_records_outbox o \
+                   JOIN unnest($1::uuid[], $2::bigint[]) AS d(incident_id, version) \
+                     ON o.incident_id = d.incident_id AND o.version = d.version \
+                   FOR UPDATE OF o SKIP LOCKED)",
                 &[&ids, &versions],
             )
             .await
