@@ -184,3 +184,50 @@ async fn a_worker_whose_lease_expired_cannot_complete() {
     assert_eq!(job.runs[0].outcome.as_deref(), Some("lease expired"));
     assert_eq!(job.runs[1].worker, "b");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_outbox_is_cleared_while_batches_arrive_without_waiting_on_them() {
+    let Some(url) = server_url("the_outbox_is_cleared_while_batches_arrive_without_waiting_on_them") else { return };
+    let db = FreshDb::create(&url).await;
+    let stores: [Arc<dyn IngestStore>; 2] = [Arc::new(db.store()), Arc::new(db.store())];
+    let started = std::time::Instant::now();
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    // A records writer (as `Ingest::sync_records` does) on the other "process".
+    let writer = {
+        let store = stores[1].clone();
+        tokio::spawn(async move {
+            let mut cleared = 0usize;
+            loop {
+                let done = *stop_rx.borrow();
+                let pending = store.pending_records(100).await.expect("outbox");
+                let versions: Vec<(IncidentId, u64)> = pending.iter().map(|p| (p.incident.incident_id, p.version)).collect();
+                store.clear_pending(&versions).await.expect("clearing never fails on a conflict");
+                cleared += versions.len();
+                if done && pending.is_empty() {
+                    return cleared;
+                }
+            }
+        })
+    };
+    let mut tasks = Vec::new();
+    for t in 0..4 {
+        let store = stores[0].clone();
+        tasks.push(tokio::spawn(async move {
+            let policy = Policy::default_policy();
+            for round in 0..20 {
+                // Batches spanning many services, in a different order per task.
+                let batch: Vec<Alert> = (0..12).map(|i| alert(&format!("svc-{}", (i * (t + 1) + round) % 12), &format!("m{i}"))).collect();
+                store.ingest(&batch, &policy, Utc::now()).await.expect("ingest");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    stop.send(true).expect("stop");
+    let cleared = writer.await.expect("writer");
+    assert!(cleared >= 12, "every incident was written at least once: {cleared}");
+    assert!(stores[0].pending_records(100).await.expect("outbox").is_empty());
+    // Postgres reports a deadlock only after deadlock_timeout (1s): none may have happened.
+    assert!(started.elapsed() < StdDuration::from_secs(20), "took {:?}", started.elapsed());
+}
