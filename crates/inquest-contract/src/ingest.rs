@@ -111,6 +111,17 @@ pub async fn a_batch_sees_its_own_writes(store: &Arc<dyn IngestStore>) {
     assert_eq!(store.list_jobs().await.expect("jobs").len(), 1);
     assert_eq!(store.alert_count().await.expect("count"), 3);
     assert!(store.ingest(&[], &policy, secs(1)).await.expect("empty batch").is_empty());
+    // A fingerprint is the identity, whatever service a repeat names.
+    let shared = |service: &str| {
+        parse_generic(&json!({"service": service, "severity": "high", "message": "m", "fingerprint": "shared"}), "", t0()).expect("alert")
+    };
+    let left = store.ingest(&[shared("left")], &policy, secs(2)).await.expect("ingest");
+    let right = store.ingest(&[shared("right")], &policy, secs(3)).await.expect("ingest");
+    assert_eq!((left[0].outcome, right[0].outcome), (Outcome::Opened, Outcome::Deduplicated));
+    assert_eq!(right[0].incident_id, left[0].incident_id);
+    let incident = store.get_incident(left[0].incident_id.expect("incident")).await.expect("read").expect("incident");
+    assert_eq!(incident.service, "left");
+    assert!(incident.approved, "the repeat counted towards approval");
 }
 
 pub async fn resolved_alerts_resolve_or_are_ignored(store: &Arc<dyn IngestStore>) {

@@ -183,7 +183,8 @@ impl PostgresIngestStore {
         advisory_locks(&txn, keys).await?;
         let by_fingerprint = txn
             .prepare_cached(
-                "SELECT a.body FROM ingest_alert_fingerprints f JOIN ingest_alerts a ON a.alert_id = f.alert_id WHERE f.fingerprint = $1",
+                "SELECT a.body, i.state, i.service FROM ingest_alert_fingerprints f JOIN ingest_alerts a ON a.alert_id = f.alert_id \
+                 LEFT JOIN ingest_incident_states i ON i.incident_id = a.incident_id WHERE f.fingerprint = $1",
             )
             .await?;
         let incident = txn.prepare_cached("SELECT state FROM ingest_incident_states WHERE incident_id = $1 FOR UPDATE").await?;
@@ -213,30 +214,44 @@ impl PostgresIngestStore {
             .await?;
         let mut out = Vec::with_capacity(batch.len());
         for alert in batch {
-            let existing = match txn.query_opt(&by_fingerprint, &[&alert.fingerprint]).await? {
+            // Both reads in one round trip (tokio-postgres pipelines queries polled together).
+            let fp_params: [&(dyn ToSql + Sync); 1] = [&alert.fingerprint];
+            let service_params: [&(dyn ToSql + Sync); 1] = [&alert.service];
+            let (by_fp, active_row) =
+                futures::try_join!(txn.query_opt(&by_fingerprint, &fp_params), txn.query_opt(&active, &service_params))?;
+            let existing = match by_fp {
                 Some(row) => {
                     let stored: StoredAlert = from_json(op, row.try_get(0)?)?;
-                    let inc = match stored.incident_id {
-                        Some(i) => match txn.query_opt(&incident, &[&i.0]).await? {
+                    let state: Option<serde_json::Value> = row.try_get(1)?;
+                    let service: Option<String> = row.try_get(2)?;
+                    let inc = match (stored.incident_id, state) {
+                        // The incident of this alert's own service is guarded by the
+                        // service's advisory lock (lifecycle changes take it too).
+                        (Some(_), Some(state)) if service.as_deref() == Some(alert.service.as_str()) => Some(from_json::<IncidentState>(op, state)?),
+                        // Another service's incident (a fingerprint shared across
+                        // services): lock its row before changing it.
+                        (Some(i), Some(_)) => match txn.query_opt(&incident, &[&i.0]).await? {
                             Some(r) => Some(from_json::<IncidentState>(op, r.try_get(0)?)?),
                             None => None,
                         },
-                        None => None,
+                        _ => None,
                     };
                     Some((stored, inc))
                 }
                 None => None,
             };
-            let active = match txn.query_opt(&active, &[&alert.service]).await? {
+            let active = match active_row {
                 Some(r) => Some(from_json::<IncidentState>(op, r.try_get(0)?)?),
                 None => None,
             };
             let plan = correlate(Snapshot { existing, active }, alert.clone(), policy, now);
             let body = to_json(op, &plan.alert)?;
             let incident_id = plan.alert.incident_id.map(|i| i.0);
-            txn.execute(&put_alert, &[&plan.alert.alert_id, &alert.fingerprint, &incident_id, &plan.alert.first_received_at, &body])
-                .await?;
-            txn.execute(&put_fingerprint, &[&alert.fingerprint, &plan.alert.alert_id]).await?;
+            // The row before the fingerprint pointing at it: pipelined in this order.
+            let alert_params: [&(dyn ToSql + Sync); 5] =
+                [&plan.alert.alert_id, &alert.fingerprint, &incident_id, &plan.alert.first_received_at, &body];
+            let pointer_params: [&(dyn ToSql + Sync); 2] = [&alert.fingerprint, &plan.alert.alert_id];
+            futures::try_join!(txn.execute(&put_alert, &alert_params), txn.execute(&put_fingerprint, &pointer_params))?;
             let mut resolved_after_seconds = None;
             if let Some(inc) = &plan.incident {
                 put_incident(&txn, inc, plan.new_incident, op).await?;
@@ -325,25 +340,39 @@ async fn put_incident(txn: &Transaction<'_>, inc: &IncidentState, new_incident: 
              ON CONFLICT (incident_id) DO UPDATE SET status = EXCLUDED.status, state = EXCLUDED.state",
         )
         .await?;
-    txn.execute(&upsert, &[&inc.incident_id.0, &inc.service, &inc.status.as_str(), &inc.created_at, &state]).await?;
     let outbox = txn
         .prepare_cached(
             "INSERT INTO ingest_records_outbox (incident_id, version) VALUES ($1, nextval('ingest_records_outbox_version')) \
              ON CONFLICT (incident_id) DO UPDATE SET version = EXCLUDED.version",
         )
         .await?;
-    txn.execute(&outbox, &[&inc.incident_id.0]).await?;
-    if new_incident {
-        let set = txn
-            .prepare_cached(
+    let pointer = if new_incident {
+        Some(
+            txn.prepare_cached(
                 "INSERT INTO ingest_active_incidents (service, incident_id) VALUES ($1, $2) \
                  ON CONFLICT (service) DO UPDATE SET incident_id = EXCLUDED.incident_id",
             )
-            .await?;
-        txn.execute(&set, &[&inc.service, &inc.incident_id.0]).await?;
+            .await?,
+        )
     } else if !inc.is_active() {
-        let drop = txn.prepare_cached("DELETE FROM ingest_active_incidents WHERE service = $1 AND incident_id = $2").await?;
-        txn.execute(&drop, &[&inc.service, &inc.incident_id.0]).await?;
+        Some(txn.prepare_cached("DELETE FROM ingest_active_incidents WHERE service = $1 AND incident_id = $2").await?)
+    } else {
+        None
+    };
+    let status = inc.status.as_str();
+    // The incident row, then the rows referencing it, pipelined in this order.
+    let row_params: [&(dyn ToSql + Sync); 5] = [&inc.incident_id.0, &inc.service, &status, &inc.created_at, &state];
+    let id_params: [&(dyn ToSql + Sync); 1] = [&inc.incident_id.0];
+    let pointer_params: [&(dyn ToSql + Sync); 2] = [&inc.service, &inc.incident_id.0];
+    let row = txn.execute(&upsert, &row_params);
+    let queued = txn.execute(&outbox, &id_params);
+    match &pointer {
+        Some(p) => {
+            futures::try_join!(row, queued, txn.execute(p, &pointer_params))?;
+        }
+        None => {
+            futures::try_join!(row, queued)?;
+        }
     }
     Ok(())
 }
