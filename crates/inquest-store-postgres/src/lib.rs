@@ -86,6 +86,11 @@ impl PostgresStore {
         Ok(Self { pool })
     }
 
+    /// The connection pool, for other adapters on the same database (the ingest store).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
     pub(crate) async fn client(&self, op: &str) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(|e| pool_err(op, e))
     }
@@ -100,7 +105,7 @@ impl PostgresStore {
 }
 
 /// Map a pool error to a store error.
-pub(crate) fn pool_err(op: &str, e: PoolError) -> StoreError {
+pub fn pool_err(op: &str, e: PoolError) -> StoreError {
     match e {
         PoolError::Backend(e) => pg_err(op, e),
         PoolError::Timeout(TimeoutType::Wait) => {
@@ -115,7 +120,7 @@ pub(crate) fn pool_err(op: &str, e: PoolError) -> StoreError {
 }
 
 /// Map a `tokio-postgres` error to a store error with a closed kind.
-pub(crate) fn pg_err(op: &str, e: tokio_postgres::Error) -> StoreError {
+pub fn pg_err(op: &str, e: tokio_postgres::Error) -> StoreError {
     if let Some(db) = e.as_db_error() {
         let code = db.code();
         let class = &code.code()[..2];

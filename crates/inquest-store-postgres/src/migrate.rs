@@ -50,6 +50,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_init"),
     migration!(2, "0002_incident_resolution"),
     migration!(3, "0003_query_indexes"),
+    migration!(4, "0004_ingest"),
 ];
 
 /// Where one migration stands in a database.

@@ -1,6 +1,7 @@
-//! The alert intake inside `inquest serve`: the intake store (`<data dir>/ingest.redb`
-//! on the embedded default), the correlation policy, the investigation workers and
-//! the background writer of incidents to the records store.
+//! The alert intake inside `inquest serve`: the intake store (the records' Postgres
+//! database when configured, `<data dir>/ingest.redb` otherwise), the correlation
+//! policy, the investigation workers and the background writer of incidents to the
+//! records store.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use anyhow::{Context, Result};
 use inquest_config::Settings;
 use inquest_core::{InvestigationConfig, ReportWriter};
 use inquest_ingest::{CoreInvestigator, Ingest, IngestStore, Policy, RedbIngestStore, WorkerConfig, run_records_sync, run_worker};
+use inquest_ingest_postgres::PostgresIngestStore;
 use inquest_ports::Stores;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -31,8 +33,14 @@ impl Intake {
     }
 }
 
-/// The intake store: the embedded file unless Postgres is configured.
+/// The intake store: the Postgres database of the records when one is configured
+/// (shared by every `inquest` process on it), the embedded file otherwise.
 pub async fn intake_store(settings: &Settings) -> Result<Arc<dyn IngestStore>> {
+    if let Some(url) = &settings.postgres.url {
+        let store = PostgresIngestStore::connect(url.expose(), &crate::stores::pool_settings(&settings.postgres))
+            .with_context(|| format!("intake store on postgres at {url}"))?;
+        return Ok(Arc::new(store));
+    }
     let path = settings.data_dir.join("ingest.redb");
     let store = RedbIngestStore::open(&path).with_context(|| format!("opening the intake store at {}", path.display()))?;
     Ok(Arc::new(store))

@@ -50,7 +50,7 @@ impl Embedded<'_> {
     }
 }
 
-fn pool_settings(p: &PostgresSettings) -> PoolSettings {
+pub(crate) fn pool_settings(p: &PostgresSettings) -> PoolSettings {
     PoolSettings {
         max_size: p.pool_max_size,
         connect_timeout: Duration::from_secs(p.connect_timeout_secs),

@@ -1,3 +1,4 @@
 //! The contract suites against the embedded store, the reference implementation.
 
 mod embedded;
+mod ingest;

@@ -1,5 +1,7 @@
-//! The embedded job queue: leases, fencing, retries with backoff, giving up,
-//! concurrent workers, and durability across reopening the file.
+//! Workers on the embedded job queue: retries with backoff and giving up through
+//! `run_once` (with their metrics), concurrent workers, the background records sync.
+//! The store-level queue cases (leases, fencing, backoff, durability across
+//! reopening) are the `IngestStore` contract in `inquest-contract`, run on redb and Postgres.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -8,8 +10,7 @@ use async_trait::async_trait;
 use chrono::{Duration, Utc};
 use inquest_domain::IncidentId;
 use inquest_ingest::model::parse_generic;
-use inquest_ingest::{Ingest, IngestStore, Investigator, JobState, Policy, RedbIngestStore, Step, WorkerConfig, run_once};
-use inquest_store_embedded::EmbeddedStore;
+use inquest_ingest::{Ingest, Investigator, JobState, Policy, Step, WorkerConfig, run_once};
 use serde_json::json;
 
 use crate::in_memory;
@@ -84,25 +85,6 @@ async fn failed_jobs_retry_with_backoff_then_give_up_keeping_the_error() {
 }
 
 #[tokio::test]
-async fn a_lease_is_exclusive_until_it_expires_and_fences_the_old_worker() {
-    let (ingest, _) = in_memory(Policy::default_policy());
-    approve(&ingest, &["checkout"]).await;
-    let now = Utc::now();
-    let lease = Duration::seconds(30);
-    let a = ingest.store.take_job("a", lease, now).await.expect("take").expect("a job");
-    assert!(ingest.store.take_job("b", lease, now + Duration::seconds(29)).await.expect("take").is_none(), "held by a");
-    let b = ingest.store.take_job("b", lease, now + Duration::seconds(31)).await.expect("take").expect("expired lease is retaken");
-    assert_eq!(a.job_id, b.job_id);
-    assert_eq!(b.attempts, 2);
-    assert!(!ingest.store.complete_job(a.job_id, "a", a.attempts, now).await.expect("complete"), "a lost its lease");
-    assert!(ingest.store.complete_job(b.job_id, "b", b.attempts, now).await.expect("complete"));
-    let job = ingest.store.get_job(a.job_id).await.expect("read").expect("job");
-    assert_eq!(job.state, JobState::Succeeded);
-    assert_eq!(job.successful_runs(), 1);
-    assert_eq!(job.runs[0].outcome.as_deref(), Some("lease expired"));
-}
-
-#[tokio::test]
 async fn concurrent_workers_run_each_job_exactly_once() {
     let (ingest, _) = in_memory(Policy::default_policy());
     let services: Vec<String> = (0..24).map(|i| format!("svc-{i}")).collect();
@@ -126,25 +108,6 @@ async fn concurrent_workers_run_each_job_exactly_once() {
     assert!(counts.values().all(|n| *n == 1), "{counts:?}");
     let jobs = ingest.store.list_jobs().await.expect("jobs");
     assert!(jobs.iter().all(|j| j.state == JobState::Succeeded && j.successful_runs() == 1 && j.attempts == 1));
-}
-
-#[tokio::test]
-async fn alerts_incidents_and_jobs_survive_reopening_the_file() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("ingest.redb");
-    let records = EmbeddedStore::open(&dir.path().join("inquest.redb")).expect("records").stores();
-    let job_id = {
-        let store = RedbIngestStore::open(&path).expect("open");
-        let ingest = Ingest::new(Arc::new(store), records.records.clone(), Policy::default_policy());
-        approve(&ingest, &["checkout"]).await;
-        ingest.store.list_jobs().await.expect("jobs")[0].job_id
-    };
-    let store = RedbIngestStore::open(&path).expect("reopen");
-    assert_eq!(store.alert_count().await.expect("count"), 2);
-    assert_eq!(store.list_incidents().await.expect("incidents").len(), 1);
-    let job = store.get_job(job_id).await.expect("read").expect("job");
-    assert_eq!(job.state, JobState::Queued);
-    assert!(store.take_job("w", Duration::seconds(10), Utc::now()).await.expect("take").is_some());
 }
 
 #[tokio::test]

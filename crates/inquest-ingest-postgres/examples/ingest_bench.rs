@@ -1,0 +1,253 @@
+//! Ingest benchmark (not a test): a load generator on loopback posting alerts to
+//! the intake (`inquest_ingest::http::routes` served in-process on 127.0.0.1),
+//! single and batched, with realistic duplication (most alerts repeat a hot set of
+//! fingerprints, as a flapping or re-notifying source does). Alerts are correlated
+//! and durably stored before each answer: on the embedded store (redb in a temp
+//! dir, fsync per commit) or on Postgres (a fresh database, migrated, dropped after).
+//!
+//! `cargo run --release -p inquest-ingest-postgres --example ingest_bench -- [seconds] [clients] [--postgres URL] [--backend embedded|postgres|both]`
+//!
+//! Without `--postgres` only the embedded store runs; with it both run (unless
+//! `--backend` says otherwise) and the postgres/embedded ratios are printed.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use inquest_ingest::{Ingest, IngestStore, Policy, RedbIngestStore, http::routes};
+use inquest_ingest_postgres::PostgresIngestStore;
+use inquest_ports::RecordStore;
+use inquest_store_embedded::EmbeddedStore;
+use inquest_store_postgres::{PoolSettings, PostgresStore};
+use serde_json::{Value, json};
+
+/// A small deterministic generator (xorshift) so runs are comparable.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn alert(rng: &mut Rng) -> Value {
+    let sev = ["critical", "high", "medium", "low"][rng.below(4) as usize];
+    // 80% of alerts come from a hot set of 200 alert identities (duplicates),
+    // 20% are fresh across 5000 identities; 60 services.
+    let id = if rng.below(10) < 8 { rng.below(200) } else { 200 + rng.below(5000) };
+    json!({
+        "service": format!("svc-{}", id % 60),
+        "severity": sev,
+        "message": format!("alert {id}"),
+        "labels": {"pod": format!("pod-{}", id % 7), "region": "eu-west-1"}
+    })
+}
+
+struct Run {
+    alerts: usize,
+    seconds: f64,
+    latencies_ms: Vec<f64>,
+    errors: usize,
+}
+
+async fn drive(url: &str, batch: usize, concurrency: usize, duration: Duration) -> Run {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..concurrency {
+        let client = client.clone();
+        let url = url.to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (c as u64 + 1));
+            let (mut sent, mut errors, mut lat) = (0usize, 0usize, Vec::new());
+            while Instant::now() < deadline {
+                let body = if batch == 1 { alert(&mut rng) } else { Value::Array((0..batch).map(|_| alert(&mut rng)).collect()) };
+                let t = Instant::now();
+                match client.post(format!("{url}/api/alerts")).json(&body).send().await {
+                    Ok(r) if r.status().as_u16() == 202 => {
+                        let _ = r.bytes().await;
+                        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                        sent += batch;
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (sent, errors, lat)
+        }));
+    }
+    let mut run = Run { alerts: 0, seconds: 0.0, latencies_ms: Vec::new(), errors: 0 };
+    for t in tasks {
+        if let Ok((s, e, l)) = t.await {
+            run.alerts += s;
+            run.errors += e;
+            run.latencies_ms.extend(l);
+        }
+    }
+    run.seconds = started.elapsed().as_secs_f64();
+    run
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Backend {
+    Embedded,
+    Postgres,
+}
+
+/// One measured mode: alerts/s, p50, p99.
+#[derive(Debug, Clone, Copy)]
+struct Figures {
+    rate: f64,
+    p50: f64,
+    p99: f64,
+}
+
+/// A database created for one mode on the server of `admin_url`, dropped after.
+struct BenchDb {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl BenchDb {
+    async fn create(admin_url: &str) -> Result<BenchDb, Box<dyn std::error::Error>> {
+        let name = format!("inquest_bench_{}", uuid::Uuid::new_v4().simple());
+        let (client, conn) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        client.batch_execute(&format!("CREATE DATABASE {name}")).await?;
+        let (base, query) = admin_url.split_once('?').map_or((admin_url, None), |(b, q)| (b, Some(q)));
+        let slash = base.rfind('/').filter(|i| base[..*i].ends_with(|c: char| c != '/')).ok_or("the postgres url must name a database")?;
+        let mut url = format!("{}/{name}", &base[..slash]);
+        if let Some(q) = query {
+            url.push('?');
+            url.push_str(q);
+        }
+        Ok(BenchDb { admin_url: admin_url.to_string(), name, url })
+    }
+
+    async fn drop_db(self) {
+        if let Ok((client, conn)) = tokio_postgres::connect(&self.admin_url, tokio_postgres::NoTls).await {
+            tokio::spawn(conn);
+            let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).await;
+        }
+    }
+}
+
+async fn measure(
+    backend: Backend,
+    postgres: Option<&str>,
+    name: &str,
+    batch: usize,
+    seconds: u64,
+    concurrency: usize,
+) -> Result<Figures, Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let mut bench_db = None;
+    let (store, records): (Arc<dyn IngestStore>, Arc<dyn RecordStore>) = match backend {
+        Backend::Embedded => {
+            let records = EmbeddedStore::open(&dir.path().join("inquest.redb"))?.stores();
+            (Arc::new(RedbIngestStore::open(&dir.path().join("ingest.redb"))?), records.records.clone())
+        }
+        Backend::Postgres => {
+            let db = BenchDb::create(postgres.ok_or("--postgres URL is required")?).await?;
+            let settings = PoolSettings { max_size: concurrency + 4, ..PoolSettings::default() };
+            let records = PostgresStore::connect(&db.url, &settings)?;
+            records.migrate().await?;
+            let store = PostgresIngestStore::sharing(&records);
+            bench_db = Some(db);
+            (Arc::new(store), Arc::new(records))
+        }
+    };
+    let ingest = Arc::new(Ingest::new(store, records, Policy::default_policy()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let app = routes(ingest.clone());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    // As `inquest ingest` does: incidents reach the records store in the background.
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let syncer = tokio::spawn(inquest_ingest::run_records_sync(ingest.clone(), Duration::from_secs(2), stop_rx));
+    let run = drive(&url, batch, concurrency, Duration::from_secs(seconds)).await;
+    server.abort();
+    let _ = stop.send(true);
+    let _ = syncer.await;
+    let mut lat = run.latencies_ms.clone();
+    lat.sort_by(f64::total_cmp);
+    let incidents = ingest.store.list_incidents().await?.len();
+    let rows = ingest.store.alert_count().await?;
+    let figures = Figures { rate: run.alerts as f64 / run.seconds, p50: pct(&lat, 0.50), p99: pct(&lat, 0.99) };
+    let label = match backend {
+        Backend::Embedded => "embedded",
+        Backend::Postgres => "postgres",
+    };
+    println!(
+        "{label:<9} {name:<12} {:>8.0} alerts/s  requests p50 {:>7.2} ms  p99 {:>7.2} ms  ({} alerts in {:.1}s, {} concurrent clients, {} errors; {} alert rows, {} incidents after dedup/correlation)",
+        figures.rate, figures.p50, figures.p99, run.alerts, run.seconds, concurrency, run.errors, rows, incidents
+    );
+    drop(ingest);
+    if let Some(db) = bench_db {
+        db.drop_db().await;
+    }
+    Ok(figures)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut positional = Vec::new();
+    let mut postgres: Option<String> = None;
+    let mut choice: Option<String> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--postgres" => postgres = Some(args.next().ok_or("--postgres needs a URL")?),
+            "--backend" => choice = Some(args.next().ok_or("--backend needs embedded, postgres or both")?),
+            _ => positional.push(a),
+        }
+    }
+    let seconds: u64 = positional.first().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let concurrency: usize = positional.get(1).and_then(|s| s.parse().ok()).unwrap_or(8);
+    let backends = match (choice.as_deref(), postgres.is_some()) {
+        (None, false) | (Some("embedded"), _) => vec![Backend::Embedded],
+        (None, true) | (Some("both"), _) => vec![Backend::Embedded, Backend::Postgres],
+        (Some("postgres"), _) => vec![Backend::Postgres],
+        (Some(other), _) => return Err(format!("unknown backend {other:?}: embedded, postgres or both").into()),
+    };
+    if backends.contains(&Backend::Postgres) && postgres.is_none() {
+        return Err("--backend postgres needs --postgres URL".into());
+    }
+    let mut results: Vec<(Backend, &str, Figures)> = Vec::new();
+    for backend in &backends {
+        for (name, batch) in [("single", 1usize), ("batched x50", 50)] {
+            let f = measure(*backend, postgres.as_deref(), name, batch, seconds, concurrency).await?;
+            results.push((*backend, name, f));
+        }
+    }
+    if backends.len() == 2 {
+        for name in ["single", "batched x50"] {
+            let find = |b: Backend| results.iter().find(|r| r.0 == b && r.1 == name).map(|r| r.2);
+            if let (Some(e), Some(p)) = (find(Backend::Embedded), find(Backend::Postgres)) {
+                println!(
+                    "postgres/embedded {name:<12} alerts/s x{:.2}  p50 x{:.2}  p99 x{:.2}",
+                    p.rate / e.rate,
+                    p.p50 / e.p50,
+                    p.p99 / e.p99
+                );
+            }
+        }
+    }
+    Ok(())
+}

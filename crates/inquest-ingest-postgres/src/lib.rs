@@ -1,0 +1,682 @@
+//! `IngestStore` on PostgreSQL (tables of `schemas/postgres/0004_ingest.sql`), so
+//! several `inquest` processes share alerts, incidents, the records outbox and the
+//! investigation job queue. The semantics are those of `RedbIngestStore`: every
+//! write is one transaction. A batch of alerts takes transaction-scoped advisory
+//! locks on its services and fingerprints (sorted, so batches never deadlock on
+//! them) before it reads what it correlates against; jobs are leased with
+//! `FOR UPDATE SKIP LOCKED` and completed only by the worker holding the attempt.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Pool, Transaction};
+use inquest_domain::{IncidentId, IncidentStatus, Timestamp};
+use inquest_ingest::correlate::{Outcome, Snapshot, StoredAlert, correlate};
+use inquest_ingest::lifecycle::{Action, IncidentState, Note};
+use inquest_ingest::store::{Applied, IngestStore, Job, JobRun, JobState, LifecycleError, Pending};
+use inquest_ingest::{Alert, Policy};
+use inquest_ports::{ErrorKind, StoreError, StoreResult};
+use inquest_store_postgres::{PoolSettings, PostgresStore, pg_err, pool_err};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tracing::{debug, warn};
+use uuid::Uuid;
+
+pub const BACKEND: &str = "postgres";
+
+/// How many times a batch is retried when Postgres aborts it for a deadlock or a
+/// serialisation failure (the transaction rolled back: nothing was written).
+const CONFLICT_RETRIES: u32 = 3;
+
+/// An error inside a transaction: a driver error keeps its SQL state so conflicts
+/// can be retried; the rest are already store errors.
+enum Fail {
+    Pg(tokio_postgres::Error),
+    Store(StoreError),
+}
+
+impl From<tokio_postgres::Error> for Fail {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Fail::Pg(e)
+    }
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Self {
+        Fail::Store(e)
+    }
+}
+
+impl Fail {
+    fn is_conflict(&self) -> bool {
+        matches!(self, Fail::Pg(e) if e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED) || e.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE))
+    }
+
+    fn into_store(self, op: &str) -> StoreError {
+        match self {
+            Fail::Pg(e) => pg_err(op, e),
+            Fail::Store(e) => e,
+        }
+    }
+}
+
+fn corrupt(op: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::new(ErrorKind::Internal, BACKEND, op, format!("corrupt row: {e}"))
+}
+
+fn to_json<T: Serialize>(op: &str, v: &T) -> Result<serde_json::Value, StoreError> {
+    serde_json::to_value(v).map_err(|e| StoreError::new(ErrorKind::Internal, BACKEND, op, e))
+}
+
+fn from_json<T: DeserializeOwned>(op: &str, v: serde_json::Value) -> Result<T, StoreError> {
+    serde_json::from_value(v).map_err(|e| corrupt(op, e))
+}
+
+/// Advisory lock key of a service or fingerprint: the first 8 bytes of a SHA-256.
+fn lock_key(kind: &str, name: &str) -> i64 {
+    let digest = Sha256::digest(format!("inquest-ingest\u{1f}{kind}\u{1f}{name}").as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(b)
+}
+
+fn service_lock(service: &str) -> i64 {
+    lock_key("service", service)
+}
+
+fn state_str(s: JobState) -> &'static str {
+    match s {
+        JobState::Queued => "queued",
+        JobState::Running => "running",
+        JobState::Succeeded => "succeeded",
+        JobState::Failed => "failed",
+    }
+}
+
+fn parse_state(op: &str, s: &str) -> Result<JobState, StoreError> {
+    Ok(match s {
+        "queued" => JobState::Queued,
+        "running" => JobState::Running,
+        "succeeded" => JobState::Succeeded,
+        "failed" => JobState::Failed,
+        other => return Err(corrupt(op, format!("unknown job state {other:?}"))),
+    })
+}
+
+const JOB_COLUMNS: &str =
+    "job_id, incident_id, state, attempts, created_at, next_run_at, lease_owner, lease_until, last_error, runs";
+
+fn job_of(op: &str, row: &tokio_postgres::Row) -> Result<Job, Fail> {
+    let state: String = row.try_get(2)?;
+    let attempts: i32 = row.try_get(3)?;
+    let runs: serde_json::Value = row.try_get(9)?;
+    Ok(Job {
+        job_id: row.try_get(0)?,
+        incident_id: IncidentId(row.try_get(1)?),
+        state: parse_state(op, &state)?,
+        attempts: u32::try_from(attempts).map_err(|e| corrupt(op, e))?,
+        created_at: row.try_get(4)?,
+        next_run_at: row.try_get(5)?,
+        lease_owner: row.try_get(6)?,
+        lease_until: row.try_get(7)?,
+        last_error: row.try_get(8)?,
+        runs: from_json::<Vec<JobRun>>(op, runs)?,
+    })
+}
+
+/// Lock the given keys in ascending order, in one statement (unnest keeps the
+/// array's order), until the transaction ends.
+async fn advisory_locks(txn: &Transaction<'_>, mut keys: Vec<i64>) -> Result<(), Fail> {
+    keys.sort_unstable();
+    keys.dedup();
+    let stmt = txn.prepare_cached("SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k").await?;
+    txn.execute(&stmt, &[&keys]).await?;
+    Ok(())
+}
+
+/// `IngestStore` on a `deadpool-postgres` pool.
+#[derive(Clone)]
+pub struct PostgresIngestStore {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PostgresIngestStore {
+    // The pool holds the connection settings, password included: never print them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresIngestStore").field("pool", &self.pool.status()).finish()
+    }
+}
+
+impl PostgresIngestStore {
+    /// On an existing pool (usually the records store's: `PostgresStore::pool`).
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+
+    /// Share the pool of a records store on the same database.
+    pub fn sharing(records: &PostgresStore) -> Self {
+        Self::new(records.pool().clone())
+    }
+
+    /// Its own pool for `url`, with the records adapter's settings and errors: a
+    /// malformed URL is `InvalidInput`; nothing connects until first use.
+    pub fn connect(url: &str, settings: &PoolSettings) -> StoreResult<Self> {
+        PostgresStore::connect(url, settings).map(|s| Self::sharing(&s))
+    }
+
+    async fn client(&self, op: &str) -> StoreResult<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(|e| pool_err(op, e))
+    }
+
+    async fn ingest_once(&self, batch: &[Alert], policy: &Policy, now: Timestamp) -> Result<Vec<Applied>, Fail> {
+        let op = "ingest";
+        let mut client = self.client(op).await?;
+        let txn = client.transaction().await?;
+        let mut keys = Vec::with_capacity(batch.len() * 2);
+        for a in batch {
+            keys.push(service_lock(&a.service));
+            keys.push(lock_key("fingerprint", &a.fingerprint));
+        }
+        advisory_locks(&txn, keys).await?;
+        let by_fingerprint = txn
+            .prepare_cached(
+                "SELECT a.body, i.state, i.service FROM ingest_alert_fingerprints f JOIN ingest_alerts a ON a.alert_id = f.alert_id \
+                 LEFT JOIN ingest_incident_states i ON i.incident_id = a.incident_id WHERE f.fingerprint = $1",
+            )
+            .await?;
+        let incident = txn.prepare_cached("SELECT state FROM ingest_incident_states WHERE incident_id = $1 FOR UPDATE").await?;
+        let active = txn
+            .prepare_cached(
+                "SELECT i.state FROM ingest_active_incidents a JOIN ingest_incident_states i ON i.incident_id = a.incident_id \
+                 WHERE a.service = $1 FOR UPDATE OF i",
+            )
+            .await?;
+        let put_alert = txn
+            .prepare_cached(
+                "INSERT INTO ingest_alerts (alert_id, fingerprint, incident_id, first_received_at, body) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (alert_id) DO UPDATE SET incident_id = EXCLUDED.incident_id, body = EXCLUDED.body",
+            )
+            .await?;
+        let put_fingerprint = txn
+            .prepare_cached(
+                "INSERT INTO ingest_alert_fingerprints (fingerprint, alert_id) VALUES ($1, $2) \
+                 ON CONFLICT (fingerprint) DO UPDATE SET alert_id = EXCLUDED.alert_id",
+            )
+            .await?;
+        let put_job = txn
+            .prepare_cached(
+                "INSERT INTO investigation_jobs (job_id, incident_id, state, attempts, created_at, next_run_at, runs) \
+                 VALUES ($1, $2, 'queued', 0, $3, $3, '[]'::jsonb) ON CONFLICT (job_id) DO NOTHING",
+            )
+            .await?;
+        let mut out = Vec::with_capacity(batch.len());
+        for alert in batch {
+            // Both reads in one round trip (tokio-postgres pipelines queries polled together).
+            let fp_params: [&(dyn ToSql + Sync); 1] = [&alert.fingerprint];
+            let service_params: [&(dyn ToSql + Sync); 1] = [&alert.service];
+            let (by_fp, active_row) =
+                futures::try_join!(txn.query_opt(&by_fingerprint, &fp_params), txn.query_opt(&active, &service_params))?;
+            let existing = match by_fp {
+                Some(row) => {
+                    let stored: StoredAlert = from_json(op, row.try_get(0)?)?;
+                    let state: Option<serde_json::Value> = row.try_get(1)?;
+                    let service: Option<String> = row.try_get(2)?;
+                    let inc = match (stored.incident_id, state) {
+                        // The incident of this alert's own service is guarded by the
+                        // service's advisory lock (lifecycle changes take it too).
+                        (Some(_), Some(state)) if service.as_deref() == Some(alert.service.as_str()) => Some(from_json::<IncidentState>(op, state)?),
+                        // Another service's incident (a fingerprint shared across
+                        // services): lock its row before changing it.
+                        (Some(i), Some(_)) => match txn.query_opt(&incident, &[&i.0]).await? {
+                            Some(r) => Some(from_json::<IncidentState>(op, r.try_get(0)?)?),
+                            None => None,
+                        },
+                        _ => None,
+                    };
+                    Some((stored, inc))
+                }
+                None => None,
+            };
+            let active = match active_row {
+                Some(r) => Some(from_json::<IncidentState>(op, r.try_get(0)?)?),
+                None => None,
+            };
+            let plan = correlate(Snapshot { existing, active }, alert.clone(), policy, now);
+            let body = to_json(op, &plan.alert)?;
+            let incident_id = plan.alert.incident_id.map(|i| i.0);
+            // The row before the fingerprint pointing at it: pipelined in this order.
+            let alert_params: [&(dyn ToSql + Sync); 5] =
+                [&plan.alert.alert_id, &alert.fingerprint, &incident_id, &plan.alert.first_received_at, &body];
+            let pointer_params: [&(dyn ToSql + Sync); 2] = [&alert.fingerprint, &plan.alert.alert_id];
+            futures::try_join!(txn.execute(&put_alert, &alert_params), txn.execute(&put_fingerprint, &pointer_params))?;
+            let mut resolved_after_seconds = None;
+            if let Some(inc) = &plan.incident {
+                put_incident(&txn, inc, plan.new_incident, op).await?;
+                if plan.outcome == Outcome::Resolved {
+                    resolved_after_seconds = inc.time_to_resolve().map(|d| d.num_milliseconds() as f64 / 1000.0);
+                }
+            }
+            if let (Some(job_id), Some(inc)) = (plan.enqueue_job, &plan.incident) {
+                txn.execute(&put_job, &[&job_id, &inc.incident_id.0, &now]).await?;
+            }
+            out.push(Applied {
+                alert_id: plan.alert.alert_id,
+                fingerprint: alert.fingerprint.clone(),
+                incident_id: plan.alert.incident_id,
+                outcome: plan.outcome,
+                job_id: plan.enqueue_job,
+                resolved_after_seconds,
+            });
+        }
+        txn.commit().await?;
+        Ok(out)
+    }
+
+    /// Lock an incident for a lifecycle change: its service's advisory lock first
+    /// (the order `ingest` uses), then the row.
+    async fn change_incident(&self, op: &str, id: IncidentId, change: impl FnOnce(&mut IncidentState) -> Result<bool, LifecycleError>) -> Result<IncidentState, LifecycleError> {
+        let mut client = self.client(op).await?;
+        let txn = client.transaction().await.map_err(|e| pg_err(op, e))?;
+        let service: Option<String> = txn
+            .query_opt("SELECT service FROM ingest_incident_states WHERE incident_id = $1", &[&id.0])
+            .await
+            .map_err(|e| pg_err(op, e))?
+            .map(|r| r.try_get(0))
+            .transpose()
+            .map_err(|e| pg_err(op, e))?;
+        let Some(service) = service else { return Err(LifecycleError::NotFound(id)) };
+        advisory_locks(&txn, vec![service_lock(&service)]).await.map_err(|e| e.into_store(op))?;
+        let row = txn
+            .query_opt("SELECT state FROM ingest_incident_states WHERE incident_id = $1 FOR UPDATE", &[&id.0])
+            .await
+            .map_err(|e| pg_err(op, e))?
+            .ok_or(LifecycleError::NotFound(id))?;
+        let mut inc: IncidentState = from_json(op, row.try_get(0).map_err(|e| pg_err(op, e))?)?;
+        let reopened = change(&mut inc)?;
+        put_incident(&txn, &inc, reopened, op).await.map_err(|e| e.into_store(op))?;
+        txn.commit().await.map_err(|e| pg_err(op, e))?;
+        Ok(inc)
+    }
+
+    /// Update a job the worker still holds (attempt `attempt`, lease owner `worker`).
+    async fn update_held_job(&self, op: &str, job_id: Uuid, worker: &str, attempt: u32, f: impl FnOnce(&mut Job) + Send) -> StoreResult<bool> {
+        let attempt = i32::try_from(attempt).map_err(|e| StoreError::new(ErrorKind::InvalidInput, BACKEND, op, e))?;
+        let run = async {
+            let mut client = self.client(op).await?;
+            let txn = client.transaction().await?;
+            let row = txn
+                .query_opt(
+                    &format!(
+                        "SELECT {JOB_COLUMNS} FROM investigation_jobs \
+                         WHERE job_id = $1 AND lease_owner = $2 AND attempts = $3 AND state = 'running' FOR UPDATE"
+                    ),
+                    &[&job_id, &worker, &attempt],
+                )
+                .await?;
+            let Some(row) = row else {
+                txn.rollback().await?;
+                return Ok::<bool, Fail>(false);
+            };
+            let mut job = job_of(op, &row)?;
+            f(&mut job);
+            write_job(&txn, &job, op).await?;
+            txn.commit().await?;
+            Ok(true)
+        };
+        run.await.map_err(|e| e.into_store(op))
+    }
+}
+
+/// Store an incident: its row, the outbox (a new version), and the service's
+/// active pointer (set for a new or reopened incident, dropped once it closes).
+async fn put_incident(txn: &Transaction<'_>, inc: &IncidentState, new_incident: bool, op: &str) -> Result<(), Fail> {
+    let state = to_json(op, inc)?;
+    let upsert = txn
+        .prepare_cached(
+            "INSERT INTO ingest_incident_states (incident_id, service, status, created_at, state) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (incident_id) DO UPDATE SET status = EXCLUDED.status, state = EXCLUDED.state",
+        )
+        .await?;
+    let outbox = txn
+        .prepare_cached(
+            "INSERT INTO ingest_records_outbox (incident_id, version) VALUES ($1, nextval('ingest_records_outbox_version')) \
+             ON CONFLICT (incident_id) DO UPDATE SET version = EXCLUDED.version",
+        )
+        .await?;
+    let pointer = if new_incident {
+        Some(
+            txn.prepare_cached(
+                "INSERT INTO ingest_active_incidents (service, incident_id) VALUES ($1, $2) \
+                 ON CONFLICT (service) DO UPDATE SET incident_id = EXCLUDED.incident_id",
+            )
+            .await?,
+        )
+    } else if !inc.is_active() {
+        Some(txn.prepare_cached("DELETE FROM ingest_active_incidents WHERE service = $1 AND incident_id = $2").await?)
+    } else {
+        None
+    };
+    let status = inc.status.as_str();
+    // The incident row, then the rows referencing it, pipelined in this order.
+    let row_params: [&(dyn ToSql + Sync); 5] = [&inc.incident_id.0, &inc.service, &status, &inc.created_at, &state];
+    let id_params: [&(dyn ToSql + Sync); 1] = [&inc.incident_id.0];
+    let pointer_params: [&(dyn ToSql + Sync); 2] = [&inc.service, &inc.incident_id.0];
+    let row = txn.execute(&upsert, &row_params);
+    let queued = txn.execute(&outbox, &id_params);
+    match &pointer {
+        Some(p) => {
+            futures::try_join!(row, queued, txn.execute(p, &pointer_params))?;
+        }
+        None => {
+            futures::try_join!(row, queued)?;
+        }
+    }
+    Ok(())
+}
+
+async fn write_job(txn: &Transaction<'_>, job: &Job, op: &str) -> Result<(), Fail> {
+    let runs = to_json(op, &job.runs)?;
+    let attempts = i32::try_from(job.attempts).map_err(|e| StoreError::new(ErrorKind::InvalidInput, BACKEND, op, e))?;
+    let stmt = txn
+        .prepare_cached(
+            "UPDATE investigation_jobs SET state = $2, attempts = $3, next_run_at = $4, lease_owner = $5, lease_until = $6, \
+             last_error = $7, runs = $8 WHERE job_id = $1",
+        )
+        .await?;
+    let params: [&(dyn ToSql + Sync); 8] = [
+        &job.job_id,
+        &state_str(job.state),
+        &attempts,
+        &job.next_run_at,
+        &job.lease_owner,
+        &job.lease_until,
+        &job.last_error,
+        &runs,
+    ];
+    txn.execute(&stmt, &params).await?;
+    Ok(())
+}
+
+#[async_trait]
+impl IngestStore for PostgresIngestStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    async fn check_connectivity(&self) -> StoreResult<()> {
+        let op = "check_connectivity";
+        let client = self.client(op).await?;
+        // Also checks the schema: a missing table says to run `inquest migrate`.
+        client.query("SELECT 1 FROM investigation_jobs LIMIT 1", &[]).await.map_err(|e| pg_err(op, e))?;
+        Ok(())
+    }
+
+    async fn ingest(&self, batch: &[Alert], policy: &Policy, now: Timestamp) -> StoreResult<Vec<Applied>> {
+        let op = "ingest";
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut retries = 0;
+        loop {
+            match self.ingest_once(batch, policy, now).await {
+                Ok(applied) => return Ok(applied),
+                Err(e) if e.is_conflict() && retries < CONFLICT_RETRIES => {
+                    retries += 1;
+                    warn!(retries, alerts = batch.len(), "ingest transaction aborted by a conflict; retrying");
+                }
+                Err(e) => return Err(e.into_store(op)),
+            }
+        }
+    }
+
+    async fn get_incident(&self, id: IncidentId) -> StoreResult<Option<IncidentState>> {
+        let op = "get_incident";
+        let client = self.client(op).await?;
+        let row = client
+            .query_opt("SELECT state FROM ingest_incident_states WHERE incident_id = $1", &[&id.0])
+            .await
+            .map_err(|e| pg_err(op, e))?;
+        match row {
+            Some(r) => Ok(Some(from_json(op, r.try_get(0).map_err(|e| pg_err(op, e))?)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn list_incidents(&self) -> StoreResult<Vec<IncidentState>> {
+        let op = "list_incidents";
+        let client = self.client(op).await?;
+        let rows = client
+            .query("SELECT state FROM ingest_incident_states ORDER BY created_at DESC, incident_id", &[])
+            .await
+            .map_err(|e| pg_err(op, e))?;
+        rows.iter().map(|r| from_json(op, r.try_get(0).map_err(|e| pg_err(op, e))?)).collect()
+    }
+
+    async fn incident_counts(&self) -> StoreResult<BTreeMap<String, u64>> {
+        let op = "incident_counts";
+        let client = self.client(op).await?;
+        let rows = client
+            .query("SELECT status, count(*) FROM ingest_incident_states GROUP BY status", &[])
+            .await
+            .map_err(|e| pg_err(op, e))?;
+        let mut out: BTreeMap<String, u64> = [IncidentStatus::Open, IncidentStatus::Triaged, IncidentStatus::Resolved, IncidentStatus::Suppressed]
+            .iter()
+            .map(|s| (s.as_str().to_string(), 0))
+            .collect();
+        for r in rows {
+            let status: String = r.try_get(0).map_err(|e| pg_err(op, e))?;
+            let n: i64 = r.try_get(1).map_err(|e| pg_err(op, e))?;
+            out.insert(status, n.max(0) as u64);
+        }
+        Ok(out)
+    }
+
+    async fn alerts_of(&self, incident: IncidentId) -> StoreResult<Vec<StoredAlert>> {
+        let op = "alerts_of";
+        let client = self.client(op).await?;
+        let rows = client
+            .query("SELECT body FROM ingest_alerts WHERE incident_id = $1 ORDER BY first_received_at, alert_id", &[&incident.0])
+            .await
+            .map_err(|e| pg_err(op, e))?;
+        rows.iter().map(|r| from_json(op, r.try_get(0).map_err(|e| pg_err(op, e))?)).collect()
+    }
+
+    async fn alert_count(&self) -> StoreResult<u64> {
+        let op = "alert_count";
+        let client = self.client(op).await?;
+        let n: i64 = client
+            .query_one("SELECT count(*) FROM ingest_alerts", &[])
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(|e| pg_err(op, e))?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn transition(
+        &self,
+        id: IncidentId,
+        action: Action,
+        actor: &str,
+        reason: Option<String>,
+        now: Timestamp,
+    ) -> Result<IncidentState, LifecycleError> {
+        self.change_incident("transition", id, |inc| {
+            inc.apply(action, actor, reason, now)?;
+            // Reopening makes it the service's active incident again.
+            Ok(action == Action::Reopen)
+        })
+        .await
+    }
+
+    async fn add_note(&self, id: IncidentId, note: Note) -> Result<IncidentState, LifecycleError> {
+        self.change_incident("add_note", id, |inc| {
+            inc.updated_at = inc.updated_at.max(note.at);
+            inc.notes.push(note);
+            Ok(false)
+        })
+        .await
+    }
+
+    async fn pending_records(&self, limit: usize) -> StoreResult<Vec<Pending>> {
+        let op = "pending_records";
+        let client = self.client(op).await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                "SELECT i.state, o.version FROM ingest_records_outbox o JOIN ingest_incident_states i ON i.incident_id = o.incident_id \
+                 ORDER BY o.version LIMIT $1",
+                &[&limit],
+            )
+            .await
+            .map_err(|e| pg_err(op, e))?;
+        rows.iter()
+            .map(|r| {
+                let version: i64 = r.try_get(1).map_err(|e| pg_err(op, e))?;
+                Ok(Pending { incident: from_json(op, r.try_get(0).map_err(|e| pg_err(op, e))?)?, version: version.max(0) as u64 })
+            })
+            .collect()
+    }
+
+    async fn clear_pending(&self, done: &[(IncidentId, u64)]) -> StoreResult<()> {
+        let op = "clear_pending";
+        if done.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Uuid> = done.iter().map(|(i, _)| i.0).collect();
+        let versions: Vec<i64> = done.iter().map(|(_, v)| i64::try_from(*v).unwrap_or(i64::MAX)).collect();
+        let client = self.client(op).await?;
+        // One statement is one transaction: an entry changed since (new version) stays.
+        // Entries an intake transaction holds are skipped, not waited for: that
+        // transaction is changing them (a new version), and waiting here while it
+        // waits for another entry this statement locked would deadlock.
+        let n = client
+            .execute(
+                "DELETE FROM ingest_records_outbox WHERE incident_id IN ( \
+                   SELECT o.incident_id FROM ingest_records_outbox o \
+                   JOIN unnest($1::uuid[], $2::bigint[]) AS d(incident_id, version) \
+                     ON o.incident_id = d.incident_id AND o.version = d.version \
+                   FOR UPDATE OF o SKIP LOCKED)",
+                &[&ids, &versions],
+            )
+            .await
+            .map_err(|e| pg_err(op, e))?;
+        debug!(cleared = n, asked = done.len(), "outbox cleared");
+        Ok(())
+    }
+
+    async fn take_job(&self, worker: &str, lease: chrono::Duration, now: Timestamp) -> StoreResult<Option<Job>> {
+        let op = "take_job";
+        let run = async {
+            let mut client = self.client(op).await?;
+            let txn = client.transaction().await?;
+            let row = txn
+                .query_opt(
+                    &format!(
+                        "SELECT {JOB_COLUMNS} FROM investigation_jobs \
+                         WHERE (state = 'queued' AND next_run_at <= $1) \
+                            OR (state = 'running' AND (lease_until IS NULL OR lease_until < $1)) \
+                         ORDER BY next_run_at LIMIT 1 FOR UPDATE SKIP LOCKED"
+                    ),
+                    &[&now],
+                )
+                .await?;
+            let Some(row) = row else {
+                txn.rollback().await?;
+                return Ok::<Option<Job>, Fail>(None);
+            };
+            let mut job = job_of(op, &row)?;
+            // Fencing: attempts grows, an expired run is marked "lease expired".
+            job.lease(worker, lease, now);
+            write_job(&txn, &job, op).await?;
+            txn.commit().await?;
+            Ok(Some(job))
+        };
+        run.await.map_err(|e| e.into_store(op))
+    }
+
+    async fn complete_job(&self, job_id: Uuid, worker: &str, attempt: u32, now: Timestamp) -> StoreResult<bool> {
+        self.update_held_job("complete_job", job_id, worker, attempt, move |job| {
+            job.finish("succeeded", now);
+            job.state = JobState::Succeeded;
+        })
+        .await
+    }
+
+    async fn fail_job(
+        &self,
+        job_id: Uuid,
+        worker: &str,
+        attempt: u32,
+        error: &str,
+        retry_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let error = error.to_string();
+        self.update_held_job("fail_job", job_id, worker, attempt, move |job| {
+            job.finish(&format!("failed: {error}"), now);
+            job.last_error = Some(error);
+            match retry_at {
+                Some(at) => {
+                    job.state = JobState::Queued;
+                    job.next_run_at = at;
+                }
+                None => job.state = JobState::Failed,
+            }
+        })
+        .await
+    }
+
+    async fn get_job(&self, job_id: Uuid) -> StoreResult<Option<Job>> {
+        let op = "get_job";
+        let client = self.client(op).await?;
+        let row = client
+            .query_opt(&format!("SELECT {JOB_COLUMNS} FROM investigation_jobs WHERE job_id = $1"), &[&job_id])
+            .await
+            .map_err(|e| pg_err(op, e))?;
+        row.map(|r| job_of(op, &r)).transpose().map_err(|e| e.into_store(op))
+    }
+
+    async fn list_jobs(&self) -> StoreResult<Vec<Job>> {
+        let op = "list_jobs";
+        let client = self.client(op).await?;
+        let rows = client
+            .query(&format!("SELECT {JOB_COLUMNS} FROM investigation_jobs ORDER BY created_at, job_id"), &[])
+            .await
+            .map_err(|e| pg_err(op, e))?;
+        rows.iter().map(|r| job_of(op, r).map_err(|e| e.into_store(op))).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_malformed_url_is_invalid_input_and_does_not_echo_the_password() {
+        let err = PostgresIngestStore::connect("postgres://u:hunter2@host:notaport/db", &PoolSettings::default()).expect_err("must fail");
+        assert_eq!(err.kind, ErrorKind::InvalidInput);
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_unavailable_and_hides_the_password() {
+        let settings = PoolSettings { connect_timeout: std::time::Duration::from_secs(2), ..PoolSettings::default() };
+        let store = PostgresIngestStore::connect("postgres://u:hunter2@127.0.0.1:1/db", &settings).expect("pool");
+        assert!(!format!("{store:?}").contains("hunter2"));
+        let err = store.check_connectivity().await.expect_err("nothing listens on port 1");
+        assert_eq!(err.kind, ErrorKind::Unavailable, "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let err = store.take_job("w", chrono::Duration::seconds(5), chrono::Utc::now()).await.expect_err("down");
+        assert_eq!(err.kind, ErrorKind::Unavailable, "{err}");
+    }
+
+    #[test]
+    fn lock_keys_differ_by_kind_and_name() {
+        assert_ne!(lock_key("service", "a"), lock_key("fingerprint", "a"));
+        assert_ne!(service_lock("a"), service_lock("b"));
+        assert_eq!(service_lock("a"), service_lock("a"));
+    }
+}
