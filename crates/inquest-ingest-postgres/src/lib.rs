@@ -7,6 +7,7 @@
 //! `FOR UPDATE SKIP LOCKED` and completed only by the worker holding the attempt.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use deadpool_postgres::{Pool, Transaction};
@@ -20,6 +21,7 @@ use inquest_store_postgres::{PoolSettings, PostgresStore, pg_err, pool_err};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tracing::{debug, warn};
@@ -141,6 +143,70 @@ async fn advisory_locks(txn: &Transaction<'_>, mut keys: Vec<i64>) -> Result<(),
 #[derive(Clone)]
 pub struct PostgresIngestStore {
     pool: Pool,
+    /// The task that commits the alert requests waiting at that moment together;
+    /// started by the first `ingest`, it ends when the last handle is dropped.
+    combiner: Arc<OnceLock<mpsc::UnboundedSender<IngestRequest>>>,
+}
+
+/// One `ingest` call waiting for the combiner.
+struct IngestRequest {
+    alerts: Vec<Alert>,
+    policy: Policy,
+    now: Timestamp,
+    reply: oneshot::Sender<StoreResult<Vec<Applied>>>,
+}
+
+/// Most alerts committed in one transaction by the combiner.
+const MAX_GROUP_ALERTS: usize = 2048;
+
+/// Take every waiting request with the same policy, store their alerts in one
+/// transaction (in arrival order), answer each with its part. Within a process
+/// requests then never wait on each other's advisory locks; across processes the
+/// locks still serialise them.
+async fn combine(store: PostgresIngestStore, mut rx: mpsc::UnboundedReceiver<IngestRequest>) {
+    let mut held: Option<IngestRequest> = None;
+    loop {
+        let first = match held.take() {
+            Some(r) => r,
+            None => match rx.recv().await {
+                Some(r) => r,
+                None => return,
+            },
+        };
+        let mut size = first.alerts.len();
+        let mut group = vec![first];
+        while size < MAX_GROUP_ALERTS {
+            match rx.try_recv() {
+                Ok(r) if r.policy.version == group[0].policy.version => {
+                    size += r.alerts.len();
+                    group.push(r);
+                }
+                Ok(r) => {
+                    held = Some(r);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let alerts: Vec<Alert> = group.iter().flat_map(|r| r.alerts.iter().cloned()).collect();
+        let now = group.iter().map(|r| r.now).max().unwrap_or_else(chrono::Utc::now);
+        let result = store.ingest_group(&alerts, &group[0].policy, now).await;
+        debug!(requests = group.len(), alerts = size, ok = result.is_ok(), "ingest group committed");
+        match result {
+            Ok(applied) => {
+                let mut rest = applied.into_iter();
+                for r in group {
+                    let part: Vec<Applied> = rest.by_ref().take(r.alerts.len()).collect();
+                    let _ = r.reply.send(Ok(part));
+                }
+            }
+            Err(e) => {
+                for r in group {
+                    let _ = r.reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for PostgresIngestStore {
@@ -153,7 +219,7 @@ impl std::fmt::Debug for PostgresIngestStore {
 impl PostgresIngestStore {
     /// On an existing pool (usually the records store's: `PostgresStore::pool`).
     pub fn new(pool: Pool) -> Self {
-        Self { pool }
+        Self { pool, combiner: Arc::new(OnceLock::new()) }
     }
 
     /// Share the pool of a records store on the same database.
@@ -169,6 +235,22 @@ impl PostgresIngestStore {
 
     async fn client(&self, op: &str) -> StoreResult<deadpool_postgres::Object> {
         self.pool.get().await.map_err(|e| pool_err(op, e))
+    }
+
+    /// Store `batch` in one transaction, retried when Postgres aborts it for a conflict.
+    async fn ingest_group(&self, batch: &[Alert], policy: &Policy, now: Timestamp) -> StoreResult<Vec<Applied>> {
+        let op = "ingest";
+        let mut retries = 0;
+        loop {
+            match self.ingest_once(batch, policy, now).await {
+                Ok(applied) => return Ok(applied),
+                Err(e) if e.is_conflict() && retries < CONFLICT_RETRIES => {
+                    retries += 1;
+                    warn!(retries, alerts = batch.len(), "ingest transaction aborted by a conflict; retrying");
+                }
+                Err(e) => return Err(e.into_store(op)),
+            }
+        }
     }
 
     async fn ingest_once(&self, batch: &[Alert], policy: &Policy, now: Timestamp) -> Result<Vec<Applied>, Fail> {
@@ -419,17 +501,16 @@ impl IngestStore for PostgresIngestStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let mut retries = 0;
-        loop {
-            match self.ingest_once(batch, policy, now).await {
-                Ok(applied) => return Ok(applied),
-                Err(e) if e.is_conflict() && retries < CONFLICT_RETRIES => {
-                    retries += 1;
-                    warn!(retries, alerts = batch.len(), "ingest transaction aborted by a conflict; retrying");
-                }
-                Err(e) => return Err(e.into_store(op)),
-            }
-        }
+        let tx = self.combiner.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            // The task's own handle has no combiner of its own, so it does not keep itself alive.
+            tokio::spawn(combine(PostgresIngestStore::new(self.pool.clone()), rx));
+            tx
+        });
+        let (reply, answer) = oneshot::channel();
+        tx.send(IngestRequest { alerts: batch.to_vec(), policy: policy.clone(), now, reply })
+            .map_err(|_| StoreError::new(ErrorKind::Unavailable, BACKEND, op, "the ingest task has stopped"))?;
+        answer.await.map_err(|_| StoreError::new(ErrorKind::Unavailable, BACKEND, op, "the ingest task stopped before answering"))?
     }
 
     async fn get_incident(&self, id: IncidentId) -> StoreResult<Option<IncidentState>> {
