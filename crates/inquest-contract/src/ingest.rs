@@ -13,7 +13,7 @@ use chrono::Duration;
 use inquest_domain::{IncidentStatus, Timestamp};
 use inquest_ingest::lifecycle::Note;
 use inquest_ingest::model::{AlertSource, parse_generic};
-use inquest_ingest::{Action, Alert, IngestStore, JobState, LifecycleError, Outcome, Policy};
+use inquest_ingest::{Action, Alert, AlertStatus, IngestStore, JobState, LifecycleError, Outcome, Policy};
 use serde_json::json;
 
 /// One empty storage space (a redb file, a Postgres database).
@@ -45,6 +45,8 @@ where
 {
     correlation_dedups_attaches_and_approves(&create().await.open().await).await;
     a_batch_sees_its_own_writes(&create().await.open().await).await;
+    an_incident_resolved_and_replaced_in_one_batch_moves_the_pointer(&create().await.open().await).await;
+    concurrent_requests_for_one_service_open_one_incident(&create().await.open().await).await;
     resolved_alerts_resolve_or_are_ignored(&create().await.open().await).await;
     lifecycle_changes_are_checked_and_move_the_active_incident(&create().await.open().await).await;
     the_outbox_keeps_changes_newer_than_what_was_written(&create().await.open().await).await;
@@ -122,6 +124,54 @@ pub async fn a_batch_sees_its_own_writes(store: &Arc<dyn IngestStore>) {
     let incident = store.get_incident(left[0].incident_id.expect("incident")).await.expect("read").expect("incident");
     assert_eq!(incident.service, "left");
     assert!(incident.approved, "the repeat counted towards approval");
+}
+
+fn alertmanager(fingerprint: &str, status: AlertStatus) -> Alert {
+    let mut a = parse_generic(&json!({"service": "search", "severity": "critical", "message": "down", "fingerprint": fingerprint}), "", t0())
+        .expect("alert");
+    a.source = AlertSource::Alertmanager;
+    a.status = status;
+    a
+}
+
+pub async fn an_incident_resolved_and_replaced_in_one_batch_moves_the_pointer(store: &Arc<dyn IngestStore>) {
+    let policy = Policy::default_policy();
+    let batch = [alertmanager("a", AlertStatus::Firing), alertmanager("a", AlertStatus::Resolved), alertmanager("b", AlertStatus::Firing)];
+    let applied = store.ingest(&batch, &policy, secs(0)).await.expect("ingest");
+    let outcomes: Vec<Outcome> = applied.iter().map(|a| a.outcome).collect();
+    assert_eq!(outcomes, vec![Outcome::Opened, Outcome::Resolved, Outcome::Opened]);
+    let (first, second) = (applied[0].incident_id.expect("first"), applied[2].incident_id.expect("second"));
+    assert_ne!(first, second);
+    let later = store.ingest(&[alertmanager("c", AlertStatus::Firing)], &policy, secs(1)).await.expect("ingest");
+    assert_eq!((later[0].outcome, later[0].incident_id), (Outcome::Attached, Some(second)), "the pointer moved to the new incident");
+    let resolved = store.get_incident(first).await.expect("read").expect("first");
+    assert_eq!(resolved.status, IncidentStatus::Resolved);
+    let counts = store.incident_counts().await.expect("counts");
+    assert_eq!((counts["open"], counts["resolved"]), (1, 1));
+}
+
+pub async fn concurrent_requests_for_one_service_open_one_incident(store: &Arc<dyn IngestStore>) {
+    let policy = Policy::default_policy();
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let (store, policy) = (store.clone(), policy.clone());
+            tokio::spawn(async move { store.ingest(&[alert("checkout", "high", &format!("alert {i}"))], &policy, secs(i)).await })
+        })
+        .collect();
+    let mut opened = 0;
+    for t in tasks {
+        let applied = t.await.expect("task").expect("ingest");
+        opened += applied.iter().filter(|a| a.outcome == Outcome::Opened).count();
+    }
+    assert_eq!(opened, 1, "one incident opened, the others attached");
+    let incidents = store.list_incidents().await.expect("list");
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(incidents[0].alert_count, 40);
+    let decisions = &incidents[0].decisions;
+    assert_eq!(decisions.len(), 41, "opened, 39 attached, approved");
+    let ids: std::collections::BTreeSet<_> = decisions.iter().map(|d| d.decision_id).collect();
+    assert_eq!(ids.len(), 41, "decision ids are distinct");
+    assert_eq!(store.list_jobs().await.expect("jobs").len(), 1);
 }
 
 pub async fn resolved_alerts_resolve_or_are_ignored(store: &Arc<dyn IngestStore>) {

@@ -6,7 +6,7 @@
 //! them) before it reads what it correlates against; jobs are leased with
 //! `FOR UPDATE SKIP LOCKED` and completed only by the worker holding the attempt.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
@@ -253,6 +253,9 @@ impl PostgresIngestStore {
         }
     }
 
+    /// One transaction for `batch`: lock its services and fingerprints, read what it
+    /// correlates against in three statements, correlate in memory in arrival order,
+    /// then write each alert, fingerprint and incident once.
     async fn ingest_once(&self, batch: &[Alert], policy: &Policy, now: Timestamp) -> Result<Vec<Applied>, Fail> {
         let op = "ingest";
         let mut client = self.client(op).await?;
@@ -263,86 +266,74 @@ impl PostgresIngestStore {
             keys.push(lock_key("fingerprint", &a.fingerprint));
         }
         advisory_locks(&txn, keys).await?;
-        let by_fingerprint = txn
-            .prepare_cached(
-                "SELECT a.body, i.state, i.service FROM ingest_alert_fingerprints f JOIN ingest_alerts a ON a.alert_id = f.alert_id \
-                 LEFT JOIN ingest_incident_states i ON i.incident_id = a.incident_id WHERE f.fingerprint = $1",
-            )
-            .await?;
-        let incident = txn.prepare_cached("SELECT state FROM ingest_incident_states WHERE incident_id = $1 FOR UPDATE").await?;
-        let active = txn
-            .prepare_cached(
-                "SELECT i.state FROM ingest_active_incidents a JOIN ingest_incident_states i ON i.incident_id = a.incident_id \
-                 WHERE a.service = $1 FOR UPDATE OF i",
-            )
-            .await?;
-        let put_alert = txn
-            .prepare_cached(
-                "INSERT INTO ingest_alerts (alert_id, fingerprint, incident_id, first_received_at, body) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (alert_id) DO UPDATE SET incident_id = EXCLUDED.incident_id, body = EXCLUDED.body",
-            )
-            .await?;
-        let put_fingerprint = txn
-            .prepare_cached(
-                "INSERT INTO ingest_alert_fingerprints (fingerprint, alert_id) VALUES ($1, $2) \
-                 ON CONFLICT (fingerprint) DO UPDATE SET alert_id = EXCLUDED.alert_id",
-            )
-            .await?;
-        let put_job = txn
-            .prepare_cached(
-                "INSERT INTO investigation_jobs (job_id, incident_id, state, attempts, created_at, next_run_at, runs) \
-                 VALUES ($1, $2, 'queued', 0, $3, $3, '[]'::jsonb) ON CONFLICT (job_id) DO NOTHING",
-            )
-            .await?;
+
+        let fingerprints: Vec<&str> = batch.iter().map(|a| a.fingerprint.as_str()).collect::<BTreeSet<_>>().into_iter().collect();
+        let services: Vec<&str> = batch.iter().map(|a| a.service.as_str()).collect::<BTreeSet<_>>().into_iter().collect();
+        let fp_params: [&(dyn ToSql + Sync); 1] = [&fingerprints];
+        let service_params: [&(dyn ToSql + Sync); 1] = [&services];
+        // Both reads in one round trip (tokio-postgres pipelines queries polled together).
+        let (alert_rows, active_rows) = futures::try_join!(
+            txn.query(
+                "SELECT f.fingerprint, a.body FROM ingest_alert_fingerprints f JOIN ingest_alerts a ON a.alert_id = f.alert_id \
+                 WHERE f.fingerprint = ANY($1)",
+                &fp_params,
+            ),
+            txn.query("SELECT service, incident_id FROM ingest_active_incidents WHERE service = ANY($1)", &service_params),
+        )?;
+        // fingerprint -> (latest alert row, changed)
+        let mut alerts: HashMap<String, (StoredAlert, bool)> = HashMap::new();
+        for row in &alert_rows {
+            alerts.insert(row.try_get(0)?, (from_json(op, row.try_get(1)?)?, false));
+        }
+        // service -> active incident
+        let mut active: HashMap<String, Uuid> = HashMap::new();
+        for row in &active_rows {
+            active.insert(row.try_get(0)?, row.try_get(1)?);
+        }
+        let ids: Vec<Uuid> = alerts
+            .values()
+            .filter_map(|(a, _)| a.incident_id.map(|i| i.0))
+            .chain(active.values().copied())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        // Incidents of other services (a fingerprint shared across services) are locked by the row lock.
+        let rows = txn.query("SELECT state FROM ingest_incident_states WHERE incident_id = ANY($1) FOR UPDATE", &[&ids]).await?;
+        // incident -> (state, changed, new in this batch)
+        let mut incidents: HashMap<Uuid, (IncidentState, bool, bool)> = HashMap::new();
+        for row in &rows {
+            let inc: IncidentState = from_json(op, row.try_get(0)?)?;
+            incidents.insert(inc.incident_id.0, (inc, false, false));
+        }
+
+        let mut order: Vec<Uuid> = Vec::new();
+        let mut jobs: Vec<(Uuid, Uuid)> = Vec::new();
         let mut out = Vec::with_capacity(batch.len());
         for alert in batch {
-            // Both reads in one round trip (tokio-postgres pipelines queries polled together).
-            let fp_params: [&(dyn ToSql + Sync); 1] = [&alert.fingerprint];
-            let service_params: [&(dyn ToSql + Sync); 1] = [&alert.service];
-            let (by_fp, active_row) =
-                futures::try_join!(txn.query_opt(&by_fingerprint, &fp_params), txn.query_opt(&active, &service_params))?;
-            let existing = match by_fp {
-                Some(row) => {
-                    let stored: StoredAlert = from_json(op, row.try_get(0)?)?;
-                    let state: Option<serde_json::Value> = row.try_get(1)?;
-                    let service: Option<String> = row.try_get(2)?;
-                    let inc = match (stored.incident_id, state) {
-                        // The incident of this alert's own service is guarded by the
-                        // service's advisory lock (lifecycle changes take it too).
-                        (Some(_), Some(state)) if service.as_deref() == Some(alert.service.as_str()) => Some(from_json::<IncidentState>(op, state)?),
-                        // Another service's incident (a fingerprint shared across
-                        // services): lock its row before changing it.
-                        (Some(i), Some(_)) => match txn.query_opt(&incident, &[&i.0]).await? {
-                            Some(r) => Some(from_json::<IncidentState>(op, r.try_get(0)?)?),
-                            None => None,
-                        },
-                        _ => None,
-                    };
-                    Some((stored, inc))
-                }
-                None => None,
-            };
-            let active = match active_row {
-                Some(r) => Some(from_json::<IncidentState>(op, r.try_get(0)?)?),
-                None => None,
-            };
-            let plan = correlate(Snapshot { existing, active }, alert.clone(), policy, now);
-            let body = to_json(op, &plan.alert)?;
-            let incident_id = plan.alert.incident_id.map(|i| i.0);
-            // The row before the fingerprint pointing at it: pipelined in this order.
-            let alert_params: [&(dyn ToSql + Sync); 5] =
-                [&plan.alert.alert_id, &alert.fingerprint, &incident_id, &plan.alert.first_received_at, &body];
-            let pointer_params: [&(dyn ToSql + Sync); 2] = [&alert.fingerprint, &plan.alert.alert_id];
-            futures::try_join!(txn.execute(&put_alert, &alert_params), txn.execute(&put_fingerprint, &pointer_params))?;
+            let existing = alerts.get(&alert.fingerprint).map(|(a, _)| {
+                let inc = a.incident_id.and_then(|i| incidents.get(&i.0)).map(|(inc, _, _)| inc.clone());
+                (a.clone(), inc)
+            });
+            let current = active.get(&alert.service).and_then(|i| incidents.get(i)).map(|(inc, _, _)| inc.clone());
+            let plan = correlate(Snapshot { existing, active: current }, alert.clone(), policy, now);
+            alerts.insert(alert.fingerprint.clone(), (plan.alert.clone(), true));
             let mut resolved_after_seconds = None;
             if let Some(inc) = &plan.incident {
-                put_incident(&txn, inc, plan.new_incident, op).await?;
+                let id = inc.incident_id.0;
+                if plan.new_incident {
+                    active.insert(inc.service.clone(), id);
+                }
+                let (changed, new) = incidents.get(&id).map_or((false, false), |(_, c, n)| (*c, *n));
+                if !changed {
+                    order.push(id);
+                }
+                incidents.insert(id, (inc.clone(), true, new || plan.new_incident));
                 if plan.outcome == Outcome::Resolved {
                     resolved_after_seconds = inc.time_to_resolve().map(|d| d.num_milliseconds() as f64 / 1000.0);
                 }
             }
             if let (Some(job_id), Some(inc)) = (plan.enqueue_job, &plan.incident) {
-                txn.execute(&put_job, &[&job_id, &inc.incident_id.0, &now]).await?;
+                jobs.push((job_id, inc.incident_id.0));
             }
             out.push(Applied {
                 alert_id: plan.alert.alert_id,
@@ -352,6 +343,44 @@ impl PostgresIngestStore {
                 job_id: plan.enqueue_job,
                 resolved_after_seconds,
             });
+        }
+
+        // Incidents first (alerts reference them), in the order they first changed, so
+        // the last incident opened for a service holds its pointer.
+        for id in &order {
+            if let Some((inc, _, new)) = incidents.get(id) {
+                put_incident(&txn, inc, *new, op).await?;
+            }
+        }
+        let changed: Vec<&StoredAlert> = alerts.values().filter(|(_, c)| *c).map(|(a, _)| a).collect();
+        let alert_ids: Vec<Uuid> = changed.iter().map(|a| a.alert_id).collect();
+        let alert_fps: Vec<&str> = changed.iter().map(|a| a.alert.fingerprint.as_str()).collect();
+        let alert_incidents: Vec<Option<Uuid>> = changed.iter().map(|a| a.incident_id.map(|i| i.0)).collect();
+        let alert_times: Vec<Timestamp> = changed.iter().map(|a| a.first_received_at).collect();
+        let alert_bodies: Vec<serde_json::Value> = changed.iter().map(|a| to_json(op, *a)).collect::<Result<_, _>>()?;
+        txn.execute(
+            "INSERT INTO ingest_alerts (alert_id, fingerprint, incident_id, first_received_at, body) \
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::timestamptz[], $5::jsonb[]) \
+             ON CONFLICT (alert_id) DO UPDATE SET incident_id = EXCLUDED.incident_id, body = EXCLUDED.body",
+            &[&alert_ids, &alert_fps, &alert_incidents, &alert_times, &alert_bodies],
+        )
+        .await?;
+        txn.execute(
+            "INSERT INTO ingest_alert_fingerprints (fingerprint, alert_id) SELECT * FROM unnest($1::text[], $2::uuid[]) \
+             ON CONFLICT (fingerprint) DO UPDATE SET alert_id = EXCLUDED.alert_id",
+            &[&alert_fps, &alert_ids],
+        )
+        .await?;
+        if !jobs.is_empty() {
+            let put_job = txn
+                .prepare_cached(
+                    "INSERT INTO investigation_jobs (job_id, incident_id, state, attempts, created_at, next_run_at, runs) \
+                     VALUES ($1, $2, 'queued', 0, $3, $3, '[]'::jsonb) ON CONFLICT (job_id) DO NOTHING",
+                )
+                .await?;
+            for (job_id, incident_id) in &jobs {
+                txn.execute(&put_job, &[job_id, incident_id, &now]).await?;
+            }
         }
         txn.commit().await?;
         Ok(out)

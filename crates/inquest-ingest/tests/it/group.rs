@@ -1,13 +1,14 @@
-//! Group commit of the embedded store: concurrent requests committed together
-//! correlate exactly as if they came one by one, decisions are stored once each,
-//! and an incident resolved and replaced inside one group leaves the right pointer.
+//! Group commit of the embedded store through the service: concurrent requests
+//! committed together correlate exactly as if they came one by one, and each
+//! decision reaches the records store once (the store-level cases, in-batch
+//! replacement included, are in the `inquest-contract` ingest suite).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::Utc;
-use inquest_domain::{Decision, IncidentStatus};
-use inquest_ingest::model::{AlertSource, parse_generic};
-use inquest_ingest::{Alert, AlertStatus, Outcome, Policy, Severity};
+use inquest_domain::Decision;
+use inquest_ingest::Policy;
+use inquest_ingest::model::parse_generic;
 
 use crate::in_memory;
 
@@ -47,38 +48,4 @@ async fn concurrent_requests_for_one_service_open_one_incident() {
     assert_eq!(records.records.list_decisions(inc.incident_id).await.expect("decisions").len(), 201);
     assert!(ingest.store.pending_records(10).await.expect("pending").is_empty(), "outbox drained");
     assert_eq!(ingest.store.incident_counts().await.expect("counts")["open"], 1);
-}
-
-fn am(fingerprint: &str, status: AlertStatus) -> Alert {
-    let now = Utc::now();
-    Alert {
-        fingerprint: fingerprint.into(),
-        source: AlertSource::Alertmanager,
-        service: "search".into(),
-        severity: Severity::Critical,
-        message: "down".into(),
-        status,
-        labels: BTreeMap::new(),
-        annotations: BTreeMap::new(),
-        starts_at: now,
-        ends_at: None,
-    }
-}
-
-#[tokio::test]
-async fn an_incident_resolved_and_replaced_within_one_request_moves_the_pointer() {
-    let (ingest, _) = in_memory(Policy::default_policy());
-    let now = Utc::now();
-    let batch = vec![am("a", AlertStatus::Firing), am("a", AlertStatus::Resolved), am("b", AlertStatus::Firing)];
-    let applied = ingest.ingest(batch, now).await.expect("stored");
-    let outcomes: Vec<Outcome> = applied.iter().map(|a| a.outcome).collect();
-    assert_eq!(outcomes, vec![Outcome::Opened, Outcome::Resolved, Outcome::Opened]);
-    let (first, second) = (applied[0].incident_id.expect("first"), applied[2].incident_id.expect("second"));
-    assert_ne!(first, second);
-    let later = ingest.ingest(vec![am("c", AlertStatus::Firing)], now).await.expect("stored");
-    assert_eq!((later[0].outcome, later[0].incident_id), (Outcome::Attached, Some(second)));
-    let first = ingest.store.get_incident(first).await.expect("read").expect("first");
-    assert_eq!(first.status, IncidentStatus::Resolved);
-    let counts = ingest.store.incident_counts().await.expect("counts");
-    assert_eq!((counts["open"], counts["resolved"]), (1, 1));
 }
