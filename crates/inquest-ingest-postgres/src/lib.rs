@@ -345,13 +345,54 @@ impl PostgresIngestStore {
             });
         }
 
-        // Incidents first (alerts reference them), in the order they first changed, so
-        // the last incident opened for a service holds its pointer.
-        for id in &order {
-            if let Some((inc, _, new)) = incidents.get(id) {
-                put_incident(&txn, inc, *new, op).await?;
+        // Incidents first (the outbox and the pointers reference them), each once.
+        let written: Vec<&(IncidentState, bool, bool)> = order.iter().filter_map(|id| incidents.get(id)).collect();
+        let inc_ids: Vec<Uuid> = written.iter().map(|(i, _, _)| i.incident_id.0).collect();
+        let inc_services: Vec<&str> = written.iter().map(|(i, _, _)| i.service.as_str()).collect();
+        let inc_status: Vec<&str> = written.iter().map(|(i, _, _)| i.status.as_str()).collect();
+        let inc_created: Vec<Timestamp> = written.iter().map(|(i, _, _)| i.created_at).collect();
+        let inc_states: Vec<serde_json::Value> = written.iter().map(|(i, _, _)| to_json(op, i)).collect::<Result<_, _>>()?;
+        // The service's pointer: the last incident the batch opened for it; an incident
+        // that closed no longer holds the pointer.
+        let mut pointers: BTreeMap<&str, Uuid> = BTreeMap::new();
+        let mut closed: (Vec<&str>, Vec<Uuid>) = (Vec::new(), Vec::new());
+        for (inc, _, new) in &written {
+            if *new {
+                pointers.insert(inc.service.as_str(), inc.incident_id.0);
+            } else if !inc.is_active() {
+                closed.0.push(inc.service.as_str());
+                closed.1.push(inc.incident_id.0);
             }
         }
+        let (pointer_services, pointer_ids): (Vec<&str>, Vec<Uuid>) = pointers.into_iter().unzip();
+        txn.execute(
+            "INSERT INTO ingest_incident_states (incident_id, service, status, created_at, state) \
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[]) \
+             ON CONFLICT (incident_id) DO UPDATE SET status = EXCLUDED.status, state = EXCLUDED.state",
+            &[&inc_ids, &inc_services, &inc_status, &inc_created, &inc_states],
+        )
+        .await?;
+        let outbox_params: [&(dyn ToSql + Sync); 1] = [&inc_ids];
+        let unpoint_params: [&(dyn ToSql + Sync); 2] = [&closed.0, &closed.1];
+        let point_params: [&(dyn ToSql + Sync); 2] = [&pointer_services, &pointer_ids];
+        let outbox = txn.execute(
+            "INSERT INTO ingest_records_outbox (incident_id, version) \
+             SELECT id, nextval('ingest_records_outbox_version') FROM unnest($1::uuid[]) WITH ORDINALITY AS t(id, n) ORDER BY n \
+             ON CONFLICT (incident_id) DO UPDATE SET version = EXCLUDED.version",
+            &outbox_params,
+        );
+        let unpoint = txn.execute(
+            "DELETE FROM ingest_active_incidents a USING unnest($1::text[], $2::uuid[]) AS c(service, incident_id) \
+             WHERE a.service = c.service AND a.incident_id = c.incident_id",
+            &unpoint_params,
+        );
+        let point = txn.execute(
+            "INSERT INTO ingest_active_incidents (service, incident_id) SELECT * FROM unnest($1::text[], $2::uuid[]) \
+             ON CONFLICT (service) DO UPDATE SET incident_id = EXCLUDED.incident_id",
+            &point_params,
+        );
+        // Pipelined in this order: a pointer removed for a closed incident, then set for a new one.
+        futures::try_join!(outbox, unpoint, point)?;
         let changed: Vec<&StoredAlert> = alerts.values().filter(|(_, c)| *c).map(|(a, _)| a).collect();
         let alert_ids: Vec<Uuid> = changed.iter().map(|a| a.alert_id).collect();
         let alert_fps: Vec<&str> = changed.iter().map(|a| a.alert.fingerprint.as_str()).collect();
