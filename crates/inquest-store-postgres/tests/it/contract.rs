@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::support::{FreshDb, server_url};
+use crate::support::{FreshDb, RecordsOn, server_url};
 
 #[tokio::test]
 async fn records_contract_on_postgres() {

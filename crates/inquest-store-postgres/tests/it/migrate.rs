@@ -5,7 +5,7 @@ use inquest_ports::ErrorKind;
 use inquest_store_postgres::{MIGRATIONS, MigrationState};
 use tokio_postgres::NoTls;
 
-use crate::support::{FreshDb, server_url};
+use crate::support::{FreshDb, RecordsOn, server_url};
 
 #[tokio::test]
 async fn migrate_applies_every_file_once_and_is_safe_to_repeat() {

@@ -12,7 +12,7 @@ use inquest_ports::Stores;
 use inquest_report::TemplateReport;
 use inquest_store_embedded::EmbeddedStore;
 
-use crate::support::{FreshDb, server_url};
+use crate::support::{FreshDb, RecordsOn, server_url};
 
 /// `(rank, type, service, culprit, confidence)` of each hypothesis.
 type Ranking = Vec<(i32, String, Option<String>, Option<String>, f64)>;

@@ -2,45 +2,20 @@
 //! every acknowledged alert is stored once, every incident reaches the records
 //! store, and every investigation job completes exactly once after the restart.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use inquest_ingest::{IngestStore, JobState, RedbIngestStore};
 use inquest_store_embedded::EmbeddedStore;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::support::Server;
+use crate::support::{Acked, Server, post};
 
 /// Two workers with a short lease, so a job the kill interrupted is taken over quickly.
 const INTAKE: &[(&str, &str)] = &[("INQUEST_INTAKE_WORKERS", "2"), ("INQUEST_INTAKE_LEASE_SECS", "3")];
 
-/// Request `i` of the load: three alerts, repeating fingerprints across requests.
-fn request(i: usize) -> Value {
-    json!([
-        {"service": format!("svc-{}", i % 10), "severity": "high", "message": format!("error rate {}", i % 4)},
-        {"service": format!("svc-{}", (i + 3) % 10), "severity": "critical", "message": format!("latency {}", i % 2)},
-        {"service": format!("svc-{}", i % 10), "severity": "low", "message": "disk 80%"}
-    ])
-}
-
-/// fingerprint -> alert ids acknowledged for it.
-type Acked = Arc<Mutex<BTreeMap<String, BTreeSet<String>>>>;
-
-async fn post(client: &reqwest::Client, url: &str, i: usize, acked: &Acked) -> bool {
-    let Ok(r) = client.post(format!("{url}/api/alerts")).json(&request(i)).send().await else { return false };
-    if r.status().as_u16() != 202 {
-        return false;
-    }
-    let Ok(v) = r.json::<Value>().await else { return false };
-    let mut a = acked.lock().expect("lock");
-    for res in v["results"].as_array().expect("results") {
-        let fp = res["fingerprint"].as_str().expect("fingerprint").to_string();
-        a.entry(fp).or_default().insert(res["alert_id"].as_str().expect("alert id").to_string());
-    }
-    true
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_batch_loses_nothing_and_runs_no_job_twice() {

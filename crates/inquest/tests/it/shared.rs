@@ -4,41 +4,15 @@
 //! middle, and every job still runs to completion exactly once.
 //! Needs `INQUEST_TEST_POSTGRES_URL` (skipped locally when unset, a failure under CI).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-use tokio_postgres::NoTls;
+use serde_json::Value;
 
-use crate::support::{Server, require_env, wait_until};
+use crate::support::{Acked, Server, post, require_env, wait_until};
 
-/// Request `i`: three alerts over ten services, fingerprints repeating across requests.
-fn request(i: usize) -> Value {
-    json!([
-        {"service": format!("svc-{}", i % 10), "severity": "high", "message": format!("error rate {}", i % 4)},
-        {"service": format!("svc-{}", (i + 3) % 10), "severity": "critical", "message": format!("latency {}", i % 2)},
-        {"service": format!("svc-{}", i % 10), "severity": "low", "message": "disk 80%"}
-    ])
-}
-
-/// fingerprint -> alert ids acknowledged for it.
-type Acked = Arc<Mutex<BTreeMap<String, BTreeSet<String>>>>;
-
-async fn post(client: &reqwest::Client, url: &str, i: usize, acked: &Acked) -> bool {
-    let Ok(r) = client.post(format!("{url}/api/alerts")).json(&request(i)).send().await else { return false };
-    if r.status().as_u16() != 202 {
-        return false;
-    }
-    let Ok(v) = r.json::<Value>().await else { return false };
-    let mut a = acked.lock().expect("lock");
-    for res in v["results"].as_array().expect("results") {
-        let fp = res["fingerprint"].as_str().expect("fingerprint").to_string();
-        a.entry(fp).or_default().insert(res["alert_id"].as_str().expect("alert id").to_string());
-    }
-    true
-}
 
 async fn get(client: &reqwest::Client, url: String) -> Value {
     client.get(&url).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}")).json().await.expect("json")
@@ -47,11 +21,8 @@ async fn get(client: &reqwest::Client, url: String) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_share_alerts_incidents_and_jobs_on_postgres() {
     let Some(admin) = require_env("INQUEST_TEST_POSTGRES_URL") else { return };
-    let name = format!("inquest_shared_{}", uuid::Uuid::new_v4().simple());
-    let (pg, conn) = tokio_postgres::connect(&admin, NoTls).await.expect("connect");
-    tokio::spawn(conn);
-    pg.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create database");
-    let url = format!("{}/{name}", admin.rsplit_once('/').expect("url with a database").0);
+    let db = inquest_contract::postgres::FreshDb::create(&admin).await;
+    let url = db.url.clone();
     let dir = tempfile::tempdir().expect("tempdir");
     let migrate = Command::new(env!("CARGO_BIN_EXE_inquest"))
         .arg("--data-dir")
@@ -143,5 +114,5 @@ async fn two_processes_share_alerts_incidents_and_jobs_on_postgres() {
     }
     assert_eq!(jobs.as_array().map(Vec::len), Some(incidents.iter().filter(|i| i["approved"] == true).count()));
     b.stop();
-    let _ = pg.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+    drop(db);
 }

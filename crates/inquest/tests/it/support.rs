@@ -1,10 +1,15 @@
 //! What the tests that run `inquest serve` share: a server on a free loopback
-//! port, killed by its handle when dropped, and waiting for a condition.
+//! port, killed by its handle when dropped, waiting for a condition, and a load
+//! of alerts whose acknowledged ids are recorded.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
 
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
@@ -87,4 +92,31 @@ pub fn require_env(var: &str) -> Option<String> {
             None
         }
     }
+}
+
+/// Request `i` of the load: three alerts over ten services, fingerprints repeating across requests.
+pub fn request(i: usize) -> Value {
+    json!([
+        {"service": format!("svc-{}", i % 10), "severity": "high", "message": format!("error rate {}", i % 4)},
+        {"service": format!("svc-{}", (i + 3) % 10), "severity": "critical", "message": format!("latency {}", i % 2)},
+        {"service": format!("svc-{}", i % 10), "severity": "low", "message": "disk 80%"}
+    ])
+}
+
+/// fingerprint -> alert ids acknowledged for it.
+pub type Acked = Arc<Mutex<BTreeMap<String, BTreeSet<String>>>>;
+
+/// Post request `i` to `url`; on a 202, record the acknowledged alert ids. False when not acknowledged.
+pub async fn post(client: &reqwest::Client, url: &str, i: usize, acked: &Acked) -> bool {
+    let Ok(r) = client.post(format!("{url}/api/alerts")).json(&request(i)).send().await else { return false };
+    if r.status().as_u16() != 202 {
+        return false;
+    }
+    let Ok(v) = r.json::<Value>().await else { return false };
+    let mut a = acked.lock().expect("lock");
+    for res in v["results"].as_array().expect("results") {
+        let fp = res["fingerprint"].as_str().expect("fingerprint").to_string();
+        a.entry(fp).or_default().insert(res["alert_id"].as_str().expect("alert id").to_string());
+    }
+    true
 }
