@@ -178,7 +178,7 @@ async fn measure(
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    // As `inquest ingest` does: incidents reach the records store in the background.
+    // As `inquest serve` does: incidents reach the records store in the background.
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let syncer = tokio::spawn(inquest_ingest::run_records_sync(ingest.clone(), Duration::from_secs(2), stop_rx));
     let run = drive(&url, batch, concurrency, Duration::from_secs(seconds)).await;

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::model::Severity;
 
-/// The policy used when no file is given (`inquest ingest --policy` overrides it).
+/// The policy used when no file is given (`[intake] policy_file` overrides it).
 pub const DEFAULT_POLICY: &str = r#"# Inquest triage policy.
 # Alerts below this severity open suppressed incidents (not investigated).
 min_severity = "high"
