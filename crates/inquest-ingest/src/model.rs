@@ -287,7 +287,7 @@ pub fn parse_alertmanager(body: &[u8]) -> Result<AlertmanagerPayload, Validation
 
 impl AlertmanagerPayload {
     /// Normalise every alert of the group. The service comes from the `service`
-    /// label (else `job`); severity from the `severity` label (absent: medium).
+    /// label (else `job`); severity from the `severity` label (absent or unknown: medium).
     pub fn into_alerts(self) -> Result<Vec<Alert>, ValidationError> {
         self.alerts
             .into_iter()
@@ -302,11 +302,15 @@ impl AlertmanagerPayload {
                     .ok_or_else(|| {
                         ValidationError::new(format!("alerts[{i}].labels.service"), "is required (or a job label)")
                     })?;
+                // Severity labels are free-form in Prometheus rules; refusing the group
+                // would make Alertmanager retry it forever and lose its other alerts.
+                // An unknown one counts as medium; the label itself is kept.
                 let severity = match a.labels.get("severity") {
                     None => Severity::Medium,
-                    Some(s) => Severity::from_label(s).ok_or_else(|| {
-                        ValidationError::new(format!("alerts[{i}].labels.severity"), format!("'{s}' is not a known severity"))
-                    })?,
+                    Some(s) => Severity::from_label(s).unwrap_or_else(|| {
+                        tracing::warn!(severity = %s, alert = i, "unknown alertmanager severity label; taken as medium");
+                        Severity::Medium
+                    }),
                 };
                 if a.fingerprint.is_empty() {
                     return Err(ValidationError::new(format!("alerts[{i}].fingerprint"), "must not be empty"));
@@ -408,6 +412,11 @@ mod tests {
         assert_eq!(alerts[1].service, "cart");
         assert_eq!(alerts[1].status, AlertStatus::Resolved);
         assert!(alerts[1].ends_at.is_some());
+        // A severity label no mapping knows is medium, and the label is kept.
+        let odd = body.to_string().replace("\"warning\"", "\"sev2-maybe\"");
+        let alerts = parse_alertmanager(odd.as_bytes()).expect("valid").into_alerts().expect("alerts");
+        assert_eq!(alerts[0].severity, Severity::Medium);
+        assert_eq!(alerts[0].labels["severity"], "sev2-maybe");
     }
 
     #[test]
