@@ -19,8 +19,8 @@ CREATE TABLE ingest_alert_fingerprints (
   alert_id UUID NOT NULL REFERENCES ingest_alerts (alert_id)
 );
 
--- Incident state: `state` is an `IncidentState`; status and service are copied out
--- for counting and lookups.
+-- Incident state: `state` is an `IncidentState` without its decisions (those are rows
+-- of `ingest_decisions`); status and service are copied out for counting and lookups.
 CREATE TABLE ingest_incident_states (
   incident_id UUID PRIMARY KEY,
   service TEXT NOT NULL,
@@ -30,6 +30,20 @@ CREATE TABLE ingest_incident_states (
 );
 CREATE INDEX ingest_incident_states_status_idx ON ingest_incident_states (status);
 CREATE INDEX ingest_incident_states_service_idx ON ingest_incident_states (service);
+
+-- Every decision on an incident (open, attach, suppress, approve), appended, never
+-- rewritten with the incident's state. `version` comes from the outbox sequence, so
+-- the outbox entry written with it is newer; `pending` until the records store has it.
+CREATE TABLE ingest_decisions (
+  seq BIGSERIAL PRIMARY KEY,
+  incident_id UUID NOT NULL REFERENCES ingest_incident_states (incident_id),
+  decision_id UUID NOT NULL UNIQUE,
+  version BIGINT NOT NULL,
+  pending BOOLEAN NOT NULL DEFAULT true,
+  body JSONB NOT NULL
+);
+CREATE INDEX ingest_decisions_incident_idx ON ingest_decisions (incident_id, seq);
+CREATE INDEX ingest_decisions_pending_idx ON ingest_decisions (incident_id) WHERE pending;
 
 -- The latest active incident of each service.
 CREATE TABLE ingest_active_incidents (

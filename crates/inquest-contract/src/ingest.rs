@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::Duration;
-use inquest_domain::{IncidentStatus, Timestamp};
+use inquest_domain::{Decision, IncidentStatus, Timestamp};
 use inquest_ingest::lifecycle::Note;
 use inquest_ingest::model::{AlertSource, parse_generic};
 use inquest_ingest::{Action, Alert, AlertStatus, IngestStore, JobState, LifecycleError, Outcome, Policy};
@@ -263,6 +263,15 @@ pub async fn the_outbox_keeps_changes_newer_than_what_was_written(store: &Arc<dy
     store.clear_pending(&[]).await.expect("nothing to clear");
     store.clear_pending(&[(a, left[0].version)]).await.expect("clear");
     assert!(store.pending_records(10).await.expect("outbox").is_empty());
+    // A later change carries only the decisions the records store has not had yet.
+    let attached = store.ingest(&[alert("db", "high", "y")], &policy, secs(6)).await.expect("ingest");
+    assert_eq!((attached[0].outcome, attached[0].incident_id), (Outcome::Attached, Some(b)));
+    let left = store.pending_records(10).await.expect("outbox");
+    assert_eq!(left.len(), 1);
+    let kinds: Vec<Decision> = left[0].incident.decisions.iter().map(|d| d.decision).collect();
+    assert_eq!(kinds, vec![Decision::Attached, Decision::Approved]);
+    let all: Vec<Decision> = store.get_incident(b).await.expect("read").expect("b").decisions.iter().map(|d| d.decision).collect();
+    assert_eq!(all, vec![Decision::Opened, Decision::Attached, Decision::Approved], "reads give every decision, oldest first");
 }
 
 /// Two alerts approve the service's incident: one queued job, created at `secs(0)`.

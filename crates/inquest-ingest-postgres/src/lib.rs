@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use deadpool_postgres::{Pool, Transaction};
-use inquest_domain::{IncidentId, IncidentStatus, Timestamp};
+use inquest_domain::{IncidentDecision, IncidentId, IncidentStatus, Timestamp};
 use inquest_ingest::correlate::{Outcome, Snapshot, StoredAlert, correlate};
 use inquest_ingest::lifecycle::{Action, IncidentState, Note};
 use inquest_ingest::store::{Applied, IngestStore, Job, JobRun, JobState, LifecycleError, Pending};
@@ -127,6 +127,36 @@ fn job_of(op: &str, row: &tokio_postgres::Row) -> Result<Job, Fail> {
         last_error: row.try_get(8)?,
         runs: from_json::<Vec<JobRun>>(op, runs)?,
     })
+}
+
+/// The decisions of these incidents (all, or only those the records store has not
+/// had), oldest first, by incident.
+const DECISIONS_OF: &str = "SELECT incident_id, body FROM ingest_decisions WHERE incident_id = ANY($1) ORDER BY seq";
+const PENDING_DECISIONS_OF: &str =
+    "SELECT incident_id, body FROM ingest_decisions WHERE incident_id = ANY($1) AND pending ORDER BY seq";
+
+/// Put each decision row into its incident's `decisions`.
+fn attach_decisions(op: &str, incidents: &mut [IncidentState], rows: &[tokio_postgres::Row]) -> Result<(), StoreError> {
+    let mut by_incident: HashMap<Uuid, Vec<IncidentDecision>> = HashMap::new();
+    for row in rows {
+        let id: Uuid = row.try_get(0).map_err(|e| pg_err(op, e))?;
+        by_incident.entry(id).or_default().push(from_json(op, row.try_get(1).map_err(|e| pg_err(op, e))?)?);
+    }
+    for inc in incidents {
+        if let Some(d) = by_incident.remove(&inc.incident_id.0) {
+            inc.decisions = d;
+        }
+    }
+    Ok(())
+}
+
+/// The `state` column of an incident: its state without the decisions.
+fn state_json(op: &str, inc: &IncidentState) -> Result<serde_json::Value, StoreError> {
+    let mut v = to_json(op, inc)?;
+    if let Some(m) = v.as_object_mut() {
+        m.insert("decisions".into(), serde_json::Value::Array(vec![]));
+    }
+    Ok(v)
 }
 
 /// Lock the given keys in ascending order, in one statement (unnest keeps the
@@ -351,7 +381,12 @@ impl PostgresIngestStore {
         let inc_services: Vec<&str> = written.iter().map(|(i, _, _)| i.service.as_str()).collect();
         let inc_status: Vec<&str> = written.iter().map(|(i, _, _)| i.status.as_str()).collect();
         let inc_created: Vec<Timestamp> = written.iter().map(|(i, _, _)| i.created_at).collect();
-        let inc_states: Vec<serde_json::Value> = written.iter().map(|(i, _, _)| to_json(op, i)).collect::<Result<_, _>>()?;
+        let inc_states: Vec<serde_json::Value> = written.iter().map(|(i, _, _)| state_json(op, i)).collect::<Result<_, _>>()?;
+        // The batch's new decisions (an incident read from the store carries none).
+        let new_decisions: Vec<&IncidentDecision> = written.iter().flat_map(|(i, _, _)| i.decisions.iter()).collect();
+        let decision_incidents: Vec<Uuid> = new_decisions.iter().map(|d| d.incident_id.0).collect();
+        let decision_ids: Vec<Uuid> = new_decisions.iter().map(|d| d.decision_id.0).collect();
+        let decision_bodies: Vec<serde_json::Value> = new_decisions.iter().map(|d| to_json(op, *d)).collect::<Result<_, _>>()?;
         // The service's pointer: the last incident the batch opened for it; an incident
         // that closed no longer holds the pointer.
         let mut pointers: BTreeMap<&str, Uuid> = BTreeMap::new();
@@ -372,9 +407,17 @@ impl PostgresIngestStore {
             &[&inc_ids, &inc_services, &inc_status, &inc_created, &inc_states],
         )
         .await?;
+        let decision_params: [&(dyn ToSql + Sync); 3] = [&decision_incidents, &decision_ids, &decision_bodies];
         let outbox_params: [&(dyn ToSql + Sync); 1] = [&inc_ids];
         let unpoint_params: [&(dyn ToSql + Sync); 2] = [&closed.0, &closed.1];
         let point_params: [&(dyn ToSql + Sync); 2] = [&pointer_services, &pointer_ids];
+        let decisions = txn.execute(
+            "INSERT INTO ingest_decisions (incident_id, decision_id, version, body) \
+             SELECT i, d, nextval('ingest_records_outbox_version'), b \
+             FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[]) WITH ORDINALITY AS t(i, d, b, n) ORDER BY n \
+             ON CONFLICT (decision_id) DO NOTHING",
+            &decision_params,
+        );
         let outbox = txn.execute(
             "INSERT INTO ingest_records_outbox (incident_id, version) \
              SELECT id, nextval('ingest_records_outbox_version') FROM unnest($1::uuid[]) WITH ORDINALITY AS t(id, n) ORDER BY n \
@@ -391,8 +434,9 @@ impl PostgresIngestStore {
              ON CONFLICT (service) DO UPDATE SET incident_id = EXCLUDED.incident_id",
             &point_params,
         );
-        // Pipelined in this order: a pointer removed for a closed incident, then set for a new one.
-        futures::try_join!(outbox, unpoint, point)?;
+        // Pipelined in this order: the decisions before the outbox entry (a newer
+        // version), a pointer removed for a closed incident, then set for a new one.
+        futures::try_join!(decisions, outbox, unpoint, point)?;
         let changed: Vec<&StoredAlert> = alerts.values().filter(|(_, c)| *c).map(|(a, _)| a).collect();
         let alert_ids: Vec<Uuid> = changed.iter().map(|a| a.alert_id).collect();
         let alert_fps: Vec<&str> = changed.iter().map(|a| a.alert.fingerprint.as_str()).collect();
@@ -449,6 +493,8 @@ impl PostgresIngestStore {
         let mut inc: IncidentState = from_json(op, row.try_get(0).map_err(|e| pg_err(op, e))?)?;
         let reopened = change(&mut inc)?;
         put_incident(&txn, &inc, reopened, op).await.map_err(|e| e.into_store(op))?;
+        let rows = txn.query(DECISIONS_OF, &[&vec![id.0]]).await.map_err(|e| pg_err(op, e))?;
+        attach_decisions(op, std::slice::from_mut(&mut inc), &rows)?;
         txn.commit().await.map_err(|e| pg_err(op, e))?;
         Ok(inc)
     }
@@ -485,7 +531,7 @@ impl PostgresIngestStore {
 /// Store an incident: its row, the outbox (a new version), and the service's
 /// active pointer (set for a new or reopened incident, dropped once it closes).
 async fn put_incident(txn: &Transaction<'_>, inc: &IncidentState, new_incident: bool, op: &str) -> Result<(), Fail> {
-    let state = to_json(op, inc)?;
+    let state = state_json(op, inc)?;
     let upsert = txn
         .prepare_cached(
             "INSERT INTO ingest_incident_states (incident_id, service, status, created_at, state) VALUES ($1, $2, $3, $4, $5) \
@@ -590,10 +636,11 @@ impl IngestStore for PostgresIngestStore {
             .query_opt("SELECT state FROM ingest_incident_states WHERE incident_id = $1", &[&id.0])
             .await
             .map_err(|e| pg_err(op, e))?;
-        match row {
-            Some(r) => Ok(Some(from_json(op, r.try_get(0).map_err(|e| pg_err(op, e))?)?)),
-            None => Ok(None),
-        }
+        let Some(r) = row else { return Ok(None) };
+        let mut inc: IncidentState = from_json(op, r.try_get(0).map_err(|e| pg_err(op, e))?)?;
+        let rows = client.query(DECISIONS_OF, &[&vec![id.0]]).await.map_err(|e| pg_err(op, e))?;
+        attach_decisions(op, std::slice::from_mut(&mut inc), &rows)?;
+        Ok(Some(inc))
     }
 
     async fn list_incidents(&self) -> StoreResult<Vec<IncidentState>> {
@@ -603,7 +650,12 @@ impl IngestStore for PostgresIngestStore {
             .query("SELECT state FROM ingest_incident_states ORDER BY created_at DESC, incident_id", &[])
             .await
             .map_err(|e| pg_err(op, e))?;
-        rows.iter().map(|r| from_json(op, r.try_get(0).map_err(|e| pg_err(op, e))?)).collect()
+        let mut incidents: Vec<IncidentState> =
+            rows.iter().map(|r| from_json(op, r.try_get(0).map_err(|e| pg_err(op, e))?)).collect::<Result<_, _>>()?;
+        let ids: Vec<Uuid> = incidents.iter().map(|i| i.incident_id.0).collect();
+        let rows = client.query(DECISIONS_OF, &[&ids]).await.map_err(|e| pg_err(op, e))?;
+        attach_decisions(op, &mut incidents, &rows)?;
+        Ok(incidents)
     }
 
     async fn incident_counts(&self) -> StoreResult<BTreeMap<String, u64>> {
@@ -683,12 +735,18 @@ impl IngestStore for PostgresIngestStore {
             )
             .await
             .map_err(|e| pg_err(op, e))?;
-        rows.iter()
-            .map(|r| {
-                let version: i64 = r.try_get(1).map_err(|e| pg_err(op, e))?;
-                Ok(Pending { incident: from_json(op, r.try_get(0).map_err(|e| pg_err(op, e))?)?, version: version.max(0) as u64 })
-            })
-            .collect()
+        let mut incidents = Vec::with_capacity(rows.len());
+        let mut versions = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let version: i64 = r.try_get(1).map_err(|e| pg_err(op, e))?;
+            incidents.push(from_json::<IncidentState>(op, r.try_get(0).map_err(|e| pg_err(op, e))?)?);
+            versions.push(version.max(0) as u64);
+        }
+        // Only the decisions the records store has not had yet.
+        let ids: Vec<Uuid> = incidents.iter().map(|i| i.incident_id.0).collect();
+        let rows = client.query(PENDING_DECISIONS_OF, &[&ids]).await.map_err(|e| pg_err(op, e))?;
+        attach_decisions(op, &mut incidents, &rows)?;
+        Ok(incidents.into_iter().zip(versions).map(|(incident, version)| Pending { incident, version }).collect())
     }
 
     async fn clear_pending(&self, done: &[(IncidentId, u64)]) -> StoreResult<()> {
@@ -703,18 +761,23 @@ impl IngestStore for PostgresIngestStore {
         // Entries an intake transaction holds are skipped, not waited for: that
         // transaction is changing them (a new version), and waiting here while it
         // waits for another entry this statement locked would deadlock.
+        // The decisions written with a cleared entry (an older version) are no longer pending.
         let n = client
             .execute(
-                "DELETE FROM ingest_records_outbox WHERE incident_id IN ( \
-                   SELECT o.incident_id FROM ingest_records_outbox o \
-                   JOIN unnest($1::uuid[], $2::bigint[]) AS d(incident_id, version) \
-                     ON o.incident_id = d.incident_id AND o.version = d.version \
-                   FOR UPDATE OF o SKIP LOCKED)",
+                "WITH cleared AS ( \
+                   DELETE FROM ingest_records_outbox WHERE incident_id IN ( \
+                     SELECT o.incident_id FROM ingest_records_outbox o \
+                     JOIN unnest($1::uuid[], $2::bigint[]) AS d(incident_id, version) \
+                       ON o.incident_id = d.incident_id AND o.version = d.version \
+                     FOR UPDATE OF o SKIP LOCKED) \
+                   RETURNING incident_id, version) \
+                 UPDATE ingest_decisions d SET pending = false FROM cleared c \
+                 WHERE d.incident_id = c.incident_id AND d.pending AND d.version <= c.version",
                 &[&ids, &versions],
             )
             .await
             .map_err(|e| pg_err(op, e))?;
-        debug!(cleared = n, asked = done.len(), "outbox cleared");
+        debug!(decisions_written = n, asked = done.len(), "outbox cleared");
         Ok(())
     }
 

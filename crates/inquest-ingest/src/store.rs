@@ -135,8 +135,7 @@ pub enum LifecycleError {
 }
 
 /// An incident waiting to be written to the records store, with its outbox version.
-/// `incident.decisions` holds at least the decisions the records store has not had
-/// yet (the embedded store gives exactly those; rows are upserts, so more is harmless).
+/// `incident.decisions` holds exactly the decisions the records store has not had yet.
 #[derive(Debug, Clone)]
 pub struct Pending {
     pub incident: IncidentState,
