@@ -4,7 +4,9 @@
 inquest_e2e_setup() {
   local cache="${XDG_CACHE_HOME:-$HOME/.cache}/inquest/e2e"
   if ! command -v chromium >/dev/null 2>&1; then
-    if [ -z "${INQUEST_APT_UPDATED:-}" ]; then apt-get update -qq && export INQUEST_APT_UPDATED=1; fi
+    # A plain shell variable, not exported: an exported INQUEST_* variable would be
+    # read (and refused as an unknown setting) by every inquest the tests start.
+    if [ -z "${_inquest_apt_updated:-}" ]; then apt-get update -qq && _inquest_apt_updated=1; fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || return 1
   fi
   command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { echo "node/npm not found"; return 1; }

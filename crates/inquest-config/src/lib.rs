@@ -129,11 +129,12 @@ const SECTIONS: [&str; 5] = ["postgres", "clickhouse", "neo4j", "qdrant", "intak
 /// `INQUEST_*` variables that are not settings (logging, tests, the file's path).
 const NOT_SETTINGS: [&str; 3] = ["log", "config", "bless"];
 
-/// Maps a variable name (prefix removed, lowercase) to a settings key, or `None`
-/// when the variable is not a setting.
 /// `INQUEST_*` prefixes read by other components (tests, the LLM and embedding
 /// clients, the browser test): not settings of this crate, so not rejected here.
 const OTHER_COMPONENTS: &[&str] = &["test_", "llm_", "embed_", "e2e_", "allow_", "bless"];
+
+/// Maps a variable name (prefix removed, lowercase) to a settings key, or `None`
+/// when the variable is not a setting.
 
 fn env_key(name: &str) -> Option<String> {
     if NOT_SETTINGS.contains(&name) || OTHER_COMPONENTS.iter().any(|p| name.starts_with(p)) {

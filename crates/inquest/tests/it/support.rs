@@ -47,15 +47,22 @@ impl Server {
             .open(data.with_extension("log"))
             .expect("server log");
         let child = cmd.stdout(Stdio::null()).stderr(log).spawn().expect("inquest serve starts");
-        let server = Server { child, url: format!("http://127.0.0.1:{port}") };
+        let mut server = Server { child, url: format!("http://127.0.0.1:{port}") };
         let client = reqwest::Client::new();
         let url = format!("{}/health/intake", server.url);
-        wait_until("inquest serve ready", Duration::from_secs(60), || {
-            let (client, url) = (client.clone(), url.clone());
-            async move { client.get(url).send().await.is_ok_and(|r| r.status().is_success()) }
-        })
-        .await;
-        server
+        let started = Instant::now();
+        loop {
+            if client.get(&url).send().await.is_ok_and(|r| r.status().is_success()) {
+                return server;
+            }
+            // A server that exited will never answer: say why at once.
+            if let Ok(Some(status)) = server.child.try_wait() {
+                let log = std::fs::read_to_string(data.with_extension("log")).unwrap_or_default();
+                panic!("inquest serve exited with {status} before it was ready:\n{log}");
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "timed out after 60s waiting for inquest serve ready");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// SIGTERM and wait: the workers stop and the files are closed.
