@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use inquest_core::{InvestigationConfig, ReportWriter, investigate_and_save};
+use inquest_core::{InvestigateError, InvestigationConfig, ReportWriter, investigate_and_save};
 use inquest_domain::IncidentId;
 use inquest_ports::Stores;
 use tokio::sync::watch;
@@ -17,10 +17,31 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::service::Ingest;
 use crate::store::Job;
 
+/// What a saved investigation met on its way: the stores that could not answer
+/// (its evidence gaps), each as `port/backend`, counted in `inquest_store_errors_total`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Investigated {
+    pub failed_stores: Vec<String>,
+}
+
+/// An investigation that could not be completed: the error kept on the job, and
+/// the store (`port/backend`) whose failure caused it, if one did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvestigationFailed {
+    pub error: String,
+    pub store: Option<String>,
+}
+
+impl From<String> for InvestigationFailed {
+    fn from(error: String) -> InvestigationFailed {
+        InvestigationFailed { error, store: None }
+    }
+}
+
 /// Runs one investigation. The default is `CoreInvestigator`; tests substitute others.
 #[async_trait]
 pub trait Investigator: Send + Sync {
-    async fn investigate(&self, incident: IncidentId) -> Result<(), String>;
+    async fn investigate(&self, incident: IncidentId) -> Result<Investigated, InvestigationFailed>;
 }
 
 /// `inquest_core::investigate_and_save` with the configured report writer.
@@ -32,13 +53,20 @@ pub struct CoreInvestigator {
 
 #[async_trait]
 impl Investigator for CoreInvestigator {
-    async fn investigate(&self, incident: IncidentId) -> Result<(), String> {
-        investigate_and_save(&self.stores, self.writer.as_ref(), incident, &self.config, Utc::now())
-            .await
-            .map(|(inv, report)| {
-                info!(hypotheses = inv.hypotheses.len(), report = %report.report_id, "investigation saved");
-            })
-            .map_err(|e| e.to_string())
+    async fn investigate(&self, incident: IncidentId) -> Result<Investigated, InvestigationFailed> {
+        match investigate_and_save(&self.stores, self.writer.as_ref(), incident, &self.config, Utc::now()).await {
+            Ok((inv, report)) => {
+                info!(hypotheses = inv.hypotheses.len(), gaps = inv.gaps.len(), report = %report.report_id, "investigation saved");
+                Ok(Investigated { failed_stores: inv.gaps.iter().map(|g| format!("{}/{}", g.port, g.backend)).collect() })
+            }
+            Err(e) => {
+                let store = match &e {
+                    InvestigateError::Records(_) | InvestigateError::Save(_) => Some(format!("records/{}", self.stores.records.backend())),
+                    InvestigateError::IncidentNotFound(_) => None,
+                };
+                Err(InvestigationFailed { error: e.to_string(), store })
+            }
+        }
     }
 }
 
@@ -86,10 +114,8 @@ pub enum Step {
 /// Take one job and run it.
 pub async fn run_once(ingest: &Ingest, investigator: &dyn Investigator, cfg: &WorkerConfig) -> Result<Step, inquest_ports::StoreError> {
     let store = &ingest.store;
-    let Some(job) = store.take_job(&cfg.worker_id, cfg.lease, Utc::now()).await.inspect_err(|e| {
-        ingest.metrics.store_error(&format!("ingest/{}", store.backend()), e);
-    })?
-    else {
+    let queue_error = |e: &inquest_ports::StoreError| ingest.metrics.store_error(&format!("ingest/{}", store.backend()), e);
+    let Some(job) = store.take_job(&cfg.worker_id, cfg.lease, Utc::now()).await.inspect_err(queue_error)? else {
         return Ok(Step::Idle);
     };
     let span = info_span!("investigation_job", job = %job.job_id, incident = %job.incident_id, attempt = job.attempts, worker = %cfg.worker_id);
@@ -103,14 +129,18 @@ pub async fn run_once(ingest: &Ingest, investigator: &dyn Investigator, cfg: &Wo
         let limit = cfg.lease.to_std().unwrap_or(std::time::Duration::from_secs(60)).mul_f64(0.8);
         let result = match tokio::time::timeout(limit, investigator.investigate(job.incident_id)).await {
             Ok(r) => r,
-            Err(_) => Err(format!("investigation exceeded {:.0}s", limit.as_secs_f64())),
+            Err(_) => Err(format!("investigation exceeded {:.0}s", limit.as_secs_f64()).into()),
         };
         let secs = started.elapsed().as_secs_f64();
         let now = Utc::now();
         match result {
-            Ok(()) => {
+            Ok(investigated) => {
+                // A gap is a store that failed this investigation, even though it went on without it.
+                for failed in &investigated.failed_stores {
+                    ingest.metrics.store_failed(failed);
+                }
                 ingest.metrics.investigation_duration.with_label_values(&["succeeded"]).observe(secs);
-                if store.complete_job(job.job_id, &cfg.worker_id, job.attempts, now).await? {
+                if store.complete_job(job.job_id, &cfg.worker_id, job.attempts, now).await.inspect_err(queue_error)? {
                     info!(seconds = secs, "investigation job succeeded");
                     Ok(Step::Succeeded(job))
                 } else {
@@ -118,11 +148,14 @@ pub async fn run_once(ingest: &Ingest, investigator: &dyn Investigator, cfg: &Wo
                     Ok(Step::LostLease(job))
                 }
             }
-            Err(error) => {
+            Err(InvestigationFailed { error, store: failed }) => {
+                if let Some(failed) = &failed {
+                    ingest.metrics.store_failed(failed);
+                }
                 ingest.metrics.investigation_duration.with_label_values(&["failed"]).observe(secs);
                 let give_up = job.attempts >= cfg.max_attempts;
                 let retry_at = (!give_up).then(|| now + cfg.backoff(job.attempts));
-                if !store.fail_job(job.job_id, &cfg.worker_id, job.attempts, &error, retry_at, now).await? {
+                if !store.fail_job(job.job_id, &cfg.worker_id, job.attempts, &error, retry_at, now).await.inspect_err(queue_error)? {
                     return Ok(Step::LostLease(job));
                 }
                 if give_up {

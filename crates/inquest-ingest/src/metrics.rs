@@ -121,6 +121,11 @@ impl Metrics {
 
     pub fn store_error(&self, store: &str, e: &inquest_ports::StoreError) {
         tracing::debug!(store, operation = %e.operation, "store error counted");
+        self.store_failed(store);
+    }
+
+    /// Count one failure of `store` (`port/backend`).
+    pub fn store_failed(&self, store: &str) {
         self.store_errors.with_label_values(&[store]).inc();
     }
 

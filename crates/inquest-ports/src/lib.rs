@@ -10,9 +10,11 @@ use inquest_domain::stats::Baseline;
 use inquest_domain::*;
 use serde::{Deserialize, Serialize};
 
+pub mod down;
 pub mod embedding;
 pub mod error;
 
+pub use down::DownTopology;
 pub use embedding::{Embedder, HashEmbedder, cosine, vector_point};
 pub use error::{ErrorKind, StoreError, StoreResult};
 

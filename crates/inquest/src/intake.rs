@@ -59,6 +59,10 @@ pub async fn start(settings: &Settings, stores: &Stores, writer: Arc<dyn ReportW
     let policy = policy(settings)?;
     let store = intake_store(settings).await?;
     let ingest = Arc::new(Ingest::new(store, stores.records.clone(), policy));
+    // The evidence stores' series exist from the start: an investigation's gap counts there.
+    for (port, backend) in [("metrics", stores.metrics.backend()), ("topology", stores.topology.backend()), ("semantic", stores.semantic.backend())] {
+        ingest.metrics.init_store(&format!("{port}/{backend}"));
+    }
     // A records store that is down must not keep the intake from taking alerts:
     // the outbox keeps the incidents and the background writer retries.
     match ingest.sync_records().await {

@@ -14,7 +14,6 @@ use inquest_store_neo4j::Neo4jStore;
 use inquest_store_postgres::{MigrationState, PoolSettings, PostgresStore};
 use inquest_store_qdrant::QdrantStore;
 
-mod down;
 
 /// Defaults, then the config file, then `INQUEST_*`; `--data-dir` (or
 /// `INQUEST_DATA_DIR`) given on the command line wins.
@@ -105,7 +104,7 @@ pub async fn build_stores(settings: &Settings) -> Result<Stores> {
             Ok(store) => Arc::new(store),
             Err(e) => {
                 tracing::warn!(store = "neo4j", url = %url, error = %e, "topology store unreachable; investigations will record a gap");
-                Arc::new(down::DownTopology(e))
+                Arc::new(inquest_ports::DownTopology(e))
             }
         },
         None => embedded.get()?,

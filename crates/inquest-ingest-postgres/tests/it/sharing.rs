@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{Duration, Utc};
 use inquest_domain::IncidentId;
 use inquest_ingest::model::parse_generic;
-use inquest_ingest::{Alert, Ingest, IngestStore, Investigator, JobState, Outcome, Policy, Step, WorkerConfig, run_once, run_worker};
+use inquest_ingest::{Alert, Ingest, IngestStore, Investigated, InvestigationFailed, Investigator, JobState, Outcome, Policy, Step, WorkerConfig, run_once, run_worker};
 use serde_json::json;
 
 use crate::support::{FreshDb, server_url};
@@ -103,7 +103,7 @@ struct Counting {
 
 #[async_trait]
 impl Investigator for Counting {
-    async fn investigate(&self, incident: IncidentId) -> Result<(), String> {
+    async fn investigate(&self, incident: IncidentId) -> Result<Investigated, InvestigationFailed> {
         {
             let mut s = self.state.lock().map_err(|e| e.to_string())?;
             let e = s.entry(incident).or_default();
@@ -115,7 +115,7 @@ impl Investigator for Counting {
         let e = s.entry(incident).or_default();
         e.0 -= 1;
         e.2 += 1;
-        Ok(())
+        Ok(Investigated::default())
     }
 }
 

@@ -10,7 +10,10 @@ use async_trait::async_trait;
 use chrono::{Duration, Utc};
 use inquest_domain::IncidentId;
 use inquest_ingest::model::parse_generic;
-use inquest_ingest::{Ingest, Investigator, JobState, Policy, Step, WorkerConfig, run_once};
+use inquest_core::InvestigationConfig;
+use inquest_ingest::{CoreInvestigator, Ingest, Investigated, InvestigationFailed, Investigator, JobState, Policy, Step, WorkerConfig, run_once};
+use inquest_ports::{DownTopology, ErrorKind, StoreError, Stores};
+use inquest_report::TemplateReport;
 use serde_json::json;
 
 use crate::in_memory;
@@ -19,8 +22,11 @@ struct Failing;
 
 #[async_trait]
 impl Investigator for Failing {
-    async fn investigate(&self, incident: IncidentId) -> Result<(), String> {
-        Err(format!("metrics store unreachable for {incident}"))
+    async fn investigate(&self, incident: IncidentId) -> Result<Investigated, InvestigationFailed> {
+        Err(InvestigationFailed {
+            error: format!("records store unreachable for {incident}"),
+            store: Some("records/postgres".into()),
+        })
     }
 }
 
@@ -30,10 +36,10 @@ struct Counting(Mutex<BTreeMap<IncidentId, u32>>);
 
 #[async_trait]
 impl Investigator for Counting {
-    async fn investigate(&self, incident: IncidentId) -> Result<(), String> {
+    async fn investigate(&self, incident: IncidentId) -> Result<Investigated, InvestigationFailed> {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         *self.0.lock().map_err(|e| e.to_string())?.entry(incident).or_default() += 1;
-        Ok(())
+        Ok(Investigated::default())
     }
 }
 
@@ -74,7 +80,7 @@ async fn failed_jobs_retry_with_backoff_then_give_up_keeping_the_error() {
     let stored = ingest.store.get_job(job.job_id).await.expect("read").expect("job");
     assert_eq!(stored.state, JobState::Failed);
     assert_eq!(stored.attempts, 3);
-    assert!(stored.last_error.as_deref().expect("error").contains("metrics store unreachable"));
+    assert!(stored.last_error.as_deref().expect("error").contains("records store unreachable"));
     // Second backoff is twice the first.
     let gap = |i: usize| stored.runs[i + 1].started_at - stored.runs[i].finished_at.expect("finished");
     assert!(gap(1) >= Duration::milliseconds(100), "{:?}", gap(1));
@@ -82,6 +88,26 @@ async fn failed_jobs_retry_with_backoff_then_give_up_keeping_the_error() {
     let text = ingest.render_metrics().await;
     assert!(text.contains("inquest_job_retries_total 2"), "{text}");
     assert!(text.contains("inquest_job_failures_total 1"), "{text}");
+    assert!(text.contains(r#"inquest_store_errors_total{store="records/postgres"} 3"#), "{text}");
+}
+
+#[tokio::test]
+async fn a_store_down_during_a_job_is_a_gap_in_the_report_and_a_store_error() {
+    let (ingest, stores) = in_memory(Policy::default_policy());
+    let incidents = approve(&ingest, &["checkout"]).await;
+    let down = StoreError::new(ErrorKind::Unavailable, "neo4j", "connect", "connection refused");
+    let investigator = CoreInvestigator {
+        stores: Stores { topology: Arc::new(DownTopology(down)), ..stores.clone() },
+        writer: Arc::new(TemplateReport),
+        config: InvestigationConfig::default(),
+    };
+    let step = run_once(&ingest, &investigator, &WorkerConfig::new("w1")).await.expect("run");
+    assert!(matches!(step, Step::Succeeded(_)), "a gap does not fail the job: {step:?}");
+    let reports = stores.records.reports(incidents[0]).await.expect("read");
+    let report = reports.last().expect("report saved");
+    assert!(report.report_markdown.contains("## Evidence gaps") && report.report_markdown.contains("neo4j"), "the report names the gap:\n{}", report.report_markdown);
+    let text = ingest.render_metrics().await;
+    assert!(text.contains(r#"inquest_store_errors_total{store="topology/neo4j"} 1"#), "{text}");
 }
 
 #[tokio::test]

@@ -1,9 +1,11 @@
-//! A topology port standing in for a Neo4j that could not be reached at start-up:
-//! every call returns the connection error, which the investigation records as a gap.
+//! A topology port standing in for a store that could not be reached (a Neo4j down
+//! at start-up): every call returns the connection error, which the investigation
+//! records as a gap.
 
 use async_trait::async_trait;
 use inquest_domain::*;
-use inquest_ports::{BlastRadius, StoreError, StoreResult, TopologyStore};
+
+use crate::{BlastRadius, StoreError, StoreResult, TopologyStore};
 
 pub struct DownTopology(pub StoreError);
 
