@@ -135,7 +135,6 @@ const OTHER_COMPONENTS: &[&str] = &["test_", "llm_", "embed_", "e2e_", "allow_",
 
 /// Maps a variable name (prefix removed, lowercase) to a settings key, or `None`
 /// when the variable is not a setting.
-
 fn env_key(name: &str) -> Option<String> {
     if NOT_SETTINGS.contains(&name) || OTHER_COMPONENTS.iter().any(|p| name.starts_with(p)) {
         return None;
