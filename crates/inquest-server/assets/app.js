@@ -9,7 +9,7 @@ const svcName = (k) => String(k || "").split("/").pop();
 async function api(path, opts) {
   const res = await fetch(path, opts);
   const body = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error((body.error && body.error.message) || res.statusText);
+  if (!res.ok) throw Object.assign(new Error((body.error && body.error.message) || res.statusText), { status: res.status });
   return body;
 }
 
@@ -157,9 +157,19 @@ function radiusHtml(m) {
     <div class="small muted">ref <code>${esc(m.topology_ref)}</code></div>`;
 }
 
-async function incidentPage(id) {
+async function incidentPage(id, tries = 0) {
   let d;
-  try { d = await api("/api/incidents/" + encodeURIComponent(id)); } catch (e) { app.innerHTML = `<p><a href="/">← incidents</a></p><div class="error">${esc(e.message)}</div>`; return; }
+  try { d = await api("/api/incidents/" + encodeURIComponent(id)); } catch (e) {
+    // An incident the intake opened a moment ago reaches the records store shortly
+    // after the alert was answered: wait for it while the intake knows it.
+    if (e.status === 404 && tries < 40 && (await api(`/api/incidents/${encodeURIComponent(id)}/lifecycle`).then(() => true, () => false))) {
+      app.innerHTML = `<p><a href="/">← incidents</a></p><p class="muted" id="pending">incident opened by alerts; being recorded…</p>`;
+      setTimeout(() => incidentPage(id, tries + 1), 250);
+      return;
+    }
+    app.innerHTML = `<p><a href="/">← incidents</a></p><div class="error">${esc(e.message)}</div>`;
+    return;
+  }
   const inc = d.incident;
   document.title = `${d.service} SEV${inc.severity} · Inquest`;
   const byId = Object.fromEntries(d.evidence.map((e) => [e.evidence_id, e]));
