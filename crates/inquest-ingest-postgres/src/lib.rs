@@ -812,10 +812,7 @@ impl IngestStore for PostgresIngestStore {
     }
 
     async fn complete_job(&self, job_id: Uuid, worker: &str, attempt: u32, now: Timestamp) -> StoreResult<bool> {
-        self.update_held_job("complete_job", job_id, worker, attempt, move |job| {
-            job.finish("succeeded", now);
-            job.state = JobState::Succeeded;
-        })
+        self.update_held_job("complete_job", job_id, worker, attempt, move |job| job.succeed(now))
         .await
     }
 
@@ -829,17 +826,7 @@ impl IngestStore for PostgresIngestStore {
         now: Timestamp,
     ) -> StoreResult<bool> {
         let error = error.to_string();
-        self.update_held_job("fail_job", job_id, worker, attempt, move |job| {
-            job.finish(&format!("failed: {error}"), now);
-            job.last_error = Some(error);
-            match retry_at {
-                Some(at) => {
-                    job.state = JobState::Queued;
-                    job.next_run_at = at;
-                }
-                None => job.state = JobState::Failed,
-            }
-        })
+        self.update_held_job("fail_job", job_id, worker, attempt, move |job| job.fail(&error, retry_at, now))
         .await
     }
 

@@ -765,8 +765,7 @@ impl IngestStore for RedbIngestStore {
             if !job.held_by(worker, attempt) {
                 return false;
             }
-            job.finish("succeeded", now);
-            job.state = JobState::Succeeded;
+            job.succeed(now);
             true
         })
     }
@@ -784,15 +783,7 @@ impl IngestStore for RedbIngestStore {
             if !job.held_by(worker, attempt) {
                 return false;
             }
-            job.finish(&format!("failed: {error}"), now);
-            job.last_error = Some(error.to_string());
-            match retry_at {
-                Some(at) => {
-                    job.state = JobState::Queued;
-                    job.next_run_at = at;
-                }
-                None => job.state = JobState::Failed,
-            }
+            job.fail(error, retry_at, now);
             true
         })
     }

@@ -117,6 +117,26 @@ impl Job {
         self.lease_until = None;
     }
 
+    /// The held attempt succeeded: the job is done.
+    pub fn succeed(&mut self, now: Timestamp) {
+        self.finish("succeeded", now);
+        self.state = JobState::Succeeded;
+    }
+
+    /// The held attempt failed: queued again at `retry_at`, or given up when `None`,
+    /// keeping the error either way.
+    pub fn fail(&mut self, error: &str, retry_at: Option<Timestamp>, now: Timestamp) {
+        self.finish(&format!("failed: {error}"), now);
+        self.last_error = Some(error.to_string());
+        match retry_at {
+            Some(at) => {
+                self.state = JobState::Queued;
+                self.next_run_at = at;
+            }
+            None => self.state = JobState::Failed,
+        }
+    }
+
     /// Completed runs (succeeded): at most one for a correct queue.
     pub fn successful_runs(&self) -> usize {
         self.runs.iter().filter(|r| r.outcome.as_deref() == Some("succeeded")).count()
