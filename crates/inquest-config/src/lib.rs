@@ -123,6 +123,31 @@ impl Default for IntakeSettings {
     }
 }
 
+/// The longest lease or retry delay the intake takes: a day.
+const MAX_INTAKE_SECS: u64 = 86_400;
+
+impl IntakeSettings {
+    /// Durations and counts the workers can use, each error naming its key.
+    fn check(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: String| Err(ConfigError::Invalid(format!("intake.{key}: {why}")));
+        for (key, value) in [("lease_secs", self.lease_secs), ("backoff_base_secs", self.backoff_base_secs), ("backoff_max_secs", self.backoff_max_secs)] {
+            if value > MAX_INTAKE_SECS {
+                return bad(key, format!("{value} is more than {MAX_INTAKE_SECS} seconds (a day)"));
+            }
+        }
+        if self.lease_secs == 0 {
+            return bad("lease_secs", "must be at least 1".into());
+        }
+        if self.max_attempts == 0 {
+            return bad("max_attempts", "must be at least 1".into());
+        }
+        if self.backoff_base_secs > self.backoff_max_secs {
+            return bad("backoff_base_secs", format!("{} is more than backoff_max_secs ({})", self.backoff_base_secs, self.backoff_max_secs));
+        }
+        Ok(())
+    }
+}
+
 /// The sections an `INQUEST_<SECTION>_<KEY>` variable can name.
 const SECTIONS: [&str; 5] = ["postgres", "clickhouse", "neo4j", "qdrant", "intake"];
 
@@ -160,7 +185,9 @@ impl Settings {
             figment = figment.merge(Toml::file_exact(path));
         }
         let env = Env::prefixed("INQUEST_").filter_map(|name| env_key(&name.as_str().to_ascii_lowercase()).map(Into::into));
-        figment.merge(env).extract().map_err(|e| ConfigError::Invalid(describe(e)))
+        let settings: Settings = figment.merge(env).extract().map_err(|e| ConfigError::Invalid(describe(e)))?;
+        settings.intake.check()?;
+        Ok(settings)
     }
 
     /// Which backend serves each port: `(port, backend)`.
@@ -295,6 +322,20 @@ mod tests {
             jail.set_env("INQUEST_INTAKE_WORKERS", "many");
             let err = Settings::load(None).expect_err("must fail").to_string();
             assert!(err.contains("intake.workers"), "{err}");
+            jail.set_env("INQUEST_INTAKE_WORKERS", "1");
+            for (var, value, key) in [
+                ("INQUEST_INTAKE_LEASE_SECS", "10000000000000000", "intake.lease_secs"),
+                ("INQUEST_INTAKE_LEASE_SECS", "0", "intake.lease_secs"),
+                ("INQUEST_INTAKE_MAX_ATTEMPTS", "0", "intake.max_attempts"),
+                ("INQUEST_INTAKE_BACKOFF_BASE_SECS", "600", "intake.backoff_base_secs"),
+            ] {
+                jail.set_env("INQUEST_INTAKE_LEASE_SECS", "3");
+                jail.set_env("INQUEST_INTAKE_MAX_ATTEMPTS", "5");
+                jail.set_env("INQUEST_INTAKE_BACKOFF_BASE_SECS", "2");
+                jail.set_env(var, value);
+                let err = Settings::load(None).expect_err("out of range").to_string();
+                assert!(err.contains(key), "{var}={value}: {err}");
+            }
             Ok(())
         });
     }

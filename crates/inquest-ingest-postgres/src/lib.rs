@@ -359,7 +359,7 @@ impl PostgresIngestStore {
                 }
                 incidents.insert(id, (inc.clone(), true, new || plan.new_incident));
                 if plan.outcome == Outcome::Resolved {
-                    resolved_after_seconds = inc.time_to_resolve().map(|d| d.num_milliseconds() as f64 / 1000.0);
+                    resolved_after_seconds = inc.first_resolution_seconds();
                 }
             }
             if let (Some(job_id), Some(inc)) = (plan.enqueue_job, &plan.incident) {

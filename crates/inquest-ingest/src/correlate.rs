@@ -157,7 +157,10 @@ fn maybe_approve(incident: &mut IncidentState, policy: &Policy, now: Timestamp) 
     Some(job)
 }
 
-fn note_alert(incident: &mut IncidentState, alert: &Alert, policy: &Policy, now: Timestamp) {
+/// Record a firing or resolved `alert` on `incident`. `counts` says whether it
+/// counts toward the approval rule: a new alert does, a repeat only when it now
+/// qualifies and did not before (escalated, or firing again after it resolved).
+fn note_alert(incident: &mut IncidentState, alert: &Alert, policy: &Policy, now: Timestamp, counts: bool) {
     incident.last_alert_at = incident.last_alert_at.max(now);
     incident.updated_at = now;
     if alert.severity < incident.severity {
@@ -165,7 +168,7 @@ fn note_alert(incident: &mut IncidentState, alert: &Alert, policy: &Policy, now:
     }
     if alert.status == AlertStatus::Firing {
         incident.firing.insert(alert.fingerprint.clone());
-        if alert.severity.at_least(policy.min_severity) {
+        if counts && alert.severity.at_least(policy.min_severity) {
             incident.qualifying_times.push(now);
             let keep = 4 * policy.approve.alerts as usize + 16;
             if incident.qualifying_times.len() > keep {
@@ -176,13 +179,23 @@ fn note_alert(incident: &mut IncidentState, alert: &Alert, policy: &Policy, now:
     }
 }
 
+/// How far before its arrival an alert may place the incident's onset.
+pub const MAX_ONSET_LOOKBACK: chrono::Duration = chrono::Duration::hours(6);
+
 /// Decide what `alert`, received at `now`, does.
 pub fn correlate(snapshot: Snapshot, alert: Alert, policy: &Policy, now: Timestamp) -> Plan {
-    // 1. A repeat of a known alert whose incident is still active updates it.
+    let suppress = suppression(&alert, policy, now);
+    // 1. A repeat of a known alert whose incident is still active updates it; but a
+    //    firing repeat the policy no longer suppresses (the maintenance ended, the
+    //    severity rose) leaves its suppressed incident and is correlated afresh.
     let Snapshot { existing, active } = snapshot;
     if let Some((mut stored, incident)) = existing {
-        let live = incident.as_ref().is_some_and(IncidentState::is_active);
+        let escapes = |i: &IncidentState| {
+            i.status == IncidentStatus::Suppressed && alert.status == AlertStatus::Firing && suppress.is_none()
+        };
+        let live = incident.as_ref().is_some_and(|i| i.is_active() && !escapes(i));
         if live || (incident.is_none() && alert.status == AlertStatus::Resolved) {
+            let counted = stored.alert.status == AlertStatus::Firing && stored.alert.severity.at_least(policy.min_severity);
             stored.occurrences += 1;
             stored.last_received_at = now;
             stored.alert.status = alert.status;
@@ -196,17 +209,21 @@ pub fn correlate(snapshot: Snapshot, alert: Alert, policy: &Policy, now: Timesta
             let mut outcome = Outcome::Deduplicated;
             match alert.status {
                 AlertStatus::Firing => {
-                    note_alert(&mut incident, &alert, policy, now);
+                    note_alert(&mut incident, &alert, policy, now, !counted);
                 }
                 AlertStatus::Resolved => {
                     incident.firing.remove(&alert.fingerprint);
                     incident.updated_at = now;
+                    // Resolved when Alertmanager says it ended (`endsAt`), not when the
+                    // notification arrived, but never before the incident's last change.
+                    let since = incident.transitions.last().map_or(incident.created_at, |t| t.at);
+                    let resolved_at = alert.ends_at.map_or(now, |t| t.clamp(since.min(now), now));
                     if policy.resolve_on_alertmanager_resolved
                         && alert.source == crate::model::AlertSource::Alertmanager
                         && incident.firing.is_empty()
                         && matches!(incident.status, IncidentStatus::Open | IncidentStatus::Triaged)
                         && incident
-                            .apply(Action::Resolve, "alertmanager", Some("every alert of the incident resolved".into()), now)
+                            .apply(Action::Resolve, "alertmanager", Some("every alert of the incident resolved".into()), resolved_at)
                             .is_ok()
                     {
                         outcome = Outcome::Resolved;
@@ -230,7 +247,6 @@ pub fn correlate(snapshot: Snapshot, alert: Alert, policy: &Policy, now: Timesta
     if alert.status == AlertStatus::Resolved {
         return Plan { outcome: Outcome::Ignored, alert: stored, incident: None, new_incident: false, enqueue_job: None };
     }
-    let suppress = suppression(&alert, policy, now);
     let in_window = |i: &IncidentState| i.is_active() && now - i.last_alert_at <= policy.correlation_window;
     // 3. Same service within the window: attach (a qualifying alert does not join a suppressed incident).
     if let Some(mut incident) = active.filter(|i| in_window(i))
@@ -238,7 +254,7 @@ pub fn correlate(snapshot: Snapshot, alert: Alert, policy: &Policy, now: Timesta
     {
         stored.incident_id = Some(incident.incident_id);
         let since = (now - incident.last_alert_at).num_seconds();
-        note_alert(&mut incident, &alert, policy, now);
+        note_alert(&mut incident, &alert, policy, now, true);
         incident.alert_count += 1;
         let d = decision(
             &incident,
@@ -262,9 +278,12 @@ pub fn correlate(snapshot: Snapshot, alert: Alert, policy: &Policy, now: Timesta
     // 4. Otherwise a new incident, open or suppressed.
     let status = if suppress.is_some() { IncidentStatus::Suppressed } else { IncidentStatus::Open };
     let mut incident = IncidentState::new(&alert.service, status, alert.severity, now);
-    incident.first_alert_at = alert.starts_at.min(now);
+    // The onset the investigation looks from: the alert's own start, but not in
+    // the future nor further back than `MAX_ONSET_LOOKBACK` (a bogus or very old
+    // `startsAt` would make the investigation window enormous).
+    incident.first_alert_at = alert.starts_at.clamp(now - MAX_ONSET_LOOKBACK, now);
     stored.incident_id = Some(incident.incident_id);
-    note_alert(&mut incident, &alert, policy, now);
+    note_alert(&mut incident, &alert, policy, now, true);
     let details = json!({"fingerprint": alert.fingerprint, "alert_id": stored.alert_id.to_string()});
     let (outcome, d) = match &suppress {
         Some(why) => (
@@ -364,11 +383,69 @@ mod tests {
         assert_eq!(second.alert.occurrences, 2);
         let inc = second.incident.expect("incident");
         assert_eq!(inc.alert_count, 1);
-        // Two qualifying alerts in 10 minutes: approved once, with a job.
-        assert!(inc.approved);
-        assert_eq!(second.enqueue_job, Some(job_id_of(inc.incident_id)));
-        let third = m.push(alert("checkout", Severity::High, "a"), &p, t(2));
-        assert_eq!(third.enqueue_job, None, "approval happens once");
+        // A repeat (a client's retry, a re-notification) is the same alert: it does
+        // not count twice toward "2 alerts in 10 minutes".
+        assert!(!inc.approved);
+        assert_eq!(second.enqueue_job, None);
+        // A second alert does: approved once, with a job.
+        let other = m.push(alert("checkout", Severity::High, "b"), &p, t(2));
+        assert_eq!(other.enqueue_job, Some(job_id_of(inc.incident_id)));
+        let again = m.push(alert("checkout", Severity::High, "b"), &p, t(3));
+        assert_eq!(again.enqueue_job, None, "approval happens once");
+    }
+
+    #[test]
+    fn an_escalated_repeat_counts_toward_approval() {
+        let p = Policy::default_policy();
+        let mut m = Mem::default();
+        let low = m.push(alert("checkout", Severity::High, "a"), &p, t(0));
+        assert!(low.enqueue_job.is_none());
+        // "b" arrives below the minimum (joins, does not count), then escalates.
+        m.push(alert("checkout", Severity::Medium, "b"), &p, t(1));
+        let escalated = m.push(alert("checkout", Severity::Critical, "b"), &p, t(2));
+        assert_eq!(escalated.outcome, Outcome::Deduplicated);
+        assert!(escalated.enqueue_job.is_some(), "the escalation is a second qualifying alert");
+    }
+
+    #[test]
+    fn a_repeat_after_the_maintenance_window_leaves_the_suppressed_incident() {
+        let text = format!(
+            "{DEFAULT_POLICY}\n[[maintenance]]\nservice = \"search\"\nfrom = \"2026-03-01T09:00:00Z\"\nuntil = \"2026-03-01T11:00:00Z\"\n"
+        );
+        let p = Policy::parse(&text).expect("policy");
+        let mut m = Mem::default();
+        let during = m.push(alert("search", Severity::Critical, "x"), &p, t(30));
+        assert_eq!(during.outcome, Outcome::Suppressed);
+        let suppressed = during.alert.incident_id;
+        // Still in maintenance: the repeat stays with the suppressed incident.
+        assert_eq!(m.push(alert("search", Severity::Critical, "x"), &p, t(50)).outcome, Outcome::Deduplicated);
+        // The window ended at t60: the same alert, still firing, opens a real incident.
+        let after = m.push(alert("search", Severity::Critical, "x"), &p, t(65));
+        assert_eq!(after.outcome, Outcome::Opened);
+        assert_ne!(after.alert.incident_id, suppressed);
+        assert_ne!(after.alert.alert_id, during.alert.alert_id, "a new row for the new incident");
+        // A low alert that escalates leaves its severity-suppressed incident the same way.
+        let low = m.push(alert("cart", Severity::Low, "y"), &p, t(70));
+        assert_eq!(low.outcome, Outcome::Suppressed);
+        let high = m.push(alert("cart", Severity::Critical, "y"), &p, t(71));
+        assert_eq!(high.outcome, Outcome::Opened);
+        assert_ne!(high.alert.incident_id, low.alert.incident_id);
+    }
+
+    #[test]
+    fn the_onset_is_the_alert_start_within_bounds() {
+        let p = Policy::default_policy();
+        let mut m = Mem::default();
+        let mut old = alert("a", Severity::High, "a");
+        old.starts_at = "0001-01-01T00:00:00Z".parse().expect("time");
+        let inc = m.push(old, &p, t(0)).incident.expect("incident");
+        assert_eq!(inc.first_alert_at, t(0) - MAX_ONSET_LOOKBACK);
+        let mut future = alert("b", Severity::High, "b");
+        future.starts_at = t(600);
+        assert_eq!(m.push(future, &p, t(0)).incident.expect("incident").first_alert_at, t(0));
+        let mut recent = alert("c", Severity::High, "c");
+        recent.starts_at = t(-5);
+        assert_eq!(m.push(recent, &p, t(0)).incident.expect("incident").first_alert_at, t(-5));
     }
 
     #[test]
@@ -443,10 +520,14 @@ mod tests {
         assert_eq!(first.outcome, Outcome::Deduplicated, "b still fires");
         let mut rb = alert("s", Severity::High, "b");
         rb.status = AlertStatus::Resolved;
+        // Alertmanager says it ended at 2m30s; the notification comes at 3m.
+        rb.ends_at = Some(t(2) + Duration::seconds(30));
         let second = m.push(rb, &p, t(3));
         assert_eq!(second.outcome, Outcome::Resolved);
         let inc = second.incident.expect("incident");
         assert_eq!(inc.status, IncidentStatus::Resolved);
+        assert_eq!(inc.resolved_at, Some(t(2) + Duration::seconds(30)), "resolved when it ended");
+        assert_eq!(inc.first_resolution_seconds(), Some(150.0));
         assert_eq!(inc.resolution_kind.as_deref(), Some("alerts_resolved"));
         // A new firing after resolution opens a new incident.
         let again = m.push(alert("s", Severity::High, "a"), &p, t(4));

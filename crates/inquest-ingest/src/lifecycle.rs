@@ -159,13 +159,28 @@ impl IncidentState {
             .map(|t| t.at - self.created_at)
     }
 
-    /// Time to resolve: creation to the last resolution.
+    /// Time to resolve of a resolved incident: creation to its (latest) resolution;
+    /// `None` while it is not resolved, also after a reopening.
     pub fn time_to_resolve(&self) -> Option<chrono::Duration> {
+        if self.status != IncidentStatus::Resolved {
+            return None;
+        }
         self.transitions
             .iter()
             .rev()
             .find(|t| t.to == IncidentStatus::Resolved)
             .map(|t| t.at - self.created_at)
+    }
+
+    /// The MTTR sample (seconds) when the incident has just been resolved for the
+    /// first time: each incident counts once in the histogram, as MTTA counts only
+    /// the first triage.
+    pub fn first_resolution_seconds(&self) -> Option<f64> {
+        let resolutions = self.transitions.iter().filter(|t| t.to == IncidentStatus::Resolved).count();
+        if resolutions != 1 || self.transitions.last().is_none_or(|t| t.to != IncidentStatus::Resolved) {
+            return None;
+        }
+        self.time_to_resolve().map(|d| d.num_milliseconds() as f64 / 1000.0)
     }
 
     pub fn is_active(&self) -> bool {
@@ -233,17 +248,31 @@ mod tests {
         let t0: Timestamp = "2026-03-01T10:00:00Z".parse().expect("time");
         let mut s = state(t0);
         assert_eq!(s.time_to_acknowledge(), None);
-        s.apply(Action::Triage, "alice", None, t0 + Duration::seconds(90)).expect("triage");
-        s.apply(Action::Resolve, "alice", Some("rolled back".into()), t0 + Duration::minutes(30)).expect("resolve");
+        s.apply(Action::Triage, "oncall", None, t0 + Duration::seconds(90)).expect("triage");
+        s.apply(Action::Resolve, "oncall", Some("rolled back".into()), t0 + Duration::minutes(30)).expect("resolve");
         assert_eq!(s.time_to_acknowledge(), Some(Duration::seconds(90)));
         assert_eq!(s.time_to_resolve(), Some(Duration::minutes(30)));
         assert_eq!(s.status, IncidentStatus::Resolved);
         assert_eq!(s.resolution_kind.as_deref(), Some("manual"));
         assert_eq!(s.to_incident().resolved_at, Some(t0 + Duration::minutes(30)));
         let before = s.clone();
-        assert!(s.apply(Action::Triage, "bob", None, t0 + Duration::hours(1)).is_err());
+        assert!(s.apply(Action::Triage, "sre", None, t0 + Duration::hours(1)).is_err());
         assert_eq!(s, before, "a refused transition changes nothing");
         assert_eq!(mean_seconds([Duration::seconds(60), Duration::seconds(120)]), Some(90.0));
         assert_eq!(mean_seconds(Vec::new()), None);
+    }
+
+    #[test]
+    fn a_reopened_incident_has_no_resolve_time_and_counts_once_in_mttr() {
+        let t0: Timestamp = "2026-03-01T10:00:00Z".parse().expect("time");
+        let mut s = state(t0);
+        s.apply(Action::Resolve, "oncall", None, t0 + Duration::minutes(10)).expect("resolve");
+        assert_eq!(s.first_resolution_seconds(), Some(600.0));
+        s.apply(Action::Reopen, "oncall", None, t0 + Duration::minutes(20)).expect("reopen");
+        assert_eq!(s.time_to_resolve(), None, "open again: not resolved");
+        assert_eq!(s.first_resolution_seconds(), None);
+        s.apply(Action::Resolve, "oncall", None, t0 + Duration::minutes(60)).expect("resolve again");
+        assert_eq!(s.time_to_resolve(), Some(Duration::minutes(60)));
+        assert_eq!(s.first_resolution_seconds(), None, "the second resolution is not a new MTTR sample");
     }
 }

@@ -309,7 +309,7 @@ impl Group {
             }
             self.incidents.insert(id, (inc.clone(), before, true));
             if plan.outcome == Outcome::Resolved {
-                resolved_after_seconds = inc.time_to_resolve().map(|d| d.num_milliseconds() as f64 / 1000.0);
+                resolved_after_seconds = inc.first_resolution_seconds();
             }
         }
         if let (Some(job_id), Some(inc)) = (plan.enqueue_job, &plan.incident) {

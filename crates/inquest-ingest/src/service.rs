@@ -27,6 +27,9 @@ pub struct Ingest {
     /// of writing the records store on the request path.
     pub(crate) background_sync: std::sync::atomic::AtomicBool,
     pub(crate) sync_wanted: tokio::sync::Notify,
+    /// One records write at a time in this process: two overlapping syncs could
+    /// otherwise write an older state of an incident after a newer one.
+    sync_lock: tokio::sync::Mutex<()>,
 }
 
 fn store_label(port: &str, backend: &str) -> String {
@@ -45,6 +48,7 @@ impl Ingest {
             metrics,
             background_sync: std::sync::atomic::AtomicBool::new(false),
             sync_wanted: tokio::sync::Notify::new(),
+            sync_lock: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -91,6 +95,7 @@ impl Ingest {
     /// Write every incident in the outbox (with its service and decisions) to the
     /// records store. Idempotent: ids are stable and rows are upserts.
     pub async fn sync_records(&self) -> Result<usize, StoreError> {
+        let _one_at_a_time = self.sync_lock.lock().await;
         let mut written = 0;
         loop {
             let pending = self.store.pending_records(256).await.inspect_err(|e| self.ingest_error(e))?;
@@ -164,9 +169,9 @@ impl Ingest {
                     self.metrics.mtta.observe(d.num_milliseconds() as f64 / 1000.0);
                 }
                 if last.to == inquest_domain::IncidentStatus::Resolved
-                    && let Some(d) = inc.time_to_resolve()
+                    && let Some(secs) = inc.first_resolution_seconds()
                 {
-                    self.metrics.mttr.observe(d.num_milliseconds() as f64 / 1000.0);
+                    self.metrics.mttr.observe(secs);
                 }
             }
             if let Err(e) = self.sync_records().await {

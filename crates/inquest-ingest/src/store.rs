@@ -24,7 +24,8 @@ pub struct Applied {
     pub outcome: Outcome,
     /// The investigation job enqueued by this alert, if it approved its incident.
     pub job_id: Option<Uuid>,
-    /// Set when this alert resolved its incident: seconds from creation to resolution.
+    /// Set when this alert resolved its incident for the first time: seconds from
+    /// creation to resolution (the MTTR sample).
     pub resolved_after_seconds: Option<f64>,
 }
 

@@ -71,7 +71,8 @@ async fn alerts_open_attach_and_deduplicate_and_reach_the_records_store() {
     assert_eq!(outcomes, vec!["deduplicated", "attached", "suppressed"]);
     assert_eq!(incident_of(&batch, 0), incident);
     assert_eq!(incident_of(&batch, 1), incident);
-    assert!(batch["results"][0]["job_id"].is_string(), "second critical alert approves: {batch}");
+    assert!(batch["results"][0]["job_id"].is_null(), "a repeat is the same alert, it does not approve: {batch}");
+    assert!(batch["results"][1]["job_id"].is_string(), "the second alert approves: {batch}");
 
     let (s, inc, _) = call(&app, "GET", &format!("/api/incidents/{incident}/lifecycle"), None).await;
     assert_eq!(s, StatusCode::OK);
