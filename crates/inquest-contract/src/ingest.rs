@@ -65,11 +65,13 @@ pub async fn correlation_dedups_attaches_and_approves(store: &Arc<dyn IngestStor
     let second = store.ingest(&[alert("checkout", "high", "errors")], &policy, secs(10)).await.expect("ingest");
     assert_eq!(second[0].outcome, Outcome::Deduplicated);
     assert_eq!(second[0].alert_id, first[0].alert_id, "a repeat updates its row");
-    let job = second[0].job_id.expect("the second qualifying alert approves");
+    assert!(second[0].job_id.is_none(), "a repeat is the same alert: it does not approve");
     let third = store.ingest(&[alert("checkout", "critical", "latency")], &policy, secs(20)).await.expect("ingest");
     assert_eq!(third[0].outcome, Outcome::Attached);
     assert_eq!(third[0].incident_id, Some(incident));
-    assert!(third[0].job_id.is_none(), "approved once");
+    let job = third[0].job_id.expect("the second qualifying alert approves");
+    let fourth = store.ingest(&[alert("checkout", "critical", "errors")], &policy, secs(25)).await.expect("ingest");
+    assert!(fourth[0].job_id.is_none(), "approved once");
     // Another service has its own incident.
     let other = store.ingest(&[alert("search", "high", "errors")], &policy, secs(30)).await.expect("ingest");
     assert_eq!(other[0].outcome, Outcome::Opened);
@@ -78,9 +80,9 @@ pub async fn correlation_dedups_attaches_and_approves(store: &Arc<dyn IngestStor
     assert_eq!(store.alert_count().await.expect("count"), 3);
     let alerts = store.alerts_of(incident).await.expect("alerts");
     assert_eq!(alerts.len(), 2);
-    assert_eq!(alerts[0].occurrences, 2);
+    assert_eq!(alerts[0].occurrences, 3);
     assert_eq!(alerts[0].first_received_at, secs(0));
-    assert_eq!(alerts[0].last_received_at, secs(10));
+    assert_eq!(alerts[0].last_received_at, secs(25));
     assert_eq!(alerts[1].occurrences, 1);
     let state = store.get_incident(incident).await.expect("read").expect("incident");
     assert!(state.approved);
@@ -98,7 +100,7 @@ pub async fn correlation_dedups_attaches_and_approves(store: &Arc<dyn IngestStor
     assert_eq!(jobs[0].job_id, job);
     assert_eq!(jobs[0].incident_id, incident);
     assert_eq!(jobs[0].state, JobState::Queued);
-    assert_eq!(jobs[0].next_run_at, secs(10));
+    assert_eq!(jobs[0].next_run_at, secs(20));
     assert_eq!(store.get_job(job).await.expect("read"), Some(jobs[0].clone()));
 }
 
@@ -123,7 +125,8 @@ pub async fn a_batch_sees_its_own_writes(store: &Arc<dyn IngestStore>) {
     assert_eq!(right[0].incident_id, left[0].incident_id);
     let incident = store.get_incident(left[0].incident_id.expect("incident")).await.expect("read").expect("incident");
     assert_eq!(incident.service, "left");
-    assert!(incident.approved, "the repeat counted towards approval");
+    assert_eq!(incident.alert_count, 1, "the repeat updated its row");
+    assert!(!incident.approved, "a repeat does not count twice towards approval");
 }
 
 fn alertmanager(fingerprint: &str, status: AlertStatus) -> Alert {
