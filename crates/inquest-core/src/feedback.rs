@@ -471,7 +471,7 @@ mod tests {
     }
 
     fn ev(input: FeedbackInput, m: u32) -> FeedbackEvent {
-        input.into_event(IncidentId::derived(&["i"]), ActorType::User, Some("alice".into()), t(m))
+        input.into_event(IncidentId::derived(&["i"]), ActorType::User, Some("oncall".into()), t(m))
     }
 
     fn hyp(n: &str, ty: HypothesisType) -> Hypothesis {

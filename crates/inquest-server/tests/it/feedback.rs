@@ -14,10 +14,10 @@ async fn confirm_resolves_and_undo_unresolves_without_deleting() {
     let top = d["hypotheses"][0]["hypothesis_id"].as_str().expect("id").to_string();
     let title = d["hypotheses"][0]["title"].as_str().expect("title").to_string();
 
-    let (s, v) = call(&app.router, "POST", &format!("{uri}/feedback"), Some(json!({ "event_type": "hypothesis_confirmed", "hypothesis_id": top, "actor_id": "alice" }))).await;
+    let (s, v) = call(&app.router, "POST", &format!("{uri}/feedback"), Some(json!({ "event_type": "hypothesis_confirmed", "hypothesis_id": top, "actor_id": "oncall" }))).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     assert_eq!(v["event"]["actor_type"], "user");
-    assert_eq!(v["event"]["actor_id"], "alice");
+    assert_eq!(v["event"]["actor_id"], "oncall");
     let confirm_id = v["event"]["feedback_event_id"].as_str().expect("event id").to_string();
 
     let (_, d) = call(&app.router, "GET", &uri, None).await;
