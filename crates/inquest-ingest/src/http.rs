@@ -14,11 +14,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
 use inquest_domain::IncidentId;
+use inquest_ports::{ErrorKind, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::lifecycle::{Action, IncidentState};
-use crate::model::{ValidationError, parse_alertmanager, parse_generic_body};
+use crate::model::{Alert, AlertSource, SkippedAlert, ValidationError, parse_alertmanager, parse_generic_body};
 use crate::service::Ingest;
 use crate::store::LifecycleError;
 
@@ -58,39 +59,105 @@ fn unavailable(e: impl std::fmt::Display) -> Response {
     error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the intake store is unavailable, retry later")
 }
 
-async fn store_and_answer(ingest: &Ingest, alerts: Vec<crate::model::Alert>, endpoint: &str, started: Instant) -> Response {
-    let n = alerts.len();
-    match ingest.ingest(alerts, Utc::now()).await {
-        Ok(applied) => {
-            ingest.metrics.request_duration.with_label_values(&[endpoint]).observe(started.elapsed().as_secs_f64());
-            json_response(StatusCode::ACCEPTED, json!({"stored": n, "results": applied}))
+/// A store error as an answer. Only a retryable failure is `503`: Alertmanager retries
+/// it, so input a store refuses must be `422`, or it would come back forever.
+fn store_error(e: StoreError) -> Response {
+    match e.kind {
+        ErrorKind::InvalidInput => {
+            tracing::warn!(error = %e, "the intake store refused the input");
+            invalid(ValidationError { field: "body".into(), message: "the store cannot hold this input".into() })
         }
-        Err(e) => unavailable(e),
+        _ if e.retryable() => unavailable(e),
+        _ => {
+            tracing::error!(error = %e, "intake store failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+        }
     }
 }
 
+/// A payload refused as a whole: counted, and answered `422`.
+fn refused(ingest: &Ingest, source: AlertSource, e: ValidationError) -> Response {
+    ingest.metrics.alert_rejected(source, e.reason());
+    tracing::debug!(source = source.as_str(), field = %e.field, reason = e.reason(), "alerts refused");
+    invalid(e)
+}
+
+/// Store `alerts` (each with its position in the payload) and answer `202` with one
+/// result per stored alert, and the `skipped` ones when the endpoint skips.
+async fn store_and_answer(
+    ingest: &Ingest,
+    alerts: Vec<(usize, Alert)>,
+    skipped: Option<Vec<SkippedAlert>>,
+    endpoint: &str,
+    started: Instant,
+) -> Response {
+    let (positions, alerts): (Vec<usize>, Vec<Alert>) = alerts.into_iter().unzip();
+    let source = alerts.first().map(|a| a.source);
+    let applied = if alerts.is_empty() {
+        Vec::new()
+    } else {
+        match ingest.ingest(alerts, Utc::now()).await {
+            Ok(applied) => {
+                ingest.metrics.request_duration.with_label_values(&[endpoint]).observe(started.elapsed().as_secs_f64());
+                applied
+            }
+            Err(e) => {
+                if let (ErrorKind::InvalidInput, Some(source)) = (e.kind, source) {
+                    let rejected = ingest.metrics.alerts_rejected.with_label_values(&[source.as_str(), "store"]);
+                    rejected.inc_by(positions.len() as u64);
+                }
+                return store_error(e);
+            }
+        }
+    };
+    let results: Vec<Value> = applied
+        .iter()
+        .zip(positions)
+        .map(|(a, index)| {
+            let mut v = serde_json::to_value(a).unwrap_or(Value::Null);
+            if let Value::Object(m) = &mut v {
+                m.insert("index".into(), json!(index));
+            }
+            v
+        })
+        .collect();
+    let mut body = json!({"stored": results.len(), "results": results});
+    if let (Some(skipped), Value::Object(m)) = (skipped, &mut body) {
+        m.insert("skipped".into(), json!(skipped));
+    }
+    json_response(StatusCode::ACCEPTED, body)
+}
+
+/// All or nothing: one invalid alert refuses the batch.
 async fn post_alerts(State(ingest): State<Arc<Ingest>>, body: Bytes) -> Response {
     let started = Instant::now();
     let value: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => return invalid(ValidationError { field: "body".into(), message: format!("not JSON: {e}") }),
+        Err(e) => {
+            let e = ValidationError { field: "body".into(), message: format!("not JSON: {e}") };
+            return refused(&ingest, AlertSource::Generic, e);
+        }
     };
     match parse_generic_body(&value, Utc::now()) {
-        Ok(alerts) => store_and_answer(&ingest, alerts, "alerts", started).await,
-        Err(e) => invalid(e),
+        Ok(alerts) => store_and_answer(&ingest, alerts.into_iter().enumerate().collect(), None, "alerts", started).await,
+        Err(e) => refused(&ingest, AlertSource::Generic, e),
     }
 }
 
+/// A payload that is no v4 webhook is refused; otherwise the group's valid alerts are
+/// stored and each other one skipped, counted and logged, since Alertmanager does not
+/// retry a 4xx and a refused group would lose its valid alerts.
 async fn post_alertmanager(State(ingest): State<Arc<Ingest>>, body: Bytes) -> Response {
     let started = Instant::now();
-    let alerts = match parse_alertmanager(&body).and_then(|p| p.into_alerts()) {
-        Ok(a) => a,
-        Err(e) => return invalid(e),
+    let group = match parse_alertmanager(&body) {
+        Ok(p) => p.into_alerts(),
+        Err(e) => return refused(&ingest, AlertSource::Alertmanager, e),
     };
-    if alerts.is_empty() {
-        return json_response(StatusCode::ACCEPTED, json!({"stored": 0, "results": []}));
+    for s in &group.skipped {
+        ingest.metrics.alert_rejected(AlertSource::Alertmanager, s.reason());
+        tracing::warn!(index = s.index, field = %s.field, reason = s.reason(), error = %s.message, "alertmanager alert skipped");
     }
-    store_and_answer(&ingest, alerts, "alertmanager", started).await
+    store_and_answer(&ingest, group.accepted, Some(group.skipped), "alertmanager", started).await
 }
 
 /// The JSON body of a lifecycle request, or the 422 naming what is wrong.
@@ -121,14 +188,14 @@ fn lifecycle_error(e: LifecycleError) -> Response {
     match e {
         LifecycleError::NotFound(_) => error(StatusCode::NOT_FOUND, "not_found", e),
         LifecycleError::Invalid(_) => error(StatusCode::CONFLICT, "conflict", e),
-        LifecycleError::Store(s) => unavailable(s),
+        LifecycleError::Store(s) => store_error(s),
     }
 }
 
 async fn list_incidents(State(ingest): State<Arc<Ingest>>) -> Response {
     match ingest.store.list_incidents().await {
         Ok(list) => json_response(StatusCode::OK, Value::Array(list.iter().map(incident_json).collect())),
-        Err(e) => unavailable(e),
+        Err(e) => store_error(e),
     }
 }
 
@@ -147,7 +214,7 @@ async fn get_incident(State(ingest): State<Arc<Ingest>>, Path(id): Path<String>)
             json_response(StatusCode::OK, v)
         }
         Ok(None) => error(StatusCode::NOT_FOUND, "not_found", format!("incident {id} has no lifecycle (it was not opened by an alert)")),
-        Err(e) => unavailable(e),
+        Err(e) => store_error(e),
     }
 }
 
@@ -201,7 +268,7 @@ async fn post_note(State(ingest): State<Arc<Ingest>>, Path(id): Path<String>, bo
 async fn list_jobs(State(ingest): State<Arc<Ingest>>) -> Response {
     match ingest.store.list_jobs().await {
         Ok(jobs) => json_response(StatusCode::OK, serde_json::to_value(jobs).unwrap_or(Value::Null)),
-        Err(e) => unavailable(e),
+        Err(e) => store_error(e),
     }
 }
 
@@ -214,5 +281,20 @@ async fn healthz(State(ingest): State<Arc<Ingest>>) -> Response {
     match ingest.store.check_connectivity().await {
         Ok(()) => json_response(StatusCode::OK, json!({"status": "ok"})),
         Err(e) => unavailable(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_retryable_store_errors_are_503() {
+        let status = |kind| store_error(StoreError::new(kind, "ingest/postgres", "ingest", "boom")).status();
+        assert_eq!(status(ErrorKind::InvalidInput), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(status(ErrorKind::Unavailable), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(status(ErrorKind::Timeout), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(status(ErrorKind::Internal), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(status(ErrorKind::NotFound), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

@@ -12,6 +12,7 @@ const FAST_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 pub struct Metrics {
     registry: Registry,
     pub alerts_received: IntCounterVec,
+    pub alerts_rejected: IntCounterVec,
     pub correlations: IntCounterVec,
     pub incidents: IntGaugeVec,
     pub mtta: Histogram,
@@ -31,6 +32,11 @@ impl Metrics {
         let alerts_received = IntCounterVec::new(
             Opts::new("inquest_alerts_received_total", "Alerts received, by severity and source"),
             &["severity", "source"],
+        )
+        .expect("metric");
+        let alerts_rejected = IntCounterVec::new(
+            Opts::new("inquest_alerts_rejected_total", "Alerts refused by validation, by source and the field at fault"),
+            &["source", "reason"],
         )
         .expect("metric");
         let correlations = IntCounterVec::new(
@@ -73,6 +79,7 @@ impl Metrics {
         .expect("metric");
         for c in [
             Box::new(alerts_received.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(alerts_rejected.clone()),
             Box::new(correlations.clone()),
             Box::new(incidents.clone()),
             Box::new(mtta.clone()),
@@ -90,6 +97,11 @@ impl Metrics {
                 alerts_received.with_label_values(&[sev.as_str(), src]);
             }
         }
+        for src in ["generic", "alertmanager"] {
+            for reason in crate::model::REJECT_REASONS {
+                alerts_rejected.with_label_values(&[src, reason]);
+            }
+        }
         for o in ["deduplicated", "attached", "opened", "suppressed", "resolved", "ignored"] {
             correlations.with_label_values(&[o]);
         }
@@ -102,6 +114,7 @@ impl Metrics {
         Metrics {
             registry,
             alerts_received,
+            alerts_rejected,
             correlations,
             incidents,
             mtta,
@@ -112,6 +125,11 @@ impl Metrics {
             store_errors,
             request_duration,
         }
+    }
+
+    /// Count one alert refused by validation; `reason` is one of `model::REJECT_REASONS`.
+    pub fn alert_rejected(&self, source: crate::model::AlertSource, reason: &str) {
+        self.alerts_rejected.with_label_values(&[source.as_str(), reason]).inc();
     }
 
     /// Create the zero-valued series of the known stores so they are scraped before any error.

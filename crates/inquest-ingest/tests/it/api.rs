@@ -41,11 +41,129 @@ async fn malformed_alerts_get_422_naming_the_field() {
     let req = Request::builder().method("POST").uri("/api/alerts").body(Body::from("{not json")).expect("request");
     let resp = app.clone().oneshot(req).await.expect("response");
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let (s, v, _) = call(&app, "POST", "/api/alertmanager", Some(json!({"version": "4", "status": "firing", "alerts": [{"status": "firing", "labels": {"service": "x"}}]}))).await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(v["error"]["field"].as_str().expect("field").starts_with("alerts[0]"), "{v}");
     // Nothing invalid was stored, even the valid first half of a batch.
     assert_eq!(ingest.store.alert_count().await.expect("count"), 0);
+    let (_, _, text) = call(&app, "GET", "/metrics", None).await;
+    assert!(text.contains("inquest_alerts_rejected_total{reason=\"severity\",source=\"generic\"} 1"), "{text}");
+    assert!(text.contains("inquest_alerts_rejected_total{reason=\"service\",source=\"generic\"} 1"), "{text}");
+    assert!(text.contains("inquest_alerts_rejected_total{reason=\"body\",source=\"generic\"} 1"), "{text}");
+}
+
+#[tokio::test]
+async fn alerts_no_store_can_hold_get_422_naming_the_field() {
+    let (ingest, _) = in_memory(Policy::default_policy());
+    let app = routes(ingest.clone());
+    let long = "x".repeat(3000);
+    let cases = [
+        (json!({"service": "s", "severity": "high", "message": "a\u{0}b"}), "message"),
+        (json!({"service": "s", "severity": "high", "message": "m", "fingerprint": long}), "fingerprint"),
+        (json!({"service": long, "severity": "high", "message": "m"}), "service"),
+        (json!({"service": "s", "severity": "high", "message": "m", "labels": {"pod": "p\u{0}"}}), "labels.pod"),
+        (json!({"service": "s", "severity": "high", "message": "m", "labels": {"p\u{0}d": "p"}}), "labels"),
+        (json!([{"service": "s", "severity": "high", "message": "m"}, {"service": "s", "severity": "high", "message": "x".repeat(17 * 1024)}]), "[1].message"),
+    ];
+    for (body, field) in cases {
+        let (s, v, _) = call(&app, "POST", "/api/alerts", Some(body)).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {v}");
+        assert_eq!(v["error"]["code"], "invalid_input");
+        assert_eq!(v["error"]["field"], field, "{v}");
+    }
+    // The same string in an Alertmanager group skips that alert only.
+    let (s, v, _) = call(&app, "POST", "/api/alertmanager", Some(webhook(json!([
+        am_alert(json!({"alertname": "A", "service": "s"}), "f1"),
+        {"status": "firing", "labels": {"service": "s"}, "annotations": {"summary": "a\u{0}b"}, "startsAt": "2026-03-01T10:00:00Z", "fingerprint": "f2"},
+        am_alert(json!({"alertname": "C", "service": "s"}), &"f".repeat(3000)),
+    ])))).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(v["stored"], 1);
+    let fields: Vec<&str> = v["skipped"].as_array().expect("skipped").iter().map(|s| s["field"].as_str().expect("field")).collect();
+    assert_eq!(fields, vec!["alerts[1].annotations.summary", "alerts[2].fingerprint"]);
+    assert_eq!(ingest.store.alert_count().await.expect("count"), 1);
+}
+
+fn webhook(alerts: Value) -> Value {
+    json!({
+        "version": "4", "groupKey": "{}:{alertname=\"X\"}", "truncatedAlerts": 0, "status": "firing",
+        "receiver": "inquest", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
+        "externalURL": "http://alertmanager", "alerts": alerts
+    })
+}
+
+fn am_alert(labels: Value, fingerprint: &str) -> Value {
+    json!({"status": "firing", "labels": labels, "annotations": {}, "startsAt": "2026-03-01T10:00:00Z",
+           "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "", "fingerprint": fingerprint})
+}
+
+#[tokio::test]
+async fn alertmanager_group_stores_its_valid_alerts_and_reports_the_skipped() {
+    let (ingest, _) = in_memory(Policy::default_policy());
+    let app = routes(ingest.clone());
+    let (s, v, _) = call(&app, "POST", "/api/alertmanager", Some(webhook(json!([
+        // The always-firing Watchdog has neither a service nor a job label.
+        am_alert(json!({"alertname": "Watchdog", "severity": "none"}), "0001"),
+        am_alert(json!({"alertname": "HighErrorRate", "service": "payments", "severity": "critical"}), "0002"),
+        am_alert(json!({"alertname": "DiskFull", "service": "", "job": "cart", "severity": "critical"}), "0003"),
+        // No fingerprint: computed from the labels.
+        {"status": "firing", "labels": {"alertname": "Latency", "service": "payments", "severity": "critical"}, "startsAt": "2026-03-01T10:00:00Z"},
+    ])))).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(v["stored"], 3);
+    let indices: Vec<u64> = v["results"].as_array().expect("results").iter().map(|r| r["index"].as_u64().expect("index")).collect();
+    assert_eq!(indices, vec![1, 2, 3]);
+    assert_eq!(v["skipped"][0]["index"], 0);
+    assert_eq!(v["skipped"][0]["field"], "alerts[0].labels.service");
+    assert!(v["skipped"][0]["message"].is_string());
+    assert_eq!(v["skipped"].as_array().expect("skipped").len(), 1);
+    assert_eq!(ingest.store.alert_count().await.expect("count"), 3);
+    let cart = incident_of(&v, 1);
+    let cart = ingest.store.alerts_of(cart).await.expect("alerts");
+    assert_eq!(cart[0].alert.service, "cart", "an empty service label falls back to job");
+    let computed = &v["results"][2]["fingerprint"];
+    assert!(computed.as_str().expect("fingerprint").starts_with("am:"), "{v}");
+
+    // Sent again, the alert without a fingerprint is the same alert.
+    let (_, again, _) = call(&app, "POST", "/api/alertmanager", Some(webhook(json!([
+        {"status": "firing", "labels": {"alertname": "Latency", "service": "payments", "severity": "critical"}, "startsAt": "2026-03-01T10:00:00Z"},
+    ])))).await;
+    assert_eq!(again["results"][0]["outcome"], "deduplicated", "{again}");
+    assert_eq!(&again["results"][0]["fingerprint"], computed);
+
+    // A group of which nothing can be taken is accepted too: Alertmanager does not retry a 4xx.
+    let (s, v, _) = call(&app, "POST", "/api/alertmanager", Some(webhook(json!([am_alert(json!({"alertname": "Watchdog"}), "0001")])))).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(v["stored"], 0);
+    assert_eq!(v["results"], json!([]));
+    assert_eq!(v["skipped"][0]["field"], "alerts[0].labels.service");
+    assert_eq!(ingest.store.alert_count().await.expect("count"), 3);
+
+    let (_, _, text) = call(&app, "GET", "/metrics", None).await;
+    assert!(text.contains("inquest_alerts_rejected_total{reason=\"service\",source=\"alertmanager\"} 2"), "{text}");
+}
+
+#[tokio::test]
+async fn alertmanager_payload_that_is_no_webhook_gets_422_naming_the_field() {
+    let (ingest, _) = in_memory(Policy::default_policy());
+    let app = routes(ingest.clone());
+    let mut wrong_version = webhook(json!([]));
+    wrong_version["version"] = json!("3");
+    let mut bad_status = webhook(json!([]));
+    bad_status["status"] = json!("sleeping");
+    for (body, field) in [(wrong_version, "version"), (bad_status, "status"), (webhook(json!({"a": 1})), "alerts")] {
+        let (s, v, _) = call(&app, "POST", "/api/alertmanager", Some(body)).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert_eq!(v["error"]["field"], field, "{v}");
+    }
+    let req = Request::builder().method("POST").uri("/api/alertmanager").body(Body::from("{not json")).expect("request");
+    let resp = app.clone().oneshot(req).await.expect("response");
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // An empty group is a group.
+    let (s, v, _) = call(&app, "POST", "/api/alertmanager", Some(webhook(json!([])))).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(v["stored"], 0);
+    assert_eq!(ingest.store.alert_count().await.expect("count"), 0);
+    let (_, _, text) = call(&app, "GET", "/metrics", None).await;
+    assert!(text.contains("inquest_alerts_rejected_total{reason=\"version\",source=\"alertmanager\"} 1"), "{text}");
+    assert!(text.contains("inquest_alerts_rejected_total{reason=\"body\",source=\"alertmanager\"} 1"), "{text}");
 }
 
 #[tokio::test]
