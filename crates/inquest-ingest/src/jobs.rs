@@ -1,7 +1,8 @@
 //! Investigation workers: take a leased job from the durable queue, run the
 //! investigation, and complete it, or retry it with exponential backoff, or give
 //! up after the last attempt keeping the error. A job whose worker died is taken
-//! again once its lease expires; a worker that lost its lease cannot complete it.
+//! again once its lease expires, up to `max_attempts` attempts in all; a worker
+//! that lost its lease cannot complete it.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -115,7 +116,12 @@ pub enum Step {
 pub async fn run_once(ingest: &Ingest, investigator: &dyn Investigator, cfg: &WorkerConfig) -> Result<Step, inquest_ports::StoreError> {
     let store = &ingest.store;
     let queue_error = |e: &inquest_ports::StoreError| ingest.metrics.store_error(&format!("ingest/{}", store.backend()), e);
-    let Some(job) = store.take_job(&cfg.worker_id, cfg.lease, Utc::now()).await.inspect_err(queue_error)? else {
+    let taken = store.take_job(&cfg.worker_id, cfg.lease, cfg.max_attempts, Utc::now()).await.inspect_err(queue_error)?;
+    for job in &taken.gave_up {
+        ingest.metrics.job_failures.inc();
+        warn!(job = %job.job_id, incident = %job.incident_id, error = job.last_error.as_deref().unwrap_or_default(), "investigation job gave up");
+    }
+    let Some(job) = taken.job else {
         return Ok(Step::Idle);
     };
     let span = info_span!("investigation_job", job = %job.job_id, incident = %job.incident_id, attempt = job.attempts, worker = %cfg.worker_id);

@@ -1,5 +1,6 @@
 //! Workers on the embedded job queue: retries with backoff and giving up through
-//! `run_once` (with their metrics), concurrent workers, the background records sync.
+//! `run_once` (with their metrics), giving up on a job whose workers died,
+//! concurrent workers, the background records sync.
 //! The store-level queue cases (leases, fencing, backoff, durability across
 //! reopening) are the `IngestStore` contract in `inquest-contract`, run on redb and Postgres.
 
@@ -89,6 +90,30 @@ async fn failed_jobs_retry_with_backoff_then_give_up_keeping_the_error() {
     assert!(text.contains("inquest_job_retries_total 2"), "{text}");
     assert!(text.contains("inquest_job_failures_total 1"), "{text}");
     assert!(text.contains(r#"inquest_store_errors_total{store="records/postgres"} 3"#), "{text}");
+}
+
+#[tokio::test]
+async fn a_job_whose_workers_died_on_every_attempt_is_given_up_and_counted() {
+    let (ingest, _) = in_memory(Policy::default_policy());
+    approve(&ingest, &["checkout"]).await;
+    let mut cfg = WorkerConfig::new("w1");
+    cfg.max_attempts = 2;
+    // Two workers take the job and die: their leases (of no time at all) expire.
+    for dead in ["dead-1", "dead-2"] {
+        let taken = ingest.store.take_job(dead, Duration::zero(), cfg.max_attempts, Utc::now()).await.expect("take");
+        assert!(taken.job.is_some() && taken.gave_up.is_empty(), "{taken:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let counting = Counting::default();
+    assert_eq!(run_once(&ingest, &counting, &cfg).await.expect("run"), Step::Idle, "given up, not run a third time");
+    assert!(counting.0.lock().expect("lock").is_empty());
+    let jobs = ingest.store.list_jobs().await.expect("jobs");
+    assert_eq!((jobs[0].state, jobs[0].attempts), (JobState::Failed, 2));
+    let error = jobs[0].last_error.as_deref().expect("error kept");
+    assert!(error.starts_with("attempt 2 of 2: the lease expired"), "{error}");
+    assert_eq!(run_once(&ingest, &counting, &cfg).await.expect("run"), Step::Idle);
+    let text = ingest.render_metrics().await;
+    assert!(text.contains("inquest_job_failures_total 1"), "{text}");
 }
 
 #[tokio::test]
