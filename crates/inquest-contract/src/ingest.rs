@@ -24,6 +24,9 @@ pub trait IngestSpace: Send + Sync {
     async fn open(&self) -> Arc<dyn IngestStore>;
 }
 
+/// The `max_attempts` of cases that do not run out of attempts.
+const MAX_ATTEMPTS: u32 = 5;
+
 fn t0() -> Timestamp {
     "2026-03-01T10:00:00Z".parse().expect("time")
 }
@@ -52,6 +55,7 @@ where
     the_outbox_keeps_changes_newer_than_what_was_written(&create().await.open().await).await;
     a_lease_is_exclusive_until_it_expires_and_fences_the_old_worker(&create().await.open().await).await;
     failed_jobs_retry_after_their_backoff_then_give_up_keeping_the_error(&create().await.open().await).await;
+    a_job_whose_lease_expired_on_its_last_attempt_is_given_up_keeping_why(&create().await.open().await).await;
     state_survives_reopening(&create().await).await;
 }
 
@@ -289,13 +293,13 @@ async fn one_job(store: &Arc<dyn IngestStore>) -> uuid::Uuid {
 pub async fn a_lease_is_exclusive_until_it_expires_and_fences_the_old_worker(store: &Arc<dyn IngestStore>) {
     let job_id = one_job(store).await;
     let lease = Duration::seconds(30);
-    assert!(store.take_job("early", lease, secs(-1)).await.expect("take").is_none(), "not due before it was created");
-    let a = store.take_job("a", lease, secs(0)).await.expect("take").expect("a job");
+    assert!(store.take_job("early", lease, MAX_ATTEMPTS, secs(-1)).await.expect("take").job.is_none(), "not due before it was created");
+    let a = store.take_job("a", lease, MAX_ATTEMPTS, secs(0)).await.expect("take").job.expect("a job");
     assert_eq!(a.job_id, job_id);
     assert_eq!((a.attempts, a.state, a.lease_owner.as_deref()), (1, JobState::Running, Some("a")));
     assert_eq!(a.lease_until, Some(secs(30)));
-    assert!(store.take_job("b", lease, secs(29)).await.expect("take").is_none(), "held by a");
-    let b = store.take_job("b", lease, secs(31)).await.expect("take").expect("an expired lease is taken again");
+    assert!(store.take_job("b", lease, MAX_ATTEMPTS, secs(29)).await.expect("take").job.is_none(), "held by a");
+    let b = store.take_job("b", lease, MAX_ATTEMPTS, secs(31)).await.expect("take").job.expect("an expired lease is taken again");
     assert_eq!(b.job_id, a.job_id);
     assert_eq!(b.attempts, 2);
     assert!(!store.complete_job(a.job_id, "a", a.attempts, secs(32)).await.expect("complete"), "a lost its lease");
@@ -311,7 +315,7 @@ pub async fn a_lease_is_exclusive_until_it_expires_and_fences_the_old_worker(sto
     assert_eq!(job.runs[0].outcome.as_deref(), Some("lease expired"));
     assert_eq!((job.runs[1].worker.as_str(), job.runs[1].finished_at), ("b", Some(secs(33))));
     assert_eq!((job.lease_owner, job.lease_until), (None, None));
-    assert!(store.take_job("c", lease, secs(3600)).await.expect("take").is_none(), "a succeeded job is never taken");
+    assert!(store.take_job("c", lease, MAX_ATTEMPTS, secs(3600)).await.expect("take").job.is_none(), "a succeeded job is never taken");
 }
 
 pub async fn failed_jobs_retry_after_their_backoff_then_give_up_keeping_the_error(store: &Arc<dyn IngestStore>) {
@@ -325,7 +329,7 @@ pub async fn failed_jobs_retry_after_their_backoff_then_give_up_keeping_the_erro
     let max_attempts = 3;
     let mut now = secs(0);
     for attempt in 1..=max_attempts {
-        let job = store.take_job("w", lease, now).await.expect("take").expect("due");
+        let job = store.take_job("w", lease, max_attempts, now).await.expect("take").job.expect("due");
         assert_eq!(job.attempts, attempt);
         let retry_at = (attempt < max_attempts).then(|| now + cfg.backoff(attempt));
         let error = format!("metrics store unreachable (attempt {attempt})");
@@ -336,7 +340,7 @@ pub async fn failed_jobs_retry_after_their_backoff_then_give_up_keeping_the_erro
             Some(at) => {
                 assert_eq!(stored.state, JobState::Queued);
                 assert_eq!(stored.next_run_at, at);
-                assert!(store.take_job("w", lease, at - Duration::seconds(1)).await.expect("take").is_none(), "backing off");
+                assert!(store.take_job("w", lease, max_attempts, at - Duration::seconds(1)).await.expect("take").job.is_none(), "backing off");
                 now = at;
             }
             None => assert_eq!(stored.state, JobState::Failed),
@@ -350,15 +354,55 @@ pub async fn failed_jobs_retry_after_their_backoff_then_give_up_keeping_the_erro
     // The second backoff is twice the first (2s, then 4s).
     assert_eq!(job.runs[1].started_at - job.runs[0].started_at, Duration::seconds(2));
     assert_eq!(job.runs[2].started_at - job.runs[1].started_at, Duration::seconds(4));
-    assert!(store.take_job("w", lease, secs(86_400)).await.expect("take").is_none(), "a failed job is not taken again");
+    assert!(store.take_job("w", lease, max_attempts, secs(86_400)).await.expect("take").job.is_none(), "a failed job is not taken again");
     assert!(!store.complete_job(job_id, "w", max_attempts, secs(100)).await.expect("complete"));
+}
+
+pub async fn a_job_whose_lease_expired_on_its_last_attempt_is_given_up_keeping_why(store: &Arc<dyn IngestStore>) {
+    let job_id = one_job(store).await;
+    let lease = Duration::seconds(30);
+    let max_attempts = 3;
+    // Every worker dies: each lease expires without a result.
+    for attempt in 1..=max_attempts {
+        let taken = store.take_job("w", lease, max_attempts, secs(31 * i64::from(attempt - 1))).await.expect("take");
+        assert!(taken.gave_up.is_empty(), "attempt {attempt} is allowed");
+        let job = taken.job.expect("due, or its lease expired");
+        assert_eq!((job.job_id, job.attempts), (job_id, attempt));
+    }
+    let held = store.take_job("x", lease, max_attempts, secs(92)).await.expect("take");
+    assert_eq!(held, inquest_ingest::Taken::default(), "the last lease holds until secs(92)");
+    // Another job is due when that lease has expired.
+    let other = store
+        .ingest(&[alert("search", "high", "errors"), alert("search", "high", "latency")], &Policy::default_policy(), secs(92))
+        .await
+        .expect("ingest")
+        .iter()
+        .find_map(|a| a.job_id)
+        .expect("approved");
+    let taken = store.take_job("x", lease, max_attempts, secs(93)).await.expect("take");
+    let gave_up: Vec<_> = taken.gave_up.iter().map(|j| (j.job_id, j.state)).collect();
+    assert_eq!(gave_up, vec![(job_id, JobState::Failed)]);
+    assert_eq!(taken.job.map(|j| (j.job_id, j.attempts)), Some((other, 1)), "the take went on to the next due job");
+    let error = "attempt 3 of 3: the lease expired without a result (the worker died or hung)";
+    let job = store.get_job(job_id).await.expect("read").expect("job");
+    assert_eq!(taken.gave_up[0], job);
+    assert_eq!((job.state, job.attempts, job.last_error.as_deref()), (JobState::Failed, 3, Some(error)));
+    assert_eq!((job.lease_owner.as_deref(), job.lease_until), (None, None));
+    assert_eq!(job.runs.len(), 3);
+    assert!(job.runs.iter().all(|r| r.outcome.as_deref() == Some("lease expired")), "{:?}", job.runs);
+    assert_eq!(job.runs[2].finished_at, Some(secs(93)));
+    assert!(!store.complete_job(job_id, "w", 3, secs(94)).await.expect("complete"), "the last worker is fenced off");
+    assert!(store.complete_job(other, "x", 1, secs(94)).await.expect("complete"));
+    let later = store.take_job("y", lease, max_attempts, secs(86_400)).await.expect("take");
+    assert_eq!(later, inquest_ingest::Taken::default(), "a job given up is not taken again");
+    assert_eq!(store.get_job(job_id).await.expect("read"), Some(job));
 }
 
 pub async fn state_survives_reopening<S: IngestSpace>(space: &S) {
     let (incident, job_id) = {
         let store = space.open().await;
         let job_id = one_job(&store).await;
-        let taken = store.take_job("w", Duration::seconds(30), secs(1)).await.expect("take").expect("job");
+        let taken = store.take_job("w", Duration::seconds(30), MAX_ATTEMPTS, secs(1)).await.expect("take").job.expect("job");
         assert_eq!(taken.job_id, job_id);
         (store.list_incidents().await.expect("incidents")[0].incident_id, job_id)
     };
@@ -370,8 +414,8 @@ pub async fn state_survives_reopening<S: IngestSpace>(space: &S) {
     let job = store.get_job(job_id).await.expect("read").expect("job");
     assert_eq!((job.state, job.attempts, job.lease_owner.as_deref()), (JobState::Running, 1, Some("w")));
     // The worker died with the old handle: its lease expires and the job is taken again.
-    assert!(store.take_job("w2", Duration::seconds(30), secs(20)).await.expect("take").is_none());
-    let again = store.take_job("w2", Duration::seconds(30), secs(32)).await.expect("take").expect("expired");
+    assert!(store.take_job("w2", Duration::seconds(30), MAX_ATTEMPTS, secs(20)).await.expect("take").job.is_none());
+    let again = store.take_job("w2", Duration::seconds(30), MAX_ATTEMPTS, secs(32)).await.expect("take").job.expect("expired");
     assert_eq!((again.job_id, again.attempts), (job_id, 2));
     // A repeat after reopening still deduplicates against the stored alert.
     let repeat = store.ingest(&[alert("checkout", "high", "errors")], &Policy::default_policy(), secs(40)).await.expect("ingest");

@@ -14,7 +14,7 @@ use deadpool_postgres::{Pool, Transaction};
 use inquest_domain::{IncidentDecision, IncidentId, IncidentStatus, Timestamp};
 use inquest_ingest::correlate::{Outcome, Snapshot, StoredAlert, correlate};
 use inquest_ingest::lifecycle::{Action, IncidentState, Note};
-use inquest_ingest::store::{Applied, IngestStore, Job, JobRun, JobState, LifecycleError, Pending};
+use inquest_ingest::store::{Applied, IngestStore, Job, JobRun, JobState, LifecycleError, Pending, Taken};
 use inquest_ingest::{Alert, Policy};
 use inquest_ports::{ErrorKind, StoreError, StoreResult};
 use inquest_store_postgres::{PoolSettings, PostgresStore, pg_err, pool_err};
@@ -781,32 +781,40 @@ impl IngestStore for PostgresIngestStore {
         Ok(())
     }
 
-    async fn take_job(&self, worker: &str, lease: chrono::Duration, now: Timestamp) -> StoreResult<Option<Job>> {
+    async fn take_job(&self, worker: &str, lease: chrono::Duration, max_attempts: u32, now: Timestamp) -> StoreResult<Taken> {
         let op = "take_job";
         let run = async {
             let mut client = self.client(op).await?;
             let txn = client.transaction().await?;
-            let row = txn
-                .query_opt(
-                    &format!(
-                        "SELECT {JOB_COLUMNS} FROM investigation_jobs \
-                         WHERE (state = 'queued' AND next_run_at <= $1) \
-                            OR (state = 'running' AND (lease_until IS NULL OR lease_until < $1)) \
-                         ORDER BY next_run_at LIMIT 1 FOR UPDATE SKIP LOCKED"
-                    ),
-                    &[&now],
-                )
-                .await?;
-            let Some(row) = row else {
-                txn.rollback().await?;
-                return Ok::<Option<Job>, Fail>(None);
+            let mut gave_up = Vec::new();
+            // A job given up is failed within this transaction, so the next select skips it.
+            let job = loop {
+                let row = txn
+                    .query_opt(
+                        &format!(
+                            "SELECT {JOB_COLUMNS} FROM investigation_jobs \
+                             WHERE (state = 'queued' AND next_run_at <= $1) \
+                                OR (state = 'running' AND (lease_until IS NULL OR lease_until < $1)) \
+                             ORDER BY next_run_at LIMIT 1 FOR UPDATE SKIP LOCKED"
+                        ),
+                        &[&now],
+                    )
+                    .await?;
+                let Some(row) = row else { break None };
+                let mut job = job_of(op, &row)?;
+                if job.out_of_attempts(max_attempts, now) {
+                    job.give_up_expired(max_attempts, now);
+                    write_job(&txn, &job, op).await?;
+                    gave_up.push(job);
+                    continue;
+                }
+                // Fencing: attempts grows, an expired run is marked "lease expired".
+                job.lease(worker, lease, now);
+                write_job(&txn, &job, op).await?;
+                break Some(job);
             };
-            let mut job = job_of(op, &row)?;
-            // Fencing: attempts grows, an expired run is marked "lease expired".
-            job.lease(worker, lease, now);
-            write_job(&txn, &job, op).await?;
             txn.commit().await?;
-            Ok(Some(job))
+            Ok::<Taken, Fail>(Taken { job, gave_up })
         };
         run.await.map_err(|e| e.into_store(op))
     }
@@ -870,7 +878,7 @@ mod tests {
         let err = store.check_connectivity().await.expect_err("nothing listens on port 1");
         assert_eq!(err.kind, ErrorKind::Unavailable, "{err}");
         assert!(!err.to_string().contains("hunter2"), "{err}");
-        let err = store.take_job("w", chrono::Duration::seconds(5), chrono::Utc::now()).await.expect_err("down");
+        let err = store.take_job("w", chrono::Duration::seconds(5), 5, chrono::Utc::now()).await.expect_err("down");
         assert_eq!(err.kind, ErrorKind::Unavailable, "{err}");
     }
 

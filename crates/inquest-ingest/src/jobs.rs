@@ -1,7 +1,8 @@
 //! Investigation workers: take a leased job from the durable queue, run the
 //! investigation, and complete it, or retry it with exponential backoff, or give
 //! up after the last attempt keeping the error. A job whose worker died is taken
-//! again once its lease expires; a worker that lost its lease cannot complete it.
+//! again once its lease expires, up to `max_attempts` attempts in all; a worker
+//! that lost its lease cannot complete it.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -111,25 +112,37 @@ pub enum Step {
     LostLease(Job),
 }
 
-/// Take one job and run it.
+/// Take one job and run it. The whole attempt (the records sync, then the
+/// investigation) has `0.8 × lease` from the take, so it ends before its lease does
+/// and no other worker can take the job while it still runs.
 pub async fn run_once(ingest: &Ingest, investigator: &dyn Investigator, cfg: &WorkerConfig) -> Result<Step, inquest_ports::StoreError> {
     let store = &ingest.store;
     let queue_error = |e: &inquest_ports::StoreError| ingest.metrics.store_error(&format!("ingest/{}", store.backend()), e);
-    let Some(job) = store.take_job(&cfg.worker_id, cfg.lease, Utc::now()).await.inspect_err(queue_error)? else {
+    let budget = cfg.lease.to_std().unwrap_or(std::time::Duration::from_secs(60)).mul_f64(0.8);
+    // Counted from before the take: the lease starts at the `now` given to it.
+    let deadline = tokio::time::Instant::now() + budget;
+    let taken = store.take_job(&cfg.worker_id, cfg.lease, cfg.max_attempts, Utc::now()).await.inspect_err(queue_error)?;
+    for job in &taken.gave_up {
+        ingest.metrics.job_failures.inc();
+        warn!(job = %job.job_id, incident = %job.incident_id, error = job.last_error.as_deref().unwrap_or_default(), "investigation job gave up");
+    }
+    let Some(job) = taken.job else {
         return Ok(Step::Idle);
     };
     let span = info_span!("investigation_job", job = %job.job_id, incident = %job.incident_id, attempt = job.attempts, worker = %cfg.worker_id);
     async {
-        // The incident must be in the records store before it is investigated.
-        if let Err(e) = ingest.sync_records().await {
-            warn!(error = %e, "records not in sync before the investigation");
+        // The incident must be in the records store before it is investigated. A
+        // sync that fails or is cut short does not fail the job: the investigation
+        // gets what is left of the time.
+        match tokio::time::timeout_at(deadline, ingest.sync_records()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => warn!(error = %e, "records not in sync before the investigation"),
+            Err(_) => warn!(budget_secs = budget.as_secs_f64(), "records sync cut short by the attempt's time limit"),
         }
         let started = Instant::now();
-        // Stay inside the lease: an attempt that outlives it is abandoned.
-        let limit = cfg.lease.to_std().unwrap_or(std::time::Duration::from_secs(60)).mul_f64(0.8);
-        let result = match tokio::time::timeout(limit, investigator.investigate(job.incident_id)).await {
+        let result = match tokio::time::timeout_at(deadline, investigator.investigate(job.incident_id)).await {
             Ok(r) => r,
-            Err(_) => Err(format!("investigation exceeded {:.0}s", limit.as_secs_f64()).into()),
+            Err(_) => Err(format!("the attempt exceeded {:.1}s (0.8 × the lease)", budget.as_secs_f64()).into()),
         };
         let secs = started.elapsed().as_secs_f64();
         let now = Utc::now();

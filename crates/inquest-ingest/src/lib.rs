@@ -20,4 +20,4 @@ pub use model::{Alert, AlertStatus, Severity};
 pub use policy::{DEFAULT_POLICY, Policy};
 pub use redb_store::RedbIngestStore;
 pub use service::Ingest;
-pub use store::{Applied, IngestStore, Job, JobState, LifecycleError};
+pub use store::{Applied, IngestStore, Job, JobState, LifecycleError, Taken};

@@ -33,7 +33,7 @@ use crate::correlate::{Outcome, Snapshot, StoredAlert, correlate};
 use crate::lifecycle::{Action, IncidentState, Note};
 use crate::model::Alert;
 use crate::policy::Policy;
-use crate::store::{Applied, IngestStore, Job, JobState, LifecycleError, Pending};
+use crate::store::{Applied, IngestStore, Job, JobState, LifecycleError, Pending, Taken};
 
 pub const BACKEND: &str = "embedded";
 
@@ -737,26 +737,33 @@ impl IngestStore for RedbIngestStore {
         })
     }
 
-    async fn take_job(&self, worker: &str, lease: chrono::Duration, now: Timestamp) -> StoreResult<Option<Job>> {
+    async fn take_job(&self, worker: &str, lease: chrono::Duration, max_attempts: u32, now: Timestamp) -> StoreResult<Taken> {
         let op = "take_job";
         self.write(op, |txn| {
-            let pending = txn.open_table(PENDING_JOBS).map_err(|e| err(op, e))?;
+            let mut pending = txn.open_table(PENDING_JOBS).map_err(|e| err(op, e))?;
             let mut jobs = txn.open_table(JOBS).map_err(|e| err(op, e))?;
             let mut best: Option<Job> = None;
+            let mut gave_up = Vec::new();
             for row in pending.iter().map_err(|e| err(op, e))? {
                 let (k, _) = row.map_err(|e| err(op, e))?;
-                if let Some(job) = get_json::<Job>(&jobs, k.value(), op)?
-                    && job.takeable(now)
-                    && best.as_ref().is_none_or(|b| job.next_run_at < b.next_run_at)
-                {
+                let Some(mut job) = get_json::<Job>(&jobs, k.value(), op)? else { continue };
+                if job.out_of_attempts(max_attempts, now) {
+                    job.give_up_expired(max_attempts, now);
+                    gave_up.push(job);
+                } else if job.takeable(now) && best.as_ref().is_none_or(|b| job.next_run_at < b.next_run_at) {
                     best = Some(job);
                 }
             }
-            let Some(mut job) = best else { return Ok(None) };
+            for job in &gave_up {
+                let key = job.job_id.to_string();
+                jobs.insert(key.as_str(), enc(op, job)?.as_slice()).map_err(|e| err(op, e))?;
+                pending.remove(key.as_str()).map_err(|e| err(op, e))?;
+            }
+            let Some(mut job) = best else { return Ok(Taken { job: None, gave_up }) };
             job.lease(worker, lease, now);
             let key = job.job_id.to_string();
             jobs.insert(key.as_str(), enc(op, &job)?.as_slice()).map_err(|e| err(op, e))?;
-            Ok(Some(job))
+            Ok(Taken { job: Some(job), gave_up })
         })
     }
 

@@ -104,6 +104,21 @@ impl Job {
         self.runs.push(JobRun { attempt: self.attempts, worker: worker.to_string(), started_at: now, finished_at: None, outcome: None });
     }
 
+    /// Whether taking it at `now` would start an attempt past `max_attempts`: its
+    /// lease expired on the last attempt allowed (the worker died or hung).
+    pub fn out_of_attempts(&self, max_attempts: u32, now: Timestamp) -> bool {
+        self.state == JobState::Running && self.takeable(now) && self.attempts >= max_attempts
+    }
+
+    /// The lease of the last attempt allowed expired without a result: give up,
+    /// keeping why (the caller checked `out_of_attempts`).
+    pub fn give_up_expired(&mut self, max_attempts: u32, now: Timestamp) {
+        let error = format!("attempt {} of {max_attempts}: the lease expired without a result (the worker died or hung)", self.attempts);
+        self.finish("lease expired", now);
+        self.last_error = Some(error);
+        self.state = JobState::Failed;
+    }
+
     /// True when `worker` still holds the lease of attempt `attempt`.
     pub fn held_by(&self, worker: &str, attempt: u32) -> bool {
         self.state == JobState::Running && self.attempts == attempt && self.lease_owner.as_deref() == Some(worker)
@@ -142,6 +157,14 @@ impl Job {
     pub fn successful_runs(&self) -> usize {
         self.runs.iter().filter(|r| r.outcome.as_deref() == Some("succeeded")).count()
     }
+}
+
+/// What one `take_job` did: the job it leased, if any, and the jobs it gave up
+/// instead because their lease expired on the last attempt allowed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Taken {
+    pub job: Option<Job>,
+    pub gave_up: Vec<Job>,
 }
 
 /// Why a lifecycle change was not made.
@@ -197,8 +220,10 @@ pub trait IngestStore: Send + Sync {
     /// whose incident changed again after `version`.
     async fn clear_pending(&self, done: &[(IncidentId, u64)]) -> StoreResult<()>;
 
-    /// Lease the next due job (or one whose lease expired) to `worker`.
-    async fn take_job(&self, worker: &str, lease: chrono::Duration, now: Timestamp) -> StoreResult<Option<Job>>;
+    /// Lease the next due job (or one whose lease expired) to `worker`, in one
+    /// transaction. A job whose lease expired on attempt `max_attempts` is not taken
+    /// again: it is marked failed (`Job::give_up_expired`) and the take goes on.
+    async fn take_job(&self, worker: &str, lease: chrono::Duration, max_attempts: u32, now: Timestamp) -> StoreResult<Taken>;
     /// Mark attempt `attempt` succeeded; false if `worker` lost the lease.
     async fn complete_job(&self, job_id: Uuid, worker: &str, attempt: u32, now: Timestamp) -> StoreResult<bool>;
     /// Record a failed attempt: retried at `retry_at`, or given up when `None`.
@@ -236,5 +261,20 @@ mod tests {
         j.state = JobState::Succeeded;
         assert!(!j.takeable(t0 + Duration::hours(1)));
         assert_eq!(j.successful_runs(), 1);
+    }
+
+    #[test]
+    fn a_lease_expired_on_the_last_attempt_is_given_up() {
+        let t0: Timestamp = "2026-03-01T10:00:00Z".parse().expect("time");
+        let mut j = Job::new(Uuid::nil(), IncidentId::new_random(), t0);
+        j.lease("w1", Duration::seconds(30), t0);
+        assert!(!j.out_of_attempts(1, t0 + Duration::seconds(29)), "still held");
+        assert!(!j.out_of_attempts(2, t0 + Duration::seconds(31)), "an attempt is left");
+        assert!(j.out_of_attempts(1, t0 + Duration::seconds(31)));
+        j.give_up_expired(1, t0 + Duration::seconds(31));
+        assert_eq!(j.state, JobState::Failed);
+        assert_eq!(j.last_error.as_deref(), Some("attempt 1 of 1: the lease expired without a result (the worker died or hung)"));
+        assert_eq!((j.runs[0].outcome.as_deref(), j.runs[0].finished_at), (Some("lease expired"), Some(t0 + Duration::seconds(31))));
+        assert!(!j.takeable(t0 + Duration::hours(1)));
     }
 }

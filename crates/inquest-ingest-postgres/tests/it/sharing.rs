@@ -169,7 +169,7 @@ async fn a_worker_whose_lease_expired_cannot_complete() {
     let db = FreshDb::create(&url).await;
     let (a, b) = (ingest_on(&db, Arc::new(db.store())), ingest_on(&db, Arc::new(db.store())));
     a.ingest(vec![alert("checkout", "errors"), alert("checkout", "latency")], Utc::now()).await.expect("ingest");
-    let slow = a.store.take_job("slow", Duration::milliseconds(500), Utc::now()).await.expect("take").expect("job");
+    let slow = a.store.take_job("slow", Duration::milliseconds(500), 5, Utc::now()).await.expect("take").job.expect("job");
     let counting = Counting::default();
     let cfg = WorkerConfig::new("b");
     assert_eq!(run_once(&b, &counting, &cfg).await.expect("run"), Step::Idle, "leased to slow");

@@ -1,5 +1,6 @@
 //! Workers on the embedded job queue: retries with backoff and giving up through
-//! `run_once` (with their metrics), concurrent workers, the background records sync.
+//! `run_once` (with their metrics), giving up on a job whose workers died, the
+//! attempt's time limit, concurrent workers, the background records sync.
 //! The store-level queue cases (leases, fencing, backoff, durability across
 //! reopening) are the `IngestStore` contract in `inquest-contract`, run on redb and Postgres.
 
@@ -11,9 +12,16 @@ use chrono::{Duration, Utc};
 use inquest_domain::IncidentId;
 use inquest_ingest::model::parse_generic;
 use inquest_core::InvestigationConfig;
-use inquest_ingest::{CoreInvestigator, Ingest, Investigated, InvestigationFailed, Investigator, JobState, Policy, Step, WorkerConfig, run_once};
-use inquest_ports::{DownTopology, ErrorKind, StoreError, Stores};
+use inquest_domain::{
+    ConfigChangeEvent, DeploymentCommitRange, DeploymentEvent, DeploymentId, EvidenceArtifact, FeedbackEvent, Hypothesis, Incident, IncidentDecision,
+    IncidentReport, Service, ServiceId, Timestamp,
+};
+use inquest_ingest::{
+    CoreInvestigator, Ingest, Investigated, InvestigationFailed, Investigator, JobState, Policy, RedbIngestStore, Step, WorkerConfig, run_once,
+};
+use inquest_ports::{CommitWithFiles, DownTopology, ErrorKind, InvestigationRecord, RecordBatch, RecordStore, StoreError, StoreResult, Stores};
 use inquest_report::TemplateReport;
+use inquest_store_embedded::EmbeddedStore;
 use serde_json::json;
 
 use crate::in_memory;
@@ -40,6 +48,81 @@ impl Investigator for Counting {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         *self.0.lock().map_err(|e| e.to_string())?.entry(incident).or_default() += 1;
         Ok(Investigated::default())
+    }
+}
+
+/// Sleeps `for_` in `investigate`, then succeeds.
+struct Sleeping {
+    for_: std::time::Duration,
+}
+
+#[async_trait]
+impl Investigator for Sleeping {
+    async fn investigate(&self, _: IncidentId) -> Result<Investigated, InvestigationFailed> {
+        tokio::time::sleep(self.for_).await;
+        Ok(Investigated::default())
+    }
+}
+
+/// A records store whose `list_services` (the first call of a records sync) takes `delay`.
+struct SlowRecords {
+    inner: Arc<dyn RecordStore>,
+    delay: std::time::Duration,
+}
+
+#[async_trait]
+impl RecordStore for SlowRecords {
+    fn backend(&self) -> &'static str {
+        "slow"
+    }
+    async fn check_connectivity(&self) -> StoreResult<()> {
+        self.inner.check_connectivity().await
+    }
+    async fn apply_batch(&self, batch: &RecordBatch) -> StoreResult<()> {
+        self.inner.apply_batch(batch).await
+    }
+    async fn list_services(&self) -> StoreResult<Vec<Service>> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.list_services().await
+    }
+    async fn get_incident(&self, id: IncidentId) -> StoreResult<Option<Incident>> {
+        self.inner.get_incident(id).await
+    }
+    async fn list_incidents(&self) -> StoreResult<Vec<Incident>> {
+        self.inner.list_incidents().await
+    }
+    async fn list_decisions(&self, incident: IncidentId) -> StoreResult<Vec<IncidentDecision>> {
+        self.inner.list_decisions(incident).await
+    }
+    async fn deployments_between(&self, services: &[ServiceId], from: Timestamp, to: Timestamp) -> StoreResult<Vec<DeploymentEvent>> {
+        self.inner.deployments_between(services, from, to).await
+    }
+    async fn config_changes_between(&self, services: &[ServiceId], from: Timestamp, to: Timestamp) -> StoreResult<Vec<ConfigChangeEvent>> {
+        self.inner.config_changes_between(services, from, to).await
+    }
+    async fn commit_range(&self, deployment: DeploymentId) -> StoreResult<Option<DeploymentCommitRange>> {
+        self.inner.commit_range(deployment).await
+    }
+    async fn commits(&self, shas: &[String]) -> StoreResult<Vec<CommitWithFiles>> {
+        self.inner.commits(shas).await
+    }
+    async fn save_investigation(&self, record: &InvestigationRecord) -> StoreResult<()> {
+        self.inner.save_investigation(record).await
+    }
+    async fn evidence(&self, incident: IncidentId) -> StoreResult<Vec<EvidenceArtifact>> {
+        self.inner.evidence(incident).await
+    }
+    async fn hypotheses(&self, incident: IncidentId) -> StoreResult<Vec<Hypothesis>> {
+        self.inner.hypotheses(incident).await
+    }
+    async fn reports(&self, incident: IncidentId) -> StoreResult<Vec<IncidentReport>> {
+        self.inner.reports(incident).await
+    }
+    async fn append_feedback(&self, event: &FeedbackEvent) -> StoreResult<()> {
+        self.inner.append_feedback(event).await
+    }
+    async fn feedback(&self, incident: IncidentId) -> StoreResult<Vec<FeedbackEvent>> {
+        self.inner.feedback(incident).await
     }
 }
 
@@ -89,6 +172,54 @@ async fn failed_jobs_retry_with_backoff_then_give_up_keeping_the_error() {
     assert!(text.contains("inquest_job_retries_total 2"), "{text}");
     assert!(text.contains("inquest_job_failures_total 1"), "{text}");
     assert!(text.contains(r#"inquest_store_errors_total{store="records/postgres"} 3"#), "{text}");
+}
+
+#[tokio::test]
+async fn a_job_whose_workers_died_on_every_attempt_is_given_up_and_counted() {
+    let (ingest, _) = in_memory(Policy::default_policy());
+    approve(&ingest, &["checkout"]).await;
+    let mut cfg = WorkerConfig::new("w1");
+    cfg.max_attempts = 2;
+    // Two workers take the job and die: their leases (of no time at all) expire.
+    for dead in ["dead-1", "dead-2"] {
+        let taken = ingest.store.take_job(dead, Duration::zero(), cfg.max_attempts, Utc::now()).await.expect("take");
+        assert!(taken.job.is_some() && taken.gave_up.is_empty(), "{taken:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let counting = Counting::default();
+    assert_eq!(run_once(&ingest, &counting, &cfg).await.expect("run"), Step::Idle, "given up, not run a third time");
+    assert!(counting.0.lock().expect("lock").is_empty());
+    let jobs = ingest.store.list_jobs().await.expect("jobs");
+    assert_eq!((jobs[0].state, jobs[0].attempts), (JobState::Failed, 2));
+    let error = jobs[0].last_error.as_deref().expect("error kept");
+    assert!(error.starts_with("attempt 2 of 2: the lease expired"), "{error}");
+    assert_eq!(run_once(&ingest, &counting, &cfg).await.expect("run"), Step::Idle);
+    let text = ingest.render_metrics().await;
+    assert!(text.contains("inquest_job_failures_total 1"), "{text}");
+}
+
+#[tokio::test]
+async fn the_records_sync_and_the_investigation_share_one_time_limit_inside_the_lease() {
+    let records = EmbeddedStore::in_memory().expect("records store").stores().records;
+    let slow = Arc::new(SlowRecords { inner: records.clone(), delay: std::time::Duration::from_secs(1) });
+    let ingest = Ingest::new(Arc::new(RedbIngestStore::in_memory().expect("ingest store")), slow, Policy::default_policy());
+    // Stored without writing the records store: the worker's sync has the incident to write.
+    let now = Utc::now();
+    let alerts: Vec<_> = ["errors", "latency"]
+        .iter()
+        .map(|m| parse_generic(&json!({"service": "checkout", "severity": "high", "message": m}), "", now).expect("alert"))
+        .collect();
+    let applied = ingest.store.ingest(&alerts, &ingest.policy, now).await.expect("stored");
+    let incident = applied.iter().find_map(|a| a.job_id.and(a.incident_id)).expect("approved");
+    let mut cfg = WorkerConfig::new("w1");
+    // 1.6s for the attempt: the 1s sync fits, the 1s investigation after it does not.
+    cfg.lease = Duration::seconds(2);
+    let step = run_once(&ingest, &Sleeping { for_: std::time::Duration::from_secs(1) }, &cfg).await.expect("run");
+    let Step::Retrying(job, error) = step else { panic!("the attempt must stop before its lease ends: {step:?}") };
+    assert!(error.contains("the attempt exceeded 1.6s"), "{error}");
+    assert!(records.get_incident(incident).await.expect("read").is_some(), "the sync finished within the limit");
+    let stored = ingest.store.get_job(job.job_id).await.expect("read").expect("job");
+    assert_eq!((stored.state, stored.attempts), (JobState::Queued, 1));
 }
 
 #[tokio::test]
