@@ -230,7 +230,7 @@ async fn lifecycle_endpoints_refuse_invalid_transitions_and_time_them() {
     let (_, v, _) = call(&app, "POST", "/api/alerts", Some(json!({"service": "search", "severity": "high", "message": "m"}))).await;
     let id = incident_of(&v, 0);
     let t = format!("/api/incidents/{id}/transition");
-    let (s, v, _) = call(&app, "POST", &t, Some(json!({"action": "acknowledge", "actor": "alice"}))).await;
+    let (s, v, _) = call(&app, "POST", &t, Some(json!({"action": "acknowledge", "actor": "oncall"}))).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["status"], "triaged");
     assert!(v["time_to_acknowledge_seconds"].as_f64().expect("mtta") >= 0.0);
@@ -240,7 +240,7 @@ async fn lifecycle_endpoints_refuse_invalid_transitions_and_time_them() {
     let (s, v, _) = call(&app, "POST", &t, Some(json!({"action": "explode"}))).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(v["error"]["field"], "action");
-    let (s, v, _) = call(&app, "POST", &format!("/api/incidents/{id}/notes"), Some(json!({"author": "alice", "text": "rolling back"}))).await;
+    let (s, v, _) = call(&app, "POST", &format!("/api/incidents/{id}/notes"), Some(json!({"author": "oncall", "text": "rolling back"}))).await;
     assert_eq!(s, StatusCode::CREATED);
     assert_eq!(v["notes"][0]["text"], "rolling back");
     let (s, v, _) = call(&app, "POST", &t, Some(json!({"action": "resolve", "reason": "rolled back"}))).await;
