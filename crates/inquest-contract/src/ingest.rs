@@ -213,13 +213,13 @@ pub async fn resolved_alerts_resolve_or_are_ignored(store: &Arc<dyn IngestStore>
 pub async fn lifecycle_changes_are_checked_and_move_the_active_incident(store: &Arc<dyn IngestStore>) {
     let policy = Policy::default_policy();
     let first = store.ingest(&[alert("api", "high", "errors")], &policy, secs(0)).await.expect("ingest")[0].incident_id.expect("incident");
-    let triaged = store.transition(first, Action::Triage, "oncall", None, secs(60)).await.expect("triage");
+    let triaged = store.transition(first, Action::Triage, "oncall", None, &policy, secs(60)).await.expect("triage");
     assert_eq!(triaged.status, IncidentStatus::Triaged);
     assert_eq!(triaged.time_to_acknowledge(), Some(Duration::seconds(60)));
-    let refused = store.transition(first, Action::Triage, "oncall", None, secs(61)).await.expect_err("already triaged");
+    let refused = store.transition(first, Action::Triage, "oncall", None, &policy, secs(61)).await.expect_err("already triaged");
     assert!(matches!(refused, LifecycleError::Invalid(_)), "{refused}");
     assert_eq!(store.get_incident(first).await.expect("read").expect("incident"), triaged, "a refused change writes nothing");
-    let missing = store.transition(inquest_domain::IncidentId::new_random(), Action::Resolve, "oncall", None, secs(62)).await;
+    let missing = store.transition(inquest_domain::IncidentId::new_random(), Action::Resolve, "oncall", None, &policy, secs(62)).await;
     assert!(matches!(missing, Err(LifecycleError::NotFound(_))));
     let noted = store
         .add_note(first, Note { at: secs(70), author: "oncall".into(), text: "rolled back".into() })
@@ -230,7 +230,7 @@ pub async fn lifecycle_changes_are_checked_and_move_the_active_incident(store: &
         store.add_note(inquest_domain::IncidentId::new_random(), Note { at: secs(70), author: "a".into(), text: "x".into() }).await,
         Err(LifecycleError::NotFound(_))
     ));
-    let resolved = store.transition(first, Action::Resolve, "oncall", Some("fixed".into()), secs(120)).await.expect("resolve");
+    let resolved = store.transition(first, Action::Resolve, "oncall", Some("fixed".into()), &policy, secs(120)).await.expect("resolve");
     assert_eq!(resolved.status, IncidentStatus::Resolved);
     assert_eq!(resolved.notes.len(), 1, "the note was kept");
     let counts = store.incident_counts().await.expect("counts");
@@ -241,13 +241,26 @@ pub async fn lifecycle_changes_are_checked_and_move_the_active_incident(store: &
     let second = second[0].incident_id.expect("incident");
     assert_ne!(second, first);
     // Reopening makes the first the service's active incident again.
-    store.transition(first, Action::Reopen, "sre", None, secs(140)).await.expect("reopen");
+    store.transition(first, Action::Reopen, "sre", None, &policy, secs(140)).await.expect("reopen");
     let third = store.ingest(&[alert("api", "high", "saturation")], &policy, secs(150)).await.expect("ingest");
     assert_eq!(third[0].outcome, Outcome::Attached);
     assert_eq!(third[0].incident_id, Some(first));
     let counts = store.incident_counts().await.expect("counts");
     assert_eq!(counts.get("open"), Some(&2));
     assert_eq!(counts.get("resolved"), Some(&0));
+    // Suppressing by hand is a decision too: a row with its rationale and policy version.
+    let suppressed = store.transition(second, Action::Suppress, "oncall", Some("known flaky probe".into()), &policy, secs(160)).await.expect("suppress");
+    assert_eq!(suppressed.status, IncidentStatus::Suppressed);
+    let by_hand: Vec<_> = suppressed.decisions.iter().filter(|d| d.details["by"] == "operator").collect();
+    assert_eq!(by_hand.len(), 1, "{:?}", suppressed.decisions);
+    assert_eq!(by_hand[0].decision, inquest_domain::Decision::Suppressed);
+    assert_eq!(by_hand[0].rationale, "suppressed by oncall: known flaky probe");
+    assert_eq!(by_hand[0].policy_version, policy.version);
+    let stored = store.get_incident(second).await.expect("read").expect("incident");
+    assert_eq!(stored.decisions, suppressed.decisions, "the decision row is stored with the change");
+    let pending = store.pending_records(10).await.expect("outbox");
+    let queued = pending.iter().find(|p| p.incident.incident_id == second).expect("queued for the records store");
+    assert!(queued.incident.decisions.iter().any(|d| d.decision_id == by_hand[0].decision_id), "the records store gets it");
 }
 
 pub async fn the_outbox_keeps_changes_newer_than_what_was_written(store: &Arc<dyn IngestStore>) {
@@ -260,7 +273,7 @@ pub async fn the_outbox_keeps_changes_newer_than_what_was_written(store: &Arc<dy
     let version_of = |id| pending.iter().find(|p| p.incident.incident_id == id).map(|p| p.version).expect("pending");
     let (va, vb) = (version_of(a), version_of(b));
     // `a` changes after it was read: clearing the old version keeps the new change.
-    store.transition(a, Action::Triage, "oncall", None, secs(5)).await.expect("triage");
+    store.transition(a, Action::Triage, "oncall", None, &policy, secs(5)).await.expect("triage");
     store.clear_pending(&[(a, va), (b, vb)]).await.expect("clear");
     let left = store.pending_records(10).await.expect("outbox");
     assert_eq!(left.len(), 1);

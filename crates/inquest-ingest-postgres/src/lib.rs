@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 use async_trait::async_trait;
 use deadpool_postgres::{Pool, Transaction};
 use inquest_domain::{IncidentDecision, IncidentId, IncidentStatus, Timestamp};
-use inquest_ingest::correlate::{Outcome, Snapshot, StoredAlert, correlate};
+use inquest_ingest::correlate::{Outcome, Snapshot, StoredAlert, correlate, operator_decision};
 use inquest_ingest::lifecycle::{Action, IncidentState, Note};
 use inquest_ingest::store::{Applied, IngestStore, Job, JobRun, JobState, LifecycleError, Pending, Taken};
 use inquest_ingest::{Alert, Policy};
@@ -492,6 +492,17 @@ impl PostgresIngestStore {
             .ok_or(LifecycleError::NotFound(id))?;
         let mut inc: IncidentState = from_json(op, row.try_get(0).map_err(|e| pg_err(op, e))?)?;
         let reopened = change(&mut inc)?;
+        // Decisions the change made, before the outbox entry (a newer version) that
+        // put_incident writes.
+        for d in &inc.decisions {
+            txn.execute(
+                "INSERT INTO ingest_decisions (incident_id, decision_id, version, body) \
+                 VALUES ($1, $2, nextval('ingest_records_outbox_version'), $3) ON CONFLICT (decision_id) DO NOTHING",
+                &[&id.0, &d.decision_id.0, &to_json(op, d)?],
+            )
+            .await
+            .map_err(|e| pg_err(op, e))?;
+        }
         put_incident(&txn, &inc, reopened, op).await.map_err(|e| e.into_store(op))?;
         let rows = txn.query(DECISIONS_OF, &[&vec![id.0]]).await.map_err(|e| pg_err(op, e))?;
         attach_decisions(op, std::slice::from_mut(&mut inc), &rows)?;
@@ -704,10 +715,12 @@ impl IngestStore for PostgresIngestStore {
         action: Action,
         actor: &str,
         reason: Option<String>,
+        policy: &Policy,
         now: Timestamp,
     ) -> Result<IncidentState, LifecycleError> {
         self.change_incident("transition", id, |inc| {
             inc.apply(action, actor, reason, now)?;
+            inc.decisions.extend(operator_decision(inc, action, policy));
             // Reopening makes it the service's active incident again.
             Ok(action == Action::Reopen)
         })

@@ -114,6 +114,23 @@ fn decision(
     }
 }
 
+/// The decision row of an operator's lifecycle action that makes a policy decision
+/// by hand (suppressing an incident), just after `action` was applied. Its id
+/// derives from the transition's position, so each suppression is its own row.
+pub fn operator_decision(incident: &IncidentState, action: Action, policy: &Policy) -> Option<IncidentDecision> {
+    let t = incident.transitions.last().filter(|_| action == Action::Suppress)?;
+    let why = t.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+    Some(decision(
+        incident,
+        Decision::Suppressed,
+        &format!("transition/{}", incident.transitions.len()),
+        format!("suppressed by {}{why}", t.actor),
+        policy,
+        t.at,
+        json!({"action": "suppress", "by": "operator", "actor": t.actor}),
+    ))
+}
+
 /// Why the policy suppresses this alert, if it does.
 fn suppression(alert: &Alert, policy: &Policy, now: Timestamp) -> Option<String> {
     if let Some(m) = policy.maintenance_for(&alert.service, now) {

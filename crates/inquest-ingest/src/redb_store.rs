@@ -29,7 +29,7 @@ use std::sync::mpsc;
 use inquest_domain::IncidentDecision;
 use tokio::sync::oneshot;
 
-use crate::correlate::{Outcome, Snapshot, StoredAlert, correlate};
+use crate::correlate::{Outcome, Snapshot, StoredAlert, correlate, operator_decision};
 use crate::lifecycle::{Action, IncidentState, Note};
 use crate::model::Alert;
 use crate::policy::Policy;
@@ -674,12 +674,18 @@ impl IngestStore for RedbIngestStore {
         action: Action,
         actor: &str,
         reason: Option<String>,
+        policy: &Policy,
         now: Timestamp,
     ) -> Result<IncidentState, LifecycleError> {
         // Reopening makes it the service's active incident again.
         let pointer = if action == Action::Reopen { Pointer::Set } else { Pointer::ClearIfInactive };
-        let actor = actor.to_string();
-        self.change_incident("transition", id, pointer, Box::new(move |inc| Ok(inc.apply(action, &actor, reason, now)?))).await
+        let (actor, policy) = (actor.to_string(), policy.clone());
+        let change: Change = Box::new(move |inc| {
+            inc.apply(action, &actor, reason, now)?;
+            inc.decisions.extend(operator_decision(inc, action, &policy));
+            Ok(())
+        });
+        self.change_incident("transition", id, pointer, change).await
     }
 
     async fn add_note(&self, id: IncidentId, note: Note) -> Result<IncidentState, LifecycleError> {

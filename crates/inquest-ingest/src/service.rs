@@ -156,7 +156,7 @@ impl Ingest {
     ) -> Result<IncidentState, LifecycleError> {
         let span = info_span!("incident_transition", incident = %id, action = action.as_str(), actor);
         async {
-            let inc = self.store.transition(id, action, actor, reason, Utc::now()).await.inspect_err(|e| {
+            let inc = self.store.transition(id, action, actor, reason, &self.policy, Utc::now()).await.inspect_err(|e| {
                 if let LifecycleError::Store(s) = e {
                     self.ingest_error(s);
                 }

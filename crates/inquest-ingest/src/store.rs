@@ -204,12 +204,14 @@ pub trait IngestStore: Send + Sync {
     async fn alert_count(&self) -> StoreResult<u64>;
 
     /// Apply a lifecycle action atomically.
+    /// Apply `action` by `actor`; a suppression is also a decision row under `policy`.
     async fn transition(
         &self,
         id: IncidentId,
         action: Action,
         actor: &str,
         reason: Option<String>,
+        policy: &Policy,
         now: Timestamp,
     ) -> Result<IncidentState, LifecycleError>;
     async fn add_note(&self, id: IncidentId, note: Note) -> Result<IncidentState, LifecycleError>;
