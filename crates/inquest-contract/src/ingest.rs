@@ -155,6 +155,21 @@ pub async fn an_incident_resolved_and_replaced_in_one_batch_moves_the_pointer(st
     assert_eq!(resolved.status, IncidentStatus::Resolved);
     let counts = store.incident_counts().await.expect("counts");
     assert_eq!((counts["open"], counts["resolved"]), (1, 1));
+    // Firing, resolved and firing again in one batch: two rows, one per incident.
+    let flapping = |status| {
+        let mut a = alertmanager("f", status);
+        a.service = "flapping".into();
+        a
+    };
+    let flap = [flapping(AlertStatus::Firing), flapping(AlertStatus::Resolved), flapping(AlertStatus::Firing)];
+    let applied = store.ingest(&flap, &policy, secs(2)).await.expect("ingest");
+    let outcomes: Vec<Outcome> = applied.iter().map(|a| a.outcome).collect();
+    assert_eq!(outcomes, vec![Outcome::Opened, Outcome::Resolved, Outcome::Opened]);
+    let (gone, now_open) = (applied[0].incident_id.expect("first"), applied[2].incident_id.expect("again"));
+    assert_ne!(applied[0].alert_id, applied[2].alert_id);
+    let rows = |alerts: Vec<inquest_ingest::StoredAlert>| alerts.iter().map(|a| a.alert_id).collect::<Vec<_>>();
+    assert_eq!(rows(store.alerts_of(gone).await.expect("alerts")), vec![applied[0].alert_id], "the first row is kept");
+    assert_eq!(rows(store.alerts_of(now_open).await.expect("alerts")), vec![applied[2].alert_id]);
 }
 
 pub async fn concurrent_requests_for_one_service_open_one_incident(store: &Arc<dyn IngestStore>) {

@@ -338,6 +338,7 @@ impl PostgresIngestStore {
 
         let mut order: Vec<Uuid> = Vec::new();
         let mut jobs: Vec<(Uuid, Uuid)> = Vec::new();
+        let mut superseded: Vec<StoredAlert> = Vec::new();
         let mut out = Vec::with_capacity(batch.len());
         for alert in batch {
             let existing = alerts.get(&alert.fingerprint).map(|(a, _)| {
@@ -346,7 +347,13 @@ impl PostgresIngestStore {
             });
             let current = active.get(&alert.service).and_then(|i| incidents.get(i)).map(|(inc, _, _)| inc.clone());
             let plan = correlate(Snapshot { existing, active: current }, alert.clone(), policy, now);
-            alerts.insert(alert.fingerprint.clone(), (plan.alert.clone(), true));
+            // A new row for a fingerprint whose row this batch changed (it fired, its
+            // incident resolved, it fired again): the old row is written too.
+            if let Some((prev, true)) = alerts.insert(alert.fingerprint.clone(), (plan.alert.clone(), true))
+                && prev.alert_id != plan.alert.alert_id
+            {
+                superseded.push(prev);
+            }
             let mut resolved_after_seconds = None;
             if let Some(inc) = &plan.incident {
                 let id = inc.incident_id.0;
@@ -438,11 +445,13 @@ impl PostgresIngestStore {
         // version), a pointer removed for a closed incident, then set for a new one.
         futures::try_join!(decisions, outbox, unpoint, point)?;
         let changed: Vec<&StoredAlert> = alerts.values().filter(|(_, c)| *c).map(|(a, _)| a).collect();
-        let alert_ids: Vec<Uuid> = changed.iter().map(|a| a.alert_id).collect();
-        let alert_fps: Vec<&str> = changed.iter().map(|a| a.alert.fingerprint.as_str()).collect();
-        let alert_incidents: Vec<Option<Uuid>> = changed.iter().map(|a| a.incident_id.map(|i| i.0)).collect();
-        let alert_times: Vec<Timestamp> = changed.iter().map(|a| a.first_received_at).collect();
-        let alert_bodies: Vec<serde_json::Value> = changed.iter().map(|a| to_json(op, *a)).collect::<Result<_, _>>()?;
+        // Every row the batch wrote (superseded ones too); the fingerprints point at the latest.
+        let rows: Vec<&StoredAlert> = changed.iter().copied().chain(&superseded).collect();
+        let alert_ids: Vec<Uuid> = rows.iter().map(|a| a.alert_id).collect();
+        let alert_fps: Vec<&str> = rows.iter().map(|a| a.alert.fingerprint.as_str()).collect();
+        let alert_incidents: Vec<Option<Uuid>> = rows.iter().map(|a| a.incident_id.map(|i| i.0)).collect();
+        let alert_times: Vec<Timestamp> = rows.iter().map(|a| a.first_received_at).collect();
+        let alert_bodies: Vec<serde_json::Value> = rows.iter().map(|a| to_json(op, *a)).collect::<Result<_, _>>()?;
         txn.execute(
             "INSERT INTO ingest_alerts (alert_id, fingerprint, incident_id, first_received_at, body) \
              SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::timestamptz[], $5::jsonb[]) \
@@ -450,10 +459,11 @@ impl PostgresIngestStore {
             &[&alert_ids, &alert_fps, &alert_incidents, &alert_times, &alert_bodies],
         )
         .await?;
+        let latest = changed.len();
         txn.execute(
             "INSERT INTO ingest_alert_fingerprints (fingerprint, alert_id) SELECT * FROM unnest($1::text[], $2::uuid[]) \
              ON CONFLICT (fingerprint) DO UPDATE SET alert_id = EXCLUDED.alert_id",
-            &[&alert_fps, &alert_ids],
+            &[&&alert_fps[..latest], &&alert_ids[..latest]],
         )
         .await?;
         if !jobs.is_empty() {

@@ -294,7 +294,14 @@ impl Group {
             let (i, a) = (i.to_string(), plan.alert.alert_id.to_string());
             txn.open_table(INCIDENT_ALERTS).map_err(|e| err(op, e))?.insert((i.as_str(), a.as_str()), ()).map_err(|e| err(op, e))?;
         }
-        self.alerts.insert(alert.fingerprint.clone(), (plan.alert.clone(), true));
+        // A new row for a fingerprint whose row this group changed (it fired, its
+        // incident resolved, it fired again): the old row is written now, or it is lost.
+        if let Some((prev, true)) = self.alerts.insert(alert.fingerprint.clone(), (plan.alert.clone(), true))
+            && prev.alert_id != plan.alert.alert_id
+        {
+            let id = prev.alert_id.to_string();
+            txn.open_table(ALERTS).map_err(|e| err(op, e))?.insert(id.as_str(), enc(op, &prev)?.as_slice()).map_err(|e| err(op, e))?;
+        }
         let mut resolved_after_seconds = None;
         if let Some(inc) = &plan.incident {
             let id = inc.incident_id.to_string();
