@@ -364,6 +364,14 @@ mod tests {
         }
     }
 
+    /// The default policy with `search` in maintenance from t(-60) to t(60).
+    fn search_in_maintenance() -> Policy {
+        let text = format!(
+            "{DEFAULT_POLICY}\n[[maintenance]]\nservice = \"search\"\nfrom = \"2026-03-01T09:00:00Z\"\nuntil = \"2026-03-01T11:00:00Z\"\n"
+        );
+        Policy::parse(&text).expect("policy")
+    }
+
     /// A tiny in-memory store applying plans, to test sequences.
     #[derive(Default)]
     struct Mem {
@@ -426,10 +434,7 @@ mod tests {
 
     #[test]
     fn a_repeat_after_the_maintenance_window_leaves_the_suppressed_incident() {
-        let text = format!(
-            "{DEFAULT_POLICY}\n[[maintenance]]\nservice = \"search\"\nfrom = \"2026-03-01T09:00:00Z\"\nuntil = \"2026-03-01T11:00:00Z\"\n"
-        );
-        let p = Policy::parse(&text).expect("policy");
+        let p = search_in_maintenance();
         let mut m = Mem::default();
         let during = m.push(alert("search", Severity::Critical, "x"), &p, t(30));
         assert_eq!(during.outcome, Outcome::Suppressed);
@@ -487,10 +492,7 @@ mod tests {
 
     #[test]
     fn low_severity_and_maintenance_are_suppressed() {
-        let text = format!(
-            "{DEFAULT_POLICY}\n[[maintenance]]\nservice = \"search\"\nfrom = \"2026-03-01T09:00:00Z\"\nuntil = \"2026-03-01T11:00:00Z\"\n"
-        );
-        let p = Policy::parse(&text).expect("policy");
+        let p = search_in_maintenance();
         let mut m = Mem::default();
         let low = m.push(alert("checkout", Severity::Low, "a"), &p, t(0));
         assert_eq!(low.outcome, Outcome::Suppressed);

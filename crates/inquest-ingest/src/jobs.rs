@@ -15,6 +15,7 @@ use inquest_ports::Stores;
 use tokio::sync::watch;
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::metrics::store_label;
 use crate::service::Ingest;
 use crate::store::Job;
 
@@ -58,11 +59,11 @@ impl Investigator for CoreInvestigator {
         match investigate_and_save(&self.stores, self.writer.as_ref(), incident, &self.config, Utc::now()).await {
             Ok((inv, report)) => {
                 info!(hypotheses = inv.hypotheses.len(), gaps = inv.gaps.len(), report = %report.report_id, "investigation saved");
-                Ok(Investigated { failed_stores: inv.gaps.iter().map(|g| format!("{}/{}", g.port, g.backend)).collect() })
+                Ok(Investigated { failed_stores: inv.gaps.iter().map(|g| store_label(&g.port, &g.backend)).collect() })
             }
             Err(e) => {
                 let store = match &e {
-                    InvestigateError::Records(_) | InvestigateError::Save(_) => Some(format!("records/{}", self.stores.records.backend())),
+                    InvestigateError::Records(_) | InvestigateError::Save(_) => Some(store_label("records", self.stores.records.backend())),
                     InvestigateError::IncidentNotFound(_) => None,
                 };
                 Err(InvestigationFailed { error: e.to_string(), store })
@@ -117,7 +118,7 @@ pub enum Step {
 /// and no other worker can take the job while it still runs.
 pub async fn run_once(ingest: &Ingest, investigator: &dyn Investigator, cfg: &WorkerConfig) -> Result<Step, inquest_ports::StoreError> {
     let store = &ingest.store;
-    let queue_error = |e: &inquest_ports::StoreError| ingest.metrics.store_error(&format!("ingest/{}", store.backend()), e);
+    let queue_error = |e: &inquest_ports::StoreError| ingest.ingest_error(e);
     let budget = cfg.lease.to_std().unwrap_or(std::time::Duration::from_secs(60)).mul_f64(0.8);
     // Counted from before the take: the lease starts at the `now` given to it.
     let deadline = tokio::time::Instant::now() + budget;

@@ -9,6 +9,11 @@ use prometheus::{Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, In
 const LIFECYCLE_BUCKETS: &[f64] = &[10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0, 86400.0];
 const FAST_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
+/// The `store` label of `inquest_store_errors_total`: `port/backend`.
+pub fn store_label(port: &str, backend: &str) -> String {
+    format!("{port}/{backend}")
+}
+
 pub struct Metrics {
     registry: Registry,
     pub alerts_received: IntCounterVec,

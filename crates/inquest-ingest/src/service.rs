@@ -13,7 +13,7 @@ use tracing::{Instrument, info_span, warn};
 
 use crate::correlate::{Outcome, service_key_of};
 use crate::lifecycle::{Action, IncidentState, Note};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, store_label};
 use crate::model::Alert;
 use crate::policy::Policy;
 use crate::store::{Applied, IngestStore, LifecycleError};
@@ -32,10 +32,6 @@ pub struct Ingest {
     sync_lock: tokio::sync::Mutex<()>,
 }
 
-fn store_label(port: &str, backend: &str) -> String {
-    format!("{port}/{backend}")
-}
-
 impl Ingest {
     pub fn new(store: Arc<dyn IngestStore>, records: Arc<dyn RecordStore>, policy: Policy) -> Ingest {
         let metrics = Arc::new(Metrics::new());
@@ -52,7 +48,8 @@ impl Ingest {
         }
     }
 
-    fn ingest_error(&self, e: &StoreError) {
+    /// Count a failed call of the intake store.
+    pub(crate) fn ingest_error(&self, e: &StoreError) {
         self.metrics.store_error(&store_label("ingest", self.store.backend()), e);
     }
 

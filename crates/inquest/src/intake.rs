@@ -61,7 +61,7 @@ pub async fn start(settings: &Settings, stores: &Stores, writer: Arc<dyn ReportW
     let ingest = Arc::new(Ingest::new(store, stores.records.clone(), policy));
     // The evidence stores' series exist from the start: an investigation's gap counts there.
     for (port, backend) in [("metrics", stores.metrics.backend()), ("topology", stores.topology.backend()), ("semantic", stores.semantic.backend())] {
-        ingest.metrics.init_store(&format!("{port}/{backend}"));
+        ingest.metrics.init_store(&inquest_ingest::metrics::store_label(port, backend));
     }
     // A records store that is down must not keep the intake from taking alerts:
     // the outbox keeps the incidents and the background writer retries.
