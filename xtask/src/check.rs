@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 
 use crate::fixtures::BASELINE_MINUTES;
 use crate::format::{
-    CaseFile, ChangeKind, Commit, ConfigChange, Culprit, Deployment, Edge, HypothesisType,
-    Incident, PastIncident, Runbook, ServiceEntry, Truth, Ts,
+    CaseFile, ChangeKind, Commit, ConfigChange, Culprit, Deployment, Edge, HypothesisType, Incident, PastIncident,
+    Runbook, ServiceEntry, Truth, Ts,
 };
 
 /// A loaded case, every file parsed.
@@ -52,11 +52,7 @@ pub fn check_all(root: &Path) -> Result<()> {
     let mut secret_cases = Vec::new();
     let mut per_type: BTreeMap<&'static str, usize> = BTreeMap::new();
     for dir in &dirs {
-        let name = dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_owned();
+        let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
         match check_case(dir, &name) {
             Ok((case, metrics, case_errors)) => {
                 for e in case_errors {
@@ -65,14 +61,8 @@ pub fn check_all(root: &Path) -> Result<()> {
                 if has_credential(&case) {
                     secret_cases.push((name.clone(), case.case.description.contains("redaction")));
                 }
-                *per_type
-                    .entry(case.truth.hypothesis_type.as_str())
-                    .or_default() += 1;
-                spans.push((
-                    name.clone(),
-                    metrics.first,
-                    case.incident.window_end.max(metrics.last),
-                ));
+                *per_type.entry(case.truth.hypothesis_type.as_str()).or_default() += 1;
+                spans.push((name.clone(), metrics.first, case.incident.window_end.max(metrics.last)));
                 println!(
                     "ok {name:<36} {:<10} {:<34} {:>6} rows",
                     case.truth.hypothesis_type.as_str(),
@@ -88,30 +78,17 @@ pub fn check_all(root: &Path) -> Result<()> {
     spans.sort_by_key(|s| s.1);
     for pair in spans.windows(2) {
         if pair[1].1 <= pair[0].2 {
-            errors.push(format!(
-                "cases {} and {} overlap in time",
-                pair[0].0, pair[1].0
-            ));
+            errors.push(format!("cases {} and {} overlap in time", pair[0].0, pair[1].0));
         }
     }
     match secret_cases.as_slice() {
         [(_, true)] => {}
-        [(name, false)] => errors.push(format!(
-            "{name}: holds a credential but its description does not say it is the redaction case"
-        )),
-        other => errors.push(format!(
-            "exactly one case must hold a credential-looking diff, found {}",
-            other.len()
-        )),
+        [(name, false)] => {
+            errors.push(format!("{name}: holds a credential but its description does not say it is the redaction case"))
+        }
+        other => errors.push(format!("exactly one case must hold a credential-looking diff, found {}", other.len())),
     }
-    let need = [
-        ("release", 2),
-        ("config", 2),
-        ("traffic", 2),
-        ("dependency", 2),
-        ("db", 2),
-        ("infra", 1),
-    ];
+    let need = [("release", 2), ("config", 2), ("traffic", 2), ("dependency", 2), ("db", 2), ("infra", 1)];
     for (kind, n) in need {
         if per_type.get(kind).copied().unwrap_or(0) < n {
             errors.push(format!("need at least {n} `{kind}` cases"));
@@ -180,17 +157,9 @@ fn check_case(dir: &Path, name: &str) -> Result<(Case, MetricsSummary, Vec<Strin
 
     // case.json
     if c.case.id != name {
-        errs.push(format!(
-            "case.json: id {:?} differs from the directory name",
-            c.case.id
-        ));
+        errs.push(format!("case.json: id {:?} differs from the directory name", c.case.id));
     }
-    if c.case.id.is_empty()
-        || !c
-            .case
-            .id
-            .chars()
-            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
+    if c.case.id.is_empty() || !c.case.id.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
     {
         errs.push("case.json: id must be lowercase letters, digits and dashes".to_owned());
     }
@@ -225,27 +194,13 @@ fn check_case(dir: &Path, name: &str) -> Result<(Case, MetricsSummary, Vec<Strin
             errs.push(format!("commits.json: commit {} has no files", commit.sha));
         }
         for f in &commit.files {
-            let added = f
-                .diff
-                .lines()
-                .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
-                .count();
-            let removed = f
-                .diff
-                .lines()
-                .filter(|l| l.starts_with('-') && !l.starts_with("---"))
-                .count();
+            let added = f.diff.lines().filter(|l| l.starts_with('+') && !l.starts_with("+++")).count();
+            let removed = f.diff.lines().filter(|l| l.starts_with('-') && !l.starts_with("---")).count();
             if added != f.lines_added as usize || removed != f.lines_removed as usize {
-                errs.push(format!(
-                    "commits.json: {} {}: line counts do not match the diff",
-                    commit.sha, f.path
-                ));
+                errs.push(format!("commits.json: {} {}: line counts do not match the diff", commit.sha, f.path));
             }
             if !f.diff.starts_with("@@ ") {
-                errs.push(format!(
-                    "commits.json: {} {}: diff is not a unified hunk",
-                    commit.sha, f.path
-                ));
+                errs.push(format!("commits.json: {} {}: diff is not a unified hunk", commit.sha, f.path));
             }
         }
     }
@@ -258,17 +213,11 @@ fn check_case(dir: &Path, name: &str) -> Result<(Case, MetricsSummary, Vec<Strin
         }
         known("deployments.json", "service", &d.service, &mut errs);
         if d.finished_at < d.started_at {
-            errs.push(format!(
-                "deployments.json: {} finishes before it starts",
-                d.id
-            ));
+            errs.push(format!("deployments.json: {} finishes before it starts", d.id));
         }
         for sha in &d.commits {
             if !shas.contains(sha.as_str()) {
-                errs.push(format!(
-                    "deployments.json: {} commit {sha} is not in commits.json",
-                    d.id
-                ));
+                errs.push(format!("deployments.json: {} commit {sha} is not in commits.json", d.id));
             }
         }
     }
@@ -285,10 +234,7 @@ fn check_case(dir: &Path, name: &str) -> Result<(Case, MetricsSummary, Vec<Strin
         if cc.change_kind == ChangeKind::SecretKey
             && (cc.diff.old_value != "<redacted>" || cc.diff.new_value != "<redacted>")
         {
-            errs.push(format!(
-                "config_changes.json: {} secret values must be \"<redacted>\"",
-                cc.id
-            ));
+            errs.push(format!("config_changes.json: {} secret values must be \"<redacted>\"", cc.id));
         }
     }
 
@@ -307,10 +253,7 @@ fn check_case(dir: &Path, name: &str) -> Result<(Case, MetricsSummary, Vec<Strin
         }
         known("past_incidents.json", "service", &p.service, &mut errs);
         if p.resolved_at <= p.started_at || p.started_at >= ws - Duration::hours(24) {
-            errs.push(format!(
-                "past_incidents.json: {} must be resolved, and before this case",
-                p.id
-            ));
+            errs.push(format!("past_incidents.json: {} must be resolved, and before this case", p.id));
         }
     }
 
@@ -318,9 +261,7 @@ fn check_case(dir: &Path, name: &str) -> Result<(Case, MetricsSummary, Vec<Strin
     known("incident.json", "service", &c.incident.service, &mut errs);
     let len = (we - ws).num_minutes();
     if !(30..=60).contains(&len) {
-        errs.push(format!(
-            "incident.json: window is {len} min, expected 30–60 (and start < end)"
-        ));
+        errs.push(format!("incident.json: window is {len} min, expected 30–60 (and start < end)"));
     }
     if !(1..=5).contains(&c.incident.severity) {
         errs.push("incident.json: severity must be 1..5".to_owned());
@@ -333,56 +274,36 @@ fn check_case(dir: &Path, name: &str) -> Result<(Case, MetricsSummary, Vec<Strin
         errs.push("truth.json: notes are empty".to_owned());
     }
     match (&t.hypothesis_type, &t.culprit) {
-        (HypothesisType::Unknown, Some(_)) => {
-            errs.push("truth.json: unknown with a culprit".to_owned())
-        }
+        (HypothesisType::Unknown, Some(_)) => errs.push("truth.json: unknown with a culprit".to_owned()),
         (HypothesisType::Unknown, None) if t.service != c.incident.service => {
             errs.push("truth.json: an unknown truth names the incident's service".to_owned());
         }
         (HypothesisType::Release, Some(Culprit::Deployment(_)) | Some(Culprit::Commit(_))) => {}
-        (HypothesisType::Release, _) => {
-            errs.push("truth.json: release truth needs a deployment or commit".to_owned())
-        }
+        (HypothesisType::Release, _) => errs.push("truth.json: release truth needs a deployment or commit".to_owned()),
         (HypothesisType::Config, Some(Culprit::ConfigChange(_))) => {}
-        (HypothesisType::Config, _) => {
-            errs.push("truth.json: config truth needs a config_change".to_owned())
-        }
+        (HypothesisType::Config, _) => errs.push("truth.json: config truth needs a config_change".to_owned()),
         _ => {}
     }
     match &t.culprit {
         Some(Culprit::Deployment(id)) => match dep_ids.get(id.as_str()) {
-            None => errs.push(format!(
-                "truth.json: deployment {id} not in deployments.json"
-            )),
+            None => errs.push(format!("truth.json: deployment {id} not in deployments.json")),
             Some(d) => {
                 if d.service != t.service {
-                    errs.push(format!(
-                        "truth.json: deployment {id} is not of service {}",
-                        t.service
-                    ));
+                    errs.push(format!("truth.json: deployment {id} is not of service {}", t.service));
                 }
                 if d.finished_at > ws || ws - d.finished_at > Duration::minutes(30) {
-                    errs.push(format!(
-                        "truth.json: deployment {id} does not finish shortly before the window"
-                    ));
+                    errs.push(format!("truth.json: deployment {id} does not finish shortly before the window"));
                 }
             }
         },
         Some(Culprit::ConfigChange(id)) => match cfg_ids.get(id.as_str()) {
-            None => errs.push(format!(
-                "truth.json: config change {id} not in config_changes.json"
-            )),
+            None => errs.push(format!("truth.json: config change {id} not in config_changes.json")),
             Some(cc) => {
                 if cc.service.as_deref() != Some(t.service.as_str()) {
-                    errs.push(format!(
-                        "truth.json: config change {id} is not of service {}",
-                        t.service
-                    ));
+                    errs.push(format!("truth.json: config change {id} is not of service {}", t.service));
                 }
                 if cc.detected_at > ws {
-                    errs.push(format!(
-                        "truth.json: config change {id} comes after the window start"
-                    ));
+                    errs.push(format!("truth.json: config change {id} comes after the window start"));
                 }
             }
         },
@@ -425,44 +346,31 @@ fn check_metrics(
             continue;
         };
         if !services.contains(service) {
-            errs.push(format!(
-                "metrics.csv line {lineno}: unknown service {service}"
-            ));
+            errs.push(format!("metrics.csv line {lineno}: unknown service {service}"));
         }
         match value.parse::<f64>() {
             Ok(v) if v.is_finite() => {}
             _ => errs.push(format!("metrics.csv line {lineno}: bad value")),
         }
-        if value
-            .split_once('.')
-            .is_some_and(|(_, frac)| frac.len() > 4)
-        {
+        if value.split_once('.').is_some_and(|(_, frac)| frac.len() > 4) {
             errs.push(format!("metrics.csv line {lineno}: more than 4 decimals"));
         }
         let key = (ts, (*service).to_owned(), (*metric).to_owned());
         if previous.as_ref().is_some_and(|p| *p >= key) {
-            errs.push(format!(
-                "metrics.csv line {lineno}: not sorted by ts, service, metric"
-            ));
+            errs.push(format!("metrics.csv line {lineno}: not sorted by ts, service, metric"));
         }
         previous = Some(key);
-        series
-            .entry(((*service).to_owned(), (*metric).to_owned()))
-            .or_default()
-            .insert(ts);
+        series.entry(((*service).to_owned(), (*metric).to_owned())).or_default().insert(ts);
         rows += 1;
     }
 
     let first = ws - Duration::minutes(BASELINE_MINUTES);
-    let expected: Vec<Ts> = std::iter::successors(Some(first), |t| Some(*t + Duration::minutes(1)))
-        .take_while(|t| *t <= we)
-        .collect();
+    let expected: Vec<Ts> =
+        std::iter::successors(Some(first), |t| Some(*t + Duration::minutes(1))).take_while(|t| *t <= we).collect();
     let mut per_service: BTreeMap<&str, usize> = BTreeMap::new();
     for ((service, metric), points) in &series {
         if let Some(missing) = expected.iter().find(|t| !points.contains(*t)) {
-            errs.push(format!(
-                "metrics.csv: {service}/{metric} has no point at {missing}"
-            ));
+            errs.push(format!("metrics.csv: {service}/{metric} has no point at {missing}"));
         }
         if let Some(svc) = services.get(service.as_str()) {
             *per_service.entry(svc).or_default() += 1;
@@ -474,19 +382,7 @@ fn check_metrics(
             errs.push(format!("metrics.csv: {svc} has {n} series, expected 3–5"));
         }
     }
-    let last = series
-        .values()
-        .filter_map(|p| p.last().copied())
-        .max()
-        .unwrap_or(we);
-    let first_seen = series
-        .values()
-        .filter_map(|p| p.first().copied())
-        .min()
-        .unwrap_or(first);
-    Ok(MetricsSummary {
-        rows,
-        first: first_seen,
-        last,
-    })
+    let last = series.values().filter_map(|p| p.last().copied()).max().unwrap_or(we);
+    let first_seen = series.values().filter_map(|p| p.first().copied()).min().unwrap_or(first);
+    Ok(MetricsSummary { rows, first: first_seen, last })
 }

@@ -18,9 +18,9 @@ use chrono::{Duration, NaiveDate, TimeZone, Timelike, Utc};
 use serde::Serialize;
 
 use crate::format::{
-    CaseFile, ChangeKind, Commit, CommitFile, ConfigChange, ConfigDiff, ConfigSource, Culprit,
-    DeployType, Deployment, Edge, FileChangeType, HypothesisType, Incident, IncidentStatus,
-    PastIncident, Runbook, ServiceEntry, TriggerType, Truth, Ts,
+    CaseFile, ChangeKind, Commit, CommitFile, ConfigChange, ConfigDiff, ConfigSource, Culprit, DeployType, Deployment,
+    Edge, FileChangeType, HypothesisType, Incident, IncidentStatus, PastIncident, Runbook, ServiceEntry, TriggerType,
+    Truth, Ts,
 };
 use signal::{Effect, SeriesSpec, fnv};
 
@@ -152,8 +152,7 @@ pub fn generate(root: &Path) -> Result<()> {
     remove_stale_cases(root, &ids)?;
     for spec in &specs {
         let files = build(spec).with_context(|| format!("case {}", spec.id))?;
-        write_case(&root.join(spec.id), &files)
-            .with_context(|| format!("writing case {}", spec.id))?;
+        write_case(&root.join(spec.id), &files).with_context(|| format!("writing case {}", spec.id))?;
         println!("wrote fixtures/{}", spec.id);
     }
     Ok(())
@@ -166,11 +165,7 @@ fn remove_stale_cases(root: &Path, ids: &BTreeSet<&str>) -> Result<()> {
     }
     for entry in fs::read_dir(root)? {
         let path = entry?.path();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_owned();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
         if path.is_dir() && path.join("case.json").exists() && !ids.contains(name.as_str()) {
             fs::remove_dir_all(&path).with_context(|| format!("removing stale case {name}"))?;
             println!("removed stale fixtures/{name}");
@@ -232,10 +227,7 @@ fn build(spec: &CaseSpec) -> Result<CaseFiles> {
     let topology = platform::EDGES
         .iter()
         .filter(|(from, to)| included.contains(from) && included.contains(to))
-        .map(|&(from, to)| Edge {
-            from: from.to_owned(),
-            to: to.to_owned(),
-        })
+        .map(|&(from, to)| Edge { from: from.to_owned(), to: to.to_owned() })
         .collect();
 
     // Deployments and their commits (newest commit first in a range).
@@ -262,17 +254,9 @@ fn build(spec: &CaseSpec) -> Result<CaseFiles> {
                     .iter()
                     .find(|x| x.id == of)
                     .with_context(|| format!("rollback of unknown deployment {of}"))?;
-                (
-                    reverted.previous_revision.clone(),
-                    reverted.revision.clone(),
-                )
+                (reverted.previous_revision.clone(), reverted.revision.clone())
             }
-            None => (
-                shas.first()
-                    .cloned()
-                    .context("a deployment needs commits")?,
-                sha(&[spec.id, d.id, "previous"]),
-            ),
+            None => (shas.first().cloned().context("a deployment needs commits")?, sha(&[spec.id, d.id, "previous"])),
         };
         deployments.push(Deployment {
             id: d.id.to_owned(),
@@ -305,11 +289,7 @@ fn build(spec: &CaseSpec) -> Result<CaseFiles> {
             source: c.source,
             change_kind: c.change_kind,
             resource_name: c.resource.to_owned(),
-            diff: ConfigDiff {
-                field: c.field.to_owned(),
-                old_value: c.old.to_owned(),
-                new_value: c.new.to_owned(),
-            },
+            diff: ConfigDiff { field: c.field.to_owned(), old_value: c.old.to_owned(), new_value: c.new.to_owned() },
             actor: c.actor.to_owned(),
         })
         .collect();
@@ -386,16 +366,8 @@ fn build(spec: &CaseSpec) -> Result<CaseFiles> {
 }
 
 fn commit_file(f: &FileSpec) -> CommitFile {
-    let added = f
-        .diff
-        .lines()
-        .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
-        .count();
-    let removed = f
-        .diff
-        .lines()
-        .filter(|l| l.starts_with('-') && !l.starts_with("---"))
-        .count();
+    let added = f.diff.lines().filter(|l| l.starts_with('+') && !l.starts_with("+++")).count();
+    let removed = f.diff.lines().filter(|l| l.starts_with('-') && !l.starts_with("---")).count();
     CommitFile {
         path: f.path.to_owned(),
         change_type: f.change_type,
@@ -409,11 +381,7 @@ fn commit_file(f: &FileSpec) -> CommitFile {
 /// service, metric.
 fn metrics(spec: &CaseSpec, ws: Ts, included: &BTreeSet<&str>) -> Result<String> {
     for e in &spec.effects {
-        if !included.contains(e.service)
-            || !platform::metrics_of(e.service)
-                .iter()
-                .any(|(m, _, _)| *m == e.metric)
-        {
+        if !included.contains(e.service) || !platform::metrics_of(e.service).iter().any(|(m, _, _)| *m == e.metric) {
             bail!("effect on unknown series {}/{}", e.service, e.metric);
         }
     }
@@ -426,11 +394,8 @@ fn metrics(spec: &CaseSpec, ws: Ts, included: &BTreeSet<&str>) -> Result<String>
     let mut series: BTreeMap<(&str, &str), (usize, Vec<f64>)> = BTreeMap::new();
     for &service in included {
         for &(metric, base, class) in platform::metrics_of(service) {
-            let effects: Vec<&Effect> = spec
-                .effects
-                .iter()
-                .filter(|e| e.service == service && e.metric == metric)
-                .collect();
+            let effects: Vec<&Effect> =
+                spec.effects.iter().filter(|e| e.service == service && e.metric == metric).collect();
             let values = signal::synthesise(&SeriesSpec {
                 seed: fnv(&[spec.id, service, metric]),
                 base,

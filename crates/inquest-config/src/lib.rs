@@ -119,7 +119,14 @@ pub struct IntakeSettings {
 
 impl Default for IntakeSettings {
     fn default() -> Self {
-        Self { policy_file: None, workers: 2, lease_secs: 60, max_attempts: 5, backoff_base_secs: 2, backoff_max_secs: 300 }
+        Self {
+            policy_file: None,
+            workers: 2,
+            lease_secs: 60,
+            max_attempts: 5,
+            backoff_base_secs: 2,
+            backoff_max_secs: 300,
+        }
     }
 }
 
@@ -130,7 +137,11 @@ impl IntakeSettings {
     /// Durations and counts the workers can use, each error naming its key.
     fn check(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, why: String| Err(ConfigError::Invalid(format!("intake.{key}: {why}")));
-        for (key, value) in [("lease_secs", self.lease_secs), ("backoff_base_secs", self.backoff_base_secs), ("backoff_max_secs", self.backoff_max_secs)] {
+        for (key, value) in [
+            ("lease_secs", self.lease_secs),
+            ("backoff_base_secs", self.backoff_base_secs),
+            ("backoff_max_secs", self.backoff_max_secs),
+        ] {
             if value > MAX_INTAKE_SECS {
                 return bad(key, format!("{value} is more than {MAX_INTAKE_SECS} seconds (a day)"));
             }
@@ -142,7 +153,10 @@ impl IntakeSettings {
             return bad("max_attempts", "must be at least 1".into());
         }
         if self.backoff_base_secs > self.backoff_max_secs {
-            return bad("backoff_base_secs", format!("{} is more than backoff_max_secs ({})", self.backoff_base_secs, self.backoff_max_secs));
+            return bad(
+                "backoff_base_secs",
+                format!("{} is more than backoff_max_secs ({})", self.backoff_base_secs, self.backoff_max_secs),
+            );
         }
         Ok(())
     }
@@ -184,7 +198,8 @@ impl Settings {
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        let env = Env::prefixed("INQUEST_").filter_map(|name| env_key(&name.as_str().to_ascii_lowercase()).map(Into::into));
+        let env =
+            Env::prefixed("INQUEST_").filter_map(|name| env_key(&name.as_str().to_ascii_lowercase()).map(Into::into));
         let settings: Settings = figment.merge(env).extract().map_err(|e| ConfigError::Invalid(describe(e)))?;
         settings.intake.check()?;
         Ok(settings)
@@ -263,12 +278,10 @@ mod tests {
                 Some("postgres://inquest:filepass@db:5432/inquest")
             );
             assert_eq!(s.neo4j.password.as_ref().map(Secret::expose), Some("12345"));
-            assert_eq!(s.backends(), [
-                ("records", "postgres"),
-                ("metrics", "embedded"),
-                ("topology", "neo4j"),
-                ("semantic", "qdrant")
-            ]);
+            assert_eq!(
+                s.backends(),
+                [("records", "postgres"), ("metrics", "embedded"), ("topology", "neo4j"), ("semantic", "qdrant")]
+            );
             let shown = format!("{s:?}");
             assert!(!shown.contains("filepass") && !shown.contains("12345"), "{shown}");
             Ok(())

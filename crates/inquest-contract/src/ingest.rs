@@ -110,7 +110,8 @@ pub async fn correlation_dedups_attaches_and_approves(store: &Arc<dyn IngestStor
 
 pub async fn a_batch_sees_its_own_writes(store: &Arc<dyn IngestStore>) {
     let policy = Policy::default_policy();
-    let batch = [alert("cart", "high", "a"), alert("cart", "high", "b"), alert("cart", "high", "a"), alert("cart", "low", "c")];
+    let batch =
+        [alert("cart", "high", "a"), alert("cart", "high", "b"), alert("cart", "high", "a"), alert("cart", "low", "c")];
     let applied = store.ingest(&batch, &policy, secs(0)).await.expect("ingest");
     let outcomes: Vec<Outcome> = applied.iter().map(|a| a.outcome).collect();
     assert_eq!(outcomes, vec![Outcome::Opened, Outcome::Attached, Outcome::Deduplicated, Outcome::Attached]);
@@ -121,7 +122,12 @@ pub async fn a_batch_sees_its_own_writes(store: &Arc<dyn IngestStore>) {
     assert!(store.ingest(&[], &policy, secs(1)).await.expect("empty batch").is_empty());
     // A fingerprint is the identity, whatever service a repeat names.
     let shared = |service: &str| {
-        parse_generic(&json!({"service": service, "severity": "high", "message": "m", "fingerprint": "shared"}), "", t0()).expect("alert")
+        parse_generic(
+            &json!({"service": service, "severity": "high", "message": "m", "fingerprint": "shared"}),
+            "",
+            t0(),
+        )
+        .expect("alert")
     };
     let left = store.ingest(&[shared("left")], &policy, secs(2)).await.expect("ingest");
     let right = store.ingest(&[shared("right")], &policy, secs(3)).await.expect("ingest");
@@ -134,8 +140,12 @@ pub async fn a_batch_sees_its_own_writes(store: &Arc<dyn IngestStore>) {
 }
 
 fn alertmanager(fingerprint: &str, status: AlertStatus) -> Alert {
-    let mut a = parse_generic(&json!({"service": "search", "severity": "critical", "message": "down", "fingerprint": fingerprint}), "", t0())
-        .expect("alert");
+    let mut a = parse_generic(
+        &json!({"service": "search", "severity": "critical", "message": "down", "fingerprint": fingerprint}),
+        "",
+        t0(),
+    )
+    .expect("alert");
     a.source = AlertSource::Alertmanager;
     a.status = status;
     a
@@ -143,14 +153,22 @@ fn alertmanager(fingerprint: &str, status: AlertStatus) -> Alert {
 
 pub async fn an_incident_resolved_and_replaced_in_one_batch_moves_the_pointer(store: &Arc<dyn IngestStore>) {
     let policy = Policy::default_policy();
-    let batch = [alertmanager("a", AlertStatus::Firing), alertmanager("a", AlertStatus::Resolved), alertmanager("b", AlertStatus::Firing)];
+    let batch = [
+        alertmanager("a", AlertStatus::Firing),
+        alertmanager("a", AlertStatus::Resolved),
+        alertmanager("b", AlertStatus::Firing),
+    ];
     let applied = store.ingest(&batch, &policy, secs(0)).await.expect("ingest");
     let outcomes: Vec<Outcome> = applied.iter().map(|a| a.outcome).collect();
     assert_eq!(outcomes, vec![Outcome::Opened, Outcome::Resolved, Outcome::Opened]);
     let (first, second) = (applied[0].incident_id.expect("first"), applied[2].incident_id.expect("second"));
     assert_ne!(first, second);
     let later = store.ingest(&[alertmanager("c", AlertStatus::Firing)], &policy, secs(1)).await.expect("ingest");
-    assert_eq!((later[0].outcome, later[0].incident_id), (Outcome::Attached, Some(second)), "the pointer moved to the new incident");
+    assert_eq!(
+        (later[0].outcome, later[0].incident_id),
+        (Outcome::Attached, Some(second)),
+        "the pointer moved to the new incident"
+    );
     let resolved = store.get_incident(first).await.expect("read").expect("first");
     assert_eq!(resolved.status, IncidentStatus::Resolved);
     let counts = store.incident_counts().await.expect("counts");
@@ -177,7 +195,9 @@ pub async fn concurrent_requests_for_one_service_open_one_incident(store: &Arc<d
     let tasks: Vec<_> = (0..40)
         .map(|i| {
             let (store, policy) = (store.clone(), policy.clone());
-            tokio::spawn(async move { store.ingest(&[alert("checkout", "high", &format!("alert {i}"))], &policy, secs(i)).await })
+            tokio::spawn(async move {
+                store.ingest(&[alert("checkout", "high", &format!("alert {i}"))], &policy, secs(i)).await
+            })
         })
         .collect();
     let mut opened = 0;
@@ -227,14 +247,23 @@ pub async fn resolved_alerts_resolve_or_are_ignored(store: &Arc<dyn IngestStore>
 
 pub async fn lifecycle_changes_are_checked_and_move_the_active_incident(store: &Arc<dyn IngestStore>) {
     let policy = Policy::default_policy();
-    let first = store.ingest(&[alert("api", "high", "errors")], &policy, secs(0)).await.expect("ingest")[0].incident_id.expect("incident");
+    let first = store.ingest(&[alert("api", "high", "errors")], &policy, secs(0)).await.expect("ingest")[0]
+        .incident_id
+        .expect("incident");
     let triaged = store.transition(first, Action::Triage, "oncall", None, &policy, secs(60)).await.expect("triage");
     assert_eq!(triaged.status, IncidentStatus::Triaged);
     assert_eq!(triaged.time_to_acknowledge(), Some(Duration::seconds(60)));
-    let refused = store.transition(first, Action::Triage, "oncall", None, &policy, secs(61)).await.expect_err("already triaged");
+    let refused =
+        store.transition(first, Action::Triage, "oncall", None, &policy, secs(61)).await.expect_err("already triaged");
     assert!(matches!(refused, LifecycleError::Invalid(_)), "{refused}");
-    assert_eq!(store.get_incident(first).await.expect("read").expect("incident"), triaged, "a refused change writes nothing");
-    let missing = store.transition(inquest_domain::IncidentId::new_random(), Action::Resolve, "oncall", None, &policy, secs(62)).await;
+    assert_eq!(
+        store.get_incident(first).await.expect("read").expect("incident"),
+        triaged,
+        "a refused change writes nothing"
+    );
+    let missing = store
+        .transition(inquest_domain::IncidentId::new_random(), Action::Resolve, "oncall", None, &policy, secs(62))
+        .await;
     assert!(matches!(missing, Err(LifecycleError::NotFound(_))));
     let noted = store
         .add_note(first, Note { at: secs(70), author: "oncall".into(), text: "rolled back".into() })
@@ -242,10 +271,18 @@ pub async fn lifecycle_changes_are_checked_and_move_the_active_incident(store: &
         .expect("note");
     assert_eq!(noted.notes.len(), 1);
     assert!(matches!(
-        store.add_note(inquest_domain::IncidentId::new_random(), Note { at: secs(70), author: "a".into(), text: "x".into() }).await,
+        store
+            .add_note(
+                inquest_domain::IncidentId::new_random(),
+                Note { at: secs(70), author: "a".into(), text: "x".into() }
+            )
+            .await,
         Err(LifecycleError::NotFound(_))
     ));
-    let resolved = store.transition(first, Action::Resolve, "oncall", Some("fixed".into()), &policy, secs(120)).await.expect("resolve");
+    let resolved = store
+        .transition(first, Action::Resolve, "oncall", Some("fixed".into()), &policy, secs(120))
+        .await
+        .expect("resolve");
     assert_eq!(resolved.status, IncidentStatus::Resolved);
     assert_eq!(resolved.notes.len(), 1, "the note was kept");
     let counts = store.incident_counts().await.expect("counts");
@@ -264,7 +301,10 @@ pub async fn lifecycle_changes_are_checked_and_move_the_active_incident(store: &
     assert_eq!(counts.get("open"), Some(&2));
     assert_eq!(counts.get("resolved"), Some(&0));
     // Suppressing by hand is a decision too: a row with its rationale and policy version.
-    let suppressed = store.transition(second, Action::Suppress, "oncall", Some("known flaky probe".into()), &policy, secs(160)).await.expect("suppress");
+    let suppressed = store
+        .transition(second, Action::Suppress, "oncall", Some("known flaky probe".into()), &policy, secs(160))
+        .await
+        .expect("suppress");
     assert_eq!(suppressed.status, IncidentStatus::Suppressed);
     let by_hand: Vec<_> = suppressed.decisions.iter().filter(|d| d.details["by"] == "operator").collect();
     assert_eq!(by_hand.len(), 1, "{:?}", suppressed.decisions);
@@ -275,13 +315,20 @@ pub async fn lifecycle_changes_are_checked_and_move_the_active_incident(store: &
     assert_eq!(stored.decisions, suppressed.decisions, "the decision row is stored with the change");
     let pending = store.pending_records(10).await.expect("outbox");
     let queued = pending.iter().find(|p| p.incident.incident_id == second).expect("queued for the records store");
-    assert!(queued.incident.decisions.iter().any(|d| d.decision_id == by_hand[0].decision_id), "the records store gets it");
+    assert!(
+        queued.incident.decisions.iter().any(|d| d.decision_id == by_hand[0].decision_id),
+        "the records store gets it"
+    );
 }
 
 pub async fn the_outbox_keeps_changes_newer_than_what_was_written(store: &Arc<dyn IngestStore>) {
     let policy = Policy::default_policy();
-    let a = store.ingest(&[alert("web", "high", "x")], &policy, secs(0)).await.expect("ingest")[0].incident_id.expect("incident");
-    let b = store.ingest(&[alert("db", "high", "x")], &policy, secs(1)).await.expect("ingest")[0].incident_id.expect("incident");
+    let a = store.ingest(&[alert("web", "high", "x")], &policy, secs(0)).await.expect("ingest")[0]
+        .incident_id
+        .expect("incident");
+    let b = store.ingest(&[alert("db", "high", "x")], &policy, secs(1)).await.expect("ingest")[0]
+        .incident_id
+        .expect("incident");
     let pending = store.pending_records(10).await.expect("outbox");
     assert_eq!(pending.len(), 2);
     assert_eq!(store.pending_records(1).await.expect("outbox").len(), 1, "limit");
@@ -305,14 +352,23 @@ pub async fn the_outbox_keeps_changes_newer_than_what_was_written(store: &Arc<dy
     assert_eq!(left.len(), 1);
     let kinds: Vec<Decision> = left[0].incident.decisions.iter().map(|d| d.decision).collect();
     assert_eq!(kinds, vec![Decision::Attached, Decision::Approved]);
-    let all: Vec<Decision> = store.get_incident(b).await.expect("read").expect("b").decisions.iter().map(|d| d.decision).collect();
-    assert_eq!(all, vec![Decision::Opened, Decision::Attached, Decision::Approved], "reads give every decision, oldest first");
+    let all: Vec<Decision> =
+        store.get_incident(b).await.expect("read").expect("b").decisions.iter().map(|d| d.decision).collect();
+    assert_eq!(
+        all,
+        vec![Decision::Opened, Decision::Attached, Decision::Approved],
+        "reads give every decision, oldest first"
+    );
 }
 
 /// Two alerts approve the service's incident: one queued job, created at `secs(0)`.
 async fn one_job(store: &Arc<dyn IngestStore>) -> uuid::Uuid {
     let applied = store
-        .ingest(&[alert("checkout", "high", "errors"), alert("checkout", "high", "latency")], &Policy::default_policy(), secs(0))
+        .ingest(
+            &[alert("checkout", "high", "errors"), alert("checkout", "high", "latency")],
+            &Policy::default_policy(),
+            secs(0),
+        )
         .await
         .expect("ingest");
     applied.iter().find_map(|a| a.job_id).expect("approved")
@@ -321,17 +377,28 @@ async fn one_job(store: &Arc<dyn IngestStore>) -> uuid::Uuid {
 pub async fn a_lease_is_exclusive_until_it_expires_and_fences_the_old_worker(store: &Arc<dyn IngestStore>) {
     let job_id = one_job(store).await;
     let lease = Duration::seconds(30);
-    assert!(store.take_job("early", lease, MAX_ATTEMPTS, secs(-1)).await.expect("take").job.is_none(), "not due before it was created");
+    assert!(
+        store.take_job("early", lease, MAX_ATTEMPTS, secs(-1)).await.expect("take").job.is_none(),
+        "not due before it was created"
+    );
     let a = store.take_job("a", lease, MAX_ATTEMPTS, secs(0)).await.expect("take").job.expect("a job");
     assert_eq!(a.job_id, job_id);
     assert_eq!((a.attempts, a.state, a.lease_owner.as_deref()), (1, JobState::Running, Some("a")));
     assert_eq!(a.lease_until, Some(secs(30)));
     assert!(store.take_job("b", lease, MAX_ATTEMPTS, secs(29)).await.expect("take").job.is_none(), "held by a");
-    let b = store.take_job("b", lease, MAX_ATTEMPTS, secs(31)).await.expect("take").job.expect("an expired lease is taken again");
+    let b = store
+        .take_job("b", lease, MAX_ATTEMPTS, secs(31))
+        .await
+        .expect("take")
+        .job
+        .expect("an expired lease is taken again");
     assert_eq!(b.job_id, a.job_id);
     assert_eq!(b.attempts, 2);
     assert!(!store.complete_job(a.job_id, "a", a.attempts, secs(32)).await.expect("complete"), "a lost its lease");
-    assert!(!store.fail_job(a.job_id, "a", a.attempts, "late", None, secs(32)).await.expect("fail"), "a lost its lease");
+    assert!(
+        !store.fail_job(a.job_id, "a", a.attempts, "late", None, secs(32)).await.expect("fail"),
+        "a lost its lease"
+    );
     assert!(!store.complete_job(a.job_id, "b", 1, secs(32)).await.expect("complete"), "the attempt must match");
     assert!(!store.complete_job(uuid::Uuid::new_v4(), "b", 2, secs(32)).await.expect("complete"), "unknown job");
     assert!(store.complete_job(b.job_id, "b", b.attempts, secs(33)).await.expect("complete"));
@@ -343,7 +410,10 @@ pub async fn a_lease_is_exclusive_until_it_expires_and_fences_the_old_worker(sto
     assert_eq!(job.runs[0].outcome.as_deref(), Some("lease expired"));
     assert_eq!((job.runs[1].worker.as_str(), job.runs[1].finished_at), ("b", Some(secs(33))));
     assert_eq!((job.lease_owner, job.lease_until), (None, None));
-    assert!(store.take_job("c", lease, MAX_ATTEMPTS, secs(3600)).await.expect("take").job.is_none(), "a succeeded job is never taken");
+    assert!(
+        store.take_job("c", lease, MAX_ATTEMPTS, secs(3600)).await.expect("take").job.is_none(),
+        "a succeeded job is never taken"
+    );
 }
 
 pub async fn failed_jobs_retry_after_their_backoff_then_give_up_keeping_the_error(store: &Arc<dyn IngestStore>) {
@@ -361,14 +431,24 @@ pub async fn failed_jobs_retry_after_their_backoff_then_give_up_keeping_the_erro
         assert_eq!(job.attempts, attempt);
         let retry_at = (attempt < max_attempts).then(|| now + cfg.backoff(attempt));
         let error = format!("metrics store unreachable (attempt {attempt})");
-        assert!(store.fail_job(job_id, "w", attempt, &error, retry_at, now + Duration::seconds(1)).await.expect("fail"));
+        assert!(
+            store.fail_job(job_id, "w", attempt, &error, retry_at, now + Duration::seconds(1)).await.expect("fail")
+        );
         let stored = store.get_job(job_id).await.expect("read").expect("job");
         assert_eq!(stored.last_error.as_deref(), Some(error.as_str()));
         match retry_at {
             Some(at) => {
                 assert_eq!(stored.state, JobState::Queued);
                 assert_eq!(stored.next_run_at, at);
-                assert!(store.take_job("w", lease, max_attempts, at - Duration::seconds(1)).await.expect("take").job.is_none(), "backing off");
+                assert!(
+                    store
+                        .take_job("w", lease, max_attempts, at - Duration::seconds(1))
+                        .await
+                        .expect("take")
+                        .job
+                        .is_none(),
+                    "backing off"
+                );
                 now = at;
             }
             None => assert_eq!(stored.state, JobState::Failed),
@@ -382,7 +462,10 @@ pub async fn failed_jobs_retry_after_their_backoff_then_give_up_keeping_the_erro
     // The second backoff is twice the first (2s, then 4s).
     assert_eq!(job.runs[1].started_at - job.runs[0].started_at, Duration::seconds(2));
     assert_eq!(job.runs[2].started_at - job.runs[1].started_at, Duration::seconds(4));
-    assert!(store.take_job("w", lease, max_attempts, secs(86_400)).await.expect("take").job.is_none(), "a failed job is not taken again");
+    assert!(
+        store.take_job("w", lease, max_attempts, secs(86_400)).await.expect("take").job.is_none(),
+        "a failed job is not taken again"
+    );
     assert!(!store.complete_job(job_id, "w", max_attempts, secs(100)).await.expect("complete"));
 }
 
@@ -401,7 +484,11 @@ pub async fn a_job_whose_lease_expired_on_its_last_attempt_is_given_up_keeping_w
     assert_eq!(held, inquest_ingest::Taken::default(), "the last lease holds until secs(92)");
     // Another job is due when that lease has expired.
     let other = store
-        .ingest(&[alert("search", "high", "errors"), alert("search", "high", "latency")], &Policy::default_policy(), secs(92))
+        .ingest(
+            &[alert("search", "high", "errors"), alert("search", "high", "latency")],
+            &Policy::default_policy(),
+            secs(92),
+        )
         .await
         .expect("ingest")
         .iter()
@@ -430,7 +517,8 @@ pub async fn state_survives_reopening<S: IngestSpace>(space: &S) {
     let (incident, job_id) = {
         let store = space.open().await;
         let job_id = one_job(&store).await;
-        let taken = store.take_job("w", Duration::seconds(30), MAX_ATTEMPTS, secs(1)).await.expect("take").job.expect("job");
+        let taken =
+            store.take_job("w", Duration::seconds(30), MAX_ATTEMPTS, secs(1)).await.expect("take").job.expect("job");
         assert_eq!(taken.job_id, job_id);
         (store.list_incidents().await.expect("incidents")[0].incident_id, job_id)
     };
@@ -443,10 +531,14 @@ pub async fn state_survives_reopening<S: IngestSpace>(space: &S) {
     assert_eq!((job.state, job.attempts, job.lease_owner.as_deref()), (JobState::Running, 1, Some("w")));
     // The worker died with the old handle: its lease expires and the job is taken again.
     assert!(store.take_job("w2", Duration::seconds(30), MAX_ATTEMPTS, secs(20)).await.expect("take").job.is_none());
-    let again = store.take_job("w2", Duration::seconds(30), MAX_ATTEMPTS, secs(32)).await.expect("take").job.expect("expired");
+    let again =
+        store.take_job("w2", Duration::seconds(30), MAX_ATTEMPTS, secs(32)).await.expect("take").job.expect("expired");
     assert_eq!((again.job_id, again.attempts), (job_id, 2));
     // A repeat after reopening still deduplicates against the stored alert.
-    let repeat = store.ingest(&[alert("checkout", "high", "errors")], &Policy::default_policy(), secs(40)).await.expect("ingest");
+    let repeat = store
+        .ingest(&[alert("checkout", "high", "errors")], &Policy::default_policy(), secs(40))
+        .await
+        .expect("ingest");
     assert_eq!(repeat[0].outcome, Outcome::Deduplicated);
     assert_eq!(repeat[0].incident_id, Some(incident));
 }

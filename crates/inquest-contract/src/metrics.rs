@@ -67,7 +67,12 @@ pub async fn metrics_contract(store: Arc<dyn MetricStore>) {
         let m = metrics.iter().position(|x| *x == s.metric_name).unwrap_or_default();
         assert_eq!(s.points.len(), 1000, "window {}: points in [from, to)", s.metric_name);
         assert_eq!(s.points.first().map(|p| p.0), Some(from), "window {}: starts at from", s.metric_name);
-        assert_eq!(s.points.last().map(|p| p.0), Some(to - Duration::seconds(1)), "window {}: ends before to", s.metric_name);
+        assert_eq!(
+            s.points.last().map(|p| p.0),
+            Some(to - Duration::seconds(1)),
+            "window {}: ends before to",
+            s.metric_name
+        );
         assert!(s.points.windows(2).all(|p| p[0].0 < p[1].0), "window {}: oldest first", s.metric_name);
         for (ts, v) in &s.points {
             let i = (*ts - t0).num_seconds() as usize;
@@ -106,8 +111,14 @@ pub async fn metrics_contract(store: Arc<dyn MetricStore>) {
     let want = Baseline::from_values(&values).expect("values");
     let got = b.baselines["latency_p99_ms"];
     assert_eq!(got.count, 7, "baseline over 7 points");
-    assert!((got.median - want.median).abs() < 1e-9 && (got.mad - want.mad).abs() < 1e-9, "odd-count baseline {got:?} vs {want:?}");
-    assert!((got.p05 - want.p05).abs() < 1e-9 && (got.p95 - want.p95).abs() < 1e-9, "odd-count quantiles {got:?} vs {want:?}");
+    assert!(
+        (got.median - want.median).abs() < 1e-9 && (got.mad - want.mad).abs() < 1e-9,
+        "odd-count baseline {got:?} vs {want:?}"
+    );
+    assert!(
+        (got.p05 - want.p05).abs() < 1e-9 && (got.p95 - want.p95).abs() < 1e-9,
+        "odd-count quantiles {got:?} vs {want:?}"
+    );
 
     // Nothing in range: no series, no baselines.
     let empty_from = t0 - Duration::days(30);
@@ -159,7 +170,9 @@ pub async fn metrics_contract(store: Arc<dyn MetricStore>) {
     store.write_anomaly_features(&[]).await.expect("write no features");
     let got = store.anomaly_features(&incident).await.expect("anomaly_features");
     let mut want = features.clone();
-    want.sort_by(|a, b| a.feature_name.cmp(&b.feature_name).then(a.ts.cmp(&b.ts)).then(a.service_key.cmp(&b.service_key)));
+    want.sort_by(|a, b| {
+        a.feature_name.cmp(&b.feature_name).then(a.ts.cmp(&b.ts)).then(a.service_key.cmp(&b.service_key))
+    });
     assert_eq!(got, want, "anomaly features of the incident, by feature name then time");
     assert!(store.anomaly_features("no-such-incident").await.expect("unknown incident").is_empty());
 }

@@ -235,10 +235,7 @@ pub async fn records_contract(store: Arc<dyn RecordStore>) {
     assert_eq!(store.get_incident(inc).await.expect("get_incident"), Some(changed), "{name}: upsert updates");
 
     // Deployment windows: inclusive bounds, only the services asked for, oldest first.
-    let deps = store
-        .deployments_between(&[w.checkout.service_id], at(-20), at(45))
-        .await
-        .expect("deployments_between");
+    let deps = store.deployments_between(&[w.checkout.service_id], at(-20), at(45)).await.expect("deployments_between");
     let starts: Vec<_> = deps.iter().map(|d| d.started_at).collect();
     assert_eq!(starts, vec![at(-20), at(45)], "{name}: deployments in window, ordered, bounds inclusive");
     assert_eq!(deps[0], b.deployments[1], "{name}: deployment round-trip (JSON metadata, options)");
@@ -252,10 +249,8 @@ pub async fn records_contract(store: Arc<dyn RecordStore>) {
     assert_eq!(both.len(), 3, "{name}: deployments of two services");
 
     // Config changes: the services asked for plus cluster-wide ones.
-    let changes = store
-        .config_changes_between(&[w.payments.service_id], at(-60), at(0))
-        .await
-        .expect("config_changes_between");
+    let changes =
+        store.config_changes_between(&[w.payments.service_id], at(-60), at(0)).await.expect("config_changes_between");
     let names: Vec<&str> = changes.iter().map(|c| c.resource_name.as_str()).collect();
     assert_eq!(names, vec!["payments-config", "cluster-wide-limits"], "{name}: config changes, oldest first");
     assert_eq!(changes[0], b.config_changes[0], "{name}: config change round-trip");
@@ -323,7 +318,11 @@ pub async fn records_contract(store: Arc<dyn RecordStore>) {
         report: r1.clone(),
     };
     store.save_investigation(&first).await.unwrap_or_else(|e| panic!("{name}: save: {e}"));
-    assert_eq!(store.evidence(inc).await.expect("evidence"), vec![e2.clone(), e1.clone()], "{name}: evidence by time, ref");
+    assert_eq!(
+        store.evidence(inc).await.expect("evidence"),
+        vec![e2.clone(), e1.clone()],
+        "{name}: evidence by time, ref"
+    );
     assert_eq!(store.hypotheses(inc).await.expect("hypotheses"), vec![h1.clone(), h2.clone()], "{name}: by rank");
     assert_eq!(store.reports(inc).await.expect("reports"), vec![r1.clone()], "{name}: one report");
 
@@ -346,7 +345,11 @@ pub async fn records_contract(store: Arc<dyn RecordStore>) {
     store.save_investigation(&second).await.expect("save second");
     assert_eq!(store.evidence(inc).await.expect("evidence"), vec![e3], "{name}: evidence replaced");
     assert_eq!(store.hypotheses(inc).await.expect("hypotheses"), vec![h3], "{name}: hypotheses replaced");
-    assert_eq!(store.reports(inc).await.expect("reports"), vec![r1.clone(), r2.clone()], "{name}: history, oldest first");
+    assert_eq!(
+        store.reports(inc).await.expect("reports"),
+        vec![r1.clone(), r2.clone()],
+        "{name}: history, oldest first"
+    );
 
     // Confidence keeps two decimals (NUMERIC(3,2)).
     let h_round = hypothesis(inc, 1, 0.57, &[]);

@@ -52,22 +52,30 @@ pub async fn semantic_contract(store: Arc<dyn SemanticStore>) -> Vec<String> {
         VectorPoint {
             id: id(2),
             vector: unit([0.9, 0.4, 0.0, 0.0, 0.0, 0.0, 0.0, 0.1]),
-            payload: payload(json!({"service_key": "prod/payments/api", "sha": "b2", "change_type": "added", "lines": 3})),
+            payload: payload(
+                json!({"service_key": "prod/payments/api", "sha": "b2", "change_type": "added", "lines": 3}),
+            ),
         },
         VectorPoint {
             id: id(3),
             vector: unit([0.7, 0.0, 0.7, 0.0, 0.0, 0.0, 0.0, 0.0]),
-            payload: payload(json!({"service_key": "prod/payments/ledger", "sha": "c3", "change_type": "modified", "lines": 40})),
+            payload: payload(
+                json!({"service_key": "prod/payments/ledger", "sha": "c3", "change_type": "modified", "lines": 40}),
+            ),
         },
         VectorPoint {
             id: id(4),
             vector: unit([0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0]),
-            payload: payload(json!({"service_key": "prod/search/api", "sha": "d4", "change_type": "deleted", "lines": 7})),
+            payload: payload(
+                json!({"service_key": "prod/search/api", "sha": "d4", "change_type": "deleted", "lines": 7}),
+            ),
         },
         VectorPoint {
             id: id(5),
             vector: unit([0.5, 0.5, 0.5, 0.5, 0.0, 0.0, 0.0, 0.0]),
-            payload: payload(json!({"service_key": "prod/payments/ledger", "sha": "e5", "change_type": "added", "lines": 3})),
+            payload: payload(
+                json!({"service_key": "prod/payments/ledger", "sha": "e5", "change_type": "added", "lines": 3}),
+            ),
         },
     ];
     store.upsert(&chunks, &points).await.expect("upsert");
@@ -90,7 +98,8 @@ pub async fn semantic_contract(store: Arc<dyn SemanticStore>) -> Vec<String> {
     let limited = store.search(&chunks, &query, &PayloadFilter::default(), 2).await.expect("search limit 2");
     assert_eq!(limited.iter().map(|h| h.id).collect::<Vec<_>>(), vec![id(1), id(2)], "limit keeps the best hits");
 
-    let f = PayloadFilter::default().any_of("service_key", vec![json!("prod/payments/ledger"), json!("prod/search/api")]);
+    let f =
+        PayloadFilter::default().any_of("service_key", vec![json!("prod/payments/ledger"), json!("prod/search/api")]);
     let hits = store.search(&chunks, &query, &f, 10).await.expect("filtered search");
     assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![id(3), id(5), id(4)], "match-any filter");
 
@@ -107,12 +116,16 @@ pub async fn semantic_contract(store: Arc<dyn SemanticStore>) -> Vec<String> {
     let f = PayloadFilter::default().any_of("service_key", vec![json!("prod/nothing/here")]);
     assert!(store.search(&chunks, &query, &f, 10).await.expect("empty search").is_empty(), "no point matches");
     let f = PayloadFilter::default().any_of("no_such_field", vec![json!("x")]);
-    assert!(store.search(&chunks, &query, &f, 10).await.expect("missing field").is_empty(), "a missing field never matches");
+    assert!(
+        store.search(&chunks, &query, &f, 10).await.expect("missing field").is_empty(),
+        "a missing field never matches"
+    );
 
     // Upserting an existing id replaces the point.
     let mut moved = points[3].clone();
     moved.vector = query.clone();
-    moved.payload = payload(json!({"service_key": "prod/search/api", "sha": "d4", "change_type": "modified", "lines": 8}));
+    moved.payload =
+        payload(json!({"service_key": "prod/search/api", "sha": "d4", "change_type": "modified", "lines": 8}));
     store.upsert(&chunks, &[moved.clone()]).await.expect("upsert replaces");
     let hits = store.search(&chunks, &query, &PayloadFilter::default(), 10).await.expect("search after replace");
     assert_eq!(hits.len(), 5, "replacing a point does not add one");

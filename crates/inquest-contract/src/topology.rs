@@ -50,8 +50,17 @@ fn sorted(mut nodes: Vec<Reach>) -> Vec<(String, NodeKind, u32, Direction)> {
 pub async fn topology_contract(store: Arc<dyn TopologyStore>) {
     let run = uuid::Uuid::new_v4().simple().to_string();
     let k = |name: &str| format!("c{run}/shop/{name}");
-    let (gateway, web, api, ledger, cache, pg, stripe, loop_back, far) =
-        (k("gateway"), k("web"), k("api"), k("ledger"), k("cache"), k("postgres"), k("stripe"), k("auditor"), k("archiver"));
+    let (gateway, web, api, ledger, cache, pg, stripe, loop_back, far) = (
+        k("gateway"),
+        k("web"),
+        k("api"),
+        k("ledger"),
+        k("cache"),
+        k("postgres"),
+        k("stripe"),
+        k("auditor"),
+        k("archiver"),
+    );
 
     store.check_connectivity().await.expect("check_connectivity on a working store");
 
@@ -90,7 +99,11 @@ pub async fn topology_contract(store: Arc<dyn TopologyStore>) {
 
     let r = store.blast_radius(&api, 2).await.expect("blast_radius depth 2");
     assert!(!r.reference.is_empty(), "blast radius reference must not be empty");
-    assert_eq!(r.nodes.first().map(|n| (n.key.as_str(), n.direction, n.distance)), Some((api.as_str(), Direction::Origin, 0)), "origin first");
+    assert_eq!(
+        r.nodes.first().map(|n| (n.key.as_str(), n.direction, n.distance)),
+        Some((api.as_str(), Direction::Origin, 0)),
+        "origin first"
+    );
     let want = vec![
         (api.clone(), NodeKind::Service, 0, Direction::Origin),
         (loop_back.clone(), NodeKind::Service, 1, Direction::Downstream),
@@ -113,16 +126,26 @@ pub async fn topology_contract(store: Arc<dyn TopologyStore>) {
 
     // Depth bounds the walk: archiver is 3 hops down.
     let r3 = store.blast_radius(&api, 3).await.expect("blast_radius depth 3");
-    assert!(r3.nodes.iter().any(|n| n.key == far && n.distance == 3 && n.direction == Direction::Downstream), "depth 3 reaches archiver");
+    assert!(
+        r3.nodes.iter().any(|n| n.key == far && n.distance == 3 && n.direction == Direction::Downstream),
+        "depth 3 reaches archiver"
+    );
     let r1 = store.blast_radius(&api, 1).await.expect("blast_radius depth 1");
     let mut got1: Vec<String> = r1.nodes.iter().map(|n| n.key.clone()).collect();
     got1.sort();
     let mut want1 = vec![api.clone(), ledger.clone(), stripe.clone(), cache.clone(), loop_back.clone(), web.clone()];
     want1.sort();
     assert_eq!(got1, want1, "depth 1: direct neighbours both ways");
-    assert!(r1.nodes.iter().any(|n| n.key == web && n.direction == Direction::Upstream && n.distance == 1), "web upstream at depth 1");
+    assert!(
+        r1.nodes.iter().any(|n| n.key == web && n.direction == Direction::Upstream && n.distance == 1),
+        "web upstream at depth 1"
+    );
     let r0 = store.blast_radius(&api, 0).await.expect("blast_radius depth 0");
-    assert_eq!(sorted(r0.nodes), vec![(api.clone(), NodeKind::Service, 0, Direction::Origin)], "depth 0: the origin alone");
+    assert_eq!(
+        sorted(r0.nodes),
+        vec![(api.clone(), NodeKind::Service, 0, Direction::Origin)],
+        "depth 0: the origin alone"
+    );
 
     // From the database: its users upstream, what it replicates to downstream.
     let rdb = store.blast_radius(&pg, 2).await.expect("blast_radius of a database");
@@ -152,7 +175,8 @@ pub async fn topology_contract(store: Arc<dyn TopologyStore>) {
     let mut got = store.commits_touching(std::slice::from_ref(&api)).await.expect("commits_touching api");
     got.sort();
     assert_eq!(got, vec![(c1.clone(), api.clone()), (c2.clone(), api.clone())], "commits touching api, once each");
-    let mut got = store.commits_touching(&[api.clone(), ledger.clone(), web.clone()]).await.expect("commits_touching three");
+    let mut got =
+        store.commits_touching(&[api.clone(), ledger.clone(), web.clone()]).await.expect("commits_touching three");
     got.sort();
     let mut want = vec![(c1.clone(), api.clone()), (c2.clone(), api.clone()), (c3.clone(), ledger.clone())];
     want.sort();

@@ -15,12 +15,7 @@ pub struct Collector {
 
 impl Collector {
     pub fn new(incident_id: IncidentId, now: Timestamp) -> Self {
-        Self {
-            incident_id,
-            now,
-            items: Vec::new(),
-            by_ref: HashMap::new(),
-        }
+        Self { incident_id, now, items: Vec::new(), by_ref: HashMap::new() }
     }
 
     /// Record one artifact; the same `reference` twice yields the same id.

@@ -15,12 +15,7 @@ pub struct Factor {
 
 impl Factor {
     pub fn new(name: &str, value: f64, weight: f64, explanation: impl Into<String>) -> Self {
-        Self {
-            name: name.to_string(),
-            value: value.clamp(0.0, 1.0),
-            weight,
-            explanation: explanation.into(),
-        }
+        Self { name: name.to_string(), value: value.clamp(0.0, 1.0), weight, explanation: explanation.into() }
     }
 }
 
@@ -88,9 +83,7 @@ pub fn file_change_risk(t: FileChangeType) -> f64 {
 
 /// Risk of a release from its riskiest changed file; a rollback is less risky.
 pub fn release_risk(files: &[(FileChangeType, String)], is_rollback: bool) -> Factor {
-    let riskiest = files
-        .iter()
-        .max_by(|a, b| file_change_risk(a.0).total_cmp(&file_change_risk(b.0)));
+    let riskiest = files.iter().max_by(|a, b| file_change_risk(a.0).total_cmp(&file_change_risk(b.0)));
     let (mut value, mut why) = match riskiest {
         Some((t, path)) => (file_change_risk(*t), format!("riskiest change is {t} in {path}")),
         None => (0.4, "no commit range known for this deployment".to_string()),
@@ -126,7 +119,12 @@ pub fn config_risk(c: &ConfigChangeEvent) -> Factor {
         value += 0.1;
         why.push_str(&format!(", field {field} governs capacity or timeouts"));
     }
-    if shrink && matches!(c.change_kind, ChangeKind::ReplicaCount | ChangeKind::ResourceLimit | ChangeKind::ConfigmapKey | ChangeKind::EnvVar) {
+    if shrink
+        && matches!(
+            c.change_kind,
+            ChangeKind::ReplicaCount | ChangeKind::ResourceLimit | ChangeKind::ConfigmapKey | ChangeKind::EnvVar
+        )
+    {
         value += 0.1;
         why.push_str(", and it was lowered");
     }
@@ -135,10 +133,7 @@ pub fn config_risk(c: &ConfigChangeEvent) -> Factor {
 
 fn number(v: Option<&serde_json::Value>) -> Option<f64> {
     let v = v?;
-    v.as_f64().or_else(|| {
-        v.as_str()
-            .and_then(|s| s.trim_end_matches(|c: char| c.is_alphabetic()).parse().ok())
-    })
+    v.as_f64().or_else(|| v.as_str().and_then(|s| s.trim_end_matches(|c: char| c.is_alphabetic()).parse().ok()))
 }
 
 /// Which hypothesis type a config change stands for.
@@ -158,10 +153,7 @@ pub fn onset_order(lead_minutes: Option<f64>, service: &str) -> Factor {
             0.5 + 0.5 * (l / 3.0).min(1.0),
             format!("{service} moved first, {l:.0} min before the other anomalous services"),
         ),
-        Some(l) => (
-            0.5 * (l / 4.0).exp(),
-            format!("{service} moved {:.0} min after another service did", -l),
-        ),
+        Some(l) => (0.5 * (l / 4.0).exp(), format!("{service} moved {:.0} min after another service did", -l)),
     };
     Factor::new("onset_order", value, 2.0, why)
 }

@@ -57,12 +57,23 @@ impl std::str::FromStr for FeedbackKind {
 /// What a person asks to record, before it becomes a `FeedbackEvent`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FeedbackInput {
-    Confirm { hypothesis: HypothesisId },
-    Reject { hypothesis: HypothesisId },
+    Confirm {
+        hypothesis: HypothesisId,
+    },
+    Reject {
+        hypothesis: HypothesisId,
+    },
     /// The root cause: one of the hypotheses, or free text.
-    RootCause { hypothesis: Option<HypothesisId>, text: Option<String> },
-    Note { text: String },
-    Retract { event: FeedbackEventId },
+    RootCause {
+        hypothesis: Option<HypothesisId>,
+        text: Option<String>,
+    },
+    Note {
+        text: String,
+    },
+    Retract {
+        event: FeedbackEventId,
+    },
 }
 
 impl FeedbackInput {
@@ -86,7 +97,13 @@ impl FeedbackInput {
     }
 
     /// A new event with a random id.
-    pub fn into_event(self, incident: IncidentId, actor_type: ActorType, actor_id: Option<String>, now: Timestamp) -> FeedbackEvent {
+    pub fn into_event(
+        self,
+        incident: IncidentId,
+        actor_type: ActorType,
+        actor_id: Option<String>,
+        now: Timestamp,
+    ) -> FeedbackEvent {
         FeedbackEvent {
             feedback_event_id: FeedbackEventId::new_random(),
             incident_id: incident,
@@ -227,7 +244,11 @@ pub fn apply_resolution(incident: &Incident, r: &Resolution, now: Timestamp) -> 
 
 /// Append one feedback event (after checking what it points at), then re-derive
 /// the incident's resolution and write it back through `apply_batch`.
-pub async fn record_feedback(stores: &Stores, event: &FeedbackEvent, now: Timestamp) -> Result<Incident, FeedbackError> {
+pub async fn record_feedback(
+    stores: &Stores,
+    event: &FeedbackEvent,
+    now: Timestamp,
+) -> Result<Incident, FeedbackError> {
     let id = event.incident_id;
     let incident = stores.records.get_incident(id).await?.ok_or(FeedbackError::IncidentNotFound(id))?;
     let hypotheses = stores.records.hypotheses(id).await?;
@@ -342,7 +363,13 @@ impl Priors {
                 Verdict::Confirmed => t.confirmed += 1,
                 Verdict::Rejected => t.rejected += 1,
             };
-            bump(p.by_service.entry(o.service_key.clone()).or_default().entry(o.hypothesis_type.to_string()).or_default());
+            bump(
+                p.by_service
+                    .entry(o.service_key.clone())
+                    .or_default()
+                    .entry(o.hypothesis_type.to_string())
+                    .or_default(),
+            );
             bump(p.by_type.entry(o.hypothesis_type.to_string()).or_default());
             if let Some(c) = o.change_type {
                 bump(p.by_change_type.entry(c.to_string()).or_default());
@@ -371,7 +398,10 @@ impl Priors {
             // How often this kind of hypothesis on this service was right when judged
             // (Laplace-smoothed); the confirmed share is shown for context.
             values.push((f64::from(same.confirmed) + 1.0) / (f64::from(judged) + 2.0));
-            parts.push(format!("precedent: {} of {confirmed_total} confirmed incidents on {name} were {t}", same.confirmed));
+            parts.push(format!(
+                "precedent: {} of {confirmed_total} confirmed incidents on {name} were {t}",
+                same.confirmed
+            ));
             parts.push(format!("{t} on {name}: {} confirmed, {} rejected", same.confirmed, same.rejected));
         }
         if let Some((c, x)) = ct {
@@ -415,7 +445,11 @@ pub fn outcomes_of(
 
 /// Priors from every incident that started strictly before `before` (never the
 /// incident being investigated, never a later one: no leakage).
-pub async fn gather_priors(stores: &Stores, before: Timestamp, exclude: Option<IncidentId>) -> Result<Priors, StoreError> {
+pub async fn gather_priors(
+    stores: &Stores,
+    before: Timestamp,
+    exclude: Option<IncidentId>,
+) -> Result<Priors, StoreError> {
     let mut outcomes = Vec::new();
     for incident in stores.records.list_incidents().await? {
         if incident.window_start >= before || Some(incident.incident_id) == exclude {
@@ -550,18 +584,25 @@ mod tests {
             change_type: None,
             verdict: v,
         };
-        let p = Priors::from_outcomes(None, vec![
-            o(HypothesisType::Config, Verdict::Confirmed),
-            o(HypothesisType::Config, Verdict::Confirmed),
-            o(HypothesisType::Config, Verdict::Confirmed),
-            o(HypothesisType::Release, Verdict::Confirmed),
-        ]);
-        let f = p.factor("c/n/checkout", HypothesisType::Config, None).unwrap_or_else(|| Factor::new("none", 0.0, 0.0, ""));
+        let p = Priors::from_outcomes(
+            None,
+            vec![
+                o(HypothesisType::Config, Verdict::Confirmed),
+                o(HypothesisType::Config, Verdict::Confirmed),
+                o(HypothesisType::Config, Verdict::Confirmed),
+                o(HypothesisType::Release, Verdict::Confirmed),
+            ],
+        );
+        let f =
+            p.factor("c/n/checkout", HypothesisType::Config, None).unwrap_or_else(|| Factor::new("none", 0.0, 0.0, ""));
         assert!(f.explanation.contains("3 of 4 confirmed incidents on checkout were config"), "{}", f.explanation);
         let rel = p.factor("c/n/checkout", HypothesisType::Release, None).map(|f| f.value).unwrap_or(1.0);
         assert!(f.value > rel, "three confirmations weigh more than one");
         assert!(p.factor("c/n/search", HypothesisType::Config, None).is_none());
         assert!(p.factor("c/n/checkout", HypothesisType::Traffic, None).is_none());
-        assert_eq!(riskiest([FileChangeType::Docs, FileChangeType::TimeoutRetry, FileChangeType::Test]), Some(FileChangeType::TimeoutRetry));
+        assert_eq!(
+            riskiest([FileChangeType::Docs, FileChangeType::TimeoutRetry, FileChangeType::Test]),
+            Some(FileChangeType::TimeoutRetry)
+        );
     }
 }

@@ -98,11 +98,7 @@ impl ServiceView<'_> {
     }
 
     fn evidence(&self, pred: impl Fn(MetricKind) -> bool) -> Vec<EvidenceId> {
-        self.signals
-            .iter()
-            .filter(|(s, _)| pred(s.kind))
-            .filter_map(|(_, e)| *e)
-            .collect()
+        self.signals.iter().filter(|(s, _)| pred(s.kind)).filter_map(|(_, e)| *e).collect()
     }
 }
 
@@ -303,11 +299,20 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
                 let t = if is_db { HypothesisType::Db } else { HypothesisType::Dependency };
                 let (prec, prec_ev) = precedent(key, t);
                 let fs = vec![
-                    factors::anomaly_strength(own, sym.map(|s| s.z).unwrap_or(0.0), &format!("{name} {}", sym.map(|s| s.metric_name.as_str()).unwrap_or(""))),
+                    factors::anomaly_strength(
+                        own,
+                        sym.map(|s| s.z).unwrap_or(0.0),
+                        &format!("{name} {}", sym.map(|s| s.metric_name.as_str()).unwrap_or("")),
+                    ),
                     factors::onset_order(lead(own_onset, others), name),
                     factors::isolation(downstream_max, own, name),
                     unexplained.clone(),
-                    Factor::new("topology_distance", 1.0 / (1.0 + 0.25 * f64::from(v.reach.distance)), 1.0, format!("{name} is {} hop(s) downstream of the incident's service", v.reach.distance)),
+                    Factor::new(
+                        "topology_distance",
+                        1.0 / (1.0 + 0.25 * f64::from(v.reach.distance)),
+                        1.0,
+                        format!("{name} is {} hop(s) downstream of the incident's service", v.reach.distance),
+                    ),
                     prec,
                     quality.clone(),
                 ];
@@ -319,7 +324,11 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
                     t,
                     key,
                     None,
-                    format!("{what} {name} degraded: {} moved {:.1} sigma", sym.map(|s| s.metric_name.as_str()).unwrap_or("?"), sym.map(|s| s.z).unwrap_or(0.0)),
+                    format!(
+                        "{what} {name} degraded: {} moved {:.1} sigma",
+                        sym.map(|s| s.metric_name.as_str()).unwrap_or("?"),
+                        sym.map(|s| s.z).unwrap_or(0.0)
+                    ),
                     fs,
                     ev,
                 ));
@@ -328,34 +337,38 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
 
         // traffic: request volume rose on the incident's service or a caller.
         if matches!(v.reach.direction, Direction::Origin | Direction::Upstream)
-            && let Some(s) = v.best(|k| k == MetricKind::Traffic).filter(|s| s.direction > 0 && s.effective_strength() >= ANOMALOUS) {
-                let others = others_onset(&|o: &Signal| o.kind.is_symptom() || o.kind.is_saturation());
-                let ratio = if s.baseline_median.abs() > 1e-9 { s.peak_value / s.baseline_median } else { 0.0 };
-                let (prec, prec_ev) = precedent(key, HypothesisType::Traffic);
-                let fs = vec![
-                    factors::anomaly_strength(s.effective_strength(), s.z, &format!("{name} {}", s.metric_name)),
-                    factors::onset_order(lead(s.onset, others), name),
-                    unexplained.clone(),
-                    factors::topology_distance(v.reach.distance, name),
-                    prec,
-                    quality.clone(),
-                ];
-                let mut ev = v.evidence(|k| k == MetricKind::Traffic || k.is_symptom());
-                ev.extend(g.topology_evidence);
-                ev.extend(prec_ev);
-                out.push(candidate(
-                    HypothesisType::Traffic,
-                    key,
-                    None,
-                    format!("traffic surge on {name}: {} at {ratio:.1}x its baseline", s.metric_name),
-                    fs,
-                    ev,
-                ));
-            }
+            && let Some(s) =
+                v.best(|k| k == MetricKind::Traffic).filter(|s| s.direction > 0 && s.effective_strength() >= ANOMALOUS)
+        {
+            let others = others_onset(&|o: &Signal| o.kind.is_symptom() || o.kind.is_saturation());
+            let ratio = if s.baseline_median.abs() > 1e-9 { s.peak_value / s.baseline_median } else { 0.0 };
+            let (prec, prec_ev) = precedent(key, HypothesisType::Traffic);
+            let fs = vec![
+                factors::anomaly_strength(s.effective_strength(), s.z, &format!("{name} {}", s.metric_name)),
+                factors::onset_order(lead(s.onset, others), name),
+                unexplained.clone(),
+                factors::topology_distance(v.reach.distance, name),
+                prec,
+                quality.clone(),
+            ];
+            let mut ev = v.evidence(|k| k == MetricKind::Traffic || k.is_symptom());
+            ev.extend(g.topology_evidence);
+            ev.extend(prec_ev);
+            out.push(candidate(
+                HypothesisType::Traffic,
+                key,
+                None,
+                format!("traffic surge on {name}: {} at {ratio:.1}x its baseline", s.metric_name),
+                fs,
+                ev,
+            ));
+        }
 
         // infra: a resource saturated on a service in the radius.
         if let Some(s) = v.best(MetricKind::is_saturation).filter(|s| s.effective_strength() >= ANOMALOUS) {
-            let others = others_onset(&|o: &Signal| o.kind.is_symptom() || (o.service_key != key && o.kind != MetricKind::Other));
+            let others = others_onset(&|o: &Signal| {
+                o.kind.is_symptom() || (o.service_key != key && o.kind != MetricKind::Other)
+            });
             let (prec, prec_ev) = precedent(key, HypothesisType::Infra);
             let fs = vec![
                 factors::anomaly_strength(s.effective_strength(), s.z, &format!("{name} {}", s.metric_name)),

@@ -29,11 +29,7 @@ pub struct InvestigationConfig {
 
 impl Default for InvestigationConfig {
     fn default() -> Self {
-        Self {
-            baseline_minutes: 180,
-            change_lookback_minutes: 240,
-            topology_depth: 3,
-        }
+        Self { baseline_minutes: 180, change_lookback_minutes: 240, topology_depth: 3 }
     }
 }
 
@@ -123,10 +119,8 @@ pub async fn investigate(
     };
     let by_id: HashMap<ServiceId, &Service> = services.iter().map(|s| (s.service_id, s)).collect();
     let by_key: HashMap<String, &Service> = services.iter().map(|s| (s.service_key(), s)).collect();
-    let origin = by_id
-        .get(&incident.service_id)
-        .map(|s| s.service_key())
-        .unwrap_or_else(|| incident.service_id.to_string());
+    let origin =
+        by_id.get(&incident.service_id).map(|s| s.service_key()).unwrap_or_else(|| incident.service_id.to_string());
 
     // Blast radius.
     let mut topology_evidence = None;
@@ -160,7 +154,8 @@ pub async fn investigate(
     });
     let mut signals_with_ev: Vec<(Signal, Option<EvidenceId>)> = Vec::new();
     let metrics_backend = stores.metrics.backend();
-    let metric_kind = if metrics_backend == "clickhouse" { EvidenceKind::ClickhouseQuery } else { EvidenceKind::MetricQuery };
+    let metric_kind =
+        if metrics_backend == "clickhouse" { EvidenceKind::ClickhouseQuery } else { EvidenceKind::MetricQuery };
     for (key, base, win) in join_all(fetches).await {
         let (base, win) = match (base, win) {
             (Ok(b), Ok(w)) => (b, w),
@@ -188,7 +183,9 @@ pub async fn investigate(
                     }
                 }
             };
-            let Some(sig) = signals::detect(&key, &series.metric_name, b, &series.points, pre_level_at) else { continue };
+            let Some(sig) = signals::detect(&key, &series.metric_name, b, &series.points, pre_level_at) else {
+                continue;
+            };
             let ev = (sig.z >= ONSET_Z).then(|| {
                 gaps.collector.add(
                     metric_kind,
@@ -211,11 +208,8 @@ pub async fn investigate(
             signals_with_ev.push((sig, ev));
         }
     }
-    let onset = signals_with_ev
-        .iter()
-        .filter(|(s, _)| signals::strength(s.z) >= 0.15)
-        .filter_map(|(s, _)| s.onset)
-        .min();
+    let onset =
+        signals_with_ev.iter().filter(|(s, _)| signals::strength(s.z) >= 0.15).filter_map(|(s, _)| s.onset).min();
 
     // Changes in the window, for every service in the radius.
     let radius_ids: Vec<ServiceId> = radius.iter().filter_map(|r| by_key.get(&r.key).map(|s| s.service_id)).collect();
@@ -261,7 +255,14 @@ pub async fn investigate(
                         gaps.record("records", &e);
                     }
                 }
-                deployments.push(DeploymentCandidate { deployment: d, service_key, is_rollback, files, record_evidence, diff_match: None });
+                deployments.push(DeploymentCandidate {
+                    deployment: d,
+                    service_key,
+                    is_rollback,
+                    files,
+                    record_evidence,
+                    diff_match: None,
+                });
             }
         }
         Err(e) => {
@@ -300,12 +301,23 @@ pub async fn investigate(
             match stores.semantic.search(collections::GIT_DIFF_CHUNKS, &query, &filter, 25).await {
                 Ok(hits) => {
                     for hit in hits {
-                        let Some(dep) = hit.payload.get("deployment_event_id").and_then(Value::as_str) else { continue };
-                        let Some(cand) = deployments.iter_mut().find(|d| d.deployment.deployment_event_id.to_string() == dep) else { continue };
+                        let Some(dep) = hit.payload.get("deployment_event_id").and_then(Value::as_str) else {
+                            continue;
+                        };
+                        let Some(cand) =
+                            deployments.iter_mut().find(|d| d.deployment.deployment_event_id.to_string() == dep)
+                        else {
+                            continue;
+                        };
                         if cand.diff_match.is_some_and(|(s, _)| s >= hit.score) {
                             continue;
                         }
-                        let ev = gaps.collector.add(EvidenceKind::SemanticMatch, semantic_backend, hit.reference(), hit_metadata(&hit));
+                        let ev = gaps.collector.add(
+                            EvidenceKind::SemanticMatch,
+                            semantic_backend,
+                            hit.reference(),
+                            hit_metadata(&hit),
+                        );
                         cand.diff_match = Some((hit.score, ev));
                     }
                 }
@@ -316,9 +328,19 @@ pub async fn investigate(
             match stores.semantic.search(collections::RUNBOOKS, &query, &PayloadFilter::default(), 3).await {
                 Ok(hits) => {
                     for hit in hits.into_iter().filter(|h| h.score > 0.0) {
-                        let evidence_id = gaps.collector.add(EvidenceKind::SemanticMatch, semantic_backend, hit.reference(), hit_metadata(&hit));
+                        let evidence_id = gaps.collector.add(
+                            EvidenceKind::SemanticMatch,
+                            semantic_backend,
+                            hit.reference(),
+                            hit_metadata(&hit),
+                        );
                         runbooks.push(RunbookRef {
-                            title: hit.payload.get("title").and_then(Value::as_str).unwrap_or("untitled runbook").to_string(),
+                            title: hit
+                                .payload
+                                .get("title")
+                                .and_then(Value::as_str)
+                                .unwrap_or("untitled runbook")
+                                .to_string(),
                             source_url: hit.payload.get("source_url").and_then(Value::as_str).map(str::to_string),
                             score: hit.score,
                             evidence_id,
@@ -332,18 +354,31 @@ pub async fn investigate(
             match stores.semantic.search(collections::INCIDENT_SUMMARIES, &query, &filter, 50).await {
                 Ok(hits) => {
                     for hit in hits {
-                        let started = hit.payload.get("started_at").and_then(Value::as_str).and_then(|s| s.parse::<Timestamp>().ok());
-                        let same_incident = hit.payload.get("incident_id").and_then(Value::as_str) == Some(&incident_id.to_string());
+                        let started = hit
+                            .payload
+                            .get("started_at")
+                            .and_then(Value::as_str)
+                            .and_then(|s| s.parse::<Timestamp>().ok());
+                        let same_incident =
+                            hit.payload.get("incident_id").and_then(Value::as_str) == Some(&incident_id.to_string());
                         if same_incident || started.is_none_or(|t| t >= ws) {
                             continue;
                         }
                         let (Some(key), Some(t)) = (
                             hit.payload.get("service_key").and_then(Value::as_str),
-                            hit.payload.get("hypothesis_type").and_then(Value::as_str).and_then(|t| t.parse::<HypothesisType>().ok()),
+                            hit.payload
+                                .get("hypothesis_type")
+                                .and_then(Value::as_str)
+                                .and_then(|t| t.parse::<HypothesisType>().ok()),
                         ) else {
                             continue;
                         };
-                        let evidence = gaps.collector.add(EvidenceKind::SemanticMatch, semantic_backend, hit.reference(), hit_metadata(&hit));
+                        let evidence = gaps.collector.add(
+                            EvidenceKind::SemanticMatch,
+                            semantic_backend,
+                            hit.reference(),
+                            hit_metadata(&hit),
+                        );
                         precedents.push(Precedent { service_key: key.to_string(), hypothesis_type: t, evidence });
                     }
                 }
@@ -365,15 +400,28 @@ pub async fn investigate(
         .flat_map(|(s, _)| {
             let ts = s.onset.unwrap_or(ws);
             [
-                AnomalyFeature { incident_id: incident_id.to_string(), ts, service_key: s.service_key.clone(), feature_name: format!("{}.robust_z", s.metric_name), feature_value: s.z },
-                AnomalyFeature { incident_id: incident_id.to_string(), ts, service_key: s.service_key.clone(), feature_name: format!("{}.onset_offset_s", s.metric_name), feature_value: (ts - ws).num_seconds() as f64 },
+                AnomalyFeature {
+                    incident_id: incident_id.to_string(),
+                    ts,
+                    service_key: s.service_key.clone(),
+                    feature_name: format!("{}.robust_z", s.metric_name),
+                    feature_value: s.z,
+                },
+                AnomalyFeature {
+                    incident_id: incident_id.to_string(),
+                    ts,
+                    service_key: s.service_key.clone(),
+                    feature_name: format!("{}.onset_offset_s", s.metric_name),
+                    feature_value: (ts - ws).num_seconds() as f64,
+                },
             ]
         })
         .collect();
     if !features.is_empty()
-        && let Err(e) = stores.metrics.write_anomaly_features(&features).await {
-            gaps.record("metrics", &e);
-        }
+        && let Err(e) = stores.metrics.write_anomaly_features(&features).await
+    {
+        gaps.record("metrics", &e);
+    }
 
     // Priors from feedback on earlier incidents only (no leakage).
     let priors = match crate::feedback::gather_priors(stores, ws, Some(incident_id)).await {
@@ -424,10 +472,7 @@ fn hit_metadata(hit: &SemanticHit) -> Value {
 fn symptom_text(incident: &Incident, origin: &str, signals: &[(Signal, Option<EvidenceId>)]) -> String {
     let mut moved: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (s, _) in signals.iter().filter(|(s, _)| s.z >= ONSET_Z) {
-        moved
-            .entry(service_name_of(&s.service_key).to_string())
-            .or_default()
-            .push(s.metric_name.replace('_', " "));
+        moved.entry(service_name_of(&s.service_key).to_string()).or_default().push(s.metric_name.replace('_', " "));
     }
     let mut text = format!("{} on {}", incident.trigger_type.replace('_', " "), service_name_of(origin));
     for (svc, metrics) in moved {

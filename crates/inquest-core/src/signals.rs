@@ -32,7 +32,8 @@ impl MetricKind {
             MetricKind::Availability
         } else if has(&["error", "5xx", "fail", "exception"]) {
             MetricKind::Errors
-        } else if has(&["latency", "duration", "_ms", "response_time"]) && has(&["client", "outbound", "upstream_call"]) {
+        } else if has(&["latency", "duration", "_ms", "response_time"]) && has(&["client", "outbound", "upstream_call"])
+        {
             MetricKind::ClientLatency
         } else if has(&["latency", "duration", "_ms", "response_time"]) {
             MetricKind::Latency
@@ -129,12 +130,8 @@ pub fn detect(
     }
     let kind = MetricKind::of(metric_name);
     let raw: Vec<f64> = window.iter().map(|(_, v)| baseline.z(*v)).collect();
-    let pre: Vec<f64> = window
-        .iter()
-        .zip(&raw)
-        .filter(|((t, _), _)| window_start.is_some_and(|ws| *t < ws))
-        .map(|(_, z)| *z)
-        .collect();
+    let pre: Vec<f64> =
+        window.iter().zip(&raw).filter(|((t, _), _)| window_start.is_some_and(|ws| *t < ws)).map(|(_, z)| *z).collect();
     let pre_offset = pre_incident_offset(&pre);
     // Against a flat baseline (most points equal: no MAD) the scale is only the floor, so the
     // size of a departure cannot be measured: it counts as a moderate anomaly, not an
@@ -151,10 +148,7 @@ pub fn detect(
         d => d,
     };
     let z = sustained_peak(&zs, direction);
-    let onset = zs
-        .windows(2)
-        .position(|w| w.iter().all(|z| z * f64::from(direction) >= ONSET_Z))
-        .map(|i| window[i].0);
+    let onset = zs.windows(2).position(|w| w.iter().all(|z| z * f64::from(direction) >= ONSET_Z)).map(|i| window[i].0);
     let peak_value = window
         .iter()
         .map(|(_, v)| *v)
@@ -248,8 +242,8 @@ mod tests {
 
     #[test]
     fn a_single_spike_is_not_an_anomaly_but_a_step_is() {
-        let base = Baseline::from_values(&(0..100).map(|i| 100.0 + (i % 7) as f64).collect::<Vec<_>>())
-            .expect("baseline");
+        let base =
+            Baseline::from_values(&(0..100).map(|i| 100.0 + (i % 7) as f64).collect::<Vec<_>>()).expect("baseline");
         let spike: Vec<_> = (0..20).map(|i| (t(i), if i == 5 { 500.0 } else { 102.0 })).collect();
         let s = detect("a", "latency_ms", &base, &spike, None).expect("signal");
         assert!(s.z < ONSET_Z, "{s:?}");

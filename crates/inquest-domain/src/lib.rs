@@ -13,11 +13,7 @@ pub use model::*;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DomainError {
     #[error("unknown {field} value '{value}' (expected one of: {expected})")]
-    UnknownVariant {
-        field: &'static str,
-        value: String,
-        expected: &'static str,
-    },
+    UnknownVariant { field: &'static str, value: String, expected: &'static str },
     #[error("invalid {field}: {reason}")]
     Invalid { field: &'static str, reason: String },
 }

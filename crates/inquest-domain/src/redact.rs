@@ -23,18 +23,13 @@ fn rule(pattern: &str, replace: fn(&Captures<'_>) -> String) -> Rule {
 static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
     vec![
         // PEM private keys, whole block (also a truncated one without END line).
-        rule(
-            r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?s:.*?)(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)",
-            |_| format!("{REDACTED} private key"),
-        ),
+        rule(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?s:.*?)(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)", |_| {
+            format!("{REDACTED} private key")
+        }),
         // Passwords in connection strings: scheme://user:password@host
-        rule(r"(?i)\b([a-z][a-z0-9+.\-]*://[^:/\s@]+:)([^@\s/]+)(@)", |c| {
-            format!("{}{REDACTED}{}", &c[1], &c[3])
-        }),
+        rule(r"(?i)\b([a-z][a-z0-9+.\-]*://[^:/\s@]+:)([^@\s/]+)(@)", |c| format!("{}{REDACTED}{}", &c[1], &c[3])),
         // Authorization headers.
-        rule(r"(?i)\b(bearer|basic|token)(\s+)([A-Za-z0-9\-._~+/]{8,}=*)", |c| {
-            format!("{}{}{REDACTED}", &c[1], &c[2])
-        }),
+        rule(r"(?i)\b(bearer|basic|token)(\s+)([A-Za-z0-9\-._~+/]{8,}=*)", |c| format!("{}{}{REDACTED}", &c[1], &c[2])),
         // name = value, name: value, "name": "value" where the name says it is secret.
         rule(
             r#"(?i)\b([A-Za-z0-9_.\-]*?(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|private[_\-]?key|credentials?|auth))(["']?\s*[:=]\s*)("[^"\n]*"|'[^'\n]*'|[^\s,;&)"']+)"#,
@@ -107,12 +102,16 @@ mod tests {
         gone("token ghp_0123456789abcdefghijklmnopqrstuvwxyz01", "ghp_0123456789");
         gone("OPENAI=sk-proj-abcdefghijklmnopqrstuvwx", "sk-proj-abcdefghij");
         gone("slack xoxb-1234567890-abcdefghij", "xoxb-1234567890");
-        gone("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N", "eyJzdWIiOiIxMjM0NTY3ODkwIn0");
+        gone(
+            "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N",
+            "eyJzdWIiOiIxMjM0NTY3ODkwIn0",
+        );
     }
 
     #[test]
     fn private_keys_and_connection_strings() {
-        let pem = "before\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\nabc\n-----END RSA PRIVATE KEY-----\nafter";
+        let pem =
+            "before\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\nabc\n-----END RSA PRIVATE KEY-----\nafter";
         let out = gone(pem, "MIIEowIBAAKCAQEA7");
         assert!(out.starts_with("before\n") && out.ends_with("\nafter"));
         let out = gone("DATABASE_URL=postgres://app:pa55word@db:5432/x", "pa55word");

@@ -19,7 +19,12 @@ pub async fn index_resolved_incident(
 ) -> StoreResult<()> {
     let services = stores.records.list_services().await?;
     let service = services.iter().find(|s| s.service_id == incident.service_id).ok_or_else(|| {
-        StoreError::new(ErrorKind::NotFound, "records", "index_resolved_incident", format!("service {} of the incident", incident.service_id))
+        StoreError::new(
+            ErrorKind::NotFound,
+            "records",
+            "index_resolved_incident",
+            format!("service {} of the incident", incident.service_id),
+        )
     })?;
     let text = redact(summary);
     let mut vectors = stores.embedder.embed(std::slice::from_ref(&text)).await?;

@@ -41,22 +41,26 @@ pub async fn embedder_from_settings(settings: &EmbedSettings) -> (Arc<dyn Embedd
                 return (Arc::new(e), msg);
             }
             Err(err) => {
-                return (Arc::new(HashEmbedder::default()), format!("embeddings: the configured endpoint failed ({err}); using the hash embedder"));
+                return (
+                    Arc::new(HashEmbedder::default()),
+                    format!("embeddings: the configured endpoint failed ({err}); using the hash embedder"),
+                );
             }
         }
     }
     if let Some(dir) = settings.local_dir()
-        && (minilm::resolve_model_dir(&dir).is_some() || settings.model_dir.is_some()) {
-            match MiniLmEmbedder::load(&dir) {
-                Ok(e) => return (Arc::new(e), format!("embeddings: all-MiniLM-L6-v2 from {}", dir.display())),
-                Err(err) => {
-                    return (
-                        Arc::new(HashEmbedder::default()),
-                        format!("embeddings: could not load all-MiniLM-L6-v2 ({err}); using the hash embedder"),
-                    );
-                }
+        && (minilm::resolve_model_dir(&dir).is_some() || settings.model_dir.is_some())
+    {
+        match MiniLmEmbedder::load(&dir) {
+            Ok(e) => return (Arc::new(e), format!("embeddings: all-MiniLM-L6-v2 from {}", dir.display())),
+            Err(err) => {
+                return (
+                    Arc::new(HashEmbedder::default()),
+                    format!("embeddings: could not load all-MiniLM-L6-v2 ({err}); using the hash embedder"),
+                );
             }
         }
+    }
     (
         Arc::new(HashEmbedder::default()),
         format!(

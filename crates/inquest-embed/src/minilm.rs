@@ -62,11 +62,7 @@ fn read_checked(dir: &Path, name: &str, expected: &str) -> Result<Vec<u8>, Embed
     let bytes = std::fs::read(&path).map_err(|e| EmbedError::Files(format!("{}: {e}", path.display())))?;
     let actual = hex::encode(Sha256::digest(&bytes));
     if actual != expected {
-        return Err(EmbedError::Checksum {
-            file: path.display().to_string(),
-            expected: expected.into(),
-            actual,
-        });
+        return Err(EmbedError::Checksum { file: path.display().to_string(), expected: expected.into(), actual });
     }
     Ok(bytes)
 }
@@ -78,28 +74,29 @@ impl MiniLmEmbedder {
     pub fn load(dir: &Path) -> Result<Self, EmbedError> {
         let started = Instant::now();
         let dir = resolve_model_dir(dir).ok_or_else(|| {
-            EmbedError::Files(format!("no all-MiniLM-L6-v2 files under {}; fetch them with: {FETCH_COMMAND}", dir.display()))
+            EmbedError::Files(format!(
+                "no all-MiniLM-L6-v2 files under {}; fetch them with: {FETCH_COMMAND}",
+                dir.display()
+            ))
         })?;
         let weights = read_checked(&dir, FILES[0].0, FILES[0].1)?;
         let tokenizer_bytes = read_checked(&dir, FILES[1].0, FILES[1].1)?;
         let config_bytes = read_checked(&dir, FILES[2].0, FILES[2].1)?;
-        let config: Config = serde_json::from_slice(&config_bytes).map_err(|e| EmbedError::Files(format!("config.json: {e}")))?;
-        let mut tokenizer = Tokenizer::from_bytes(&tokenizer_bytes).map_err(|e| EmbedError::Model(format!("tokenizer.json: {e}")))?;
+        let config: Config =
+            serde_json::from_slice(&config_bytes).map_err(|e| EmbedError::Files(format!("config.json: {e}")))?;
+        let mut tokenizer =
+            Tokenizer::from_bytes(&tokenizer_bytes).map_err(|e| EmbedError::Model(format!("tokenizer.json: {e}")))?;
         // The shipped tokenizer pads and truncates to 128; sentence-transformers uses 256, no padding.
         tokenizer.with_padding(None);
         tokenizer
-            .with_truncation(Some(TruncationParams {
-                max_length: MAX_TOKENS,
-                ..Default::default()
-            }))
+            .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..Default::default() }))
             .map_err(|e| EmbedError::Model(format!("tokenizer truncation: {e}")))?;
         let device = Device::Cpu;
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device).map_err(|e| EmbedError::Model(e.to_string()))?;
+        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
+            .map_err(|e| EmbedError::Model(e.to_string()))?;
         let model = BertModel::load(vb, &config).map_err(|e| EmbedError::Model(e.to_string()))?;
         info!(dir = %dir.display(), load_ms = started.elapsed().as_millis() as u64, "loaded all-MiniLM-L6-v2");
-        Ok(Self {
-            inner: Arc::new(Inner { model, tokenizer, device }),
-        })
+        Ok(Self { inner: Arc::new(Inner { model, tokenizer, device }) })
     }
 
     /// Embed one text synchronously (CPU bound).

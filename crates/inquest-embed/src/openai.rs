@@ -32,7 +32,10 @@ impl std::fmt::Debug for OpenAiEmbedder {
 impl OpenAiEmbedder {
     /// Connect; when no dimension is configured, one probe request finds it.
     pub async fn connect(settings: &EmbedSettings) -> Result<Self, EmbedError> {
-        let base = settings.base_url.clone().ok_or_else(|| EmbedError::Settings("INQUEST_EMBED_BASE_URL is not set".into()))?;
+        let base = settings
+            .base_url
+            .clone()
+            .ok_or_else(|| EmbedError::Settings("INQUEST_EMBED_BASE_URL is not set".into()))?;
         let key = settings.api_key.clone().unwrap_or_else(|| "none".into());
         let config = OpenAIConfig::new().with_api_base(base.trim_end_matches('/')).with_api_key(key);
         let mut e = Self {
@@ -42,7 +45,8 @@ impl OpenAiEmbedder {
             timeout: Duration::from_secs(settings.timeout_secs.max(1)),
         };
         if e.dim == 0 {
-            let probe = e.request(vec!["dimension probe".into()]).await.map_err(|x| EmbedError::Remote(x.to_string()))?;
+            let probe =
+                e.request(vec!["dimension probe".into()]).await.map_err(|x| EmbedError::Remote(x.to_string()))?;
             e.dim = probe.first().map_or(0, Vec::len);
             if e.dim == 0 {
                 return Err(EmbedError::Remote("the endpoint returned an empty embedding".into()));
@@ -59,14 +63,21 @@ impl OpenAiEmbedder {
             ..Default::default()
         };
         let resp = match tokio::time::timeout(self.timeout, self.client.embeddings().create(req)).await {
-            Err(_) => return Err(StoreError::new(ErrorKind::Timeout, "openai-embeddings", "embed", "request timed out")),
+            Err(_) => {
+                return Err(StoreError::new(ErrorKind::Timeout, "openai-embeddings", "embed", "request timed out"));
+            }
             Ok(Err(e)) => return Err(StoreError::new(ErrorKind::Unavailable, "openai-embeddings", "embed", e)),
             Ok(Ok(r)) => r,
         };
         let mut data = resp.data;
         data.sort_by_key(|d| d.index);
         if data.len() != n {
-            return Err(StoreError::new(ErrorKind::Internal, "openai-embeddings", "embed", format!("asked {n} embeddings, got {}", data.len())));
+            return Err(StoreError::new(
+                ErrorKind::Internal,
+                "openai-embeddings",
+                "embed",
+                format!("asked {n} embeddings, got {}", data.len()),
+            ));
         }
         Ok(data.into_iter().map(|d| d.embedding).collect())
     }

@@ -67,10 +67,13 @@ impl EmbedSettings {
             s.model = m;
         }
         if let Some(d) = val("INQUEST_EMBED_DIM") {
-            s.dim = Some(d.parse().map_err(|_| EmbedError::Settings(format!("INQUEST_EMBED_DIM: '{d}' is not a number")))?);
+            s.dim =
+                Some(d.parse().map_err(|_| EmbedError::Settings(format!("INQUEST_EMBED_DIM: '{d}' is not a number")))?);
         }
         if let Some(t) = val("INQUEST_EMBED_TIMEOUT_SECS") {
-            s.timeout_secs = t.parse().map_err(|_| EmbedError::Settings(format!("INQUEST_EMBED_TIMEOUT_SECS: '{t}' is not a number")))?;
+            s.timeout_secs = t
+                .parse()
+                .map_err(|_| EmbedError::Settings(format!("INQUEST_EMBED_TIMEOUT_SECS: '{t}' is not a number")))?;
         }
         Ok(s)
     }

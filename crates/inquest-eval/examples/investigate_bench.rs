@@ -53,6 +53,10 @@ async fn main() {
     println!("{:<28} {:>9} {:>9}", "store", "p50 ms", "p95 ms");
     println!("{:<28} {:>9.2} {:>9.2}", "embedded in-memory (base)", p(&base, 0.5), p(&base, 0.95));
     println!("{:<28} {:>9.2} {:>9.2}", "embedded file (default)", p(&real, 0.5), p(&real, 0.95));
-    println!("ratio file/in-memory: p50 {:.2}x, p95 {:.2}x", p(&real, 0.5) / p(&base, 0.5), p(&real, 0.95) / p(&base, 0.95));
+    println!(
+        "ratio file/in-memory: p50 {:.2}x, p95 {:.2}x",
+        p(&real, 0.5) / p(&base, 0.5),
+        p(&real, 0.95) / p(&base, 0.95)
+    );
     let _ = std::fs::remove_dir_all(&tmp);
 }

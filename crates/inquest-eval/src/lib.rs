@@ -215,7 +215,11 @@ pub async fn replay_feedback(cases: &[FixtureCase], cfg: &InvestigationConfig) -
     Ok(ReplayReport { without, with, feedback_events })
 }
 
-async fn replay(cases: &[&FixtureCase], cfg: &InvestigationConfig, feedback: bool) -> Result<(EvalReport, usize), EvalError> {
+async fn replay(
+    cases: &[&FixtureCase],
+    cfg: &InvestigationConfig,
+    feedback: bool,
+) -> Result<(EvalReport, usize), EvalError> {
     let fail = |case: &str, message: String| EvalError::Case { case: case.to_string(), message };
     let store = EmbeddedStore::in_memory().map_err(|e| fail("-", e.to_string()))?;
     let stores = store.stores();
@@ -257,7 +261,13 @@ mod tests {
     use super::*;
 
     fn r(t: HypothesisType, s: &str, c: Option<&str>) -> Ranked {
-        Ranked { hypothesis_type: t, service_key: s.into(), culprit: c.map(Into::into), confidence: 0.5, title: String::new() }
+        Ranked {
+            hypothesis_type: t,
+            service_key: s.into(),
+            culprit: c.map(Into::into),
+            confidence: 0.5,
+            title: String::new(),
+        }
     }
 
     #[test]
@@ -271,7 +281,12 @@ mod tests {
 
     #[test]
     fn matching_needs_type_service_and_culprit() {
-        let truth = Truth { service_key: "a".into(), hypothesis_type: HypothesisType::Release, culprits: vec!["deployment:1".into()], notes: None };
+        let truth = Truth {
+            service_key: "a".into(),
+            hypothesis_type: HypothesisType::Release,
+            culprits: vec!["deployment:1".into()],
+            notes: None,
+        };
         assert!(matches(&r(HypothesisType::Release, "a", Some("deployment:1")), &truth));
         assert!(!matches(&r(HypothesisType::Release, "a", Some("deployment:2")), &truth));
         assert!(!matches(&r(HypothesisType::Config, "a", Some("deployment:1")), &truth));

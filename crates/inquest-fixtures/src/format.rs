@@ -247,8 +247,7 @@ fn read_json<T: DeserializeOwned>(dir: &Path, name: &str, required: bool) -> Res
 }
 
 fn read_required<T: DeserializeOwned>(dir: &Path, name: &str) -> Result<T, FixtureError> {
-    read_json(dir, name, true)?
-        .ok_or_else(|| FixtureError::invalid(&dir.join(name), "missing required file"))
+    read_json(dir, name, true)?.ok_or_else(|| FixtureError::invalid(&dir.join(name), "missing required file"))
 }
 
 fn read_list<T: DeserializeOwned>(dir: &Path, name: &str) -> Result<Vec<T>, FixtureError> {
@@ -259,9 +258,7 @@ impl FixtureCase {
     /// Read, validate and convert the case in `dir`.
     pub fn read(dir: &Path) -> Result<Self, FixtureError> {
         let case: CaseFile = read_required(dir, "case.json")?;
-        if case.id.is_empty()
-            || !case.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
+        if case.id.is_empty() || !case.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
             return Err(FixtureError::invalid(
                 &dir.join("case.json"),
                 format!("field id: '{}' must be lowercase letters, digits and dashes", case.id),
@@ -277,10 +274,7 @@ impl FixtureCase {
         let incident: IncidentFile = read_required(dir, "incident.json")?;
         let truth: TruthFile = read_required(dir, "truth.json")?;
 
-        let mut b = Builder {
-            dir,
-            services: HashMap::new(),
-        };
+        let mut b = Builder { dir, services: HashMap::new() };
         if services.is_empty() {
             return Err(FixtureError::invalid(&dir.join("services.json"), "no services"));
         }
@@ -303,11 +297,7 @@ impl FixtureCase {
                     format!("service '{}' is listed twice", s.name),
                 ));
             }
-            nodes.push(TopologyNode {
-                key,
-                kind: s.kind,
-                detail: s.detail.clone(),
-            });
+            nodes.push(TopologyNode { key, kind: s.kind, detail: s.detail.clone() });
             service_rows.push(row);
         }
 
@@ -373,10 +363,7 @@ impl FixtureCase {
                         format!("[{i}].commits: commit {sha} is not in commits.json"),
                     ));
                 }
-                deployment_of_sha
-                    .entry(sha)
-                    .or_default()
-                    .push((id, service.service_key()));
+                deployment_of_sha.entry(sha).or_default().push((id, service.service_key()));
             }
             deployment_rows.push(DeploymentEvent {
                 deployment_event_id: id,
@@ -388,11 +375,7 @@ impl FixtureCase {
                 revision: d.revision.clone(),
                 metadata: d.metadata.clone().unwrap_or_else(|| json!({})),
             });
-            let current = d
-                .revision
-                .clone()
-                .or_else(|| d.commits.first().cloned())
-                .unwrap_or_else(|| d.id.clone());
+            let current = d.revision.clone().or_else(|| d.commits.first().cloned()).unwrap_or_else(|| d.id.clone());
             ranges.push(DeploymentCommitRange {
                 deployment_event_id: id,
                 previous_revision: d.previous_revision.clone(),
@@ -436,10 +419,7 @@ impl FixtureCase {
         }
 
         if incident.window_start >= incident.window_end {
-            return Err(FixtureError::invalid(
-                &dir.join("incident.json"),
-                "window_start must be before window_end",
-            ));
+            return Err(FixtureError::invalid(&dir.join("incident.json"), "window_start must be before window_end"));
         }
         if !(1..=5).contains(&incident.severity) {
             return Err(FixtureError::invalid(
@@ -545,10 +525,7 @@ impl FixtureCase {
             let mut payload = Map::new();
             payload.insert("title".into(), json!(r.title));
             if let Some(s) = &r.service {
-                payload.insert(
-                    "service_key".into(),
-                    json!(b.key("runbooks.json", &format!("[{i}].service"), s)?),
-                );
+                payload.insert("service_key".into(), json!(b.key("runbooks.json", &format!("[{i}].service"), s)?));
             }
             payload.insert("tags".into(), json!(r.tags));
             payload.insert("source_url".into(), json!(r.source_url));
@@ -621,10 +598,7 @@ struct Builder<'a> {
 impl Builder<'_> {
     fn service(&self, file: &str, field: &str, name: &str) -> Result<&Service, FixtureError> {
         self.services.get(name).ok_or_else(|| {
-            FixtureError::invalid(
-                &self.dir.join(file),
-                format!("{field}: service '{name}' is not in services.json"),
-            )
+            FixtureError::invalid(&self.dir.join(file), format!("{field}: service '{name}' is not in services.json"))
         })
     }
 
@@ -647,11 +621,7 @@ fn read_metrics(path: &Path, b: &Builder<'_>) -> Result<Vec<MetricPoint>, Fixtur
     for row in reader.deserialize::<MetricRow>() {
         let row = row.map_err(|e| {
             let line = e.position().map(|p| p.line()).unwrap_or(0);
-            FixtureError::Line {
-                path: path.to_path_buf(),
-                line,
-                message: e.to_string(),
-            }
+            FixtureError::Line { path: path.to_path_buf(), line, message: e.to_string() }
         })?;
         if !row.value.is_finite() {
             return Err(FixtureError::invalid(path, format!("value {} is not a finite number", row.value)));

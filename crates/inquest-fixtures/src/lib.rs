@@ -33,10 +33,7 @@ pub enum FixtureError {
 
 impl FixtureError {
     pub(crate) fn invalid(path: &Path, message: impl std::fmt::Display) -> Self {
-        Self::Invalid {
-            path: path.to_path_buf(),
-            message: message.to_string(),
-        }
+        Self::Invalid { path: path.to_path_buf(), message: message.to_string() }
     }
 }
 
@@ -46,21 +43,12 @@ pub fn discover_cases(dir: &Path) -> Result<Vec<PathBuf>, FixtureError> {
     if dir.join("case.json").is_file() {
         return Ok(vec![dir.to_path_buf()]);
     }
-    let entries = std::fs::read_dir(dir).map_err(|source| FixtureError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut cases: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.join("case.json").is_file())
-        .collect();
+    let entries = std::fs::read_dir(dir).map_err(|source| FixtureError::Io { path: dir.to_path_buf(), source })?;
+    let mut cases: Vec<PathBuf> =
+        entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.join("case.json").is_file()).collect();
     cases.sort();
     if cases.is_empty() {
-        return Err(FixtureError::invalid(
-            dir,
-            "no fixture cases here (a case is a directory with a case.json)",
-        ));
+        return Err(FixtureError::invalid(dir, "no fixture cases here (a case is a directory with a case.json)"));
     }
     Ok(cases)
 }

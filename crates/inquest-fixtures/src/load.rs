@@ -25,10 +25,7 @@ const POINT_BATCH: usize = 20_000;
 /// stores are idempotent upserts keyed by derived ids, so a retried load converges.
 #[instrument(skip_all, fields(case = %case.id))]
 pub async fn load_case(stores: &Stores, case: &FixtureCase) -> Result<LoadSummary, FixtureError> {
-    let err = |source| FixtureError::Store {
-        case: case.id.clone(),
-        source,
-    };
+    let err = |source| FixtureError::Store { case: case.id.clone(), source };
     stores.records.apply_batch(&case.batch).await.map_err(err)?;
     for chunk in case.points.chunks(POINT_BATCH) {
         stores.metrics.insert_points(chunk).await.map_err(err)?;
@@ -36,29 +33,16 @@ pub async fn load_case(stores: &Stores, case: &FixtureCase) -> Result<LoadSummar
     stores.topology.upsert_nodes(&case.nodes).await.map_err(err)?;
     stores.topology.upsert_edges(&case.edges).await.map_err(err)?;
     for range in &case.batch.commit_ranges {
-        let Some(dep) = case
-            .batch
-            .deployments
-            .iter()
-            .find(|d| d.deployment_event_id == range.deployment_event_id)
+        let Some(dep) = case.batch.deployments.iter().find(|d| d.deployment_event_id == range.deployment_event_id)
         else {
             continue;
         };
         let Some(service) = case.batch.services.iter().find(|s| s.service_id == dep.service_id) else {
             continue;
         };
-        let commits: Vec<Commit> = case
-            .batch
-            .commits
-            .iter()
-            .filter(|c| range.commit_shas.contains(&c.commit_sha))
-            .cloned()
-            .collect();
-        stores
-            .topology
-            .link_deployment(&service.service_key(), dep, &commits)
-            .await
-            .map_err(err)?;
+        let commits: Vec<Commit> =
+            case.batch.commits.iter().filter(|c| range.commit_shas.contains(&c.commit_sha)).cloned().collect();
+        stores.topology.link_deployment(&service.service_key(), dep, &commits).await.map_err(err)?;
     }
 
     let dim = stores.embedder.dim();

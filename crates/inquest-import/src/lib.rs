@@ -201,9 +201,11 @@ pub(crate) fn cell_number(cell: &str) -> Option<Result<f64, String>> {
     if t.is_empty() || t.eq_ignore_ascii_case("nan") {
         return None;
     }
-    Some(t.parse::<f64>().map_err(|_| format!("'{t}' is not a number")).and_then(|v| {
-        if v.is_finite() { Ok(v) } else { Err(format!("'{t}' is not a finite number")) }
-    }))
+    Some(
+        t.parse::<f64>()
+            .map_err(|_| format!("'{t}' is not a number"))
+            .and_then(|v| if v.is_finite() { Ok(v) } else { Err(format!("'{t}' is not a finite number")) }),
+    )
 }
 
 #[cfg(test)]
@@ -222,6 +224,9 @@ mod tests {
     #[test]
     fn case_ids_and_service_names_are_safe() {
         assert_eq!(case_id(&["Nezha", "2023-01-29 08:43", "ts-contacts"]), "nezha-2023-01-29-08-43-ts-contacts");
-        assert_eq!(service_name("PetAdoptionStatusUpdater/prod_AWS::ApiGateway::Stage"), "PetAdoptionStatusUpdater|prod_AWS::ApiGateway::Stage");
+        assert_eq!(
+            service_name("PetAdoptionStatusUpdater/prod_AWS::ApiGateway::Stage"),
+            "PetAdoptionStatusUpdater|prod_AWS::ApiGateway::Stage"
+        );
     }
 }

@@ -79,7 +79,10 @@ pub fn import_nezha(root: &Path) -> Result<Vec<ImportedCase>, ImportError> {
         for (hour, list) in by_hour {
             for f in list {
                 let t = parse_time(&f.inject_time).ok_or_else(|| {
-                    ImportError::invalid(&list_path, format!("hour {hour}: inject_time '{}' is not 'YYYY-MM-DD HH:MM:SS'", f.inject_time))
+                    ImportError::invalid(
+                        &list_path,
+                        format!("hour {hour}: inject_time '{}' is not 'YYYY-MM-DD HH:MM:SS'", f.inject_time),
+                    )
                 })?;
                 faults.push((t, f));
             }
@@ -114,14 +117,17 @@ pub fn import_nezha(root: &Path) -> Result<Vec<ImportedCase>, ImportError> {
             if !services.contains(&truth) {
                 return Err(ImportError::invalid(
                     &list_path,
-                    format!("inject_pod {} (service {truth}) has no metric file in {}", f.inject_pod, metric_dir.display()),
+                    format!(
+                        "inject_pod {} (service {truth}) has no metric file in {}",
+                        f.inject_pod,
+                        metric_dir.display()
+                    ),
                 ));
             }
             let (ws, we) = windows[i];
             let from = ws - Duration::minutes(BASELINE_MINUTES);
-            let in_other_fault = |ts: DateTime<Utc>| {
-                windows.iter().enumerate().any(|(j, (a, b))| j != i && ts >= *a && ts < *b)
-            };
+            let in_other_fault =
+                |ts: DateTime<Utc>| windows.iter().enumerate().any(|(j, (a, b))| j != i && ts >= *a && ts < *b);
             let mut metrics = Vec::new();
             for ((svc, metric), points) in &series {
                 // Baseline period from the fault-free data when it covers it.
@@ -150,13 +156,15 @@ pub fn import_nezha(root: &Path) -> Result<Vec<ImportedCase>, ImportError> {
             };
             cases.push(ImportedCase {
                 id,
-                description: format!("{} injected into pod {} at {} UTC ({dataset})", f.inject_type, f.inject_pod, t.format("%Y-%m-%d %H:%M:%S")),
+                description: format!(
+                    "{} injected into pod {} at {} UTC ({dataset})",
+                    f.inject_type,
+                    f.inject_pod,
+                    t.format("%Y-%m-%d %H:%M:%S")
+                ),
                 cluster: "nezha".into(),
                 namespace: case_id(&[&dataset]),
-                services: services
-                    .iter()
-                    .map(|s| (s.clone(), ServiceKind::Service))
-                    .collect(),
+                services: services.iter().map(|s| (s.clone(), ServiceKind::Service)).collect(),
                 edges: services
                     .iter()
                     .filter(|s| s.as_str() != FRONT_SERVICE)
@@ -185,11 +193,8 @@ pub fn import_nezha(root: &Path) -> Result<Vec<ImportedCase>, ImportError> {
 }
 
 fn read_dir(dir: &Path) -> Result<Vec<PathBuf>, ImportError> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| ImportError::io(dir, e))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .collect();
+    let mut v: Vec<PathBuf> =
+        std::fs::read_dir(dir).map_err(|e| ImportError::io(dir, e))?.filter_map(Result::ok).map(|e| e.path()).collect();
     v.sort();
     Ok(v)
 }
@@ -250,7 +255,8 @@ fn read_metric_file(path: &Path, bytes: &[u8], service: &str, out: &mut Series) 
         })?;
         let line = rec.position().map(|p| p.line()).unwrap_or(0);
         let cell = rec.get(time_col).unwrap_or("");
-        let ts = parse_time(cell).ok_or_else(|| ImportError::line(path, line, format!("Time '{cell}' is not a UTC time")))?;
+        let ts = parse_time(cell)
+            .ok_or_else(|| ImportError::line(path, line, format!("Time '{cell}' is not a UTC time")))?;
         for (i, m) in &cols {
             let Some(v) = cell_number(rec.get(*i).unwrap_or("")) else { continue };
             let v = v.map_err(|e| ImportError::line(path, line, format!("column {m}: {e}")))?;

@@ -115,14 +115,18 @@ pub fn import_petshop(path: &Path, opts: &PetshopOptions) -> Result<Vec<Imported
         let root = service_name(&target.root_cause.node);
         for (what, n) in [("target.node", &target_node), ("root_cause.node", &root)] {
             if !nodes.contains(n) {
-                return Err(ImportError::invalid(&target_path, format!("{what} '{n}' is neither a metrics column nor a graph node")));
+                return Err(ImportError::invalid(
+                    &target_path,
+                    format!("{what} '{n}' is neither a metrics column nor a graph node"),
+                ));
             }
         }
         let Some(first) = table.rows.first().map(|r| r.0) else {
             return Err(ImportError::invalid(&issue.join("metrics.csv"), "no data rows"));
         };
         let last = table.rows.last().map(|r| r.0).unwrap_or(first);
-        let step = table.rows.get(1).map(|r| r.0 - first).filter(|d| *d > Duration::zero()).unwrap_or(Duration::seconds(300));
+        let step =
+            table.rows.get(1).map(|r| r.0 - first).filter(|d| *d > Duration::zero()).unwrap_or(Duration::seconds(300));
         let ws = DateTime::<Utc>::from_timestamp(target.target.timestamp as i64, 0)
             .ok_or_else(|| ImportError::invalid(&target_path, "target.timestamp is out of range"))?;
         let we = last.max(ws) + step;
@@ -140,7 +144,12 @@ pub fn import_petshop(path: &Path, opts: &PetshopOptions) -> Result<Vec<Imported
         for (ts, vals) in &table.rows {
             push_row(&mut metrics, &table.columns, *ts, vals, &nodes);
         }
-        let cmd = target.metadata.pointer("/reproducibility/command").and_then(|v| v.as_str()).unwrap_or("").to_ascii_lowercase();
+        let cmd = target
+            .metadata
+            .pointer("/reproducibility/command")
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
         let fault_type = if cmd.contains("delay") || cmd.contains("sleep") {
             "delay"
         } else if cmd.contains("error") || cmd.contains("inject = true") {
@@ -162,7 +171,11 @@ pub fn import_petshop(path: &Path, opts: &PetshopOptions) -> Result<Vec<Imported
         let issue_name = dir_name(&issue);
         let id = case_id(&["petshop", &scenario, &split, &issue_name]);
         cases.push(ImportedCase {
-            description: format!("PetShop {scenario}/{split}/{issue_name}: {} on {} ({dataset})", target.target.metric.as_deref().unwrap_or("symptom"), target.target.node),
+            description: format!(
+                "PetShop {scenario}/{split}/{issue_name}: {} on {} ({dataset})",
+                target.target.metric.as_deref().unwrap_or("symptom"),
+                target.target.node
+            ),
             cluster: "petshop".into(),
             namespace: id.clone(),
             id,
@@ -174,7 +187,12 @@ pub fn import_petshop(path: &Path, opts: &PetshopOptions) -> Result<Vec<Imported
             window_end: we,
             truth_service: root,
             truth_type: truth_type.into(),
-            notes: format!("root cause {} (label from {}); injected by: {}", target.root_cause.node, target_path.display(), cmd),
+            notes: format!(
+                "root cause {} (label from {}); injected by: {}",
+                target.root_cause.node,
+                target_path.display(),
+                cmd
+            ),
             meta: ImportMeta {
                 format: crate::Format::Petshop,
                 dataset: dataset.clone(),
@@ -195,9 +213,10 @@ fn push_row(
 ) {
     for (col, v) in columns.iter().zip(vals) {
         if let (Some((node, metric)), Some(v)) = (col, v)
-            && nodes.contains(node) {
-                out.push((ts, node.clone(), metric.clone(), *v));
-            }
+            && nodes.contains(node)
+        {
+            out.push((ts, node.clone(), metric.clone(), *v));
+        }
     }
 }
 
@@ -236,14 +255,12 @@ fn find_normal(root: &Path, scenario_dir: &Path, scenario: &str) -> Option<PathB
         return Some(own);
     }
     let root = root.canonicalize().ok()?;
-    let dataset_root = if root.join(scenario).is_dir() { root } else { scenario_dir.canonicalize().ok()?.parent()?.to_path_buf() };
+    let dataset_root =
+        if root.join(scenario).is_dir() { root } else { scenario_dir.canonicalize().ok()?.parent()?.to_path_buf() };
     let parent = dataset_root.parent()?;
     let mut siblings: Vec<PathBuf> = std::fs::read_dir(parent).ok()?.filter_map(Result::ok).map(|e| e.path()).collect();
     siblings.sort();
-    siblings
-        .into_iter()
-        .map(|s| s.join(scenario).join("noissue").join("metrics.csv"))
-        .find(|p| p.is_file())
+    siblings.into_iter().map(|s| s.join(scenario).join("noissue").join("metrics.csv")).find(|p| p.is_file())
 }
 
 fn read_table(path: &Path) -> Result<Table, ImportError> {
@@ -271,8 +288,10 @@ fn read_table(path: &Path) -> Result<Table, ImportError> {
         if rec.len() != width {
             return Err(ImportError::line(path, line, format!("{} fields, the header has {width}", rec.len())));
         }
-        let secs: f64 = first.parse().map_err(|_| ImportError::line(path, line, format!("timestamp '{first}' is not a number")))?;
-        let ts = DateTime::<Utc>::from_timestamp(secs as i64, 0).ok_or_else(|| ImportError::line(path, line, "timestamp out of range"))?;
+        let secs: f64 =
+            first.parse().map_err(|_| ImportError::line(path, line, format!("timestamp '{first}' is not a number")))?;
+        let ts = DateTime::<Utc>::from_timestamp(secs as i64, 0)
+            .ok_or_else(|| ImportError::line(path, line, "timestamp out of range"))?;
         let mut vals = Vec::with_capacity(width - 1);
         for (i, cell) in rec.iter().enumerate().skip(1) {
             vals.push(match cell_number(cell) {

@@ -67,11 +67,9 @@ fn import_case(dir: &Path, base: &Path, dataset: &str) -> Result<ImportedCase, I
     let text = std::fs::read_to_string(&inject_path).map_err(|e| ImportError::io(&inject_path, e))?;
     let inject = parse_time(text.lines().next().unwrap_or(""))
         .ok_or_else(|| ImportError::line(&inject_path, 1, format!("'{}' is not a unix time", text.trim())))?;
-    let data = DATA_FILES
-        .iter()
-        .map(|f| dir.join(f))
-        .find(|p| p.is_file())
-        .ok_or_else(|| ImportError::invalid(dir, "no data.csv, simple_metrics.csv or metrics.csv beside inject_time.txt"))?;
+    let data = DATA_FILES.iter().map(|f| dir.join(f)).find(|p| p.is_file()).ok_or_else(|| {
+        ImportError::invalid(dir, "no data.csv, simple_metrics.csv or metrics.csv beside inject_time.txt")
+    })?;
     let file = std::fs::File::open(&data).map_err(|e| ImportError::io(&data, e))?;
     let mut r = csv::ReaderBuilder::new().from_reader(file);
     let headers = r.headers().map_err(|e| ImportError::line(&data, 1, e))?.clone();
@@ -98,7 +96,8 @@ fn import_case(dir: &Path, base: &Path, dataset: &str) -> Result<ImportedCase, I
         let rec = rec.map_err(|e| ImportError::line(&data, e.position().map(|p| p.line()).unwrap_or(0), e))?;
         let line = rec.position().map(|p| p.line()).unwrap_or(0);
         let cell = rec.get(time_col).unwrap_or("");
-        let ts = parse_time(cell).ok_or_else(|| ImportError::line(&data, line, format!("time '{cell}' is not a time")))?;
+        let ts =
+            parse_time(cell).ok_or_else(|| ImportError::line(&data, line, format!("time '{cell}' is not a time")))?;
         last = last.max(Some(ts));
         for (i, s, m) in &cols {
             match cell_number(rec.get(*i).unwrap_or("")) {
@@ -130,11 +129,18 @@ fn import_case(dir: &Path, base: &Path, dataset: &str) -> Result<ImportedCase, I
         "cpu" | "mem" | "memory" | "disk" | "socket" => "infra",
         _ => "dependency",
     };
-    let rel = dir.canonicalize().ok().and_then(|d| d.strip_prefix(base).ok().map(Path::to_path_buf)).unwrap_or_else(|| dir.to_path_buf());
+    let rel = dir
+        .canonicalize()
+        .ok()
+        .and_then(|d| d.strip_prefix(base).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| dir.to_path_buf());
     let rel = rel.to_string_lossy().into_owned();
     let id = case_id(&["rcaeval", dataset, &rel]);
     Ok(ImportedCase {
-        description: format!("{fault} injected into {truth} at {} ({dataset}/{rel})", inject.format("%Y-%m-%d %H:%M:%S")),
+        description: format!(
+            "{fault} injected into {truth} at {} ({dataset}/{rel})",
+            inject.format("%Y-%m-%d %H:%M:%S")
+        ),
         cluster: "rcaeval".into(),
         namespace: id.clone(),
         id,
@@ -147,7 +153,12 @@ fn import_case(dir: &Path, base: &Path, dataset: &str) -> Result<ImportedCase, I
         truth_service: truth,
         truth_type: truth_type.into(),
         notes: format!("{fault} fault (label from the directory name, {rel})"),
-        meta: ImportMeta { format: crate::Format::Rcaeval, dataset: dataset.to_string(), fault_type: fault, source: rel },
+        meta: ImportMeta {
+            format: crate::Format::Rcaeval,
+            dataset: dataset.to_string(),
+            fault_type: fault,
+            source: rel,
+        },
     })
 }
 

@@ -14,9 +14,7 @@ pub const IMPORT_META_FILE: &str = "import.json";
 pub fn read_meta(case_dir: &Path) -> Result<Option<ImportMeta>, ImportError> {
     let path = case_dir.join(IMPORT_META_FILE);
     match std::fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| ImportError::line(&path, e.line() as u64, e)),
+        Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| ImportError::line(&path, e.line() as u64, e)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(ImportError::io(&path, e)),
     }

@@ -67,7 +67,11 @@ async fn drive(url: &str, batch: usize, concurrency: usize, duration: Duration) 
             let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (c as u64 + 1));
             let (mut sent, mut errors, mut lat) = (0usize, 0usize, Vec::new());
             while Instant::now() < deadline {
-                let body = if batch == 1 { alert(&mut rng) } else { Value::Array((0..batch).map(|_| alert(&mut rng)).collect()) };
+                let body = if batch == 1 {
+                    alert(&mut rng)
+                } else {
+                    Value::Array((0..batch).map(|_| alert(&mut rng)).collect())
+                };
                 let t = Instant::now();
                 match client.post(format!("{url}/api/alerts")).json(&body).send().await {
                     Ok(r) if r.status().as_u16() == 202 => {
@@ -129,7 +133,10 @@ impl BenchDb {
         tokio::spawn(conn);
         client.batch_execute(&format!("CREATE DATABASE {name}")).await?;
         let (base, query) = admin_url.split_once('?').map_or((admin_url, None), |(b, q)| (b, Some(q)));
-        let slash = base.rfind('/').filter(|i| base[..*i].ends_with(|c: char| c != '/')).ok_or("the postgres url must name a database")?;
+        let slash = base
+            .rfind('/')
+            .filter(|i| base[..*i].ends_with(|c: char| c != '/'))
+            .ok_or("the postgres url must name a database")?;
         let mut url = format!("{}/{name}", &base[..slash]);
         if let Some(q) = query {
             url.push('?');

@@ -297,8 +297,10 @@ impl PostgresIngestStore {
         }
         advisory_locks(&txn, keys).await?;
 
-        let fingerprints: Vec<&str> = batch.iter().map(|a| a.fingerprint.as_str()).collect::<BTreeSet<_>>().into_iter().collect();
-        let services: Vec<&str> = batch.iter().map(|a| a.service.as_str()).collect::<BTreeSet<_>>().into_iter().collect();
+        let fingerprints: Vec<&str> =
+            batch.iter().map(|a| a.fingerprint.as_str()).collect::<BTreeSet<_>>().into_iter().collect();
+        let services: Vec<&str> =
+            batch.iter().map(|a| a.service.as_str()).collect::<BTreeSet<_>>().into_iter().collect();
         let fp_params: [&(dyn ToSql + Sync); 1] = [&fingerprints];
         let service_params: [&(dyn ToSql + Sync); 1] = [&services];
         // Both reads in one round trip (tokio-postgres pipelines queries polled together).
@@ -328,7 +330,9 @@ impl PostgresIngestStore {
             .into_iter()
             .collect();
         // Incidents of other services (a fingerprint shared across services) are locked by the row lock.
-        let rows = txn.query("SELECT state FROM ingest_incident_states WHERE incident_id = ANY($1) FOR UPDATE", &[&ids]).await?;
+        let rows = txn
+            .query("SELECT state FROM ingest_incident_states WHERE incident_id = ANY($1) FOR UPDATE", &[&ids])
+            .await?;
         // incident -> (state, changed, new in this batch)
         let mut incidents: HashMap<Uuid, (IncidentState, bool, bool)> = HashMap::new();
         for row in &rows {
@@ -388,12 +392,14 @@ impl PostgresIngestStore {
         let inc_services: Vec<&str> = written.iter().map(|(i, _, _)| i.service.as_str()).collect();
         let inc_status: Vec<&str> = written.iter().map(|(i, _, _)| i.status.as_str()).collect();
         let inc_created: Vec<Timestamp> = written.iter().map(|(i, _, _)| i.created_at).collect();
-        let inc_states: Vec<serde_json::Value> = written.iter().map(|(i, _, _)| state_json(op, i)).collect::<Result<_, _>>()?;
+        let inc_states: Vec<serde_json::Value> =
+            written.iter().map(|(i, _, _)| state_json(op, i)).collect::<Result<_, _>>()?;
         // The batch's new decisions (an incident read from the store carries none).
         let new_decisions: Vec<&IncidentDecision> = written.iter().flat_map(|(i, _, _)| i.decisions.iter()).collect();
         let decision_incidents: Vec<Uuid> = new_decisions.iter().map(|d| d.incident_id.0).collect();
         let decision_ids: Vec<Uuid> = new_decisions.iter().map(|d| d.decision_id.0).collect();
-        let decision_bodies: Vec<serde_json::Value> = new_decisions.iter().map(|d| to_json(op, *d)).collect::<Result<_, _>>()?;
+        let decision_bodies: Vec<serde_json::Value> =
+            new_decisions.iter().map(|d| to_json(op, *d)).collect::<Result<_, _>>()?;
         // The service's pointer: the last incident the batch opened for it; an incident
         // that closed no longer holds the pointer.
         let mut pointers: BTreeMap<&str, Uuid> = BTreeMap::new();
@@ -483,7 +489,12 @@ impl PostgresIngestStore {
 
     /// Lock an incident for a lifecycle change: its service's advisory lock first
     /// (the order `ingest` uses), then the row.
-    async fn change_incident(&self, op: &str, id: IncidentId, change: impl FnOnce(&mut IncidentState) -> Result<bool, LifecycleError>) -> Result<IncidentState, LifecycleError> {
+    async fn change_incident(
+        &self,
+        op: &str,
+        id: IncidentId,
+        change: impl FnOnce(&mut IncidentState) -> Result<bool, LifecycleError>,
+    ) -> Result<IncidentState, LifecycleError> {
         let mut client = self.client(op).await?;
         let txn = client.transaction().await.map_err(|e| pg_err(op, e))?;
         let service: Option<String> = txn
@@ -521,7 +532,14 @@ impl PostgresIngestStore {
     }
 
     /// Update a job the worker still holds (attempt `attempt`, lease owner `worker`).
-    async fn update_held_job(&self, op: &str, job_id: Uuid, worker: &str, attempt: u32, f: impl FnOnce(&mut Job) + Send) -> StoreResult<bool> {
+    async fn update_held_job(
+        &self,
+        op: &str,
+        job_id: Uuid,
+        worker: &str,
+        attempt: u32,
+        f: impl FnOnce(&mut Job) + Send,
+    ) -> StoreResult<bool> {
         let attempt = i32::try_from(attempt).map_err(|e| StoreError::new(ErrorKind::InvalidInput, BACKEND, op, e))?;
         let run = async {
             let mut client = self.client(op).await?;
@@ -647,7 +665,9 @@ impl IngestStore for PostgresIngestStore {
         let (reply, answer) = oneshot::channel();
         tx.send(IngestRequest { alerts: batch.to_vec(), policy: policy.clone(), now, reply })
             .map_err(|_| StoreError::new(ErrorKind::Unavailable, BACKEND, op, "the ingest task has stopped"))?;
-        answer.await.map_err(|_| StoreError::new(ErrorKind::Unavailable, BACKEND, op, "the ingest task stopped before answering"))?
+        answer.await.map_err(|_| {
+            StoreError::new(ErrorKind::Unavailable, BACKEND, op, "the ingest task stopped before answering")
+        })?
     }
 
     async fn get_incident(&self, id: IncidentId) -> StoreResult<Option<IncidentState>> {
@@ -686,10 +706,11 @@ impl IngestStore for PostgresIngestStore {
             .query("SELECT status, count(*) FROM ingest_incident_states GROUP BY status", &[])
             .await
             .map_err(|e| pg_err(op, e))?;
-        let mut out: BTreeMap<String, u64> = [IncidentStatus::Open, IncidentStatus::Triaged, IncidentStatus::Resolved, IncidentStatus::Suppressed]
-            .iter()
-            .map(|s| (s.as_str().to_string(), 0))
-            .collect();
+        let mut out: BTreeMap<String, u64> =
+            [IncidentStatus::Open, IncidentStatus::Triaged, IncidentStatus::Resolved, IncidentStatus::Suppressed]
+                .iter()
+                .map(|s| (s.as_str().to_string(), 0))
+                .collect();
         for r in rows {
             let status: String = r.try_get(0).map_err(|e| pg_err(op, e))?;
             let n: i64 = r.try_get(1).map_err(|e| pg_err(op, e))?;
@@ -702,7 +723,10 @@ impl IngestStore for PostgresIngestStore {
         let op = "alerts_of";
         let client = self.client(op).await?;
         let rows = client
-            .query("SELECT body FROM ingest_alerts WHERE incident_id = $1 ORDER BY first_received_at, alert_id", &[&incident.0])
+            .query(
+                "SELECT body FROM ingest_alerts WHERE incident_id = $1 ORDER BY first_received_at, alert_id",
+                &[&incident.0],
+            )
             .await
             .map_err(|e| pg_err(op, e))?;
         rows.iter().map(|r| from_json(op, r.try_get(0).map_err(|e| pg_err(op, e))?)).collect()
@@ -804,7 +828,13 @@ impl IngestStore for PostgresIngestStore {
         Ok(())
     }
 
-    async fn take_job(&self, worker: &str, lease: chrono::Duration, max_attempts: u32, now: Timestamp) -> StoreResult<Taken> {
+    async fn take_job(
+        &self,
+        worker: &str,
+        lease: chrono::Duration,
+        max_attempts: u32,
+        now: Timestamp,
+    ) -> StoreResult<Taken> {
         let op = "take_job";
         let run = async {
             let mut client = self.client(op).await?;
@@ -843,8 +873,7 @@ impl IngestStore for PostgresIngestStore {
     }
 
     async fn complete_job(&self, job_id: Uuid, worker: &str, attempt: u32, now: Timestamp) -> StoreResult<bool> {
-        self.update_held_job("complete_job", job_id, worker, attempt, move |job| job.succeed(now))
-        .await
+        self.update_held_job("complete_job", job_id, worker, attempt, move |job| job.succeed(now)).await
     }
 
     async fn fail_job(
@@ -857,8 +886,7 @@ impl IngestStore for PostgresIngestStore {
         now: Timestamp,
     ) -> StoreResult<bool> {
         let error = error.to_string();
-        self.update_held_job("fail_job", job_id, worker, attempt, move |job| job.fail(&error, retry_at, now))
-        .await
+        self.update_held_job("fail_job", job_id, worker, attempt, move |job| job.fail(&error, retry_at, now)).await
     }
 
     async fn get_job(&self, job_id: Uuid) -> StoreResult<Option<Job>> {
@@ -888,7 +916,8 @@ mod tests {
 
     #[test]
     fn a_malformed_url_is_invalid_input_and_does_not_echo_the_password() {
-        let err = PostgresIngestStore::connect("postgres://u:hunter2@host:notaport/db", &PoolSettings::default()).expect_err("must fail");
+        let err = PostgresIngestStore::connect("postgres://u:hunter2@host:notaport/db", &PoolSettings::default())
+            .expect_err("must fail");
         assert_eq!(err.kind, ErrorKind::InvalidInput);
         assert!(!err.to_string().contains("hunter2"), "{err}");
     }

@@ -134,7 +134,12 @@ pub fn operator_decision(incident: &IncidentState, action: Action, policy: &Poli
 /// Why the policy suppresses this alert, if it does.
 fn suppression(alert: &Alert, policy: &Policy, now: Timestamp) -> Option<String> {
     if let Some(m) = policy.maintenance_for(&alert.service, now) {
-        return Some(format!("{} is in maintenance from {} until {}", alert.service, m.from.to_rfc3339(), m.until.to_rfc3339()));
+        return Some(format!(
+            "{} is in maintenance from {} until {}",
+            alert.service,
+            m.from.to_rfc3339(),
+            m.until.to_rfc3339()
+        ));
     }
     if !alert.severity.at_least(policy.min_severity) {
         return Some(format!("severity {} is below the minimum {}", alert.severity, policy.min_severity));
@@ -212,7 +217,8 @@ pub fn correlate(snapshot: Snapshot, alert: Alert, policy: &Policy, now: Timesta
         };
         let live = incident.as_ref().is_some_and(|i| i.is_active() && !escapes(i));
         if live || (incident.is_none() && alert.status == AlertStatus::Resolved) {
-            let counted = stored.alert.status == AlertStatus::Firing && stored.alert.severity.at_least(policy.min_severity);
+            let counted =
+                stored.alert.status == AlertStatus::Firing && stored.alert.severity.at_least(policy.min_severity);
             stored.occurrences += 1;
             stored.last_received_at = now;
             stored.alert.status = alert.status;
@@ -221,7 +227,13 @@ pub fn correlate(snapshot: Snapshot, alert: Alert, policy: &Policy, now: Timesta
             stored.alert.message = alert.message.clone();
             stored.alert.annotations = alert.annotations.clone();
             let Some(mut incident) = incident else {
-                return Plan { outcome: Outcome::Ignored, alert: stored, incident: None, new_incident: false, enqueue_job: None };
+                return Plan {
+                    outcome: Outcome::Ignored,
+                    alert: stored,
+                    incident: None,
+                    new_incident: false,
+                    enqueue_job: None,
+                };
             };
             let mut outcome = Outcome::Deduplicated;
             match alert.status {
@@ -240,7 +252,12 @@ pub fn correlate(snapshot: Snapshot, alert: Alert, policy: &Policy, now: Timesta
                         && incident.firing.is_empty()
                         && matches!(incident.status, IncidentStatus::Open | IncidentStatus::Triaged)
                         && incident
-                            .apply(Action::Resolve, "alertmanager", Some("every alert of the incident resolved".into()), resolved_at)
+                            .apply(
+                                Action::Resolve,
+                                "alertmanager",
+                                Some("every alert of the incident resolved".into()),
+                                resolved_at,
+                            )
                             .is_ok()
                     {
                         outcome = Outcome::Resolved;
@@ -262,7 +279,13 @@ pub fn correlate(snapshot: Snapshot, alert: Alert, policy: &Policy, now: Timesta
     };
     // 2. A resolved notification for nothing we track: keep it, open nothing.
     if alert.status == AlertStatus::Resolved {
-        return Plan { outcome: Outcome::Ignored, alert: stored, incident: None, new_incident: false, enqueue_job: None };
+        return Plan {
+            outcome: Outcome::Ignored,
+            alert: stored,
+            incident: None,
+            new_incident: false,
+            enqueue_job: None,
+        };
     }
     let in_window = |i: &IncidentState| i.is_active() && now - i.last_alert_at <= policy.correlation_window;
     // 3. Same service within the window: attach (a qualifying alert does not join a suppressed incident).
@@ -289,7 +312,8 @@ pub fn correlate(snapshot: Snapshot, alert: Alert, policy: &Policy, now: Timesta
         );
         incident.decisions.push(d);
         let enqueue_job = maybe_approve(&mut incident, policy, now);
-        let outcome = if incident.status == IncidentStatus::Suppressed { Outcome::Suppressed } else { Outcome::Attached };
+        let outcome =
+            if incident.status == IncidentStatus::Suppressed { Outcome::Suppressed } else { Outcome::Attached };
         return Plan { outcome, alert: stored, incident: Some(incident), new_incident: false, enqueue_job };
     }
     // 4. Otherwise a new incident, open or suppressed.
@@ -382,7 +406,10 @@ mod tests {
 
     impl Mem {
         fn push(&mut self, a: Alert, p: &Policy, now: Timestamp) -> Plan {
-            let existing = self.alerts.get(&a.fingerprint).map(|s| (s.clone(), s.incident_id.and_then(|i| self.incidents.get(&i).cloned())));
+            let existing = self
+                .alerts
+                .get(&a.fingerprint)
+                .map(|s| (s.clone(), s.incident_id.and_then(|i| self.incidents.get(&i).cloned())));
             let active = self.active.get(&a.service).and_then(|i| self.incidents.get(i).cloned());
             let plan = correlate(Snapshot { existing, active }, a, p, now);
             self.alerts.insert(plan.alert.alert.fingerprint.clone(), plan.alert.clone());
@@ -480,7 +507,10 @@ mod tests {
         assert_eq!(b.alert.incident_id, a.alert.incident_id);
         let inc = b.incident.clone().expect("incident");
         assert_eq!(inc.alert_count, 2);
-        assert_eq!(inc.decisions.iter().map(|d| d.decision).collect::<Vec<_>>(), vec![Decision::Opened, Decision::Attached, Decision::Approved]);
+        assert_eq!(
+            inc.decisions.iter().map(|d| d.decision).collect::<Vec<_>>(),
+            vec![Decision::Opened, Decision::Attached, Decision::Approved]
+        );
         assert!(inc.decisions.iter().all(|d| d.policy_version == p.version && !d.rationale.is_empty()));
         // 15-minute window measured from the last alert (t10): t26 is outside.
         let c = m.push(alert("checkout", Severity::High, "c"), &p, t(26));
@@ -517,8 +547,10 @@ mod tests {
 
     #[test]
     fn n_alerts_in_m_minutes_approves() {
-        let p = Policy::parse(&DEFAULT_POLICY.replace("alerts = 2", "alerts = 3").replace("within_minutes = 10", "within_minutes = 5"))
-            .expect("policy");
+        let p = Policy::parse(
+            &DEFAULT_POLICY.replace("alerts = 2", "alerts = 3").replace("within_minutes = 10", "within_minutes = 5"),
+        )
+        .expect("policy");
         let mut m = Mem::default();
         assert_eq!(m.push(alert("s", Severity::High, "a"), &p, t(0)).enqueue_job, None);
         assert_eq!(m.push(alert("s", Severity::High, "b"), &p, t(4)).enqueue_job, None);
@@ -552,8 +584,11 @@ mod tests {
         let again = m.push(alert("s", Severity::High, "a"), &p, t(4));
         assert_eq!(again.outcome, Outcome::Opened);
 
-        let keep = Policy::parse(&DEFAULT_POLICY.replace("resolve_on_alertmanager_resolved = true", "resolve_on_alertmanager_resolved = false"))
-            .expect("policy");
+        let keep = Policy::parse(
+            &DEFAULT_POLICY
+                .replace("resolve_on_alertmanager_resolved = true", "resolve_on_alertmanager_resolved = false"),
+        )
+        .expect("policy");
         let mut m = Mem::default();
         m.push(alert("s", Severity::High, "a"), &keep, t(0));
         let mut r = alert("s", Severity::High, "a");

@@ -139,7 +139,9 @@ async fn post_alerts(State(ingest): State<Arc<Ingest>>, body: Bytes) -> Response
         }
     };
     match parse_generic_body(&value, Utc::now()) {
-        Ok(alerts) => store_and_answer(&ingest, alerts.into_iter().enumerate().collect(), None, "alerts", started).await,
+        Ok(alerts) => {
+            store_and_answer(&ingest, alerts.into_iter().enumerate().collect(), None, "alerts", started).await
+        }
         Err(e) => refused(&ingest, AlertSource::Generic, e),
     }
 }
@@ -179,7 +181,10 @@ fn incident_json(inc: &IncidentState) -> Value {
             "time_to_acknowledge_seconds".into(),
             json!(inc.time_to_acknowledge().map(|d| d.num_milliseconds() as f64 / 1000.0)),
         );
-        m.insert("time_to_resolve_seconds".into(), json!(inc.time_to_resolve().map(|d| d.num_milliseconds() as f64 / 1000.0)));
+        m.insert(
+            "time_to_resolve_seconds".into(),
+            json!(inc.time_to_resolve().map(|d| d.num_milliseconds() as f64 / 1000.0)),
+        );
     }
     v
 }
@@ -213,7 +218,11 @@ async fn get_incident(State(ingest): State<Arc<Ingest>>, Path(id): Path<String>)
             }
             json_response(StatusCode::OK, v)
         }
-        Ok(None) => error(StatusCode::NOT_FOUND, "not_found", format!("incident {id} has no lifecycle (it was not opened by an alert)")),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("incident {id} has no lifecycle (it was not opened by an alert)"),
+        ),
         Err(e) => store_error(e),
     }
 }

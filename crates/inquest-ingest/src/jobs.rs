@@ -63,7 +63,9 @@ impl Investigator for CoreInvestigator {
             }
             Err(e) => {
                 let store = match &e {
-                    InvestigateError::Records(_) | InvestigateError::Save(_) => Some(store_label("records", self.stores.records.backend())),
+                    InvestigateError::Records(_) | InvestigateError::Save(_) => {
+                        Some(store_label("records", self.stores.records.backend()))
+                    }
                     InvestigateError::IncidentNotFound(_) => None,
                 };
                 Err(InvestigationFailed { error: e.to_string(), store })
@@ -116,13 +118,18 @@ pub enum Step {
 /// Take one job and run it. The whole attempt (the records sync, then the
 /// investigation) has `0.8 × lease` from the take, so it ends before its lease does
 /// and no other worker can take the job while it still runs.
-pub async fn run_once(ingest: &Ingest, investigator: &dyn Investigator, cfg: &WorkerConfig) -> Result<Step, inquest_ports::StoreError> {
+pub async fn run_once(
+    ingest: &Ingest,
+    investigator: &dyn Investigator,
+    cfg: &WorkerConfig,
+) -> Result<Step, inquest_ports::StoreError> {
     let store = &ingest.store;
     let queue_error = |e: &inquest_ports::StoreError| ingest.ingest_error(e);
     let budget = cfg.lease.to_std().unwrap_or(std::time::Duration::from_secs(60)).mul_f64(0.8);
     // Counted from before the take: the lease starts at the `now` given to it.
     let deadline = tokio::time::Instant::now() + budget;
-    let taken = store.take_job(&cfg.worker_id, cfg.lease, cfg.max_attempts, Utc::now()).await.inspect_err(queue_error)?;
+    let taken =
+        store.take_job(&cfg.worker_id, cfg.lease, cfg.max_attempts, Utc::now()).await.inspect_err(queue_error)?;
     for job in &taken.gave_up {
         ingest.metrics.job_failures.inc();
         warn!(job = %job.job_id, incident = %job.incident_id, error = job.last_error.as_deref().unwrap_or_default(), "investigation job gave up");
@@ -169,7 +176,11 @@ pub async fn run_once(ingest: &Ingest, investigator: &dyn Investigator, cfg: &Wo
                 ingest.metrics.investigation_duration.with_label_values(&["failed"]).observe(secs);
                 let give_up = job.attempts >= cfg.max_attempts;
                 let retry_at = (!give_up).then(|| now + cfg.backoff(job.attempts));
-                if !store.fail_job(job.job_id, &cfg.worker_id, job.attempts, &error, retry_at, now).await.inspect_err(queue_error)? {
+                if !store
+                    .fail_job(job.job_id, &cfg.worker_id, job.attempts, &error, retry_at, now)
+                    .await
+                    .inspect_err(queue_error)?
+                {
                     return Ok(Step::LostLease(job));
                 }
                 if give_up {
@@ -189,7 +200,12 @@ pub async fn run_once(ingest: &Ingest, investigator: &dyn Investigator, cfg: &Wo
 }
 
 /// Run jobs until `shutdown` turns true.
-pub async fn run_worker(ingest: Arc<Ingest>, investigator: Arc<dyn Investigator>, cfg: WorkerConfig, mut shutdown: watch::Receiver<bool>) {
+pub async fn run_worker(
+    ingest: Arc<Ingest>,
+    investigator: Arc<dyn Investigator>,
+    cfg: WorkerConfig,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         if *shutdown.borrow() {
             return;

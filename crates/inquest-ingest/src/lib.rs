@@ -14,7 +14,10 @@ pub mod service;
 pub mod store;
 
 pub use correlate::{Outcome, StoredAlert, correlate};
-pub use jobs::{CoreInvestigator, Investigated, InvestigationFailed, Investigator, Step, WorkerConfig, run_once, run_records_sync, run_worker};
+pub use jobs::{
+    CoreInvestigator, Investigated, InvestigationFailed, Investigator, Step, WorkerConfig, run_once, run_records_sync,
+    run_worker,
+};
 pub use lifecycle::{Action, IncidentState};
 pub use model::{Alert, AlertStatus, Severity};
 pub use policy::{DEFAULT_POLICY, Policy};

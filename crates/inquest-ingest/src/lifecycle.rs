@@ -130,15 +130,28 @@ impl IncidentState {
     }
 
     /// Apply `action`, recording the transition; refused transitions change nothing.
-    pub fn apply(&mut self, action: Action, actor: &str, reason: Option<String>, at: Timestamp) -> Result<(), InvalidTransition> {
+    pub fn apply(
+        &mut self,
+        action: Action,
+        actor: &str,
+        reason: Option<String>,
+        at: Timestamp,
+    ) -> Result<(), InvalidTransition> {
         let to = next_status(self.status, action)?;
-        self.transitions.push(Transition { from: self.status, to, at, actor: actor.to_string(), reason: reason.clone() });
+        self.transitions.push(Transition {
+            from: self.status,
+            to,
+            at,
+            actor: actor.to_string(),
+            reason: reason.clone(),
+        });
         self.status = to;
         self.updated_at = at;
         match to {
             IncidentStatus::Resolved => {
                 self.resolved_at = Some(at);
-                self.resolution_kind = Some(if actor == "alertmanager" { "alerts_resolved".into() } else { "manual".into() });
+                self.resolution_kind =
+                    Some(if actor == "alertmanager" { "alerts_resolved".into() } else { "manual".into() });
                 self.resolution_summary = reason;
             }
             IncidentStatus::Open => {
@@ -153,10 +166,7 @@ impl IncidentState {
 
     /// Mean time to acknowledge of this incident: creation to first triage.
     pub fn time_to_acknowledge(&self) -> Option<chrono::Duration> {
-        self.transitions
-            .iter()
-            .find(|t| t.to == IncidentStatus::Triaged)
-            .map(|t| t.at - self.created_at)
+        self.transitions.iter().find(|t| t.to == IncidentStatus::Triaged).map(|t| t.at - self.created_at)
     }
 
     /// Time to resolve of a resolved incident: creation to its (latest) resolution;
@@ -165,11 +175,7 @@ impl IncidentState {
         if self.status != IncidentStatus::Resolved {
             return None;
         }
-        self.transitions
-            .iter()
-            .rev()
-            .find(|t| t.to == IncidentStatus::Resolved)
-            .map(|t| t.at - self.created_at)
+        self.transitions.iter().rev().find(|t| t.to == IncidentStatus::Resolved).map(|t| t.at - self.created_at)
     }
 
     /// The MTTR sample (seconds) when the incident has just been resolved for the

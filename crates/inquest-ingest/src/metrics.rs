@@ -3,10 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use prometheus::{Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
 
 /// Lifecycle-scale buckets (seconds): 10 s to 1 day.
-const LIFECYCLE_BUCKETS: &[f64] = &[10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0, 86400.0];
+const LIFECYCLE_BUCKETS: &[f64] =
+    &[10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0, 86400.0];
 const FAST_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
 /// The `store` label of `inquest_store_errors_total`: `port/backend`.
@@ -40,7 +44,10 @@ impl Metrics {
         )
         .expect("metric");
         let alerts_rejected = IntCounterVec::new(
-            Opts::new("inquest_alerts_rejected_total", "Alerts refused by validation, by source and the field at fault"),
+            Opts::new(
+                "inquest_alerts_rejected_total",
+                "Alerts refused by validation, by source and the field at fault",
+            ),
             &["source", "reason"],
         )
         .expect("metric");
@@ -68,9 +75,11 @@ impl Metrics {
         )
         .expect("metric");
         let job_retries =
-            IntCounter::new("inquest_job_retries_total", "Investigation job attempts that failed and were retried").expect("metric");
+            IntCounter::new("inquest_job_retries_total", "Investigation job attempts that failed and were retried")
+                .expect("metric");
         let job_failures =
-            IntCounter::new("inquest_job_failures_total", "Investigation jobs given up after the last attempt").expect("metric");
+            IntCounter::new("inquest_job_failures_total", "Investigation jobs given up after the last attempt")
+                .expect("metric");
         let store_errors = IntCounterVec::new(
             Opts::new("inquest_store_errors_total", "Store operations that failed, by store"),
             &["store"],

@@ -202,7 +202,8 @@ fn check_text(field: &str, s: &str, max: usize) -> Result<(), ValidationError> {
 /// (the key itself may be unprintable or huge).
 fn check_map(field: &str, map: &BTreeMap<String, String>, max_value: usize) -> Result<(), ValidationError> {
     for (k, v) in map {
-        check_text(field, k, MAX_LABEL_BYTES).map_err(|e| ValidationError::new(field, format!("a key {}", e.message)))?;
+        check_text(field, k, MAX_LABEL_BYTES)
+            .map_err(|e| ValidationError::new(field, format!("a key {}", e.message)))?;
         check_text(&format!("{field}.{k}"), v, max_value)?;
     }
     Ok(())
@@ -403,7 +404,10 @@ pub fn parse_alertmanager(body: &[u8]) -> Result<AlertmanagerPayload, Validation
         ValidationError::new(if path == "." { "body".to_string() } else { path }, e.inner().to_string())
     })?;
     if payload.version != "4" {
-        return Err(ValidationError::new("version", format!("unsupported webhook version '{}', expected '4'", payload.version)));
+        return Err(ValidationError::new(
+            "version",
+            format!("unsupported webhook version '{}', expected '4'", payload.version),
+        ));
     }
     Ok(payload)
 }
@@ -450,7 +454,10 @@ fn alertmanager_alert(value: &Value, prefix: &str) -> Result<Alert, ValidationEr
     }
     let a: AlertmanagerAlert = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        ValidationError::new(if path == "." { prefix.to_string() } else { prefixed(prefix, &path) }, e.inner().to_string())
+        ValidationError::new(
+            if path == "." { prefix.to_string() } else { prefixed(prefix, &path) },
+            e.inner().to_string(),
+        )
     })?;
     let status = a.status.ok_or_else(|| ValidationError::new(prefixed(prefix, "status"), "is required"))?;
     let starts_at = a.starts_at.ok_or_else(|| ValidationError::new(prefixed(prefix, "startsAt"), "is required"))?;
@@ -536,8 +543,9 @@ mod tests {
             let err = parse_generic(&body, "", now()).expect_err("invalid");
             assert_eq!(err.field, field, "{body}");
         }
-        let err = parse_generic_body(&json!([{"service": "s", "severity": "low", "message": "m"}, {"service": "s"}]), now())
-            .expect_err("second invalid");
+        let err =
+            parse_generic_body(&json!([{"service": "s", "severity": "low", "message": "m"}, {"service": "s"}]), now())
+                .expect_err("second invalid");
         assert_eq!(err.field, "[1].severity");
     }
 
@@ -545,8 +553,12 @@ mod tests {
     fn same_alert_same_fingerprint_labels_matter() {
         let a = parse_generic(&json!({"service": "s", "severity": "high", "message": "m"}), "", now()).expect("ok");
         let b = parse_generic(&json!({"service": "s", "severity": "critical", "message": "m"}), "", now()).expect("ok");
-        let c = parse_generic(&json!({"service": "s", "severity": "high", "message": "m", "labels": {"pod": "p1"}}), "", now())
-            .expect("ok");
+        let c = parse_generic(
+            &json!({"service": "s", "severity": "high", "message": "m", "labels": {"pod": "p1"}}),
+            "",
+            now(),
+        )
+        .expect("ok");
         assert_eq!(a.fingerprint, b.fingerprint);
         assert_ne!(a.fingerprint, c.fingerprint);
     }
@@ -627,7 +639,8 @@ mod tests {
         assert_eq!(alerts[1].status, AlertStatus::Resolved);
         assert!(alerts[1].ends_at.is_some());
         // A severity label no mapping knows is medium, and the label is kept.
-        let odd = String::from_utf8(webhook(json!([firing(json!({"service": "s", "severity": "sev2-maybe"}))]))).expect("utf-8");
+        let odd = String::from_utf8(webhook(json!([firing(json!({"service": "s", "severity": "sev2-maybe"}))])))
+            .expect("utf-8");
         let alerts = alerts_of(parse_alertmanager(odd.as_bytes()).expect("valid").into_alerts());
         assert_eq!(alerts[0].severity, Severity::Medium);
         assert_eq!(alerts[0].labels["severity"], "sev2-maybe");
@@ -664,7 +677,8 @@ mod tests {
         ]));
         let accepted: Vec<(usize, &str)> = g.accepted.iter().map(|(i, a)| (*i, a.service.as_str())).collect();
         assert_eq!(accepted, vec![(1, "checkout"), (9, "cart")]);
-        let skipped: Vec<(usize, &str, &str)> = g.skipped.iter().map(|s| (s.index, s.field.as_str(), s.reason())).collect();
+        let skipped: Vec<(usize, &str, &str)> =
+            g.skipped.iter().map(|s| (s.index, s.field.as_str(), s.reason())).collect();
         assert_eq!(
             skipped,
             vec![
@@ -690,7 +704,8 @@ mod tests {
 
     #[test]
     fn alertmanager_empty_service_label_falls_back_to_job() {
-        let g = group(json!([firing(json!({"service": "", "job": "cart"})), firing(json!({"service": " ", "job": ""}))]));
+        let g =
+            group(json!([firing(json!({"service": "", "job": "cart"})), firing(json!({"service": " ", "job": ""}))]));
         assert_eq!(g.accepted.len(), 1, "{:?}", g.skipped);
         assert_eq!(g.accepted[0].1.service, "cart");
         assert_eq!(g.accepted[0].1.labels["service"], "", "the labels are kept as sent");
@@ -704,13 +719,15 @@ mod tests {
     fn alertmanager_missing_fingerprint_is_the_label_set_fingerprint() {
         // Prometheus' own vectors (common/model signature_test.go).
         assert_eq!(label_set_fingerprint(&BTreeMap::new()), format!("{:016x}", 14_695_981_039_346_656_037_u64));
-        let labels: BTreeMap<String, String> =
-            [("name", "garland, briggs"), ("fear", "love is not enough")].map(|(k, v)| (k.to_string(), v.to_string())).into();
+        let labels: BTreeMap<String, String> = [("name", "garland, briggs"), ("fear", "love is not enough")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into();
         assert_eq!(label_set_fingerprint(&labels), format!("{:016x}", 5_799_056_148_416_392_346_u64));
 
         let labels = json!({"alertname": "X", "service": "checkout"});
         let without = json!({"status": "firing", "labels": labels, "startsAt": "2026-03-01T09:59:00Z"});
-        let empty = json!({"status": "firing", "labels": labels, "startsAt": "2026-03-01T09:59:00Z", "fingerprint": ""});
+        let empty =
+            json!({"status": "firing", "labels": labels, "startsAt": "2026-03-01T09:59:00Z", "fingerprint": ""});
         let g = group(json!([without, empty]));
         assert_eq!(g.skipped, vec![]);
         let computed = &g.accepted[0].1.fingerprint;
@@ -718,9 +735,12 @@ mod tests {
         let hex = computed.strip_prefix("am:").expect("am: prefix");
         assert_eq!(hex.len(), 16);
         // The same alert sent with Alertmanager's fingerprint has the same identity.
-        let sent = json!({"status": "firing", "labels": labels, "startsAt": "2026-03-01T09:59:00Z", "fingerprint": hex});
+        let sent =
+            json!({"status": "firing", "labels": labels, "startsAt": "2026-03-01T09:59:00Z", "fingerprint": hex});
         assert_eq!(&group(json!([sent])).accepted[0].1.fingerprint, computed);
-        let other = group(json!([{"status": "firing", "labels": {"alertname": "Y", "service": "checkout"}, "startsAt": "2026-03-01T09:59:00Z"}]));
+        let other = group(
+            json!([{"status": "firing", "labels": {"alertname": "Y", "service": "checkout"}, "startsAt": "2026-03-01T09:59:00Z"}]),
+        );
         assert_ne!(&other.accepted[0].1.fingerprint, computed);
     }
 

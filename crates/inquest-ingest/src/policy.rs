@@ -82,7 +82,8 @@ pub struct Policy {
 impl Policy {
     pub fn parse(text: &str) -> Result<Policy, PolicyError> {
         let f: PolicyFile = toml::from_str(text)?;
-        let invalid = |field: &str, message: &str| PolicyError::Invalid { field: field.into(), message: message.into() };
+        let invalid =
+            |field: &str, message: &str| PolicyError::Invalid { field: field.into(), message: message.into() };
         if f.correlation_window_minutes == 0 {
             return Err(invalid("correlation_window_minutes", "must be at least 1"));
         }

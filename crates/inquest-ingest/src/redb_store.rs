@@ -77,7 +77,11 @@ fn dec<T: DeserializeOwned>(op: &str, b: &[u8]) -> StoreResult<T> {
     serde_json::from_slice(b).map_err(|e| err(op, format!("corrupt row: {e}")))
 }
 
-fn get_json<T: DeserializeOwned>(t: &impl ReadableTable<&'static str, &'static [u8]>, key: &str, op: &str) -> StoreResult<Option<T>> {
+fn get_json<T: DeserializeOwned>(
+    t: &impl ReadableTable<&'static str, &'static [u8]>,
+    key: &str,
+    op: &str,
+) -> StoreResult<Option<T>> {
     match t.get(key).map_err(|e| err(op, e))? {
         Some(v) => Ok(Some(dec(op, v.value())?)),
         None => Ok(None),
@@ -206,7 +210,12 @@ fn with_decisions(
         all.push(dec::<IncidentDecision>(op, v.value())?);
     }
     // Decisions of `inc` not yet stored (a caller's fresh copy) stay after the stored ones.
-    all.extend(inc.decisions.drain(..).filter(|d| !all.iter().any(|a: &IncidentDecision| a.decision_id == d.decision_id)).collect::<Vec<_>>());
+    all.extend(
+        inc.decisions
+            .drain(..)
+            .filter(|d| !all.iter().any(|a: &IncidentDecision| a.decision_id == d.decision_id))
+            .collect::<Vec<_>>(),
+    );
     inc.decisions = all;
     Ok(inc)
 }
@@ -225,7 +234,13 @@ struct Group {
 }
 
 impl Group {
-    fn incident(&mut self, cache: &mut Cache, txn: &WriteTransaction, id: &str, op: &str) -> StoreResult<Option<IncidentState>> {
+    fn incident(
+        &mut self,
+        cache: &mut Cache,
+        txn: &WriteTransaction,
+        id: &str,
+        op: &str,
+    ) -> StoreResult<Option<IncidentState>> {
         if let Some((inc, _, _)) = self.incidents.get(id) {
             return Ok(Some(inc.clone()));
         }
@@ -240,7 +255,13 @@ impl Group {
         Ok(Some(inc))
     }
 
-    fn alert(&mut self, cache: &mut Cache, txn: &WriteTransaction, fingerprint: &str, op: &str) -> StoreResult<Option<StoredAlert>> {
+    fn alert(
+        &mut self,
+        cache: &mut Cache,
+        txn: &WriteTransaction,
+        fingerprint: &str,
+        op: &str,
+    ) -> StoreResult<Option<StoredAlert>> {
         if let Some((a, _)) = self.alerts.get(fingerprint) {
             return Ok(Some(a.clone()));
         }
@@ -261,7 +282,13 @@ impl Group {
         Ok(found)
     }
 
-    fn active_of(&mut self, cache: &mut Cache, txn: &WriteTransaction, service: &str, op: &str) -> StoreResult<Option<String>> {
+    fn active_of(
+        &mut self,
+        cache: &mut Cache,
+        txn: &WriteTransaction,
+        service: &str,
+        op: &str,
+    ) -> StoreResult<Option<String>> {
         if let Some((id, _)) = self.active.get(service) {
             return Ok(id.clone());
         }
@@ -274,7 +301,15 @@ impl Group {
     }
 
     /// Correlate one alert against the group's view of the store and record the plan.
-    fn apply(&mut self, cache: &mut Cache, txn: &WriteTransaction, alert: &Alert, policy: &Policy, now: Timestamp, op: &str) -> StoreResult<Applied> {
+    fn apply(
+        &mut self,
+        cache: &mut Cache,
+        txn: &WriteTransaction,
+        alert: &Alert,
+        policy: &Policy,
+        now: Timestamp,
+        op: &str,
+    ) -> StoreResult<Applied> {
         let existing = match self.alert(cache, txn, &alert.fingerprint, op)? {
             Some(stored) => {
                 let inc = match stored.incident_id {
@@ -292,7 +327,10 @@ impl Group {
         let plan = correlate(Snapshot { existing, active }, alert.clone(), policy, now);
         if let Some(i) = plan.alert.incident_id {
             let (i, a) = (i.to_string(), plan.alert.alert_id.to_string());
-            txn.open_table(INCIDENT_ALERTS).map_err(|e| err(op, e))?.insert((i.as_str(), a.as_str()), ()).map_err(|e| err(op, e))?;
+            txn.open_table(INCIDENT_ALERTS)
+                .map_err(|e| err(op, e))?
+                .insert((i.as_str(), a.as_str()), ())
+                .map_err(|e| err(op, e))?;
         }
         // A new row for a fingerprint whose row this group changed (it fired, its
         // incident resolved, it fired again): the old row is written now, or it is lost.
@@ -300,14 +338,18 @@ impl Group {
             && prev.alert_id != plan.alert.alert_id
         {
             let id = prev.alert_id.to_string();
-            txn.open_table(ALERTS).map_err(|e| err(op, e))?.insert(id.as_str(), enc(op, &prev)?.as_slice()).map_err(|e| err(op, e))?;
+            txn.open_table(ALERTS)
+                .map_err(|e| err(op, e))?
+                .insert(id.as_str(), enc(op, &prev)?.as_slice())
+                .map_err(|e| err(op, e))?;
         }
         let mut resolved_after_seconds = None;
         if let Some(inc) = &plan.incident {
             let id = inc.incident_id.to_string();
             if plan.new_incident {
                 self.active.insert(inc.service.clone(), (Some(id.clone()), true));
-            } else if !inc.is_active() && self.active_of(cache, txn, &inc.service, op)?.as_deref() == Some(id.as_str()) {
+            } else if !inc.is_active() && self.active_of(cache, txn, &inc.service, op)?.as_deref() == Some(id.as_str())
+            {
                 self.active.insert(inc.service.clone(), (None, true));
             }
             let before = self.incidents.get(&id).and_then(|(_, s, _)| *s);
@@ -325,7 +367,10 @@ impl Group {
             if jobs.get(key.as_str()).map_err(|e| err(op, e))?.is_none() {
                 let job = Job::new(job_id, inc.incident_id, now);
                 jobs.insert(key.as_str(), enc(op, &job)?.as_slice()).map_err(|e| err(op, e))?;
-                txn.open_table(PENDING_JOBS).map_err(|e| err(op, e))?.insert(key.as_str(), ()).map_err(|e| err(op, e))?;
+                txn.open_table(PENDING_JOBS)
+                    .map_err(|e| err(op, e))?
+                    .insert(key.as_str(), ())
+                    .map_err(|e| err(op, e))?;
             }
         }
         Ok(Applied {
@@ -375,11 +420,13 @@ impl Group {
 impl RedbIngestStore {
     pub fn open(path: &Path) -> StoreResult<Self> {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| StoreError::new(ErrorKind::Unavailable, BACKEND, "open", format!("{}: {e}", parent.display())))?;
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::new(ErrorKind::Unavailable, BACKEND, "open", format!("{}: {e}", parent.display()))
+            })?;
         }
-        let db = Database::create(path)
-            .map_err(|e| StoreError::new(ErrorKind::Unavailable, BACKEND, "open", format!("{}: {e}", path.display())))?;
+        let db = Database::create(path).map_err(|e| {
+            StoreError::new(ErrorKind::Unavailable, BACKEND, "open", format!("{}: {e}", path.display()))
+        })?;
         Self::init(db)
     }
 
@@ -429,7 +476,13 @@ impl RedbIngestStore {
 
     /// Store an incident: its new decisions (appended, and queued for the records
     /// store), its state without them, status counts, outbox, and the pointer.
-    fn put_incident(txn: &WriteTransaction, inc: &mut IncidentState, before: Option<IncidentStatus>, pointer: Pointer, op: &str) -> StoreResult<()> {
+    fn put_incident(
+        txn: &WriteTransaction,
+        inc: &mut IncidentState,
+        before: Option<IncidentStatus>,
+        pointer: Pointer,
+        op: &str,
+    ) -> StoreResult<()> {
         let id = inc.incident_id.to_string();
         let decisions = std::mem::take(&mut inc.decisions);
         if !decisions.is_empty() {
@@ -443,7 +496,10 @@ impl RedbIngestStore {
         }
         let encoded = enc(op, &*inc);
         inc.decisions = decisions;
-        txn.open_table(INCIDENTS).map_err(|e| err(op, e))?.insert(id.as_str(), encoded?.as_slice()).map_err(|e| err(op, e))?;
+        txn.open_table(INCIDENTS)
+            .map_err(|e| err(op, e))?
+            .insert(id.as_str(), encoded?.as_slice())
+            .map_err(|e| err(op, e))?;
         if before != Some(inc.status) {
             let mut counts = txn.open_table(COUNTS).map_err(|e| err(op, e))?;
             if let Some(s) = before {
@@ -460,7 +516,9 @@ impl RedbIngestStore {
             Pointer::Set => {
                 active.insert(inc.service.as_str(), id.as_str()).map_err(|e| err(op, e))?;
             }
-            Pointer::ClearIfInactive if !inc.is_active() && get_str(&active, &inc.service, op)?.as_deref() == Some(id.as_str()) => {
+            Pointer::ClearIfInactive
+                if !inc.is_active() && get_str(&active, &inc.service, op)?.as_deref() == Some(id.as_str()) =>
+            {
                 active.remove(inc.service.as_str()).map_err(|e| err(op, e))?;
             }
             Pointer::ClearIfInactive | Pointer::Leave => {}
@@ -470,7 +528,13 @@ impl RedbIngestStore {
 
     /// Read, change and store one incident in one transaction (lifecycle actions),
     /// through the writer thread.
-    async fn change_incident(&self, op: &'static str, id: IncidentId, pointer: Pointer, change: Change) -> Result<IncidentState, LifecycleError> {
+    async fn change_incident(
+        &self,
+        op: &'static str,
+        id: IncidentId,
+        pointer: Pointer,
+        change: Change,
+    ) -> Result<IncidentState, LifecycleError> {
         let (reply, answer) = oneshot::channel();
         self.send(op, WriteRequest::Change(ChangeRequest { op, id, pointer, change, reply }))?;
         answer.await.map_err(|_| err(op, "the writer thread stopped before answering"))?
@@ -561,7 +625,11 @@ fn commit_group(db: &Database, cache: &mut Cache, group: &[IngestRequest]) -> St
     let mut state = Group::default();
     let mut answers = Vec::with_capacity(group.len());
     for r in group {
-        let applied = r.alerts.iter().map(|a| state.apply(cache, &txn, a, &r.policy, r.now, op)).collect::<StoreResult<Vec<_>>>()?;
+        let applied = r
+            .alerts
+            .iter()
+            .map(|a| state.apply(cache, &txn, a, &r.policy, r.now, op))
+            .collect::<StoreResult<Vec<_>>>()?;
         answers.push(applied);
     }
     state.flush(&txn, op)?;
@@ -569,7 +637,14 @@ fn commit_group(db: &Database, cache: &mut Cache, group: &[IngestRequest]) -> St
     Ok((answers, state))
 }
 
-fn apply_change(db: &Database, cache: &mut Cache, op: &str, id: IncidentId, pointer: Pointer, change: Change) -> Result<IncidentState, LifecycleError> {
+fn apply_change(
+    db: &Database,
+    cache: &mut Cache,
+    op: &str,
+    id: IncidentId,
+    pointer: Pointer,
+    change: Change,
+) -> Result<IncidentState, LifecycleError> {
     let key = id.to_string();
     let result = (|| {
         let txn = db.begin_write().map_err(|e| err(op, e))?;
@@ -611,7 +686,10 @@ impl IngestStore for RedbIngestStore {
     async fn ingest(&self, batch: &[Alert], policy: &Policy, now: Timestamp) -> StoreResult<Vec<Applied>> {
         let op = "ingest";
         let (reply, answer) = oneshot::channel();
-        self.send(op, WriteRequest::Ingest(IngestRequest { alerts: batch.to_vec(), policy: policy.clone(), now, reply }))?;
+        self.send(
+            op,
+            WriteRequest::Ingest(IngestRequest { alerts: batch.to_vec(), policy: policy.clone(), now, reply }),
+        )?;
         answer.await.map_err(|_| err(op, "the writer thread stopped before answering"))?
     }
 
@@ -646,7 +724,10 @@ impl IngestStore for RedbIngestStore {
         let t = txn.open_table(COUNTS).map_err(|e| err(op, e))?;
         let mut out = BTreeMap::new();
         for s in [IncidentStatus::Open, IncidentStatus::Triaged, IncidentStatus::Resolved, IncidentStatus::Suppressed] {
-            out.insert(s.as_str().to_string(), t.get(s.as_str()).map_err(|e| err(op, e))?.map(|v| v.value()).unwrap_or(0));
+            out.insert(
+                s.as_str().to_string(),
+                t.get(s.as_str()).map_err(|e| err(op, e))?.map(|v| v.value()).unwrap_or(0),
+            );
         }
         Ok(out)
     }
@@ -750,7 +831,13 @@ impl IngestStore for RedbIngestStore {
         })
     }
 
-    async fn take_job(&self, worker: &str, lease: chrono::Duration, max_attempts: u32, now: Timestamp) -> StoreResult<Taken> {
+    async fn take_job(
+        &self,
+        worker: &str,
+        lease: chrono::Duration,
+        max_attempts: u32,
+        now: Timestamp,
+    ) -> StoreResult<Taken> {
         let op = "take_job";
         self.write(op, |txn| {
             let mut pending = txn.open_table(PENDING_JOBS).map_err(|e| err(op, e))?;

@@ -134,14 +134,19 @@ impl Ingest {
     /// (a confirmed hypothesis, a root cause) is kept: the lifecycle does not undo it.
     async fn incident_row(&self, inc: &IncidentState) -> Result<inquest_domain::Incident, StoreError> {
         let row = inc.to_incident();
-        let records_error = |e: &StoreError| self.metrics.store_error(&store_label("records", self.records.backend()), e);
+        let records_error =
+            |e: &StoreError| self.metrics.store_error(&store_label("records", self.records.backend()), e);
         let events = self.records.feedback(inc.incident_id).await.inspect_err(records_error)?;
         if events.is_empty() {
             return Ok(row);
         }
         let hypotheses = self.records.hypotheses(inc.incident_id).await.inspect_err(records_error)?;
         let resolution = inquest_core::feedback::derive_resolution(&events, &hypotheses);
-        Ok(if resolution.resolved_at.is_some() { inquest_core::feedback::apply_resolution(&row, &resolution, row.updated_at) } else { row })
+        Ok(if resolution.resolved_at.is_some() {
+            inquest_core::feedback::apply_resolution(&row, &resolution, row.updated_at)
+        } else {
+            row
+        })
     }
 
     pub async fn transition(
@@ -153,11 +158,12 @@ impl Ingest {
     ) -> Result<IncidentState, LifecycleError> {
         let span = info_span!("incident_transition", incident = %id, action = action.as_str(), actor);
         async {
-            let inc = self.store.transition(id, action, actor, reason, &self.policy, Utc::now()).await.inspect_err(|e| {
-                if let LifecycleError::Store(s) = e {
-                    self.ingest_error(s);
-                }
-            })?;
+            let inc =
+                self.store.transition(id, action, actor, reason, &self.policy, Utc::now()).await.inspect_err(|e| {
+                    if let LifecycleError::Store(s) = e {
+                        self.ingest_error(s);
+                    }
+                })?;
             if let Some(last) = inc.transitions.last() {
                 if action == Action::Triage
                     && let Some(d) = inc.time_to_acknowledge()
@@ -206,5 +212,11 @@ fn service_row(inc: &IncidentState) -> Service {
     let cluster = parts.next().unwrap_or("default").to_string();
     let namespace = parts.next().unwrap_or("default").to_string();
     let name = parts.next().unwrap_or(&inc.service).to_string();
-    Service { service_id: inc.service_id, cluster_id: cluster, namespace, service_name: name, created_at: inc.created_at }
+    Service {
+        service_id: inc.service_id,
+        cluster_id: cluster,
+        namespace,
+        service_name: name,
+        created_at: inc.created_at,
+    }
 }

@@ -101,7 +101,13 @@ impl Job {
         self.attempts += 1;
         self.lease_owner = Some(worker.to_string());
         self.lease_until = Some(now + lease);
-        self.runs.push(JobRun { attempt: self.attempts, worker: worker.to_string(), started_at: now, finished_at: None, outcome: None });
+        self.runs.push(JobRun {
+            attempt: self.attempts,
+            worker: worker.to_string(),
+            started_at: now,
+            finished_at: None,
+            outcome: None,
+        });
     }
 
     /// Whether taking it at `now` would start an attempt past `max_attempts`: its
@@ -113,7 +119,10 @@ impl Job {
     /// The lease of the last attempt allowed expired without a result: give up,
     /// keeping why (the caller checked `out_of_attempts`).
     pub fn give_up_expired(&mut self, max_attempts: u32, now: Timestamp) {
-        let error = format!("attempt {} of {max_attempts}: the lease expired without a result (the worker died or hung)", self.attempts);
+        let error = format!(
+            "attempt {} of {max_attempts}: the lease expired without a result (the worker died or hung)",
+            self.attempts
+        );
         self.finish("lease expired", now);
         self.last_error = Some(error);
         self.state = JobState::Failed;
@@ -225,7 +234,13 @@ pub trait IngestStore: Send + Sync {
     /// Lease the next due job (or one whose lease expired) to `worker`, in one
     /// transaction. A job whose lease expired on attempt `max_attempts` is not taken
     /// again: it is marked failed (`Job::give_up_expired`) and the take goes on.
-    async fn take_job(&self, worker: &str, lease: chrono::Duration, max_attempts: u32, now: Timestamp) -> StoreResult<Taken>;
+    async fn take_job(
+        &self,
+        worker: &str,
+        lease: chrono::Duration,
+        max_attempts: u32,
+        now: Timestamp,
+    ) -> StoreResult<Taken>;
     /// Mark attempt `attempt` succeeded; false if `worker` lost the lease.
     async fn complete_job(&self, job_id: Uuid, worker: &str, attempt: u32, now: Timestamp) -> StoreResult<bool>;
     /// Record a failed attempt: retried at `retry_at`, or given up when `None`.
@@ -275,8 +290,14 @@ mod tests {
         assert!(j.out_of_attempts(1, t0 + Duration::seconds(31)));
         j.give_up_expired(1, t0 + Duration::seconds(31));
         assert_eq!(j.state, JobState::Failed);
-        assert_eq!(j.last_error.as_deref(), Some("attempt 1 of 1: the lease expired without a result (the worker died or hung)"));
-        assert_eq!((j.runs[0].outcome.as_deref(), j.runs[0].finished_at), (Some("lease expired"), Some(t0 + Duration::seconds(31))));
+        assert_eq!(
+            j.last_error.as_deref(),
+            Some("attempt 1 of 1: the lease expired without a result (the worker died or hung)")
+        );
+        assert_eq!(
+            (j.runs[0].outcome.as_deref(), j.runs[0].finished_at),
+            (Some("lease expired"), Some(t0 + Duration::seconds(31)))
+        );
         assert!(!j.takeable(t0 + Duration::hours(1)));
     }
 }

@@ -16,8 +16,9 @@ use crate::prompt::SECTIONS;
 #[allow(clippy::unwrap_used)]
 static LABEL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\[?\b[Ee](\d{1,4})\b\]?").unwrap());
 #[allow(clippy::unwrap_used)]
-static UUID: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b").unwrap());
+static UUID: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b").unwrap()
+});
 
 /// What the check found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -70,9 +71,10 @@ fn unknown_in(s: &str, input: &CheckInput<'_>) -> Vec<String> {
         }
     }
     for m in UUID.find_iter(s) {
-        let known = m.as_str().parse::<uuid::Uuid>().is_ok_and(|u| {
-            input.evidence.iter().any(|e| e.0 == u) || input.allowed_ids.contains(&u)
-        });
+        let known = m
+            .as_str()
+            .parse::<uuid::Uuid>()
+            .is_ok_and(|u| input.evidence.iter().any(|e| e.0 == u) || input.allowed_ids.contains(&u));
         if !known {
             bad.push(m.as_str().to_string());
         }
@@ -134,7 +136,10 @@ pub fn split_sections(markdown: &str) -> BTreeMap<usize, String> {
     let mut out: BTreeMap<usize, String> = BTreeMap::new();
     let mut current: Option<usize> = None;
     for line in markdown.lines() {
-        let heading = line.trim_start().strip_prefix('#').map(|h| h.trim_start_matches('#').trim().trim_matches('*').trim().to_lowercase());
+        let heading = line
+            .trim_start()
+            .strip_prefix('#')
+            .map(|h| h.trim_start_matches('#').trim().trim_matches('*').trim().to_lowercase());
         if let Some(h) = heading {
             if let Some(i) = SECTIONS.iter().position(|s| h.starts_with(&s.to_lowercase())) {
                 current = Some(i);
@@ -184,7 +189,13 @@ pub fn stated_cause(markdown: &str) -> Option<String> {
 /// Check the model's text and assemble the report in its fixed structure.
 /// `header` and `runbooks` are deterministic blocks written by the caller;
 /// `evidence_table` lists every labelled row.
-pub fn assemble(model_markdown: &str, input: &CheckInput<'_>, header: &str, evidence_table: &str, runbooks: &str) -> (String, CitationCheck) {
+pub fn assemble(
+    model_markdown: &str,
+    input: &CheckInput<'_>,
+    header: &str,
+    evidence_table: &str,
+    runbooks: &str,
+) -> (String, CitationCheck) {
     let mut check = CitationCheck::default();
     let model_markdown = redact(model_markdown);
     let sections = split_sections(&model_markdown);
@@ -306,7 +317,8 @@ mod tests {
         assert!(cause.contains("catalog 3.9.0 deployment"), "{cause}");
         assert!(!cause.contains("database"));
         // The fixed structure: all six sections, in order, whatever the model wrote.
-        let positions: Vec<usize> = SECTIONS.iter().map(|s| md.find(&format!("## {s}\n")).expect("section present")).collect();
+        let positions: Vec<usize> =
+            SECTIONS.iter().map(|s| md.find(&format!("## {s}\n")).expect("section present")).collect();
         assert!(positions.windows(2).all(|w| w[0] < w[1]), "{md}");
         assert_eq!(check.missing_sections, vec!["Other hypotheses", "Evidence", "Next steps", "Runbooks"]);
         assert!(md.contains("| 2 | db | catalog-db saturation | catalog-db |"));

@@ -48,10 +48,7 @@ impl LlmClient {
         // Local servers accept any key; async-openai sends one in every case.
         let key = settings.api_key.as_ref().map_or("none", |k| k.expose()).to_string();
         let config = OpenAIConfig::new().with_api_base(base.trim_end_matches('/')).with_api_key(key);
-        Ok(Self {
-            client: Client::with_config(config),
-            settings,
-        })
+        Ok(Self { client: Client::with_config(config), settings })
     }
 
     pub fn settings(&self) -> &LlmSettings {
@@ -110,7 +107,12 @@ impl LlmClient {
             };
             match outcome {
                 Ok(c) => {
-                    debug!(attempts = attempt, latency_ms = c.latency_ms, prompt_tokens = c.prompt_tokens, "llm answered");
+                    debug!(
+                        attempts = attempt,
+                        latency_ms = c.latency_ms,
+                        prompt_tokens = c.prompt_tokens,
+                        "llm answered"
+                    );
                     return Ok(c);
                 }
                 Err(e) if e.retryable() && attempt <= self.settings.max_retries => {
@@ -135,9 +137,6 @@ fn classify(e: OpenAIError) -> LlmError {
             }
         }
         OpenAIError::JSONDeserialize(err, _) => LlmError::BadAnswer(err.to_string()),
-        other => LlmError::Api {
-            message: other.to_string(),
-            retryable: false,
-        },
+        other => LlmError::Api { message: other.to_string(), retryable: false },
     }
 }

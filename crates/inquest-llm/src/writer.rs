@@ -25,9 +25,7 @@ impl LlmReport {
 
     /// A writer for `settings`; with no endpoint it writes template reports, saying why.
     pub fn new(settings: LlmSettings) -> Self {
-        Self {
-            client: LlmClient::new(settings).map_err(|e| e.to_string()),
-        }
+        Self { client: LlmClient::new(settings).map_err(|e| e.to_string()) }
     }
 
     /// From `INQUEST_LLM_*` variables; invalid settings also fall back to the template.
@@ -55,7 +53,12 @@ impl LlmReport {
 fn header(inv: &Investigation, model: &str) -> String {
     let inc = &inv.incident;
     let mut md = String::new();
-    let _ = writeln!(md, "# Incident report: {} on {}\n", inc.trigger_type.replace('_', " "), inquest_domain::service_name_of(&inv.service_key));
+    let _ = writeln!(
+        md,
+        "# Incident report: {} on {}\n",
+        inc.trigger_type.replace('_', " "),
+        inquest_domain::service_name_of(&inv.service_key)
+    );
     let _ = writeln!(md, "- **Incident**: `{}` (severity {}, status {})", inc.incident_id, inc.severity, inc.status);
     let _ = writeln!(md, "- **Service**: `{}`", inv.service_key);
     let _ = writeln!(md, "- **Window**: {} to {}", inc.window_start.to_rfc3339(), inc.window_end.to_rfc3339());
@@ -70,7 +73,15 @@ fn header(inv: &Investigation, model: &str) -> String {
 fn evidence_table(inv: &Investigation) -> String {
     let mut md = String::from("| label | evidence id | kind | source | ref |\n| --- | --- | --- | --- | --- |\n");
     for (i, e) in shown_evidence(inv).iter().enumerate() {
-        let _ = writeln!(md, "| {} | `{}` | {} | {} | `{}` |", label(i), e.evidence_id, e.kind, e.source, redact(&e.reference).replace('|', "\\|"));
+        let _ = writeln!(
+            md,
+            "| {} | `{}` | {} | {} | `{}` |",
+            label(i),
+            e.evidence_id,
+            e.kind,
+            e.source,
+            redact(&e.reference).replace('|', "\\|")
+        );
     }
     md
 }
@@ -108,12 +119,9 @@ impl ReportWriter for LlmReport {
         let evidence: Vec<_> = shown_evidence(inv).iter().map(|e| e.evidence_id).collect();
         let mut allowed = vec![inv.incident.incident_id.0];
         allowed.extend(inv.hypotheses.iter().map(|h| h.hypothesis_id.0));
-        let input = CheckInput {
-            evidence: &evidence,
-            allowed_ids: &allowed,
-            hypotheses: &inv.hypotheses,
-        };
-        let (markdown, check) = assemble(&completion.text, &input, &header(inv, &settings.model), &evidence_table(inv), &runbooks(inv));
+        let input = CheckInput { evidence: &evidence, allowed_ids: &allowed, hypotheses: &inv.hypotheses };
+        let (markdown, check) =
+            assemble(&completion.text, &input, &header(inv, &settings.model), &evidence_table(inv), &runbooks(inv));
         let mut info = json!({
             "kind": "llm",
             "generator": Self::GENERATOR,
@@ -128,7 +136,9 @@ impl ReportWriter for LlmReport {
             "sections": prompt::SECTIONS,
             "citation_check": check,
         });
-        if let (Some(cost), Value::Object(m)) = (settings.estimated_cost(completion.prompt_tokens, completion.completion_tokens), &mut info) {
+        if let (Some(cost), Value::Object(m)) =
+            (settings.estimated_cost(completion.prompt_tokens, completion.completion_tokens), &mut info)
+        {
             m.insert("estimated_cost_usd".into(), json!(cost));
         }
         ReportDraft { markdown, model_info: info }

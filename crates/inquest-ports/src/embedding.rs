@@ -62,8 +62,8 @@ impl Default for HashEmbedder {
 }
 
 const STOP_WORDS: &[&str] = &[
-    "the", "and", "for", "with", "from", "this", "that", "are", "was", "were", "into", "on", "in", "of",
-    "to", "is", "it", "be", "as", "at", "by", "an", "or",
+    "the", "and", "for", "with", "from", "this", "that", "are", "was", "were", "into", "on", "in", "of", "to", "is",
+    "it", "be", "as", "at", "by", "an", "or",
 ];
 
 #[async_trait]

@@ -34,12 +34,7 @@ pub struct StoreError {
 
 impl StoreError {
     pub fn new(kind: ErrorKind, store: &str, operation: &str, message: impl std::fmt::Display) -> Self {
-        Self {
-            kind,
-            store: store.to_string(),
-            operation: operation.to_string(),
-            message: message.to_string(),
-        }
+        Self { kind, store: store.to_string(), operation: operation.to_string(), message: message.to_string() }
     }
 
     /// Whether trying again may succeed. Defaults to false for anything but

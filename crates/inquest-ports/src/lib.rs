@@ -119,8 +119,7 @@ pub trait MetricStore: Send + Sync {
     /// Every metric of `service_key` with points in `[from, to)`.
     async fn window(&self, service_key: &str, from: Timestamp, to: Timestamp) -> StoreResult<MetricWindow>;
     /// Median/MAD/quantiles of every metric of `service_key` over `[from, to)`.
-    async fn baselines(&self, service_key: &str, from: Timestamp, to: Timestamp)
-    -> StoreResult<MetricBaselines>;
+    async fn baselines(&self, service_key: &str, from: Timestamp, to: Timestamp) -> StoreResult<MetricBaselines>;
     async fn write_anomaly_features(&self, features: &[AnomalyFeature]) -> StoreResult<()>;
     async fn anomaly_features(&self, incident_id: &str) -> StoreResult<Vec<AnomalyFeature>>;
 }
@@ -185,9 +184,7 @@ impl PayloadFilter {
     }
 
     pub fn matches(&self, payload: &serde_json::Map<String, serde_json::Value>) -> bool {
-        self.must
-            .iter()
-            .all(|(key, values)| payload.get(key).is_some_and(|v| values.contains(v)))
+        self.must.iter().all(|(key, values)| payload.get(key).is_some_and(|v| values.contains(v)))
     }
 }
 

@@ -23,10 +23,7 @@ impl TemplateReport {
 #[async_trait]
 impl ReportWriter for TemplateReport {
     async fn write(&self, inv: &Investigation) -> ReportDraft {
-        ReportDraft {
-            markdown: render(inv),
-            model_info: json!({ "kind": "template", "generator": Self::GENERATOR }),
-        }
+        ReportDraft { markdown: render(inv), model_info: json!({ "kind": "template", "generator": Self::GENERATOR }) }
     }
 }
 
@@ -66,7 +63,10 @@ pub fn render(inv: &Investigation) -> String {
                 md,
                 "Nothing in the evidence is decisive (confidence {}). The strongest candidate{} is not convincing enough to name a culprit; treat the hypotheses below as leads, not answers.\n",
                 pct(top.confidence),
-                inv.hypotheses.get(1).map(|h| format!(", \"{}\" at {},", h.title, pct(h.confidence))).unwrap_or_default(),
+                inv.hypotheses
+                    .get(1)
+                    .map(|h| format!(", \"{}\" at {},", h.title, pct(h.confidence)))
+                    .unwrap_or_default(),
             );
         }
         Some(top) => {
@@ -87,7 +87,11 @@ pub fn render(inv: &Investigation) -> String {
         }
     }
     if !inv.gaps.is_empty() {
-        let _ = writeln!(md, "> Evidence is incomplete: {} store(s) did not answer (see Evidence gaps); confidence is lowered accordingly.\n", inv.gaps.len());
+        let _ = writeln!(
+            md,
+            "> Evidence is incomplete: {} store(s) did not answer (see Evidence gaps); confidence is lowered accordingly.\n",
+            inv.gaps.len()
+        );
     }
 
     let _ = writeln!(md, "## Ranked hypotheses\n");
@@ -135,7 +139,11 @@ pub fn render(inv: &Investigation) -> String {
     if !inv.gaps.is_empty() {
         let _ = writeln!(md, "## Evidence gaps\n");
         for g in &inv.gaps {
-            let _ = writeln!(md, "- `{}` {} ({}) could not answer `{}`: {}", g.evidence_id, g.port, g.backend, g.operation, g.message);
+            let _ = writeln!(
+                md,
+                "- `{}` {} ({}) could not answer `{}`: {}",
+                g.evidence_id, g.port, g.backend, g.operation, g.message
+            );
         }
         let _ = writeln!(md);
     }

@@ -32,7 +32,10 @@ pub struct AppState {
 }
 
 #[derive(OpenApi)]
-#[openapi(info(title = "Inquest API", description = "Incidents, ranked root-cause hypotheses with their evidence, and human feedback"))]
+#[openapi(info(
+    title = "Inquest API",
+    description = "Incidents, ranked root-cause hypotheses with their evidence, and human feedback"
+))]
 struct ApiDoc;
 
 /// The whole app: API, OpenAPI document (`/api/openapi.json`) and dashboard.
@@ -43,8 +46,14 @@ pub fn app(stores: Stores, writer: Arc<dyn ReportWriter>) -> Router {
         .route("/api/openapi.json", get(move || async move { Json(api.as_ref().clone()) }))
         .route("/", get(page))
         .route("/incidents/{id}", get(page))
-        .route("/assets/app.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("../assets/app.js")) }))
-        .route("/assets/style.css", get(|| async { asset("text/css; charset=utf-8", include_str!("../assets/style.css")) }))
+        .route(
+            "/assets/app.js",
+            get(|| async { asset("text/javascript; charset=utf-8", include_str!("../assets/app.js")) }),
+        )
+        .route(
+            "/assets/style.css",
+            get(|| async { asset("text/css; charset=utf-8", include_str!("../assets/style.css")) }),
+        )
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(AppState { stores, writer, cfg: InvestigationConfig::default() })
 }
@@ -292,7 +301,10 @@ async fn service_keys(stores: &Stores) -> Result<std::collections::HashMap<Servi
 /// Incidents, newest first, with their top hypothesis.
 #[utoipa::path(get, path = "/api/incidents", params(IncidentQuery),
     responses((status = 200, body = IncidentPage), (status = 400, body = ErrorBody)))]
-async fn list_incidents(State(s): State<AppState>, q: Result<Query<IncidentQuery>, QueryRejection>) -> ApiResult<IncidentPage> {
+async fn list_incidents(
+    State(s): State<AppState>,
+    q: Result<Query<IncidentQuery>, QueryRejection>,
+) -> ApiResult<IncidentPage> {
     let Query(q) = q?;
     let status = q.status.as_deref().map(|v| parse_id::<IncidentStatus>("status", v)).transpose()?;
     let severity = parse_num::<i32>("severity", &q.severity, 1, 5)?;
@@ -406,11 +418,23 @@ async fn detail(s: &AppState, id: IncidentId) -> Result<IncidentDetail, ApiError
     let feedback = r.feedback(id).await?;
     let verdicts = feedback::verdicts(&feedback)
         .into_iter()
-        .map(|(h, v)| (h.to_string(), match v { Verdict::Confirmed => "confirmed", Verdict::Rejected => "rejected" }.to_string()))
+        .map(|(h, v)| {
+            (
+                h.to_string(),
+                match v {
+                    Verdict::Confirmed => "confirmed",
+                    Verdict::Rejected => "rejected",
+                }
+                .to_string(),
+            )
+        })
         .collect();
     let runbooks = evidence
         .iter()
-        .filter(|e| e.kind == EvidenceKind::SemanticMatch && e.metadata.get("collection").and_then(Value::as_str) == Some(collections::RUNBOOKS))
+        .filter(|e| {
+            e.kind == EvidenceKind::SemanticMatch
+                && e.metadata.get("collection").and_then(Value::as_str) == Some(collections::RUNBOOKS)
+        })
         .map(|e| {
             let payload = e.metadata.get("payload");
             RunbookView {
@@ -508,7 +532,8 @@ pub struct IncidentMetrics {
 async fn incident_metrics(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<IncidentMetrics> {
     let id = parse_id::<IncidentId>("incident_id", &id)?;
     let st = &s.stores;
-    let incident = st.records.get_incident(id).await?.ok_or_else(|| ApiError::not_found(format!("incident {id} not found")))?;
+    let incident =
+        st.records.get_incident(id).await?.ok_or_else(|| ApiError::not_found(format!("incident {id} not found")))?;
     let services = service_keys(st).await?;
     let by_key: std::collections::HashMap<String, &Service> = services.values().map(|x| (x.service_key(), x)).collect();
     let origin = services.get(&incident.service_id).map(Service::service_key).unwrap_or_default();
@@ -621,7 +646,8 @@ fn feedback_input(b: &FeedbackRequest) -> Result<FeedbackInput, ApiError> {
             FeedbackInput::Note { text: text.ok_or_else(|| ApiError::field("text", "required for human_note_added"))? }
         }
         feedback::FeedbackKind::FeedbackRetracted => {
-            let r = b.retracts.as_deref().ok_or_else(|| ApiError::field("retracts", "required for feedback_retracted"))?;
+            let r =
+                b.retracts.as_deref().ok_or_else(|| ApiError::field("retracts", "required for feedback_retracted"))?;
             FeedbackInput::Retract { event: parse_id("retracts", r)? }
         }
     })

@@ -30,8 +30,9 @@ fn env_usize(name: &str, default: usize) -> usize {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = std::env::var("INQUEST_TEST_CLICKHOUSE_URL")
-        .map_err(|_| "set INQUEST_TEST_CLICKHOUSE_URL (scripts/ci.d/20-clickhouse.sh starts a chDB front and prints it)")?;
+    let url = std::env::var("INQUEST_TEST_CLICKHOUSE_URL").map_err(
+        |_| "set INQUEST_TEST_CLICKHOUSE_URL (scripts/ci.d/20-clickhouse.sh starts a chDB front and prints it)",
+    )?;
     let db = format!("inquest_bench_{}", uuid::Uuid::new_v4().simple());
     let store = ClickHouseStore::new(&url, &db)?;
     store.migrate().await?;

@@ -63,11 +63,9 @@ fn ch_err(operation: &str, e: clickhouse::error::Error) -> StoreError {
             operation,
             format!("clickhouse rejected the credentials (check user and password in the url): {e}"),
         ),
-        E::BadResponse(msg) if msg.contains("Code: 81") || msg.contains("Code: 60") => err(
-            ErrorKind::NotFound,
-            operation,
-            format!("database or table missing (run `inquest migrate`): {e}"),
-        ),
+        E::BadResponse(msg) if msg.contains("Code: 81") || msg.contains("Code: 60") => {
+            err(ErrorKind::NotFound, operation, format!("database or table missing (run `inquest migrate`): {e}"))
+        }
         _ => err(ErrorKind::Internal, operation, e),
     }
 }
@@ -104,10 +102,7 @@ fn parse_url(url: &str) -> StoreResult<ParsedUrl> {
         None => (None, authority),
     };
     let database = tail.split_once('?').and_then(|(_, q)| {
-        q.split('&')
-            .find_map(|kv| kv.strip_prefix("database="))
-            .filter(|d| !d.is_empty())
-            .map(str::to_string)
+        q.split('&').find_map(|kv| kv.strip_prefix("database=")).filter(|d| !d.is_empty()).map(str::to_string)
     });
     Ok((format!("{scheme}://{host}"), creds, database))
 }
@@ -192,11 +187,7 @@ impl ClickHouseStore {
 
     async fn insert_chunk(&self, points: &[MetricPoint]) -> StoreResult<()> {
         let op = "insert_points";
-        let mut insert = self
-            .client
-            .insert::<MetricRow<'_>>("metric_points")
-            .await
-            .map_err(|e| ch_err(op, e))?;
+        let mut insert = self.client.insert::<MetricRow<'_>>("metric_points").await.map_err(|e| ch_err(op, e))?;
         for p in points {
             let row = MetricRow {
                 ts: p.ts,
@@ -240,7 +231,14 @@ impl ClickHouseStore {
         Ok((rows, reference))
     }
 
-    fn reference(&self, table: &str, sql_text: &str, service_key: &str, from: Timestamp, to: Timestamp) -> (String, String) {
+    fn reference(
+        &self,
+        table: &str,
+        sql_text: &str,
+        service_key: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> (String, String) {
         let query_id = uuid::Uuid::new_v4().to_string();
         let sha = hex::encode(Sha256::digest(sql_text.as_bytes()));
         let reference = format!(
@@ -259,16 +257,9 @@ fn format_migration_error(name: &str, e: clickhouse::error::Error) -> clickhouse
 
 /// The statements of a migration file: comment lines dropped, then split on `;`.
 pub fn statements(text: &str) -> Vec<String> {
-    let without_comments: String = text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("--"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    without_comments
-        .split(';')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect()
+    let without_comments: String =
+        text.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
+    without_comments.split(';').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
 }
 
 #[derive(Row, Serialize)]
@@ -336,7 +327,10 @@ impl MetricStore for ClickHouseStore {
                 return Err(err(
                     ErrorKind::NotFound,
                     op,
-                    format!("clickhouse at {at} is reachable but table {}.{needed} is missing: run `inquest migrate`", self.database),
+                    format!(
+                        "clickhouse at {at} is reachable but table {}.{needed} is missing: run `inquest migrate`",
+                        self.database
+                    ),
                 ));
             }
         }
@@ -371,7 +365,8 @@ impl MetricStore for ClickHouseStore {
     }
 
     async fn baselines(&self, service_key: &str, from: Timestamp, to: Timestamp) -> StoreResult<MetricBaselines> {
-        let (rows, reference) = self.range_query::<BaselineRow>("baselines", sql::BASELINES, service_key, from, to).await?;
+        let (rows, reference) =
+            self.range_query::<BaselineRow>("baselines", sql::BASELINES, service_key, from, to).await?;
         let baselines = rows
             .into_iter()
             .filter(|r| r.n > 0)
@@ -389,11 +384,7 @@ impl MetricStore for ClickHouseStore {
             return Ok(());
         }
         for chunk in features.chunks(INSERT_BATCH_ROWS) {
-            let mut insert = self
-                .client
-                .insert::<FeatureRow>("anomaly_features")
-                .await
-                .map_err(|e| ch_err(op, e))?;
+            let mut insert = self.client.insert::<FeatureRow>("anomaly_features").await.map_err(|e| ch_err(op, e))?;
             for f in chunk {
                 let row = FeatureRow {
                     incident_id: f.incident_id.clone(),

@@ -42,8 +42,7 @@ pub(crate) const REPORTS: PairTable = TableDefinition::new("incident_reports");
 /// `(incident_id, "<created_at millis>/<feedback_event_id>")`
 pub(crate) const FEEDBACK: PairTable = TableDefinition::new("feedback_events");
 /// `(service_key, metric_name, ts millis)` -> `(value, labels json or "")`
-pub(crate) const METRIC_POINTS: TableDefinition<(&str, &str, i64), (f64, &str)> =
-    TableDefinition::new("metric_points");
+pub(crate) const METRIC_POINTS: TableDefinition<(&str, &str, i64), (f64, &str)> = TableDefinition::new("metric_points");
 /// `(incident_id, feature_name, ts millis, service_key)` -> value
 pub(crate) const ANOMALY_FEATURES: TableDefinition<(&str, &str, i64, &str), f64> =
     TableDefinition::new("anomaly_features");
@@ -83,8 +82,9 @@ impl EmbeddedStore {
     /// Open (or create) the store file at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| StoreError::new(ErrorKind::Unavailable, BACKEND, "open", format!("{}: {e}", parent.display())))?;
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::new(ErrorKind::Unavailable, BACKEND, "open", format!("{}: {e}", parent.display()))
+            })?;
         }
         let db = Database::create(path).map_err(|e| {
             StoreError::new(ErrorKind::Unavailable, BACKEND, "open", format!("{}: {e}", path.display()))
@@ -105,10 +105,7 @@ impl EmbeddedStore {
         let txn = db.begin_write().map_err(|e| store_err(op, e))?;
         {
             let mut meta = txn.open_table(META).map_err(|e| store_err(op, e))?;
-            let current = meta
-                .get("schema_version")
-                .map_err(|e| store_err(op, e))?
-                .map(|v| v.value());
+            let current = meta.get("schema_version").map_err(|e| store_err(op, e))?.map(|v| v.value());
             match current {
                 Some(v) if v > SCHEMA_VERSION => {
                     return Err(StoreError::new(
@@ -137,11 +134,7 @@ impl EmbeddedStore {
     pub fn schema_version(&self) -> Result<u64, StoreError> {
         let txn = self.db.begin_read().map_err(|e| store_err("schema_version", e))?;
         let meta = txn.open_table(META).map_err(|e| store_err("schema_version", e))?;
-        Ok(meta
-            .get("schema_version")
-            .map_err(|e| store_err("schema_version", e))?
-            .map(|v| v.value())
-            .unwrap_or(0))
+        Ok(meta.get("schema_version").map_err(|e| store_err("schema_version", e))?.map(|v| v.value()).unwrap_or(0))
     }
 
     /// All four ports on this store, with the deterministic hash embedder.

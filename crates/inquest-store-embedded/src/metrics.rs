@@ -44,10 +44,7 @@ impl EmbeddedStore {
                 points.push((from_millis(k.value().2), v.value().0));
             }
             if !points.is_empty() {
-                series.push(Series {
-                    metric_name: metric.clone(),
-                    points,
-                });
+                series.push(Series { metric_name: metric.clone(), points });
             }
             // The smallest string greater than every key starting with `metric`.
             next_metric = format!("{metric}\u{0}");
@@ -85,11 +82,8 @@ impl MetricStore for EmbeddedStore {
                 } else {
                     serde_json::to_string(&p.labels).map_err(|e| store_err(op, e))?
                 };
-                t.insert(
-                    (p.service_key.as_str(), p.metric_name.as_str(), millis(p.ts)),
-                    (p.value, labels.as_str()),
-                )
-                .map_err(|e| store_err(op, e))?;
+                t.insert((p.service_key.as_str(), p.metric_name.as_str(), millis(p.ts)), (p.value, labels.as_str()))
+                    .map_err(|e| store_err(op, e))?;
             }
         }
         txn.commit().map_err(|e| store_err(op, e))

@@ -34,8 +34,7 @@ fn put_pair<T: Serialize>(
 /// Delete every row of `table` whose first key element is `first`.
 fn clear_prefix(txn: &WriteTransaction, table: PairTable, first: &str, op: &str) -> StoreResult<()> {
     let mut t = txn.open_table(table).map_err(|e| store_err(op, e))?;
-    t.retain_in((first, "")..=(first, MAX_STR), |_, _| false)
-        .map_err(|e| store_err(op, e))?;
+    t.retain_in((first, "")..=(first, MAX_STR), |_, _| false).map_err(|e| store_err(op, e))?;
     Ok(())
 }
 
@@ -70,7 +69,12 @@ impl EmbeddedStore {
         Ok(out)
     }
 
-    pub(crate) fn with_prefix<T: DeserializeOwned>(&self, table: PairTable, first: &str, op: &str) -> StoreResult<Vec<T>> {
+    pub(crate) fn with_prefix<T: DeserializeOwned>(
+        &self,
+        table: PairTable,
+        first: &str,
+        op: &str,
+    ) -> StoreResult<Vec<T>> {
         let txn = self.db().begin_read().map_err(|e| store_err(op, e))?;
         let t = txn.open_table(table).map_err(|e| store_err(op, e))?;
         let mut out = Vec::new();

@@ -29,7 +29,9 @@ impl SemanticStore for EmbeddedStore {
                         ErrorKind::InvalidInput,
                         BACKEND,
                         op,
-                        format!("collection {name} has dimension {d}, not {dim}: the embedding model changed; recreate the store or re-embed"),
+                        format!(
+                            "collection {name} has dimension {d}, not {dim}: the embedding model changed; recreate the store or re-embed"
+                        ),
                     ));
                 }
                 Some(_) => {}
@@ -46,11 +48,9 @@ impl SemanticStore for EmbeddedStore {
         let txn = self.db().begin_write().map_err(|e| store_err(op, e))?;
         {
             let dims = txn.open_table(COLLECTIONS).map_err(|e| store_err(op, e))?;
-            let dim = dims
-                .get(collection)
-                .map_err(|e| store_err(op, e))?
-                .map(|v| v.value())
-                .ok_or_else(|| StoreError::new(ErrorKind::NotFound, BACKEND, op, format!("collection {collection} does not exist")))?;
+            let dim = dims.get(collection).map_err(|e| store_err(op, e))?.map(|v| v.value()).ok_or_else(|| {
+                StoreError::new(ErrorKind::NotFound, BACKEND, op, format!("collection {collection} does not exist"))
+            })?;
             let mut t = txn.open_table(VECTORS).map_err(|e| store_err(op, e))?;
             for p in points {
                 if p.vector.len() as u64 != dim {
@@ -68,12 +68,23 @@ impl SemanticStore for EmbeddedStore {
         txn.commit().map_err(|e| store_err(op, e))
     }
 
-    async fn search(&self, collection: &str, vector: &[f32], filter: &PayloadFilter, limit: usize) -> StoreResult<Vec<SemanticHit>> {
+    async fn search(
+        &self,
+        collection: &str,
+        vector: &[f32],
+        filter: &PayloadFilter,
+        limit: usize,
+    ) -> StoreResult<Vec<SemanticHit>> {
         let points: Vec<VectorPoint> = self.with_prefix(VECTORS, collection, "search")?;
         let mut hits: Vec<SemanticHit> = points
             .into_iter()
             .filter(|p| filter.matches(&p.payload))
-            .map(|p| SemanticHit { collection: collection.to_string(), id: p.id, score: cosine(vector, &p.vector), payload: p.payload })
+            .map(|p| SemanticHit {
+                collection: collection.to_string(),
+                id: p.id,
+                score: cosine(vector, &p.vector),
+                payload: p.payload,
+            })
             .collect();
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
         hits.truncate(limit);

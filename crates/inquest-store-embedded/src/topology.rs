@@ -33,7 +33,8 @@ impl EmbeddedStore {
 /// `max_depth` hops; downstream reach wins over upstream at equal distance.
 pub fn walk(nodes: &BTreeMap<String, TopologyNode>, edges: &[DependsOn], origin: &str, max_depth: u32) -> Vec<Reach> {
     let kind_of = |k: &str| nodes.get(k).map(|n| n.kind).unwrap_or(NodeKind::Service);
-    let mut out = vec![Reach { key: origin.to_string(), kind: kind_of(origin), distance: 0, direction: Direction::Origin }];
+    let mut out =
+        vec![Reach { key: origin.to_string(), kind: kind_of(origin), distance: 0, direction: Direction::Origin }];
     let mut seen: BTreeSet<String> = BTreeSet::from([origin.to_string()]);
     for direction in [Direction::Downstream, Direction::Upstream] {
         let mut queue = VecDeque::from([(origin.to_string(), 0u32)]);
@@ -98,7 +99,12 @@ impl TopologyStore for EmbeddedStore {
         txn.commit().map_err(|e| store_err(op, e))
     }
 
-    async fn link_deployment(&self, service_key: &str, deployment: &DeploymentEvent, commits: &[Commit]) -> StoreResult<()> {
+    async fn link_deployment(
+        &self,
+        service_key: &str,
+        deployment: &DeploymentEvent,
+        commits: &[Commit],
+    ) -> StoreResult<()> {
         let op = "link_deployment";
         let dep = deployment.deployment_event_id.to_string();
         let txn = self.db().begin_write().map_err(|e| store_err(op, e))?;

@@ -92,9 +92,7 @@ pub fn to_bolt(v: &Value) -> BoltType {
 }
 
 fn to_query(s: &Statement) -> neo4rs::Query {
-    s.params
-        .iter()
-        .fold(neo4rs::query(&s.text), |q, (k, v)| q.param(k, to_bolt(v)))
+    s.params.iter().fold(neo4rs::query(&s.text), |q, (k, v)| q.param(k, to_bolt(v)))
 }
 
 #[async_trait]
@@ -113,9 +111,7 @@ impl CypherExecutor for BoltExecutor {
         while let Some(row) = stream.next().await.map_err(|e| bolt_err(op, e))? {
             let mut out = CypherRow::new();
             for col in statement.columns {
-                let v: Value = row
-                    .get(col)
-                    .map_err(|e| err(ErrorKind::Internal, op, format!("column {col}: {e}")))?;
+                let v: Value = row.get(col).map_err(|e| err(ErrorKind::Internal, op, format!("column {col}: {e}")))?;
                 out.insert(col.to_string(), v);
             }
             rows.push(out);

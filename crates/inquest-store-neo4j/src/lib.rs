@@ -71,9 +71,10 @@ impl Neo4jStore {
     pub async fn migrate(&self) -> StoreResult<()> {
         for (name, text) in cypher::SCHEMA_FILES {
             for statement in cypher::schema_statements(text) {
-                self.exec.write(std::slice::from_ref(&statement)).await.map_err(|e| {
-                    err(e.kind, "migrate", format!("{name}: {}", e.message))
-                })?;
+                self.exec
+                    .write(std::slice::from_ref(&statement))
+                    .await
+                    .map_err(|e| err(e.kind, "migrate", format!("{name}: {}", e.message)))?;
             }
             tracing::info!(migration = name, "neo4j constraints applied");
         }
@@ -92,10 +93,8 @@ impl Neo4jStore {
 }
 
 fn kind_from_labels(v: Option<&Value>) -> NodeKind {
-    let labels: Vec<&str> = v
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
+    let labels: Vec<&str> =
+        v.and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
     if labels.contains(&"Database") {
         NodeKind::Database
     } else if labels.contains(&"Dependency") {
@@ -127,7 +126,11 @@ impl TopologyStore for Neo4jStore {
             .map_err(|e| err(e.kind, op, format!("neo4j at {}: {}", self.exec.describe(), e.message)))?;
         match rows.first().and_then(|r| r.get("ok")).and_then(Value::as_i64) {
             Some(1) => Ok(()),
-            _ => Err(err(ErrorKind::Unavailable, op, format!("neo4j at {} answered `RETURN 1` wrongly", self.exec.describe()))),
+            _ => Err(err(
+                ErrorKind::Unavailable,
+                op,
+                format!("neo4j at {} answered `RETURN 1` wrongly", self.exec.describe()),
+            )),
         }
     }
 
@@ -143,7 +146,10 @@ impl TopologyStore for Neo4jStore {
         let keys: BTreeSet<&str> = edges.iter().flat_map(|e| [e.from.as_str(), e.to.as_str()]).collect();
         let existing: BTreeSet<String> = self
             .exec
-            .query(&Statement::new(cypher::EXISTING_KEYS, &["key"]).param("keys", Value::from(keys.iter().copied().collect::<Vec<_>>())))
+            .query(
+                &Statement::new(cypher::EXISTING_KEYS, &["key"])
+                    .param("keys", Value::from(keys.iter().copied().collect::<Vec<_>>())),
+            )
             .await?
             .iter()
             .filter_map(|r| r.get("key").and_then(Value::as_str).map(str::to_string))
@@ -159,7 +165,12 @@ impl TopologyStore for Neo4jStore {
         self.exec.write(&statements).await
     }
 
-    async fn link_deployment(&self, service_key: &str, deployment: &DeploymentEvent, commits: &[Commit]) -> StoreResult<()> {
+    async fn link_deployment(
+        &self,
+        service_key: &str,
+        deployment: &DeploymentEvent,
+        commits: &[Commit],
+    ) -> StoreResult<()> {
         let dep = deployment.deployment_event_id.to_string();
         let mut statements = vec![
             Statement::new(cypher::MERGE_DEPLOYMENT, &[])
@@ -182,10 +193,8 @@ impl TopologyStore for Neo4jStore {
 
     async fn blast_radius(&self, service_key: &str, max_depth: u32) -> StoreResult<BlastRadius> {
         let op = "blast_radius";
-        let origin_rows = self
-            .exec
-            .query(&Statement::new(cypher::ORIGIN, &["labels"]).param("origin", service_key))
-            .await?;
+        let origin_rows =
+            self.exec.query(&Statement::new(cypher::ORIGIN, &["labels"]).param("origin", service_key)).await?;
         let mut nodes = vec![Reach {
             key: service_key.to_string(),
             kind: kind_from_labels(origin_rows.first().and_then(|r| r.get("labels"))),
@@ -204,7 +213,12 @@ impl TopologyStore for Neo4jStore {
                         .get("distance")
                         .and_then(Value::as_u64)
                         .ok_or_else(|| err(ErrorKind::Internal, op, "column distance missing or not an integer"))?;
-                    found.push(Reach { key, kind: kind_from_labels(row.get("labels")), distance: distance as u32, direction });
+                    found.push(Reach {
+                        key,
+                        kind: kind_from_labels(row.get("labels")),
+                        distance: distance as u32,
+                        direction,
+                    });
                 }
                 // Downstream reach wins over upstream, whatever the distances.
                 found.retain(|r| !seen.contains(&r.key));
@@ -223,7 +237,10 @@ impl TopologyStore for Neo4jStore {
         }
         let rows = self
             .exec
-            .query(&Statement::new(cypher::COMMITS_TOUCHING, &["sha", "key"]).param("keys", Value::from(service_keys.to_vec())))
+            .query(
+                &Statement::new(cypher::COMMITS_TOUCHING, &["sha", "key"])
+                    .param("keys", Value::from(service_keys.to_vec())),
+            )
             .await?;
         let mut out: Vec<(String, String)> = rows
             .iter()

@@ -111,9 +111,7 @@ pub fn pool_err(op: &str, e: PoolError) -> StoreError {
         PoolError::Timeout(TimeoutType::Wait) => {
             StoreError::new(ErrorKind::Timeout, BACKEND, op, "timed out waiting for a free connection from the pool")
         }
-        PoolError::Timeout(_) => {
-            StoreError::new(ErrorKind::Timeout, BACKEND, op, "timed out connecting to the server")
-        }
+        PoolError::Timeout(_) => StoreError::new(ErrorKind::Timeout, BACKEND, op, "timed out connecting to the server"),
         PoolError::Closed => StoreError::new(ErrorKind::Unavailable, BACKEND, op, "the connection pool is closed"),
         other => StoreError::new(ErrorKind::Internal, BACKEND, op, other),
     }
@@ -168,7 +166,8 @@ mod tests {
 
     #[test]
     fn a_malformed_url_is_invalid_input_and_does_not_echo_the_password() {
-        let err = PostgresStore::connect("postgres://u:hunter2@host:notaport/db", &PoolSettings::default()).expect_err("must fail");
+        let err = PostgresStore::connect("postgres://u:hunter2@host:notaport/db", &PoolSettings::default())
+            .expect_err("must fail");
         assert_eq!(err.kind, ErrorKind::InvalidInput);
         assert!(!err.to_string().contains("hunter2"), "{err}");
     }

@@ -56,12 +56,18 @@ pub const MIGRATIONS: &[Migration] = &[
 /// Where one migration stands in a database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MigrationState {
-    Applied { at: DateTime<Utc> },
+    Applied {
+        at: DateTime<Utc>,
+    },
     Pending,
     /// Applied, but the file now differs from what was applied.
-    Changed { applied_checksum: String },
+    Changed {
+        applied_checksum: String,
+    },
     /// Recorded in the database, unknown to this build (the database is newer).
-    Unknown { name: String },
+    Unknown {
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,9 +106,10 @@ impl PostgresStore {
             // Serialises concurrent runners; released at commit or rollback.
             txn.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY]).await.map_err(|e| pg_err(op, e))?;
             let unknown = txn
-                .query("SELECT version, name FROM inquest_schema_migrations WHERE version > $1 ORDER BY version", &[
-                    &MIGRATIONS.last().map(|m| m.version).unwrap_or(0),
-                ])
+                .query(
+                    "SELECT version, name FROM inquest_schema_migrations WHERE version > $1 ORDER BY version",
+                    &[&MIGRATIONS.last().map(|m| m.version).unwrap_or(0)],
+                )
                 .await
                 .map_err(|e| pg_err(op, e))?;
             if let Some(row) = unknown.first() {
@@ -162,7 +169,10 @@ impl PostgresStore {
         let mut recorded = Vec::new();
         if table_exists {
             for row in client
-                .query("SELECT version, name, checksum, applied_at FROM inquest_schema_migrations ORDER BY version", &[])
+                .query(
+                    "SELECT version, name, checksum, applied_at FROM inquest_schema_migrations ORDER BY version",
+                    &[],
+                )
                 .await
                 .map_err(|e| pg_err(op, e))?
             {
@@ -188,11 +198,7 @@ impl PostgresStore {
             .collect();
         for (version, name, _, _) in recorded {
             if !MIGRATIONS.iter().any(|m| m.version == version) {
-                out.push(MigrationStatus {
-                    version,
-                    name: name.clone(),
-                    state: MigrationState::Unknown { name },
-                });
+                out.push(MigrationStatus { version, name: name.clone(), state: MigrationState::Unknown { name } });
             }
         }
         Ok(out)

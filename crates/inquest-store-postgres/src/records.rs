@@ -5,7 +5,9 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use inquest_domain::*;
-use inquest_ports::{CommitWithFiles, ErrorKind, InvestigationRecord, RecordBatch, RecordStore, StoreError, StoreResult};
+use inquest_ports::{
+    CommitWithFiles, ErrorKind, InvestigationRecord, RecordBatch, RecordStore, StoreError, StoreResult,
+};
 use tokio_postgres::Row;
 use tokio_postgres::types::FromSql;
 use tracing::{debug, instrument};
@@ -22,8 +24,7 @@ where
     T::Err: std::fmt::Display,
 {
     let text: String = get(row, col, op)?;
-    text.parse()
-        .map_err(|e| StoreError::new(ErrorKind::Internal, BACKEND, op, format!("corrupt row: {col}: {e}")))
+    text.parse().map_err(|e| StoreError::new(ErrorKind::Internal, BACKEND, op, format!("corrupt row: {col}: {e}")))
 }
 
 const SERVICE_COLS: &str = "service_id, cluster_id, namespace, service_name, created_at";
@@ -226,15 +227,10 @@ impl RecordStore for PostgresStore {
             .await
             .map_err(e)?;
         for c in &b.commits {
-            txn.execute(&stmt, &[
-                &c.commit_sha,
-                &c.repo,
-                &c.author,
-                &c.message,
-                &c.summary,
-                &c.authored_at,
-                &c.created_at,
-            ])
+            txn.execute(
+                &stmt,
+                &[&c.commit_sha, &c.repo, &c.author, &c.message, &c.summary, &c.authored_at, &c.created_at],
+            )
             .await
             .map_err(e)?;
         }
@@ -249,15 +245,18 @@ impl RecordStore for PostgresStore {
             .await
             .map_err(e)?;
         for f in &b.commit_files {
-            txn.execute(&stmt, &[
-                &f.id.0,
-                &f.commit_sha,
-                &f.file_path,
-                &f.change_type.as_str(),
-                &f.diff_text,
-                &f.lines_added,
-                &f.lines_removed,
-            ])
+            txn.execute(
+                &stmt,
+                &[
+                    &f.id.0,
+                    &f.commit_sha,
+                    &f.file_path,
+                    &f.change_type.as_str(),
+                    &f.diff_text,
+                    &f.lines_added,
+                    &f.lines_removed,
+                ],
+            )
             .await
             .map_err(e)?;
         }
@@ -274,16 +273,19 @@ impl RecordStore for PostgresStore {
             .await
             .map_err(e)?;
         for d in &b.deployments {
-            txn.execute(&stmt, &[
-                &d.deployment_event_id.0,
-                &d.service_id.0,
-                &d.started_at,
-                &d.finished_at,
-                &d.deploy_type.as_str(),
-                &d.image_ref,
-                &d.revision,
-                &d.metadata,
-            ])
+            txn.execute(
+                &stmt,
+                &[
+                    &d.deployment_event_id.0,
+                    &d.service_id.0,
+                    &d.started_at,
+                    &d.finished_at,
+                    &d.deploy_type.as_str(),
+                    &d.image_ref,
+                    &d.revision,
+                    &d.metadata,
+                ],
+            )
             .await
             .map_err(e)?;
         }
@@ -299,13 +301,10 @@ impl RecordStore for PostgresStore {
             .await
             .map_err(e)?;
         for r in &b.commit_ranges {
-            txn.execute(&stmt, &[
-                &r.deployment_event_id.0,
-                &r.previous_revision,
-                &r.current_revision,
-                &r.is_rollback,
-                &r.commit_shas,
-            ])
+            txn.execute(
+                &stmt,
+                &[&r.deployment_event_id.0, &r.previous_revision, &r.current_revision, &r.is_rollback, &r.commit_shas],
+            )
             .await
             .map_err(e)?;
         }
@@ -323,17 +322,20 @@ impl RecordStore for PostgresStore {
             .await
             .map_err(e)?;
         for c in &b.config_changes {
-            txn.execute(&stmt, &[
-                &c.config_change_id.0,
-                &c.service_id.map(|s| s.0),
-                &c.detected_at,
-                &c.source.as_str(),
-                &c.change_kind.as_str(),
-                &c.resource_name,
-                &c.diff_payload,
-                &c.actor,
-                &c.audit_log_ref,
-            ])
+            txn.execute(
+                &stmt,
+                &[
+                    &c.config_change_id.0,
+                    &c.service_id.map(|s| s.0),
+                    &c.detected_at,
+                    &c.source.as_str(),
+                    &c.change_kind.as_str(),
+                    &c.resource_name,
+                    &c.diff_payload,
+                    &c.actor,
+                    &c.audit_log_ref,
+                ],
+            )
             .await
             .map_err(e)?;
         }
@@ -354,21 +356,24 @@ impl RecordStore for PostgresStore {
             .await
             .map_err(e)?;
         for i in &b.incidents {
-            txn.execute(&stmt, &[
-                &i.incident_id.0,
-                &i.service_id.0,
-                &i.status.as_str(),
-                &i.trigger_type,
-                &i.severity,
-                &i.window_start,
-                &i.window_end,
-                &i.created_at,
-                &i.updated_at,
-                &i.resolved_at,
-                &i.resolution_kind,
-                &i.resolution_summary,
-                &i.resolved_hypothesis_id.map(|h| h.0),
-            ])
+            txn.execute(
+                &stmt,
+                &[
+                    &i.incident_id.0,
+                    &i.service_id.0,
+                    &i.status.as_str(),
+                    &i.trigger_type,
+                    &i.severity,
+                    &i.window_start,
+                    &i.window_end,
+                    &i.created_at,
+                    &i.updated_at,
+                    &i.resolved_at,
+                    &i.resolution_kind,
+                    &i.resolution_summary,
+                    &i.resolved_hypothesis_id.map(|h| h.0),
+                ],
+            )
             .await
             .map_err(e)?;
         }
@@ -385,15 +390,18 @@ impl RecordStore for PostgresStore {
             .await
             .map_err(e)?;
         for d in &b.decisions {
-            txn.execute(&stmt, &[
-                &d.decision_id.0,
-                &d.incident_id.0,
-                &d.decided_at,
-                &d.decision.as_str(),
-                &d.rationale,
-                &d.policy_version,
-                &d.details,
-            ])
+            txn.execute(
+                &stmt,
+                &[
+                    &d.decision_id.0,
+                    &d.incident_id.0,
+                    &d.decided_at,
+                    &d.decision.as_str(),
+                    &d.rationale,
+                    &d.policy_version,
+                    &d.details,
+                ],
+            )
             .await
             .map_err(e)?;
         }
@@ -597,15 +605,10 @@ impl RecordStore for PostgresStore {
             if x.incident_id != r.incident_id {
                 return Err(mismatch(op, "evidence", r.incident_id));
             }
-            txn.execute(&stmt, &[
-                &x.evidence_id.0,
-                &inc,
-                &x.kind.as_str(),
-                &x.source,
-                &x.reference,
-                &x.created_at,
-                &x.metadata,
-            ])
+            txn.execute(
+                &stmt,
+                &[&x.evidence_id.0, &inc, &x.kind.as_str(), &x.source, &x.reference, &x.created_at, &x.metadata],
+            )
             .await
             .map_err(e)?;
         }
@@ -625,16 +628,19 @@ impl RecordStore for PostgresStore {
             if h.incident_id != r.incident_id {
                 return Err(mismatch(op, "hypothesis", r.incident_id));
             }
-            txn.execute(&stmt, &[
-                &h.hypothesis_id.0,
-                &inc,
-                &h.rank,
-                &h.hypothesis_type.as_str(),
-                &h.title,
-                &h.confidence,
-                &evidence_uuids(&h.evidence_ids),
-                &h.details,
-            ])
+            txn.execute(
+                &stmt,
+                &[
+                    &h.hypothesis_id.0,
+                    &inc,
+                    &h.rank,
+                    &h.hypothesis_type.as_str(),
+                    &h.title,
+                    &h.confidence,
+                    &evidence_uuids(&h.evidence_ids),
+                    &h.details,
+                ],
+            )
             .await
             .map_err(e)?;
         }
@@ -726,7 +732,10 @@ impl RecordStore for PostgresStore {
         .await
         .map_err(|e| match pg_err(op, e) {
             err if err.kind == ErrorKind::InvalidInput => StoreError {
-                message: format!("feedback event {} already exists (append-only): {}", ev.feedback_event_id, err.message),
+                message: format!(
+                    "feedback event {} already exists (append-only): {}",
+                    ev.feedback_event_id, err.message
+                ),
                 ..err
             },
             err => err,
@@ -754,5 +763,10 @@ fn uuids_of_services(services: &[ServiceId]) -> Vec<Uuid> {
 }
 
 fn mismatch(op: &str, what: &str, incident: IncidentId) -> StoreError {
-    StoreError::new(ErrorKind::InvalidInput, BACKEND, op, format!("a {what} row belongs to another incident than {incident}"))
+    StoreError::new(
+        ErrorKind::InvalidInput,
+        BACKEND,
+        op,
+        format!("a {what} row belongs to another incident than {incident}"),
+    )
 }

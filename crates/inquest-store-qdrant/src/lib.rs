@@ -10,9 +10,9 @@ use async_trait::async_trait;
 use inquest_domain::{SemanticHit, VectorPoint, collections};
 use inquest_ports::{ErrorKind, PayloadFilter, SemanticStore, StoreError, StoreResult};
 use qdrant_client::qdrant::{
-    Condition, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder, Distance, FieldType, Filter,
-    PointStruct, SearchPointsBuilder, UpsertPointsBuilder, VectorParamsBuilder, condition::ConditionOneOf,
-    r#match::MatchValue, point_id::PointIdOptions, vectors_config,
+    Condition, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder, Distance, FieldType, Filter, PointStruct,
+    SearchPointsBuilder, UpsertPointsBuilder, VectorParamsBuilder, condition::ConditionOneOf, r#match::MatchValue,
+    point_id::PointIdOptions, vectors_config,
 };
 use qdrant_client::{Payload, Qdrant, QdrantError};
 use serde_json::Value;
@@ -105,7 +105,11 @@ impl QdrantStore {
     /// The server's version, as its health check reports it.
     pub async fn server_version(&self) -> StoreResult<String> {
         let reply = self.client.health_check().await.map_err(|e| {
-            err(ErrorKind::Unavailable, "check_connectivity", format!("cannot reach qdrant (grpc) at {}: {e}", self.url))
+            err(
+                ErrorKind::Unavailable,
+                "check_connectivity",
+                format!("cannot reach qdrant (grpc) at {}: {e}", self.url),
+            )
         })?;
         Ok(reply.version)
     }
@@ -136,7 +140,9 @@ impl QdrantStore {
                 vectors_config::Config::Params(p) => Some(p.size),
                 vectors_config::Config::ParamsMap(_) => None,
             })
-            .ok_or_else(|| err(ErrorKind::InvalidInput, op, format!("collection {name} has named vectors, not one unnamed vector")))?;
+            .ok_or_else(|| {
+                err(ErrorKind::InvalidInput, op, format!("collection {name} has named vectors, not one unnamed vector"))
+            })?;
         self.dims.write().await.insert(name.to_string(), dim);
         Ok(Some(dim))
     }
@@ -179,7 +185,11 @@ fn key_condition(key: &str, values: &[Value]) -> Condition {
             // An empty `should` would match everything; nothing matches instead
             // (the key both empty and not empty), as in the embedded store.
             if alternatives.is_empty() {
-                let never = Filter { must: vec![Condition::is_empty(key)], must_not: vec![Condition::is_empty(key)], ..Default::default() };
+                let never = Filter {
+                    must: vec![Condition::is_empty(key)],
+                    must_not: vec![Condition::is_empty(key)],
+                    ..Default::default()
+                };
                 return Condition { condition_one_of: Some(ConditionOneOf::Filter(never)) };
             }
             Condition { condition_one_of: Some(ConditionOneOf::Filter(Filter::should(alternatives))) }
@@ -205,20 +215,25 @@ impl SemanticStore for QdrantStore {
             Some(d) if d != dim as u64 => Err(err(
                 ErrorKind::InvalidInput,
                 op,
-                format!("collection {name} has dimension {d}, not {dim}: the embedding model changed; recreate the collection or re-embed"),
+                format!(
+                    "collection {name} has dimension {d}, not {dim}: the embedding model changed; recreate the collection or re-embed"
+                ),
             )),
             Some(_) => Ok(()),
             None => {
                 self.client
                     .create_collection(
-                        CreateCollectionBuilder::new(name).vectors_config(VectorParamsBuilder::new(dim as u64, Distance::Cosine)),
+                        CreateCollectionBuilder::new(name)
+                            .vectors_config(VectorParamsBuilder::new(dim as u64, Distance::Cosine)),
                     )
                     .await
                     .map_err(|e| q_err(op, e))?;
                 let fields = KEYWORD_FIELDS.iter().find(|(c, _)| *c == name).map(|(_, f)| *f).unwrap_or_default();
                 for field in fields {
                     self.client
-                        .create_field_index(CreateFieldIndexCollectionBuilder::new(name, *field, FieldType::Keyword).wait(true))
+                        .create_field_index(
+                            CreateFieldIndexCollectionBuilder::new(name, *field, FieldType::Keyword).wait(true),
+                        )
                         .await
                         .map_err(|e| q_err(op, e))?;
                 }
@@ -255,7 +270,13 @@ impl SemanticStore for QdrantStore {
         Ok(())
     }
 
-    async fn search(&self, collection: &str, vector: &[f32], filter: &PayloadFilter, limit: usize) -> StoreResult<Vec<SemanticHit>> {
+    async fn search(
+        &self,
+        collection: &str,
+        vector: &[f32],
+        filter: &PayloadFilter,
+        limit: usize,
+    ) -> StoreResult<Vec<SemanticHit>> {
         let op = "search";
         if self.dimension(collection, op).await?.is_none() {
             return Ok(Vec::new());
@@ -271,7 +292,11 @@ impl SemanticStore for QdrantStore {
                 Some(PointIdOptions::Uuid(s)) => uuid::Uuid::parse_str(&s)
                     .map_err(|e| err(ErrorKind::Internal, op, format!("point id {s} is not a uuid: {e}")))?,
                 Some(PointIdOptions::Num(n)) => {
-                    return Err(err(ErrorKind::Internal, op, format!("point id {n} in {collection} is numeric; inquest writes uuids")));
+                    return Err(err(
+                        ErrorKind::Internal,
+                        op,
+                        format!("point id {n} in {collection} is numeric; inquest writes uuids"),
+                    ));
                 }
                 None => return Err(err(ErrorKind::Internal, op, "hit without a point id")),
             };

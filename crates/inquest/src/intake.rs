@@ -9,7 +9,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use inquest_config::Settings;
 use inquest_core::{InvestigationConfig, ReportWriter};
-use inquest_ingest::{CoreInvestigator, Ingest, IngestStore, Policy, RedbIngestStore, WorkerConfig, run_records_sync, run_worker};
+use inquest_ingest::{
+    CoreInvestigator, Ingest, IngestStore, Policy, RedbIngestStore, WorkerConfig, run_records_sync, run_worker,
+};
 use inquest_ingest_postgres::PostgresIngestStore;
 use inquest_ports::Stores;
 use tokio::sync::watch;
@@ -42,7 +44,8 @@ pub async fn intake_store(settings: &Settings) -> Result<Arc<dyn IngestStore>> {
         return Ok(Arc::new(store));
     }
     let path = settings.data_dir.join("ingest.redb");
-    let store = RedbIngestStore::open(&path).with_context(|| format!("opening the intake store at {}", path.display()))?;
+    let store =
+        RedbIngestStore::open(&path).with_context(|| format!("opening the intake store at {}", path.display()))?;
     Ok(Arc::new(store))
 }
 
@@ -60,7 +63,11 @@ pub async fn start(settings: &Settings, stores: &Stores, writer: Arc<dyn ReportW
     let store = intake_store(settings).await?;
     let ingest = Arc::new(Ingest::new(store, stores.records.clone(), policy));
     // The evidence stores' series exist from the start: an investigation's gap counts there.
-    for (port, backend) in [("metrics", stores.metrics.backend()), ("topology", stores.topology.backend()), ("semantic", stores.semantic.backend())] {
+    for (port, backend) in [
+        ("metrics", stores.metrics.backend()),
+        ("topology", stores.topology.backend()),
+        ("semantic", stores.semantic.backend()),
+    ] {
         ingest.metrics.init_store(&inquest_ingest::metrics::store_label(port, backend));
     }
     // A records store that is down must not keep the intake from taking alerts:
@@ -72,7 +79,8 @@ pub async fn start(settings: &Settings, stores: &Stores, writer: Arc<dyn ReportW
     }
     let (stop, stop_rx) = watch::channel(false);
     let i = &settings.intake;
-    let investigator = Arc::new(CoreInvestigator { stores: stores.clone(), writer, config: InvestigationConfig::default() });
+    let investigator =
+        Arc::new(CoreInvestigator { stores: stores.clone(), writer, config: InvestigationConfig::default() });
     let mut tasks = Vec::new();
     let pid = std::process::id();
     for n in 0..i.workers {
@@ -91,7 +99,8 @@ pub async fn start(settings: &Settings, stores: &Stores, writer: Arc<dyn ReportW
 /// `inquest doctor`'s lines for the intake: the policy file and the intake store.
 pub async fn doctor(settings: &Settings) -> bool {
     let mut ok = true;
-    let source = settings.intake.policy_file.as_ref().map_or("built-in default".to_string(), |p| p.display().to_string());
+    let source =
+        settings.intake.policy_file.as_ref().map_or("built-in default".to_string(), |p| p.display().to_string());
     match policy(settings) {
         Ok(p) => println!("policy:   {source} ({}): ok", p.version),
         Err(e) => {

@@ -23,7 +23,11 @@ mod stores;
 mod writers;
 
 #[derive(Parser)]
-#[command(name = "inquest", version, about = "Incident investigation engine: ranks root-cause hypotheses with evidence")]
+#[command(
+    name = "inquest",
+    version,
+    about = "Incident investigation engine: ranks root-cause hypotheses with evidence"
+)]
 struct Cli {
     /// Directory of the embedded store (default `.inquest`).
     #[arg(long, global = true, env = "INQUEST_DATA_DIR")]
@@ -98,9 +102,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("INQUEST_LOG").unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("INQUEST_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -188,7 +190,8 @@ async fn main() -> Result<()> {
             let r = inquest_eval::replay_feedback(&cases, &InvestigationConfig::default()).await?;
             print_replay(&r);
             if let Some(path) = json {
-                std::fs::write(&path, serde_json::to_string_pretty(&r)?).with_context(|| format!("writing {}", path.display()))?;
+                std::fs::write(&path, serde_json::to_string_pretty(&r)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
             }
             Ok(())
         }
@@ -290,7 +293,8 @@ async fn demo(settings: &inquest_config::Settings, fixtures: &Path, out: &Path) 
         t.add_row(vec![
             r.case_id.clone(),
             format!("{} {}", r.truth.hypothesis_type, service_name_of(&r.truth.service_key)),
-            top.map(|h| format!("{} {}: {}", h.hypothesis_type, service_name_of(&h.service_key), h.title)).unwrap_or_default(),
+            top.map(|h| format!("{} {}: {}", h.hypothesis_type, service_name_of(&h.service_key), h.title))
+                .unwrap_or_default(),
             top.map(|h| format!("{:.2}", h.confidence)).unwrap_or_default(),
             r.match_rank.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
         ]);
@@ -299,7 +303,12 @@ async fn demo(settings: &inquest_config::Settings, fixtures: &Path, out: &Path) 
     let summary = summarize(results);
     println!(
         "AC@1 {:.3}  AC@3 {:.3}  MRR {:.3}  over {} incidents (investigation + report + save p50 {:.1} ms, p95 {:.1} ms)",
-        summary.hypotheses.ac1, summary.hypotheses.ac3, summary.hypotheses.mrr, summary.hypotheses.cases, summary.latency.p50_ms, summary.latency.p95_ms
+        summary.hypotheses.ac1,
+        summary.hypotheses.ac3,
+        summary.hypotheses.mrr,
+        summary.hypotheses.cases,
+        summary.latency.p50_ms,
+        summary.latency.p95_ms
     );
     println!(
         "stores:  records {}, metrics {}, topology {}, semantic {} (embedded file {})",
@@ -339,7 +348,10 @@ fn print_eval(r: &EvalReport) {
             format!("{} {}", case.truth.hypothesis_type, service_name_of(&case.truth.service_key)),
             case.match_rank.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),
             case.service_rank.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),
-            case.ranked.first().map(|h| format!("{} {}", h.hypothesis_type, service_name_of(&h.service_key))).unwrap_or_default(),
+            case.ranked
+                .first()
+                .map(|h| format!("{} {}", h.hypothesis_type, service_name_of(&h.service_key)))
+                .unwrap_or_default(),
             format!("{:.1}", case.latency_ms),
         ]);
     }
@@ -364,8 +376,14 @@ fn print_replay(r: &inquest_eval::ReplayReport) {
     println!("{t}");
     println!(
         "replay in date order, one store, {} cases: AC@1 without feedback {:.3}, with feedback {:.3} (AC@3 {:.3} -> {:.3}, MRR {:.3} -> {:.3}; {} feedback events)",
-        r.without.hypotheses.cases, r.without.hypotheses.ac1, r.with.hypotheses.ac1, r.without.hypotheses.ac3, r.with.hypotheses.ac3,
-        r.without.hypotheses.mrr, r.with.hypotheses.mrr, r.feedback_events
+        r.without.hypotheses.cases,
+        r.without.hypotheses.ac1,
+        r.with.hypotheses.ac1,
+        r.without.hypotheses.ac3,
+        r.with.hypotheses.ac3,
+        r.without.hypotheses.mrr,
+        r.with.hypotheses.mrr,
+        r.feedback_events
     );
 }
 

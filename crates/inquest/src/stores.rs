@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use inquest_config::{PostgresSettings, ServiceUrl, Settings};
-use inquest_ports::{ErrorKind, HashEmbedder, MetricStore, RecordStore, SemanticStore, StoreError, Stores, TopologyStore};
-use inquest_store_embedded::EmbeddedStore;
+use inquest_ports::{
+    ErrorKind, HashEmbedder, MetricStore, RecordStore, SemanticStore, StoreError, Stores, TopologyStore,
+};
 use inquest_store_clickhouse::ClickHouseStore;
+use inquest_store_embedded::EmbeddedStore;
 use inquest_store_neo4j::Neo4jStore;
 use inquest_store_postgres::{MigrationState, PoolSettings, PostgresStore};
 use inquest_store_qdrant::QdrantStore;
-
 
 /// Defaults, then the config file, then `INQUEST_*`; `--data-dir` (or
 /// `INQUEST_DATA_DIR`) given on the command line wins.
@@ -123,7 +124,8 @@ pub async fn build_stores(settings: &Settings) -> Result<Stores> {
 /// Applies the schema of every configured store.
 pub async fn migrate(settings: &Settings) -> Result<()> {
     let path = embedded_path(settings);
-    let store = EmbeddedStore::open(&path).with_context(|| format!("opening the embedded store at {}", path.display()))?;
+    let store =
+        EmbeddedStore::open(&path).with_context(|| format!("opening the embedded store at {}", path.display()))?;
     println!("embedded store {} is at schema version {}", path.display(), store.schema_version()?);
     if let Some(url) = &settings.postgres.url {
         let pg = postgres(url, &settings.postgres)?;
@@ -151,9 +153,17 @@ pub async fn migrate(settings: &Settings) -> Result<()> {
     if let Some(url) = &settings.qdrant.url {
         let store = build_stores(settings).await?;
         for c in inquest_domain::collections::ALL {
-            store.semantic.ensure_collection(c, store.embedder.dim()).await.with_context(|| format!("qdrant at {url}: collection {c}"))?;
+            store
+                .semantic
+                .ensure_collection(c, store.embedder.dim())
+                .await
+                .with_context(|| format!("qdrant at {url}: collection {c}"))?;
         }
-        println!("qdrant {url}: collections {} ready ({} dimensions)", inquest_domain::collections::ALL.join(", "), store.embedder.dim());
+        println!(
+            "qdrant {url}: collections {} ready ({} dimensions)",
+            inquest_domain::collections::ALL.join(", "),
+            store.embedder.dim()
+        );
     }
     Ok(())
 }
@@ -190,7 +200,9 @@ pub async fn doctor(settings: &Settings, config: Option<&Path>) -> Result<bool> 
             Err(e) => {
                 ok = false;
                 println!("embedded store: {}: {}", path.display(), plain(&e, "the embedded store"));
-                println!("  fix: check that the folder exists and is writable, and that no other inquest holds the file");
+                println!(
+                    "  fix: check that the folder exists and is writable, and that no other inquest holds the file"
+                );
             }
         }
     }
@@ -247,7 +259,9 @@ async fn check_postgres(url: &ServiceUrl, p: &PostgresSettings) -> bool {
     };
     if let Err(e) = store.check_connectivity().await {
         println!("  problem: {}", plain(&e, &target));
-        println!("  fix: start the server, or correct INQUEST_POSTGRES_URL / [postgres] url (host, port, user, database)");
+        println!(
+            "  fix: start the server, or correct INQUEST_POSTGRES_URL / [postgres] url (host, port, user, database)"
+        );
         return false;
     }
     println!("  connection: ok");
@@ -276,7 +290,10 @@ async fn check_postgres(url: &ServiceUrl, p: &PostgresSettings) -> bool {
             }
             MigrationState::Unknown { name } => {
                 ok = false;
-                println!("  problem: the database has migration {} ({name}) that this build does not know: upgrade inquest", m.version);
+                println!(
+                    "  problem: the database has migration {} ({name}) that this build does not know: upgrade inquest",
+                    m.version
+                );
             }
             _ => {}
         }

@@ -86,10 +86,21 @@ async fn metrics_down_is_a_gap_with_lower_confidence() {
     let gap_ev = inv.evidence.iter().find(|e| e.kind == EvidenceKind::Gap).expect("gap evidence recorded");
     assert!(gap_ev.reference.starts_with("gap/metrics/"));
     assert!(report.report_markdown.contains("## Evidence gaps"));
-    let top_full = full.hypotheses.iter().filter(|h| h.hypothesis_type != HypothesisType::Unknown).map(|h| h.confidence).fold(0.0, f64::max);
-    let top_degraded = inv.hypotheses.iter().filter(|h| h.hypothesis_type != HypothesisType::Unknown).map(|h| h.confidence).fold(0.0, f64::max);
+    let top_full = full
+        .hypotheses
+        .iter()
+        .filter(|h| h.hypothesis_type != HypothesisType::Unknown)
+        .map(|h| h.confidence)
+        .fold(0.0, f64::max);
+    let top_degraded = inv
+        .hypotheses
+        .iter()
+        .filter(|h| h.hypothesis_type != HypothesisType::Unknown)
+        .map(|h| h.confidence)
+        .fold(0.0, f64::max);
     assert!(top_degraded < top_full, "confidence must drop without metrics: {top_degraded} vs {top_full}");
-    let unknown = inv.hypotheses.iter().find(|h| h.hypothesis_type == HypothesisType::Unknown).expect("unknown present");
+    let unknown =
+        inv.hypotheses.iter().find(|h| h.hypothesis_type == HypothesisType::Unknown).expect("unknown present");
     assert!(unknown.evidence_ids.contains(&gap_ev.evidence_id), "the unknown hypothesis cites the gap");
 }
 
@@ -97,9 +108,8 @@ async fn metrics_down_is_a_gap_with_lower_confidence() {
 async fn topology_timeout_falls_back_to_the_incident_service() {
     let case = read_case("release-checkout-payment-timeout");
     let stores = Stores { topology: Arc::new(SlowTopology), ..loaded(&case).await };
-    let inv = investigate(&stores, case.incident_id, &InvestigationConfig::default(), now(&case))
-        .await
-        .expect("completes");
+    let inv =
+        investigate(&stores, case.incident_id, &InvestigationConfig::default(), now(&case)).await.expect("completes");
     assert_eq!(inv.blast_radius.len(), 1);
     assert!(inv.gaps.iter().any(|g| g.port == "topology" && g.operation == "blast_radius"));
     // The deployment on the incident's own service is still found and ranked.

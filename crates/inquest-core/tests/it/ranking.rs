@@ -21,13 +21,18 @@ async fn same_evidence_gives_the_same_ranking_and_ids() {
 async fn every_hypothesis_cites_existing_evidence_with_followable_refs() {
     let case = read_case("release-checkout-payment-timeout");
     let stores = loaded(&case).await;
-    let (inv, report) = investigate_and_save(&stores, &TemplateReport, case.incident_id, &InvestigationConfig::default(), now(&case))
-        .await
-        .expect("investigates");
+    let (inv, report) =
+        investigate_and_save(&stores, &TemplateReport, case.incident_id, &InvestigationConfig::default(), now(&case))
+            .await
+            .expect("investigates");
     let stored = stores.records.evidence(case.incident_id).await.expect("evidence");
     let ids: std::collections::HashSet<_> = stored.iter().map(|e| e.evidence_id).collect();
     for h in &inv.hypotheses {
-        assert!(!h.evidence_ids.is_empty() || h.hypothesis_type == HypothesisType::Unknown, "{} cites nothing", h.title);
+        assert!(
+            !h.evidence_ids.is_empty() || h.hypothesis_type == HypothesisType::Unknown,
+            "{} cites nothing",
+            h.title
+        );
         for id in &h.evidence_ids {
             assert!(ids.contains(id), "{} cites missing evidence {id}", h.title);
         }
@@ -39,7 +44,9 @@ async fn every_hypothesis_cites_existing_evidence_with_followable_refs() {
     }
     for e in &stored {
         let ok = match e.kind {
-            EvidenceKind::Record => e.reference.starts_with("deployment_events/") || e.reference.starts_with("config_change_events/"),
+            EvidenceKind::Record => {
+                e.reference.starts_with("deployment_events/") || e.reference.starts_with("config_change_events/")
+            }
             EvidenceKind::GitDiff => e.reference.starts_with("commit_files/"),
             EvidenceKind::SemanticMatch => collections::ALL.iter().any(|c| e.reference.starts_with(&format!("{c}/"))),
             EvidenceKind::MetricQuery => e.reference.contains("service_key=") && e.reference.contains("metric="),
@@ -62,7 +69,12 @@ async fn release_culprit_is_blamed_and_decoys_rank_below() {
     assert_eq!(top.hypothesis_type, HypothesisType::Release);
     assert!(case.truth.culprits.iter().any(|c| Some(c.as_str()) == top.culprit()), "top culprit {:?}", top.culprit());
     let factor = |name: &str| {
-        top.details["factors"].as_array().into_iter().flatten().find(|f| f["name"] == name).and_then(|f| f["value"].as_f64())
+        top.details["factors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|f| f["name"] == name)
+            .and_then(|f| f["value"].as_f64())
     };
     assert!(factor("timing").unwrap_or(0.0) > 0.5);
     assert!(factor("change_risk").unwrap_or(0.0) > 0.5);

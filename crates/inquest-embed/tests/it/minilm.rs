@@ -19,9 +19,14 @@ const GOLDEN: [(&str, &str, f32); 3] = [
 fn model_dir() -> Option<PathBuf> {
     match std::env::var("INQUEST_TEST_EMBED_MODEL_DIR") {
         Ok(d) if !d.is_empty() => Some(PathBuf::from(d)),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("INQUEST_TEST_EMBED_MODEL_DIR is not set under CI (scripts/ci.d/30-llm.sh fetches the files)"),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("INQUEST_TEST_EMBED_MODEL_DIR is not set under CI (scripts/ci.d/30-llm.sh fetches the files)")
+        }
         _ => {
-            eprintln!("skipping: INQUEST_TEST_EMBED_MODEL_DIR is not set (fetch with: {})", inquest_embed::minilm::FETCH_COMMAND);
+            eprintln!(
+                "skipping: INQUEST_TEST_EMBED_MODEL_DIR is not set (fetch with: {})",
+                inquest_embed::minilm::FETCH_COMMAND
+            );
             None
         }
     }
@@ -76,16 +81,28 @@ fn a_file_with_the_wrong_hash_is_refused() -> anyhow::Result<()> {
 #[tokio::test]
 async fn resolved_incidents_become_searchable_precedent() -> anyhow::Result<()> {
     let Some(dir) = model_dir() else { return Ok(()) };
-    let case = inquest_fixtures::FixtureCase::read(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/release-catalog-cache-ttl"))?;
+    let case = inquest_fixtures::FixtureCase::read(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/release-catalog-cache-ttl"),
+    )?;
     let store = inquest_store_embedded::EmbeddedStore::in_memory()?;
     let mut stores = store.stores();
     stores.embedder = std::sync::Arc::new(MiniLmEmbedder::load(&dir)?);
     inquest_fixtures::load_case(&stores, &case).await?;
     let incident = case.batch.incidents[0].clone();
-    index_resolved_incident(&stores, &incident, "catalog cache TTL dropped to 3 s; token=abcdef123456 rolled back", inquest_domain::HypothesisType::Release).await?;
+    index_resolved_incident(
+        &stores,
+        &incident,
+        "catalog cache TTL dropped to 3 s; token=abcdef123456 rolled back",
+        inquest_domain::HypothesisType::Release,
+    )
+    .await?;
     let q = stores.embedder.embed(&["catalog cache expiry too short".to_string()]).await?.remove(0);
-    let hits = stores.semantic.search(inquest_domain::collections::INCIDENT_SUMMARIES, &q, &PayloadFilter::default(), 10).await?;
-    let hit = hits.iter().find(|h| h.id == incident.incident_id.0).ok_or_else(|| anyhow::anyhow!("summary not indexed"))?;
+    let hits = stores
+        .semantic
+        .search(inquest_domain::collections::INCIDENT_SUMMARIES, &q, &PayloadFilter::default(), 10)
+        .await?;
+    let hit =
+        hits.iter().find(|h| h.id == incident.incident_id.0).ok_or_else(|| anyhow::anyhow!("summary not indexed"))?;
     assert_eq!(hit.payload["hypothesis_type"], "release");
     assert!(!hit.payload["text"].as_str().unwrap_or("").contains("abcdef123456"));
     assert_eq!(hit.payload["embedding_model"], MiniLmEmbedder::MODEL);

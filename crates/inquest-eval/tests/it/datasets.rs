@@ -37,7 +37,13 @@ async fn dev_datasets_stay_at_or_above_the_baseline() -> anyhow::Result<()> {
     for (name, s) in &scores {
         eprintln!(
             "{name}: {} cases AC@1 {:.3} AC@3 {:.3} Avg@5 {:.3} MRR {:.3} s/case p50 {:.3} p95 {:.3}",
-            s.services.cases, s.services.ac1, s.services.ac3, s.services.avg5, s.services.mrr, s.seconds_p50, s.seconds_p95
+            s.services.cases,
+            s.services.ac1,
+            s.services.ac3,
+            s.services.avg5,
+            s.services.mrr,
+            s.seconds_p50,
+            s.seconds_p95
         );
         let m = current.entry(name.clone()).or_default();
         m.insert("ac1".into(), s.services.ac1);

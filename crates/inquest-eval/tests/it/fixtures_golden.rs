@@ -50,10 +50,23 @@ async fn fixtures_accuracy_does_not_regress() {
     let base: Baseline = serde_json::from_str(&text).expect("baseline parses");
     println!(
         "fixtures: AC@1 {:.3} (baseline {:.3}), AC@3 {:.3} ({:.3}), MRR {:.3} ({:.3}), p50 {:.1} ms, p95 {:.1} ms",
-        current.ac1, base.ac1, current.ac3, base.ac3, current.mrr, base.mrr, report.latency.p50_ms, report.latency.p95_ms
+        current.ac1,
+        base.ac1,
+        current.ac3,
+        base.ac3,
+        current.mrr,
+        base.mrr,
+        report.latency.p50_ms,
+        report.latency.p95_ms
     );
     let eps = 1e-9;
-    assert!(current.ac1 + eps >= base.ac1, "AC@1 fell to {:.3} from {:.3}: {:#?}", current.ac1, base.ac1, current.match_ranks);
+    assert!(
+        current.ac1 + eps >= base.ac1,
+        "AC@1 fell to {:.3} from {:.3}: {:#?}",
+        current.ac1,
+        base.ac1,
+        current.match_ranks
+    );
     assert!(current.ac3 + eps >= base.ac3, "AC@3 fell to {:.3} from {:.3}", current.ac3, base.ac3);
     assert!(current.mrr + eps >= base.mrr, "MRR fell to {:.3} from {:.3}", current.mrr, base.mrr);
 }

@@ -1,5 +1,5 @@
 //! Integration tests of the evaluation harness.
 
+mod datasets;
 mod fixtures_golden;
 mod replay;
-mod datasets;

@@ -9,11 +9,8 @@ use inquest_fixtures::{FixtureCase, discover_cases};
 #[tokio::test]
 async fn replay_with_feedback_applies_feedback_and_does_not_lose_accuracy() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
-    let cases: Vec<FixtureCase> = discover_cases(&root)
-        .expect("fixture cases")
-        .iter()
-        .map(|d| FixtureCase::read(d).expect("case"))
-        .collect();
+    let cases: Vec<FixtureCase> =
+        discover_cases(&root).expect("fixture cases").iter().map(|d| FixtureCase::read(d).expect("case")).collect();
     assert!(cases.len() >= 16);
     let r = replay_feedback(&cases, &InvestigationConfig::default()).await.expect("replay");
     assert_eq!(r.without.cases.len(), cases.len());
@@ -27,6 +24,11 @@ async fn replay_with_feedback_applies_feedback_and_does_not_lose_accuracy() {
     // The first case has no earlier feedback: both runs rank it identically.
     assert_eq!(r.with.cases[0].ranked, r.without.cases[0].ranked);
     // Feedback must not cost accuracy on the bundled cases.
-    assert!(r.with.hypotheses.ac1 >= r.without.hypotheses.ac1, "{} < {}", r.with.hypotheses.ac1, r.without.hypotheses.ac1);
+    assert!(
+        r.with.hypotheses.ac1 >= r.without.hypotheses.ac1,
+        "{} < {}",
+        r.with.hypotheses.ac1,
+        r.without.hypotheses.ac1
+    );
     assert!(r.without.hypotheses.ac1 >= 0.9);
 }

@@ -10,7 +10,10 @@ use async_trait::async_trait;
 use chrono::{Duration, Utc};
 use inquest_domain::IncidentId;
 use inquest_ingest::model::parse_generic;
-use inquest_ingest::{Alert, Ingest, IngestStore, Investigated, InvestigationFailed, Investigator, JobState, Outcome, Policy, Step, WorkerConfig, run_once, run_worker};
+use inquest_ingest::{
+    Alert, Ingest, IngestStore, Investigated, InvestigationFailed, Investigator, JobState, Outcome, Policy, Step,
+    WorkerConfig, run_once, run_worker,
+};
 use serde_json::json;
 
 use crate::support::{FreshDb, server_url};
@@ -39,7 +42,8 @@ async fn two_processes_ingesting_one_stream_correlate_as_one() {
         }
     }
     // The message is part of the identity: strip the round so repeats share a fingerprint.
-    let stream: Vec<(String, String)> = stream.into_iter().map(|(s, m)| (s, m.split(" (").next().unwrap_or_default().to_string())).collect();
+    let stream: Vec<(String, String)> =
+        stream.into_iter().map(|(s, m)| (s, m.split(" (").next().unwrap_or_default().to_string())).collect();
     let posted = stream.len();
     let tasks = 8;
     let mut handles = Vec::new();
@@ -52,7 +56,12 @@ async fn two_processes_ingesting_one_stream_correlate_as_one() {
             // Batches of 1 to 4 alerts.
             for (i, chunk) in mine.chunks(1 + t % 4).enumerate() {
                 let batch: Vec<Alert> = chunk.iter().map(|(s, m)| alert(s, m)).collect();
-                applied.extend(store.ingest(&batch, &policy, Utc::now()).await.unwrap_or_else(|e| panic!("task {t} batch {i}: {e}")));
+                applied.extend(
+                    store
+                        .ingest(&batch, &policy, Utc::now())
+                        .await
+                        .unwrap_or_else(|e| panic!("task {t} batch {i}: {e}")),
+                );
             }
             applied
         }));
@@ -158,7 +167,10 @@ async fn workers_on_two_processes_run_every_job_exactly_once() {
     assert_eq!(state.len(), n);
     assert!(state.values().all(|(running, most, done)| (*running, *most, *done) == (0, 1, 1)), "{state:?}");
     let jobs = ingests[0].store.list_jobs().await.expect("jobs");
-    assert!(jobs.iter().all(|j| j.state == JobState::Succeeded && j.successful_runs() == 1 && j.attempts == 1), "{jobs:?}");
+    assert!(
+        jobs.iter().all(|j| j.state == JobState::Succeeded && j.successful_runs() == 1 && j.attempts == 1),
+        "{jobs:?}"
+    );
     let workers_used: BTreeSet<&str> = jobs.iter().map(|j| j.runs[0].worker.as_str()).collect();
     assert!(workers_used.len() > 1, "the queue was shared: {workers_used:?}");
 }
@@ -169,15 +181,22 @@ async fn a_worker_whose_lease_expired_cannot_complete() {
     let db = FreshDb::create(&url).await;
     let (a, b) = (ingest_on(&db, Arc::new(db.store())), ingest_on(&db, Arc::new(db.store())));
     a.ingest(vec![alert("checkout", "errors"), alert("checkout", "latency")], Utc::now()).await.expect("ingest");
-    let slow = a.store.take_job("slow", Duration::milliseconds(500), 5, Utc::now()).await.expect("take").job.expect("job");
+    let slow =
+        a.store.take_job("slow", Duration::milliseconds(500), 5, Utc::now()).await.expect("take").job.expect("job");
     let counting = Counting::default();
     let cfg = WorkerConfig::new("b");
     assert_eq!(run_once(&b, &counting, &cfg).await.expect("run"), Step::Idle, "leased to slow");
     tokio::time::sleep(StdDuration::from_millis(600)).await;
     let step = run_once(&b, &counting, &cfg).await.expect("run");
     assert!(matches!(&step, Step::Succeeded(j) if j.job_id == slow.job_id && j.attempts == 2), "{step:?}");
-    assert!(!a.store.complete_job(slow.job_id, "slow", slow.attempts, Utc::now()).await.expect("complete"), "fenced off");
-    assert!(!a.store.fail_job(slow.job_id, "slow", slow.attempts, "late", None, Utc::now()).await.expect("fail"), "fenced off");
+    assert!(
+        !a.store.complete_job(slow.job_id, "slow", slow.attempts, Utc::now()).await.expect("complete"),
+        "fenced off"
+    );
+    assert!(
+        !a.store.fail_job(slow.job_id, "slow", slow.attempts, "late", None, Utc::now()).await.expect("fail"),
+        "fenced off"
+    );
     let job = a.store.get_job(slow.job_id).await.expect("read").expect("job");
     assert_eq!(job.state, JobState::Succeeded);
     assert_eq!(job.successful_runs(), 1);
@@ -200,7 +219,8 @@ async fn the_outbox_is_cleared_while_batches_arrive_without_waiting_on_them() {
             loop {
                 let done = *stop_rx.borrow();
                 let pending = store.pending_records(100).await.expect("outbox");
-                let versions: Vec<(IncidentId, u64)> = pending.iter().map(|p| (p.incident.incident_id, p.version)).collect();
+                let versions: Vec<(IncidentId, u64)> =
+                    pending.iter().map(|p| (p.incident.incident_id, p.version)).collect();
                 store.clear_pending(&versions).await.expect("clearing never fails on a conflict");
                 cleared += versions.len();
                 if done && pending.is_empty() {
@@ -216,7 +236,8 @@ async fn the_outbox_is_cleared_while_batches_arrive_without_waiting_on_them() {
             let policy = Policy::default_policy();
             for round in 0..20 {
                 // Batches spanning many services, in a different order per task.
-                let batch: Vec<Alert> = (0..12).map(|i| alert(&format!("svc-{}", (i * (t + 1) + round) % 12), &format!("m{i}"))).collect();
+                let batch: Vec<Alert> =
+                    (0..12).map(|i| alert(&format!("svc-{}", (i * (t + 1) + round) % 12), &format!("m{i}"))).collect();
                 store.ingest(&batch, &policy, Utc::now()).await.expect("ingest");
             }
         }));

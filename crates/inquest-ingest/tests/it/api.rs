@@ -32,10 +32,18 @@ fn incident_of(v: &Value, i: usize) -> IncidentId {
 async fn malformed_alerts_get_422_naming_the_field() {
     let (ingest, _) = in_memory(Policy::default_policy());
     let app = routes(ingest.clone());
-    let (s, v, _) = call(&app, "POST", "/api/alerts", Some(json!({"service": "checkout", "severity": "urgent", "message": "m"}))).await;
+    let (s, v, _) =
+        call(&app, "POST", "/api/alerts", Some(json!({"service": "checkout", "severity": "urgent", "message": "m"})))
+            .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(v["error"]["field"], "severity");
-    let (s, v, _) = call(&app, "POST", "/api/alerts", Some(json!([{"service": "a", "severity": "low", "message": "m"}, {"severity": "low", "message": "m"}]))).await;
+    let (s, v, _) = call(
+        &app,
+        "POST",
+        "/api/alerts",
+        Some(json!([{"service": "a", "severity": "low", "message": "m"}, {"severity": "low", "message": "m"}])),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(v["error"]["field"], "[1].service");
     let req = Request::builder().method("POST").uri("/api/alerts").body(Body::from("{not json")).expect("request");
@@ -60,7 +68,10 @@ async fn alerts_no_store_can_hold_get_422_naming_the_field() {
         (json!({"service": long, "severity": "high", "message": "m"}), "service"),
         (json!({"service": "s", "severity": "high", "message": "m", "labels": {"pod": "p\u{0}"}}), "labels.pod"),
         (json!({"service": "s", "severity": "high", "message": "m", "labels": {"p\u{0}d": "p"}}), "labels"),
-        (json!([{"service": "s", "severity": "high", "message": "m"}, {"service": "s", "severity": "high", "message": "x".repeat(17 * 1024)}]), "[1].message"),
+        (
+            json!([{"service": "s", "severity": "high", "message": "m"}, {"service": "s", "severity": "high", "message": "x".repeat(17 * 1024)}]),
+            "[1].message",
+        ),
     ];
     for (body, field) in cases {
         let (s, v, _) = call(&app, "POST", "/api/alerts", Some(body)).await;
@@ -76,7 +87,8 @@ async fn alerts_no_store_can_hold_get_422_naming_the_field() {
     ])))).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     assert_eq!(v["stored"], 1);
-    let fields: Vec<&str> = v["skipped"].as_array().expect("skipped").iter().map(|s| s["field"].as_str().expect("field")).collect();
+    let fields: Vec<&str> =
+        v["skipped"].as_array().expect("skipped").iter().map(|s| s["field"].as_str().expect("field")).collect();
     assert_eq!(fields, vec!["alerts[1].annotations.summary", "alerts[2].fingerprint"]);
     assert_eq!(ingest.store.alert_count().await.expect("count"), 1);
 }
@@ -108,7 +120,8 @@ async fn alertmanager_group_stores_its_valid_alerts_and_reports_the_skipped() {
     ])))).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     assert_eq!(v["stored"], 3);
-    let indices: Vec<u64> = v["results"].as_array().expect("results").iter().map(|r| r["index"].as_u64().expect("index")).collect();
+    let indices: Vec<u64> =
+        v["results"].as_array().expect("results").iter().map(|r| r["index"].as_u64().expect("index")).collect();
     assert_eq!(indices, vec![1, 2, 3]);
     assert_eq!(v["skipped"][0]["index"], 0);
     assert_eq!(v["skipped"][0]["field"], "alerts[0].labels.service");
@@ -129,7 +142,13 @@ async fn alertmanager_group_stores_its_valid_alerts_and_reports_the_skipped() {
     assert_eq!(&again["results"][0]["fingerprint"], computed);
 
     // A group of which nothing can be taken is accepted too: Alertmanager does not retry a 4xx.
-    let (s, v, _) = call(&app, "POST", "/api/alertmanager", Some(webhook(json!([am_alert(json!({"alertname": "Watchdog"}), "0001")])))).await;
+    let (s, v, _) = call(
+        &app,
+        "POST",
+        "/api/alertmanager",
+        Some(webhook(json!([am_alert(json!({"alertname": "Watchdog"}), "0001")]))),
+    )
+    .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     assert_eq!(v["stored"], 0);
     assert_eq!(v["results"], json!([]));
@@ -153,7 +172,8 @@ async fn alertmanager_payload_that_is_no_webhook_gets_422_naming_the_field() {
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
         assert_eq!(v["error"]["field"], field, "{v}");
     }
-    let req = Request::builder().method("POST").uri("/api/alertmanager").body(Body::from("{not json")).expect("request");
+    let req =
+        Request::builder().method("POST").uri("/api/alertmanager").body(Body::from("{not json")).expect("request");
     let resp = app.clone().oneshot(req).await.expect("response");
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
     // An empty group is a group.
@@ -170,7 +190,13 @@ async fn alertmanager_payload_that_is_no_webhook_gets_422_naming_the_field() {
 async fn alerts_open_attach_and_deduplicate_and_reach_the_records_store() {
     let (ingest, stores) = in_memory(Policy::default_policy());
     let app = routes(ingest.clone());
-    let (s, first, _) = call(&app, "POST", "/api/alerts", Some(json!({"service": "checkout", "severity": "critical", "message": "5xx > 10%"}))).await;
+    let (s, first, _) = call(
+        &app,
+        "POST",
+        "/api/alerts",
+        Some(json!({"service": "checkout", "severity": "critical", "message": "5xx > 10%"})),
+    )
+    .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{first}");
     assert_eq!(first["results"][0]["outcome"], "opened");
     let incident = incident_of(&first, 0);
@@ -185,7 +211,8 @@ async fn alerts_open_attach_and_deduplicate_and_reach_the_records_store() {
         ])),
     )
     .await;
-    let outcomes: Vec<&str> = batch["results"].as_array().expect("results").iter().map(|r| r["outcome"].as_str().expect("o")).collect();
+    let outcomes: Vec<&str> =
+        batch["results"].as_array().expect("results").iter().map(|r| r["outcome"].as_str().expect("o")).collect();
     assert_eq!(outcomes, vec!["deduplicated", "attached", "suppressed"]);
     assert_eq!(incident_of(&batch, 0), incident);
     assert_eq!(incident_of(&batch, 1), incident);
@@ -205,7 +232,10 @@ async fn alerts_open_attach_and_deduplicate_and_reach_the_records_store() {
     assert_eq!(row.severity, 1);
     let decisions = stores.records.list_decisions(incident).await.expect("decisions");
     let kinds: Vec<Decision> = decisions.iter().map(|d| d.decision).collect();
-    assert!(kinds.contains(&Decision::Opened) && kinds.contains(&Decision::Approved) && kinds.contains(&Decision::Attached), "{kinds:?}");
+    assert!(
+        kinds.contains(&Decision::Opened) && kinds.contains(&Decision::Approved) && kinds.contains(&Decision::Attached),
+        "{kinds:?}"
+    );
     assert!(decisions.iter().all(|d| d.policy_version == ingest.policy.version));
     let cart = incident_of(&batch, 2);
     let cart_row = stores.records.get_incident(cart).await.expect("read").expect("cart row");
@@ -213,9 +243,17 @@ async fn alerts_open_attach_and_deduplicate_and_reach_the_records_store() {
     assert_eq!(stores.records.list_decisions(cart).await.expect("d")[0].decision, Decision::Suppressed);
 
     // The approved incident's job runs the real investigation and saves a report.
-    let step = run_once(&ingest, &CoreInvestigator { stores: stores.clone(), writer: std::sync::Arc::new(inquest_report::TemplateReport), config: Default::default() }, &WorkerConfig::new("w1"))
-        .await
-        .expect("run");
+    let step = run_once(
+        &ingest,
+        &CoreInvestigator {
+            stores: stores.clone(),
+            writer: std::sync::Arc::new(inquest_report::TemplateReport),
+            config: Default::default(),
+        },
+        &WorkerConfig::new("w1"),
+    )
+    .await
+    .expect("run");
     assert!(matches!(step, Step::Succeeded(_)), "{step:?}");
     assert_eq!(stores.records.reports(incident).await.expect("reports").len(), 1);
     let (_, jobs, _) = call(&app, "GET", "/api/jobs", None).await;
@@ -227,7 +265,8 @@ async fn alerts_open_attach_and_deduplicate_and_reach_the_records_store() {
 async fn lifecycle_endpoints_refuse_invalid_transitions_and_time_them() {
     let (ingest, stores) = in_memory(Policy::default_policy());
     let app = routes(ingest.clone());
-    let (_, v, _) = call(&app, "POST", "/api/alerts", Some(json!({"service": "search", "severity": "high", "message": "m"}))).await;
+    let (_, v, _) =
+        call(&app, "POST", "/api/alerts", Some(json!({"service": "search", "severity": "high", "message": "m"}))).await;
     let id = incident_of(&v, 0);
     let t = format!("/api/incidents/{id}/transition");
     let (s, v, _) = call(&app, "POST", &t, Some(json!({"action": "acknowledge", "actor": "oncall"}))).await;
@@ -240,20 +279,36 @@ async fn lifecycle_endpoints_refuse_invalid_transitions_and_time_them() {
     let (s, v, _) = call(&app, "POST", &t, Some(json!({"action": "explode"}))).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(v["error"]["field"], "action");
-    let (s, v, _) = call(&app, "POST", &format!("/api/incidents/{id}/notes"), Some(json!({"author": "oncall", "text": "rolling back"}))).await;
+    let (s, v, _) = call(
+        &app,
+        "POST",
+        &format!("/api/incidents/{id}/notes"),
+        Some(json!({"author": "oncall", "text": "rolling back"})),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED);
     assert_eq!(v["notes"][0]["text"], "rolling back");
     let (s, v, _) = call(&app, "POST", &t, Some(json!({"action": "resolve", "reason": "rolled back"}))).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["status"], "resolved");
-    assert!(v["time_to_resolve_seconds"].as_f64().expect("mttr") >= v["time_to_acknowledge_seconds"].as_f64().expect("mtta"));
+    assert!(
+        v["time_to_resolve_seconds"].as_f64().expect("mttr")
+            >= v["time_to_acknowledge_seconds"].as_f64().expect("mtta")
+    );
     let row = stores.records.get_incident(id).await.expect("read").expect("row");
     assert_eq!(row.status, IncidentStatus::Resolved);
     assert_eq!(row.resolution_summary.as_deref(), Some("rolled back"));
-    let (s, _, _) = call(&app, "POST", &format!("/api/incidents/{}/transition", IncidentId::new_random()), Some(json!({"action": "resolve"}))).await;
+    let (s, _, _) = call(
+        &app,
+        "POST",
+        &format!("/api/incidents/{}/transition", IncidentId::new_random()),
+        Some(json!({"action": "resolve"})),
+    )
+    .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     // A new alert for the service after resolution opens a new incident.
-    let (_, v, _) = call(&app, "POST", "/api/alerts", Some(json!({"service": "search", "severity": "high", "message": "m"}))).await;
+    let (_, v, _) =
+        call(&app, "POST", "/api/alerts", Some(json!({"service": "search", "severity": "high", "message": "m"}))).await;
     assert_eq!(v["results"][0]["outcome"], "opened");
     assert_ne!(incident_of(&v, 0), id);
 
@@ -294,7 +349,12 @@ async fn alertmanager_webhook_resolves_its_incident_and_metrics_count_it() {
     assert!(text.contains("inquest_alerts_received_total{severity=\"critical\",source=\"alertmanager\"} 3"), "{text}");
     assert!(text.contains("inquest_alert_correlations_total{outcome=\"resolved\"} 1"), "{text}");
     assert!(text.contains("inquest_incident_mttr_seconds_count 1"), "{text}");
-    for name in ["inquest_investigation_duration_seconds", "inquest_job_retries_total", "inquest_job_failures_total", "inquest_store_errors_total"] {
+    for name in [
+        "inquest_investigation_duration_seconds",
+        "inquest_job_retries_total",
+        "inquest_job_failures_total",
+        "inquest_store_errors_total",
+    ] {
         assert!(text.contains(&format!("# TYPE {name}")), "{name} missing from {text}");
     }
 }

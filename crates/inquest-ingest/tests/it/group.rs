@@ -20,8 +20,12 @@ async fn concurrent_requests_for_one_service_open_one_incident() {
         .map(|i| {
             let ingest = ingest.clone();
             tokio::spawn(async move {
-                let a = parse_generic(&serde_json::json!({"service": "checkout", "severity": "high", "message": format!("alert {i}")}), "", now)
-                    .expect("alert");
+                let a = parse_generic(
+                    &serde_json::json!({"service": "checkout", "severity": "high", "message": format!("alert {i}")}),
+                    "",
+                    now,
+                )
+                .expect("alert");
                 ingest.ingest(vec![a], now).await.expect("stored")
             })
         })

@@ -9,17 +9,21 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{Duration, Utc};
-use inquest_domain::IncidentId;
-use inquest_ingest::model::parse_generic;
 use inquest_core::InvestigationConfig;
+use inquest_domain::IncidentId;
 use inquest_domain::{
-    ConfigChangeEvent, DeploymentCommitRange, DeploymentEvent, DeploymentId, EvidenceArtifact, FeedbackEvent, Hypothesis, Incident, IncidentDecision,
-    IncidentReport, Service, ServiceId, Timestamp,
+    ConfigChangeEvent, DeploymentCommitRange, DeploymentEvent, DeploymentId, EvidenceArtifact, FeedbackEvent,
+    Hypothesis, Incident, IncidentDecision, IncidentReport, Service, ServiceId, Timestamp,
 };
+use inquest_ingest::model::parse_generic;
 use inquest_ingest::{
-    CoreInvestigator, Ingest, Investigated, InvestigationFailed, Investigator, JobState, Policy, RedbIngestStore, Step, WorkerConfig, run_once,
+    CoreInvestigator, Ingest, Investigated, InvestigationFailed, Investigator, JobState, Policy, RedbIngestStore, Step,
+    WorkerConfig, run_once,
 };
-use inquest_ports::{CommitWithFiles, DownTopology, ErrorKind, InvestigationRecord, RecordBatch, RecordStore, StoreError, StoreResult, Stores};
+use inquest_ports::{
+    CommitWithFiles, DownTopology, ErrorKind, InvestigationRecord, RecordBatch, RecordStore, StoreError, StoreResult,
+    Stores,
+};
 use inquest_report::TemplateReport;
 use inquest_store_embedded::EmbeddedStore;
 use serde_json::json;
@@ -94,10 +98,20 @@ impl RecordStore for SlowRecords {
     async fn list_decisions(&self, incident: IncidentId) -> StoreResult<Vec<IncidentDecision>> {
         self.inner.list_decisions(incident).await
     }
-    async fn deployments_between(&self, services: &[ServiceId], from: Timestamp, to: Timestamp) -> StoreResult<Vec<DeploymentEvent>> {
+    async fn deployments_between(
+        &self,
+        services: &[ServiceId],
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<DeploymentEvent>> {
         self.inner.deployments_between(services, from, to).await
     }
-    async fn config_changes_between(&self, services: &[ServiceId], from: Timestamp, to: Timestamp) -> StoreResult<Vec<ConfigChangeEvent>> {
+    async fn config_changes_between(
+        &self,
+        services: &[ServiceId],
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<ConfigChangeEvent>> {
         self.inner.config_changes_between(services, from, to).await
     }
     async fn commit_range(&self, deployment: DeploymentId) -> StoreResult<Option<DeploymentCommitRange>> {
@@ -132,7 +146,8 @@ async fn approve(ingest: &Ingest, services: &[&str]) -> Vec<IncidentId> {
     let mut alerts = Vec::new();
     for s in services {
         for m in ["errors", "latency"] {
-            alerts.push(parse_generic(&json!({"service": s, "severity": "high", "message": m}), "", now).expect("alert"));
+            alerts
+                .push(parse_generic(&json!({"service": s, "severity": "high", "message": m}), "", now).expect("alert"));
         }
     }
     let applied = ingest.ingest(alerts, now).await.expect("stored");
@@ -202,12 +217,15 @@ async fn a_job_whose_workers_died_on_every_attempt_is_given_up_and_counted() {
 async fn the_records_sync_and_the_investigation_share_one_time_limit_inside_the_lease() {
     let records = EmbeddedStore::in_memory().expect("records store").stores().records;
     let slow = Arc::new(SlowRecords { inner: records.clone(), delay: std::time::Duration::from_secs(1) });
-    let ingest = Ingest::new(Arc::new(RedbIngestStore::in_memory().expect("ingest store")), slow, Policy::default_policy());
+    let ingest =
+        Ingest::new(Arc::new(RedbIngestStore::in_memory().expect("ingest store")), slow, Policy::default_policy());
     // Stored without writing the records store: the worker's sync has the incident to write.
     let now = Utc::now();
     let alerts: Vec<_> = ["errors", "latency"]
         .iter()
-        .map(|m| parse_generic(&json!({"service": "checkout", "severity": "high", "message": m}), "", now).expect("alert"))
+        .map(|m| {
+            parse_generic(&json!({"service": "checkout", "severity": "high", "message": m}), "", now).expect("alert")
+        })
         .collect();
     let applied = ingest.store.ingest(&alerts, &ingest.policy, now).await.expect("stored");
     let incident = applied.iter().find_map(|a| a.job_id.and(a.incident_id)).expect("approved");
@@ -236,7 +254,11 @@ async fn a_store_down_during_a_job_is_a_gap_in_the_report_and_a_store_error() {
     assert!(matches!(step, Step::Succeeded(_)), "a gap does not fail the job: {step:?}");
     let reports = stores.records.reports(incidents[0]).await.expect("read");
     let report = reports.last().expect("report saved");
-    assert!(report.report_markdown.contains("## Evidence gaps") && report.report_markdown.contains("neo4j"), "the report names the gap:\n{}", report.report_markdown);
+    assert!(
+        report.report_markdown.contains("## Evidence gaps") && report.report_markdown.contains("neo4j"),
+        "the report names the gap:\n{}",
+        report.report_markdown
+    );
     let text = ingest.render_metrics().await;
     assert!(text.contains(r#"inquest_store_errors_total{store="topology/neo4j"} 1"#), "{text}");
 }
@@ -272,7 +294,8 @@ async fn the_background_sync_writes_incidents_soon_after_the_answer() {
     let (ingest, stores) = in_memory(Policy::default_policy());
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     // A long period: only the wake-up from the intake can write the incident in time.
-    let syncer = tokio::spawn(inquest_ingest::run_records_sync(ingest.clone(), std::time::Duration::from_secs(3600), stop_rx));
+    let syncer =
+        tokio::spawn(inquest_ingest::run_records_sync(ingest.clone(), std::time::Duration::from_secs(3600), stop_rx));
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     let incidents = approve(&ingest, &["checkout"]).await;
     let started = std::time::Instant::now();

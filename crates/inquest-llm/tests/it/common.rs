@@ -22,7 +22,11 @@ pub async fn loaded(case: &FixtureCase) -> anyhow::Result<(EmbeddedStore, Stores
     Ok((store, stores))
 }
 
-pub async fn run(stores: &Stores, case: &FixtureCase, writer: &dyn ReportWriter) -> anyhow::Result<(inquest_core::Investigation, IncidentReport)> {
+pub async fn run(
+    stores: &Stores,
+    case: &FixtureCase,
+    writer: &dyn ReportWriter,
+) -> anyhow::Result<(inquest_core::Investigation, IncidentReport)> {
     let now = case.batch.incidents[0].window_end;
     Ok(investigate_and_save(stores, writer, case.incident_id, &InvestigationConfig::default(), now).await?)
 }
@@ -47,7 +51,11 @@ pub async fn fake_endpoint(content: String) -> anyhow::Result<(String, tokio::sy
                 if let Some(end) = text.find("\r\n\r\n") {
                     let len = text[..end]
                         .lines()
-                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
                         .unwrap_or(0);
                     if buf.len() >= end + 4 + len {
                         break String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).to_string();
@@ -61,7 +69,10 @@ pub async fn fake_endpoint(content: String) -> anyhow::Result<(String, tokio::sy
                 "usage": { "prompt_tokens": 1234, "completion_tokens": 321, "total_tokens": 1555 }
             })
             .to_string();
-            let http = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{resp}", resp.len());
+            let http = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{resp}",
+                resp.len()
+            );
             let _ = sock.write_all(http.as_bytes()).await;
         }
     });

@@ -69,7 +69,11 @@ async fn a_failing_or_missing_endpoint_saves_the_template_report() -> anyhow::Re
     let (_s, stores) = loaded(&case).await?;
     // A port nothing listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let writer = LlmReport::new(LlmSettings { max_retries: 1, backoff_initial_ms: 10, ..settings(&format!("http://127.0.0.1:{port}/v1")) });
+    let writer = LlmReport::new(LlmSettings {
+        max_retries: 1,
+        backoff_initial_ms: 10,
+        ..settings(&format!("http://127.0.0.1:{port}/v1"))
+    });
     let (_inv, report) = run(&stores, &case, &writer).await?;
     assert_eq!(report.model_info["kind"], "template");
     assert!(report.model_info["fallback_reason"].as_str().unwrap_or("").contains("llm endpoint failed"));
@@ -87,11 +91,16 @@ async fn the_leaked_password_never_reaches_store_vectors_or_reports() -> anyhow:
     let case = FixtureCase::read(&fixture_dir(CASE))?;
     let (_s, stores) = loaded(&case).await?;
     let shas: Vec<String> = case.batch.commits.iter().map(|c| c.commit_sha.clone()).collect();
-    let stored = serde_json::to_string(&stores.records.commits(&shas).await?.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>())?;
+    let stored = serde_json::to_string(
+        &stores.records.commits(&shas).await?.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>(),
+    )?;
     assert!(stored.contains("PASSWORD"), "the diff is stored");
     assert!(!stored.contains("hunter2"));
     let q = stores.embedder.embed(&["catalog cache ttl password".to_string()]).await?.remove(0);
-    let hits = stores.semantic.search(inquest_domain::collections::GIT_DIFF_CHUNKS, &q, &PayloadFilter::default(), 100).await?;
+    let hits = stores
+        .semantic
+        .search(inquest_domain::collections::GIT_DIFF_CHUNKS, &q, &PayloadFilter::default(), 100)
+        .await?;
     assert!(!hits.is_empty());
     assert!(hits.iter().all(|h| !serde_json::to_string(&h.payload).unwrap_or_default().contains("hunter2")));
     let (_inv, template) = run(&stores, &case, &TemplateReport).await?;
@@ -137,7 +146,9 @@ async fn instructions_in_a_diff_change_neither_ranking_nor_stated_cause() -> any
     let (_tmp, injected) = injected_case()?;
     let (_b, stores) = loaded(&injected).await?;
     let (inv, report) = run(&stores, &injected, &TemplateReport).await?;
-    let ranking = |i: &inquest_core::Investigation| i.hypotheses.iter().map(|h| (h.hypothesis_type, h.title.clone())).collect::<Vec<_>>();
+    let ranking = |i: &inquest_core::Investigation| {
+        i.hypotheses.iter().map(|h| (h.hypothesis_type, h.title.clone())).collect::<Vec<_>>()
+    };
     assert_eq!(ranking(&inv), ranking(&clean_inv));
     let summary = |md: &str| md.lines().find(|l| l.starts_with("Most likely cause")).map(str::to_string);
     assert_eq!(summary(&report.report_markdown), summary(&clean_report.report_markdown));
@@ -146,7 +157,8 @@ async fn instructions_in_a_diff_change_neither_ranking_nor_stated_cause() -> any
     let (url, mut requests) = fake_endpoint(obedient_answer()).await?;
     let (inv, report) = run(&stores, &injected, &LlmReport::new(settings(&url))).await?;
     let body = requests.recv().await.ok_or_else(|| anyhow::anyhow!("no request"))?;
-    let prompt = serde_json::from_str::<serde_json::Value>(&body)?["messages"][1]["content"].as_str().unwrap_or("").to_string();
+    let prompt =
+        serde_json::from_str::<serde_json::Value>(&body)?["messages"][1]["content"].as_str().unwrap_or("").to_string();
     // The planted text travels only inside a fenced data block.
     let at = prompt.find(INJECTION).ok_or_else(|| anyhow::anyhow!("diff not in the prompt"))?;
     let before = &prompt[..at];

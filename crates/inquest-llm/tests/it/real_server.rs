@@ -11,9 +11,13 @@ use crate::common::*;
 pub fn url() -> Option<String> {
     match std::env::var("INQUEST_TEST_LLM_URL") {
         Ok(u) if !u.is_empty() => Some(u),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("INQUEST_TEST_LLM_URL is not set under CI (scripts/ci.d/30-llm.sh starts the server)"),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("INQUEST_TEST_LLM_URL is not set under CI (scripts/ci.d/30-llm.sh starts the server)")
+        }
         _ => {
-            eprintln!("skipping: INQUEST_TEST_LLM_URL is not set (run scripts/ci.d/30-llm.sh to start a local llama.cpp server)");
+            eprintln!(
+                "skipping: INQUEST_TEST_LLM_URL is not set (run scripts/ci.d/30-llm.sh to start a local llama.cpp server)"
+            );
             None
         }
     }
@@ -45,7 +49,8 @@ async fn a_real_local_model_writes_a_checked_report() -> anyhow::Result<()> {
     assert!(info["prompt_tokens"].as_u64().unwrap_or(0) > 100, "{info}");
     assert!(info["completion_tokens"].as_u64().unwrap_or(0) > 0, "{info}");
     let md = &report.report_markdown;
-    let positions: Vec<usize> = SECTIONS.iter().map(|s| md.find(&format!("\n## {s}\n")).unwrap_or(usize::MAX)).collect();
+    let positions: Vec<usize> =
+        SECTIONS.iter().map(|s| md.find(&format!("\n## {s}\n")).unwrap_or(usize::MAX)).collect();
     assert!(positions.iter().all(|p| *p != usize::MAX) && positions.windows(2).all(|w| w[0] < w[1]), "{md}");
     assert!(stated_cause(md).unwrap_or_default().contains(&inv.hypotheses[0].title));
     assert!(md.contains("## Citation check"));

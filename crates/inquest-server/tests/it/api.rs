@@ -34,7 +34,8 @@ async fn incident_list_filters_and_paginates() {
     assert_eq!(v["items"][0]["incident_id"], app.incident("release-checkout-payment-timeout").to_string());
     let (_, v) = call(&app.router, "GET", "/api/incidents?status=resolved", None).await;
     assert_eq!(v["total"], 0);
-    let (_, v) = call(&app.router, "GET", "/api/incidents?from=2026-09-03T00:00:00Z&to=2026-09-07T00:00:00Z", None).await;
+    let (_, v) =
+        call(&app.router, "GET", "/api/incidents?from=2026-09-03T00:00:00Z&to=2026-09-07T00:00:00Z", None).await;
     assert_eq!(v["total"], 1, "only the config case (2026-09-05) is in range: {v}");
 }
 
@@ -95,7 +96,8 @@ async fn metrics_endpoint_gives_series_changes_and_blast_radius() {
     let (s, v) = call(&app.router, "GET", &format!("/api/incidents/{id}/metrics"), None).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let series = v["series"].as_array().expect("series");
-    assert!(series.iter().any(|x| x["service_key"].as_str().is_some_and(|k| k.ends_with("/checkout")) && x["points"].as_array().is_some_and(|p| p.len() > 30)));
+    assert!(series.iter().any(|x| x["service_key"].as_str().is_some_and(|k| k.ends_with("/checkout"))
+        && x["points"].as_array().is_some_and(|p| p.len() > 30)));
     let changes = v["changes"].as_array().expect("changes");
     assert!(changes.iter().any(|c| c["kind"] == "deployment"), "{changes:?}");
     assert!(v["onset"].is_string(), "onset from the investigation's anomaly features");
@@ -111,7 +113,8 @@ async fn reinvestigate_adds_nothing_when_data_is_unchanged() {
     let (s, v) = call(&app.router, "POST", &format!("/api/incidents/{id}/investigate"), None).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["hypotheses"][0]["hypothesis_type"], "config");
-    let (s, _) = call(&app.router, "POST", &format!("/api/incidents/{}/investigate", IncidentId::new_random()), None).await;
+    let (s, _) =
+        call(&app.router, "POST", &format!("/api/incidents/{}/investigate", IncidentId::new_random()), None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
@@ -121,10 +124,24 @@ async fn openapi_document_is_generated_and_served() {
     let (s, v) = call(&app.router, "GET", "/api/openapi.json", None).await;
     assert_eq!(s, StatusCode::OK);
     assert!(v["openapi"].as_str().is_some_and(|x| x.starts_with("3.")));
-    for p in ["/health", "/health/ready", "/api/incidents", "/api/incidents/{id}", "/api/incidents/{id}/feedback", "/api/incidents/{id}/metrics", "/api/incidents/{id}/investigate", "/api/priors"] {
+    for p in [
+        "/health",
+        "/health/ready",
+        "/api/incidents",
+        "/api/incidents/{id}",
+        "/api/incidents/{id}/feedback",
+        "/api/incidents/{id}/metrics",
+        "/api/incidents/{id}/investigate",
+        "/api/priors",
+    ] {
         assert!(v["paths"][p].is_object(), "{p} missing from the OpenAPI document");
     }
-    let params: Vec<&str> = v["paths"]["/api/incidents"]["get"]["parameters"].as_array().expect("params").iter().filter_map(|p| p["name"].as_str()).collect();
+    let params: Vec<&str> = v["paths"]["/api/incidents"]["get"]["parameters"]
+        .as_array()
+        .expect("params")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
     for q in ["status", "service", "severity", "from", "to", "limit", "offset"] {
         assert!(params.contains(&q), "{q} not documented: {params:?}");
     }

@@ -14,7 +14,13 @@ async fn confirm_resolves_and_undo_unresolves_without_deleting() {
     let top = d["hypotheses"][0]["hypothesis_id"].as_str().expect("id").to_string();
     let title = d["hypotheses"][0]["title"].as_str().expect("title").to_string();
 
-    let (s, v) = call(&app.router, "POST", &format!("{uri}/feedback"), Some(json!({ "event_type": "hypothesis_confirmed", "hypothesis_id": top, "actor_id": "oncall" }))).await;
+    let (s, v) = call(
+        &app.router,
+        "POST",
+        &format!("{uri}/feedback"),
+        Some(json!({ "event_type": "hypothesis_confirmed", "hypothesis_id": top, "actor_id": "oncall" })),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     assert_eq!(v["event"]["actor_type"], "user");
     assert_eq!(v["event"]["actor_id"], "oncall");
@@ -29,7 +35,13 @@ async fn confirm_resolves_and_undo_unresolves_without_deleting() {
     let (_, list) = call(&app.router, "GET", "/api/incidents?status=resolved", None).await;
     assert_eq!(list["total"], 1);
 
-    let (s, v) = call(&app.router, "POST", &format!("{uri}/feedback"), Some(json!({ "event_type": "feedback_retracted", "retracts": confirm_id }))).await;
+    let (s, v) = call(
+        &app.router,
+        "POST",
+        &format!("{uri}/feedback"),
+        Some(json!({ "event_type": "feedback_retracted", "retracts": confirm_id })),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let (_, d) = call(&app.router, "GET", &uri, None).await;
     assert!(d["incident"]["resolved_at"].is_null(), "{}", d["incident"]);
@@ -39,7 +51,13 @@ async fn confirm_resolves_and_undo_unresolves_without_deleting() {
     assert!(d["verdicts"].as_object().is_some_and(|m| m.is_empty()));
 
     // Retracting twice conflicts.
-    let (s, v) = call(&app.router, "POST", &format!("{uri}/feedback"), Some(json!({ "event_type": "feedback_retracted", "retracts": confirm_id }))).await;
+    let (s, v) = call(
+        &app.router,
+        "POST",
+        &format!("{uri}/feedback"),
+        Some(json!({ "event_type": "feedback_retracted", "retracts": confirm_id })),
+    )
+    .await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
     error_message(&v, s);
 }
@@ -49,11 +67,23 @@ async fn free_text_root_cause_and_notes() {
     let app = test_app().await;
     let id = app.incident("traffic-catalog-flash-sale");
     let uri = format!("/api/incidents/{id}");
-    let (s, _) = call(&app.router, "POST", &format!("{uri}/feedback"), Some(json!({ "event_type": "human_note_added", "text": "marketing sent a newsletter" }))).await;
+    let (s, _) = call(
+        &app.router,
+        "POST",
+        &format!("{uri}/feedback"),
+        Some(json!({ "event_type": "human_note_added", "text": "marketing sent a newsletter" })),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED);
     let (_, d) = call(&app.router, "GET", &uri, None).await;
     assert!(d["incident"]["resolved_at"].is_null(), "a note does not resolve");
-    let (s, _) = call(&app.router, "POST", &format!("{uri}/feedback"), Some(json!({ "event_type": "root_cause_set", "text": "flash sale traffic" }))).await;
+    let (s, _) = call(
+        &app.router,
+        "POST",
+        &format!("{uri}/feedback"),
+        Some(json!({ "event_type": "root_cause_set", "text": "flash sale traffic" })),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED);
     let (_, d) = call(&app.router, "GET", &uri, None).await;
     assert_eq!(d["incident"]["resolution_kind"], "root_cause_text");
@@ -70,7 +100,10 @@ async fn malformed_feedback_gets_a_4xx_naming_the_field() {
         (json!({ "event_type": "hypothesis_loved" }), "event_type"),
         (json!({ "event_type": "hypothesis_confirmed" }), "hypothesis_id"),
         (json!({ "event_type": "hypothesis_confirmed", "hypothesis_id": "nope" }), "hypothesis_id"),
-        (json!({ "event_type": "hypothesis_rejected", "hypothesis_id": IncidentId::new_random().to_string() }), "hypothesis_id"),
+        (
+            json!({ "event_type": "hypothesis_rejected", "hypothesis_id": IncidentId::new_random().to_string() }),
+            "hypothesis_id",
+        ),
         (json!({ "event_type": "human_note_added", "text": "  " }), "text"),
         (json!({ "event_type": "feedback_retracted" }), "retracts"),
         (json!({ "event_type": "feedback_retracted", "retracts": IncidentId::new_random().to_string() }), "retracts"),
@@ -94,7 +127,13 @@ async fn priors_come_from_earlier_incidents_only_and_show_in_the_breakdown() {
     let early = app.incident("release-checkout-payment-timeout");
     let (_, d) = call(&app.router, "GET", &format!("/api/incidents/{early}"), None).await;
     let top = d["hypotheses"][0]["hypothesis_id"].as_str().expect("id").to_string();
-    let (s, _) = call(&app.router, "POST", &format!("/api/incidents/{early}/feedback"), Some(json!({ "event_type": "hypothesis_confirmed", "hypothesis_id": top }))).await;
+    let (s, _) = call(
+        &app.router,
+        "POST",
+        &format!("/api/incidents/{early}/feedback"),
+        Some(json!({ "event_type": "hypothesis_confirmed", "hypothesis_id": top })),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED);
 
     let (_, p) = call(&app.router, "GET", "/api/priors", None).await;
@@ -118,11 +157,20 @@ async fn priors_come_from_earlier_incidents_only_and_show_in_the_breakdown() {
         .filter(|f| f["name"] == "feedback_prior")
         .filter_map(|f| f["explanation"].as_str().map(str::to_string))
         .collect();
-    assert!(explained.iter().any(|e| e.contains("precedent: 1 of 1 confirmed incidents on checkout were release")), "{explained:?}");
+    assert!(
+        explained.iter().any(|e| e.contains("precedent: 1 of 1 confirmed incidents on checkout were release")),
+        "{explained:?}"
+    );
 
     // The earlier incident never sees the prior of its own feedback.
     let (_, d) = call(&app.router, "POST", &format!("/api/incidents/{early}/investigate"), None).await;
-    let own = d["hypotheses"].as_array().expect("hyps").iter().flat_map(|h| h["details"]["factors"].as_array().cloned().unwrap_or_default()).filter(|f| f["name"] == "feedback_prior").count();
+    let own = d["hypotheses"]
+        .as_array()
+        .expect("hyps")
+        .iter()
+        .flat_map(|h| h["details"]["factors"].as_array().cloned().unwrap_or_default())
+        .filter(|f| f["name"] == "feedback_prior")
+        .count();
     assert_eq!(own, 0);
 }
 
@@ -134,8 +182,16 @@ async fn resolution_is_rederived_after_a_fixture_reload_resets_it() {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
     let case = FixtureCase::read(&root.join(CASES[1])).expect("case");
     load_case(&stores, &case).await.expect("load");
-    let (inv, _) = investigate_and_save(&stores, &TemplateReport, case.incident_id, &InvestigationConfig::default(), Utc::now()).await.expect("investigate");
-    let event = FeedbackInput::Confirm { hypothesis: inv.hypotheses[0].hypothesis_id }.into_event(case.incident_id, inquest_domain::ActorType::User, None, Utc::now());
+    let (inv, _) =
+        investigate_and_save(&stores, &TemplateReport, case.incident_id, &InvestigationConfig::default(), Utc::now())
+            .await
+            .expect("investigate");
+    let event = FeedbackInput::Confirm { hypothesis: inv.hypotheses[0].hypothesis_id }.into_event(
+        case.incident_id,
+        inquest_domain::ActorType::User,
+        None,
+        Utc::now(),
+    );
     record_feedback(&stores, &event, Utc::now()).await.expect("feedback");
     load_case(&stores, &case).await.expect("reload");
     let reset = stores.records.get_incident(case.incident_id).await.expect("get").expect("incident");

@@ -20,7 +20,8 @@ use inquest_store_embedded::EmbeddedStore;
 use serde_json::Value;
 use tower::ServiceExt;
 
-pub const CASES: [&str; 3] = ["release-checkout-payment-timeout", "config-checkout-pool-size", "traffic-catalog-flash-sale"];
+pub const CASES: [&str; 3] =
+    ["release-checkout-payment-timeout", "config-checkout-pool-size", "traffic-catalog-flash-sale"];
 
 pub struct TestApp {
     pub router: Router,
@@ -51,7 +52,8 @@ pub async fn test_app() -> TestApp {
 
 pub async fn call(router: &Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
     let (status, bytes, _) = raw(router, method, uri, body).await;
-    let json = serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("{uri} did not answer JSON: {}", String::from_utf8_lossy(&bytes)));
+    let json = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| panic!("{uri} did not answer JSON: {}", String::from_utf8_lossy(&bytes)));
     (status, json)
 }
 

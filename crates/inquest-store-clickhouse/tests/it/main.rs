@@ -10,9 +10,13 @@ pub async fn fresh_store() -> Option<inquest_store_clickhouse::ClickHouseStore> 
         Ok(u) if !u.is_empty() => u,
         _ => {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("CI=true but INQUEST_TEST_CLICKHOUSE_URL is not set: scripts/ci.d/20-clickhouse.sh should have started the chDB front");
+                panic!(
+                    "CI=true but INQUEST_TEST_CLICKHOUSE_URL is not set: scripts/ci.d/20-clickhouse.sh should have started the chDB front"
+                );
             }
-            say("SKIPPED: INQUEST_TEST_CLICKHOUSE_URL is not set (scripts/test.sh starts ClickHouse's engine, chDB, behind a small HTTP front and sets it)");
+            say(
+                "SKIPPED: INQUEST_TEST_CLICKHOUSE_URL is not set (scripts/test.sh starts ClickHouse's engine, chDB, behind a small HTTP front and sets it)",
+            );
             return None;
         }
     };

@@ -21,7 +21,11 @@ async fn references_name_the_query() {
     let Some(store) = fresh_store().await else { return };
     let now = chrono::Utc::now();
     let w = store.window("prod/pay/api", now - chrono::Duration::hours(1), now).await.expect("window");
-    assert!(w.reference.starts_with(&format!("clickhouse:{}.metric_points?service_key=prod/pay/api", store.database())), "{}", w.reference);
+    assert!(
+        w.reference.starts_with(&format!("clickhouse:{}.metric_points?service_key=prod/pay/api", store.database())),
+        "{}",
+        w.reference
+    );
     assert!(w.reference.contains("#query_id=") && w.reference.contains("&sql_sha256="), "{}", w.reference);
     let b = store.baselines("prod/pay/api", now - chrono::Duration::hours(1), now).await.expect("baselines");
     assert_ne!(w.reference, b.reference, "each query has its own id");
@@ -33,7 +37,8 @@ async fn connectivity_says_what_is_wrong() {
     let Some(store) = fresh_store().await else { return };
     store.check_connectivity().await.expect("migrated store is healthy");
     let url = std::env::var("INQUEST_TEST_CLICKHOUSE_URL").expect("url set when a store was made");
-    let unmigrated = ClickHouseStore::new(&url, &format!("inquest_test_{}", uuid::Uuid::new_v4().simple())).expect("store");
+    let unmigrated =
+        ClickHouseStore::new(&url, &format!("inquest_test_{}", uuid::Uuid::new_v4().simple())).expect("store");
     let e = unmigrated.check_connectivity().await.expect_err("tables missing");
     assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
     assert!(e.message.contains("inquest migrate"), "{e}");

@@ -42,7 +42,10 @@ async fn data_survives_reopening_the_file() {
         payload.insert("title".into(), json!("pool exhaustion"));
         stores
             .semantic
-            .upsert(collections::RUNBOOKS, &[VectorPoint { id: uuid::Uuid::nil(), vector: vec![1.0, 0.0, 0.0], payload }])
+            .upsert(
+                collections::RUNBOOKS,
+                &[VectorPoint { id: uuid::Uuid::nil(), vector: vec![1.0, 0.0, 0.0], payload }],
+            )
             .await
             .expect("upsert");
     }
@@ -74,7 +77,13 @@ async fn a_batch_with_an_unknown_service_writes_nothing() {
     let store = EmbeddedStore::in_memory().expect("store").stores();
     let t0 = Utc::now();
     let ghost = ServiceId::derived(&["service", "ghost"]);
-    let real = Service { service_id: ServiceId::derived(&["service", "real"]), cluster_id: "c".into(), namespace: "n".into(), service_name: "real".into(), created_at: t0 };
+    let real = Service {
+        service_id: ServiceId::derived(&["service", "real"]),
+        cluster_id: "c".into(),
+        namespace: "n".into(),
+        service_name: "real".into(),
+        created_at: t0,
+    };
     let batch = RecordBatch {
         services: vec![real],
         incidents: vec![Incident {

@@ -18,11 +18,9 @@ fn neo4j() -> Option<(String, String, String)> {
             std::env::var("INQUEST_TEST_NEO4J_PASSWORD").unwrap_or_default(),
         )),
         None => {
-            say(
-                "SKIPPED: INQUEST_TEST_NEO4J_URL is not set. No Neo4j server can be installed on this machine \
+            say("SKIPPED: INQUEST_TEST_NEO4J_URL is not set. No Neo4j server can be installed on this machine \
                  (no reachable registry ships one), so the Bolt suite needs an external server; the same Cypher \
-                 statements ran on grafeo in `on_grafeo`."
-            );
+                 statements ran on grafeo in `on_grafeo`.");
             None
         }
     }
@@ -59,7 +57,10 @@ impl inquest_store_neo4j::CypherExecutor for NoExec {
     fn describe(&self) -> String {
         "nowhere".into()
     }
-    async fn query(&self, _: &inquest_store_neo4j::cypher::Statement) -> inquest_ports::StoreResult<Vec<inquest_store_neo4j::CypherRow>> {
+    async fn query(
+        &self,
+        _: &inquest_store_neo4j::cypher::Statement,
+    ) -> inquest_ports::StoreResult<Vec<inquest_store_neo4j::CypherRow>> {
         Err(inquest_ports::StoreError::new(inquest_ports::ErrorKind::Unavailable, "test", "query", "no server"))
     }
     async fn write(&self, _: &[inquest_store_neo4j::cypher::Statement]) -> inquest_ports::StoreResult<()> {

@@ -74,11 +74,8 @@ impl CypherExecutor for GrafeoExecutor {
             .db
             .execute_cypher_with_params(&statement.text, params(statement))
             .map_err(|e| err("query", statement, e))?;
-        let index: Vec<Option<usize>> = statement
-            .columns
-            .iter()
-            .map(|c| result.columns.iter().position(|rc| rc == c))
-            .collect();
+        let index: Vec<Option<usize>> =
+            statement.columns.iter().map(|c| result.columns.iter().position(|rc| rc == c)).collect();
         let mut rows = Vec::new();
         for row in result.rows() {
             let mut out = CypherRow::new();
@@ -92,7 +89,10 @@ impl CypherExecutor for GrafeoExecutor {
     }
 
     async fn write(&self, statements: &[Statement]) -> StoreResult<()> {
-        let _guard = self.write_lock.lock().map_err(|_| StoreError::new(ErrorKind::Internal, "grafeo", "write", "lock poisoned"))?;
+        let _guard = self
+            .write_lock
+            .lock()
+            .map_err(|_| StoreError::new(ErrorKind::Internal, "grafeo", "write", "lock poisoned"))?;
         let mut session = self.db.session();
         session.begin_transaction().map_err(|e| StoreError::new(ErrorKind::Internal, "grafeo", "write", e))?;
         for s in statements {

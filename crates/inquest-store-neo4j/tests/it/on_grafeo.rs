@@ -40,10 +40,8 @@ async fn migrate_is_idempotent_and_constraints_hold() {
         .await;
     assert!(dup_commit.is_err(), "the commit_sha constraint rejects a duplicate Commit");
     // The failed transaction left nothing behind.
-    let rows = exec
-        .query(&Statement::new("MATCH (c:Commit) RETURN count(c) AS n", &["n"]))
-        .await
-        .expect("count commits");
+    let rows =
+        exec.query(&Statement::new("MATCH (c:Commit) RETURN count(c) AS n", &["n"])).await.expect("count commits");
     assert_eq!(rows[0]["n"], serde_json::json!(0), "a failed write is rolled back");
 }
 
@@ -61,28 +59,44 @@ async fn nodes_carry_the_seed_properties() {
         .await
         .expect("upsert");
     let rows = exec
-        .query(&Statement::new(
-            "MATCH (s:Service {service_key: $k}) RETURN s.cluster_id AS c, s.namespace AS ns, s.name AS n",
-            &["c", "ns", "n"],
-        ).param("k", "prod/pay/api"))
+        .query(
+            &Statement::new(
+                "MATCH (s:Service {service_key: $k}) RETURN s.cluster_id AS c, s.namespace AS ns, s.name AS n",
+                &["c", "ns", "n"],
+            )
+            .param("k", "prod/pay/api"),
+        )
         .await
         .expect("service");
-    assert_eq!((rows[0]["c"].as_str(), rows[0]["ns"].as_str(), rows[0]["n"].as_str()), (Some("prod"), Some("pay"), Some("api")));
+    assert_eq!(
+        (rows[0]["c"].as_str(), rows[0]["ns"].as_str(), rows[0]["n"].as_str()),
+        (Some("prod"), Some("pay"), Some("api"))
+    );
     let rows = exec
-        .query(&Statement::new("MATCH (d:Database) RETURN d.name AS n, d.engine AS e, d.service_key AS k", &["n", "e", "k"]))
+        .query(&Statement::new(
+            "MATCH (d:Database) RETURN d.name AS n, d.engine AS e, d.service_key AS k",
+            &["n", "e", "k"],
+        ))
         .await
         .expect("database");
-    assert_eq!((rows[0]["n"].as_str(), rows[0]["e"].as_str(), rows[0]["k"].as_str()), (Some("pg"), Some("postgres"), Some("prod/pay/pg")));
-    let rows = exec
-        .query(&Statement::new("MATCH (d:Dependency) RETURN d.kind AS k", &["k"]))
-        .await
-        .expect("dependency");
+    assert_eq!(
+        (rows[0]["n"].as_str(), rows[0]["e"].as_str(), rows[0]["k"].as_str()),
+        (Some("pg"), Some("postgres"), Some("prod/pay/pg"))
+    );
+    let rows =
+        exec.query(&Statement::new("MATCH (d:Dependency) RETURN d.kind AS k", &["k"])).await.expect("dependency");
     assert_eq!(rows[0]["k"].as_str(), Some("http"));
 }
 
 #[test]
 fn statements_carry_values_only_as_parameters() {
-    for text in [cypher::MERGE_SERVICE, cypher::MERGE_DEPENDS_ON, cypher::MERGE_COMMIT, cypher::COMMITS_TOUCHING, cypher::ORIGIN] {
+    for text in [
+        cypher::MERGE_SERVICE,
+        cypher::MERGE_DEPENDS_ON,
+        cypher::MERGE_COMMIT,
+        cypher::COMMITS_TOUCHING,
+        cypher::ORIGIN,
+    ] {
         assert!(!text.contains('\''), "no string literal in {text}");
         assert!(text.contains('$'), "parameters in {text}");
     }

@@ -78,10 +78,14 @@ async fn a_changed_applied_file_is_refused() {
 
     // A database newer than this build is refused as well.
     client
-        .execute("INSERT INTO inquest_schema_migrations (version, name, checksum) VALUES (999, '0999_future', 'x')", &[])
+        .execute(
+            "INSERT INTO inquest_schema_migrations (version, name, checksum) VALUES (999, '0999_future', 'x')",
+            &[],
+        )
         .await
         .expect("future row");
-    client.execute("UPDATE inquest_schema_migrations SET checksum = $1 WHERE version = 2", &[&MIGRATIONS[1].checksum()])
+    client
+        .execute("UPDATE inquest_schema_migrations SET checksum = $1 WHERE version = 2", &[&MIGRATIONS[1].checksum()])
         .await
         .expect("restore");
     let err = store.migrate().await.expect_err("an unknown applied migration must be refused");

@@ -13,10 +13,8 @@ fn qdrant() -> Option<QdrantStore> {
             Some(QdrantStore::new(&url, key).expect("qdrant client"))
         }
         _ => {
-            say(
-                "SKIPPED: INQUEST_TEST_QDRANT_URL is not set. No Qdrant server can be installed on this machine \
-                 (no reachable registry ships one); set it to a Qdrant gRPC address (e.g. http://127.0.0.1:6334) to run this suite."
-            );
+            say("SKIPPED: INQUEST_TEST_QDRANT_URL is not set. No Qdrant server can be installed on this machine \
+                 (no reachable registry ships one); set it to a Qdrant gRPC address (e.g. http://127.0.0.1:6334) to run this suite.");
             None
         }
     }

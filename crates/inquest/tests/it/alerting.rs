@@ -111,9 +111,14 @@ async fn alertmanager_firing_at_inquest_serve_follows_the_policy() {
     let post = |alerts: Value| {
         let (client, am) = (client.clone(), am.clone());
         async move {
-            let r = client.post(format!("{am}/api/v2/alerts")).json(&alerts).send().await.expect("post to alertmanager");
+            let r =
+                client.post(format!("{am}/api/v2/alerts")).json(&alerts).send().await.expect("post to alertmanager");
             let status = r.status();
-            assert!(status.is_success(), "alertmanager refused alerts: {status} {}", r.text().await.unwrap_or_default());
+            assert!(
+                status.is_success(),
+                "alertmanager refused alerts: {status} {}",
+                r.text().await.unwrap_or_default()
+            );
         }
     };
     post(json!([alert("HighErrorRate", "checkout", "critical", None)])).await;
@@ -138,7 +143,12 @@ async fn alertmanager_firing_at_inquest_serve_follows_the_policy() {
     assert_eq!(checkout.len(), 1, "the second checkout alert attaches: {checkout:?}");
     let checkout = &checkout[0];
     assert_eq!((checkout["status"].as_str(), checkout["alert_count"].as_u64()), (Some("open"), Some(2)));
-    let decisions: Vec<&str> = checkout["decisions"].as_array().expect("decisions").iter().map(|d| d["decision"].as_str().expect("d")).collect();
+    let decisions: Vec<&str> = checkout["decisions"]
+        .as_array()
+        .expect("decisions")
+        .iter()
+        .map(|d| d["decision"].as_str().expect("d"))
+        .collect();
     assert_eq!(decisions, ["opened", "attached", "approved"]);
     let id = checkout["incident_id"].as_str().expect("id").to_string();
     // cart is below the minimum severity; search is in its maintenance window.
@@ -179,7 +189,8 @@ async fn alertmanager_firing_at_inquest_serve_follows_the_policy() {
         get(&client, format!("{}/api/incidents/{id}", inquest.url)).await["incident"]["status"] == "resolved"
     })
     .await;
-    let metrics = client.get(format!("{}/metrics", inquest.url)).send().await.expect("metrics").text().await.expect("text");
+    let metrics =
+        client.get(format!("{}/metrics", inquest.url)).send().await.expect("metrics").text().await.expect("text");
     assert!(metrics.contains("inquest_incident_mttr_seconds_count 1"), "{metrics}");
     assert!(metrics.contains("inquest_alert_correlations_total{outcome=\"attached\"} 1"), "{metrics}");
 }

@@ -36,7 +36,10 @@ async fn demo_twice_writes_reports_without_duplicating_data() {
     let first = inquest(&data, &args);
     let stdout = String::from_utf8_lossy(&first.stdout);
     assert!(stdout.contains("AC@1"), "{stdout}");
-    let cases = std::fs::read_dir(&fx).expect("fixtures").filter(|e| e.as_ref().is_ok_and(|e| e.path().join("case.json").is_file())).count();
+    let cases = std::fs::read_dir(&fx)
+        .expect("fixtures")
+        .filter(|e| e.as_ref().is_ok_and(|e| e.path().join("case.json").is_file()))
+        .count();
     let written = std::fs::read_dir(&reports).expect("reports").count();
     assert_eq!(written, cases, "one report per fixture");
 

@@ -23,11 +23,17 @@ impl Drop for Server {
 
 #[test]
 fn dashboard_confirm_persists_in_a_real_browser() {
-    let (Ok(chromium), Ok(node_modules)) = (std::env::var("INQUEST_E2E_CHROMIUM"), std::env::var("INQUEST_E2E_NODE_MODULES")) else {
+    let (Ok(chromium), Ok(node_modules)) =
+        (std::env::var("INQUEST_E2E_CHROMIUM"), std::env::var("INQUEST_E2E_NODE_MODULES"))
+    else {
         if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("INQUEST_E2E_CHROMIUM / INQUEST_E2E_NODE_MODULES unset under CI: scripts/ci.d/40-browser.sh must set them");
+            panic!(
+                "INQUEST_E2E_CHROMIUM / INQUEST_E2E_NODE_MODULES unset under CI: scripts/ci.d/40-browser.sh must set them"
+            );
         }
-        eprintln!("skipping the browser e2e test: INQUEST_E2E_CHROMIUM and INQUEST_E2E_NODE_MODULES are unset (run scripts/test.sh, or source scripts/ci.d/40-browser.sh)");
+        eprintln!(
+            "skipping the browser e2e test: INQUEST_E2E_CHROMIUM and INQUEST_E2E_NODE_MODULES are unset (run scripts/test.sh, or source scripts/ci.d/40-browser.sh)"
+        );
         return;
     };
     let bin = env!("CARGO_BIN_EXE_inquest");
@@ -77,7 +83,13 @@ fn dashboard_confirm_persists_in_a_real_browser() {
         .expect("run node");
     drop(server);
     assert!(status.success(), "the browser script failed ({status})");
-    for f in ["01-incident-list.png", "02-incident.png", "03-confirmed-after-reload.png", "04-narrow.png", "05-lifecycle.png"] {
+    for f in [
+        "01-incident-list.png",
+        "02-incident.png",
+        "03-confirmed-after-reload.png",
+        "04-narrow.png",
+        "05-lifecycle.png",
+    ] {
         let meta = std::fs::metadata(shots.join(f)).unwrap_or_else(|e| panic!("screenshot {f}: {e}"));
         assert!(meta.len() > 10_000, "screenshot {f} is suspiciously small");
     }

@@ -16,7 +16,6 @@ use crate::support::{Acked, Server, post};
 /// Two workers with a short lease, so a job the kill interrupted is taken over quickly.
 const INTAKE: &[(&str, &str)] = &[("INQUEST_INTAKE_WORKERS", "2"), ("INQUEST_INTAKE_LEASE_SECS", "3")];
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_batch_loses_nothing_and_runs_no_job_twice() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -58,7 +57,8 @@ async fn sigkill_mid_batch_loses_nothing_and_runs_no_job_twice() {
     }
     let started = Instant::now();
     loop {
-        let jobs: Vec<Value> = client.get(format!("{}/api/jobs", server.url)).send().await.expect("jobs").json().await.expect("json");
+        let jobs: Vec<Value> =
+            client.get(format!("{}/api/jobs", server.url)).send().await.expect("jobs").json().await.expect("json");
         if !jobs.is_empty() && jobs.iter().all(|j| j["state"] == "succeeded") {
             break;
         }
@@ -92,10 +92,16 @@ async fn sigkill_mid_batch_loses_nothing_and_runs_no_job_twice() {
     for job in &jobs {
         assert_eq!(job.state, JobState::Succeeded);
         assert_eq!(job.successful_runs(), 1, "job {} ran to completion {} times", job.job_id, job.successful_runs());
-        assert_eq!(records.reports(job.incident_id).await.expect("reports").len(), 1, "one report for {}", job.incident_id);
+        assert_eq!(
+            records.reports(job.incident_id).await.expect("reports").len(),
+            1,
+            "one report for {}",
+            job.incident_id
+        );
     }
     for inc in &incidents {
-        let row = records.get_incident(inc.incident_id).await.expect("read").expect("incident row in the records store");
+        let row =
+            records.get_incident(inc.incident_id).await.expect("read").expect("incident row in the records store");
         assert_eq!(row.status, inc.status);
         assert_eq!(records.list_decisions(inc.incident_id).await.expect("decisions").len(), inc.decisions.len());
     }

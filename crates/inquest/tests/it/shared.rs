@@ -13,7 +13,6 @@ use serde_json::Value;
 
 use crate::support::{Acked, Server, post, require_env, wait_until};
 
-
 async fn get(client: &reqwest::Client, url: String) -> Value {
     client.get(&url).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}")).json().await.expect("json")
 }
@@ -35,7 +34,8 @@ async fn two_processes_share_alerts_incidents_and_jobs_on_postgres() {
 
     // Each process has its own data dir (the embedded metric/topology file is one
     // process's); records and the intake are the shared Postgres database.
-    let env = [("INQUEST_POSTGRES_URL", url.as_str()), ("INQUEST_INTAKE_WORKERS", "2"), ("INQUEST_INTAKE_LEASE_SECS", "3")];
+    let env =
+        [("INQUEST_POSTGRES_URL", url.as_str()), ("INQUEST_INTAKE_WORKERS", "2"), ("INQUEST_INTAKE_LEASE_SECS", "3")];
     let a = Server::start(&dir.path().join("a"), &env).await;
     let b = Server::start(&dir.path().join("b"), &env).await;
     let client = reqwest::Client::new();

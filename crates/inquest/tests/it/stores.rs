@@ -35,7 +35,8 @@ fn doctor_on_the_embedded_default_is_ok() {
 #[test]
 fn doctor_explains_an_unreachable_postgres_without_its_password() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let out = inquest(dir.path(), &[("INQUEST_POSTGRES_URL", "postgres://inquest:hunter2@127.0.0.1:1/inquest")], &["doctor"]);
+    let out =
+        inquest(dir.path(), &[("INQUEST_POSTGRES_URL", "postgres://inquest:hunter2@127.0.0.1:1/inquest")], &["doctor"]);
     let t = text(&out);
     assert!(!out.status.success(), "{t}");
     assert!(t.contains("cannot use postgres at postgres://inquest:***@127.0.0.1:1/inquest"), "{t}");

@@ -35,17 +35,20 @@ impl Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_inquest"));
         cmd.arg("--data-dir").arg(data).args(["serve", "--bind", &format!("127.0.0.1:{port}")]);
         // Only what the test gives: no store or policy from the developer's environment.
-        for var in ["INQUEST_POSTGRES_URL", "INQUEST_CONFIG", "INQUEST_DATA_DIR", "INQUEST_CLICKHOUSE_URL", "INQUEST_INTAKE_POLICY_FILE"] {
+        for var in [
+            "INQUEST_POSTGRES_URL",
+            "INQUEST_CONFIG",
+            "INQUEST_DATA_DIR",
+            "INQUEST_CLICKHOUSE_URL",
+            "INQUEST_INTAKE_POLICY_FILE",
+        ] {
             cmd.env_remove(var);
         }
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(data.with_extension("log"))
-            .expect("server log");
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(data.with_extension("log")).expect("server log");
         let child = cmd.stdout(Stdio::null()).stderr(log).spawn().expect("inquest serve starts");
         let mut server = Server { child, url: format!("http://127.0.0.1:{port}") };
         let client = reqwest::Client::new();
