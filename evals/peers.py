@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Peers side by side (issue 4): runs BARO, n-sigma and epsilon-diagnosis from the
+"""Peers side by side: runs BARO, n-sigma and epsilon-diagnosis from the
 PyPI package rcaeval (1.8.1) on exactly the imported fixture cases Inquest is
 evaluated on, in the same run, and prints service-level AC@1/AC@3/Avg@5 and seconds
 per case next to Inquest's, with the ratio. A benchmark, not part of the test suite.

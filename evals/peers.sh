@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Peers side by side (issue 4): installs rcaeval 1.8.1 (and the libraries its BARO,
+# Peers side by side: installs rcaeval 1.8.1 (and the libraries its BARO,
 # n-sigma and epsilon-diagnosis need) into a venv, imports the dev datasets with
 # Inquest, and runs evals/peers.py on exactly those cases. Not part of the test suite.
 # Usage: evals/peers.sh [datasets-dir]   (default ../shared/datasets)

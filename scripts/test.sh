@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: starts the real servers the tests need
-# (each scripts/ci.d/*.sh installs and starts one and registers its cleanup),
-# runs every test of the workspace, then stops everything it started.
+# The whole test suite, as CI runs it: checks formatting and lints, starts the real
+# servers the tests need (each scripts/ci.d/*.sh installs and starts one and registers
+# its cleanup), runs every test of the workspace, then stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +17,20 @@ chmod 755 "$INQUEST_TEST_TMP"
 CLEANUP+=("rm -rf '$INQUEST_TEST_TMP'")
 export INQUEST_TEST_TMP
 
+# Guards first: formatting and lints of the whole workspace. A failure is reported in
+# the summary and fails the run, but the tests still run so their results are seen.
+guards=0
+echo "== cargo fmt --check"
+if ! cargo fmt --all --check; then
+  echo "cargo fmt: the tree is not formatted (run cargo fmt --all)"
+  guards=1
+fi
+echo "== cargo clippy (workspace, all targets, warnings denied)"
+if ! cargo clippy --workspace --all-targets --locked -- -D warnings; then
+  echo "cargo clippy: warnings or errors above"
+  guards=1
+fi
+
 shopt -s nullglob
 for setup in scripts/ci.d/*.sh; do
   echo "== setup: $setup"
@@ -31,6 +45,9 @@ cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$INQUEST_TEST_TMP/car
 status=${PIPESTATUS[0]}
 set -e
 # One summary line for the whole run, summed over every test binary.
-awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "%d passed, %d failed, %d skipped\n", p, f, i }' \
+guard_note=""
+if [[ "$guards" -ne 0 ]]; then guard_note=" (fmt or clippy failed, see above)"; fi
+awk -v note="$guard_note" '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "%d passed, %d failed, %d skipped%s\n", p, f, i, note }' \
   "$INQUEST_TEST_TMP/cargo-test.log"
+if [[ "$status" -eq 0 && "$guards" -ne 0 ]]; then status=1; fi
 exit "$status"

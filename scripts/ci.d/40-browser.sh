@@ -1,4 +1,4 @@
-# Browser end-to-end test (issue 6): Debian's chromium driven by playwright-core
+# Browser end-to-end test: Debian's chromium driven by playwright-core
 # from npm, installed into a cache dir. Exports INQUEST_E2E_CHROMIUM and
 # INQUEST_E2E_NODE_MODULES for crates/inquest/tests/it/e2e.rs.
 inquest_e2e_setup() {

@@ -1,4 +1,4 @@
-# Alert ingestion (issue 7): Debian's prometheus-alertmanager and prometheus.
+# Alert ingestion: Debian's prometheus-alertmanager and prometheus.
 # The tests start them themselves (free loopback ports, config in a temp dir,
 # gossip disabled) and kill them by PID, so this hook only installs them and
 # exports their paths: INQUEST_TEST_ALERTMANAGER_BIN, INQUEST_TEST_PROMETHEUS_BIN.
