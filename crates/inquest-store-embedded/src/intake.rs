@@ -105,7 +105,8 @@ enum WriteRequest {
 
 enum WriteAnswer {
     Ingest(StoreResult<Vec<Applied>>),
-    Change(Result<IncidentState, LifecycleError>),
+    // Boxed: an incident's state is much larger than the other answer.
+    Change(Box<Result<IncidentState, LifecycleError>>),
 }
 
 impl Groupable for WriteRequest {
@@ -545,7 +546,7 @@ impl EmbeddedIntakeStore {
         change: Change,
     ) -> Result<IncidentState, LifecycleError> {
         match self.submit(op, WriteRequest::Change(ChangeRequest { op, id, pointer, change })).await? {
-            WriteAnswer::Change(r) => r,
+            WriteAnswer::Change(r) => *r,
             WriteAnswer::Ingest(_) => Err(err(op, "the writer thread answered another request").into()),
         }
     }
@@ -585,7 +586,7 @@ fn write_group(db: &Database, cache: &mut Cache, group: Vec<WriteRequest>) -> Ve
     for request in group {
         match request {
             // `joins` keeps a change out of every group but its own.
-            WriteRequest::Change(c) => return vec![WriteAnswer::Change(apply_change(db, cache, c))],
+            WriteRequest::Change(c) => return vec![WriteAnswer::Change(Box::new(apply_change(db, cache, c)))],
             WriteRequest::Ingest(r) => batches.push(r),
         }
     }
