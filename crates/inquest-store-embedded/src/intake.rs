@@ -1,15 +1,16 @@
 //! `EmbeddedIntakeStore`: the intake's `IngestStore` port on an embedded `redb`
-//! file (`<data dir>/ingest.redb`, next to the records file `inquest.redb`). Every write is one serialised transaction, so
-//! correlation and job leasing are atomic; redb commits are durable (fsync) before
-//! the call returns. One process opens the file at a time (redb locks it).
+//! file (`<data dir>/ingest.redb`, next to the records file `inquest.redb`). Every
+//! write is one serialised transaction, so correlation and job leasing are atomic;
+//! redb commits are durable (fsync) before the call returns. One process opens the
+//! file at a time (redb locks it).
 //!
 //! Alerts go through one writer thread that commits every request waiting at that
-//! moment in one transaction (`inquest_intake::group`, group commit): a request is answered only after the
-//! commit that holds it, and a failed commit fails every request in it, so nothing
-//! is half-written. Within a group an incident is read and written once. Lifecycle
-//! changes go through the same thread, so its cache of committed incidents, alerts
-//! and pointers is always current. Decisions are rows of their own (appended, never
-//! rewritten with the incident's state).
+//! moment in one transaction (group commit, `inquest_intake::group`): a request is
+//! answered only after the commit that holds it, and a failed commit fails every
+//! request in it, so nothing is half-written. Within a group an incident is read
+//! and written once. Lifecycle changes go through the same thread, so its cache of
+//! committed incidents, alerts and pointers is always current. Decisions are rows
+//! of their own (appended, never rewritten with the incident's state).
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -8,10 +8,10 @@ use inquest_contract::ingest::{IngestSpace, ingest_contract};
 use inquest_intake::IngestStore;
 use inquest_store_embedded::EmbeddedIntakeStore;
 
-struct RedbSpace(tempfile::TempDir);
+struct IntakeFile(tempfile::TempDir);
 
 #[async_trait]
-impl IngestSpace for RedbSpace {
+impl IngestSpace for IntakeFile {
     async fn open(&self) -> Arc<dyn IngestStore> {
         Arc::new(EmbeddedIntakeStore::open(&self.0.path().join("ingest.redb")).expect("open the redb file"))
     }
@@ -19,5 +19,5 @@ impl IngestSpace for RedbSpace {
 
 #[tokio::test]
 async fn ingest_contract_on_embedded() {
-    ingest_contract(|| async { RedbSpace(tempfile::tempdir().expect("tempdir")) }).await;
+    ingest_contract(|| async { IntakeFile(tempfile::tempdir().expect("tempdir")) }).await;
 }
