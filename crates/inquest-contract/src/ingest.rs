@@ -1,7 +1,8 @@
 //! The intake storage port (`IngestStore`) contract: correlation applied in one
 //! transaction per batch, the lifecycle, the records outbox, and the durable job
 //! queue (leases, fencing, retries with backoff, giving up, durability across
-//! reopening). Written once, run on the embedded (redb) and Postgres stores.
+//! reopening). Written once, run on `EmbeddedIntakeStore` (the embedded crate's
+//! tests) and `PostgresIntakeStore` (the Postgres crate's tests).
 //!
 //! Times are explicit whole seconds, so no case depends on the clock or on the
 //! precision a backend keeps.
@@ -11,9 +12,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::Duration;
 use inquest_domain::{Decision, IncidentStatus, Timestamp};
-use inquest_ingest::lifecycle::Note;
-use inquest_ingest::model::{AlertSource, parse_generic};
-use inquest_ingest::{Action, Alert, AlertStatus, IngestStore, JobState, LifecycleError, Outcome, Policy};
+use inquest_intake::lifecycle::Note;
+use inquest_intake::model::{AlertSource, parse_generic};
+use inquest_intake::{Action, Alert, AlertStatus, IngestStore, JobState, LifecycleError, Outcome, Policy};
 use serde_json::json;
 
 /// One empty storage space (a redb file, a Postgres database).
@@ -185,7 +186,7 @@ pub async fn an_incident_resolved_and_replaced_in_one_batch_moves_the_pointer(st
     assert_eq!(outcomes, vec![Outcome::Opened, Outcome::Resolved, Outcome::Opened]);
     let (gone, now_open) = (applied[0].incident_id.expect("first"), applied[2].incident_id.expect("again"));
     assert_ne!(applied[0].alert_id, applied[2].alert_id);
-    let rows = |alerts: Vec<inquest_ingest::StoredAlert>| alerts.iter().map(|a| a.alert_id).collect::<Vec<_>>();
+    let rows = |alerts: Vec<inquest_intake::StoredAlert>| alerts.iter().map(|a| a.alert_id).collect::<Vec<_>>();
     assert_eq!(rows(store.alerts_of(gone).await.expect("alerts")), vec![applied[0].alert_id], "the first row is kept");
     assert_eq!(rows(store.alerts_of(now_open).await.expect("alerts")), vec![applied[2].alert_id]);
 }
@@ -223,7 +224,7 @@ pub async fn resolved_alerts_resolve_or_are_ignored(store: &Arc<dyn IngestStore>
     let opened = store.ingest(&[firing.clone()], &policy, secs(0)).await.expect("ingest");
     let incident = opened[0].incident_id.expect("incident");
     let mut resolved = firing.clone();
-    resolved.status = inquest_ingest::AlertStatus::Resolved;
+    resolved.status = inquest_intake::AlertStatus::Resolved;
     let applied = store.ingest(&[resolved.clone()], &policy, secs(90)).await.expect("ingest");
     assert_eq!(applied[0].outcome, Outcome::Resolved);
     assert_eq!(applied[0].resolved_after_seconds, Some(90.0));
@@ -232,7 +233,7 @@ pub async fn resolved_alerts_resolve_or_are_ignored(store: &Arc<dyn IngestStore>
     assert_eq!(store.incident_counts().await.expect("counts").get("resolved"), Some(&1));
     // A resolved notification for an unknown alert is kept and opens nothing.
     let mut unknown = alert("payments", "high", "never fired");
-    unknown.status = inquest_ingest::AlertStatus::Resolved;
+    unknown.status = inquest_intake::AlertStatus::Resolved;
     let applied = store.ingest(&[unknown], &policy, secs(100)).await.expect("ingest");
     assert_eq!(applied[0].outcome, Outcome::Ignored);
     assert_eq!(applied[0].incident_id, None);
@@ -419,17 +420,13 @@ pub async fn a_lease_is_exclusive_until_it_expires_and_fences_the_old_worker(sto
 pub async fn failed_jobs_retry_after_their_backoff_then_give_up_keeping_the_error(store: &Arc<dyn IngestStore>) {
     let job_id = one_job(store).await;
     let lease = Duration::seconds(60);
-    let cfg = {
-        let mut c = inquest_ingest::WorkerConfig::new("w");
-        c.backoff_base = Duration::seconds(2);
-        c
-    };
+    let backoff = |attempt| inquest_intake::store::backoff(Duration::seconds(2), Duration::minutes(5), attempt);
     let max_attempts = 3;
     let mut now = secs(0);
     for attempt in 1..=max_attempts {
         let job = store.take_job("w", lease, max_attempts, now).await.expect("take").job.expect("due");
         assert_eq!(job.attempts, attempt);
-        let retry_at = (attempt < max_attempts).then(|| now + cfg.backoff(attempt));
+        let retry_at = (attempt < max_attempts).then(|| now + backoff(attempt));
         let error = format!("metrics store unreachable (attempt {attempt})");
         assert!(
             store.fail_job(job_id, "w", attempt, &error, retry_at, now + Duration::seconds(1)).await.expect("fail")
@@ -481,7 +478,7 @@ pub async fn a_job_whose_lease_expired_on_its_last_attempt_is_given_up_keeping_w
         assert_eq!((job.job_id, job.attempts), (job_id, attempt));
     }
     let held = store.take_job("x", lease, max_attempts, secs(92)).await.expect("take");
-    assert_eq!(held, inquest_ingest::Taken::default(), "the last lease holds until secs(92)");
+    assert_eq!(held, inquest_intake::Taken::default(), "the last lease holds until secs(92)");
     // Another job is due when that lease has expired.
     let other = store
         .ingest(
@@ -509,7 +506,7 @@ pub async fn a_job_whose_lease_expired_on_its_last_attempt_is_given_up_keeping_w
     assert!(!store.complete_job(job_id, "w", 3, secs(94)).await.expect("complete"), "the last worker is fenced off");
     assert!(store.complete_job(other, "x", 1, secs(94)).await.expect("complete"));
     let later = store.take_job("y", lease, max_attempts, secs(86_400)).await.expect("take");
-    assert_eq!(later, inquest_ingest::Taken::default(), "a job given up is not taken again");
+    assert_eq!(later, inquest_intake::Taken::default(), "a job given up is not taken again");
     assert_eq!(store.get_job(job_id).await.expect("read"), Some(job));
 }
 

@@ -1,6 +1,7 @@
 //! The records port on PostgreSQL: a `deadpool-postgres` pool of `tokio-postgres`
 //! connections, the seed-002 tables of `schemas/postgres`, and the migration runner
-//! behind `inquest migrate`.
+//! behind `inquest migrate`; and the alert intake's port on the same pool
+//! (`PostgresStore::intake`, `intake`).
 
 use std::time::Duration;
 
@@ -9,9 +10,11 @@ use inquest_ports::{ErrorKind, StoreError};
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
+pub mod intake;
 pub mod migrate;
 mod records;
 
+pub use intake::PostgresIntakeStore;
 pub use migrate::{MIGRATIONS, MIGRATIONS_TABLE, Migration, MigrationState, MigrationStatus};
 
 /// Name reported as the backend and used as evidence `source`.
@@ -86,11 +89,6 @@ impl PostgresStore {
         Ok(Self { pool })
     }
 
-    /// The connection pool, for other adapters on the same database (the ingest store).
-    pub fn pool(&self) -> &Pool {
-        &self.pool
-    }
-
     pub(crate) async fn client(&self, op: &str) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(|e| pool_err(op, e))
     }
@@ -105,7 +103,7 @@ impl PostgresStore {
 }
 
 /// Map a pool error to a store error.
-pub fn pool_err(op: &str, e: PoolError) -> StoreError {
+pub(crate) fn pool_err(op: &str, e: PoolError) -> StoreError {
     match e {
         PoolError::Backend(e) => pg_err(op, e),
         PoolError::Timeout(TimeoutType::Wait) => {
@@ -118,7 +116,7 @@ pub fn pool_err(op: &str, e: PoolError) -> StoreError {
 }
 
 /// Map a `tokio-postgres` error to a store error with a closed kind.
-pub fn pg_err(op: &str, e: tokio_postgres::Error) -> StoreError {
+pub(crate) fn pg_err(op: &str, e: tokio_postgres::Error) -> StoreError {
     if let Some(db) = e.as_db_error() {
         let code = db.code();
         let class = &code.code()[..2];

@@ -1,5 +1,6 @@
-//! The alert intake inside `inquest serve`: the intake store (the records' Postgres
-//! database when configured, `<data dir>/ingest.redb` otherwise), the correlation
+//! The alert intake inside `inquest serve`: the intake store (on the records'
+//! Postgres store and its pool when configured, `<data dir>/ingest.redb`
+//! otherwise), the correlation
 //! policy, the investigation workers and the background writer of incidents to the
 //! records store.
 
@@ -9,11 +10,11 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use inquest_config::Settings;
 use inquest_core::{InvestigationConfig, ReportWriter};
-use inquest_ingest::{
-    CoreInvestigator, Ingest, IngestStore, Policy, RedbIngestStore, WorkerConfig, run_records_sync, run_worker,
-};
-use inquest_ingest_postgres::PostgresIngestStore;
+use inquest_intake::{IngestStore, Policy};
+use inquest_intake_service::{CoreInvestigator, Ingest, WorkerConfig, run_records_sync, run_worker, store_label};
 use inquest_ports::Stores;
+use inquest_store_embedded::EmbeddedIntakeStore;
+use inquest_store_postgres::PostgresStore;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -36,16 +37,20 @@ impl Intake {
 }
 
 /// The intake store: the Postgres database of the records when one is configured
-/// (shared by every `inquest` process on it), the embedded file otherwise.
-pub async fn intake_store(settings: &Settings) -> Result<Arc<dyn IngestStore>> {
+/// (shared by every `inquest` process on it), on the pool of `records` when given,
+/// the embedded file otherwise.
+pub async fn intake_store(settings: &Settings, records: Option<&PostgresStore>) -> Result<Arc<dyn IngestStore>> {
+    if let Some(records) = records {
+        return Ok(Arc::new(records.intake()));
+    }
     if let Some(url) = &settings.postgres.url {
-        let store = PostgresIngestStore::connect(url.expose(), &crate::stores::pool_settings(&settings.postgres))
+        let records = PostgresStore::connect(url.expose(), &crate::stores::pool_settings(&settings.postgres))
             .with_context(|| format!("intake store on postgres at {url}"))?;
-        return Ok(Arc::new(store));
+        return Ok(Arc::new(records.intake()));
     }
     let path = settings.data_dir.join("ingest.redb");
     let store =
-        RedbIngestStore::open(&path).with_context(|| format!("opening the intake store at {}", path.display()))?;
+        EmbeddedIntakeStore::open(&path).with_context(|| format!("opening the intake store at {}", path.display()))?;
     Ok(Arc::new(store))
 }
 
@@ -56,11 +61,17 @@ pub fn policy(settings: &Settings) -> Result<Policy> {
     }
 }
 
-/// Open the intake store, re-send incidents a crash left unwritten, and start the
-/// workers and the records writer.
-pub async fn start(settings: &Settings, stores: &Stores, writer: Arc<dyn ReportWriter>) -> Result<Intake> {
+/// Open the intake store (on the pool of `postgres`, the records store, when
+/// given), re-send incidents a crash left unwritten, and start the workers and the
+/// records writer.
+pub async fn start(
+    settings: &Settings,
+    stores: &Stores,
+    postgres: Option<&PostgresStore>,
+    writer: Arc<dyn ReportWriter>,
+) -> Result<Intake> {
     let policy = policy(settings)?;
-    let store = intake_store(settings).await?;
+    let store = intake_store(settings, postgres).await?;
     let ingest = Arc::new(Ingest::new(store, stores.records.clone(), policy));
     // The evidence stores' series exist from the start: an investigation's gap counts there.
     for (port, backend) in [
@@ -68,7 +79,7 @@ pub async fn start(settings: &Settings, stores: &Stores, writer: Arc<dyn ReportW
         ("topology", stores.topology.backend()),
         ("semantic", stores.semantic.backend()),
     ] {
-        ingest.metrics.init_store(&inquest_ingest::metrics::store_label(port, backend));
+        ingest.metrics.init_store(&store_label(port, backend));
     }
     // A records store that is down must not keep the intake from taking alerts:
     // the outbox keeps the incidents and the background writer retries.
@@ -109,7 +120,7 @@ pub async fn doctor(settings: &Settings) -> bool {
             println!("  fix: correct the file named above (see the README for its keys)");
         }
     }
-    match intake_store(settings).await {
+    match intake_store(settings, None).await {
         Ok(store) => match store.check_connectivity().await {
             Ok(()) => println!("intake:   {}: ok", store.backend()),
             Err(e) => {

@@ -183,7 +183,8 @@ async fn main() -> Result<()> {
             if run_demo {
                 demo(&settings, &fixtures, Path::new("reports")).await?;
             }
-            serve::run(&settings, stores::build_stores(&settings).await?, &bind).await
+            let (stores, postgres) = stores::build_stores_and_postgres(&settings).await?;
+            serve::run(&settings, stores, postgres, &bind).await
         }
         Command::Eval { dir, json, replay_feedback: true } => {
             let cases = read_cases(&dir)?;

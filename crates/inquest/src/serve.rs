@@ -4,18 +4,20 @@
 use anyhow::Result;
 use inquest_config::Settings;
 use inquest_ports::Stores;
+use inquest_store_postgres::PostgresStore;
 
 use crate::{intake, writers};
 
-pub async fn run(settings: &Settings, stores: Stores, bind: &str) -> Result<()> {
+/// `postgres` is the records store when it is on Postgres: the intake shares its pool.
+pub async fn run(settings: &Settings, stores: Stores, postgres: Option<PostgresStore>, bind: &str) -> Result<()> {
     // Resolution columns are derived from feedback: make them agree before serving.
     let fixed = inquest_core::feedback::rederive_all(&stores, chrono::Utc::now()).await?;
     if fixed > 0 {
         tracing::info!(incidents = fixed, "resolution re-derived from feedback");
     }
     let writer = writers::report_writer();
-    let intake = intake::start(settings, &stores, writer.clone()).await?;
-    let router = inquest_server::app(stores, writer).merge(inquest_ingest::http::routes(intake.ingest.clone()));
+    let intake = intake::start(settings, &stores, postgres.as_ref(), writer.clone()).await?;
+    let router = inquest_server::app(stores, writer);
     let policy = intake.ingest.policy.version.clone();
     let served = inquest_server::serve(
         bind,

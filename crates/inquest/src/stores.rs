@@ -89,9 +89,19 @@ fn postgres(url: &ServiceUrl, p: &PostgresSettings) -> Result<PostgresStore> {
 /// One implementation per port. The metrics, topology and semantic adapters are
 /// chosen here the same way as records once their crates are in.
 pub async fn build_stores(settings: &Settings) -> Result<Stores> {
+    Ok(build_stores_and_postgres(settings).await?.0)
+}
+
+/// `build_stores`, and the records store when it is on Postgres (the intake shares its pool).
+pub async fn build_stores_and_postgres(settings: &Settings) -> Result<(Stores, Option<PostgresStore>)> {
     let mut embedded = Embedded { settings, store: None };
+    let mut pg = None;
     let records: Arc<dyn RecordStore> = match &settings.postgres.url {
-        Some(url) => Arc::new(postgres(url, &settings.postgres)?),
+        Some(url) => {
+            let store = postgres(url, &settings.postgres)?;
+            pg = Some(store.clone());
+            Arc::new(store)
+        }
         None => embedded.get()?,
     };
     let metrics: Arc<dyn MetricStore> = match &settings.clickhouse.url {
@@ -118,7 +128,7 @@ pub async fn build_stores(settings: &Settings) -> Result<Stores> {
         None => embedded.get()?,
     };
     let stores = Stores { records, metrics, topology, semantic, embedder: Arc::new(HashEmbedder::default()) };
-    Ok(crate::writers::with_embedder(stores).await)
+    Ok((crate::writers::with_embedder(stores).await, pg))
 }
 
 /// Applies the schema of every configured store.

@@ -1,4 +1,3 @@
 //! The contract suites against the embedded store, the reference implementation.
 
 mod embedded;
-mod ingest;

@@ -1,4 +1,5 @@
-//! Integration tests of the embedded store: the port contract suites and durability.
+//! Integration tests of the embedded store: the port contract suites (the intake store's too) and durability.
 
 mod contract;
 mod durability;
+mod intake;

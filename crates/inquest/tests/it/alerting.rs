@@ -60,7 +60,7 @@ async fn alertmanager_firing_at_inquest_serve_follows_the_policy() {
         &policy,
         format!(
             "{}\n[[maintenance]]\nservice = \"search\"\nfrom = \"{}\"\nuntil = \"{}\"\n",
-            inquest_ingest::DEFAULT_POLICY,
+            inquest_intake::DEFAULT_POLICY,
             (now - chrono::Duration::hours(1)).to_rfc3339(),
             (now + chrono::Duration::hours(1)).to_rfc3339()
         ),

@@ -7,8 +7,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use inquest_ingest::{IngestStore, JobState, RedbIngestStore};
-use inquest_store_embedded::EmbeddedStore;
+use inquest_intake::{IngestStore, JobState};
+use inquest_store_embedded::{EmbeddedIntakeStore, EmbeddedStore};
 use serde_json::Value;
 
 use crate::support::{Acked, Server, post};
@@ -68,7 +68,7 @@ async fn sigkill_mid_batch_loses_nothing_and_runs_no_job_twice() {
     // Stop gracefully (SIGTERM) so the files can be opened here.
     server.stop();
 
-    let store = RedbIngestStore::open(&data.join("ingest.redb")).expect("ingest store");
+    let store = EmbeddedIntakeStore::open(&data.join("ingest.redb")).expect("ingest store");
     let records = EmbeddedStore::open(&data.join("inquest.redb")).expect("records store").stores().records;
     let incidents = store.list_incidents().await.expect("incidents");
     let mut rows: BTreeMap<String, Vec<String>> = BTreeMap::new();

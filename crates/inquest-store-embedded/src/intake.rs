@@ -1,41 +1,36 @@
-//! `IngestStore` on an embedded `redb` file (`<data dir>/ingest.redb`, next to the
-//! records file `inquest.redb`). Every write is one serialised transaction, so
-//! correlation and job leasing are atomic; redb commits are durable (fsync) before
-//! the call returns. One process opens the file at a time (redb locks it).
+//! `EmbeddedIntakeStore`: the intake's `IngestStore` port on an embedded `redb`
+//! file (`<data dir>/ingest.redb`, next to the records file `inquest.redb`). Every
+//! write is one serialised transaction, so correlation and job leasing are atomic;
+//! redb commits are durable (fsync) before the call returns. One process opens the
+//! file at a time (redb locks it).
 //!
 //! Alerts go through one writer thread that commits every request waiting at that
-//! moment in one transaction (group commit): a request is answered only after the
-//! commit that holds it, and a failed commit fails every request in it, so nothing
-//! is half-written. Within a group an incident is read and written once. Lifecycle
-//! changes go through the same thread, so its cache of committed incidents, alerts
-//! and pointers is always current. Decisions are rows of their own (appended, never
-//! rewritten with the incident's state).
+//! moment in one transaction (group commit, `inquest_intake::group`): a request is
+//! answered only after the commit that holds it, and a failed commit fails every
+//! request in it, so nothing is half-written. Within a group an incident is read
+//! and written once. Lifecycle changes go through the same thread, so its cache of
+//! committed incidents, alerts and pointers is always current. Decisions are rows
+//! of their own (appended, never rewritten with the incident's state).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
-use inquest_domain::{IncidentId, IncidentStatus, Timestamp};
+use inquest_domain::{IncidentDecision, IncidentId, IncidentStatus, Timestamp};
+use inquest_intake::correlate::{Outcome, Snapshot, StoredAlert, correlate, operator_decision};
+use inquest_intake::group::{GroupCommit, GroupError, Groupable, IngestRequest};
+use inquest_intake::lifecycle::{Action, IncidentState, Note};
+use inquest_intake::{Alert, Applied, IngestStore, Job, JobState, LifecycleError, Pending, Policy, Taken};
 use inquest_ports::{ErrorKind, StoreError, StoreResult};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use std::collections::HashMap;
-use std::sync::mpsc;
-
-use inquest_domain::IncidentDecision;
-use tokio::sync::oneshot;
-
-use crate::correlate::{Outcome, Snapshot, StoredAlert, correlate, operator_decision};
-use crate::lifecycle::{Action, IncidentState, Note};
-use crate::model::Alert;
-use crate::policy::Policy;
-use crate::store::{Applied, IngestStore, Job, JobState, LifecycleError, Pending, Taken};
-
-pub const BACKEND: &str = "embedded";
+use crate::BACKEND;
 
 type Json = TableDefinition<'static, &'static str, &'static [u8]>;
 const META: TableDefinition<&str, u64> = TableDefinition::new("ingest_meta");
@@ -92,14 +87,6 @@ fn get_str(t: &impl ReadableTable<&'static str, &'static str>, key: &str, op: &s
     Ok(t.get(key).map_err(|e| err(op, e))?.map(|v| v.value().to_string()))
 }
 
-/// One `ingest` call waiting for the writer thread.
-struct IngestRequest {
-    alerts: Vec<Alert>,
-    policy: Policy,
-    now: Timestamp,
-    reply: oneshot::Sender<StoreResult<Vec<Applied>>>,
-}
-
 type Change = Box<dyn FnOnce(&mut IncidentState) -> Result<(), LifecycleError> + Send>;
 
 /// One lifecycle change (transition, note) waiting for the writer thread.
@@ -108,7 +95,6 @@ struct ChangeRequest {
     id: IncidentId,
     pointer: Pointer,
     change: Change,
-    reply: oneshot::Sender<Result<IncidentState, LifecycleError>>,
 }
 
 /// Every write of incidents, alerts and pointers goes through the writer thread,
@@ -116,6 +102,27 @@ struct ChangeRequest {
 enum WriteRequest {
     Ingest(IngestRequest),
     Change(ChangeRequest),
+}
+
+enum WriteAnswer {
+    Ingest(StoreResult<Vec<Applied>>),
+    // Boxed: an incident's state is much larger than the other answer.
+    Change(Box<Result<IncidentState, LifecycleError>>),
+}
+
+impl Groupable for WriteRequest {
+    fn weight(&self) -> usize {
+        match self {
+            WriteRequest::Ingest(r) => r.alerts.len(),
+            WriteRequest::Change(_) => 1,
+        }
+    }
+
+    /// Alert batches are committed together (each under its own policy); a
+    /// lifecycle change is a transaction of its own, in its place in the queue.
+    fn joins(&self, first: &Self) -> bool {
+        matches!((self, first), (WriteRequest::Ingest(_), WriteRequest::Ingest(_)))
+    }
 }
 
 /// Committed incidents (without decisions), latest alert per fingerprint and active
@@ -154,21 +161,22 @@ impl Cache {
 /// The writer thread; dropping the last store handle ends it and waits for it, so
 /// the file can be opened again at once.
 struct Writer {
-    tx: Option<mpsc::Sender<WriteRequest>>,
+    queue: Option<GroupCommit<WriteRequest, WriteAnswer>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        self.tx.take();
+        self.queue.take();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
     }
 }
 
+/// The intake store on its own redb database (file or in memory).
 #[derive(Clone)]
-pub struct RedbIngestStore {
+pub struct EmbeddedIntakeStore {
     db: Arc<Database>,
     writer: Arc<Writer>,
 }
@@ -398,7 +406,7 @@ impl Group {
         }
         for id in std::mem::take(&mut self.order) {
             if let Some((inc, before, true)) = self.incidents.get_mut(&id) {
-                RedbIngestStore::put_incident(txn, inc, *before, Pointer::Leave, op)?;
+                EmbeddedIntakeStore::put_incident(txn, inc, *before, Pointer::Leave, op)?;
             }
         }
         let mut active = txn.open_table(ACTIVE).map_err(|e| err(op, e))?;
@@ -417,7 +425,7 @@ impl Group {
     }
 }
 
-impl RedbIngestStore {
+impl EmbeddedIntakeStore {
     pub fn open(path: &Path) -> StoreResult<Self> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| {
@@ -456,15 +464,18 @@ impl RedbIngestStore {
         }
         txn.commit().map_err(|e| err(op, e))?;
         let db = Arc::new(db);
-        let (tx, rx) = mpsc::channel::<WriteRequest>();
+        let (queue, groups) = GroupCommit::new(MAX_GROUP_ALERTS);
         let thread = {
             let db = db.clone();
             std::thread::Builder::new()
                 .name("inquest-ingest-writer".into())
-                .spawn(move || write_groups(&db, &rx))
+                .spawn(move || {
+                    let mut cache = Cache::default();
+                    groups.run_blocking(|group| write_group(&db, &mut cache, group));
+                })
                 .map_err(|e| err("open", format!("cannot start the writer thread: {e}")))?
         };
-        Ok(Self { db, writer: Arc::new(Writer { tx: Some(tx), thread: Some(thread) }) })
+        Ok(Self { db, writer: Arc::new(Writer { queue: Some(queue), thread: Some(thread) }) })
     }
 
     fn write<R>(&self, op: &str, f: impl FnOnce(&WriteTransaction) -> StoreResult<R>) -> StoreResult<R> {
@@ -535,14 +546,19 @@ impl RedbIngestStore {
         pointer: Pointer,
         change: Change,
     ) -> Result<IncidentState, LifecycleError> {
-        let (reply, answer) = oneshot::channel();
-        self.send(op, WriteRequest::Change(ChangeRequest { op, id, pointer, change, reply }))?;
-        answer.await.map_err(|_| err(op, "the writer thread stopped before answering"))?
+        match self.submit(op, WriteRequest::Change(ChangeRequest { op, id, pointer, change })).await? {
+            WriteAnswer::Change(r) => *r,
+            WriteAnswer::Ingest(_) => Err(err(op, "the writer thread answered another request").into()),
+        }
     }
 
-    fn send(&self, op: &str, request: WriteRequest) -> StoreResult<()> {
-        let tx = self.writer.tx.as_ref().ok_or_else(|| err(op, "the writer thread has stopped"))?;
-        tx.send(request).map_err(|_| err(op, "the writer thread has stopped"))
+    /// Queue a write for the writer thread and wait for the commit that holds it.
+    async fn submit(&self, op: &str, request: WriteRequest) -> StoreResult<WriteAnswer> {
+        let queue = self.writer.queue.as_ref().ok_or_else(|| err(op, "the writer thread has stopped"))?;
+        queue.submit(request).await.map_err(|e| match e {
+            GroupError::Stopped => err(op, "the writer thread has stopped"),
+            GroupError::NoAnswer => err(op, "the writer thread stopped before answering"),
+        })
     }
 
     fn update_job(&self, op: &str, job_id: Uuid, f: impl FnOnce(&mut Job) -> bool) -> StoreResult<bool> {
@@ -564,57 +580,32 @@ impl RedbIngestStore {
     }
 }
 
-/// The writer thread: take every alert request waiting, correlate and store them
-/// in one transaction, commit, then answer each; lifecycle changes one by one.
-fn write_groups(db: &Database, rx: &mpsc::Receiver<WriteRequest>) {
-    let mut cache = Cache::default();
-    let mut next = None;
-    loop {
-        let request = match next.take() {
-            Some(r) => r,
-            None => match rx.recv() {
-                Ok(r) => r,
-                Err(_) => return,
-            },
-        };
-        let first = match request {
-            WriteRequest::Change(c) => {
-                let result = apply_change(db, &mut cache, c.op, c.id, c.pointer, c.change);
-                let _ = c.reply.send(result);
-                continue;
-            }
-            WriteRequest::Ingest(r) => r,
-        };
-        let mut size = first.alerts.len();
-        let mut group = vec![first];
-        while size < MAX_GROUP_ALERTS {
-            match rx.try_recv() {
-                Ok(WriteRequest::Ingest(r)) => {
-                    size += r.alerts.len();
-                    group.push(r);
-                }
-                Ok(change) => {
-                    next = Some(change);
-                    break;
-                }
-                Err(_) => break,
-            }
+/// One group of the writer thread: a lifecycle change alone, or alert batches
+/// correlated and stored in one transaction; one answer per request.
+fn write_group(db: &Database, cache: &mut Cache, group: Vec<WriteRequest>) -> Vec<WriteAnswer> {
+    let mut batches = Vec::with_capacity(group.len());
+    for request in group {
+        match request {
+            // `joins` keeps a change out of every group but its own.
+            WriteRequest::Change(c) => return vec![WriteAnswer::Change(Box::new(apply_change(db, cache, c)))],
+            WriteRequest::Ingest(r) => batches.push(r),
         }
-        let result = commit_group(db, &mut cache, &group);
-        tracing::trace!(requests = group.len(), alerts = size, ok = result.is_ok(), "ingest group committed");
-        match result {
-            Ok((answers, state)) => {
-                cache.absorb(state);
-                for (r, a) in group.into_iter().zip(answers) {
-                    let _ = r.reply.send(Ok(a));
-                }
-            }
-            Err(e) => {
-                cache.clear();
-                for r in group {
-                    let _ = r.reply.send(Err(e.clone()));
-                }
-            }
+    }
+    let result = commit_group(db, cache, &batches);
+    tracing::trace!(
+        requests = batches.len(),
+        alerts = batches.iter().map(|r| r.alerts.len()).sum::<usize>(),
+        ok = result.is_ok(),
+        "ingest group committed"
+    );
+    match result {
+        Ok((answers, state)) => {
+            cache.absorb(state);
+            answers.into_iter().map(|a| WriteAnswer::Ingest(Ok(a))).collect()
+        }
+        Err(e) => {
+            cache.clear();
+            batches.iter().map(|_| WriteAnswer::Ingest(Err(e.clone()))).collect()
         }
     }
 }
@@ -637,21 +628,15 @@ fn commit_group(db: &Database, cache: &mut Cache, group: &[IngestRequest]) -> St
     Ok((answers, state))
 }
 
-fn apply_change(
-    db: &Database,
-    cache: &mut Cache,
-    op: &str,
-    id: IncidentId,
-    pointer: Pointer,
-    change: Change,
-) -> Result<IncidentState, LifecycleError> {
+fn apply_change(db: &Database, cache: &mut Cache, request: ChangeRequest) -> Result<IncidentState, LifecycleError> {
+    let ChangeRequest { op, id, pointer, change } = request;
     let key = id.to_string();
     let result = (|| {
         let txn = db.begin_write().map_err(|e| err(op, e))?;
         let mut inc = read_incident(&txn, &key, op)?.ok_or(LifecycleError::NotFound(id))?;
         let before = Some(inc.status);
         change(&mut inc)?;
-        RedbIngestStore::put_incident(&txn, &mut inc, before, pointer, op)?;
+        EmbeddedIntakeStore::put_incident(&txn, &mut inc, before, pointer, op)?;
         let full = with_decisions(inc.clone(), &txn.open_table(DECISIONS).map_err(|e| err(op, e))?, op)?;
         txn.commit().map_err(|e| err(op, e))?;
         Ok((inc, full))
@@ -671,7 +656,7 @@ fn apply_change(
 }
 
 #[async_trait]
-impl IngestStore for RedbIngestStore {
+impl IngestStore for EmbeddedIntakeStore {
     fn backend(&self) -> &'static str {
         BACKEND
     }
@@ -685,12 +670,11 @@ impl IngestStore for RedbIngestStore {
 
     async fn ingest(&self, batch: &[Alert], policy: &Policy, now: Timestamp) -> StoreResult<Vec<Applied>> {
         let op = "ingest";
-        let (reply, answer) = oneshot::channel();
-        self.send(
-            op,
-            WriteRequest::Ingest(IngestRequest { alerts: batch.to_vec(), policy: policy.clone(), now, reply }),
-        )?;
-        answer.await.map_err(|_| err(op, "the writer thread stopped before answering"))?
+        let request = IngestRequest { alerts: batch.to_vec(), policy: policy.clone(), now };
+        match self.submit(op, WriteRequest::Ingest(request)).await? {
+            WriteAnswer::Ingest(r) => r,
+            WriteAnswer::Change(_) => Err(err(op, "the writer thread answered another request")),
+        }
     }
 
     async fn get_incident(&self, id: IncidentId) -> StoreResult<Option<IncidentState>> {

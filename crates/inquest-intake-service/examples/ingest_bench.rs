@@ -1,11 +1,13 @@
-//! Ingest benchmark (not a test): a load generator on loopback posting alerts to
-//! the intake (`inquest_ingest::http::routes` served in-process on 127.0.0.1),
-//! single and batched, with realistic duplication (most alerts repeat a hot set of
+//! Ingest benchmark (not a test): concurrent clients handing alerts to the intake
+//! service in-process (each request a JSON body parsed as the generic endpoint
+//! parses it, then `Ingest::ingest`; the HTTP layer is not measured), single and
+//! batched, with realistic duplication (most alerts repeat a hot set of
 //! fingerprints, as a flapping or re-notifying source does). Alerts are correlated
-//! and durably stored before each answer: on the embedded store (redb in a temp
-//! dir, fsync per commit) or on Postgres (a fresh database, migrated, dropped after).
+//! and durably stored before each answer: on the embedded intake store (redb in a
+//! temp dir, fsync per commit) or on Postgres (a fresh database, migrated, dropped
+//! after, the intake on the records store's pool).
 //!
-//! `cargo run --release -p inquest-ingest-postgres --example ingest_bench -- [seconds] [clients] [--postgres URL] [--backend embedded|postgres|both]`
+//! `cargo run --release -p inquest-intake-service --example ingest_bench -- [seconds] [clients] [--postgres URL] [--backend embedded|postgres|both]`
 //!
 //! Without `--postgres` only the embedded store runs; with it both run (unless
 //! `--backend` says otherwise) and the postgres/embedded ratios are printed.
@@ -13,10 +15,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use inquest_ingest::{Ingest, IngestStore, Policy, RedbIngestStore, http::routes};
-use inquest_ingest_postgres::PostgresIngestStore;
+use inquest_contract::postgres::FreshDb;
+use inquest_intake::model::parse_generic_body;
+use inquest_intake::{IngestStore, Policy};
+use inquest_intake_service::{Ingest, run_records_sync};
 use inquest_ports::RecordStore;
-use inquest_store_embedded::EmbeddedStore;
+use inquest_store_embedded::{EmbeddedIntakeStore, EmbeddedStore};
 use inquest_store_postgres::{PoolSettings, PostgresStore};
 use serde_json::{Value, json};
 
@@ -55,14 +59,12 @@ struct Run {
     errors: usize,
 }
 
-async fn drive(url: &str, batch: usize, concurrency: usize, duration: Duration) -> Run {
-    let client = reqwest::Client::new();
+async fn drive(ingest: Arc<Ingest>, batch: usize, concurrency: usize, duration: Duration) -> Run {
     let deadline = Instant::now() + duration;
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..concurrency {
-        let client = client.clone();
-        let url = url.to_string();
+        let ingest = ingest.clone();
         tasks.push(tokio::spawn(async move {
             let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (c as u64 + 1));
             let (mut sent, mut errors, mut lat) = (0usize, 0usize, Vec::new());
@@ -72,14 +74,18 @@ async fn drive(url: &str, batch: usize, concurrency: usize, duration: Duration) 
                 } else {
                     Value::Array((0..batch).map(|_| alert(&mut rng)).collect())
                 };
+                let bytes = body.to_string().into_bytes();
                 let t = Instant::now();
-                match client.post(format!("{url}/api/alerts")).json(&body).send().await {
-                    Ok(r) if r.status().as_u16() == 202 => {
-                        let _ = r.bytes().await;
-                        lat.push(t.elapsed().as_secs_f64() * 1000.0);
-                        sent += batch;
-                    }
-                    _ => errors += 1,
+                let now = chrono::Utc::now();
+                let stored = match serde_json::from_slice::<Value>(&bytes).map(|v| parse_generic_body(&v, now)) {
+                    Ok(Ok(alerts)) => ingest.ingest(alerts, now).await.is_ok(),
+                    _ => false,
+                };
+                if stored {
+                    lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                    sent += batch;
+                } else {
+                    errors += 1;
                 }
             }
             (sent, errors, lat)
@@ -119,40 +125,6 @@ struct Figures {
     p99: f64,
 }
 
-/// A database created for one mode on the server of `admin_url`, dropped after.
-struct BenchDb {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl BenchDb {
-    async fn create(admin_url: &str) -> Result<BenchDb, Box<dyn std::error::Error>> {
-        let name = format!("inquest_bench_{}", uuid::Uuid::new_v4().simple());
-        let (client, conn) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls).await?;
-        tokio::spawn(conn);
-        client.batch_execute(&format!("CREATE DATABASE {name}")).await?;
-        let (base, query) = admin_url.split_once('?').map_or((admin_url, None), |(b, q)| (b, Some(q)));
-        let slash = base
-            .rfind('/')
-            .filter(|i| base[..*i].ends_with(|c: char| c != '/'))
-            .ok_or("the postgres url must name a database")?;
-        let mut url = format!("{}/{name}", &base[..slash]);
-        if let Some(q) = query {
-            url.push('?');
-            url.push_str(q);
-        }
-        Ok(BenchDb { admin_url: admin_url.to_string(), name, url })
-    }
-
-    async fn drop_db(self) {
-        if let Ok((client, conn)) = tokio_postgres::connect(&self.admin_url, tokio_postgres::NoTls).await {
-            tokio::spawn(conn);
-            let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).await;
-        }
-    }
-}
-
 async fn measure(
     backend: Backend,
     postgres: Option<&str>,
@@ -166,30 +138,24 @@ async fn measure(
     let (store, records): (Arc<dyn IngestStore>, Arc<dyn RecordStore>) = match backend {
         Backend::Embedded => {
             let records = EmbeddedStore::open(&dir.path().join("inquest.redb"))?.stores();
-            (Arc::new(RedbIngestStore::open(&dir.path().join("ingest.redb"))?), records.records.clone())
+            (Arc::new(EmbeddedIntakeStore::open(&dir.path().join("ingest.redb"))?), records.records.clone())
         }
         Backend::Postgres => {
-            let db = BenchDb::create(postgres.ok_or("--postgres URL is required")?).await?;
+            // A fresh database on the server, dropped after the mode.
+            let db = FreshDb::create(postgres.ok_or("--postgres URL is required")?).await;
             let settings = PoolSettings { max_size: concurrency + 4, ..PoolSettings::default() };
             let records = PostgresStore::connect(&db.url, &settings)?;
             records.migrate().await?;
-            let store = PostgresIngestStore::sharing(&records);
+            let store = records.intake();
             bench_db = Some(db);
             (Arc::new(store), Arc::new(records))
         }
     };
     let ingest = Arc::new(Ingest::new(store, records, Policy::default_policy()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let app = routes(ingest.clone());
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
     // As `inquest serve` does: incidents reach the records store in the background.
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let syncer = tokio::spawn(inquest_ingest::run_records_sync(ingest.clone(), Duration::from_secs(2), stop_rx));
-    let run = drive(&url, batch, concurrency, Duration::from_secs(seconds)).await;
-    server.abort();
+    let syncer = tokio::spawn(run_records_sync(ingest.clone(), Duration::from_secs(2), stop_rx));
+    let run = drive(ingest.clone(), batch, concurrency, Duration::from_secs(seconds)).await;
     let _ = stop.send(true);
     let _ = syncer.await;
     let mut lat = run.latencies_ms.clone();
@@ -206,9 +172,7 @@ async fn measure(
         figures.rate, figures.p50, figures.p99, run.alerts, run.seconds, concurrency, run.errors, rows, incidents
     );
     drop(ingest);
-    if let Some(db) = bench_db {
-        db.drop_db().await;
-    }
+    drop(bench_db);
     Ok(figures)
 }
 

@@ -1,8 +1,10 @@
 //! Prometheus metrics of the intake, the lifecycle and the investigation workers,
+//! registered into a `Registry` the caller may share with other subsystems, and
 //! rendered in the text exposition format for `GET /metrics`.
 
 use std::collections::BTreeMap;
 
+use inquest_intake::model::{AlertSource, REJECT_REASONS, Severity};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -34,10 +36,20 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// The metrics on a registry of their own.
     #[allow(clippy::expect_used)]
     pub fn new() -> Metrics {
-        // Registration only fails on duplicate or malformed names, which are constants here.
-        let registry = Registry::new();
+        // Registration only fails on duplicate or malformed names, and this registry is empty.
+        Metrics::with_registry(&Registry::new()).expect("metrics on a fresh registry")
+    }
+
+    /// The metrics registered into `registry`, so one registry can hold every
+    /// subsystem's; `render` then renders all of it. Fails when `registry`
+    /// already holds a metric of the same name (a second intake on it).
+    #[allow(clippy::expect_used)]
+    pub fn with_registry(registry: &Registry) -> prometheus::Result<Metrics> {
+        // Creating a metric only fails on malformed names, which are constants here.
+        let registry = registry.clone();
         let alerts_received = IntCounterVec::new(
             Opts::new("inquest_alerts_received_total", "Alerts received, by severity and source"),
             &["severity", "source"],
@@ -104,15 +116,15 @@ impl Metrics {
             Box::new(store_errors.clone()),
             Box::new(request_duration.clone()),
         ] {
-            registry.register(c).expect("register");
+            registry.register(c)?;
         }
-        for sev in crate::model::Severity::ALL {
+        for sev in Severity::ALL {
             for src in ["generic", "alertmanager"] {
                 alerts_received.with_label_values(&[sev.as_str(), src]);
             }
         }
         for src in ["generic", "alertmanager"] {
-            for reason in crate::model::REJECT_REASONS {
+            for reason in REJECT_REASONS {
                 alerts_rejected.with_label_values(&[src, reason]);
             }
         }
@@ -125,7 +137,7 @@ impl Metrics {
         for e in ["alerts", "alertmanager"] {
             request_duration.with_label_values(&[e]);
         }
-        Metrics {
+        Ok(Metrics {
             registry,
             alerts_received,
             alerts_rejected,
@@ -138,11 +150,16 @@ impl Metrics {
             job_failures,
             store_errors,
             request_duration,
-        }
+        })
+    }
+
+    /// The registry these metrics are in.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// Count one alert refused by validation; `reason` is one of `model::REJECT_REASONS`.
-    pub fn alert_rejected(&self, source: crate::model::AlertSource, reason: &str) {
+    pub fn alert_rejected(&self, source: AlertSource, reason: &str) {
         self.alerts_rejected.with_label_values(&[source.as_str(), reason]).inc();
     }
 
@@ -181,5 +198,32 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_metrics_join_a_shared_registry_once() {
+        let registry = Registry::new();
+        let other = IntCounter::new("other_subsystem_total", "Another subsystem's counter").expect("metric");
+        registry.register(Box::new(other.clone())).expect("register");
+        let metrics = Metrics::with_registry(&registry).expect("registered");
+        metrics.job_retries.inc();
+        other.inc();
+        let text = metrics.render();
+        assert!(text.contains("inquest_job_retries_total 1"), "{text}");
+        assert!(text.contains("other_subsystem_total 1"), "one registry renders every subsystem: {text}");
+        assert!(Metrics::with_registry(&registry).is_err(), "the same names twice on one registry");
+    }
+
+    #[test]
+    fn the_default_metrics_have_a_registry_of_their_own() {
+        let (a, b) = (Metrics::default(), Metrics::new());
+        a.job_failures.inc();
+        assert!(a.render().contains("inquest_job_failures_total 1"));
+        assert!(b.render().contains("inquest_job_failures_total 0"));
     }
 }

@@ -4,8 +4,8 @@
 use chrono::Utc;
 use inquest_core::feedback::{FeedbackInput, record_feedback};
 use inquest_domain::{ActorType, IncidentStatus};
-use inquest_ingest::Policy;
-use inquest_ingest::model::parse_generic;
+use inquest_intake::Policy;
+use inquest_intake::model::parse_generic;
 
 use crate::in_memory;
 

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::Utc;
 use inquest_domain::Decision;
-use inquest_ingest::Policy;
-use inquest_ingest::model::parse_generic;
+use inquest_intake::Policy;
+use inquest_intake::model::parse_generic;
 
 use crate::in_memory;
 

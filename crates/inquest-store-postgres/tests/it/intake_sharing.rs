@@ -1,4 +1,4 @@
-//! Several `PostgresIngestStore`s with pools of their own on one database, as
+//! Several `PostgresIntakeStore`s with pools of their own on one database, as
 //! several `inquest` processes are: concurrent intake correlates as one, workers
 //! run every job exactly once and never twice at once, a lost lease cannot complete.
 
@@ -9,27 +9,27 @@ use std::time::Duration as StdDuration;
 use async_trait::async_trait;
 use chrono::{Duration, Utc};
 use inquest_domain::IncidentId;
-use inquest_ingest::model::parse_generic;
-use inquest_ingest::{
-    Alert, Ingest, IngestStore, Investigated, InvestigationFailed, Investigator, JobState, Outcome, Policy, Step,
-    WorkerConfig, run_once, run_worker,
+use inquest_intake::model::parse_generic;
+use inquest_intake::{Alert, IngestStore, JobState, Outcome, Policy};
+use inquest_intake_service::{
+    Ingest, Investigated, InvestigationFailed, Investigator, Step, WorkerConfig, run_once, run_worker,
 };
 use serde_json::json;
 
-use crate::support::{FreshDb, server_url};
+use crate::support::{IntakeDb, server_url};
 
 fn alert(service: &str, message: &str) -> Alert {
     parse_generic(&json!({"service": service, "severity": "high", "message": message}), "", Utc::now()).expect("alert")
 }
 
-fn ingest_on(db: &FreshDb, store: Arc<dyn IngestStore>) -> Arc<Ingest> {
+fn ingest_on(db: &IntakeDb, store: Arc<dyn IngestStore>) -> Arc<Ingest> {
     Arc::new(Ingest::new(store, Arc::new(db.records()), Policy::default_policy()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_processes_ingesting_one_stream_correlate_as_one() {
     let Some(url) = server_url("two_processes_ingesting_one_stream_correlate_as_one") else { return };
-    let db = FreshDb::create(&url).await;
+    let db = IntakeDb::create(&url).await;
     let stores: [Arc<dyn IngestStore>; 2] = [Arc::new(db.store()), Arc::new(db.store())];
     // 6 services x 8 alert identities, each posted 5 times, interleaved.
     let services = 6;
@@ -131,7 +131,7 @@ impl Investigator for Counting {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn workers_on_two_processes_run_every_job_exactly_once() {
     let Some(url) = server_url("workers_on_two_processes_run_every_job_exactly_once") else { return };
-    let db = FreshDb::create(&url).await;
+    let db = IntakeDb::create(&url).await;
     let ingests = [ingest_on(&db, Arc::new(db.store())), ingest_on(&db, Arc::new(db.store()))];
     let n = 50;
     for s in 0..n {
@@ -178,7 +178,7 @@ async fn workers_on_two_processes_run_every_job_exactly_once() {
 #[tokio::test]
 async fn a_worker_whose_lease_expired_cannot_complete() {
     let Some(url) = server_url("a_worker_whose_lease_expired_cannot_complete") else { return };
-    let db = FreshDb::create(&url).await;
+    let db = IntakeDb::create(&url).await;
     let (a, b) = (ingest_on(&db, Arc::new(db.store())), ingest_on(&db, Arc::new(db.store())));
     a.ingest(vec![alert("checkout", "errors"), alert("checkout", "latency")], Utc::now()).await.expect("ingest");
     let slow =
@@ -207,7 +207,7 @@ async fn a_worker_whose_lease_expired_cannot_complete() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_outbox_is_cleared_while_batches_arrive_without_waiting_on_them() {
     let Some(url) = server_url("the_outbox_is_cleared_while_batches_arrive_without_waiting_on_them") else { return };
-    let db = FreshDb::create(&url).await;
+    let db = IntakeDb::create(&url).await;
     let stores: [Arc<dyn IngestStore>; 2] = [Arc::new(db.store()), Arc::new(db.store())];
     let started = std::time::Instant::now();
     let (stop, stop_rx) = tokio::sync::watch::channel(false);

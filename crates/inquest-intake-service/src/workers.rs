@@ -1,8 +1,9 @@
 //! Investigation workers: take a leased job from the durable queue, run the
 //! investigation, and complete it, or retry it with exponential backoff, or give
-//! up after the last attempt keeping the error. A job whose worker died is taken
-//! again once its lease expires, up to `max_attempts` attempts in all; a worker
-//! that lost its lease cannot complete it.
+//! up keeping the error: after the last attempt, or at once when the error is one
+//! another attempt cannot fix (the incident does not exist). A job whose worker
+//! died is taken again once its lease expires, up to `max_attempts` attempts in
+//! all; a worker that lost its lease cannot complete it.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,9 +16,10 @@ use inquest_ports::Stores;
 use tokio::sync::watch;
 use tracing::{Instrument, info, info_span, warn};
 
+use inquest_intake::Job;
+
 use crate::metrics::store_label;
 use crate::service::Ingest;
-use crate::store::Job;
 
 /// What a saved investigation met on its way: the stores that could not answer
 /// (its evidence gaps), each as `port/backend`, counted in `inquest_store_errors_total`.
@@ -26,17 +28,27 @@ pub struct Investigated {
     pub failed_stores: Vec<String>,
 }
 
-/// An investigation that could not be completed: the error kept on the job, and
-/// the store (`port/backend`) whose failure caused it, if one did.
+/// An investigation that could not be completed: the error kept on the job, the
+/// store (`port/backend`) whose failure caused it, if one did, and whether another
+/// attempt may succeed (when not, the job is given up at once).
 #[derive(Debug, Clone, PartialEq)]
 pub struct InvestigationFailed {
     pub error: String,
     pub store: Option<String>,
+    pub retryable: bool,
 }
 
+impl InvestigationFailed {
+    /// A failure another attempt cannot fix.
+    pub fn permanent(error: impl Into<String>) -> InvestigationFailed {
+        InvestigationFailed { error: error.into(), store: None, retryable: false }
+    }
+}
+
+/// A failure worth another attempt (a time limit, a store that may come back).
 impl From<String> for InvestigationFailed {
     fn from(error: String) -> InvestigationFailed {
-        InvestigationFailed { error, store: None }
+        InvestigationFailed { error, store: None, retryable: true }
     }
 }
 
@@ -68,7 +80,7 @@ impl Investigator for CoreInvestigator {
                     }
                     InvestigateError::IncidentNotFound(_) => None,
                 };
-                Err(InvestigationFailed { error: e.to_string(), store })
+                Err(InvestigationFailed { error: e.to_string(), store, retryable: e.retryable() })
             }
         }
     }
@@ -99,8 +111,7 @@ impl WorkerConfig {
 
     /// Delay before attempt `attempt + 1`: base * 2^(attempt - 1), capped.
     pub fn backoff(&self, attempt: u32) -> chrono::Duration {
-        let factor = 1i32.checked_shl(attempt.saturating_sub(1).min(30)).unwrap_or(i32::MAX);
-        self.backoff_base.checked_mul(factor).unwrap_or(self.backoff_max).min(self.backoff_max)
+        inquest_intake::store::backoff(self.backoff_base, self.backoff_max, attempt)
     }
 }
 
@@ -110,6 +121,7 @@ pub enum Step {
     Idle,
     Succeeded(Job),
     Retrying(Job, String),
+    /// Given up keeping the error: after the last attempt, or at once when it was not retryable.
     GaveUp(Job, String),
     /// The lease was lost (taken over after expiry): the result was discarded.
     LostLease(Job),
@@ -169,12 +181,13 @@ pub async fn run_once(
                     Ok(Step::LostLease(job))
                 }
             }
-            Err(InvestigationFailed { error, store: failed }) => {
+            Err(InvestigationFailed { error, store: failed, retryable }) => {
                 if let Some(failed) = &failed {
                     ingest.metrics.store_failed(failed);
                 }
                 ingest.metrics.investigation_duration.with_label_values(&["failed"]).observe(secs);
-                let give_up = job.attempts >= cfg.max_attempts;
+                // An error another attempt cannot fix gives the job up now, as a failure, not a retry.
+                let give_up = !retryable || job.attempts >= cfg.max_attempts;
                 let retry_at = (!give_up).then(|| now + cfg.backoff(job.attempts));
                 if !store
                     .fail_job(job.job_id, &cfg.worker_id, job.attempts, &error, retry_at, now)
@@ -185,7 +198,7 @@ pub async fn run_once(
                 }
                 if give_up {
                     ingest.metrics.job_failures.inc();
-                    warn!(%error, "investigation job gave up");
+                    warn!(%error, retryable, "investigation job gave up");
                     Ok(Step::GaveUp(job, error))
                 } else {
                     ingest.metrics.job_retries.inc();

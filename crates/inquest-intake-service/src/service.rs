@@ -8,22 +8,20 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use inquest_domain::{IncidentId, Service, ServiceId, Timestamp};
+use inquest_intake::correlate::{Outcome, service_key_of};
+use inquest_intake::lifecycle::{Action, IncidentState, Note};
+use inquest_intake::{Alert, Applied, IngestStore, LifecycleError, Policy};
 use inquest_ports::{RecordBatch, RecordStore, StoreError};
 use tracing::{Instrument, info_span, warn};
 
-use crate::correlate::{Outcome, service_key_of};
-use crate::lifecycle::{Action, IncidentState, Note};
 use crate::metrics::{Metrics, store_label};
-use crate::model::Alert;
-use crate::policy::Policy;
-use crate::store::{Applied, IngestStore, LifecycleError};
 
 pub struct Ingest {
     pub store: Arc<dyn IngestStore>,
     pub records: Arc<dyn RecordStore>,
     pub policy: Arc<Policy>,
     pub metrics: Arc<Metrics>,
-    /// Set while `jobs::run_records_sync` runs: intake then only wakes it instead
+    /// Set while `workers::run_records_sync` runs: intake then only wakes it instead
     /// of writing the records store on the request path.
     pub(crate) background_sync: std::sync::atomic::AtomicBool,
     pub(crate) sync_wanted: tokio::sync::Notify,
@@ -33,8 +31,19 @@ pub struct Ingest {
 }
 
 impl Ingest {
+    /// The service with metrics on a registry of their own.
     pub fn new(store: Arc<dyn IngestStore>, records: Arc<dyn RecordStore>, policy: Policy) -> Ingest {
-        let metrics = Arc::new(Metrics::new());
+        Ingest::with_metrics(store, records, policy, Arc::new(Metrics::new()))
+    }
+
+    /// The service counting into `metrics` (e.g. registered into a registry shared
+    /// with other subsystems, `Metrics::with_registry`).
+    pub fn with_metrics(
+        store: Arc<dyn IngestStore>,
+        records: Arc<dyn RecordStore>,
+        policy: Policy,
+        metrics: Arc<Metrics>,
+    ) -> Ingest {
         metrics.init_store(&store_label("ingest", store.backend()));
         metrics.init_store(&store_label("records", records.backend()));
         Ingest {

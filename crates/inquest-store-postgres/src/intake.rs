@@ -1,6 +1,8 @@
-//! `IngestStore` on PostgreSQL (tables of `schemas/postgres/0004_ingest.sql`), so
-//! several `inquest` processes share alerts, incidents, the records outbox and the
-//! investigation job queue. The semantics are those of `RedbIngestStore`: every
+//! `PostgresIntakeStore`: the intake's `IngestStore` port on PostgreSQL (tables of
+//! `schemas/postgres/0004_ingest.sql`), on the records store's pool
+//! (`PostgresStore::intake`), so several `inquest` processes share alerts,
+//! incidents, the records outbox and the investigation job queue. The semantics
+//! are those of `EmbeddedIntakeStore` (`inquest-store-embedded`): every
 //! write is one transaction. A batch of alerts takes transaction-scoped advisory
 //! locks on its services and fingerprints (sorted, so batches never deadlock on
 //! them) before it reads what it correlates against; jobs are leased with
@@ -12,22 +14,20 @@ use std::sync::{Arc, OnceLock};
 use async_trait::async_trait;
 use deadpool_postgres::{Pool, Transaction};
 use inquest_domain::{IncidentDecision, IncidentId, IncidentStatus, Timestamp};
-use inquest_ingest::correlate::{Outcome, Snapshot, StoredAlert, correlate, operator_decision};
-use inquest_ingest::lifecycle::{Action, IncidentState, Note};
-use inquest_ingest::store::{Applied, IngestStore, Job, JobRun, JobState, LifecycleError, Pending, Taken};
-use inquest_ingest::{Alert, Policy};
+use inquest_intake::correlate::{Outcome, Snapshot, StoredAlert, correlate, operator_decision};
+use inquest_intake::group::{GroupCommit, GroupError, IngestRequest};
+use inquest_intake::lifecycle::{Action, IncidentState, Note};
+use inquest_intake::{Alert, Applied, IngestStore, Job, JobRun, JobState, LifecycleError, Pending, Policy, Taken};
 use inquest_ports::{ErrorKind, StoreError, StoreResult};
-use inquest_store_postgres::{PoolSettings, PostgresStore, pg_err, pool_err};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
-use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tracing::{debug, warn};
 use uuid::Uuid;
 
-pub const BACKEND: &str = "postgres";
+use crate::{BACKEND, PostgresStore, pg_err, pool_err};
 
 /// How many times a batch is retried when Postgres aborts it for a deadlock or a
 /// serialisation failure (the transaction rolled back: nothing was written).
@@ -169,98 +169,55 @@ async fn advisory_locks(txn: &Transaction<'_>, mut keys: Vec<i64>) -> Result<(),
     Ok(())
 }
 
-/// `IngestStore` on a `deadpool-postgres` pool.
+/// `IngestStore` on the `deadpool-postgres` pool of a `PostgresStore`.
 #[derive(Clone)]
-pub struct PostgresIngestStore {
+pub struct PostgresIntakeStore {
     pool: Pool,
     /// The task that commits the alert requests waiting at that moment together;
     /// started by the first `ingest`, it ends when the last handle is dropped.
-    combiner: Arc<OnceLock<mpsc::UnboundedSender<IngestRequest>>>,
-}
-
-/// One `ingest` call waiting for the combiner.
-struct IngestRequest {
-    alerts: Vec<Alert>,
-    policy: Policy,
-    now: Timestamp,
-    reply: oneshot::Sender<StoreResult<Vec<Applied>>>,
+    combiner: Arc<OnceLock<GroupCommit<IngestRequest, StoreResult<Vec<Applied>>>>>,
 }
 
 /// Most alerts committed in one transaction by the combiner.
 const MAX_GROUP_ALERTS: usize = 2048;
 
-/// Take every waiting request with the same policy, store their alerts in one
-/// transaction (in arrival order), answer each with its part. Within a process
-/// requests then never wait on each other's advisory locks; across processes the
-/// locks still serialise them.
-async fn combine(store: PostgresIngestStore, mut rx: mpsc::UnboundedReceiver<IngestRequest>) {
-    let mut held: Option<IngestRequest> = None;
-    loop {
-        let first = match held.take() {
-            Some(r) => r,
-            None => match rx.recv().await {
-                Some(r) => r,
-                None => return,
-            },
-        };
-        let mut size = first.alerts.len();
-        let mut group = vec![first];
-        while size < MAX_GROUP_ALERTS {
-            match rx.try_recv() {
-                Ok(r) if r.policy.version == group[0].policy.version => {
-                    size += r.alerts.len();
-                    group.push(r);
-                }
-                Ok(r) => {
-                    held = Some(r);
-                    break;
-                }
-                Err(_) => break,
-            }
+/// Store the alerts of a group of requests (same policy, `IngestRequest::joins`)
+/// in one transaction, in arrival order, and give each request its part. Within a
+/// process requests then never wait on each other's advisory locks; across
+/// processes the locks still serialise them.
+async fn commit_group(store: &PostgresIntakeStore, group: Vec<IngestRequest>) -> Vec<StoreResult<Vec<Applied>>> {
+    let Some(first) = group.first() else { return Vec::new() };
+    let alerts: Vec<Alert> = group.iter().flat_map(|r| r.alerts.iter().cloned()).collect();
+    let now = group.iter().map(|r| r.now).max().unwrap_or_else(chrono::Utc::now);
+    let result = store.ingest_group(&alerts, &first.policy, now).await;
+    debug!(requests = group.len(), alerts = alerts.len(), ok = result.is_ok(), "ingest group committed");
+    match result {
+        Ok(applied) => {
+            let mut rest = applied.into_iter();
+            group.iter().map(|r| Ok(rest.by_ref().take(r.alerts.len()).collect())).collect()
         }
-        let alerts: Vec<Alert> = group.iter().flat_map(|r| r.alerts.iter().cloned()).collect();
-        let now = group.iter().map(|r| r.now).max().unwrap_or_else(chrono::Utc::now);
-        let result = store.ingest_group(&alerts, &group[0].policy, now).await;
-        debug!(requests = group.len(), alerts = size, ok = result.is_ok(), "ingest group committed");
-        match result {
-            Ok(applied) => {
-                let mut rest = applied.into_iter();
-                for r in group {
-                    let part: Vec<Applied> = rest.by_ref().take(r.alerts.len()).collect();
-                    let _ = r.reply.send(Ok(part));
-                }
-            }
-            Err(e) => {
-                for r in group {
-                    let _ = r.reply.send(Err(e.clone()));
-                }
-            }
-        }
+        Err(e) => group.iter().map(|_| Err(e.clone())).collect(),
     }
 }
 
-impl std::fmt::Debug for PostgresIngestStore {
+impl std::fmt::Debug for PostgresIntakeStore {
     // The pool holds the connection settings, password included: never print them.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresIngestStore").field("pool", &self.pool.status()).finish()
+        f.debug_struct("PostgresIntakeStore").field("pool", &self.pool.status()).finish()
     }
 }
 
-impl PostgresIngestStore {
-    /// On an existing pool (usually the records store's: `PostgresStore::pool`).
-    pub fn new(pool: Pool) -> Self {
+impl PostgresStore {
+    /// The intake store on this store's database and pool: one pool serves the
+    /// records and the intake.
+    pub fn intake(&self) -> PostgresIntakeStore {
+        PostgresIntakeStore::on_pool(self.pool.clone())
+    }
+}
+
+impl PostgresIntakeStore {
+    fn on_pool(pool: Pool) -> Self {
         Self { pool, combiner: Arc::new(OnceLock::new()) }
-    }
-
-    /// Share the pool of a records store on the same database.
-    pub fn sharing(records: &PostgresStore) -> Self {
-        Self::new(records.pool().clone())
-    }
-
-    /// Its own pool for `url`, with the records adapter's settings and errors: a
-    /// malformed URL is `InvalidInput`; nothing connects until first use.
-    pub fn connect(url: &str, settings: &PoolSettings) -> StoreResult<Self> {
-        PostgresStore::connect(url, settings).map(|s| Self::sharing(&s))
     }
 
     async fn client(&self, op: &str) -> StoreResult<deadpool_postgres::Object> {
@@ -638,7 +595,7 @@ async fn write_job(txn: &Transaction<'_>, job: &Job, op: &str) -> Result<(), Fai
 }
 
 #[async_trait]
-impl IngestStore for PostgresIngestStore {
+impl IngestStore for PostgresIntakeStore {
     fn backend(&self) -> &'static str {
         BACKEND
     }
@@ -656,17 +613,20 @@ impl IngestStore for PostgresIngestStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let tx = self.combiner.get_or_init(|| {
-            let (tx, rx) = mpsc::unbounded_channel();
+        let queue = self.combiner.get_or_init(|| {
+            let (queue, groups) = GroupCommit::new(MAX_GROUP_ALERTS);
             // The task's own handle has no combiner of its own, so it does not keep itself alive.
-            tokio::spawn(combine(PostgresIngestStore::new(self.pool.clone()), rx));
-            tx
+            let store = PostgresIntakeStore::on_pool(self.pool.clone());
+            tokio::spawn(async move { groups.run(|group| commit_group(&store, group)).await });
+            queue
         });
-        let (reply, answer) = oneshot::channel();
-        tx.send(IngestRequest { alerts: batch.to_vec(), policy: policy.clone(), now, reply })
-            .map_err(|_| StoreError::new(ErrorKind::Unavailable, BACKEND, op, "the ingest task has stopped"))?;
-        answer.await.map_err(|_| {
-            StoreError::new(ErrorKind::Unavailable, BACKEND, op, "the ingest task stopped before answering")
+        let request = IngestRequest { alerts: batch.to_vec(), policy: policy.clone(), now };
+        queue.submit(request).await.map_err(|e| {
+            let message = match e {
+                GroupError::Stopped => "the ingest task has stopped",
+                GroupError::NoAnswer => "the ingest task stopped before answering",
+            };
+            StoreError::new(ErrorKind::Unavailable, BACKEND, op, message)
         })?
     }
 
@@ -913,19 +873,13 @@ impl IngestStore for PostgresIngestStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_malformed_url_is_invalid_input_and_does_not_echo_the_password() {
-        let err = PostgresIngestStore::connect("postgres://u:hunter2@host:notaport/db", &PoolSettings::default())
-            .expect_err("must fail");
-        assert_eq!(err.kind, ErrorKind::InvalidInput);
-        assert!(!err.to_string().contains("hunter2"), "{err}");
-    }
+    use crate::PoolSettings;
 
     #[tokio::test]
     async fn a_refused_connection_is_unavailable_and_hides_the_password() {
         let settings = PoolSettings { connect_timeout: std::time::Duration::from_secs(2), ..PoolSettings::default() };
-        let store = PostgresIngestStore::connect("postgres://u:hunter2@127.0.0.1:1/db", &settings).expect("pool");
+        let records = PostgresStore::connect("postgres://u:hunter2@127.0.0.1:1/db", &settings).expect("pool");
+        let store = records.intake();
         assert!(!format!("{store:?}").contains("hunter2"));
         let err = store.check_connectivity().await.expect_err("nothing listens on port 1");
         assert_eq!(err.kind, ErrorKind::Unavailable, "{err}");

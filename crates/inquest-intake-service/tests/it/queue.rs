@@ -1,6 +1,7 @@
 //! Workers on the embedded job queue: retries with backoff and giving up through
-//! `run_once` (with their metrics), giving up on a job whose workers died, the
-//! attempt's time limit, concurrent workers, the background records sync.
+//! `run_once` (with their metrics), giving up at once on an error that is not
+//! retryable, giving up on a job whose workers died, the attempt's time limit,
+//! concurrent workers, the background records sync.
 //! The store-level queue cases (leases, fencing, backoff, durability across
 //! reopening) are the `IngestStore` contract in `inquest-contract`, run on redb and Postgres.
 
@@ -15,17 +16,17 @@ use inquest_domain::{
     ConfigChangeEvent, DeploymentCommitRange, DeploymentEvent, DeploymentId, EvidenceArtifact, FeedbackEvent,
     Hypothesis, Incident, IncidentDecision, IncidentReport, Service, ServiceId, Timestamp,
 };
-use inquest_ingest::model::parse_generic;
-use inquest_ingest::{
-    CoreInvestigator, Ingest, Investigated, InvestigationFailed, Investigator, JobState, Policy, RedbIngestStore, Step,
-    WorkerConfig, run_once,
+use inquest_intake::model::parse_generic;
+use inquest_intake::{JobState, Policy};
+use inquest_intake_service::{
+    CoreInvestigator, Ingest, Investigated, InvestigationFailed, Investigator, Step, WorkerConfig, run_once,
 };
 use inquest_ports::{
     CommitWithFiles, DownTopology, ErrorKind, InvestigationRecord, RecordBatch, RecordStore, StoreError, StoreResult,
     Stores,
 };
 use inquest_report::TemplateReport;
-use inquest_store_embedded::EmbeddedStore;
+use inquest_store_embedded::{EmbeddedIntakeStore, EmbeddedStore};
 use serde_json::json;
 
 use crate::in_memory;
@@ -38,6 +39,7 @@ impl Investigator for Failing {
         Err(InvestigationFailed {
             error: format!("records store unreachable for {incident}"),
             store: Some("records/postgres".into()),
+            retryable: true,
         })
     }
 }
@@ -68,10 +70,12 @@ impl Investigator for Sleeping {
     }
 }
 
-/// A records store whose `list_services` (the first call of a records sync) takes `delay`.
+/// A records store whose `list_services` (the first call of a records sync) takes
+/// `delay`, and whose `save_investigation` fails with `save_error` when set.
 struct SlowRecords {
     inner: Arc<dyn RecordStore>,
     delay: std::time::Duration,
+    save_error: Option<StoreError>,
 }
 
 #[async_trait]
@@ -121,6 +125,9 @@ impl RecordStore for SlowRecords {
         self.inner.commits(shas).await
     }
     async fn save_investigation(&self, record: &InvestigationRecord) -> StoreResult<()> {
+        if let Some(e) = &self.save_error {
+            return Err(e.clone());
+        }
         self.inner.save_investigation(record).await
     }
     async fn evidence(&self, incident: IncidentId) -> StoreResult<Vec<EvidenceArtifact>> {
@@ -190,6 +197,59 @@ async fn failed_jobs_retry_with_backoff_then_give_up_keeping_the_error() {
 }
 
 #[tokio::test]
+async fn a_job_for_an_incident_that_does_not_exist_fails_after_exactly_one_attempt() {
+    let (ingest, _) = in_memory(Policy::default_policy());
+    approve(&ingest, &["checkout"]).await;
+    // The investigation reads another, empty records store: the incident is not there.
+    let elsewhere = EmbeddedStore::in_memory().expect("records store").stores();
+    let investigator = CoreInvestigator {
+        stores: elsewhere,
+        writer: Arc::new(TemplateReport),
+        config: InvestigationConfig::default(),
+    };
+    let mut cfg = WorkerConfig::new("w1");
+    cfg.max_attempts = 5;
+    let step = run_once(&ingest, &investigator, &cfg).await.expect("run");
+    let Step::GaveUp(job, error) = step else { panic!("expected to give up at once, got {step:?}") };
+    assert!(error.contains("not found"), "{error}");
+    let stored = ingest.store.get_job(job.job_id).await.expect("read").expect("job");
+    assert_eq!((stored.state, stored.attempts, stored.runs.len()), (JobState::Failed, 1, 1));
+    assert_eq!(stored.last_error.as_deref(), Some(error.as_str()), "the error is kept");
+    assert_eq!(run_once(&ingest, &investigator, &cfg).await.expect("run"), Step::Idle, "not taken again");
+    let text = ingest.render_metrics().await;
+    assert!(text.contains("inquest_job_failures_total 1"), "{text}");
+    assert!(text.contains("inquest_job_retries_total 0"), "{text}");
+}
+
+#[tokio::test]
+async fn a_job_whose_records_store_is_down_is_retried() {
+    let (ingest, stores) = in_memory(Policy::default_policy());
+    approve(&ingest, &["checkout"]).await;
+    let down = StoreError::new(ErrorKind::Unavailable, "postgres", "save_investigation", "connection refused");
+    let records = Arc::new(SlowRecords {
+        inner: stores.records.clone(),
+        delay: std::time::Duration::ZERO,
+        save_error: Some(down),
+    });
+    let investigator = CoreInvestigator {
+        stores: Stores { records, ..stores.clone() },
+        writer: Arc::new(TemplateReport),
+        config: InvestigationConfig::default(),
+    };
+    let mut cfg = WorkerConfig::new("w1");
+    cfg.max_attempts = 3;
+    let step = run_once(&ingest, &investigator, &cfg).await.expect("run");
+    let Step::Retrying(job, error) = step else { panic!("an unavailable store is worth a retry, got {step:?}") };
+    assert!(error.contains("cannot save the investigation"), "{error}");
+    let stored = ingest.store.get_job(job.job_id).await.expect("read").expect("job");
+    assert_eq!((stored.state, stored.attempts), (JobState::Queued, 1));
+    let text = ingest.render_metrics().await;
+    assert!(text.contains("inquest_job_retries_total 1"), "{text}");
+    assert!(text.contains("inquest_job_failures_total 0"), "{text}");
+    assert!(text.contains(r#"inquest_store_errors_total{store="records/slow"} 1"#), "{text}");
+}
+
+#[tokio::test]
 async fn a_job_whose_workers_died_on_every_attempt_is_given_up_and_counted() {
     let (ingest, _) = in_memory(Policy::default_policy());
     approve(&ingest, &["checkout"]).await;
@@ -216,9 +276,10 @@ async fn a_job_whose_workers_died_on_every_attempt_is_given_up_and_counted() {
 #[tokio::test]
 async fn the_records_sync_and_the_investigation_share_one_time_limit_inside_the_lease() {
     let records = EmbeddedStore::in_memory().expect("records store").stores().records;
-    let slow = Arc::new(SlowRecords { inner: records.clone(), delay: std::time::Duration::from_secs(1) });
+    let slow =
+        Arc::new(SlowRecords { inner: records.clone(), delay: std::time::Duration::from_secs(1), save_error: None });
     let ingest =
-        Ingest::new(Arc::new(RedbIngestStore::in_memory().expect("ingest store")), slow, Policy::default_policy());
+        Ingest::new(Arc::new(EmbeddedIntakeStore::in_memory().expect("ingest store")), slow, Policy::default_policy());
     // Stored without writing the records store: the worker's sync has the incident to write.
     let now = Utc::now();
     let alerts: Vec<_> = ["errors", "latency"]
@@ -294,8 +355,11 @@ async fn the_background_sync_writes_incidents_soon_after_the_answer() {
     let (ingest, stores) = in_memory(Policy::default_policy());
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     // A long period: only the wake-up from the intake can write the incident in time.
-    let syncer =
-        tokio::spawn(inquest_ingest::run_records_sync(ingest.clone(), std::time::Duration::from_secs(3600), stop_rx));
+    let syncer = tokio::spawn(inquest_intake_service::run_records_sync(
+        ingest.clone(),
+        std::time::Duration::from_secs(3600),
+        stop_rx,
+    ));
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     let incidents = approve(&ingest, &["checkout"]).await;
     let started = std::time::Instant::now();

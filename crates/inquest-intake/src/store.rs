@@ -168,6 +168,12 @@ impl Job {
     }
 }
 
+/// Delay before attempt `attempt + 1` of a failed job: `base * 2^(attempt - 1)`, capped at `max`.
+pub fn backoff(base: chrono::Duration, max: chrono::Duration, attempt: u32) -> chrono::Duration {
+    let factor = 1i32.checked_shl(attempt.saturating_sub(1).min(30)).unwrap_or(i32::MAX);
+    base.checked_mul(factor).unwrap_or(max).min(max)
+}
+
 /// What one `take_job` did: the job it leased, if any, and the jobs it gave up
 /// instead because their lease expired on the last attempt allowed.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -278,6 +284,15 @@ mod tests {
         j.state = JobState::Succeeded;
         assert!(!j.takeable(t0 + Duration::hours(1)));
         assert_eq!(j.successful_runs(), 1);
+    }
+
+    #[test]
+    fn backoff_doubles_from_the_base_and_is_capped() {
+        let secs: Vec<i64> =
+            (1..=6).map(|a| backoff(Duration::seconds(2), Duration::seconds(30), a).num_seconds()).collect();
+        assert_eq!(secs, vec![2, 4, 8, 16, 30, 30]);
+        assert_eq!(backoff(Duration::seconds(2), Duration::seconds(30), 0).num_seconds(), 2);
+        assert_eq!(backoff(Duration::seconds(2), Duration::seconds(30), u32::MAX).num_seconds(), 30);
     }
 
     #[test]

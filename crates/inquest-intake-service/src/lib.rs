@@ -1,0 +1,15 @@
+//! The alert intake as a service on its port: `Ingest` stores alerts (correlated,
+//! in one transaction) and writes the incidents they change to the records store,
+//! applies lifecycle actions and keeps the Prometheus `Metrics`; the investigation
+//! `workers` take jobs off the durable queue and run them through `inquest-core`.
+
+pub mod metrics;
+pub mod service;
+pub mod workers;
+
+pub use metrics::{Metrics, store_label};
+pub use service::Ingest;
+pub use workers::{
+    CoreInvestigator, Investigated, InvestigationFailed, Investigator, Step, WorkerConfig, run_once, run_records_sync,
+    run_worker,
+};
