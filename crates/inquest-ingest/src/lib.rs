@@ -1,9 +1,9 @@
 //! Alert intake for Inquest: the generic alert and the Alertmanager webhook,
 //! correlation into incidents under an explicit policy file, the incident
-//! lifecycle (MTTA/MTTR), durable investigation jobs, HTTP routes and metrics.
+//! lifecycle (MTTA/MTTR), durable investigation jobs and metrics. Its HTTP routes
+//! are in `inquest-server`.
 
 pub mod correlate;
-pub mod http;
 pub mod jobs;
 pub mod lifecycle;
 pub mod metrics;

@@ -15,7 +15,7 @@ pub async fn run(settings: &Settings, stores: Stores, bind: &str) -> Result<()> 
     }
     let writer = writers::report_writer();
     let intake = intake::start(settings, &stores, writer.clone()).await?;
-    let router = inquest_server::app(stores, writer).merge(inquest_ingest::http::routes(intake.ingest.clone()));
+    let router = inquest_server::app(inquest_server::AppState::new(stores, writer, intake.ingest.clone()));
     let policy = intake.ingest.policy.version.clone();
     let served = inquest_server::serve(
         bind,

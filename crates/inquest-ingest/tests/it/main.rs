@@ -1,7 +1,7 @@
-//! Integration tests of the intake: the HTTP API through the router and the
-//! embedded job queue (real Alertmanager and Prometheus: `crates/inquest/tests/it/alerting.rs`).
+//! Integration tests of the intake: the embedded job queue, webhook groups and the
+//! records outbox (its HTTP routes: `crates/inquest-server/tests/it/intake.rs`; real
+//! Alertmanager and Prometheus: `crates/inquest/tests/it/alerting.rs`).
 
-mod api;
 mod group;
 mod queue;
 mod records;

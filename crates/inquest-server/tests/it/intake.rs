@@ -1,16 +1,17 @@
-//! The HTTP API, driven through the router with `oneshot`.
+//! The intake routes (alerts, Alertmanager webhook, lifecycle, jobs, `/metrics`)
+//! through the whole app with `oneshot`, on an embedded intake.
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use inquest_domain::{Decision, IncidentId, IncidentStatus};
-use inquest_ingest::{CoreInvestigator, Policy, Step, WorkerConfig, http::routes, run_once};
+use inquest_ingest::{CoreInvestigator, Policy, Step, WorkerConfig, run_once};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::in_memory;
+use crate::{in_memory, intake_app};
 
-async fn call(app: &axum::Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value, String) {
+async fn send(app: &axum::Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value, String) {
     let req = Request::builder()
         .method(method)
         .uri(uri)
@@ -29,38 +30,38 @@ fn incident_of(v: &Value, i: usize) -> IncidentId {
 }
 
 #[tokio::test]
-async fn malformed_alerts_get_422_naming_the_field() {
-    let (ingest, _) = in_memory(Policy::default_policy());
-    let app = routes(ingest.clone());
+async fn malformed_alerts_get_400_naming_the_field() {
+    let (ingest, stores) = in_memory(Policy::default_policy());
+    let app = intake_app(&ingest, &stores);
     let (s, v, _) =
-        call(&app, "POST", "/api/alerts", Some(json!({"service": "checkout", "severity": "urgent", "message": "m"})))
+        send(&app, "POST", "/api/alerts", Some(json!({"service": "checkout", "severity": "urgent", "message": "m"})))
             .await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(v["error"]["field"], "severity");
-    let (s, v, _) = call(
+    let (s, v, _) = send(
         &app,
         "POST",
         "/api/alerts",
         Some(json!([{"service": "a", "severity": "low", "message": "m"}, {"severity": "low", "message": "m"}])),
     )
     .await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(v["error"]["field"], "[1].service");
     let req = Request::builder().method("POST").uri("/api/alerts").body(Body::from("{not json")).expect("request");
     let resp = app.clone().oneshot(req).await.expect("response");
-    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     // Nothing invalid was stored, even the valid first half of a batch.
     assert_eq!(ingest.store.alert_count().await.expect("count"), 0);
-    let (_, _, text) = call(&app, "GET", "/metrics", None).await;
+    let (_, _, text) = send(&app, "GET", "/metrics", None).await;
     assert!(text.contains("inquest_alerts_rejected_total{reason=\"severity\",source=\"generic\"} 1"), "{text}");
     assert!(text.contains("inquest_alerts_rejected_total{reason=\"service\",source=\"generic\"} 1"), "{text}");
     assert!(text.contains("inquest_alerts_rejected_total{reason=\"body\",source=\"generic\"} 1"), "{text}");
 }
 
 #[tokio::test]
-async fn alerts_no_store_can_hold_get_422_naming_the_field() {
-    let (ingest, _) = in_memory(Policy::default_policy());
-    let app = routes(ingest.clone());
+async fn alerts_no_store_can_hold_get_400_naming_the_field() {
+    let (ingest, stores) = in_memory(Policy::default_policy());
+    let app = intake_app(&ingest, &stores);
     let long = "x".repeat(3000);
     let cases = [
         (json!({"service": "s", "severity": "high", "message": "a\u{0}b"}), "message"),
@@ -74,13 +75,13 @@ async fn alerts_no_store_can_hold_get_422_naming_the_field() {
         ),
     ];
     for (body, field) in cases {
-        let (s, v, _) = call(&app, "POST", "/api/alerts", Some(body)).await;
-        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {v}");
+        let (s, v, _) = send(&app, "POST", "/api/alerts", Some(body)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{field}: {v}");
         assert_eq!(v["error"]["code"], "invalid_input");
         assert_eq!(v["error"]["field"], field, "{v}");
     }
     // The same string in an Alertmanager group skips that alert only.
-    let (s, v, _) = call(&app, "POST", "/api/alertmanager", Some(webhook(json!([
+    let (s, v, _) = send(&app, "POST", "/api/alertmanager", Some(webhook(json!([
         am_alert(json!({"alertname": "A", "service": "s"}), "f1"),
         {"status": "firing", "labels": {"service": "s"}, "annotations": {"summary": "a\u{0}b"}, "startsAt": "2026-03-01T10:00:00Z", "fingerprint": "f2"},
         am_alert(json!({"alertname": "C", "service": "s"}), &"f".repeat(3000)),
@@ -108,9 +109,9 @@ fn am_alert(labels: Value, fingerprint: &str) -> Value {
 
 #[tokio::test]
 async fn alertmanager_group_stores_its_valid_alerts_and_reports_the_skipped() {
-    let (ingest, _) = in_memory(Policy::default_policy());
-    let app = routes(ingest.clone());
-    let (s, v, _) = call(&app, "POST", "/api/alertmanager", Some(webhook(json!([
+    let (ingest, stores) = in_memory(Policy::default_policy());
+    let app = intake_app(&ingest, &stores);
+    let (s, v, _) = send(&app, "POST", "/api/alertmanager", Some(webhook(json!([
         // The always-firing Watchdog has neither a service nor a job label.
         am_alert(json!({"alertname": "Watchdog", "severity": "none"}), "0001"),
         am_alert(json!({"alertname": "HighErrorRate", "service": "payments", "severity": "critical"}), "0002"),
@@ -135,14 +136,14 @@ async fn alertmanager_group_stores_its_valid_alerts_and_reports_the_skipped() {
     assert!(computed.as_str().expect("fingerprint").starts_with("am:"), "{v}");
 
     // Sent again, the alert without a fingerprint is the same alert.
-    let (_, again, _) = call(&app, "POST", "/api/alertmanager", Some(webhook(json!([
+    let (_, again, _) = send(&app, "POST", "/api/alertmanager", Some(webhook(json!([
         {"status": "firing", "labels": {"alertname": "Latency", "service": "payments", "severity": "critical"}, "startsAt": "2026-03-01T10:00:00Z"},
     ])))).await;
     assert_eq!(again["results"][0]["outcome"], "deduplicated", "{again}");
     assert_eq!(&again["results"][0]["fingerprint"], computed);
 
     // A group of which nothing can be taken is accepted too: Alertmanager does not retry a 4xx.
-    let (s, v, _) = call(
+    let (s, v, _) = send(
         &app,
         "POST",
         "/api/alertmanager",
@@ -155,33 +156,33 @@ async fn alertmanager_group_stores_its_valid_alerts_and_reports_the_skipped() {
     assert_eq!(v["skipped"][0]["field"], "alerts[0].labels.service");
     assert_eq!(ingest.store.alert_count().await.expect("count"), 3);
 
-    let (_, _, text) = call(&app, "GET", "/metrics", None).await;
+    let (_, _, text) = send(&app, "GET", "/metrics", None).await;
     assert!(text.contains("inquest_alerts_rejected_total{reason=\"service\",source=\"alertmanager\"} 2"), "{text}");
 }
 
 #[tokio::test]
 async fn alertmanager_payload_that_is_no_webhook_gets_422_naming_the_field() {
-    let (ingest, _) = in_memory(Policy::default_policy());
-    let app = routes(ingest.clone());
+    let (ingest, stores) = in_memory(Policy::default_policy());
+    let app = intake_app(&ingest, &stores);
     let mut wrong_version = webhook(json!([]));
     wrong_version["version"] = json!("3");
     let mut bad_status = webhook(json!([]));
     bad_status["status"] = json!("sleeping");
     for (body, field) in [(wrong_version, "version"), (bad_status, "status"), (webhook(json!({"a": 1})), "alerts")] {
-        let (s, v, _) = call(&app, "POST", "/api/alertmanager", Some(body)).await;
-        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        let (s, v, _) = send(&app, "POST", "/api/alertmanager", Some(body)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
         assert_eq!(v["error"]["field"], field, "{v}");
     }
     let req =
         Request::builder().method("POST").uri("/api/alertmanager").body(Body::from("{not json")).expect("request");
     let resp = app.clone().oneshot(req).await.expect("response");
-    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     // An empty group is a group.
-    let (s, v, _) = call(&app, "POST", "/api/alertmanager", Some(webhook(json!([])))).await;
+    let (s, v, _) = send(&app, "POST", "/api/alertmanager", Some(webhook(json!([])))).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     assert_eq!(v["stored"], 0);
     assert_eq!(ingest.store.alert_count().await.expect("count"), 0);
-    let (_, _, text) = call(&app, "GET", "/metrics", None).await;
+    let (_, _, text) = send(&app, "GET", "/metrics", None).await;
     assert!(text.contains("inquest_alerts_rejected_total{reason=\"version\",source=\"alertmanager\"} 1"), "{text}");
     assert!(text.contains("inquest_alerts_rejected_total{reason=\"body\",source=\"alertmanager\"} 1"), "{text}");
 }
@@ -189,8 +190,8 @@ async fn alertmanager_payload_that_is_no_webhook_gets_422_naming_the_field() {
 #[tokio::test]
 async fn alerts_open_attach_and_deduplicate_and_reach_the_records_store() {
     let (ingest, stores) = in_memory(Policy::default_policy());
-    let app = routes(ingest.clone());
-    let (s, first, _) = call(
+    let app = intake_app(&ingest, &stores);
+    let (s, first, _) = send(
         &app,
         "POST",
         "/api/alerts",
@@ -200,7 +201,7 @@ async fn alerts_open_attach_and_deduplicate_and_reach_the_records_store() {
     assert_eq!(s, StatusCode::ACCEPTED, "{first}");
     assert_eq!(first["results"][0]["outcome"], "opened");
     let incident = incident_of(&first, 0);
-    let (_, batch, _) = call(
+    let (_, batch, _) = send(
         &app,
         "POST",
         "/api/alerts",
@@ -219,7 +220,7 @@ async fn alerts_open_attach_and_deduplicate_and_reach_the_records_store() {
     assert!(batch["results"][0]["job_id"].is_null(), "a repeat is the same alert, it does not approve: {batch}");
     assert!(batch["results"][1]["job_id"].is_string(), "the second alert approves: {batch}");
 
-    let (s, inc, _) = call(&app, "GET", &format!("/api/incidents/{incident}/lifecycle"), None).await;
+    let (s, inc, _) = send(&app, "GET", &format!("/api/incidents/{incident}/lifecycle"), None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(inc["alert_count"], 2);
     assert_eq!(inc["alerts"].as_array().expect("alerts").len(), 2);
@@ -256,7 +257,7 @@ async fn alerts_open_attach_and_deduplicate_and_reach_the_records_store() {
     .expect("run");
     assert!(matches!(step, Step::Succeeded(_)), "{step:?}");
     assert_eq!(stores.records.reports(incident).await.expect("reports").len(), 1);
-    let (_, jobs, _) = call(&app, "GET", "/api/jobs", None).await;
+    let (_, jobs, _) = send(&app, "GET", "/api/jobs", None).await;
     assert_eq!(jobs[0]["state"], "succeeded");
     assert_eq!(jobs[0]["attempts"], 1);
 }
@@ -264,22 +265,22 @@ async fn alerts_open_attach_and_deduplicate_and_reach_the_records_store() {
 #[tokio::test]
 async fn lifecycle_endpoints_refuse_invalid_transitions_and_time_them() {
     let (ingest, stores) = in_memory(Policy::default_policy());
-    let app = routes(ingest.clone());
+    let app = intake_app(&ingest, &stores);
     let (_, v, _) =
-        call(&app, "POST", "/api/alerts", Some(json!({"service": "search", "severity": "high", "message": "m"}))).await;
+        send(&app, "POST", "/api/alerts", Some(json!({"service": "search", "severity": "high", "message": "m"}))).await;
     let id = incident_of(&v, 0);
     let t = format!("/api/incidents/{id}/transition");
-    let (s, v, _) = call(&app, "POST", &t, Some(json!({"action": "acknowledge", "actor": "oncall"}))).await;
+    let (s, v, _) = send(&app, "POST", &t, Some(json!({"action": "acknowledge", "actor": "oncall"}))).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["status"], "triaged");
     assert!(v["time_to_acknowledge_seconds"].as_f64().expect("mtta") >= 0.0);
-    let (s, v, _) = call(&app, "POST", &t, Some(json!({"action": "triage"}))).await;
+    let (s, v, _) = send(&app, "POST", &t, Some(json!({"action": "triage"}))).await;
     assert_eq!(s, StatusCode::CONFLICT);
     assert_eq!(v["error"]["message"], "cannot triage an incident that is triaged");
-    let (s, v, _) = call(&app, "POST", &t, Some(json!({"action": "explode"}))).await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, v, _) = send(&app, "POST", &t, Some(json!({"action": "explode"}))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(v["error"]["field"], "action");
-    let (s, v, _) = call(
+    let (s, v, _) = send(
         &app,
         "POST",
         &format!("/api/incidents/{id}/notes"),
@@ -288,7 +289,7 @@ async fn lifecycle_endpoints_refuse_invalid_transitions_and_time_them() {
     .await;
     assert_eq!(s, StatusCode::CREATED);
     assert_eq!(v["notes"][0]["text"], "rolling back");
-    let (s, v, _) = call(&app, "POST", &t, Some(json!({"action": "resolve", "reason": "rolled back"}))).await;
+    let (s, v, _) = send(&app, "POST", &t, Some(json!({"action": "resolve", "reason": "rolled back"}))).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["status"], "resolved");
     assert!(
@@ -298,7 +299,7 @@ async fn lifecycle_endpoints_refuse_invalid_transitions_and_time_them() {
     let row = stores.records.get_incident(id).await.expect("read").expect("row");
     assert_eq!(row.status, IncidentStatus::Resolved);
     assert_eq!(row.resolution_summary.as_deref(), Some("rolled back"));
-    let (s, _, _) = call(
+    let (s, _, _) = send(
         &app,
         "POST",
         &format!("/api/incidents/{}/transition", IncidentId::new_random()),
@@ -308,11 +309,11 @@ async fn lifecycle_endpoints_refuse_invalid_transitions_and_time_them() {
     assert_eq!(s, StatusCode::NOT_FOUND);
     // A new alert for the service after resolution opens a new incident.
     let (_, v, _) =
-        call(&app, "POST", "/api/alerts", Some(json!({"service": "search", "severity": "high", "message": "m"}))).await;
+        send(&app, "POST", "/api/alerts", Some(json!({"service": "search", "severity": "high", "message": "m"}))).await;
     assert_eq!(v["results"][0]["outcome"], "opened");
     assert_ne!(incident_of(&v, 0), id);
 
-    let (s, _, text) = call(&app, "GET", "/metrics", None).await;
+    let (s, _, text) = send(&app, "GET", "/metrics", None).await;
     assert_eq!(s, StatusCode::OK);
     assert!(text.contains("inquest_incident_mtta_seconds_count 1"), "{text}");
     assert!(text.contains("inquest_incident_mttr_seconds_count 1"), "{text}");
@@ -322,8 +323,8 @@ async fn lifecycle_endpoints_refuse_invalid_transitions_and_time_them() {
 
 #[tokio::test]
 async fn alertmanager_webhook_resolves_its_incident_and_metrics_count_it() {
-    let (ingest, _) = in_memory(Policy::default_policy());
-    let app = routes(ingest.clone());
+    let (ingest, stores) = in_memory(Policy::default_policy());
+    let app = intake_app(&ingest, &stores);
     let payload = |status: &str, ends: &str| {
         json!({
             "version": "4", "groupKey": "{}:{alertname=\"HighErrorRate\"}", "truncatedAlerts": 0, "status": status,
@@ -335,17 +336,17 @@ async fn alertmanager_webhook_resolves_its_incident_and_metrics_count_it() {
             }]
         })
     };
-    let (s, v, _) = call(&app, "POST", "/api/alertmanager", Some(payload("firing", "0001-01-01T00:00:00Z"))).await;
+    let (s, v, _) = send(&app, "POST", "/api/alertmanager", Some(payload("firing", "0001-01-01T00:00:00Z"))).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     let id = incident_of(&v, 0);
-    let (_, v, _) = call(&app, "POST", "/api/alertmanager", Some(payload("firing", "0001-01-01T00:00:00Z"))).await;
+    let (_, v, _) = send(&app, "POST", "/api/alertmanager", Some(payload("firing", "0001-01-01T00:00:00Z"))).await;
     assert_eq!(v["results"][0]["outcome"], "deduplicated");
-    let (_, v, _) = call(&app, "POST", "/api/alertmanager", Some(payload("resolved", "2026-03-01T10:05:00Z"))).await;
+    let (_, v, _) = send(&app, "POST", "/api/alertmanager", Some(payload("resolved", "2026-03-01T10:05:00Z"))).await;
     assert_eq!(v["results"][0]["outcome"], "resolved");
     let inc = ingest.store.get_incident(id).await.expect("read").expect("incident");
     assert_eq!(inc.status, IncidentStatus::Resolved);
     assert_eq!(inc.resolution_kind.as_deref(), Some("alerts_resolved"));
-    let (_, _, text) = call(&app, "GET", "/metrics", None).await;
+    let (_, _, text) = send(&app, "GET", "/metrics", None).await;
     assert!(text.contains("inquest_alerts_received_total{severity=\"critical\",source=\"alertmanager\"} 3"), "{text}");
     assert!(text.contains("inquest_alert_correlations_total{outcome=\"resolved\"} 1"), "{text}");
     assert!(text.contains("inquest_incident_mttr_seconds_count 1"), "{text}");
