@@ -12,11 +12,11 @@ use inquest_ports::Stores;
 
 mod api;
 mod dashboard;
-pub mod error;
-pub mod extract;
+mod error;
+mod extract;
 mod markdown;
 
-pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use error::{ApiError, ErrorBody, ErrorDetail, RETRY_AFTER_SECONDS};
 pub use markdown::render_markdown;
 
 /// What every handler shares: the evidence stores, the report writer, the

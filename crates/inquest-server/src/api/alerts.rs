@@ -43,7 +43,7 @@ type Accepted = (StatusCode, Json<AlertsAccepted>);
 /// A generic alert. Documentation only: bodies are read by hand, so that an error
 /// names the field (`[3].severity`) and a refused alert is counted.
 #[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
+#[allow(dead_code, reason = "documentation only")]
 pub struct GenericAlert {
     /// Service name or `cluster/namespace/name`.
     service: String,
@@ -62,7 +62,7 @@ pub struct GenericAlert {
 /// One generic alert, or a batch (refused as a whole when one alert is invalid).
 #[derive(Deserialize, ToSchema)]
 #[serde(untagged)]
-#[allow(dead_code)]
+#[allow(dead_code, reason = "documentation only")]
 pub enum GenericAlerts {
     One(GenericAlert),
     Batch(Vec<GenericAlert>),
@@ -71,7 +71,7 @@ pub enum GenericAlerts {
 /// The Alertmanager webhook payload, version 4. Documentation only (see `GenericAlert`).
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
+#[allow(dead_code, reason = "documentation only")]
 pub struct AlertmanagerWebhook {
     /// Must be `4`.
     version: String,
@@ -91,7 +91,7 @@ pub struct AlertmanagerWebhook {
 /// One alert of a webhook group; the service is the `service` label, else `job`.
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
+#[allow(dead_code, reason = "documentation only")]
 pub struct AlertmanagerAlert {
     status: Option<String>,
     labels: BTreeMap<String, String>,

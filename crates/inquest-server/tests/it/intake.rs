@@ -161,7 +161,7 @@ async fn alertmanager_group_stores_its_valid_alerts_and_reports_the_skipped() {
 }
 
 #[tokio::test]
-async fn alertmanager_payload_that_is_no_webhook_gets_422_naming_the_field() {
+async fn alertmanager_payload_that_is_no_webhook_gets_400_naming_the_field() {
     let (ingest, stores) = in_memory(Policy::default_policy());
     let app = intake_app(&ingest, &stores);
     let mut wrong_version = webhook(json!([]));
