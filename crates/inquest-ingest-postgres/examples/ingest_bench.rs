@@ -1,5 +1,5 @@
 //! Ingest benchmark (not a test): a load generator on loopback posting alerts to
-//! the intake (`inquest_ingest::http::routes` served in-process on 127.0.0.1),
+//! the intake (`inquest_server::app` served in-process on 127.0.0.1),
 //! single and batched, with realistic duplication (most alerts repeat a hot set of
 //! fingerprints, as a flapping or re-notifying source does). Alerts are correlated
 //! and durably stored before each answer: on the embedded store (redb in a temp
@@ -13,9 +13,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use inquest_ingest::{Ingest, IngestStore, Policy, RedbIngestStore, http::routes};
+use inquest_ingest::{Ingest, IngestStore, Policy, RedbIngestStore};
 use inquest_ingest_postgres::PostgresIngestStore;
-use inquest_ports::RecordStore;
+use inquest_ports::Stores;
 use inquest_store_embedded::EmbeddedStore;
 use inquest_store_postgres::{PoolSettings, PostgresStore};
 use serde_json::{Value, json};
@@ -163,10 +163,10 @@ async fn measure(
 ) -> Result<Figures, Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let mut bench_db = None;
-    let (store, records): (Arc<dyn IngestStore>, Arc<dyn RecordStore>) = match backend {
+    let (store, stores): (Arc<dyn IngestStore>, Stores) = match backend {
         Backend::Embedded => {
-            let records = EmbeddedStore::open(&dir.path().join("inquest.redb"))?.stores();
-            (Arc::new(RedbIngestStore::open(&dir.path().join("ingest.redb"))?), records.records.clone())
+            let stores = EmbeddedStore::open(&dir.path().join("inquest.redb"))?.stores();
+            (Arc::new(RedbIngestStore::open(&dir.path().join("ingest.redb"))?), stores)
         }
         Backend::Postgres => {
             let db = BenchDb::create(postgres.ok_or("--postgres URL is required")?).await?;
@@ -175,13 +175,17 @@ async fn measure(
             records.migrate().await?;
             let store = PostgresIngestStore::sharing(&records);
             bench_db = Some(db);
-            (Arc::new(store), Arc::new(records))
+            // The app's state holds every port; only the records one is used here.
+            let mut stores = EmbeddedStore::in_memory()?.stores();
+            stores.records = Arc::new(records);
+            (Arc::new(store), stores)
         }
     };
-    let ingest = Arc::new(Ingest::new(store, records, Policy::default_policy()));
+    let ingest = Arc::new(Ingest::new(store, stores.records.clone(), Policy::default_policy()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let app = routes(ingest.clone());
+    let writer = Arc::new(inquest_report::TemplateReport);
+    let app = inquest_server::app(inquest_server::AppState::new(stores, writer, ingest.clone()));
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
