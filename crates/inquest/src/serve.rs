@@ -17,7 +17,7 @@ pub async fn run(settings: &Settings, stores: Stores, postgres: Option<PostgresS
     }
     let writer = writers::report_writer();
     let intake = intake::start(settings, &stores, postgres.as_ref(), writer.clone()).await?;
-    let router = inquest_server::app(stores, writer);
+    let router = inquest_server::app(inquest_server::AppState::new(stores, writer, intake.ingest.clone()));
     let policy = intake.ingest.policy.version.clone();
     let served = inquest_server::serve(
         bind,

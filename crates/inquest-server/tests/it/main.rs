@@ -1,8 +1,11 @@
-//! API tests through the `Router` (no socket), on an embedded store holding
-//! fixture incidents that were investigated.
+//! Tests of the whole app through its `Router` (no socket): on an embedded store
+//! holding fixture incidents that were investigated, and on an embedded intake.
 
 mod api;
+mod errors;
 mod feedback;
+mod intake;
+mod openapi;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,8 +18,12 @@ use http_body_util::BodyExt;
 use inquest_core::{InvestigationConfig, investigate_and_save};
 use inquest_domain::IncidentId;
 use inquest_fixtures::{FixtureCase, load_case};
+use inquest_intake::{IngestStore, Policy};
+use inquest_intake_service::Ingest;
+use inquest_ports::Stores;
 use inquest_report::TemplateReport;
-use inquest_store_embedded::EmbeddedStore;
+use inquest_server::AppState;
+use inquest_store_embedded::{EmbeddedIntakeStore, EmbeddedStore};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -47,7 +54,25 @@ pub async fn test_app() -> TestApp {
             .expect("investigate");
         cases.push(case);
     }
-    TestApp { router: inquest_server::app(stores, Arc::new(TemplateReport)), cases }
+    let ingest = intake_on(&stores, Arc::new(EmbeddedIntakeStore::in_memory().expect("ingest store")));
+    TestApp { router: intake_app(&ingest, &stores), cases }
+}
+
+/// An intake on `store`, writing incidents to the records store of `stores`.
+pub fn intake_on(stores: &Stores, store: Arc<dyn IngestStore>) -> Arc<Ingest> {
+    Arc::new(Ingest::new(store, stores.records.clone(), Policy::default_policy()))
+}
+
+/// An intake on in-memory stores, with the records stores it writes to.
+pub fn in_memory(policy: Policy) -> (Arc<Ingest>, Stores) {
+    let records = EmbeddedStore::in_memory().expect("records store").stores();
+    let store = EmbeddedIntakeStore::in_memory().expect("ingest store");
+    (Arc::new(Ingest::new(Arc::new(store), records.records.clone(), policy)), records)
+}
+
+/// The whole app on `stores` and the intake `ingest`.
+pub fn intake_app(ingest: &Arc<Ingest>, stores: &Stores) -> Router {
+    inquest_server::app(AppState::new(stores.clone(), Arc::new(TemplateReport), ingest.clone()))
 }
 
 pub async fn call(router: &Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
@@ -73,7 +98,7 @@ pub async fn raw(router: &Router, method: &str, uri: &str, body: Option<Value>) 
     (status, bytes, ctype)
 }
 
-/// The one error format: `{"error": {"status", "code", "message"}}`.
+/// The one error format: `{"error": {"status", "code", "message", "field"?}}`.
 pub fn error_message(v: &Value, status: StatusCode) -> String {
     assert_eq!(v["error"]["status"].as_u64(), Some(u64::from(status.as_u16())), "{v}");
     assert!(v["error"]["code"].is_string(), "{v}");

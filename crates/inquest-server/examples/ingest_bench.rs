@@ -1,13 +1,12 @@
-//! Ingest benchmark (not a test): concurrent clients handing alerts to the intake
-//! service in-process (each request a JSON body parsed as the generic endpoint
-//! parses it, then `Ingest::ingest`; the HTTP layer is not measured), single and
-//! batched, with realistic duplication (most alerts repeat a hot set of
+//! Ingest benchmark (not a test): a load generator on loopback posting alerts to
+//! the intake (`inquest_server::app` served in-process on 127.0.0.1),
+//! single and batched, with realistic duplication (most alerts repeat a hot set of
 //! fingerprints, as a flapping or re-notifying source does). Alerts are correlated
 //! and durably stored before each answer: on the embedded intake store (redb in a
 //! temp dir, fsync per commit) or on Postgres (a fresh database, migrated, dropped
 //! after, the intake on the records store's pool).
 //!
-//! `cargo run --release -p inquest-intake-service --example ingest_bench -- [seconds] [clients] [--postgres URL] [--backend embedded|postgres|both]`
+//! `cargo run --release -p inquest-server --example ingest_bench -- [seconds] [clients] [--postgres URL] [--backend embedded|postgres|both]`
 //!
 //! Without `--postgres` only the embedded store runs; with it both run (unless
 //! `--backend` says otherwise) and the postgres/embedded ratios are printed.
@@ -16,10 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use inquest_contract::postgres::FreshDb;
-use inquest_intake::model::parse_generic_body;
 use inquest_intake::{IngestStore, Policy};
 use inquest_intake_service::{Ingest, run_records_sync};
-use inquest_ports::RecordStore;
+use inquest_ports::Stores;
 use inquest_store_embedded::{EmbeddedIntakeStore, EmbeddedStore};
 use inquest_store_postgres::{PoolSettings, PostgresStore};
 use serde_json::{Value, json};
@@ -59,12 +57,14 @@ struct Run {
     errors: usize,
 }
 
-async fn drive(ingest: Arc<Ingest>, batch: usize, concurrency: usize, duration: Duration) -> Run {
+async fn drive(url: &str, batch: usize, concurrency: usize, duration: Duration) -> Run {
+    let client = reqwest::Client::new();
     let deadline = Instant::now() + duration;
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..concurrency {
-        let ingest = ingest.clone();
+        let client = client.clone();
+        let url = url.to_string();
         tasks.push(tokio::spawn(async move {
             let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (c as u64 + 1));
             let (mut sent, mut errors, mut lat) = (0usize, 0usize, Vec::new());
@@ -74,18 +74,14 @@ async fn drive(ingest: Arc<Ingest>, batch: usize, concurrency: usize, duration: 
                 } else {
                     Value::Array((0..batch).map(|_| alert(&mut rng)).collect())
                 };
-                let bytes = body.to_string().into_bytes();
                 let t = Instant::now();
-                let now = chrono::Utc::now();
-                let stored = match serde_json::from_slice::<Value>(&bytes).map(|v| parse_generic_body(&v, now)) {
-                    Ok(Ok(alerts)) => ingest.ingest(alerts, now).await.is_ok(),
-                    _ => false,
-                };
-                if stored {
-                    lat.push(t.elapsed().as_secs_f64() * 1000.0);
-                    sent += batch;
-                } else {
-                    errors += 1;
+                match client.post(format!("{url}/api/alerts")).json(&body).send().await {
+                    Ok(r) if r.status().as_u16() == 202 => {
+                        let _ = r.bytes().await;
+                        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                        sent += batch;
+                    }
+                    _ => errors += 1,
                 }
             }
             (sent, errors, lat)
@@ -135,10 +131,10 @@ async fn measure(
 ) -> Result<Figures, Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let mut bench_db = None;
-    let (store, records): (Arc<dyn IngestStore>, Arc<dyn RecordStore>) = match backend {
+    let (store, stores): (Arc<dyn IngestStore>, Stores) = match backend {
         Backend::Embedded => {
-            let records = EmbeddedStore::open(&dir.path().join("inquest.redb"))?.stores();
-            (Arc::new(EmbeddedIntakeStore::open(&dir.path().join("ingest.redb"))?), records.records.clone())
+            let stores = EmbeddedStore::open(&dir.path().join("inquest.redb"))?.stores();
+            (Arc::new(EmbeddedIntakeStore::open(&dir.path().join("ingest.redb"))?), stores)
         }
         Backend::Postgres => {
             // A fresh database on the server, dropped after the mode.
@@ -148,14 +144,25 @@ async fn measure(
             records.migrate().await?;
             let store = records.intake();
             bench_db = Some(db);
-            (Arc::new(store), Arc::new(records))
+            // The app's state holds every port; only the records one is used here.
+            let mut stores = EmbeddedStore::in_memory()?.stores();
+            stores.records = Arc::new(records);
+            (Arc::new(store), stores)
         }
     };
-    let ingest = Arc::new(Ingest::new(store, records, Policy::default_policy()));
+    let ingest = Arc::new(Ingest::new(store, stores.records.clone(), Policy::default_policy()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let writer = Arc::new(inquest_report::TemplateReport);
+    let app = inquest_server::app(inquest_server::AppState::new(stores, writer, ingest.clone()));
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
     // As `inquest serve` does: incidents reach the records store in the background.
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let syncer = tokio::spawn(run_records_sync(ingest.clone(), Duration::from_secs(2), stop_rx));
-    let run = drive(ingest.clone(), batch, concurrency, Duration::from_secs(seconds)).await;
+    let run = drive(&url, batch, concurrency, Duration::from_secs(seconds)).await;
+    server.abort();
     let _ = stop.send(true);
     let _ = syncer.await;
     let mut lat = run.latencies_ms.clone();

@@ -1,0 +1,72 @@
+//! The API routes, one module per concern, all registered with their OpenAPI
+//! description in `router()`; helpers the handlers share.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use chrono::Utc;
+use inquest_domain::{Service, ServiceId, Timestamp};
+use inquest_ports::Stores;
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+mod alerts;
+mod feedback;
+mod health;
+mod incident_metrics;
+mod incidents;
+mod jobs;
+mod lifecycle;
+mod metrics;
+
+#[derive(OpenApi)]
+#[openapi(info(
+    title = "Inquest API",
+    description = "Incidents, ranked root-cause hypotheses with their evidence, human feedback, \
+                   alert intake, the incident lifecycle and investigation jobs"
+))]
+struct ApiDoc;
+
+/// Every API route. A route added anywhere else would be missing from the document.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(health::ready))
+        .routes(routes!(health::intake))
+        .routes(routes!(metrics::metrics))
+        .routes(routes!(incidents::list_incidents))
+        .routes(routes!(incidents::get_incident))
+        .routes(routes!(incidents::reinvestigate))
+        .routes(routes!(incident_metrics::incident_metrics))
+        .routes(routes!(feedback::post_feedback))
+        .routes(routes!(feedback::get_priors))
+        .routes(routes!(alerts::post_alerts))
+        .routes(routes!(alerts::post_alertmanager))
+        .routes(routes!(lifecycle::list_lifecycles))
+        .routes(routes!(lifecycle::get_lifecycle))
+        .routes(routes!(lifecycle::post_transition))
+        .routes(routes!(lifecycle::post_note))
+        .routes(routes!(jobs::list_jobs))
+}
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+fn parse_id<T: std::str::FromStr>(field: &str, s: &str) -> Result<T, ApiError>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse::<T>().map_err(|e| ApiError::field(field, e))
+}
+
+fn parse_time(field: &str, s: &str) -> Result<Timestamp, ApiError> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| ApiError::field(field, format!("{e} (expected RFC 3339, e.g. 2026-09-01T10:00:00Z)")))
+}
+
+async fn service_keys(stores: &Stores) -> Result<HashMap<ServiceId, Service>, ApiError> {
+    Ok(stores.records.list_services().await?.into_iter().map(|s| (s.service_id, s)).collect())
+}
