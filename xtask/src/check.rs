@@ -10,24 +10,26 @@ use anyhow::{Context, Result, bail};
 use chrono::Duration;
 use serde::de::DeserializeOwned;
 
-use crate::fixtures::BASELINE_MINUTES;
-use crate::format::{
-    CaseFile, ChangeKind, Commit, ConfigChange, Culprit, Deployment, Edge, HypothesisType, Incident, PastIncident,
-    Runbook, ServiceEntry, Truth, Ts,
+use inquest_domain::{ChangeKind, HypothesisType};
+use inquest_fixtures::{
+    CaseFile, CommitEntry, ConfigChangeFile, CulpritFile, DeploymentFile, EdgeFile, IncidentFile, PastIncidentFile,
+    RunbookFile, ServiceFile, TruthFile,
 };
+
+use crate::fixtures::{BASELINE_MINUTES, Ts};
 
 /// A loaded case, every file parsed.
 struct Case {
     case: CaseFile,
-    services: Vec<ServiceEntry>,
-    topology: Vec<Edge>,
-    deployments: Vec<Deployment>,
-    config_changes: Vec<ConfigChange>,
-    commits: Vec<Commit>,
-    runbooks: Vec<Runbook>,
-    past: Vec<PastIncident>,
-    incident: Incident,
-    truth: Truth,
+    services: Vec<ServiceFile>,
+    topology: Vec<EdgeFile>,
+    deployments: Vec<DeploymentFile>,
+    config_changes: Vec<ConfigChangeFile>,
+    commits: Vec<CommitEntry>,
+    runbooks: Vec<RunbookFile>,
+    past: Vec<PastIncidentFile>,
+    incident: IncidentFile,
+    truth: TruthFile,
 }
 
 /// What the metrics file of a case contains.
@@ -108,20 +110,57 @@ pub fn check_all(root: &Path) -> Result<()> {
     Ok(())
 }
 
-fn culprit_text(c: Option<&Culprit>) -> String {
+fn culprit_text(c: Option<&CulpritFile>) -> String {
     match c {
         None => "-".to_owned(),
-        Some(Culprit::Deployment(id)) => format!("deployment {id}"),
-        Some(Culprit::ConfigChange(id)) => format!("config_change {id}"),
-        Some(Culprit::Commit(sha)) => format!("commit {sha}"),
+        Some(CulpritFile::Deployment(id)) => format!("deployment {id}"),
+        Some(CulpritFile::ConfigChange(id)) => format!("config_change {id}"),
+        Some(CulpritFile::Commit(sha)) => format!("commit {sha}"),
     }
 }
 
 fn has_credential(case: &Case) -> bool {
-    case.commits.iter().flat_map(|c| &c.files).any(|f| {
-        let d = f.diff.to_lowercase();
-        d.contains("password=\"") || d.contains("password = \"") || f.diff.contains("AKIA")
+    case.commits.iter().flat_map(|c| &c.files).filter_map(|f| f.diff.as_deref()).any(|diff| {
+        let d = diff.to_lowercase();
+        d.contains("password=\"") || d.contains("password = \"") || diff.contains("AKIA")
     })
+}
+
+/// Fields the format leaves optional (other writers may omit them) but every
+/// bundled case must fill: the generator always writes them.
+fn incomplete(c: &Case) -> Vec<String> {
+    let mut errs = Vec::new();
+    let mut need = |present: bool, what: String| {
+        if !present {
+            errs.push(format!("{what} is missing"));
+        }
+    };
+    need(!c.case.description.is_empty(), "case.json: description".to_owned());
+    for d in &c.deployments {
+        need(d.finished_at.is_some(), format!("deployments.json: {} finished_at", d.id));
+        need(d.image_ref.is_some(), format!("deployments.json: {} image_ref", d.id));
+        need(d.revision.is_some(), format!("deployments.json: {} revision", d.id));
+        need(d.previous_revision.is_some(), format!("deployments.json: {} previous_revision", d.id));
+        need(d.metadata.as_ref().is_some_and(|m| m.is_object()), format!("deployments.json: {} metadata object", d.id));
+    }
+    for cc in &c.config_changes {
+        need(cc.actor.is_some(), format!("config_changes.json: {} actor", cc.id));
+    }
+    for commit in &c.commits {
+        need(commit.author.is_some(), format!("commits.json: {} author", commit.sha));
+        for f in &commit.files {
+            need(f.diff.is_some(), format!("commits.json: {} {} diff", commit.sha, f.path));
+        }
+    }
+    for r in &c.runbooks {
+        need(r.service.is_some(), format!("runbooks.json: {} service", r.id));
+        need(r.source_url.is_some(), format!("runbooks.json: {} source_url", r.id));
+    }
+    for p in &c.past {
+        need(p.resolved_at.is_some(), format!("past_incidents.json: {} resolved_at", p.id));
+    }
+    need(c.truth.notes.is_some(), "truth.json: notes".to_owned());
+    errs
 }
 
 fn read_json<T: DeserializeOwned>(dir: &Path, file: &str, required: bool) -> Result<Option<T>> {
@@ -150,8 +189,8 @@ fn check_case(dir: &Path, name: &str) -> Result<(Case, MetricsSummary, Vec<Strin
         incident: read_json(dir, "incident.json", true)?.context("incident.json")?,
         truth: read_json(dir, "truth.json", true)?.context("truth.json")?,
     };
-    let mut errs = Vec::new();
     let c = &case;
+    let mut errs = incomplete(c);
     let ws = c.incident.window_start;
     let we = c.incident.window_end;
 
@@ -194,12 +233,15 @@ fn check_case(dir: &Path, name: &str) -> Result<(Case, MetricsSummary, Vec<Strin
             errs.push(format!("commits.json: commit {} has no files", commit.sha));
         }
         for f in &commit.files {
-            let added = f.diff.lines().filter(|l| l.starts_with('+') && !l.starts_with("+++")).count();
-            let removed = f.diff.lines().filter(|l| l.starts_with('-') && !l.starts_with("---")).count();
-            if added != f.lines_added as usize || removed != f.lines_removed as usize {
+            let diff = f.diff.as_deref().unwrap_or_default();
+            let added = diff.lines().filter(|l| l.starts_with('+') && !l.starts_with("+++")).count();
+            let removed = diff.lines().filter(|l| l.starts_with('-') && !l.starts_with("---")).count();
+            if usize::try_from(f.lines_added).ok() != Some(added)
+                || usize::try_from(f.lines_removed).ok() != Some(removed)
+            {
                 errs.push(format!("commits.json: {} {}: line counts do not match the diff", commit.sha, f.path));
             }
-            if !f.diff.starts_with("@@ ") {
+            if !diff.starts_with("@@ ") {
                 errs.push(format!("commits.json: {} {}: diff is not a unified hunk", commit.sha, f.path));
             }
         }
@@ -212,7 +254,7 @@ fn check_case(dir: &Path, name: &str) -> Result<(Case, MetricsSummary, Vec<Strin
             errs.push(format!("deployments.json: duplicate id {}", d.id));
         }
         known("deployments.json", "service", &d.service, &mut errs);
-        if d.finished_at < d.started_at {
+        if d.finished_at.is_some_and(|f| f < d.started_at) {
             errs.push(format!("deployments.json: {} finishes before it starts", d.id));
         }
         for sha in &d.commits {
@@ -244,7 +286,9 @@ fn check_case(dir: &Path, name: &str) -> Result<(Case, MetricsSummary, Vec<Strin
         if !ids.insert(r.id.as_str()) {
             errs.push(format!("runbooks.json: duplicate id {}", r.id));
         }
-        known("runbooks.json", "service", &r.service, &mut errs);
+        if let Some(svc) = &r.service {
+            known("runbooks.json", "service", svc, &mut errs);
+        }
     }
     let mut ids = BTreeSet::new();
     for p in &c.past {
@@ -252,7 +296,7 @@ fn check_case(dir: &Path, name: &str) -> Result<(Case, MetricsSummary, Vec<Strin
             errs.push(format!("past_incidents.json: duplicate id {}", p.id));
         }
         known("past_incidents.json", "service", &p.service, &mut errs);
-        if p.resolved_at <= p.started_at || p.started_at >= ws - Duration::hours(24) {
+        if p.resolved_at.is_none_or(|r| r <= p.started_at) || p.started_at >= ws - Duration::hours(24) {
             errs.push(format!("past_incidents.json: {} must be resolved, and before this case", p.id));
         }
     }
@@ -270,7 +314,7 @@ fn check_case(dir: &Path, name: &str) -> Result<(Case, MetricsSummary, Vec<Strin
     // truth.json
     let t = &c.truth;
     known("truth.json", "service", &t.service, &mut errs);
-    if t.notes.trim().is_empty() {
+    if t.notes.as_deref().is_some_and(|n| n.trim().is_empty()) {
         errs.push("truth.json: notes are empty".to_owned());
     }
     match (&t.hypothesis_type, &t.culprit) {
@@ -278,25 +322,25 @@ fn check_case(dir: &Path, name: &str) -> Result<(Case, MetricsSummary, Vec<Strin
         (HypothesisType::Unknown, None) if t.service != c.incident.service => {
             errs.push("truth.json: an unknown truth names the incident's service".to_owned());
         }
-        (HypothesisType::Release, Some(Culprit::Deployment(_)) | Some(Culprit::Commit(_))) => {}
+        (HypothesisType::Release, Some(CulpritFile::Deployment(_)) | Some(CulpritFile::Commit(_))) => {}
         (HypothesisType::Release, _) => errs.push("truth.json: release truth needs a deployment or commit".to_owned()),
-        (HypothesisType::Config, Some(Culprit::ConfigChange(_))) => {}
+        (HypothesisType::Config, Some(CulpritFile::ConfigChange(_))) => {}
         (HypothesisType::Config, _) => errs.push("truth.json: config truth needs a config_change".to_owned()),
         _ => {}
     }
     match &t.culprit {
-        Some(Culprit::Deployment(id)) => match dep_ids.get(id.as_str()) {
+        Some(CulpritFile::Deployment(id)) => match dep_ids.get(id.as_str()) {
             None => errs.push(format!("truth.json: deployment {id} not in deployments.json")),
             Some(d) => {
                 if d.service != t.service {
                     errs.push(format!("truth.json: deployment {id} is not of service {}", t.service));
                 }
-                if d.finished_at > ws || ws - d.finished_at > Duration::minutes(30) {
+                if d.finished_at.is_none_or(|f| f > ws || ws - f > Duration::minutes(30)) {
                     errs.push(format!("truth.json: deployment {id} does not finish shortly before the window"));
                 }
             }
         },
-        Some(Culprit::ConfigChange(id)) => match cfg_ids.get(id.as_str()) {
+        Some(CulpritFile::ConfigChange(id)) => match cfg_ids.get(id.as_str()) {
             None => errs.push(format!("truth.json: config change {id} not in config_changes.json")),
             Some(cc) => {
                 if cc.service.as_deref() != Some(t.service.as_str()) {
@@ -307,10 +351,10 @@ fn check_case(dir: &Path, name: &str) -> Result<(Case, MetricsSummary, Vec<Strin
                 }
             }
         },
-        Some(Culprit::Commit(sha)) if !shas.contains(sha.as_str()) => {
+        Some(CulpritFile::Commit(sha)) if !shas.contains(sha.as_str()) => {
             errs.push(format!("truth.json: commit {sha} not in commits.json"));
         }
-        Some(Culprit::Commit(_)) | None => {}
+        Some(CulpritFile::Commit(_)) | None => {}
     }
 
     let metrics = check_metrics(dir, &services, ws, we, &mut errs)?;

@@ -14,15 +14,17 @@ use std::fs;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use chrono::{Duration, NaiveDate, TimeZone, Timelike, Utc};
-use serde::Serialize;
-
-use crate::format::{
-    CaseFile, ChangeKind, Commit, CommitFile, ConfigChange, ConfigDiff, ConfigSource, Culprit, DeployType, Deployment,
-    Edge, FileChangeType, HypothesisType, Incident, IncidentStatus, PastIncident, Runbook, ServiceEntry, TriggerType,
-    Truth, Ts,
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Timelike, Utc};
+use inquest_domain::{ChangeKind, ConfigSource, DeployType, FileChangeType, HypothesisType, IncidentStatus};
+use inquest_fixtures::{
+    CaseFile, CommitEntry, CommitFileEntry, ConfigChangeFile, ConfigDiff, CulpritFile, DeploymentFile, EdgeFile,
+    IncidentFile, PastIncidentFile, RunbookFile, ServiceFile, TriggerType, TruthFile, ts_string,
 };
+use serde::Serialize;
 use signal::{Effect, SeriesSpec, fnv};
+
+/// A time in the fixture files.
+pub type Ts = DateTime<Utc>;
 
 /// Minutes of metric history before `window_start`.
 pub const BASELINE_MINUTES: i64 = 180;
@@ -128,15 +130,15 @@ pub struct PastSpec {
 /// Everything written for one case, in file form.
 struct CaseFiles {
     case: CaseFile,
-    services: Vec<ServiceEntry>,
-    topology: Vec<Edge>,
-    deployments: Vec<Deployment>,
-    config_changes: Vec<ConfigChange>,
-    commits: Vec<Commit>,
-    runbooks: Vec<Runbook>,
-    past_incidents: Vec<PastIncident>,
-    incident: Incident,
-    truth: Truth,
+    services: Vec<ServiceFile>,
+    topology: Vec<EdgeFile>,
+    deployments: Vec<DeploymentFile>,
+    config_changes: Vec<ConfigChangeFile>,
+    commits: Vec<CommitEntry>,
+    runbooks: Vec<RunbookFile>,
+    past_incidents: Vec<PastIncidentFile>,
+    incident: IncidentFile,
+    truth: TruthFile,
     metrics_csv: String,
 }
 
@@ -213,7 +215,7 @@ fn build(spec: &CaseSpec) -> Result<CaseFiles> {
     let services = platform::SERVICES
         .iter()
         .filter(|(name, _, _)| included.contains(name))
-        .map(|&(name, kind, detail)| ServiceEntry {
+        .map(|&(name, kind, detail)| ServiceFile {
             name: name.to_owned(),
             kind,
             detail: detail.map(str::to_owned),
@@ -227,22 +229,23 @@ fn build(spec: &CaseSpec) -> Result<CaseFiles> {
     let topology = platform::EDGES
         .iter()
         .filter(|(from, to)| included.contains(from) && included.contains(to))
-        .map(|&(from, to)| Edge { from: from.to_owned(), to: to.to_owned() })
+        .map(|&(from, to)| EdgeFile { from: from.to_owned(), to: to.to_owned() })
         .collect();
 
     // Deployments and their commits (newest commit first in a range).
     let mut commits = Vec::new();
-    let mut deployments: Vec<Deployment> = Vec::new();
+    let mut deployments: Vec<DeploymentFile> = Vec::new();
     for d in &spec.deployments {
         let started = at(d.at);
         let mut shas = Vec::new();
         for c in &d.commits {
             let sha = sha(&[spec.id, d.id, c.message]);
-            commits.push(Commit {
+            commits.push(CommitEntry {
                 sha: sha.clone(),
                 repo: format!("shop/{}", d.service),
-                author: c.author.to_owned(),
+                author: Some(c.author.to_owned()),
                 message: c.message.to_owned(),
+                summary: None,
                 authored_at: started - Duration::minutes(c.before_deploy),
                 files: c.files.iter().map(commit_file).collect(),
             });
@@ -256,33 +259,34 @@ fn build(spec: &CaseSpec) -> Result<CaseFiles> {
                     .with_context(|| format!("rollback of unknown deployment {of}"))?;
                 (reverted.previous_revision.clone(), reverted.revision.clone())
             }
-            None => (shas.first().cloned().context("a deployment needs commits")?, sha(&[spec.id, d.id, "previous"])),
+            None => (
+                Some(shas.first().cloned().context("a deployment needs commits")?),
+                Some(sha(&[spec.id, d.id, "previous"])),
+            ),
         };
-        deployments.push(Deployment {
+        deployments.push(DeploymentFile {
             id: d.id.to_owned(),
             service: d.service.to_owned(),
             started_at: started,
-            finished_at: started + Duration::minutes(d.minutes),
+            finished_at: Some(started + Duration::minutes(d.minutes)),
             deploy_type: d.deploy_type,
-            image_ref: format!("registry.example.com/shop/{}:{}", d.service, d.version),
+            image_ref: Some(format!("registry.example.com/shop/{}:{}", d.service, d.version)),
             revision,
             previous_revision,
             is_rollback: d.rollback_of.is_some(),
             commits: shas,
-            metadata: d
-                .metadata
-                .iter()
-                .map(|&(k, v)| (k.to_owned(), serde_json::Value::String(v.to_owned())))
-                .collect(),
+            metadata: Some(serde_json::Value::Object(
+                d.metadata.iter().map(|&(k, v)| (k.to_owned(), serde_json::Value::String(v.to_owned()))).collect(),
+            )),
         });
     }
     deployments.sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.id.cmp(&b.id)));
     commits.sort_by(|a, b| a.authored_at.cmp(&b.authored_at).then(a.sha.cmp(&b.sha)));
 
-    let mut config_changes: Vec<ConfigChange> = spec
+    let mut config_changes: Vec<ConfigChangeFile> = spec
         .config_changes
         .iter()
-        .map(|c| ConfigChange {
+        .map(|c| ConfigChangeFile {
             id: c.id.to_owned(),
             service: c.service.map(str::to_owned),
             detected_at: at(c.at),
@@ -290,7 +294,8 @@ fn build(spec: &CaseSpec) -> Result<CaseFiles> {
             change_kind: c.change_kind,
             resource_name: c.resource.to_owned(),
             diff: ConfigDiff { field: c.field.to_owned(), old_value: c.old.to_owned(), new_value: c.new.to_owned() },
-            actor: c.actor.to_owned(),
+            actor: Some(c.actor.to_owned()),
+            audit_log_ref: None,
         })
         .collect();
     config_changes.sort_by(|a, b| a.detected_at.cmp(&b.detected_at).then(a.id.cmp(&b.id)));
@@ -298,12 +303,12 @@ fn build(spec: &CaseSpec) -> Result<CaseFiles> {
     let runbooks = spec
         .runbooks
         .iter()
-        .map(|r| Runbook {
+        .map(|r| RunbookFile {
             id: r.id.to_owned(),
             title: r.title.to_owned(),
-            service: r.service.to_owned(),
+            service: Some(r.service.to_owned()),
             tags: r.tags.iter().map(|t| (*t).to_owned()).collect(),
-            source_url: format!("https://runbooks.example.com/shop/{}", r.id),
+            source_url: Some(format!("https://runbooks.example.com/shop/{}", r.id)),
             body: r.body.to_owned(),
         })
         .collect();
@@ -311,37 +316,37 @@ fn build(spec: &CaseSpec) -> Result<CaseFiles> {
     let past_incidents = spec
         .past
         .iter()
-        .map(|p| -> Result<PastIncident> {
+        .map(|p| -> Result<PastIncidentFile> {
             let started = chrono::DateTime::parse_from_rfc3339(p.started)
                 .with_context(|| format!("past incident {}", p.id))?
                 .with_timezone(&Utc);
-            Ok(PastIncident {
+            Ok(PastIncidentFile {
                 id: p.id.to_owned(),
                 service: p.service.to_owned(),
                 started_at: started,
-                resolved_at: started + Duration::minutes(p.minutes),
+                resolved_at: Some(started + Duration::minutes(p.minutes)),
                 hypothesis_type: p.kind,
                 summary: p.summary.to_owned(),
             })
         })
         .collect::<Result<Vec<_>>>()?;
 
-    let incident = Incident {
+    let incident = IncidentFile {
         service: spec.incident.service.to_owned(),
         trigger_type: spec.incident.trigger,
-        severity: spec.incident.severity,
+        severity: i32::from(spec.incident.severity),
         window_start: ws,
         window_end: we,
         status: IncidentStatus::Open,
     };
-    let truth = Truth {
+    let truth = TruthFile {
         service: spec.truth.service.to_owned(),
         hypothesis_type: spec.truth.kind,
         culprit: spec.truth.culprit.as_ref().map(|c| match c {
-            CulpritRef::Deployment(id) => Culprit::Deployment((*id).to_owned()),
-            CulpritRef::ConfigChange(id) => Culprit::ConfigChange((*id).to_owned()),
+            CulpritRef::Deployment(id) => CulpritFile::Deployment((*id).to_owned()),
+            CulpritRef::ConfigChange(id) => CulpritFile::ConfigChange((*id).to_owned()),
         }),
-        notes: spec.truth.notes.to_owned(),
+        notes: Some(spec.truth.notes.to_owned()),
     };
 
     let metrics_csv = metrics(spec, ws, &included)?;
@@ -365,15 +370,15 @@ fn build(spec: &CaseSpec) -> Result<CaseFiles> {
     })
 }
 
-fn commit_file(f: &FileSpec) -> CommitFile {
+fn commit_file(f: &FileSpec) -> CommitFileEntry {
     let added = f.diff.lines().filter(|l| l.starts_with('+') && !l.starts_with("+++")).count();
     let removed = f.diff.lines().filter(|l| l.starts_with('-') && !l.starts_with("---")).count();
-    CommitFile {
+    CommitFileEntry {
         path: f.path.to_owned(),
         change_type: f.change_type,
-        diff: f.diff.to_owned(),
-        lines_added: u32::try_from(added).unwrap_or(u32::MAX),
-        lines_removed: u32::try_from(removed).unwrap_or(u32::MAX),
+        diff: Some(f.diff.to_owned()),
+        lines_added: i32::try_from(added).unwrap_or(i32::MAX),
+        lines_removed: i32::try_from(removed).unwrap_or(i32::MAX),
     }
 }
 
@@ -411,7 +416,7 @@ fn metrics(spec: &CaseSpec, ws: Ts, included: &BTreeSet<&str>) -> Result<String>
 
     let mut out = String::from("ts,service,metric,value\n");
     for i in 0..points {
-        let ts = crate::format::ts_string(first + Duration::minutes(i64::try_from(i)?));
+        let ts = ts_string(first + Duration::minutes(i64::try_from(i)?));
         for ((service, metric), (decimals, values)) in &series {
             writeln!(out, "{ts},{service},{metric},{:.*}", decimals, values[i])?;
         }

@@ -3,7 +3,6 @@
 
 mod check;
 mod fixtures;
-mod format;
 
 use std::path::{Path, PathBuf};
 

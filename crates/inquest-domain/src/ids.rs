@@ -47,6 +47,14 @@ uuid_id!(
     /// `services.service_id`
     ServiceId
 );
+impl ServiceId {
+    /// The id of the service with key `cluster/namespace/name`: every loader (fixtures,
+    /// importers, the intake) derives it this way, so they agree on the row.
+    pub fn of_key(key: &str) -> ServiceId {
+        ServiceId::derived(&["service", key])
+    }
+}
+
 uuid_id!(
     /// `incidents.incident_id`
     IncidentId

@@ -144,8 +144,15 @@ impl Service {
     }
 }
 
+/// A service's key: `cluster/namespace/name`.
 pub fn service_key(cluster: &str, namespace: &str, name: &str) -> String {
     format!("{cluster}/{namespace}/{name}")
+}
+
+/// The key of a service named by an alert or a user: a `cluster/namespace/name` key is
+/// used as-is, a bare name is `default/default/<name>`.
+pub fn service_key_of(service: &str) -> String {
+    if service.split('/').count() == 3 { service.to_string() } else { service_key("default", "default", service) }
 }
 
 /// The last segment of a service key, for display.
@@ -395,5 +402,12 @@ mod tests {
     fn service_key_joins_cluster_namespace_and_name() {
         assert_eq!(service_key("prod", "shop", "checkout"), "prod/shop/checkout");
         assert_eq!(service_name_of("prod/shop/checkout"), "checkout");
+    }
+
+    #[test]
+    fn a_bare_service_name_is_in_the_default_cluster_and_namespace() {
+        assert_eq!(service_key_of("checkout"), "default/default/checkout");
+        assert_eq!(service_key_of("prod/shop/checkout"), "prod/shop/checkout");
+        assert_eq!(ServiceId::of_key(&service_key_of("checkout")), ServiceId::of_key("default/default/checkout"));
     }
 }

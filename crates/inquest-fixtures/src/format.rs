@@ -14,7 +14,18 @@ use uuid::Uuid;
 use crate::FixtureError;
 use inquest_domain::redact::redact;
 
-#[derive(Debug, Clone, Deserialize)]
+// The file types below are the format of `fixtures/README.md`, read here and written by
+// `cargo xtask fixtures` (and the importers' files must parse as them). Optional fields
+// the generator always fills are skipped when empty, so other writers stay terse.
+
+/// Formats a timestamp the way every fixture file writes it: RFC 3339, UTC, `Z`, whole
+/// seconds (serde writes `DateTime<Utc>` the same way).
+pub fn ts_string(ts: DateTime<Utc>) -> String {
+    ts.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// `case.json`
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CaseFile {
     pub id: String,
@@ -24,50 +35,63 @@ pub struct CaseFile {
     pub namespace: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// One entry of `services.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceFile {
     pub name: String,
     pub kind: NodeKind,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// One edge of `topology.json`: `from` depends on `to`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EdgeFile {
     pub from: String,
     pub to: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// One entry of `deployments.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeploymentFile {
     pub id: String,
     pub service: String,
     pub started_at: DateTime<Utc>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<DateTime<Utc>>,
     pub deploy_type: DeployType,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_ref: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_revision: Option<String>,
     #[serde(default)]
     pub is_rollback: bool,
     #[serde(default)]
     pub commits: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Value>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// The `diff` of a config change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigDiff {
+    pub field: String,
+    pub old_value: String,
+    pub new_value: String,
+}
+
+/// One entry of `config_changes.json`; `service` is null for a cluster-wide change.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigChangeFile {
     pub id: String,
@@ -76,19 +100,20 @@ pub struct ConfigChangeFile {
     pub source: ConfigSource,
     pub change_kind: ChangeKind,
     pub resource_name: String,
-    pub diff: Value,
-    #[serde(default)]
+    pub diff: ConfigDiff,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit_log_ref: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// One file of a commit in `commits.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CommitFileEntry {
     pub path: String,
     pub change_type: FileChangeType,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
     #[serde(default)]
     pub lines_added: i32,
@@ -96,53 +121,78 @@ pub struct CommitFileEntry {
     pub lines_removed: i32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// One entry of `commits.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CommitEntry {
     pub sha: String,
     pub repo: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
     pub message: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
     pub authored_at: DateTime<Utc>,
     #[serde(default)]
     pub files: Vec<CommitFileEntry>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// One entry of `runbooks.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunbookFile {
     pub id: String,
     pub title: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
     #[serde(default)]
     pub tags: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_url: Option<String>,
     #[serde(default)]
     pub body: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// One entry of `past_incidents.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PastIncidentFile {
     pub id: String,
     pub service: String,
     pub started_at: DateTime<Utc>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_at: Option<DateTime<Utc>>,
     pub hypothesis_type: HypothesisType,
     pub summary: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// What raised the incident (`incident.json` `trigger_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerType {
+    ErrorRateSpike,
+    P99Regression,
+    Crashloop,
+    Custom,
+}
+
+impl TriggerType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerType::ErrorRateSpike => "error_rate_spike",
+            TriggerType::P99Regression => "p99_regression",
+            TriggerType::Crashloop => "crashloop",
+            TriggerType::Custom => "custom",
+        }
+    }
+}
+
+/// `incident.json`
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentFile {
     pub service: String,
-    pub trigger_type: String,
+    pub trigger_type: TriggerType,
     pub severity: i32,
     pub window_start: DateTime<Utc>,
     pub window_end: DateTime<Utc>,
@@ -154,18 +204,20 @@ fn default_status() -> IncidentStatus {
     IncidentStatus::Open
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `truth.json`; `culprit` is null when the truth names no change.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TruthFile {
     pub service: String,
     pub hypothesis_type: HypothesisType,
     #[serde(default)]
     pub culprit: Option<CulpritFile>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// The change a truth blames, by its id in the case's files (a commit by its sha).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum CulpritFile {
     Deployment(String),
@@ -285,7 +337,7 @@ impl FixtureCase {
             let namespace = s.namespace.clone().unwrap_or_else(|| case.namespace.clone());
             let key = service_key(&cluster, &namespace, &s.name);
             let row = Service {
-                service_id: ServiceId::derived(&["service", &key]),
+                service_id: ServiceId::of_key(&key),
                 cluster_id: cluster,
                 namespace,
                 service_name: s.name.clone(),
@@ -399,12 +451,6 @@ impl FixtureCase {
                     format!("config change id '{}' is used twice", c.id),
                 ));
             }
-            if !c.diff.is_object() {
-                return Err(FixtureError::invalid(
-                    &dir.join("config_changes.json"),
-                    format!("[{i}].diff: must be an object {{ field, old_value, new_value }}"),
-                ));
-            }
             config_rows.push(ConfigChangeEvent {
                 config_change_id: id,
                 service_id,
@@ -412,7 +458,7 @@ impl FixtureCase {
                 source: c.source,
                 change_kind: c.change_kind,
                 resource_name: c.resource_name.clone(),
-                diff_payload: c.diff.clone(),
+diff_payload: json!({ "field": c.diff.field, "old_value": c.diff.old_value, "new_value": c.diff.new_value }),
                 actor: c.actor.clone(),
                 audit_log_ref: c.audit_log_ref.clone(),
             });
@@ -433,7 +479,7 @@ impl FixtureCase {
             incident_id,
             service_id: incident_service.service_id,
             status: incident.status,
-            trigger_type: incident.trigger_type.clone(),
+            trigger_type: incident.trigger_type.as_str().to_string(),
             severity: incident.severity,
             window_start: incident.window_start,
             window_end: incident.window_end,

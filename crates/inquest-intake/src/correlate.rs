@@ -79,11 +79,11 @@ pub struct Plan {
 /// The service row id for an alert's `service`: `cluster/namespace/name` keys are
 /// used as-is, a bare name is `default/default/<name>`.
 pub fn service_key_of(service: &str) -> String {
-    if service.split('/').count() == 3 { service.to_string() } else { format!("default/default/{service}") }
+    inquest_domain::service_key_of(service)
 }
 
 pub fn service_id_of(service: &str) -> ServiceId {
-    ServiceId::derived(&["service", &service_key_of(service)])
+    ServiceId::of_key(&service_key_of(service))
 }
 
 /// The investigation job of an incident (one per incident).

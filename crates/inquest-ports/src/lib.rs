@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 pub mod down;
 pub mod embedding;
 pub mod error;
+pub mod schema;
 
 pub use down::DownTopology;
 pub use embedding::{Embedder, HashEmbedder, cosine, vector_point};

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use clickhouse::{Client, Compression, Row};
 use inquest_domain::stats::Baseline;
 use inquest_domain::{AnomalyFeature, MetricPoint, Timestamp};
-use inquest_ports::{ErrorKind, MetricBaselines, MetricStore, MetricWindow, Series, StoreError, StoreResult};
+use inquest_ports::{ErrorKind, MetricBaselines, MetricStore, MetricWindow, Series, StoreError, StoreResult, schema};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -155,7 +155,7 @@ impl ClickHouseStore {
             .await
             .map_err(|e| ch_err(op, e))?;
         for (name, text) in MIGRATIONS {
-            for statement in statements(text) {
+            for statement in schema::statements(text, "--") {
                 self.client
                     .query(&statement)
                     .execute()
@@ -253,13 +253,6 @@ impl ClickHouseStore {
 
 fn format_migration_error(name: &str, e: clickhouse::error::Error) -> clickhouse::error::Error {
     clickhouse::error::Error::Custom(format!("migration {name}: {e}"))
-}
-
-/// The statements of a migration file: comment lines dropped, then split on `;`.
-pub fn statements(text: &str) -> Vec<String> {
-    let without_comments: String =
-        text.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
-    without_comments.split(';').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
 }
 
 #[derive(Row, Serialize)]
@@ -438,7 +431,7 @@ mod tests {
 
     #[test]
     fn migrations_split_into_create_statements() {
-        let all: Vec<String> = MIGRATIONS.iter().flat_map(|(_, t)| statements(t)).collect();
+        let all: Vec<String> = MIGRATIONS.iter().flat_map(|(_, t)| schema::statements(t, "--")).collect();
         assert_eq!(all.len(), 2);
         assert!(all.iter().all(|s| s.starts_with("CREATE TABLE IF NOT EXISTS")), "{all:?}");
     }

@@ -33,14 +33,7 @@ pub const SCHEMA_FILES: &[(&str, &str)] = &[
 
 /// The statements of a `.cypher` file: `//` comment lines dropped, then split on `;`.
 pub fn schema_statements(text: &str) -> Vec<Statement> {
-    let without_comments: String =
-        text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
-    without_comments
-        .split(';')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .map(|s| Statement::new(s, &[]))
-        .collect()
+    inquest_ports::schema::statements(text, "//").into_iter().map(|s| Statement::new(s, &[])).collect()
 }
 
 /// The topology labels a blast-radius node may carry.
