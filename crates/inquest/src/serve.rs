@@ -13,7 +13,7 @@ pub async fn run(settings: &Settings, stores: Stores, bind: &str) -> Result<()> 
     if fixed > 0 {
         tracing::info!(incidents = fixed, "resolution re-derived from feedback");
     }
-    let writer = writers::report_writer();
+    let writer = writers::report_writer(settings);
     let intake = intake::start(settings, &stores, writer.clone()).await?;
     let router = inquest_server::app(stores, writer).merge(inquest_ingest::http::routes(intake.ingest.clone()));
     let policy = intake.ingest.policy.version.clone();
