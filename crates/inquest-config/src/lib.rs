@@ -32,6 +32,8 @@ pub struct Settings {
     pub neo4j: Neo4jSettings,
     pub qdrant: QdrantSettings,
     pub intake: IntakeSettings,
+    pub llm: LlmSettings,
+    pub embed: EmbedSettings,
 }
 
 impl Default for Settings {
@@ -43,6 +45,8 @@ impl Default for Settings {
             neo4j: Neo4jSettings::default(),
             qdrant: QdrantSettings::default(),
             intake: IntakeSettings::default(),
+            llm: LlmSettings::default(),
+            embed: EmbedSettings::default(),
         }
     }
 }
@@ -162,15 +166,105 @@ impl IntakeSettings {
     }
 }
 
+/// The chat endpoint that writes reports (`[llm]`, `INQUEST_LLM_*`). No `base_url`:
+/// template reports.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmSettings {
+    /// An OpenAI-compatible API, e.g. `https://api.openai.com/v1`, `http://127.0.0.1:8080/v1`.
+    pub base_url: Option<ServiceUrl>,
+    /// Model name sent to the endpoint.
+    pub model: String,
+    pub api_key: Option<Secret>,
+    /// Seconds per attempt (0 counts as 1).
+    pub timeout_secs: u64,
+    /// Retries after the first attempt (timeouts, 429, 5xx, connection errors).
+    pub max_retries: u32,
+    /// First retry delay in milliseconds; it doubles with every retry.
+    pub backoff_ms: u64,
+    /// Which request field carries the output limit.
+    pub max_tokens_field: MaxTokensField,
+    pub max_output_tokens: u32,
+    pub temperature: f32,
+    /// USD per 1000 prompt tokens, for the cost estimate.
+    pub price_per_1k_input: Option<f64>,
+    /// USD per 1000 completion tokens.
+    pub price_per_1k_output: Option<f64>,
+}
+
+impl Default for LlmSettings {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            model: "gpt-4o-mini".into(),
+            api_key: None,
+            timeout_secs: 120,
+            max_retries: 2,
+            backoff_ms: 500,
+            max_tokens_field: MaxTokensField::default(),
+            max_output_tokens: 1500,
+            temperature: 0.2,
+            price_per_1k_input: None,
+            price_per_1k_output: None,
+        }
+    }
+}
+
+/// `max_completion_tokens` (OpenAI's current field; reasoning models reject the
+/// other) or `max_tokens` (llama-cpp-python and older servers obey only this one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaxTokensField {
+    #[default]
+    MaxCompletionTokens,
+    MaxTokens,
+}
+
+/// The embedder of the semantic store (`[embed]`, `INQUEST_EMBED_*`): an endpoint
+/// when `base_url` is set, else all-MiniLM-L6-v2 from `model_dir` (default
+/// `~/.cache/inquest/minilm`) when its files are there, else the hash embedder.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbedSettings {
+    /// Folder of the all-MiniLM-L6-v2 files (or the `pip install --target` folder).
+    pub model_dir: Option<PathBuf>,
+    /// An OpenAI-compatible API (`.../v1`); when set it wins over the local model.
+    pub base_url: Option<ServiceUrl>,
+    /// Model name sent to the endpoint.
+    pub model: String,
+    pub api_key: Option<Secret>,
+    /// Vector size of the endpoint's model; probed when unset (or 0).
+    pub dim: Option<usize>,
+    /// Seconds per request to the endpoint.
+    pub timeout_secs: u64,
+}
+
+impl Default for EmbedSettings {
+    fn default() -> Self {
+        Self {
+            model_dir: None,
+            base_url: None,
+            model: "text-embedding-3-small".into(),
+            api_key: None,
+            dim: None,
+            timeout_secs: 60,
+        }
+    }
+}
+
 /// The sections an `INQUEST_<SECTION>_<KEY>` variable can name.
-const SECTIONS: [&str; 5] = ["postgres", "clickhouse", "neo4j", "qdrant", "intake"];
+const SECTIONS: [&str; 7] = ["postgres", "clickhouse", "neo4j", "qdrant", "intake", "llm", "embed"];
+
+/// Sections where an empty variable means unset, as the LLM and embedding clients
+/// have always read them (`INQUEST_LLM_BASE_URL=` turns the LLM off).
+const EMPTY_IS_UNSET: [&str; 2] = ["llm_", "embed_"];
 
 /// `INQUEST_*` variables that are not settings (logging, tests, the file's path).
 const NOT_SETTINGS: [&str; 3] = ["log", "config", "bless"];
 
-/// `INQUEST_*` prefixes read by other components (tests, the LLM and embedding
-/// clients, the browser test): not settings of this crate, so not rejected here.
-const OTHER_COMPONENTS: &[&str] = &["test_", "llm_", "embed_", "e2e_", "allow_", "bless"];
+/// `INQUEST_*` prefixes read by other components (tests, the browser test): not
+/// settings of this crate, so not rejected here.
+const OTHER_COMPONENTS: &[&str] = &["test_", "e2e_", "allow_", "bless"];
 
 /// Maps a variable name (prefix removed, lowercase) to a settings key, or `None`
 /// when the variable is not a setting.
@@ -198,8 +292,15 @@ impl Settings {
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        let env =
-            Env::prefixed("INQUEST_").filter_map(|name| env_key(&name.as_str().to_ascii_lowercase()).map(Into::into));
+        let env = Env::prefixed("INQUEST_").filter_map(|name| {
+            let lower = name.as_str().to_ascii_lowercase();
+            if EMPTY_IS_UNSET.iter().any(|p| lower.starts_with(p))
+                && std::env::var(format!("INQUEST_{}", name.as_str())).is_ok_and(|v| v.trim().is_empty())
+            {
+                return None;
+            }
+            env_key(&lower).map(Into::into)
+        });
         let settings: Settings = figment.merge(env).extract().map_err(|e| ConfigError::Invalid(describe(e)))?;
         settings.intake.check()?;
         Ok(settings)
@@ -267,7 +368,6 @@ mod tests {
             // Not settings: must be ignored, not rejected as unknown keys.
             jail.set_env("INQUEST_LOG", "debug");
             jail.set_env("INQUEST_TEST_POSTGRES_URL", "postgres://x@y/z");
-            jail.set_env("INQUEST_LLM_MODEL", "smollm2");
             jail.set_env("INQUEST_E2E_CHROMIUM", "/usr/bin/chromium");
             let s = Settings::load(Some(Path::new("inquest.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(s.data_dir, PathBuf::from("/var/lib/inquest"));
@@ -322,6 +422,85 @@ mod tests {
         assert_eq!(env_key("log"), None);
         assert_eq!(env_key("test_qdrant_url"), None);
         assert_eq!(env_key("intake_lease_secs").as_deref(), Some("intake.lease_secs"));
+        assert_eq!(env_key("llm_backoff_ms").as_deref(), Some("llm.backoff_ms"));
+        assert_eq!(env_key("embed_model_dir").as_deref(), Some("embed.model_dir"));
+        assert_eq!(env_key("test_llm_url"), None);
+    }
+
+    #[test]
+    fn llm_and_embed_settings_come_from_the_variables_in_use_and_the_keys_never_print() {
+        Jail::expect_with(|jail| {
+            jail.create_file("inquest.toml", "[llm]\nmodel = \"from-file\"\nmax_retries = 4\n[embed]\ndim = 384\n")?;
+            for (var, value) in [
+                ("INQUEST_LLM_BASE_URL", "http://127.0.0.1:8080/v1"),
+                ("INQUEST_LLM_MODEL", "smollm2"),
+                ("INQUEST_LLM_API_KEY", "sk-very-secret-value"),
+                ("INQUEST_LLM_TIMEOUT_SECS", "7"),
+                ("INQUEST_LLM_BACKOFF_MS", "50"),
+                ("INQUEST_LLM_MAX_TOKENS_FIELD", "max_tokens"),
+                ("INQUEST_LLM_MAX_OUTPUT_TOKENS", "300"),
+                ("INQUEST_LLM_TEMPERATURE", "0"),
+                ("INQUEST_LLM_PRICE_PER_1K_INPUT", "0.5"),
+                ("INQUEST_LLM_PRICE_PER_1K_OUTPUT", "1.5"),
+                ("INQUEST_EMBED_MODEL_DIR", "/models/minilm"),
+                ("INQUEST_EMBED_BASE_URL", "http://127.0.0.1:9000/v1"),
+                ("INQUEST_EMBED_MODEL", "nomic"),
+                ("INQUEST_EMBED_API_KEY", "embed-secret-key"),
+                ("INQUEST_EMBED_TIMEOUT_SECS", "9"),
+            ] {
+                jail.set_env(var, value);
+            }
+            let s = Settings::load(Some(Path::new("inquest.toml"))).map_err(|e| e.to_string())?;
+            let l = &s.llm;
+            assert_eq!(l.base_url.as_ref().map(ServiceUrl::expose), Some("http://127.0.0.1:8080/v1"));
+            assert_eq!((l.model.as_str(), l.max_retries, l.timeout_secs, l.backoff_ms), ("smollm2", 4, 7, 50));
+            assert_eq!(l.api_key.as_ref().map(Secret::expose), Some("sk-very-secret-value"));
+            assert_eq!((l.max_tokens_field, l.max_output_tokens, l.temperature), (MaxTokensField::MaxTokens, 300, 0.0));
+            assert_eq!((l.price_per_1k_input, l.price_per_1k_output), (Some(0.5), Some(1.5)));
+            let e = &s.embed;
+            assert_eq!(e.model_dir.as_deref(), Some(Path::new("/models/minilm")));
+            assert_eq!(e.base_url.as_ref().map(ServiceUrl::expose), Some("http://127.0.0.1:9000/v1"));
+            assert_eq!((e.model.as_str(), e.dim, e.timeout_secs), ("nomic", Some(384), 9));
+            assert_eq!(e.api_key.as_ref().map(Secret::expose), Some("embed-secret-key"));
+            let shown = format!("{s:?}");
+            assert!(!shown.contains("very-secret") && !shown.contains("embed-secret"), "{shown}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_empty_llm_or_embed_variable_is_unset() {
+        Jail::expect_with(|jail| {
+            jail.set_env("INQUEST_LLM_BASE_URL", "");
+            jail.set_env("INQUEST_LLM_TIMEOUT_SECS", " ");
+            jail.set_env("INQUEST_EMBED_DIM", "");
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(s.llm, LlmSettings::default());
+            assert_eq!(s.embed, EmbedSettings::default());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_llm_and_embed_values_name_their_key() {
+        for (file, var, value, key) in [
+            ("[llm]\nbase_urll = \"http://x\"\n", "", "", "base_urll"),
+            ("[embed]\nmodel_path = \"/m\"\n", "", "", "model_path"),
+            ("", "INQUEST_LLM_MODLE", "x", "modle"),
+            ("", "INQUEST_LLM_MAX_TOKENS_FIELD", "tokens", "llm.max_tokens_field"),
+            ("", "INQUEST_LLM_TIMEOUT_SECS", "soon", "llm.timeout_secs"),
+            ("", "INQUEST_EMBED_DIM", "many", "embed.dim"),
+        ] {
+            Jail::expect_with(|jail| {
+                jail.create_file("inquest.toml", file)?;
+                if !var.is_empty() {
+                    jail.set_env(var, value);
+                }
+                let err = Settings::load(Some(Path::new("inquest.toml"))).expect_err("must fail").to_string();
+                assert!(err.contains(key), "{file}{var}={value}: {err}");
+                Ok(())
+            });
+        }
     }
 
     #[test]

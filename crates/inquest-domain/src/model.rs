@@ -257,6 +257,18 @@ impl Hypothesis {
     pub fn culprit(&self) -> Option<&str> {
         self.details.get("culprit").and_then(Value::as_str)
     }
+
+    /// The ranking score (`details.score`), the confidence when it is missing.
+    pub fn score(&self) -> f64 {
+        self.details.get("score").and_then(Value::as_f64).unwrap_or(self.confidence)
+    }
+
+    /// The top hypothesis of a list, whatever its order: the lowest rank, equal
+    /// ranks broken by the higher score, then by list order. Every view of "the
+    /// top hypothesis" uses this.
+    pub fn top(hypotheses: &[Hypothesis]) -> Option<&Hypothesis> {
+        hypotheses.iter().min_by(|a, b| a.rank.cmp(&b.rank).then_with(|| b.score().total_cmp(&a.score())))
+    }
 }
 
 /// `incident_reports`
@@ -409,5 +421,28 @@ mod tests {
         assert_eq!(service_key_of("checkout"), "default/default/checkout");
         assert_eq!(service_key_of("prod/shop/checkout"), "prod/shop/checkout");
         assert_eq!(ServiceId::of_key(&service_key_of("checkout")), ServiceId::of_key("default/default/checkout"));
+    }
+
+    #[test]
+    fn the_top_hypothesis_is_the_lowest_rank_then_the_higher_score() {
+        let h = |rank: i32, score: f64, title: &str| Hypothesis {
+            hypothesis_id: HypothesisId::derived(&[title]),
+            incident_id: IncidentId::derived(&["incident"]),
+            rank,
+            hypothesis_type: HypothesisType::ALL[0],
+            title: title.into(),
+            confidence: 0.5,
+            evidence_ids: Vec::new(),
+            details: serde_json::json!({ "score": score }),
+        };
+        assert!(Hypothesis::top(&[]).is_none());
+        let list = [h(2, 0.9, "second"), h(1, 0.4, "first"), h(3, 0.99, "third")];
+        assert_eq!(Hypothesis::top(&list).map(|h| h.title.as_str()), Some("first"));
+        let tied = [h(1, 0.4, "lower"), h(1, 0.7, "higher"), h(1, 0.7, "later")];
+        assert_eq!(Hypothesis::top(&tied).map(|h| h.title.as_str()), Some("higher"));
+        let mut no_score = h(1, 0.0, "confidence");
+        no_score.details = Value::Null;
+        no_score.confidence = 0.8;
+        assert_eq!(no_score.score(), 0.8);
     }
 }

@@ -1,11 +1,9 @@
-//! LLM endpoint settings: a plain serde struct, filled from `INQUEST_LLM_*` variables
-//! or by a configuration layer.
+//! LLM endpoint settings: a plain struct, filled by the caller (the binary converts
+//! its `[llm]` settings); this crate reads no environment.
 
 use std::fmt;
 
-use serde::{Deserialize, Deserializer, Serialize};
-
-use crate::LlmError;
+use serde::{Deserialize, Serialize};
 
 /// An API key that never prints (`Debug` and `Display` show `[secret]`) and is never
 /// serialised.
@@ -34,12 +32,6 @@ impl fmt::Display for ApiKey {
     }
 }
 
-impl<'de> Deserialize<'de> for ApiKey {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(ApiKey)
-    }
-}
-
 /// Which request field carries the output limit: OpenAI's current
 /// `max_completion_tokens` (reasoning models reject the other) or the older
 /// `max_tokens` (some servers, e.g. llama-cpp-python, obey only this one).
@@ -51,28 +43,13 @@ pub enum MaxTokensField {
     MaxTokens,
 }
 
-impl std::str::FromStr for MaxTokensField {
-    type Err = LlmError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "max_completion_tokens" => Ok(Self::MaxCompletionTokens),
-            "max_tokens" => Ok(Self::MaxTokens),
-            other => Err(LlmError::Settings(format!(
-                "INQUEST_LLM_MAX_TOKENS_FIELD: unknown value '{other}' (expected max_completion_tokens or max_tokens)"
-            ))),
-        }
-    }
-}
-
 /// Settings of the chat endpoint used to write reports.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LlmSettings {
     /// Base URL of an OpenAI-compatible API, e.g. `https://api.openai.com/v1` or
     /// `http://127.0.0.1:8080/v1`. None: no LLM, template reports.
     pub base_url: Option<String>,
     pub model: String,
-    #[serde(skip_serializing)]
     pub api_key: Option<ApiKey>,
     /// Per-attempt request timeout.
     pub timeout_secs: u64,
@@ -108,50 +85,6 @@ impl Default for LlmSettings {
 }
 
 impl LlmSettings {
-    /// Defaults overridden by `INQUEST_LLM_*` environment variables.
-    pub fn from_env() -> Result<Self, LlmError> {
-        Self::from_vars(|k| std::env::var(k).ok())
-    }
-
-    /// Same as `from_env`, reading variables through `get` (testable).
-    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, LlmError> {
-        let mut s = Self::default();
-        let val = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        fn num<T: std::str::FromStr>(k: &str, v: String) -> Result<T, LlmError> {
-            v.parse().map_err(|_| LlmError::Settings(format!("{k}: '{v}' is not a valid number")))
-        }
-        s.base_url = val("INQUEST_LLM_BASE_URL");
-        if let Some(v) = val("INQUEST_LLM_MODEL") {
-            s.model = v;
-        }
-        s.api_key = val("INQUEST_LLM_API_KEY").map(ApiKey);
-        if let Some(v) = val("INQUEST_LLM_TIMEOUT_SECS") {
-            s.timeout_secs = num("INQUEST_LLM_TIMEOUT_SECS", v)?;
-        }
-        if let Some(v) = val("INQUEST_LLM_MAX_RETRIES") {
-            s.max_retries = num("INQUEST_LLM_MAX_RETRIES", v)?;
-        }
-        if let Some(v) = val("INQUEST_LLM_BACKOFF_MS") {
-            s.backoff_initial_ms = num("INQUEST_LLM_BACKOFF_MS", v)?;
-        }
-        if let Some(v) = val("INQUEST_LLM_MAX_TOKENS_FIELD") {
-            s.max_tokens_field = v.parse()?;
-        }
-        if let Some(v) = val("INQUEST_LLM_MAX_OUTPUT_TOKENS") {
-            s.max_output_tokens = num("INQUEST_LLM_MAX_OUTPUT_TOKENS", v)?;
-        }
-        if let Some(v) = val("INQUEST_LLM_TEMPERATURE") {
-            s.temperature = num("INQUEST_LLM_TEMPERATURE", v)?;
-        }
-        if let Some(v) = val("INQUEST_LLM_PRICE_PER_1K_INPUT") {
-            s.price_per_1k_input = Some(num("INQUEST_LLM_PRICE_PER_1K_INPUT", v)?);
-        }
-        if let Some(v) = val("INQUEST_LLM_PRICE_PER_1K_OUTPUT") {
-            s.price_per_1k_output = Some(num("INQUEST_LLM_PRICE_PER_1K_OUTPUT", v)?);
-        }
-        Ok(s)
-    }
-
     /// `openai` for OpenAI's own API, `local` for a loopback server,
     /// `openai-compatible` otherwise.
     pub fn endpoint_kind(&self) -> &'static str {
@@ -175,36 +108,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn env_vars_fill_the_settings_and_the_key_never_prints() {
-        let vars = |k: &str| {
-            match k {
-                "INQUEST_LLM_BASE_URL" => Some("http://127.0.0.1:8080/v1"),
-                "INQUEST_LLM_MODEL" => Some("smollm2"),
-                "INQUEST_LLM_API_KEY" => Some("sk-very-secret-value"),
-                "INQUEST_LLM_TIMEOUT_SECS" => Some("7"),
-                "INQUEST_LLM_MAX_TOKENS_FIELD" => Some("max_tokens"),
-                "INQUEST_LLM_PRICE_PER_1K_INPUT" => Some("0.5"),
-                "INQUEST_LLM_PRICE_PER_1K_OUTPUT" => Some("1.5"),
-                _ => None,
-            }
-            .map(str::to_string)
+    fn the_key_never_prints_and_the_endpoint_kind_and_cost_follow_the_settings() {
+        let s = LlmSettings {
+            base_url: Some("http://127.0.0.1:8080/v1".into()),
+            api_key: Some(ApiKey::new("sk-very-secret-value")),
+            price_per_1k_input: Some(0.5),
+            price_per_1k_output: Some(1.5),
+            ..LlmSettings::default()
         };
-        let s = LlmSettings::from_vars(vars).expect("valid settings");
-        assert_eq!(s.base_url.as_deref(), Some("http://127.0.0.1:8080/v1"));
-        assert_eq!(s.timeout_secs, 7);
-        assert_eq!(s.max_tokens_field, MaxTokensField::MaxTokens);
         assert_eq!(s.endpoint_kind(), "local");
         assert_eq!(s.estimated_cost(2000, 1000), Some(2.5));
-        let shown = format!("{s:?} {}", serde_json::to_string(&s).expect("serialises"));
+        let shown = format!("{s:?} {}", s.api_key.as_ref().map(ToString::to_string).unwrap_or_default());
         assert!(!shown.contains("very-secret"), "{shown}");
-    }
-
-    #[test]
-    fn bad_values_are_errors() {
-        let e = LlmSettings::from_vars(|k| (k == "INQUEST_LLM_MAX_TOKENS_FIELD").then(|| "tokens".to_string()));
-        assert!(e.is_err());
-        let e = LlmSettings::from_vars(|k| (k == "INQUEST_LLM_TIMEOUT_SECS").then(|| "soon".to_string()));
-        assert!(e.is_err());
-        assert_eq!(LlmSettings::from_vars(|_| None).expect("defaults").endpoint_kind(), "none");
+        for (url, kind) in [("https://api.openai.com/v1", "openai"), ("http://llm.internal/v1", "openai-compatible")] {
+            assert_eq!(LlmSettings { base_url: Some(url.into()), ..LlmSettings::default() }.endpoint_kind(), kind);
+        }
+        assert_eq!(LlmSettings::default().endpoint_kind(), "none");
+        assert_eq!(LlmSettings::default().estimated_cost(1, 1), None);
     }
 }

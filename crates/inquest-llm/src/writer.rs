@@ -28,14 +28,6 @@ impl LlmReport {
         Self { client: LlmClient::new(settings).map_err(|e| e.to_string()) }
     }
 
-    /// From `INQUEST_LLM_*` variables; invalid settings also fall back to the template.
-    pub fn from_env() -> Self {
-        match LlmSettings::from_env() {
-            Ok(s) => Self::new(s),
-            Err(e) => Self { client: Err(e.to_string()) },
-        }
-    }
-
     /// Whether an endpoint is configured.
     pub fn is_configured(&self) -> bool {
         self.client.is_ok()

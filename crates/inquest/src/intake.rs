@@ -1,8 +1,7 @@
 //! The alert intake inside `inquest serve`: the intake store (on the records'
 //! Postgres store and its pool when configured, `<data dir>/ingest.redb`
-//! otherwise), the correlation
-//! policy, the investigation workers and the background writer of incidents to the
-//! records store.
+//! otherwise), the correlation policy, the investigation workers and the
+//! background writer of incidents to the records store.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,19 +35,14 @@ impl Intake {
     }
 }
 
-/// The intake store: the Postgres database of the records when one is configured
-/// (shared by every `inquest` process on it), on the pool of `records` when given,
-/// the embedded file otherwise.
-pub async fn intake_store(settings: &Settings, records: Option<&PostgresStore>) -> Result<Arc<dyn IngestStore>> {
+/// The intake store: on the records' Postgres store and its pool when one is
+/// configured (shared by every `inquest` process on that database), the embedded
+/// intake file otherwise.
+pub fn intake_store(settings: &Settings, records: Option<&PostgresStore>) -> Result<Arc<dyn IngestStore>> {
     if let Some(records) = records {
         return Ok(Arc::new(records.intake()));
     }
-    if let Some(url) = &settings.postgres.url {
-        let records = PostgresStore::connect(url.expose(), &crate::stores::pool_settings(&settings.postgres))
-            .with_context(|| format!("intake store on postgres at {url}"))?;
-        return Ok(Arc::new(records.intake()));
-    }
-    let path = settings.data_dir.join("ingest.redb");
+    let path = crate::stores::intake_path(settings);
     let store =
         EmbeddedIntakeStore::open(&path).with_context(|| format!("opening the intake store at {}", path.display()))?;
     Ok(Arc::new(store))
@@ -71,7 +65,7 @@ pub async fn start(
     writer: Arc<dyn ReportWriter>,
 ) -> Result<Intake> {
     let policy = policy(settings)?;
-    let store = intake_store(settings, postgres).await?;
+    let store = intake_store(settings, postgres)?;
     let ingest = Arc::new(Ingest::new(store, stores.records.clone(), policy));
     // The evidence stores' series exist from the start: an investigation's gap counts there.
     for (port, backend) in [
@@ -107,32 +101,20 @@ pub async fn start(
     Ok(Intake { ingest, stop, tasks })
 }
 
-/// `inquest doctor`'s lines for the intake: the policy file and the intake store.
+/// `inquest doctor`'s line for the intake policy (the intake store is checked by
+/// its backend in `stores::REGISTRY`).
 pub async fn doctor(settings: &Settings) -> bool {
-    let mut ok = true;
     let source =
         settings.intake.policy_file.as_ref().map_or("built-in default".to_string(), |p| p.display().to_string());
     match policy(settings) {
-        Ok(p) => println!("policy:   {source} ({}): ok", p.version),
+        Ok(p) => {
+            println!("policy:   {source} ({}): ok", p.version);
+            true
+        }
         Err(e) => {
-            ok = false;
             println!("policy:   {e:#}");
             println!("  fix: correct the file named above (see the README for its keys)");
+            false
         }
     }
-    match intake_store(settings, None).await {
-        Ok(store) => match store.check_connectivity().await {
-            Ok(()) => println!("intake:   {}: ok", store.backend()),
-            Err(e) => {
-                ok = false;
-                println!("intake:   {}: {e}", store.backend());
-            }
-        },
-        Err(e) => {
-            ok = false;
-            println!("intake:   {e:#}");
-            println!("  fix: check that the folder exists and is writable, and that no other inquest holds the file");
-        }
-    }
-    ok
 }

@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use indicatif::{ProgressBar, ProgressStyle};
 use inquest_core::{InvestigationConfig, investigate_and_save};
-use inquest_domain::{IncidentId, service_name_of};
+use inquest_domain::{Hypothesis, IncidentId, service_name_of};
 use inquest_eval::{EvalReport, run_case_with, score_case, summarize};
 use inquest_fixtures::{FixtureCase, discover_cases, load_case};
 use inquest_ports::Stores;
@@ -110,7 +110,7 @@ async fn main() -> Result<()> {
     match cli.command {
         Command::Demo { fixtures, out } => demo(&settings, &fixtures, &out).await,
         Command::Load { dir } => {
-            let stores = stores::build_stores(&settings).await?;
+            let stores = stores::build_stores(&settings).await?.stores;
             let cases = read_cases(&dir)?;
             load_all(&stores, &cases).await?;
             for c in &cases {
@@ -119,9 +119,9 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Investigate { incident, markdown } => {
-            let stores = stores::build_stores(&settings).await?;
+            let stores = stores::build_stores(&settings).await?.stores;
             let id = parse_incident(&incident)?;
-            let writer = writers::report_writer();
+            let writer = writers::report_writer(&settings);
             let (inv, report) =
                 investigate_and_save(&stores, writer.as_ref(), id, &InvestigationConfig::default(), Utc::now()).await?;
             let mut t = table(&["rank", "type", "hypothesis", "service", "confidence"]);
@@ -145,7 +145,7 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Report { incident } => {
-            let stores = stores::build_stores(&settings).await?;
+            let stores = stores::build_stores(&settings).await?.stores;
             let id = parse_incident(&incident)?;
             let reports = stores.records.reports(id).await?;
             let Some(latest) = reports.last() else {
@@ -155,11 +155,12 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Incidents => {
-            let stores = stores::build_stores(&settings).await?;
+            let stores = stores::build_stores(&settings).await?.stores;
             let services = stores.records.list_services().await?;
             let mut t = table(&["incident", "service", "status", "sev", "window start", "top hypothesis", "conf"]);
             for i in stores.records.list_incidents().await? {
-                let top = stores.records.hypotheses(i.incident_id).await?.into_iter().next();
+                let hypotheses = stores.records.hypotheses(i.incident_id).await?;
+                let top = Hypothesis::top(&hypotheses);
                 let svc = services
                     .iter()
                     .find(|s| s.service_id == i.service_id)
@@ -171,7 +172,7 @@ async fn main() -> Result<()> {
                     i.status.to_string(),
                     i.severity.to_string(),
                     i.window_start.format("%Y-%m-%d %H:%M").to_string(),
-                    top.as_ref().map(|h| h.title.clone()).unwrap_or_else(|| "(not investigated)".into()),
+                    top.map(|h| h.title.clone()).unwrap_or_else(|| "(not investigated)".into()),
                     top.map(|h| format!("{:.2}", h.confidence)).unwrap_or_default(),
                 ]);
             }
@@ -183,8 +184,8 @@ async fn main() -> Result<()> {
             if run_demo {
                 demo(&settings, &fixtures, Path::new("reports")).await?;
             }
-            let (stores, postgres) = stores::build_stores_and_postgres(&settings).await?;
-            serve::run(&settings, stores, postgres, &bind).await
+            let built = stores::build_stores(&settings).await?;
+            serve::run(&settings, built.stores, built.postgres, &bind).await
         }
         Command::Eval { dir, json, replay_feedback: true } => {
             let cases = read_cases(&dir)?;
@@ -200,7 +201,7 @@ async fn main() -> Result<()> {
             let cases = read_cases(&dir)?;
             let bar = progress(cases.len() as u64, "evaluating");
             let cfg = InvestigationConfig::default();
-            let embedder = writers::embedder().await;
+            let embedder = writers::embedder(&settings).await;
             let mut results = Vec::new();
             for c in &cases {
                 bar.set_message(c.id.clone());
@@ -269,8 +270,8 @@ async fn load_all(stores: &Stores, cases: &[FixtureCase]) -> Result<()> {
 }
 
 async fn demo(settings: &inquest_config::Settings, fixtures: &Path, out: &Path) -> Result<()> {
-    let stores = stores::build_stores(settings).await?;
-    let writer = writers::report_writer();
+    let stores = stores::build_stores(settings).await?.stores;
+    let writer = writers::report_writer(settings);
     let cases = read_cases(fixtures)?;
     load_all(&stores, &cases).await?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;

@@ -15,7 +15,7 @@ pub async fn run(settings: &Settings, stores: Stores, postgres: Option<PostgresS
     if fixed > 0 {
         tracing::info!(incidents = fixed, "resolution re-derived from feedback");
     }
-    let writer = writers::report_writer();
+    let writer = writers::report_writer(settings);
     let intake = intake::start(settings, &stores, postgres.as_ref(), writer.clone()).await?;
     let router = inquest_server::app(inquest_server::AppState::new(stores, writer, intake.ingest.clone()));
     let policy = intake.ingest.policy.version.clone();

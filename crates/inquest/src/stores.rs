@@ -1,20 +1,142 @@
-//! Which implementation serves each port, chosen from the settings: a real server
-//! where its URL is set, the embedded store otherwise. Also `migrate` and `doctor`.
+//! Which backend serves each port, chosen from the settings: a real server where its
+//! URL is set, the embedded store otherwise. Every backend is one entry of
+//! [`REGISTRY`] saying how it is built, checked (`inquest doctor`) and migrated
+//! (`inquest migrate`); the commands loop over the registry.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, Result};
-use inquest_config::{PostgresSettings, ServiceUrl, Settings};
-use inquest_ports::{
-    ErrorKind, HashEmbedder, MetricStore, RecordStore, SemanticStore, StoreError, Stores, TopologyStore,
-};
-use inquest_store_clickhouse::ClickHouseStore;
+use anyhow::{Context as _, Result, anyhow};
+use async_trait::async_trait;
+use inquest_config::{PostgresSettings, Settings};
+use inquest_ports::{Embedder, ErrorKind, MetricStore, RecordStore, SemanticStore, StoreError, Stores, TopologyStore};
 use inquest_store_embedded::EmbeddedStore;
-use inquest_store_neo4j::Neo4jStore;
-use inquest_store_postgres::{MigrationState, PoolSettings, PostgresStore};
-use inquest_store_qdrant::QdrantStore;
+use inquest_store_postgres::{PoolSettings, PostgresStore};
+
+mod clickhouse;
+mod embedded;
+mod intake_file;
+mod neo4j;
+mod postgres;
+mod qdrant;
+
+pub use intake_file::intake_path;
+
+/// What a backend can serve: the four evidence ports and the alert intake's store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Port {
+    Records,
+    Metrics,
+    Topology,
+    Semantic,
+    Intake,
+}
+
+impl Port {
+    pub fn name(self) -> &'static str {
+        match self {
+            Port::Records => "records",
+            Port::Metrics => "metrics",
+            Port::Topology => "topology",
+            Port::Semantic => "semantic",
+            Port::Intake => "intake",
+        }
+    }
+
+    /// `records:  ` and so on: the port's name padded so doctor's values line up.
+    fn label(self) -> String {
+        format!("{}:{}", self.name(), " ".repeat(9 - self.name().len()))
+    }
+}
+
+/// One kind of store: which ports it serves under the settings, and how it is
+/// built, checked and migrated. A backend serving no port is left alone.
+#[async_trait]
+pub trait Backend: Sync {
+    /// How doctor and migrate name it.
+    fn name(&self) -> &'static str;
+    /// The ports it serves under `settings` (empty: not used).
+    fn ports(&self, settings: &Settings) -> Vec<Port>;
+    /// Puts its stores for `ports` into `parts` (the intake store is built by `serve`).
+    async fn build(&self, cx: &mut Context<'_>, ports: &[Port], parts: &mut Parts) -> Result<()>;
+    /// Prints doctor's lines (problems with a fix); false when something needs attention.
+    async fn check(&self, cx: &mut Context<'_>, ports: &[Port]) -> bool;
+    /// Creates or upgrades its schema (idempotent); prints what it did.
+    async fn migrate(&self, cx: &mut Context<'_>, ports: &[Port]) -> Result<()>;
+}
+
+/// Every backend, in the order doctor and migrate report them.
+pub const REGISTRY: [&dyn Backend; 6] = [
+    &embedded::Embedded,
+    &postgres::Postgres,
+    &clickhouse::ClickHouse,
+    &neo4j::Neo4j,
+    &qdrant::Qdrant,
+    &intake_file::IntakeFile,
+];
+
+/// What the backends of one command share: the embedded store and the Postgres pool,
+/// each opened at most once, and the configured embedder.
+pub struct Context<'a> {
+    pub settings: &'a Settings,
+    embedded: Option<Arc<EmbeddedStore>>,
+    postgres: Option<PostgresStore>,
+    embedder: Option<Arc<dyn Embedder>>,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(settings: &'a Settings) -> Self {
+        Self { settings, embedded: None, postgres: None, embedder: None }
+    }
+
+    /// The embedded store, opened on first use (redb allows one handle per file).
+    pub fn embedded(&mut self) -> Result<Arc<EmbeddedStore>, StoreError> {
+        if let Some(s) = &self.embedded {
+            return Ok(s.clone());
+        }
+        let store = Arc::new(EmbeddedStore::open(&embedded_path(self.settings))?);
+        self.embedded = Some(store.clone());
+        Ok(store)
+    }
+
+    /// The records' Postgres store (one pool, shared by records and the intake).
+    pub fn postgres(&mut self) -> Result<PostgresStore, StoreError> {
+        if let Some(s) = &self.postgres {
+            return Ok(s.clone());
+        }
+        let url = self.settings.postgres.url.as_ref().map(|u| u.expose()).unwrap_or_default();
+        let store = PostgresStore::connect(url, &pool_settings(&self.settings.postgres))?;
+        self.postgres = Some(store.clone());
+        Ok(store)
+    }
+
+    /// The configured embedder (says on stderr which one it is), loaded once.
+    pub async fn embedder(&mut self) -> Arc<dyn Embedder> {
+        if let Some(e) = &self.embedder {
+            return e.clone();
+        }
+        let e = crate::writers::embedder(self.settings).await;
+        self.embedder = Some(e.clone());
+        e
+    }
+}
+
+/// The evidence ports as the backends fill them.
+#[derive(Default)]
+pub struct Parts {
+    pub records: Option<Arc<dyn RecordStore>>,
+    pub metrics: Option<Arc<dyn MetricStore>>,
+    pub topology: Option<Arc<dyn TopologyStore>>,
+    pub semantic: Option<Arc<dyn SemanticStore>>,
+}
+
+/// The stores of a command, and the Postgres store they were built from: the intake
+/// store of `serve` uses the same pool.
+pub struct Built {
+    pub stores: Stores,
+    pub postgres: Option<PostgresStore>,
+}
 
 /// Defaults, then the config file, then `INQUEST_*`; `--data-dir` (or
 /// `INQUEST_DATA_DIR`) given on the command line wins.
@@ -30,26 +152,6 @@ pub fn embedded_path(settings: &Settings) -> PathBuf {
     settings.data_dir.join("inquest.redb")
 }
 
-/// The embedded store, opened once and only if some port uses it.
-struct Embedded<'a> {
-    settings: &'a Settings,
-    store: Option<Arc<EmbeddedStore>>,
-}
-
-impl Embedded<'_> {
-    fn get(&mut self) -> Result<Arc<EmbeddedStore>> {
-        if let Some(s) = &self.store {
-            return Ok(s.clone());
-        }
-        let path = embedded_path(self.settings);
-        let store = Arc::new(
-            EmbeddedStore::open(&path).with_context(|| format!("opening the embedded store at {}", path.display()))?,
-        );
-        self.store = Some(store.clone());
-        Ok(store)
-    }
-}
-
 pub(crate) fn pool_settings(p: &PostgresSettings) -> PoolSettings {
     PoolSettings {
         max_size: p.pool_max_size,
@@ -59,123 +161,55 @@ pub(crate) fn pool_settings(p: &PostgresSettings) -> PoolSettings {
     }
 }
 
-/// The ClickHouse URL with the configured user and password, when the URL has none.
-fn clickhouse(settings: &Settings) -> Result<ClickHouseStore> {
-    let c = &settings.clickhouse;
-    let url = c.url.as_ref().map(|u| u.expose().to_string()).unwrap_or_default();
-    let url = match (&c.user, url.split_once("://")) {
-        (Some(user), Some((scheme, rest))) if !rest.contains('@') => {
-            let password = c.password.as_ref().map(|p| format!(":{}", p.expose())).unwrap_or_default();
-            format!("{scheme}://{user}{password}@{rest}")
-        }
-        _ => url,
-    };
-    let database = c.database.clone().unwrap_or_else(|| "inquest".to_string());
-    ClickHouseStore::new(&url, &database).map_err(|e| anyhow::anyhow!("clickhouse: {e}"))
+/// Each backend that serves a port under `settings`, with those ports.
+fn in_use(settings: &Settings) -> Vec<(&'static dyn Backend, Vec<Port>)> {
+    REGISTRY.into_iter().map(|b| (b, b.ports(settings))).filter(|(_, ports)| !ports.is_empty()).collect()
 }
 
-async fn neo4j(settings: &Settings) -> std::result::Result<Neo4jStore, StoreError> {
-    let n = &settings.neo4j;
-    let url = n.url.as_ref().map(|u| u.expose().to_string()).unwrap_or_default();
-    let user = n.user.clone().unwrap_or_else(|| "neo4j".to_string());
-    let password = n.password.as_ref().map(|p| p.expose().to_string()).unwrap_or_default();
-    Neo4jStore::connect(&url, &user, &password).await
+/// One implementation per port, the configured embedder, and the shared handles.
+pub async fn build_stores(settings: &Settings) -> Result<Built> {
+    let mut cx = Context::new(settings);
+    let mut parts = Parts::default();
+    for (backend, ports) in in_use(settings) {
+        tracing::debug!(backend = backend.name(), ?ports, "building");
+        backend.build(&mut cx, &ports, &mut parts).await?;
+    }
+    let missing = |port: Port| anyhow!("no backend serves the {} port", port.name());
+    let stores = Stores {
+        records: parts.records.ok_or_else(|| missing(Port::Records))?,
+        metrics: parts.metrics.ok_or_else(|| missing(Port::Metrics))?,
+        topology: parts.topology.ok_or_else(|| missing(Port::Topology))?,
+        semantic: parts.semantic.ok_or_else(|| missing(Port::Semantic))?,
+        embedder: cx.embedder().await,
+    };
+    Ok(Built { stores, postgres: cx.postgres })
 }
 
-fn postgres(url: &ServiceUrl, p: &PostgresSettings) -> Result<PostgresStore> {
-    PostgresStore::connect(url.expose(), &pool_settings(p)).with_context(|| format!("postgres at {url}"))
-}
-
-/// One implementation per port. The metrics, topology and semantic adapters are
-/// chosen here the same way as records once their crates are in.
-pub async fn build_stores(settings: &Settings) -> Result<Stores> {
-    Ok(build_stores_and_postgres(settings).await?.0)
-}
-
-/// `build_stores`, and the records store when it is on Postgres (the intake shares its pool).
-pub async fn build_stores_and_postgres(settings: &Settings) -> Result<(Stores, Option<PostgresStore>)> {
-    let mut embedded = Embedded { settings, store: None };
-    let mut pg = None;
-    let records: Arc<dyn RecordStore> = match &settings.postgres.url {
-        Some(url) => {
-            let store = postgres(url, &settings.postgres)?;
-            pg = Some(store.clone());
-            Arc::new(store)
-        }
-        None => embedded.get()?,
-    };
-    let metrics: Arc<dyn MetricStore> = match &settings.clickhouse.url {
-        Some(_) => Arc::new(clickhouse(settings)?),
-        None => embedded.get()?,
-    };
-    let topology: Arc<dyn TopologyStore> = match &settings.neo4j.url {
-        // A Neo4j that is down at start-up still lets investigations run: every
-        // topology call then reports the connection error as an evidence gap.
-        Some(url) => match neo4j(settings).await {
-            Ok(store) => Arc::new(store),
-            Err(e) => {
-                tracing::warn!(store = "neo4j", url = %url, error = %e, "topology store unreachable; investigations will record a gap");
-                Arc::new(inquest_ports::DownTopology(e))
-            }
-        },
-        None => embedded.get()?,
-    };
-    let semantic: Arc<dyn SemanticStore> = match &settings.qdrant.url {
-        Some(url) => Arc::new(
-            QdrantStore::new(url.expose(), settings.qdrant.api_key.as_ref().map(|k| k.expose().to_string()))
-                .with_context(|| format!("qdrant at {url}"))?,
-        ),
-        None => embedded.get()?,
-    };
-    let stores = Stores { records, metrics, topology, semantic, embedder: Arc::new(HashEmbedder::default()) };
-    Ok((crate::writers::with_embedder(stores).await, pg))
-}
-
-/// Applies the schema of every configured store.
+/// Applies the schema of every store in use; stops at the first that fails.
 pub async fn migrate(settings: &Settings) -> Result<()> {
-    let path = embedded_path(settings);
-    let store =
-        EmbeddedStore::open(&path).with_context(|| format!("opening the embedded store at {}", path.display()))?;
-    println!("embedded store {} is at schema version {}", path.display(), store.schema_version()?);
-    if let Some(url) = &settings.postgres.url {
-        let pg = postgres(url, &settings.postgres)?;
-        let started = Instant::now();
-        let applied = pg.migrate().await.with_context(|| format!("migrating postgres at {url}"))?;
-        let ms = started.elapsed().as_secs_f64() * 1000.0;
-        if applied.is_empty() {
-            println!("postgres {url}: schema up to date ({ms:.0} ms)");
-        } else {
-            for m in &applied {
-                println!("postgres {url}: applied {:04} {}", m.version, m.name);
-            }
-            println!("postgres {url}: {} migration(s) applied in {ms:.0} ms", applied.len());
-        }
-    }
-    if let Some(url) = &settings.clickhouse.url {
-        clickhouse(settings)?.migrate().await.with_context(|| format!("migrating clickhouse at {url}"))?;
-        println!("clickhouse {url}: metric_points and anomaly_features up to date");
-    }
-    if let Some(url) = &settings.neo4j.url {
-        let store = neo4j(settings).await.with_context(|| format!("connecting to neo4j at {url}"))?;
-        store.migrate().await.with_context(|| format!("migrating neo4j at {url}"))?;
-        println!("neo4j {url}: constraints up to date");
-    }
-    if let Some(url) = &settings.qdrant.url {
-        let store = build_stores(settings).await?;
-        for c in inquest_domain::collections::ALL {
-            store
-                .semantic
-                .ensure_collection(c, store.embedder.dim())
-                .await
-                .with_context(|| format!("qdrant at {url}: collection {c}"))?;
-        }
-        println!(
-            "qdrant {url}: collections {} ready ({} dimensions)",
-            inquest_domain::collections::ALL.join(", "),
-            store.embedder.dim()
-        );
+    let mut cx = Context::new(settings);
+    for (backend, ports) in in_use(settings) {
+        tracing::debug!(backend = backend.name(), ?ports, "migrating");
+        backend.migrate(&mut cx, &ports).await?;
     }
     Ok(())
+}
+
+/// Checks every store in use and the intake policy. Returns whether all is well.
+pub async fn doctor(settings: &Settings, config: Option<&Path>) -> Result<bool> {
+    match config {
+        Some(path) => println!("config file: {}", path.display()),
+        None => println!("config file: none (defaults and INQUEST_* environment variables)"),
+    }
+    let mut ok = true;
+    let mut cx = Context::new(settings);
+    for (backend, ports) in in_use(settings) {
+        tracing::debug!(backend = backend.name(), ?ports, "checking");
+        ok &= backend.check(&mut cx, &ports).await;
+    }
+    ok &= crate::intake::doctor(settings).await;
+    println!("{}", if ok { "all stores ok" } else { "some stores need attention (see above)" });
+    Ok(ok)
 }
 
 /// A store error in plain words, without secrets (URLs are shown redacted).
@@ -189,127 +223,57 @@ fn plain(e: &StoreError, target: &str) -> String {
     }
 }
 
-/// Checks every port's store; prints one block per port. Returns whether all is well.
-pub async fn doctor(settings: &Settings, config: Option<&Path>) -> Result<bool> {
-    let mut ok = true;
-    match config {
-        Some(path) => println!("config file: {}", path.display()),
-        None => println!("config file: none (defaults and INQUEST_* environment variables)"),
-    }
-    // Metrics, topology and semantic use the embedded store in this build.
-    {
-        let path = embedded_path(settings);
-        match EmbeddedStore::open(&path) {
-            Ok(store) => match store.schema_version() {
-                Ok(v) => println!("embedded store: {} (schema version {v}): ok", path.display()),
-                Err(e) => {
-                    ok = false;
-                    println!("embedded store: {}: {}", path.display(), plain(&e, "the embedded store"));
-                }
-            },
-            Err(e) => {
-                ok = false;
-                println!("embedded store: {}: {}", path.display(), plain(&e, "the embedded store"));
-                println!(
-                    "  fix: check that the folder exists and is writable, and that no other inquest holds the file"
-                );
-            }
+/// Doctor's block for a server reached through one port: `port: backend url: ok`,
+/// or the problem and the fix.
+fn report_server(port: Port, shown: &str, target: &str, result: Result<(), StoreError>) -> bool {
+    match result {
+        Ok(()) => {
+            println!("{}{shown}: ok", port.label());
+            true
+        }
+        Err(e) => {
+            println!("{}{shown}", port.label());
+            println!("  problem: {}", plain(&e, target));
+            println!("  fix: start the server or correct its URL, then run `inquest migrate`");
+            false
         }
     }
-    // records
-    match &settings.postgres.url {
-        None => println!("records:  embedded"),
-        Some(url) => {
-            println!("records:  postgres {url}");
-            ok &= check_postgres(url, &settings.postgres).await;
-        }
-    }
-    // metrics, topology, semantic: the real server where a URL is set.
-    if settings.clickhouse.url.is_some() || settings.neo4j.url.is_some() || settings.qdrant.url.is_some() {
-        match build_stores(settings).await {
-            Ok(stores) => {
-                for (port, backend, result) in stores.check_all().await {
-                    if port == "records" {
-                        continue;
-                    }
-                    match result {
-                        Ok(()) => println!("{port}:{}{backend}: ok", " ".repeat(9 - port.len())),
-                        Err(e) => {
-                            ok = false;
-                            println!("{port}:{}{backend}", " ".repeat(9 - port.len()));
-                            println!("  problem: {}", plain(&e, backend));
-                            println!("  fix: start the server or correct its URL, then run `inquest migrate`");
-                        }
-                    }
-                }
-            }
-            Err(e) => {
-                ok = false;
-                println!("stores: cannot be built: {e:#}");
-            }
-        }
-    } else {
-        for port in ["metrics", "topology", "semantic"] {
-            println!("{port}:{}embedded", " ".repeat(9 - port.len()));
-        }
-    }
-    ok &= crate::intake::doctor(settings).await;
-    println!("{}", if ok { "all stores ok" } else { "some stores need attention (see above)" });
-    Ok(ok)
 }
 
-async fn check_postgres(url: &ServiceUrl, p: &PostgresSettings) -> bool {
-    let target = format!("postgres at {url}");
-    let store = match PostgresStore::connect(url.expose(), &pool_settings(p)) {
-        Ok(s) => s,
-        Err(e) => {
-            println!("  problem: {}", plain(&e, &target));
-            return false;
-        }
-    };
-    if let Err(e) = store.check_connectivity().await {
-        println!("  problem: {}", plain(&e, &target));
-        println!(
-            "  fix: start the server, or correct INQUEST_POSTGRES_URL / [postgres] url (host, port, user, database)"
-        );
-        return false;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use inquest_config::ServiceUrl;
+
+    fn with(postgres: bool, clickhouse: bool, neo4j: bool, qdrant: bool) -> Settings {
+        let url = |on: bool, u: &str| on.then(|| ServiceUrl::new(u));
+        let mut s = Settings::default();
+        s.postgres.url = url(postgres, "postgres://127.0.0.1:1/x");
+        s.clickhouse.url = url(clickhouse, "http://127.0.0.1:1");
+        s.neo4j.url = url(neo4j, "bolt://127.0.0.1:1");
+        s.qdrant.url = url(qdrant, "http://127.0.0.1:1");
+        s
     }
-    println!("  connection: ok");
-    let status = match store.migration_status().await {
-        Ok(s) => s,
-        Err(e) => {
-            println!("  problem: cannot read the schema state: {}", plain(&e, &target));
-            return false;
-        }
-    };
-    let mut ok = true;
-    let pending: Vec<_> = status.iter().filter(|m| m.state == MigrationState::Pending).collect();
-    if !pending.is_empty() {
-        ok = false;
-        println!("  problem: the schema is not applied ({} of {} migrations pending)", pending.len(), status.len());
-        println!("  fix: run `inquest migrate`");
-    }
-    for m in &status {
-        match &m.state {
-            MigrationState::Changed { .. } => {
-                ok = false;
-                println!(
-                    "  problem: migration {:04} {} was changed after it was applied; restore the file or add a new migration",
-                    m.version, m.name
-                );
+
+    #[test]
+    fn every_port_is_served_by_exactly_one_backend_under_any_settings() {
+        for bits in 0..16u8 {
+            let s = with(bits & 1 != 0, bits & 2 != 0, bits & 4 != 0, bits & 8 != 0);
+            for port in [Port::Records, Port::Metrics, Port::Topology, Port::Semantic, Port::Intake] {
+                let serving: Vec<_> =
+                    REGISTRY.iter().filter(|b| b.ports(&s).contains(&port)).map(|b| b.name()).collect();
+                assert_eq!(serving.len(), 1, "{} under {bits:04b}: {serving:?}", port.name());
             }
-            MigrationState::Unknown { name } => {
-                ok = false;
-                println!(
-                    "  problem: the database has migration {} ({name}) that this build does not know: upgrade inquest",
-                    m.version
-                );
-            }
-            _ => {}
         }
     }
-    if ok {
-        println!("  schema: {} migrations applied", status.len());
+
+    #[test]
+    fn the_embedded_store_is_used_only_by_ports_without_a_server() {
+        let names = |s: &Settings| in_use(s).into_iter().map(|(b, _)| b.name()).collect::<Vec<_>>();
+        assert_eq!(names(&with(false, false, false, false)), ["embedded store", "intake file"]);
+        assert_eq!(names(&with(true, true, true, true)), ["postgres", "clickhouse", "neo4j", "qdrant"]);
+        let s = with(false, false, false, true);
+        let embedded = in_use(&s).into_iter().find(|(b, _)| b.name() == "embedded store").map(|(_, p)| p);
+        assert_eq!(embedded, Some(vec![Port::Records, Port::Metrics, Port::Topology]));
     }
-    ok
 }

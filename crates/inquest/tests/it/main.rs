@@ -1,6 +1,7 @@
 //! End-to-end tests of the `inquest` binary.
 
 mod alerting;
+mod backends;
 mod demo;
 mod e2e;
 mod ingest;

@@ -5,11 +5,15 @@ use std::process::{Command, Output};
 
 use tokio_postgres::NoTls;
 
-fn inquest(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+/// `inquest ARGS` in `dir` with only the settings in `env`: every other `INQUEST_*`
+/// variable of the developer's environment (a store, a config file) is removed.
+pub fn inquest(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_inquest"));
     cmd.current_dir(dir).args(args).env("RUST_BACKTRACE", "0");
-    for var in ["INQUEST_POSTGRES_URL", "INQUEST_CONFIG", "INQUEST_DATA_DIR", "INQUEST_CLICKHOUSE_URL"] {
-        cmd.env_remove(var);
+    for (var, _) in std::env::vars() {
+        if var.starts_with("INQUEST_") && !var.starts_with("INQUEST_TEST_") {
+            cmd.env_remove(var);
+        }
     }
     for (k, v) in env {
         cmd.env(k, v);
@@ -17,7 +21,7 @@ fn inquest(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> Output
     cmd.output().expect("run inquest")
 }
 
-fn text(o: &Output) -> String {
+pub fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 

@@ -1,0 +1,132 @@
+//! PostgreSQL: the records port, and the intake's tables on the same database and
+//! pool, when `postgres.url` is set.
+
+use std::time::Instant;
+
+use anyhow::{Context as _, Result};
+use async_trait::async_trait;
+use inquest_config::{ServiceUrl, Settings};
+use inquest_intake::IngestStore;
+use inquest_store_postgres::{MigrationState, PostgresStore};
+
+use super::{Backend, Context, Parts, Port, plain};
+
+pub struct Postgres;
+
+fn url(settings: &Settings) -> ServiceUrl {
+    settings.postgres.url.clone().unwrap_or_else(|| ServiceUrl::new(""))
+}
+
+#[async_trait]
+impl Backend for Postgres {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn ports(&self, settings: &Settings) -> Vec<Port> {
+        if settings.postgres.url.is_some() { vec![Port::Records, Port::Intake] } else { Vec::new() }
+    }
+
+    async fn build(&self, cx: &mut Context<'_>, ports: &[Port], parts: &mut Parts) -> Result<()> {
+        let store = cx.postgres().with_context(|| format!("postgres at {}", url(cx.settings)))?;
+        if ports.contains(&Port::Records) {
+            parts.records = Some(std::sync::Arc::new(store));
+        }
+        Ok(())
+    }
+
+    async fn check(&self, cx: &mut Context<'_>, ports: &[Port]) -> bool {
+        let url = url(cx.settings);
+        println!("{}postgres {url}", Port::Records.label());
+        let target = format!("postgres at {url}");
+        let store = match cx.postgres() {
+            Ok(s) => s,
+            Err(e) => {
+                println!("  problem: {}", plain(&e, &target));
+                return false;
+            }
+        };
+        let ok = check_records(&store, &target).await;
+        if !ports.contains(&Port::Intake) {
+            return ok;
+        }
+        let intake = store.intake();
+        match intake.check_connectivity().await {
+            Ok(()) => {
+                println!("{}postgres {url}: ok", Port::Intake.label());
+                ok
+            }
+            Err(e) => {
+                println!("{}postgres {url}: {e}", Port::Intake.label());
+                false
+            }
+        }
+    }
+
+    async fn migrate(&self, cx: &mut Context<'_>, _ports: &[Port]) -> Result<()> {
+        let url = url(cx.settings);
+        // The intake's tables are migrations of the same folder: one run covers both.
+        let store = cx.postgres().with_context(|| format!("postgres at {url}"))?;
+        let started = Instant::now();
+        let applied = store.migrate().await.with_context(|| format!("migrating postgres at {url}"))?;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        if applied.is_empty() {
+            println!("postgres {url}: schema up to date ({ms:.0} ms)");
+        } else {
+            for m in &applied {
+                println!("postgres {url}: applied {:04} {}", m.version, m.name);
+            }
+            println!("postgres {url}: {} migration(s) applied in {ms:.0} ms", applied.len());
+        }
+        Ok(())
+    }
+}
+
+/// Connection and schema state of the records database.
+async fn check_records(store: &PostgresStore, target: &str) -> bool {
+    if let Err(e) = inquest_ports::RecordStore::check_connectivity(store).await {
+        println!("  problem: {}", plain(&e, target));
+        println!(
+            "  fix: start the server, or correct INQUEST_POSTGRES_URL / [postgres] url (host, port, user, database)"
+        );
+        return false;
+    }
+    println!("  connection: ok");
+    let status = match store.migration_status().await {
+        Ok(s) => s,
+        Err(e) => {
+            println!("  problem: cannot read the schema state: {}", plain(&e, target));
+            return false;
+        }
+    };
+    let mut ok = true;
+    let pending: Vec<_> = status.iter().filter(|m| m.state == MigrationState::Pending).collect();
+    if !pending.is_empty() {
+        ok = false;
+        println!("  problem: the schema is not applied ({} of {} migrations pending)", pending.len(), status.len());
+        println!("  fix: run `inquest migrate`");
+    }
+    for m in &status {
+        match &m.state {
+            MigrationState::Changed { .. } => {
+                ok = false;
+                println!(
+                    "  problem: migration {:04} {} was changed after it was applied; restore the file or add a new migration",
+                    m.version, m.name
+                );
+            }
+            MigrationState::Unknown { name } => {
+                ok = false;
+                println!(
+                    "  problem: the database has migration {} ({name}) that this build does not know: upgrade inquest",
+                    m.version
+                );
+            }
+            _ => {}
+        }
+    }
+    if ok {
+        println!("  schema: {} migrations applied", status.len());
+    }
+    ok
+}
