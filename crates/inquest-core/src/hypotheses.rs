@@ -110,7 +110,7 @@ fn moved(kind: MetricKind) -> bool {
     kind != MetricKind::Other
 }
 
-/// What a degraded dependency shows (issue 4): symptoms and saturation. Request
+/// What a degraded dependency shows: symptoms and saturation. Request
 /// volume is left out: a dependency's traffic moves with its callers', so a traffic
 /// shift on it is more often an effect than its own fault.
 fn degraded(kind: MetricKind) -> bool {

@@ -166,7 +166,7 @@ pub async fn investigate(
         };
         for series in &win.series {
             // Without enough baseline history, the window's own points before the
-            // incident are the baseline (issue 4: datasets with a few rows only).
+            // incident are the baseline (datasets with a few rows only).
             let fallback;
             let mut pre_level_at = Some(ws);
             let b = match base.baselines.get(&series.metric_name).filter(|b| b.count >= signals::MIN_BASELINE_POINTS) {

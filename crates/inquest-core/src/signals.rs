@@ -19,7 +19,7 @@ pub enum MetricKind {
     Storage,
     Availability,
     /// Latency of the calls a service makes (a client-side measure): it reflects the
-    /// service's dependencies, not the service itself (issue 4).
+    /// service's dependencies, not the service itself.
     ClientLatency,
     Other,
 }
@@ -113,7 +113,7 @@ pub const ONSET_Z: f64 = 3.5;
 
 /// Score one series' points in the analysis window against its baseline.
 ///
-/// `window_start` (issue 4) is the incident window's start: the window's points
+/// `window_start` is the incident window's start: the window's points
 /// before it are the pre-incident level. A series already off its baseline before
 /// the incident by a similar amount (a level that differs from the baseline period,
 /// as when normal data comes from another day) has not moved at the incident: only
@@ -135,7 +135,7 @@ pub fn detect(
     let pre_offset = pre_incident_offset(&pre);
     // Against a flat baseline (most points equal: no MAD) the scale is only the floor, so the
     // size of a departure cannot be measured: it counts as a moderate anomaly, not an
-    // overwhelming one (issue 4: sparse series, mostly zero, dominated the ranking).
+    // overwhelming one (sparse series, mostly zero, dominated the ranking).
     let cap = if baseline.mad <= 0.0 { FLAT_BASELINE_Z } else { f64::INFINITY };
     let zs: Vec<f64> = raw.iter().map(|z| (z - pre_offset).clamp(-cap, cap)).collect();
     // Direction: the bad one when the kind has one, else the larger excursion.

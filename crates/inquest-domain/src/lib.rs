@@ -1,4 +1,4 @@
-//! Inquest's domain model: the records of seed 002 as Rust types, plus the pure
+//! Inquest's domain model: the records of the data model (`schemas/`) as Rust types, plus the pure
 //! statistics the ranking uses. Nothing here does IO.
 
 pub mod ids;

@@ -1,4 +1,4 @@
-//! The records of seed 002 (Postgres tables, ClickHouse rows, Neo4j nodes, Qdrant
+//! The records of the data model (Postgres tables, ClickHouse rows, Neo4j nodes, Qdrant
 //! payloads) as plain serde types.
 
 use std::collections::BTreeMap;
@@ -93,14 +93,14 @@ text_enum!(
 );
 
 text_enum!(
-    /// `incident_decisions.decision` (`opened`/`attached` record correlation, issue 7)
+    /// `incident_decisions.decision` (`opened`/`attached` record correlation)
     Decision, "decision", {
         Approved => "approved", Suppressed => "suppressed", Opened => "opened", Attached => "attached",
     }
 );
 
 text_enum!(
-    /// `incident_hypotheses.hypothesis_type`: seed 002's types plus `config` for
+    /// `incident_hypotheses.hypothesis_type`: the data model's types plus `config` for
     /// out-of-band configuration changes.
     HypothesisType, "hypothesis_type", {
         Release => "release", Config => "config", Traffic => "traffic", Dependency => "dependency",
@@ -123,7 +123,7 @@ text_enum!(
 );
 
 text_enum!(
-    /// How a topology node is labelled in the graph (seed 002 node labels).
+    /// How a topology node is labelled in the graph (the data model's node labels).
     NodeKind, "kind", { Service => "service", Database => "database", Dependency => "dependency" }
 );
 
@@ -365,7 +365,7 @@ pub struct DependsOn {
     pub to: String,
 }
 
-/// Qdrant collection names of seed 002.
+/// Qdrant collection names of the data model.
 pub mod collections {
     pub const GIT_DIFF_CHUNKS: &str = "git_diff_chunks";
     pub const RUNBOOKS: &str = "runbooks";
@@ -381,7 +381,7 @@ pub struct VectorPoint {
     pub payload: serde_json::Map<String, Value>,
 }
 
-/// A search hit. `reference()` is the evidence ref of seed 002's retrieval contract.
+/// A search hit. `reference()` is the evidence ref of the retrieval contract.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SemanticHit {
     pub collection: String,

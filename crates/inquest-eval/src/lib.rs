@@ -134,7 +134,7 @@ pub async fn run_case(case: &FixtureCase, cfg: &InvestigationConfig) -> Result<C
     run_case_with(case, cfg, None).await
 }
 
-/// `run_case` with another embedder than the store's default (issue 5: real embeddings).
+/// `run_case` with another embedder than the store's default (real embeddings).
 pub async fn run_case_with(
     case: &FixtureCase,
     cfg: &InvestigationConfig,

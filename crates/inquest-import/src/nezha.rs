@@ -3,7 +3,7 @@
 //! `front_service.csv` for the user-facing SLI, and `construct_data/<date>/metric/`
 //! with fault-free data of the same system.
 //!
-//! Conversion (documented in the README section of issue 4):
+//! Conversion (documented in the README, Evaluation):
 //! - a pod is mapped to its service by stripping the two replica-set suffixes
 //!   (`ts-contacts-service-866bd68c97-xcqfx` is `ts-contacts-service`); host metrics
 //!   (`Node*` columns) are left out;

@@ -1,5 +1,5 @@
 //! The records port on PostgreSQL: a `deadpool-postgres` pool of `tokio-postgres`
-//! connections, the seed-002 tables of `schemas/postgres`, and the migration runner
+//! connections, the data model's tables of `schemas/postgres`, and the migration runner
 //! behind `inquest migrate`; and the alert intake's port on the same pool
 //! (`PostgresStore::intake`, `intake`).
 

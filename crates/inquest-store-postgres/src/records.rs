@@ -1,4 +1,4 @@
-//! `RecordStore` on the seed-002 tables: upserts with `ON CONFLICT` so a load can be
+//! `RecordStore` on the data model's tables: upserts with `ON CONFLICT` so a load can be
 //! repeated, one transaction per batch and per saved investigation.
 
 use std::str::FromStr;

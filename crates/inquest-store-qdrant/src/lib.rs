@@ -1,6 +1,6 @@
 //! The semantic port on Qdrant over gRPC (`qdrant-client`): cosine collections,
 //! UUID point ids, JSON payloads, and payload filters turned into Qdrant `must`
-//! conditions (`match any` per key). The seed-002 collections get keyword payload
+//! conditions (`match any` per key). The data model's collections get keyword payload
 //! indexes on the fields searches filter by.
 
 use std::collections::HashMap;
@@ -21,7 +21,7 @@ use tokio::sync::RwLock;
 /// Name reported as the backend and used as evidence `source`.
 pub const BACKEND: &str = "qdrant";
 
-/// Keyword payload fields of the seed-002 collections (`schemas/qdrant/collections.json`).
+/// Keyword payload fields of the data model's collections (`schemas/qdrant/collections.json`).
 pub const KEYWORD_FIELDS: &[(&str, &[&str])] = &[
     (
         collections::GIT_DIFF_CHUNKS,

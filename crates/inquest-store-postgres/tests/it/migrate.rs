@@ -35,7 +35,7 @@ async fn migrate_applies_every_file_once_and_is_safe_to_repeat() {
         assert_eq!(row.get::<_, String>(1), m.name);
         assert_eq!(row.get::<_, String>(2), m.checksum());
     }
-    // The schema really is there: seed 002's tables and the confidence column type.
+    // The schema really is there: the data model's tables and the confidence column type.
     let ty: String = client
         .query_one(
             "SELECT format_type(atttypid, atttypmod) FROM pg_attribute

@@ -1,4 +1,4 @@
-//! The semantic contract and the seed-002 collections on a real Qdrant.
+//! The semantic contract and the data model's collections on a real Qdrant.
 
 use std::sync::Arc;
 
