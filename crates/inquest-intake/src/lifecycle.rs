@@ -108,7 +108,7 @@ impl IncidentState {
         IncidentState {
             incident_id: IncidentId::new_random(),
             service: service.to_string(),
-            service_id: crate::correlate::service_id_of(service),
+            service_id: inquest_domain::ServiceId::of_key(&inquest_domain::service_key_of(service)),
             status,
             severity,
             created_at: at,

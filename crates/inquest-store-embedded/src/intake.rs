@@ -427,15 +427,7 @@ impl Group {
 
 impl EmbeddedIntakeStore {
     pub fn open(path: &Path) -> StoreResult<Self> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                StoreError::new(ErrorKind::Unavailable, BACKEND, "open", format!("{}: {e}", parent.display()))
-            })?;
-        }
-        let db = Database::create(path).map_err(|e| {
-            StoreError::new(ErrorKind::Unavailable, BACKEND, "open", format!("{}: {e}", path.display()))
-        })?;
-        Self::init(db)
+        Self::init(crate::create_database(path)?)
     }
 
     pub fn in_memory() -> StoreResult<Self> {

@@ -82,18 +82,22 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(operation: &str, bytes: 
     serde_json::from_slice(bytes).map_err(|e| store_err(operation, format!("corrupt row: {e}")))
 }
 
+/// Open (or create) the redb file at `path`, creating its folder: the embedded store's
+/// and the intake's files alike.
+pub(crate) fn create_database(path: &Path) -> Result<Database, StoreError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| {
+            StoreError::new(ErrorKind::Unavailable, BACKEND, "open", format!("{}: {e}", parent.display()))
+        })?;
+    }
+    Database::create(path)
+        .map_err(|e| StoreError::new(ErrorKind::Unavailable, BACKEND, "open", format!("{}: {e}", path.display())))
+}
+
 impl EmbeddedStore {
     /// Open (or create) the store file at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                StoreError::new(ErrorKind::Unavailable, BACKEND, "open", format!("{}: {e}", parent.display()))
-            })?;
-        }
-        let db = Database::create(path).map_err(|e| {
-            StoreError::new(ErrorKind::Unavailable, BACKEND, "open", format!("{}: {e}", path.display()))
-        })?;
-        Self::init(db)
+        Self::init(create_database(path)?)
     }
 
     /// A store that lives only in memory (evaluation, tests).
