@@ -34,6 +34,7 @@ pub struct Settings {
     pub intake: IntakeSettings,
     pub llm: LlmSettings,
     pub embed: EmbedSettings,
+    pub timeouts: TimeoutSettings,
 }
 
 impl Default for Settings {
@@ -47,6 +48,7 @@ impl Default for Settings {
             intake: IntakeSettings::default(),
             llm: LlmSettings::default(),
             embed: EmbedSettings::default(),
+            timeouts: TimeoutSettings::default(),
         }
     }
 }
@@ -252,8 +254,61 @@ impl Default for EmbedSettings {
     }
 }
 
+/// How long one call of each port may take before it fails as a timeout (`[timeouts]`,
+/// `INQUEST_TIMEOUTS_*`). Longer than the adapters' own limits by default, so their
+/// more precise errors come first.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimeoutSettings {
+    pub records_secs: u64,
+    pub metrics_secs: u64,
+    pub topology_secs: u64,
+    pub semantic_secs: u64,
+    /// The intake's store (alerts, lifecycle, the job queue).
+    pub intake_secs: u64,
+    /// One embedding batch: a model on a CPU may need minutes.
+    pub embedder_secs: u64,
+}
+
+impl Default for TimeoutSettings {
+    fn default() -> Self {
+        Self {
+            records_secs: 60,
+            metrics_secs: 60,
+            topology_secs: 60,
+            semantic_secs: 60,
+            intake_secs: 60,
+            embedder_secs: 300,
+        }
+    }
+}
+
+/// The longest call timeout: an hour.
+const MAX_TIMEOUT_SECS: u64 = 3_600;
+
+impl TimeoutSettings {
+    /// Every timeout within 1..=3600 seconds, an error naming its key otherwise.
+    fn check(&self) -> Result<(), ConfigError> {
+        for (key, value) in [
+            ("records_secs", self.records_secs),
+            ("metrics_secs", self.metrics_secs),
+            ("topology_secs", self.topology_secs),
+            ("semantic_secs", self.semantic_secs),
+            ("intake_secs", self.intake_secs),
+            ("embedder_secs", self.embedder_secs),
+        ] {
+            if !(1..=MAX_TIMEOUT_SECS).contains(&value) {
+                return Err(ConfigError::Invalid(format!(
+                    "timeouts.{key}: {value} is not within 1..={MAX_TIMEOUT_SECS} seconds"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The sections an `INQUEST_<SECTION>_<KEY>` variable can name.
-const SECTIONS: [&str; 7] = ["postgres", "clickhouse", "neo4j", "qdrant", "intake", "llm", "embed"];
+const SECTIONS: [&str; 8] = ["postgres", "clickhouse", "neo4j", "qdrant", "intake", "llm", "embed", "timeouts"];
 
 /// Sections where an empty variable means unset, as the LLM and embedding clients
 /// have always read them (`INQUEST_LLM_BASE_URL=` turns the LLM off).
@@ -303,6 +358,7 @@ impl Settings {
         });
         let settings: Settings = figment.merge(env).extract().map_err(|e| ConfigError::Invalid(describe(e)))?;
         settings.intake.check()?;
+        settings.timeouts.check()?;
         Ok(settings)
     }
 
@@ -425,6 +481,7 @@ mod tests {
         assert_eq!(env_key("llm_backoff_ms").as_deref(), Some("llm.backoff_ms"));
         assert_eq!(env_key("embed_model_dir").as_deref(), Some("embed.model_dir"));
         assert_eq!(env_key("test_llm_url"), None);
+        assert_eq!(env_key("timeouts_records_secs").as_deref(), Some("timeouts.records_secs"));
     }
 
     #[test]
@@ -528,6 +585,38 @@ mod tests {
                 let err = Settings::load(None).expect_err("out of range").to_string();
                 assert!(err.contains(key), "{var}={value}: {err}");
             }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn timeouts_come_from_the_file_and_the_environment_within_an_hour() {
+        Jail::expect_with(|jail| {
+            jail.create_file("inquest.toml", "[timeouts]\nrecords_secs = 5\nembedder_secs = 900\n")?;
+            jail.set_env("INQUEST_TIMEOUTS_TOPOLOGY_SECS", "7");
+            let s = Settings::load(Some(Path::new("inquest.toml"))).map_err(|e| e.to_string())?;
+            let t = &s.timeouts;
+            assert_eq!((t.records_secs, t.topology_secs, t.embedder_secs), (5, 7, 900));
+            assert_eq!((t.metrics_secs, t.semantic_secs, t.intake_secs), (60, 60, 60));
+            for (var, value, key) in [
+                ("INQUEST_TIMEOUTS_TOPOLOGY_SECS", "0", "timeouts.topology_secs"),
+                ("INQUEST_TIMEOUTS_INTAKE_SECS", "3601", "timeouts.intake_secs"),
+                ("INQUEST_TIMEOUTS_METRICS_SECS", "soon", "timeouts.metrics_secs"),
+            ] {
+                jail.set_env(var, value);
+                let err = Settings::load(None).expect_err("out of range").to_string();
+                assert!(err.contains(key), "{var}={value}: {err}");
+                jail.set_env(var, "7");
+            }
+            jail.set_env("INQUEST_TIMEOUTS_RECORD_SECS", "5");
+            let err = Settings::load(None).expect_err("unknown key").to_string();
+            assert!(err.contains("record_secs"), "{err}");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.create_file("inquest.toml", "[timeouts]\nrecord_secs = 5\n")?;
+            let err = Settings::load(Some(Path::new("inquest.toml"))).expect_err("unknown key").to_string();
+            assert!(err.contains("record_secs"), "{err}");
             Ok(())
         });
     }

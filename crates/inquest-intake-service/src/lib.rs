@@ -2,12 +2,14 @@
 //! in one transaction) and writes the incidents they change to the records store,
 //! applies lifecycle actions and keeps the Prometheus `Metrics`; the investigation
 //! `workers` take jobs off the durable queue and run them through `inquest-core`.
+//! Its stores come in already wrapped (`inquest-telemetry`): store calls are counted
+//! and timed there, never here.
 
 pub mod metrics;
 pub mod service;
 pub mod workers;
 
-pub use metrics::{Metrics, store_label};
+pub use metrics::Metrics;
 pub use service::Ingest;
 pub use workers::{
     CoreInvestigator, Investigated, InvestigationFailed, Investigator, Step, WorkerConfig, run_once, run_records_sync,

@@ -1,6 +1,8 @@
 //! Prometheus metrics of the intake, the lifecycle and the investigation workers,
 //! registered into a `Registry` the caller may share with other subsystems, and
-//! rendered in the text exposition format for `GET /metrics`.
+//! rendered in the text exposition format for `GET /metrics`. Store calls are
+//! counted by the port wrappers of `inquest-telemetry` (`StoreMetrics`) on the
+//! same registry, not here.
 
 use std::collections::BTreeMap;
 
@@ -15,11 +17,6 @@ const LIFECYCLE_BUCKETS: &[f64] =
     &[10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0, 86400.0];
 const FAST_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
-/// The `store` label of `inquest_store_errors_total`: `port/backend`.
-pub fn store_label(port: &str, backend: &str) -> String {
-    format!("{port}/{backend}")
-}
-
 pub struct Metrics {
     registry: Registry,
     pub alerts_received: IntCounterVec,
@@ -31,7 +28,6 @@ pub struct Metrics {
     pub investigation_duration: HistogramVec,
     pub job_retries: IntCounter,
     pub job_failures: IntCounter,
-    pub store_errors: IntCounterVec,
     pub request_duration: HistogramVec,
 }
 
@@ -92,11 +88,6 @@ impl Metrics {
         let job_failures =
             IntCounter::new("inquest_job_failures_total", "Investigation jobs given up after the last attempt")
                 .expect("metric");
-        let store_errors = IntCounterVec::new(
-            Opts::new("inquest_store_errors_total", "Store operations that failed, by store"),
-            &["store"],
-        )
-        .expect("metric");
         let request_duration = HistogramVec::new(
             HistogramOpts::new("inquest_ingest_request_duration_seconds", "Intake request latency, alerts stored")
                 .buckets(FAST_BUCKETS.to_vec()),
@@ -113,7 +104,6 @@ impl Metrics {
             Box::new(investigation_duration.clone()),
             Box::new(job_retries.clone()),
             Box::new(job_failures.clone()),
-            Box::new(store_errors.clone()),
             Box::new(request_duration.clone()),
         ] {
             registry.register(c)?;
@@ -148,7 +138,6 @@ impl Metrics {
             investigation_duration,
             job_retries,
             job_failures,
-            store_errors,
             request_duration,
         })
     }
@@ -161,21 +150,6 @@ impl Metrics {
     /// Count one alert refused by validation; `reason` is one of `model::REJECT_REASONS`.
     pub fn alert_rejected(&self, source: AlertSource, reason: &str) {
         self.alerts_rejected.with_label_values(&[source.as_str(), reason]).inc();
-    }
-
-    /// Create the zero-valued series of the known stores so they are scraped before any error.
-    pub fn init_store(&self, store: &str) {
-        self.store_errors.with_label_values(&[store]);
-    }
-
-    pub fn store_error(&self, store: &str, e: &inquest_ports::StoreError) {
-        tracing::debug!(store, operation = %e.operation, "store error counted");
-        self.store_failed(store);
-    }
-
-    /// Count one failure of `store` (`port/backend`).
-    pub fn store_failed(&self, store: &str) {
-        self.store_errors.with_label_values(&[store]).inc();
     }
 
     pub fn set_incident_counts(&self, counts: &BTreeMap<String, u64>) {

@@ -14,7 +14,7 @@ use inquest_intake::{Alert, Applied, IngestStore, LifecycleError, Policy};
 use inquest_ports::{RecordBatch, RecordStore, StoreError};
 use tracing::{Instrument, info_span, warn};
 
-use crate::metrics::{Metrics, store_label};
+use crate::metrics::Metrics;
 
 pub struct Ingest {
     pub store: Arc<dyn IngestStore>,
@@ -37,15 +37,14 @@ impl Ingest {
     }
 
     /// The service counting into `metrics` (e.g. registered into a registry shared
-    /// with other subsystems, `Metrics::with_registry`).
+    /// with other subsystems, `Metrics::with_registry`). Store calls are counted by
+    /// the wrappers the stores come in (`inquest_telemetry::ObservedIntake`, `observe`).
     pub fn with_metrics(
         store: Arc<dyn IngestStore>,
         records: Arc<dyn RecordStore>,
         policy: Policy,
         metrics: Arc<Metrics>,
     ) -> Ingest {
-        metrics.init_store(&store_label("ingest", store.backend()));
-        metrics.init_store(&store_label("records", records.backend()));
         Ingest {
             store,
             records,
@@ -57,11 +56,6 @@ impl Ingest {
         }
     }
 
-    /// Count a failed call of the intake store.
-    pub(crate) fn ingest_error(&self, e: &StoreError) {
-        self.metrics.store_error(&store_label("ingest", self.store.backend()), e);
-    }
-
     /// Correlate and store `alerts`; when this returns `Ok` they are durable.
     pub async fn ingest(&self, alerts: Vec<Alert>, now: Timestamp) -> Result<Vec<Applied>, StoreError> {
         let source = alerts.first().map(|a| a.source.as_str()).unwrap_or("none");
@@ -70,10 +64,11 @@ impl Ingest {
             for a in &alerts {
                 self.metrics.alerts_received.with_label_values(&[a.severity.as_str(), a.source.as_str()]).inc();
             }
-            let applied = self.store.ingest(&alerts, &self.policy, now).await.inspect_err(|e| {
-                self.ingest_error(e);
-                warn!(error = %e, "storing alerts failed");
-            })?;
+            let applied = self
+                .store
+                .ingest(&alerts, &self.policy, now)
+                .await
+                .inspect_err(|e| warn!(error = %e, "storing alerts failed"))?;
             let mut changed = false;
             for a in &applied {
                 self.metrics.correlations.with_label_values(&[a.outcome.as_str()]).inc();
@@ -104,18 +99,12 @@ impl Ingest {
         let _one_at_a_time = self.sync_lock.lock().await;
         let mut written = 0;
         loop {
-            let pending = self.store.pending_records(256).await.inspect_err(|e| self.ingest_error(e))?;
+            let pending = self.store.pending_records(256).await?;
             if pending.is_empty() {
                 return Ok(written);
             }
-            let known: BTreeSet<ServiceId> = self
-                .records
-                .list_services()
-                .await
-                .inspect_err(|e| self.metrics.store_error(&store_label("records", self.records.backend()), e))?
-                .into_iter()
-                .map(|s| s.service_id)
-                .collect();
+            let known: BTreeSet<ServiceId> =
+                self.records.list_services().await?.into_iter().map(|s| s.service_id).collect();
             let mut batch = RecordBatch::default();
             let mut added = BTreeSet::new();
             for p in &pending {
@@ -126,12 +115,9 @@ impl Ingest {
                 batch.incidents.push(self.incident_row(inc).await?);
                 batch.decisions.extend(inc.decisions.iter().cloned());
             }
-            self.records
-                .apply_batch(&batch)
-                .await
-                .inspect_err(|e| self.metrics.store_error(&store_label("records", self.records.backend()), e))?;
+            self.records.apply_batch(&batch).await?;
             let done: Vec<(IncidentId, u64)> = pending.iter().map(|p| (p.incident.incident_id, p.version)).collect();
-            self.store.clear_pending(&done).await.inspect_err(|e| self.ingest_error(e))?;
+            self.store.clear_pending(&done).await?;
             written += pending.len();
             if pending.len() < 256 {
                 return Ok(written);
@@ -143,13 +129,11 @@ impl Ingest {
     /// (a confirmed hypothesis, a root cause) is kept: the lifecycle does not undo it.
     async fn incident_row(&self, inc: &IncidentState) -> Result<inquest_domain::Incident, StoreError> {
         let row = inc.to_incident();
-        let records_error =
-            |e: &StoreError| self.metrics.store_error(&store_label("records", self.records.backend()), e);
-        let events = self.records.feedback(inc.incident_id).await.inspect_err(records_error)?;
+        let events = self.records.feedback(inc.incident_id).await?;
         if events.is_empty() {
             return Ok(row);
         }
-        let hypotheses = self.records.hypotheses(inc.incident_id).await.inspect_err(records_error)?;
+        let hypotheses = self.records.hypotheses(inc.incident_id).await?;
         let resolution = inquest_core::feedback::derive_resolution(&events, &hypotheses);
         Ok(if resolution.resolved_at.is_some() {
             inquest_core::feedback::apply_resolution(&row, &resolution, row.updated_at)
@@ -167,12 +151,7 @@ impl Ingest {
     ) -> Result<IncidentState, LifecycleError> {
         let span = info_span!("incident_transition", incident = %id, action = action.as_str(), actor);
         async {
-            let inc =
-                self.store.transition(id, action, actor, reason, &self.policy, Utc::now()).await.inspect_err(|e| {
-                    if let LifecycleError::Store(s) = e {
-                        self.ingest_error(s);
-                    }
-                })?;
+            let inc = self.store.transition(id, action, actor, reason, &self.policy, Utc::now()).await?;
             if let Some(last) = inc.transitions.last() {
                 if action == Action::Triage
                     && let Some(d) = inc.time_to_acknowledge()
@@ -206,9 +185,9 @@ impl Ingest {
 
     /// Refresh the incidents-by-status gauge and render `/metrics`.
     pub async fn render_metrics(&self) -> String {
-        match self.store.incident_counts().await {
-            Ok(c) => self.metrics.set_incident_counts(&c),
-            Err(e) => self.ingest_error(&e),
+        // A store that cannot count keeps the last gauge values; the wrapper counted the failure.
+        if let Ok(c) = self.store.incident_counts().await {
+            self.metrics.set_incident_counts(&c);
         }
         self.metrics.render()
     }

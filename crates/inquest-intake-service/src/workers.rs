@@ -10,45 +10,44 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use inquest_core::{InvestigateError, InvestigationConfig, ReportWriter, investigate_and_save};
+use inquest_core::{InvestigationConfig, ReportWriter, investigate_and_save};
 use inquest_domain::IncidentId;
 use inquest_ports::Stores;
+use inquest_telemetry::store_label;
 use tokio::sync::watch;
 use tracing::{Instrument, info, info_span, warn};
 
 use inquest_intake::Job;
 
-use crate::metrics::store_label;
 use crate::service::Ingest;
 
 /// What a saved investigation met on its way: the stores that could not answer
-/// (its evidence gaps), each as `port/backend`, counted in `inquest_store_errors_total`.
+/// (its evidence gaps), each as `port/backend`. Their failed calls were counted by
+/// the port wrappers; the worker only logs them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Investigated {
     pub failed_stores: Vec<String>,
 }
 
-/// An investigation that could not be completed: the error kept on the job, the
-/// store (`port/backend`) whose failure caused it, if one did, and whether another
-/// attempt may succeed (when not, the job is given up at once).
+/// An investigation that could not be completed: the error kept on the job, and
+/// whether another attempt may succeed (when not, the job is given up at once).
 #[derive(Debug, Clone, PartialEq)]
 pub struct InvestigationFailed {
     pub error: String,
-    pub store: Option<String>,
     pub retryable: bool,
 }
 
 impl InvestigationFailed {
     /// A failure another attempt cannot fix.
     pub fn permanent(error: impl Into<String>) -> InvestigationFailed {
-        InvestigationFailed { error: error.into(), store: None, retryable: false }
+        InvestigationFailed { error: error.into(), retryable: false }
     }
 }
 
 /// A failure worth another attempt (a time limit, a store that may come back).
 impl From<String> for InvestigationFailed {
     fn from(error: String) -> InvestigationFailed {
-        InvestigationFailed { error, store: None, retryable: true }
+        InvestigationFailed { error, retryable: true }
     }
 }
 
@@ -73,15 +72,7 @@ impl Investigator for CoreInvestigator {
                 info!(hypotheses = inv.hypotheses.len(), gaps = inv.gaps.len(), report = %report.report_id, "investigation saved");
                 Ok(Investigated { failed_stores: inv.gaps.iter().map(|g| store_label(&g.port, &g.backend)).collect() })
             }
-            Err(e) => {
-                let store = match &e {
-                    InvestigateError::Records(_) | InvestigateError::Save(_) => {
-                        Some(store_label("records", self.stores.records.backend()))
-                    }
-                    InvestigateError::IncidentNotFound(_) => None,
-                };
-                Err(InvestigationFailed { error: e.to_string(), store, retryable: e.retryable() })
-            }
+            Err(e) => Err(InvestigationFailed { error: e.to_string(), retryable: e.retryable() }),
         }
     }
 }
@@ -136,12 +127,10 @@ pub async fn run_once(
     cfg: &WorkerConfig,
 ) -> Result<Step, inquest_ports::StoreError> {
     let store = &ingest.store;
-    let queue_error = |e: &inquest_ports::StoreError| ingest.ingest_error(e);
     let budget = cfg.lease.to_std().unwrap_or(std::time::Duration::from_secs(60)).mul_f64(0.8);
     // Counted from before the take: the lease starts at the `now` given to it.
     let deadline = tokio::time::Instant::now() + budget;
-    let taken =
-        store.take_job(&cfg.worker_id, cfg.lease, cfg.max_attempts, Utc::now()).await.inspect_err(queue_error)?;
+    let taken = store.take_job(&cfg.worker_id, cfg.lease, cfg.max_attempts, Utc::now()).await?;
     for job in &taken.gave_up {
         ingest.metrics.job_failures.inc();
         warn!(job = %job.job_id, incident = %job.incident_id, error = job.last_error.as_deref().unwrap_or_default(), "investigation job gave up");
@@ -168,32 +157,21 @@ pub async fn run_once(
         let now = Utc::now();
         match result {
             Ok(investigated) => {
-                // A gap is a store that failed this investigation, even though it went on without it.
-                for failed in &investigated.failed_stores {
-                    ingest.metrics.store_failed(failed);
-                }
                 ingest.metrics.investigation_duration.with_label_values(&["succeeded"]).observe(secs);
-                if store.complete_job(job.job_id, &cfg.worker_id, job.attempts, now).await.inspect_err(queue_error)? {
-                    info!(seconds = secs, "investigation job succeeded");
+                if store.complete_job(job.job_id, &cfg.worker_id, job.attempts, now).await? {
+                    info!(seconds = secs, failed_stores = ?investigated.failed_stores, "investigation job succeeded");
                     Ok(Step::Succeeded(job))
                 } else {
                     warn!("lease lost before completion");
                     Ok(Step::LostLease(job))
                 }
             }
-            Err(InvestigationFailed { error, store: failed, retryable }) => {
-                if let Some(failed) = &failed {
-                    ingest.metrics.store_failed(failed);
-                }
+            Err(InvestigationFailed { error, retryable }) => {
                 ingest.metrics.investigation_duration.with_label_values(&["failed"]).observe(secs);
                 // An error another attempt cannot fix gives the job up now, as a failure, not a retry.
                 let give_up = !retryable || job.attempts >= cfg.max_attempts;
                 let retry_at = (!give_up).then(|| now + cfg.backoff(job.attempts));
-                if !store
-                    .fail_job(job.job_id, &cfg.worker_id, job.attempts, &error, retry_at, now)
-                    .await
-                    .inspect_err(queue_error)?
-                {
+                if !store.fail_job(job.job_id, &cfg.worker_id, job.attempts, &error, retry_at, now).await? {
                     return Ok(Step::LostLease(job));
                 }
                 if give_up {

@@ -10,7 +10,7 @@ use inquest_ports::{
 };
 use tokio_postgres::Row;
 use tokio_postgres::types::FromSql;
-use tracing::{debug, instrument};
+use tracing::debug;
 use uuid::Uuid;
 
 use crate::{BACKEND, PostgresStore, pg_err};
@@ -194,7 +194,7 @@ impl RecordStore for PostgresStore {
         Ok(())
     }
 
-    #[instrument(skip_all, fields(services = b.services.len(), incidents = b.incidents.len()))]
+    // The span of the call is the port wrapper's `store_call` (inquest-telemetry).
     async fn apply_batch(&self, b: &RecordBatch) -> StoreResult<()> {
         let op = "apply_batch";
         let mut client = self.client(op).await?;
@@ -406,7 +406,13 @@ impl RecordStore for PostgresStore {
             .map_err(e)?;
         }
         txn.commit().await.map_err(e)?;
-        debug!(commits = b.commits.len(), deployments = b.deployments.len(), "batch applied");
+        debug!(
+            services = b.services.len(),
+            incidents = b.incidents.len(),
+            commits = b.commits.len(),
+            deployments = b.deployments.len(),
+            "batch applied"
+        );
         Ok(())
     }
 
@@ -567,7 +573,6 @@ impl RecordStore for PostgresStore {
         Ok(out)
     }
 
-    #[instrument(skip_all, fields(incident_id = %r.incident_id, evidence = r.evidence.len(), hypotheses = r.hypotheses.len()))]
     async fn save_investigation(&self, r: &InvestigationRecord) -> StoreResult<()> {
         let op = "save_investigation";
         let inc = r.incident_id.0;
@@ -663,7 +668,9 @@ impl RecordStore for PostgresStore {
         )
         .await
         .map_err(e)?;
-        txn.commit().await.map_err(e)
+        txn.commit().await.map_err(e)?;
+        debug!(evidence = r.evidence.len(), hypotheses = r.hypotheses.len(), "investigation saved");
+        Ok(())
     }
 
     async fn evidence(&self, incident: IncidentId) -> StoreResult<Vec<EvidenceArtifact>> {

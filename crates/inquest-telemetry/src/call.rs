@@ -8,6 +8,7 @@ use inquest_domain::{DeploymentId, IncidentId};
 use inquest_ports::{ErrorKind, StoreError, StoreResult};
 use tracing::Instrument;
 use tracing::field::Empty;
+use uuid::Uuid;
 
 use crate::metrics::{OK, StoreMetrics, store_label};
 
@@ -46,6 +47,7 @@ pub enum Key<'a> {
     DeploymentId(DeploymentId),
     ServiceKey(&'a str),
     Collection(&'a str),
+    JobId(Uuid),
 }
 
 /// Run `call` (the inner port's future for `operation`) under the observer's timeout,
@@ -63,6 +65,7 @@ where
         deployment_id = Empty,
         service_key = Empty,
         collection = Empty,
+        job_id = Empty,
     );
     match key {
         Key::None => {}
@@ -77,6 +80,9 @@ where
         }
         Key::Collection(c) => {
             span.record("collection", c);
+        }
+        Key::JobId(id) => {
+            span.record("job_id", tracing::field::display(id));
         }
     }
     async {

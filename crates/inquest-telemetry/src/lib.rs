@@ -5,9 +5,11 @@
 //! `observe(stores, &metrics, timeouts)` wraps a whole `Stores` bundle; each
 //! wrapper (`ObservedRecords`, `ObservedMetrics`, `ObservedTopology`,
 //! `ObservedSemantic`, `ObservedEmbedder`) delegates every method through
-//! `observe_call`, which is all a new port's wrapper needs.
+//! `observe_call`, which is all a new port's wrapper needs. `ObservedIntake` does
+//! the same for the intake's `IngestStore`.
 
 mod call;
+mod intake;
 mod metrics;
 mod wrappers;
 
@@ -17,6 +19,7 @@ use std::time::Duration;
 use inquest_ports::Stores;
 
 pub use call::{Key, Observer, observe_call};
+pub use intake::ObservedIntake;
 pub use metrics::{StoreMetrics, store_label};
 pub use wrappers::{ObservedEmbedder, ObservedMetrics, ObservedRecords, ObservedSemantic, ObservedTopology};
 
@@ -27,13 +30,15 @@ pub struct Timeouts {
     pub metrics: Duration,
     pub topology: Duration,
     pub semantic: Duration,
+    /// The intake's store (`ObservedIntake`); not part of `Stores`.
+    pub intake: Duration,
     pub embedder: Duration,
 }
 
 impl Timeouts {
     /// The same limit for every port.
     pub fn all(limit: Duration) -> Timeouts {
-        Timeouts { records: limit, metrics: limit, topology: limit, semantic: limit, embedder: limit }
+        Timeouts { records: limit, metrics: limit, topology: limit, semantic: limit, intake: limit, embedder: limit }
     }
 }
 
@@ -48,6 +53,7 @@ impl Default for Timeouts {
             metrics: store,
             topology: store,
             semantic: store,
+            intake: store,
             embedder: Duration::from_secs(300),
         }
     }

@@ -47,20 +47,15 @@ impl StoreMetrics {
     }
 
     /// Create the zero-valued error series of `store` so it is scraped before any error.
-    pub fn init_store(&self, store: &str) {
+    pub(crate) fn init_store(&self, store: &str) {
         self.errors.with_label_values(&[store]);
-    }
-
-    /// Count one failure of `store` (`port/backend`) that did not go through a wrapper.
-    pub fn store_failed(&self, store: &str) {
-        self.errors.with_label_values(&[store]).inc();
     }
 
     pub(crate) fn record(&self, store: &str, operation: &str, outcome: &str, seconds: f64) {
         self.calls.with_label_values(&[store, operation, outcome]).inc();
         self.duration.with_label_values(&[store, operation]).observe(seconds);
         if outcome != OK {
-            self.store_failed(store);
+            self.errors.with_label_values(&[store]).inc();
         }
     }
 }

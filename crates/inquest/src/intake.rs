@@ -1,6 +1,7 @@
 //! The alert intake inside `inquest serve`: the intake store (on the records'
 //! Postgres store and its pool when configured, `<data dir>/ingest.redb`
-//! otherwise), the correlation policy, the investigation workers and the
+//! otherwise) behind its observed wrapper, the intake metrics on the registry of
+//! the store metrics, the correlation policy, the investigation workers and the
 //! background writer of incidents to the records store.
 
 use std::sync::Arc;
@@ -10,12 +11,14 @@ use anyhow::{Context, Result};
 use inquest_config::Settings;
 use inquest_core::{InvestigationConfig, ReportWriter};
 use inquest_intake::{IngestStore, Policy};
-use inquest_intake_service::{CoreInvestigator, Ingest, WorkerConfig, run_records_sync, run_worker, store_label};
-use inquest_ports::Stores;
+use inquest_intake_service::{CoreInvestigator, Ingest, Metrics, WorkerConfig, run_records_sync, run_worker};
 use inquest_store_embedded::EmbeddedIntakeStore;
 use inquest_store_postgres::PostgresStore;
+use inquest_telemetry::ObservedIntake;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+use crate::stores::Built;
 
 /// The running intake: its service (for the HTTP routes) and its background tasks.
 pub struct Intake {
@@ -55,26 +58,17 @@ pub fn policy(settings: &Settings) -> Result<Policy> {
     }
 }
 
-/// Open the intake store (on the pool of `postgres`, the records store, when
-/// given), re-send incidents a crash left unwritten, and start the workers and the
-/// records writer.
-pub async fn start(
-    settings: &Settings,
-    stores: &Stores,
-    postgres: Option<&PostgresStore>,
-    writer: Arc<dyn ReportWriter>,
-) -> Result<Intake> {
+/// Open the intake store (on the pool of the records' Postgres store, when there is
+/// one) behind its wrapper, re-send incidents a crash left unwritten, and start the
+/// workers and the records writer. The intake metrics join `built.registry`, so
+/// `/metrics` renders them with every store call.
+pub async fn start(settings: &Settings, built: &Built, writer: Arc<dyn ReportWriter>) -> Result<Intake> {
     let policy = policy(settings)?;
-    let store = intake_store(settings, postgres)?;
-    let ingest = Arc::new(Ingest::new(store, stores.records.clone(), policy));
-    // The evidence stores' series exist from the start: an investigation's gap counts there.
-    for (port, backend) in [
-        ("metrics", stores.metrics.backend()),
-        ("topology", stores.topology.backend()),
-        ("semantic", stores.semantic.backend()),
-    ] {
-        ingest.metrics.init_store(&store_label(port, backend));
-    }
+    let store = intake_store(settings, built.postgres.as_ref())?;
+    let store = Arc::new(ObservedIntake::new(store, &built.store_metrics, built.timeouts.intake));
+    let metrics = Metrics::with_registry(&built.registry).context("registering the intake metrics")?;
+    let stores = &built.stores;
+    let ingest = Arc::new(Ingest::with_metrics(store, stores.records.clone(), policy, Arc::new(metrics)));
     // A records store that is down must not keep the intake from taking alerts:
     // the outbox keeps the incidents and the background writer retries.
     match ingest.sync_records().await {

@@ -185,7 +185,7 @@ async fn main() -> Result<()> {
                 demo(&settings, &fixtures, Path::new("reports")).await?;
             }
             let built = stores::build_stores(&settings).await?;
-            serve::run(&settings, built.stores, built.postgres, &bind).await
+            serve::run(&settings, built, &bind).await
         }
         Command::Eval { dir, json, replay_feedback: true } => {
             let cases = read_cases(&dir)?;

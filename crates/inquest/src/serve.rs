@@ -3,20 +3,21 @@
 
 use anyhow::Result;
 use inquest_config::Settings;
-use inquest_ports::Stores;
-use inquest_store_postgres::PostgresStore;
 
+use crate::stores::Built;
 use crate::{intake, writers};
 
-/// `postgres` is the records store when it is on Postgres: the intake shares its pool.
-pub async fn run(settings: &Settings, stores: Stores, postgres: Option<PostgresStore>, bind: &str) -> Result<()> {
+/// Serve on `built`: its observed stores answer the API and the dashboard, the intake
+/// shares its Postgres pool (when the records are there) and its metrics registry.
+pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
+    let stores = built.stores.clone();
     // Resolution columns are derived from feedback: make them agree before serving.
     let fixed = inquest_core::feedback::rederive_all(&stores, chrono::Utc::now()).await?;
     if fixed > 0 {
         tracing::info!(incidents = fixed, "resolution re-derived from feedback");
     }
     let writer = writers::report_writer(settings);
-    let intake = intake::start(settings, &stores, postgres.as_ref(), writer.clone()).await?;
+    let intake = intake::start(settings, &built, writer.clone()).await?;
     let router = inquest_server::app(inquest_server::AppState::new(stores, writer, intake.ingest.clone()));
     let policy = intake.ingest.policy.version.clone();
     let served = inquest_server::serve(

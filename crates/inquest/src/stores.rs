@@ -1,7 +1,9 @@
 //! Which backend serves each port, chosen from the settings: a real server where its
 //! URL is set, the embedded store otherwise. Every backend is one entry of
 //! [`REGISTRY`] saying how it is built, checked (`inquest doctor`) and migrated
-//! (`inquest migrate`); the commands loop over the registry.
+//! (`inquest migrate`); the commands loop over the registry. Every built port is
+//! wrapped (`inquest_telemetry::observe`): timeouts from `[timeouts]`, and each call
+//! counted, timed and traced, whatever command or route makes it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,6 +15,8 @@ use inquest_config::{PostgresSettings, Settings};
 use inquest_ports::{Embedder, ErrorKind, MetricStore, RecordStore, SemanticStore, StoreError, Stores, TopologyStore};
 use inquest_store_embedded::EmbeddedStore;
 use inquest_store_postgres::{PoolSettings, PostgresStore};
+use inquest_telemetry::{StoreMetrics, Timeouts, observe};
+use prometheus::Registry;
 
 mod clickhouse;
 mod embedded;
@@ -134,8 +138,15 @@ pub struct Parts {
 /// The stores of a command, and the Postgres store they were built from: the intake
 /// store of `serve` uses the same pool.
 pub struct Built {
+    /// Every port behind its observed wrapper.
     pub stores: Stores,
     pub postgres: Option<PostgresStore>,
+    /// The registry `/metrics` renders: the store calls here, the intake's metrics
+    /// join it in `serve`.
+    pub registry: Registry,
+    /// The store series on `registry`, for the stores built later (the intake's).
+    pub store_metrics: StoreMetrics,
+    pub timeouts: Timeouts,
 }
 
 /// Defaults, then the config file, then `INQUEST_*`; `--data-dir` (or
@@ -152,6 +163,19 @@ pub fn embedded_path(settings: &Settings) -> PathBuf {
     settings.data_dir.join("inquest.redb")
 }
 
+/// The per-port call timeouts of `[timeouts]`.
+pub fn timeouts(settings: &Settings) -> Timeouts {
+    let t = &settings.timeouts;
+    Timeouts {
+        records: Duration::from_secs(t.records_secs),
+        metrics: Duration::from_secs(t.metrics_secs),
+        topology: Duration::from_secs(t.topology_secs),
+        semantic: Duration::from_secs(t.semantic_secs),
+        intake: Duration::from_secs(t.intake_secs),
+        embedder: Duration::from_secs(t.embedder_secs),
+    }
+}
+
 pub(crate) fn pool_settings(p: &PostgresSettings) -> PoolSettings {
     PoolSettings {
         max_size: p.pool_max_size,
@@ -166,7 +190,8 @@ fn in_use(settings: &Settings) -> Vec<(&'static dyn Backend, Vec<Port>)> {
     REGISTRY.into_iter().map(|b| (b, b.ports(settings))).filter(|(_, ports)| !ports.is_empty()).collect()
 }
 
-/// One implementation per port, the configured embedder, and the shared handles.
+/// One implementation per port and the configured embedder, each behind its
+/// observed wrapper, and the shared handles.
 pub async fn build_stores(settings: &Settings) -> Result<Built> {
     let mut cx = Context::new(settings);
     let mut parts = Parts::default();
@@ -182,7 +207,11 @@ pub async fn build_stores(settings: &Settings) -> Result<Built> {
         semantic: parts.semantic.ok_or_else(|| missing(Port::Semantic))?,
         embedder: cx.embedder().await,
     };
-    Ok(Built { stores, postgres: cx.postgres })
+    let registry = Registry::new();
+    let store_metrics = StoreMetrics::new(&registry).context("registering the store metrics")?;
+    let timeouts = timeouts(settings);
+    let stores = observe(stores, &store_metrics, timeouts);
+    Ok(Built { stores, postgres: cx.postgres, registry, store_metrics, timeouts })
 }
 
 /// Applies the schema of every store in use; stops at the first that fails.
@@ -253,6 +282,19 @@ mod tests {
         s.neo4j.url = url(neo4j, "bolt://127.0.0.1:1");
         s.qdrant.url = url(qdrant, "http://127.0.0.1:1");
         s
+    }
+
+    #[test]
+    fn the_timeouts_come_from_the_settings() {
+        let mut s = Settings::default();
+        assert_eq!(timeouts(&s), Timeouts::default());
+        s.timeouts.topology_secs = 7;
+        s.timeouts.intake_secs = 9;
+        let t = timeouts(&s);
+        assert_eq!(
+            (t.topology, t.intake, t.records),
+            (Duration::from_secs(7), Duration::from_secs(9), Duration::from_secs(60))
+        );
     }
 
     #[test]

@@ -27,20 +27,17 @@ use inquest_ports::{
 };
 use inquest_report::TemplateReport;
 use inquest_store_embedded::{EmbeddedIntakeStore, EmbeddedStore};
+use inquest_telemetry::{ObservedRecords, ObservedTopology, Timeouts};
 use serde_json::json;
 
-use crate::in_memory;
+use crate::{in_memory, observed_in_memory};
 
 struct Failing;
 
 #[async_trait]
 impl Investigator for Failing {
     async fn investigate(&self, incident: IncidentId) -> Result<Investigated, InvestigationFailed> {
-        Err(InvestigationFailed {
-            error: format!("records store unreachable for {incident}"),
-            store: Some("records/postgres".into()),
-            retryable: true,
-        })
+        Err(InvestigationFailed { error: format!("records store unreachable for {incident}"), retryable: true })
     }
 }
 
@@ -193,7 +190,10 @@ async fn failed_jobs_retry_with_backoff_then_give_up_keeping_the_error() {
     let text = ingest.render_metrics().await;
     assert!(text.contains("inquest_job_retries_total 2"), "{text}");
     assert!(text.contains("inquest_job_failures_total 1"), "{text}");
-    assert!(text.contains(r#"inquest_store_errors_total{store="records/postgres"} 3"#), "{text}");
+    // The investigator only said a store was unreachable: no store call failed, none is counted.
+    assert!(text.contains(r#"inquest_store_errors_total{store="records/embedded"} 0"#), "{text}");
+    assert!(text.contains(r#"inquest_store_errors_total{store="ingest/embedded"} 0"#), "{text}");
+    assert!(!text.contains("records/postgres"), "{text}");
 }
 
 #[tokio::test]
@@ -223,14 +223,11 @@ async fn a_job_for_an_incident_that_does_not_exist_fails_after_exactly_one_attem
 
 #[tokio::test]
 async fn a_job_whose_records_store_is_down_is_retried() {
-    let (ingest, stores) = in_memory(Policy::default_policy());
+    let (ingest, stores, store_metrics) = observed_in_memory(Policy::default_policy());
     approve(&ingest, &["checkout"]).await;
     let down = StoreError::new(ErrorKind::Unavailable, "postgres", "save_investigation", "connection refused");
-    let records = Arc::new(SlowRecords {
-        inner: stores.records.clone(),
-        delay: std::time::Duration::ZERO,
-        save_error: Some(down),
-    });
+    let slow = SlowRecords { inner: stores.records.clone(), delay: std::time::Duration::ZERO, save_error: Some(down) };
+    let records = Arc::new(ObservedRecords::new(Arc::new(slow), &store_metrics, Timeouts::default().records));
     let investigator = CoreInvestigator {
         stores: Stores { records, ..stores.clone() },
         writer: Arc::new(TemplateReport),
@@ -303,11 +300,12 @@ async fn the_records_sync_and_the_investigation_share_one_time_limit_inside_the_
 
 #[tokio::test]
 async fn a_store_down_during_a_job_is_a_gap_in_the_report_and_a_store_error() {
-    let (ingest, stores) = in_memory(Policy::default_policy());
+    let (ingest, stores, store_metrics) = observed_in_memory(Policy::default_policy());
     let incidents = approve(&ingest, &["checkout"]).await;
     let down = StoreError::new(ErrorKind::Unavailable, "neo4j", "connect", "connection refused");
+    let topology = ObservedTopology::new(Arc::new(DownTopology(down)), &store_metrics, Timeouts::default().topology);
     let investigator = CoreInvestigator {
-        stores: Stores { topology: Arc::new(DownTopology(down)), ..stores.clone() },
+        stores: Stores { topology: Arc::new(topology), ..stores.clone() },
         writer: Arc::new(TemplateReport),
         config: InvestigationConfig::default(),
     };

@@ -116,7 +116,8 @@ pub async fn list_incidents(State(s): State<AppState>, Query(q): Query<IncidentQ
     let total = matching.len();
     let mut items = Vec::new();
     for i in matching.into_iter().skip(offset).take(limit) {
-        let top = s.stores.records.hypotheses(i.incident_id).await?.into_iter().min_by_key(|h| h.rank);
+        let hypotheses = s.stores.records.hypotheses(i.incident_id).await?;
+        let top = Hypothesis::top(&hypotheses);
         let svc = services.get(&i.service_id);
         items.push(IncidentSummary {
             incident_id: i.incident_id.to_string(),
@@ -131,7 +132,7 @@ pub async fn list_incidents(State(s): State<AppState>, Query(q): Query<IncidentQ
             top_hypothesis: top.map(|h| TopHypothesis {
                 hypothesis_id: h.hypothesis_id.to_string(),
                 hypothesis_type: h.hypothesis_type.to_string(),
-                title: h.title,
+                title: h.title.clone(),
                 confidence: h.confidence,
             }),
         });

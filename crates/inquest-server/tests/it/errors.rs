@@ -1,5 +1,6 @@
 //! One error shape and one status per failure, on every route: malformed and
-//! wrong-typed bodies, and a store that is down.
+//! wrong-typed bodies, and a store that is down (each failed call counted once in
+//! `/metrics`, the dashboard's included).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,14 +9,19 @@ use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
-use inquest_domain::{IncidentId, Timestamp};
+use inquest_domain::{
+    ConfigChangeEvent, DeploymentCommitRange, DeploymentEvent, DeploymentId, EvidenceArtifact, FeedbackEvent,
+    Hypothesis, Incident, IncidentDecision, IncidentId, IncidentReport, Service, ServiceId, Timestamp,
+};
 use inquest_intake::lifecycle::Note;
 use inquest_intake::store::Pending;
 use inquest_intake::{
     Action, Alert, Applied, IncidentState, IngestStore, Job, LifecycleError, Policy, StoredAlert, Taken,
 };
-use inquest_ports::{ErrorKind, StoreError, StoreResult};
-use inquest_store_embedded::EmbeddedStore;
+use inquest_ports::{
+    CommitWithFiles, ErrorKind, InvestigationRecord, RecordBatch, RecordStore, StoreError, StoreResult,
+};
+use inquest_store_embedded::{EmbeddedIntakeStore, EmbeddedStore};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use uuid::Uuid;
@@ -190,7 +196,7 @@ impl IngestStore for DownIngestStore {
 #[tokio::test]
 async fn a_store_that_is_down_is_503_with_retry_after_and_no_details() {
     let stores = EmbeddedStore::in_memory().expect("records store").stores();
-    let ingest = intake_on(&stores, Arc::new(DownIngestStore));
+    let (ingest, stores) = intake_on(stores, Arc::new(DownIngestStore));
     let app = intake_app(&ingest, &stores);
     let id = IncidentId::new_random();
     let alert = json!({"service": "checkout", "severity": "high", "message": "m"}).to_string();
@@ -216,10 +222,105 @@ async fn a_store_that_is_down_is_503_with_retry_after_and_no_details() {
         assert!(v["error"].get("field").is_none(), "{v}");
         assert!(!v.to_string().contains("10.0.0.7"), "store details are logged, not returned: {v}");
     }
-    // The metrics still render, counting the failed calls.
+    // The metrics still render, counting every failed call once: the seven requests,
+    // then the incident counts `/metrics` itself asks for.
     let req = Request::builder().uri("/metrics").body(Body::empty()).expect("request");
     let res = app.clone().oneshot(req).await.expect("response");
     assert_eq!(res.status(), StatusCode::OK);
     let text = String::from_utf8_lossy(&res.into_body().collect().await.expect("body").to_bytes()).to_string();
-    assert!(text.contains("inquest_store_errors_total"), "{text}");
+    assert!(text.contains(r#"inquest_store_errors_total{store="ingest/down"} 8"#), "{text}");
+    for operation in
+        ["ingest", "transition", "add_note", "list_incidents", "get_incident", "list_jobs", "check_connectivity"]
+    {
+        let series = format!(r#"{{operation="{operation}",outcome="unavailable",store="ingest/down"}} 1"#);
+        assert!(text.contains(&series), "{series} missing from {text}");
+    }
+    assert!(text.contains(r#"inquest_store_errors_total{store="records/embedded"} 0"#), "{text}");
+}
+
+/// A records store whose `list_incidents` is down; every other call goes to `inner`.
+struct RecordsDown {
+    inner: Arc<dyn RecordStore>,
+}
+
+#[async_trait]
+impl RecordStore for RecordsDown {
+    fn backend(&self) -> &'static str {
+        "down"
+    }
+    async fn check_connectivity(&self) -> StoreResult<()> {
+        self.inner.check_connectivity().await
+    }
+    async fn apply_batch(&self, batch: &RecordBatch) -> StoreResult<()> {
+        self.inner.apply_batch(batch).await
+    }
+    async fn list_services(&self) -> StoreResult<Vec<Service>> {
+        self.inner.list_services().await
+    }
+    async fn get_incident(&self, id: IncidentId) -> StoreResult<Option<Incident>> {
+        self.inner.get_incident(id).await
+    }
+    async fn list_incidents(&self) -> StoreResult<Vec<Incident>> {
+        Err(down("list_incidents"))
+    }
+    async fn list_decisions(&self, incident: IncidentId) -> StoreResult<Vec<IncidentDecision>> {
+        self.inner.list_decisions(incident).await
+    }
+    async fn deployments_between(
+        &self,
+        services: &[ServiceId],
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<DeploymentEvent>> {
+        self.inner.deployments_between(services, from, to).await
+    }
+    async fn config_changes_between(
+        &self,
+        services: &[ServiceId],
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<ConfigChangeEvent>> {
+        self.inner.config_changes_between(services, from, to).await
+    }
+    async fn commit_range(&self, deployment: DeploymentId) -> StoreResult<Option<DeploymentCommitRange>> {
+        self.inner.commit_range(deployment).await
+    }
+    async fn commits(&self, shas: &[String]) -> StoreResult<Vec<CommitWithFiles>> {
+        self.inner.commits(shas).await
+    }
+    async fn save_investigation(&self, record: &InvestigationRecord) -> StoreResult<()> {
+        self.inner.save_investigation(record).await
+    }
+    async fn evidence(&self, incident: IncidentId) -> StoreResult<Vec<EvidenceArtifact>> {
+        self.inner.evidence(incident).await
+    }
+    async fn hypotheses(&self, incident: IncidentId) -> StoreResult<Vec<Hypothesis>> {
+        self.inner.hypotheses(incident).await
+    }
+    async fn reports(&self, incident: IncidentId) -> StoreResult<Vec<IncidentReport>> {
+        self.inner.reports(incident).await
+    }
+    async fn append_feedback(&self, event: &FeedbackEvent) -> StoreResult<()> {
+        self.inner.append_feedback(event).await
+    }
+    async fn feedback(&self, incident: IncidentId) -> StoreResult<Vec<FeedbackEvent>> {
+        self.inner.feedback(incident).await
+    }
+}
+
+#[tokio::test]
+async fn a_records_store_failing_on_the_dashboards_incident_list_is_counted() {
+    let mut stores = EmbeddedStore::in_memory().expect("records store").stores();
+    stores.records = Arc::new(RecordsDown { inner: stores.records });
+    let (ingest, stores) = intake_on(stores, Arc::new(EmbeddedIntakeStore::in_memory().expect("ingest store")));
+    let app = intake_app(&ingest, &stores);
+    let req = Request::builder().uri("/api/incidents").body(Body::empty()).expect("request");
+    let res = app.clone().oneshot(req).await.expect("response");
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let req = Request::builder().uri("/metrics").body(Body::empty()).expect("request");
+    let res = app.clone().oneshot(req).await.expect("response");
+    let text = String::from_utf8_lossy(&res.into_body().collect().await.expect("body").to_bytes()).to_string();
+    assert!(text.contains(r#"inquest_store_errors_total{store="records/down"} 1"#), "{text}");
+    assert!(text.contains(r#"{operation="list_incidents",outcome="unavailable",store="records/down"} 1"#), "{text}");
+    assert!(text.contains(r#"{operation="list_services",outcome="ok",store="records/down"} 1"#), "{text}");
 }

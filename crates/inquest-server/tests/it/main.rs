@@ -19,11 +19,12 @@ use inquest_core::{InvestigationConfig, investigate_and_save};
 use inquest_domain::IncidentId;
 use inquest_fixtures::{FixtureCase, load_case};
 use inquest_intake::{IngestStore, Policy};
-use inquest_intake_service::Ingest;
+use inquest_intake_service::{Ingest, Metrics};
 use inquest_ports::Stores;
 use inquest_report::TemplateReport;
 use inquest_server::AppState;
 use inquest_store_embedded::{EmbeddedIntakeStore, EmbeddedStore};
+use inquest_telemetry::{ObservedIntake, StoreMetrics, Timeouts, observe};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -54,20 +55,31 @@ pub async fn test_app() -> TestApp {
             .expect("investigate");
         cases.push(case);
     }
-    let ingest = intake_on(&stores, Arc::new(EmbeddedIntakeStore::in_memory().expect("ingest store")));
+    let (ingest, stores) = intake_on(stores, Arc::new(EmbeddedIntakeStore::in_memory().expect("ingest store")));
     TestApp { router: intake_app(&ingest, &stores), cases }
 }
 
-/// An intake on `store`, writing incidents to the records store of `stores`.
-pub fn intake_on(stores: &Stores, store: Arc<dyn IngestStore>) -> Arc<Ingest> {
-    Arc::new(Ingest::new(store, stores.records.clone(), Policy::default_policy()))
+/// An intake on `store` writing incidents to the records store of `stores`, built as
+/// `inquest serve` builds it: every store behind its wrapper, counted on the intake's
+/// registry (so `/metrics` shows every store call). The app must be given the
+/// wrapped stores returned.
+pub fn intake_on(stores: Stores, store: Arc<dyn IngestStore>) -> (Arc<Ingest>, Stores) {
+    observed(stores, store, Policy::default_policy())
 }
 
 /// An intake on in-memory stores, with the records stores it writes to.
 pub fn in_memory(policy: Policy) -> (Arc<Ingest>, Stores) {
     let records = EmbeddedStore::in_memory().expect("records store").stores();
-    let store = EmbeddedIntakeStore::in_memory().expect("ingest store");
-    (Arc::new(Ingest::new(Arc::new(store), records.records.clone(), policy)), records)
+    observed(records, Arc::new(EmbeddedIntakeStore::in_memory().expect("ingest store")), policy)
+}
+
+fn observed(stores: Stores, store: Arc<dyn IngestStore>, policy: Policy) -> (Arc<Ingest>, Stores) {
+    let metrics = Metrics::new();
+    let store_metrics = StoreMetrics::new(metrics.registry()).expect("store metrics on the intake's registry");
+    let timeouts = Timeouts::default();
+    let stores = observe(stores, &store_metrics, timeouts);
+    let store = Arc::new(ObservedIntake::new(store, &store_metrics, timeouts.intake));
+    (Arc::new(Ingest::with_metrics(store, stores.records.clone(), policy, Arc::new(metrics))), stores)
 }
 
 /// The whole app on `stores` and the intake `ingest`.

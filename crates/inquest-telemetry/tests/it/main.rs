@@ -1,8 +1,9 @@
 //! Integration tests of the port wrappers: doubles that fail or stall, the span
-//! fields, and the contract suites through the wrappers over the embedded store.
+//! fields, and the contract suites (the intake's too) through the wrappers over the embedded store.
 
 mod contract;
 mod doubles;
+mod intake;
 mod spans;
 
 use prometheus::{Encoder, Registry, TextEncoder};

@@ -58,6 +58,12 @@ async fn calls_run_in_a_store_call_span_with_their_key() {
     let semantic = ObservedSemantic::new(store, &metrics, Duration::from_secs(5));
 
     let incident = IncidentId::derived(&["telemetry", "span"]);
+    // Tracing caches a callsite's interest process-wide, from the thread that first
+    // hits it: another test of this binary, with no subscriber, may cache "never" for
+    // `store_call`. Hit it here, then rebuild the cache from this thread's subscriber.
+    records.evidence(incident).await.expect("evidence of an unknown incident is empty");
+    tracing::callsite::rebuild_interest_cache();
+    spans.0.lock().expect("span list").clear();
     records.evidence(incident).await.expect("evidence of an unknown incident is empty");
     semantic.ensure_collection("runbooks_test", 8).await.expect("collection");
     semantic.search("runbooks_test", &[0.0; 8], &PayloadFilter::default(), 3).await.expect("search");

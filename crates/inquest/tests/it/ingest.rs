@@ -1,6 +1,7 @@
 //! `inquest serve` survives SIGKILL in the middle of a batch of alerts and jobs:
 //! every acknowledged alert is stored once, every incident reaches the records
 //! store, and every investigation job completes exactly once after the restart.
+//! Its `/metrics` counts the store calls of every route, the dashboard's included.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -104,5 +105,32 @@ async fn sigkill_mid_batch_loses_nothing_and_runs_no_job_twice() {
             records.get_incident(inc.incident_id).await.expect("read").expect("incident row in the records store");
         assert_eq!(row.status, inc.status);
         assert_eq!(records.list_decisions(inc.incident_id).await.expect("decisions").len(), inc.decisions.len());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_counts_the_store_calls_of_the_intake_and_the_dashboard_on_one_registry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), &[("INQUEST_INTAKE_WORKERS", "0")]).await;
+    let client = reqwest::Client::new();
+    let scrape = || async {
+        client.get(format!("{}/metrics", server.url)).send().await.expect("metrics").text().await.expect("text")
+    };
+    let listed = r#"inquest_store_calls_total{operation="list_incidents",outcome="ok",store="records/embedded"}"#;
+    let count = |metrics: &str| -> u64 {
+        metrics.lines().find_map(|l| l.strip_prefix(listed)).map_or(0, |v| v.trim().parse().expect("a count"))
+    };
+    let before = count(&scrape().await);
+    let r = client.get(format!("{}/api/incidents", server.url)).send().await.expect("incidents");
+    assert!(r.status().is_success(), "{}", r.status());
+    let metrics = scrape().await;
+    assert_eq!(count(&metrics), before + 1, "the dashboard's incident list is one counted call:\n{metrics}");
+    for series in [
+        r#"inquest_store_calls_total{operation="check_connectivity",outcome="ok",store="ingest/embedded"}"#,
+        r#"inquest_store_errors_total{store="ingest/embedded"} 0"#,
+        r#"inquest_store_errors_total{store="topology/embedded"} 0"#,
+        "inquest_alerts_received_total",
+    ] {
+        assert!(metrics.contains(series), "{series} missing from {metrics}");
     }
 }
