@@ -7,8 +7,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::Utc;
+use inquest_domain::service_key_of;
 use inquest_domain::{IncidentId, Service, ServiceId, Timestamp};
-use inquest_intake::correlate::{Outcome, service_key_of};
+use inquest_intake::correlate::Outcome;
 use inquest_intake::lifecycle::{Action, IncidentState, Note};
 use inquest_intake::{Alert, Applied, IngestStore, LifecycleError, Policy};
 use inquest_ports::{RecordBatch, RecordStore, StoreError};

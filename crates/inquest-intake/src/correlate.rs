@@ -3,7 +3,7 @@
 //! attaches to the open incident, opens a new one, or is suppressed, and whether
 //! the incident is now approved for investigation. Every decision is a row.
 
-use inquest_domain::{Decision, DecisionId, IncidentDecision, IncidentId, IncidentStatus, ServiceId, Timestamp};
+use inquest_domain::{Decision, DecisionId, IncidentDecision, IncidentId, IncidentStatus, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
@@ -74,16 +74,6 @@ pub struct Plan {
     pub new_incident: bool,
     /// Set when the incident was approved now: enqueue this investigation job.
     pub enqueue_job: Option<Uuid>,
-}
-
-/// The service row id for an alert's `service`: `cluster/namespace/name` keys are
-/// used as-is, a bare name is `default/default/<name>`.
-pub fn service_key_of(service: &str) -> String {
-    inquest_domain::service_key_of(service)
-}
-
-pub fn service_id_of(service: &str) -> ServiceId {
-    ServiceId::of_key(&service_key_of(service))
 }
 
 /// The investigation job of an incident (one per incident).

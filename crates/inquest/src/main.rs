@@ -221,7 +221,11 @@ async fn main() -> Result<()> {
         }
         Command::Migrate => stores::migrate(&settings).await,
         Command::Doctor => {
-            if !stores::doctor(&settings, cli.config.as_deref()).await? {
+            let stores_ok = stores::doctor(&settings, cli.config.as_deref()).await?;
+            let policy_ok = intake::doctor(&settings).await;
+            let ok = stores_ok && policy_ok;
+            println!("{}", if ok { "all stores ok" } else { "some stores need attention (see above)" });
+            if !ok {
                 std::process::exit(1);
             }
             Ok(())
