@@ -19,9 +19,6 @@ pub const CHANGE_AFTER_MINUTES: i64 = 30;
 pub const INCIDENT_MARGIN_MINUTES: i64 = 15;
 /// Fewest points for a baseline from history.
 pub const MIN_HISTORY_POINTS: usize = 5;
-/// A same-time-of-day level this many robust scales away from the whole history's
-/// level marks the series as seasonal.
-pub const SEASONAL_SHIFT: f64 = 1.0;
 
 /// Which baseline a series was scored against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -29,7 +26,7 @@ pub const SEASONAL_SHIFT: f64 = 1.0;
 pub enum BaselineSource {
     /// All clean history within the horizon.
     History,
-    /// The same time of day on the incident's day and earlier days (a seasonal series).
+    /// The hours before the incident and the same hours of earlier days.
     SameTimeOfDay,
     /// No history: the incident window's own points before its start.
     PreOnset,
@@ -138,25 +135,20 @@ pub fn plan(
     BaselinePlan { history, same_time, excluded }
 }
 
-/// Is the level at this time of day different from the level of the whole history?
-/// Then the same time of day is the fairer baseline.
-pub fn is_seasonal(history: &Baseline, same_time: &Baseline) -> bool {
-    same_time.count >= MIN_HISTORY_POINTS
-        && same_time.count < history.count
-        && (same_time.median - history.median).abs() > SEASONAL_SHIFT * history.scale()
-}
-
-/// The baseline to score a series against: the same time of day when the series is
-/// seasonal, else all clean history; `None` when history holds too few points.
+/// The baseline to score a series against: the same time of day (the hours just
+/// before the incident and the same hours of earlier days) when it holds enough
+/// points, since it is the nearest history and follows a daily season; else all clean
+/// history within the horizon (history recorded days before, at other hours); `None`
+/// when neither holds enough points.
 pub fn choose<'a>(
     history: Option<&'a Baseline>,
     same_time: Option<&'a Baseline>,
 ) -> Option<(BaselineSource, &'a Baseline)> {
-    let history = history.filter(|b| b.count >= MIN_HISTORY_POINTS);
-    match (history, same_time) {
-        (Some(h), Some(s)) if is_seasonal(h, s) => Some((BaselineSource::SameTimeOfDay, s)),
-        (Some(h), _) => Some((BaselineSource::History, h)),
-        (None, _) => None,
+    let enough = |b: &&Baseline| b.count >= MIN_HISTORY_POINTS;
+    match (same_time.filter(enough), history.filter(enough)) {
+        (Some(s), _) => Some((BaselineSource::SameTimeOfDay, s)),
+        (None, Some(h)) => Some((BaselineSource::History, h)),
+        (None, None) => None,
     }
 }
 
@@ -205,15 +197,14 @@ mod tests {
     }
 
     #[test]
-    fn a_seasonal_series_gets_its_time_of_day() {
-        let all: Vec<f64> = (0..200).map(|i| if i % 4 == 0 { 100.0 } else { 10.0 + (i % 3) as f64 }).collect();
-        let history = base(&all);
+    fn the_same_time_of_day_wins_when_it_has_points() {
+        let history = base(&(0..200).map(|i| 10.0 + (i % 3) as f64).collect::<Vec<_>>());
         let same = base(&[100.0, 101.0, 99.0, 100.0, 102.0, 98.0]);
-        assert!(is_seasonal(&history, &same));
         assert_eq!(choose(Some(&history), Some(&same)).map(|c| c.0), Some(BaselineSource::SameTimeOfDay));
-        let flat = base(&[11.0, 10.0, 12.0, 11.0, 10.0, 12.0]);
-        assert!(!is_seasonal(&history, &flat));
-        assert_eq!(choose(Some(&history), Some(&flat)).map(|c| c.0), Some(BaselineSource::History));
+        // History days before, at other hours: the whole history.
+        let none_then = base(&[1.0]);
+        assert_eq!(choose(Some(&history), Some(&none_then)).map(|c| c.0), Some(BaselineSource::History));
+        assert_eq!(choose(Some(&history), None).map(|c| c.0), Some(BaselineSource::History));
     }
 
     #[test]

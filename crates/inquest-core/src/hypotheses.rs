@@ -291,7 +291,11 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
             .map(Signal::effective_strength)
             .unwrap_or(0.0);
         let own_share = if v.reach.kind == NodeKind::Service {
-            factors::own_saturation_share(saturation.map(Signal::effective_strength).unwrap_or(0.0), traffic_rise)
+            // How clearly it saturated (persistence already weighs in `anomaly_strength`).
+            factors::own_saturation_share(
+                saturation.map(|s| crate::signals::strength(s.z)).unwrap_or(0.0),
+                traffic_rise,
+            )
         } else {
             0.0
         };
