@@ -72,22 +72,101 @@ pub fn file_change_risk(t: FileChangeType) -> f64 {
         FileChangeType::TimeoutRetry => 0.9,
         FileChangeType::HttpClient => 0.8,
         FileChangeType::Config => 0.75,
-        FileChangeType::Dependency => 0.7,
-        FileChangeType::Auth => 0.65,
-        FileChangeType::SharedUtil => 0.55,
+        FileChangeType::Dependency => 0.8,
+        FileChangeType::Auth => 0.7,
+        FileChangeType::SharedUtil => 0.7,
         FileChangeType::Other => 0.35,
         FileChangeType::Test => 0.05,
         FileChangeType::Docs => 0.02,
     }
 }
 
-/// Risk of a release from its riskiest changed file; a rollback is less risky.
+/// Dependency manifests and lockfiles: a change there swaps code the service did not
+/// write (a library bump), whatever the commit labelled it.
+const DEPENDENCY_MANIFESTS: &[&str] = &[
+    "cargo.lock",
+    "cargo.toml",
+    "package.json",
+    "package-lock.json",
+    "npm-shrinkwrap.json",
+    "yarn.lock",
+    "pnpm-lock.yaml",
+    "go.mod",
+    "go.sum",
+    "requirements.txt",
+    "pipfile",
+    "pipfile.lock",
+    "poetry.lock",
+    "pyproject.toml",
+    "uv.lock",
+    "setup.py",
+    "setup.cfg",
+    "pom.xml",
+    "build.gradle",
+    "build.gradle.kts",
+    "gradle.lockfile",
+    "libs.versions.toml",
+    "gemfile",
+    "gemfile.lock",
+    "composer.json",
+    "composer.lock",
+    "packages.config",
+    "directory.packages.props",
+    "mix.lock",
+    "package.swift",
+    "package.resolved",
+];
+
+/// Is this path a dependency manifest or lockfile (`Cargo.lock`, `go.mod`,
+/// `requirements-prod.txt`, `*.csproj`, a vendored library)?
+pub fn is_dependency_manifest(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    let file = lower.rsplit('/').next().unwrap_or(&lower);
+    DEPENDENCY_MANIFESTS.contains(&file)
+        || (file.starts_with("requirements") && file.ends_with(".txt"))
+        || file.ends_with(".csproj")
+        || lower.starts_with("vendor/")
+        || lower.contains("/vendor/")
+        || lower.starts_with("third_party/")
+        || lower.contains("/third_party/")
+}
+
+/// Risk of one changed file: its `change_type`, raised for dependency manifests and
+/// lockfiles (a library bump reaches every code path that uses the library).
+pub fn file_risk(t: FileChangeType, path: &str) -> f64 {
+    let r = file_change_risk(t);
+    if is_dependency_manifest(path) { r.max(file_change_risk(FileChangeType::Dependency)) } else { r }
+}
+
+/// Risk of a release from its riskiest changed file; a second risky kind of change in
+/// the same release (a library bump and an auth change) adds to it; a rollback is less risky.
 pub fn release_risk(files: &[(FileChangeType, String)], is_rollback: bool) -> Factor {
-    let riskiest = files.iter().max_by(|a, b| file_change_risk(a.0).total_cmp(&file_change_risk(b.0)));
+    let riskiest = files.iter().max_by(|a, b| file_risk(a.0, &a.1).total_cmp(&file_risk(b.0, &b.1)));
     let (mut value, mut why) = match riskiest {
-        Some((t, path)) => (file_change_risk(*t), format!("riskiest change is {t} in {path}")),
+        Some((t, path)) => {
+            let what = if is_dependency_manifest(path) && *t != FileChangeType::Dependency {
+                format!("{t} (a dependency manifest)")
+            } else {
+                t.to_string()
+            };
+            (file_risk(*t, path), format!("riskiest change is {what} in {path}"))
+        }
         None => (0.4, "no commit range known for this deployment".to_string()),
     };
+    if let Some((t, path)) = riskiest {
+        let kind_of =
+            |t: FileChangeType, path: &str| if is_dependency_manifest(path) { FileChangeType::Dependency } else { t };
+        let top = kind_of(*t, path);
+        let second = files
+            .iter()
+            .filter(|(t2, p2)| kind_of(*t2, p2) != top)
+            .map(|(t2, p2)| file_risk(*t2, p2))
+            .fold(0.0, f64::max);
+        if second >= 0.5 {
+            value += 0.1;
+            why.push_str("; it also changes another risky kind of file");
+        }
+    }
     if is_rollback {
         value *= 0.4;
         why.push_str("; it is a rollback");
@@ -173,6 +252,34 @@ pub fn isolation(max_downstream_strength: f64, own_strength: f64, service: &str)
     Factor::new("isolation", value, 1.5, why)
 }
 
+/// How much a service's own resource saturation explains what it shows: its CPU,
+/// memory or disk saturated (`saturation`, a strength) while its own request volume
+/// did not surge (`traffic_rise`, a strength). High means `infra` on the service.
+pub fn own_saturation_share(saturation: f64, traffic_rise: f64) -> f64 {
+    (saturation * (1.0 - traffic_rise)).clamp(0.0, 1.0)
+}
+
+/// For `infra` on a service: its own resources saturated without a traffic surge.
+pub fn own_saturation(share: f64, what: &str, service: &str) -> Factor {
+    let why = if share >= 0.15 {
+        format!("{service}'s own {what} saturated without a surge in its traffic")
+    } else {
+        format!("{service}'s own resources explain little of it")
+    };
+    Factor::new("own_saturation", share, 2.0, why)
+}
+
+/// For `dependency` on a service: its symptoms are not its own resource saturation
+/// (a saturated host points to `infra`, not to a failing dependency).
+pub fn not_resource_bound(share: f64, service: &str) -> Factor {
+    let why = if share >= 0.15 {
+        format!("{service}'s own resource saturation may explain its symptoms (infra)")
+    } else {
+        format!("{service}'s resources are not saturated")
+    };
+    Factor::new("not_resource_bound", 1.0 - share, 2.0, why)
+}
+
 /// How much the symptom is left unexplained by changes on the same service.
 pub fn unexplained_by_change(best_change_timing: f64, service: &str) -> Factor {
     let why = if best_change_timing > 0.3 {
@@ -254,6 +361,43 @@ mod tests {
         let docs = release_risk(&[(FileChangeType::Docs, "README.md".into())], false).value;
         let rollback = release_risk(&[(FileChangeType::TimeoutRetry, "client.rs".into())], true).value;
         assert!(risky > 0.8 && docs < 0.1 && rollback < risky);
+    }
+
+    #[test]
+    fn manifests_and_second_risky_changes_raise_release_risk() {
+        assert!(is_dependency_manifest("Cargo.lock"));
+        assert!(is_dependency_manifest("services/auth/go.mod"));
+        assert!(is_dependency_manifest("requirements-prod.txt"));
+        assert!(is_dependency_manifest("src/Api/Api.csproj"));
+        assert!(is_dependency_manifest("vendor/github.com/lib/pq/conn.go"));
+        assert!(!is_dependency_manifest("src/package_json_reader.rs"));
+        let code = release_risk(&[(FileChangeType::Other, "src/token.rs".into())], false).value;
+        let lock = release_risk(&[(FileChangeType::Other, "package-lock.json".into())], false);
+        assert!(lock.value > code, "{} {code}", lock.value);
+        assert!(lock.explanation.contains("dependency manifest"));
+        let shared = release_risk(&[(FileChangeType::SharedUtil, "lib/tokens.rs".into())], false).value;
+        let both = release_risk(
+            &[(FileChangeType::SharedUtil, "lib/tokens.rs".into()), (FileChangeType::Auth, "src/auth/check.rs".into())],
+            false,
+        )
+        .value;
+        assert!(both > shared, "{both} {shared}");
+        let docs_and_tests = release_risk(
+            &[(FileChangeType::Docs, "README.md".into()), (FileChangeType::Test, "tests/a.rs".into())],
+            false,
+        )
+        .value;
+        assert!(docs_and_tests < 0.1);
+    }
+
+    #[test]
+    fn own_saturation_points_to_infra_unless_traffic_surged() {
+        let hog = own_saturation_share(0.8, 0.0);
+        let load = own_saturation_share(0.8, 0.9);
+        assert!(hog > 0.7 && load < 0.1, "{hog} {load}");
+        assert_eq!(own_saturation(hog, "cpu", "a").value, hog);
+        assert!((not_resource_bound(hog, "a").value - (1.0 - hog)).abs() < 1e-9);
+        assert!(own_saturation(0.0, "cpu", "a").explanation.contains("explain little"));
     }
 
     #[test]

@@ -281,24 +281,43 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
             _ => None,
         };
 
+        // A service's own saturated resources, without a surge in its traffic, point to
+        // `infra` on it rather than to it failing as a dependency (databases saturate
+        // from their queries: that stays `db`).
+        let saturation = v.best(MetricKind::is_saturation);
+        let traffic_rise = v
+            .best(|k| k == MetricKind::Traffic)
+            .filter(|s| s.direction > 0)
+            .map(Signal::effective_strength)
+            .unwrap_or(0.0);
+        let own_share = if v.reach.kind == NodeKind::Service {
+            // How clearly it saturated (persistence already weighs in `anomaly_strength`).
+            factors::own_saturation_share(
+                saturation.map(|s| crate::signals::strength(s.z)).unwrap_or(0.0),
+                traffic_rise,
+            )
+        } else {
+            0.0
+        };
+        let downstream_max = g
+            .radius
+            .iter()
+            .filter(|r| r.direction == Direction::Downstream && r.distance > v.reach.distance)
+            .filter_map(|r| views.get(r.key.as_str()))
+            .map(|w| w.strength(degraded))
+            .fold(0.0, f64::max);
+
         // dependency / db: something downstream (or the origin, when it is a database) degraded.
         let is_db = v.reach.kind == NodeKind::Database;
         if v.reach.direction == Direction::Downstream || (is_db && v.reach.direction == Direction::Origin) {
             let own = v.strength(degraded);
             if own >= ANOMALOUS {
                 let sym = v.best(degraded);
-                let downstream_max = g
-                    .radius
-                    .iter()
-                    .filter(|r| r.direction == Direction::Downstream && r.distance > v.reach.distance)
-                    .filter_map(|r| views.get(r.key.as_str()))
-                    .map(|w| w.strength(degraded))
-                    .fold(0.0, f64::max);
                 let own_onset = v.onset(degraded);
                 let others = others_onset(&|s: &Signal| s.service_key != key);
                 let t = if is_db { HypothesisType::Db } else { HypothesisType::Dependency };
                 let (prec, prec_ev) = precedent(key, t);
-                let fs = vec![
+                let mut fs = vec![
                     factors::anomaly_strength(
                         own,
                         sym.map(|s| s.z).unwrap_or(0.0),
@@ -316,6 +335,10 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
                     prec,
                     quality.clone(),
                 ];
+                // Only when it applies: a constant bonus would dilute the other factors.
+                if !is_db && own_share >= ANOMALOUS {
+                    fs.push(factors::not_resource_bound(own_share, name));
+                }
                 let mut ev = v.evidence(moved);
                 ev.extend(g.topology_evidence);
                 ev.extend(prec_ev);
@@ -365,7 +388,7 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
         }
 
         // infra: a resource saturated on a service in the radius.
-        if let Some(s) = v.best(MetricKind::is_saturation).filter(|s| s.effective_strength() >= ANOMALOUS) {
+        if let Some(s) = saturation.filter(|s| s.effective_strength() >= ANOMALOUS) {
             let others = others_onset(&|o: &Signal| {
                 o.kind.is_symptom() || (o.service_key != key && o.kind != MetricKind::Other)
             });
@@ -375,6 +398,8 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
                 factors::onset_order(lead(s.onset, others), name),
                 unexplained.clone(),
                 factors::topology_distance(v.reach.distance, name),
+                factors::own_saturation(own_share, &s.metric_name, name),
+                factors::isolation(downstream_max, s.effective_strength(), name),
                 prec,
                 quality.clone(),
             ];

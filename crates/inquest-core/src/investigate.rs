@@ -2,34 +2,51 @@
 //! been read becomes an explicit evidence gap; the ranking goes on without it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use chrono::Duration;
 use futures::future::join_all;
 use inquest_domain::*;
-use inquest_ports::{Direction, PayloadFilter, Reach, StoreError, Stores};
+use inquest_ports::{Direction, ErrorKind, PayloadFilter, Reach, StoreError, Stores};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tracing::{instrument, warn};
 
 use crate::InvestigateError;
+use crate::baseline::{self, BaselineSource};
 use crate::evidence::Collector;
 use crate::hypotheses::{self, ConfigCandidate, DeploymentCandidate, Gathered, Precedent};
+use crate::semantics::Catalogue;
 use crate::signals::{self, ONSET_Z, Signal};
 
 /// How far the investigation looks.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
 pub struct InvestigationConfig {
-    /// Baseline length before the incident window.
+    /// Length of the same-time-of-day baseline: the minutes before the window on the
+    /// incident's day, and as many around the same time on each earlier day.
     pub baseline_minutes: i64,
+    /// How many days back the baseline may reach into the clean history the metrics
+    /// store holds (earlier incidents and the minutes around changes left out).
+    pub baseline_horizon_days: u32,
     /// How long before the window a change may have happened and still be a suspect.
     pub change_lookback_minutes: i64,
     /// Hops along `DEPENDS_ON` in the blast radius.
     pub topology_depth: u32,
+    /// A metric catalogue (TOML, or JSON by extension) consulted before the bundled one.
+    pub metric_catalogue: Option<PathBuf>,
 }
 
 impl Default for InvestigationConfig {
     fn default() -> Self {
-        Self { baseline_minutes: 180, change_lookback_minutes: 240, topology_depth: 3 }
+        Self {
+            baseline_minutes: 180,
+            baseline_horizon_days: 14,
+            change_lookback_minutes: 240,
+            topology_depth: 3,
+            metric_catalogue: None,
+        }
     }
 }
 
@@ -140,85 +157,19 @@ pub async fn investigate(
         }
     };
 
-    // Metrics: baseline and window of every service in the radius, concurrently.
+    // Changes of every service in the radius over the baseline horizon: the recent ones
+    // are suspects, all of them mark minutes the baseline leaves out.
     let ws = incident.window_start;
-    let baseline_from = ws - Duration::minutes(cfg.baseline_minutes);
-    let window_from = ws - signals::onset_lookback();
-    let fetches = radius.iter().map(|r| {
-        let key = r.key.clone();
-        async move {
-            let base = stores.metrics.baselines(&key, baseline_from, window_from).await;
-            let win = stores.metrics.window(&key, window_from, incident.window_end).await;
-            (key, base, win)
-        }
-    });
-    let mut signals_with_ev: Vec<(Signal, Option<EvidenceId>)> = Vec::new();
-    let metrics_backend = stores.metrics.backend();
-    let metric_kind =
-        if metrics_backend == "clickhouse" { EvidenceKind::ClickhouseQuery } else { EvidenceKind::MetricQuery };
-    for (key, base, win) in join_all(fetches).await {
-        let (base, win) = match (base, win) {
-            (Ok(b), Ok(w)) => (b, w),
-            (Err(e), _) | (_, Err(e)) => {
-                gaps.record("metrics", &e);
-                continue;
-            }
-        };
-        for series in &win.series {
-            // Without enough baseline history, the window's own points before the
-            // incident are the baseline (datasets with a few rows only).
-            let fallback;
-            let mut pre_level_at = Some(ws);
-            let b = match base.baselines.get(&series.metric_name).filter(|b| b.count >= signals::MIN_BASELINE_POINTS) {
-                Some(b) => b,
-                None => {
-                    let pre: Vec<f64> = series.points.iter().filter(|(t, _)| *t < ws).map(|(_, v)| *v).collect();
-                    match inquest_domain::stats::Baseline::from_values(&pre) {
-                        Some(b) if pre.len() >= 2 => {
-                            fallback = b;
-                            pre_level_at = None;
-                            &fallback
-                        }
-                        _ => continue,
-                    }
-                }
-            };
-            let Some(sig) = signals::detect(&key, &series.metric_name, b, &series.points, pre_level_at) else {
-                continue;
-            };
-            let ev = (sig.z >= ONSET_Z).then(|| {
-                gaps.collector.add(
-                    metric_kind,
-                    metrics_backend,
-                    format!("{}&metric={}", win.reference, series.metric_name),
-                    json!({
-                        "service_key": key,
-                        "metric_name": sig.metric_name,
-                        "kind": sig.kind,
-                        "robust_z": round3(sig.z),
-                        "direction": sig.direction,
-                        "onset": sig.onset,
-                        "baseline_median": round3(sig.baseline_median),
-                        "baseline_scale": round3(sig.baseline_scale),
-                        "peak_value": round3(sig.peak_value),
-                        "baseline_ref": base.reference,
-                    }),
-                )
-            });
-            signals_with_ev.push((sig, ev));
-        }
-    }
-    let onset =
-        signals_with_ev.iter().filter(|(s, _)| signals::strength(s.z) >= 0.15).filter_map(|(s, _)| s.onset).min();
-
-    // Changes in the window, for every service in the radius.
     let radius_ids: Vec<ServiceId> = radius.iter().filter_map(|r| by_key.get(&r.key).map(|s| s.service_id)).collect();
     let change_from = ws - Duration::minutes(cfg.change_lookback_minutes);
+    let horizon_from = (ws - Duration::days(i64::from(cfg.baseline_horizon_days))).min(change_from);
     let records_backend = stores.records.backend();
+    let mut excluded: Vec<baseline::Range> = Vec::new();
     let mut deployments = Vec::new();
-    match stores.records.deployments_between(&radius_ids, change_from, incident.window_end).await {
+    match stores.records.deployments_between(&radius_ids, horizon_from, incident.window_end).await {
         Ok(list) => {
-            for d in list {
+            excluded.extend(list.iter().map(|d| baseline::change_exclusion(d.started_at)));
+            for d in list.into_iter().filter(|d| d.started_at >= change_from) {
                 let service_key = by_id.get(&d.service_id).map(|s| s.service_key()).unwrap_or_default();
                 let record_evidence = gaps.collector.add(
                     EvidenceKind::Record,
@@ -270,9 +221,10 @@ pub async fn investigate(
         }
     }
     let mut config_changes = Vec::new();
-    match stores.records.config_changes_between(&radius_ids, change_from, incident.window_end).await {
+    match stores.records.config_changes_between(&radius_ids, horizon_from, incident.window_end).await {
         Ok(list) => {
-            for c in list {
+            excluded.extend(list.iter().map(|c| baseline::change_exclusion(c.detected_at)));
+            for c in list.into_iter().filter(|c| c.detected_at >= change_from) {
                 let service_key = c.service_id.and_then(|id| by_id.get(&id)).map(|s| s.service_key());
                 let record_evidence = gaps.collector.add(
                     EvidenceKind::Record,
@@ -287,6 +239,151 @@ pub async fn investigate(
             gaps.record("records", &e);
         }
     }
+
+    // Earlier incidents on services of the radius are not normal behaviour either.
+    match stores.records.list_incidents().await {
+        Ok(list) => {
+            excluded.extend(
+                list.iter()
+                    .filter(|i| i.incident_id != incident_id && i.window_start < ws && i.window_end >= horizon_from)
+                    .filter(|i| radius_ids.contains(&i.service_id))
+                    .map(|i| baseline::incident_exclusion(i.window_start, i.window_end)),
+            );
+        }
+        Err(e) => {
+            gaps.record("records", &e);
+        }
+    }
+
+    // Metrics of every service in the radius, concurrently: baselines over the clean
+    // history (all of it, and the same time of day) and the analysis window.
+    let catalogue: Arc<Catalogue> = match &cfg.metric_catalogue {
+        Some(path) => Catalogue::with_overrides(path).unwrap_or_else(|e| {
+            gaps.record("config", &StoreError::new(ErrorKind::InvalidInput, "config", "metric_catalogue", e));
+            Catalogue::bundled()
+        }),
+        None => Catalogue::bundled(),
+    };
+    let window_from = ws - signals::onset_lookback();
+    let plan = baseline::plan(ws, window_from, cfg.baseline_horizon_days, cfg.baseline_minutes, &excluded);
+    let same_time_differs = plan.same_time != plan.history;
+    let fetches = radius.iter().map(|r| {
+        let key = r.key.clone();
+        let plan = &plan;
+        async move {
+            let history = stores.metrics.baselines_over(&key, &plan.history).await;
+            let same_time =
+                if same_time_differs { Some(stores.metrics.baselines_over(&key, &plan.same_time).await) } else { None };
+            let win = stores.metrics.window(&key, window_from, incident.window_end).await;
+            (key, history, same_time, win)
+        }
+    });
+    let mut signals_with_ev: Vec<(Signal, Option<EvidenceId>)> = Vec::new();
+    let metrics_backend = stores.metrics.backend();
+    let metric_kind =
+        if metrics_backend == "clickhouse" { EvidenceKind::ClickhouseQuery } else { EvidenceKind::MetricQuery };
+    let mut by_source: BTreeMap<BaselineSource, usize> = BTreeMap::new();
+    let mut without_history: Vec<String> = Vec::new();
+    for (key, history, same_time, win) in join_all(fetches).await {
+        let (history, same_time, win) = match (history, same_time.transpose(), win) {
+            (Ok(h), Ok(s), Ok(w)) => (h, s, w),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+                gaps.record("metrics", &e);
+                continue;
+            }
+        };
+        for series in &win.series {
+            let chosen = baseline::choose(
+                history.baselines.get(&series.metric_name),
+                same_time.as_ref().and_then(|s| s.baselines.get(&series.metric_name)),
+            );
+            // Without history, the window's own points before the incident are the
+            // baseline (datasets with a few rows only), and the gap is said.
+            let fallback;
+            let mut pre_level_at = Some(ws);
+            let (source, b, reference) = match chosen {
+                Some((src, b)) => {
+                    let reference = match src {
+                        BaselineSource::SameTimeOfDay => same_time.as_ref().map(|s| s.reference.as_str()),
+                        _ => Some(history.reference.as_str()),
+                    };
+                    (src, b, reference.unwrap_or_default())
+                }
+                None => {
+                    if !without_history.contains(&key) {
+                        without_history.push(key.clone());
+                    }
+                    let pre: Vec<f64> = series.points.iter().filter(|(t, _)| *t < ws).map(|(_, v)| *v).collect();
+                    match inquest_domain::stats::Baseline::from_values(&pre) {
+                        Some(b) if pre.len() >= 2 => {
+                            fallback = b;
+                            pre_level_at = None;
+                            (BaselineSource::PreOnset, &fallback, win.reference.as_str())
+                        }
+                        _ => continue,
+                    }
+                }
+            };
+            *by_source.entry(source).or_default() += 1;
+            let meaning = catalogue.lookup(&series.metric_name);
+            let Some(sig) = signals::detect(&key, &series.metric_name, &meaning, b, &series.points, pre_level_at)
+            else {
+                continue;
+            };
+            let baseline_minutes = match source {
+                BaselineSource::History => plan.history_minutes(),
+                BaselineSource::SameTimeOfDay => plan.same_time_minutes(),
+                BaselineSource::PreOnset => signals::onset_lookback().num_minutes(),
+            };
+            let ev = (sig.z >= ONSET_Z).then(|| {
+                gaps.collector.add(
+                    metric_kind,
+                    metrics_backend,
+                    format!("{}&metric={}", win.reference, series.metric_name),
+                    json!({
+                        "service_key": key,
+                        "metric_name": sig.metric_name,
+                        "kind": sig.kind,
+                        "unit": meaning.unit,
+                        "meaning_from": meaning.source,
+                        "robust_z": round3(sig.z),
+                        "direction": sig.direction,
+                        "onset": sig.onset,
+                        "baseline_median": round3(sig.baseline_median),
+                        "baseline_scale": round3(sig.baseline_scale),
+                        "peak_value": round3(sig.peak_value),
+                        "baseline_ref": reference,
+                        "baseline": { "source": source, "points": b.count, "minutes": baseline_minutes },
+                    }),
+                )
+            });
+            signals_with_ev.push((sig, ev));
+        }
+    }
+    gaps.collector.add(
+        EvidenceKind::Note,
+        metrics_backend,
+        format!("baseline_plan?from={}&to={}", horizon_from.to_rfc3339(), window_from.to_rfc3339()),
+        json!({
+            "horizon_days": cfg.baseline_horizon_days,
+            "history_minutes": plan.history_minutes(),
+            "same_time_minutes": plan.same_time_minutes(),
+            "excluded": plan.excluded,
+            "series_by_baseline": by_source,
+        }),
+    );
+    if !without_history.is_empty() {
+        let message = format!(
+            "no clean history within {} days for {} service(s) ({}); their series are scored against the \
+             incident's own pre-onset points",
+            cfg.baseline_horizon_days,
+            without_history.len(),
+            without_history.iter().map(|k| service_name_of(k)).take(5).collect::<Vec<_>>().join(", ")
+        );
+        gaps.record("metrics", &StoreError::new(ErrorKind::NotFound, metrics_backend, "baseline_history", message));
+    }
+    let onset =
+        signals_with_ev.iter().filter(|(s, _)| signals::strength(s.z) >= 0.15).filter_map(|(s, _)| s.onset).min();
 
     // Semantic retrieval: diff chunks, runbooks, past incidents similar to the symptom.
     let symptom = symptom_text(&incident, &origin, &signals_with_ev);

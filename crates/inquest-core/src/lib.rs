@@ -2,12 +2,14 @@
 //! hypotheses of every type and ranks them by explainable factors. It sees stores
 //! only as `inquest_ports` traits; no store client is linked into this crate.
 
+pub mod baseline;
 pub mod evidence;
 pub mod factors;
 pub mod feedback;
 pub mod hypotheses;
 pub mod investigate;
 pub mod pipeline;
+pub mod semantics;
 pub mod signals;
 
 pub use investigate::{EvidenceGap, Investigation, InvestigationConfig, RunbookRef, investigate};

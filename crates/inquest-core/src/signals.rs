@@ -6,7 +6,9 @@ use inquest_domain::Timestamp;
 use inquest_domain::stats::Baseline;
 use serde::{Deserialize, Serialize};
 
-/// What a metric measures, from its name (see `fixtures/README.md`).
+use crate::semantics::MetricSemantics;
+
+/// What a metric measures, from its name (`semantics::Catalogue`, `fixtures/README.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MetricKind {
@@ -25,31 +27,9 @@ pub enum MetricKind {
 }
 
 impl MetricKind {
+    /// The kind of a metric name in the bundled catalogue (`semantics::Catalogue`).
     pub fn of(metric_name: &str) -> Self {
-        let n = metric_name.to_ascii_lowercase();
-        let has = |needles: &[&str]| needles.iter().any(|s| n.contains(s));
-        if has(&["availability", "success"]) {
-            MetricKind::Availability
-        } else if has(&["error", "5xx", "fail", "exception"]) {
-            MetricKind::Errors
-        } else if has(&["latency", "duration", "_ms", "response_time"]) && has(&["client", "outbound", "upstream_call"])
-        {
-            MetricKind::ClientLatency
-        } else if has(&["latency", "duration", "_ms", "response_time"]) {
-            MetricKind::Latency
-        } else if has(&["rps", "requests", "throughput", "qps", "workload", "ops"]) {
-            MetricKind::Traffic
-        } else if has(&["cpu"]) {
-            MetricKind::Cpu
-        } else if has(&["mem"]) {
-            MetricKind::Memory
-        } else if has(&["conn", "pool"]) {
-            MetricKind::Connections
-        } else if has(&["disk", "iops", "io_wait", "fs_"]) {
-            MetricKind::Storage
-        } else {
-            MetricKind::Other
-        }
+        crate::semantics::Catalogue::bundled().lookup(metric_name).kind
     }
 
     /// Which way is bad: +1 up, -1 down, 0 either.
@@ -121,6 +101,7 @@ pub const ONSET_Z: f64 = 3.5;
 pub fn detect(
     service_key: &str,
     metric_name: &str,
+    meaning: &MetricSemantics,
     baseline: &Baseline,
     window: &[(Timestamp, f64)],
     window_start: Option<Timestamp>,
@@ -128,7 +109,7 @@ pub fn detect(
     if window.len() < 2 || baseline.count < 2 {
         return None;
     }
-    let kind = MetricKind::of(metric_name);
+    let kind = meaning.kind;
     let raw: Vec<f64> = window.iter().map(|(_, v)| baseline.z(*v)).collect();
     let pre: Vec<f64> =
         window.iter().zip(&raw).filter(|((t, _), _)| window_start.is_some_and(|ws| *t < ws)).map(|(_, z)| *z).collect();
@@ -139,7 +120,7 @@ pub fn detect(
     let cap = if baseline.mad <= 0.0 { FLAT_BASELINE_Z } else { f64::INFINITY };
     let zs: Vec<f64> = raw.iter().map(|z| (z - pre_offset).clamp(-cap, cap)).collect();
     // Direction: the bad one when the kind has one, else the larger excursion.
-    let direction = match kind.bad_direction() {
+    let direction = match meaning.bad.sign() {
         0 => {
             let up = sustained_peak(&zs, 1);
             let down = sustained_peak(&zs, -1);
@@ -229,6 +210,10 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 9, 1, 12, 0, 0).single().unwrap_or_default() + Duration::minutes(min)
     }
 
+    fn latency() -> MetricSemantics {
+        crate::semantics::Catalogue::bundled().lookup("latency_ms")
+    }
+
     #[test]
     fn classifies_metric_names() {
         assert_eq!(MetricKind::of("latency_p99_ms"), MetricKind::Latency);
@@ -245,11 +230,11 @@ mod tests {
         let base =
             Baseline::from_values(&(0..100).map(|i| 100.0 + (i % 7) as f64).collect::<Vec<_>>()).expect("baseline");
         let spike: Vec<_> = (0..20).map(|i| (t(i), if i == 5 { 500.0 } else { 102.0 })).collect();
-        let s = detect("a", "latency_ms", &base, &spike, None).expect("signal");
+        let s = detect("a", "latency_ms", &latency(), &base, &spike, None).expect("signal");
         assert!(s.z < ONSET_Z, "{s:?}");
         assert!(s.onset.is_none());
         let step: Vec<_> = (0..20).map(|i| (t(i), if i >= 8 { 180.0 } else { 102.0 })).collect();
-        let s = detect("a", "latency_ms", &base, &step, None).expect("signal");
+        let s = detect("a", "latency_ms", &latency(), &base, &step, None).expect("signal");
         assert!(s.z > 10.0, "{s:?}");
         assert_eq!(s.onset, Some(t(8)));
     }

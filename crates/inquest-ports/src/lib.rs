@@ -121,6 +121,36 @@ pub trait MetricStore: Send + Sync {
     async fn window(&self, service_key: &str, from: Timestamp, to: Timestamp) -> StoreResult<MetricWindow>;
     /// Median/MAD/quantiles of every metric of `service_key` over `[from, to)`.
     async fn baselines(&self, service_key: &str, from: Timestamp, to: Timestamp) -> StoreResult<MetricBaselines>;
+    /// Median/MAD/quantiles of every metric of `service_key` over the union of the
+    /// half-open `ranges` (clean history with incidents and changes cut out). The
+    /// default reads one window over their span and keeps the points inside them; a
+    /// store that can filter ranges itself should compute it in one query.
+    async fn baselines_over(
+        &self,
+        service_key: &str,
+        ranges: &[(Timestamp, Timestamp)],
+    ) -> StoreResult<MetricBaselines> {
+        let (Some(from), Some(to)) = (ranges.iter().map(|r| r.0).min(), ranges.iter().map(|r| r.1).max()) else {
+            return Ok(MetricBaselines {
+                reference: "metric_points/baseline?ranges=0".into(),
+                baselines: BTreeMap::new(),
+            });
+        };
+        if let [(from, to)] = ranges {
+            return self.baselines(service_key, *from, *to).await;
+        }
+        let window = self.window(service_key, from, to).await?;
+        let inside = |t: &Timestamp| ranges.iter().any(|(a, b)| t >= a && t < b);
+        let baselines = window
+            .series
+            .into_iter()
+            .filter_map(|s| {
+                let values: Vec<f64> = s.points.iter().filter(|(t, _)| inside(t)).map(|(_, v)| *v).collect();
+                Baseline::from_values(&values).map(|b| (s.metric_name, b))
+            })
+            .collect();
+        Ok(MetricBaselines { reference: format!("{}&ranges={}", window.reference, ranges.len()), baselines })
+    }
     async fn write_anomaly_features(&self, features: &[AnomalyFeature]) -> StoreResult<()>;
     async fn anomaly_features(&self, incident_id: &str) -> StoreResult<Vec<AnomalyFeature>>;
 }

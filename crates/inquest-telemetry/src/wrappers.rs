@@ -150,6 +150,14 @@ impl MetricStore for ObservedMetrics {
         let call = self.inner.baselines(service_key, from, to);
         observe_call(&self.observer, "baselines", Key::ServiceKey(service_key), call).await
     }
+    async fn baselines_over(
+        &self,
+        service_key: &str,
+        ranges: &[(Timestamp, Timestamp)],
+    ) -> StoreResult<MetricBaselines> {
+        let call = self.inner.baselines_over(service_key, ranges);
+        observe_call(&self.observer, "baselines_over", Key::ServiceKey(service_key), call).await
+    }
     async fn write_anomaly_features(&self, features: &[AnomalyFeature]) -> StoreResult<()> {
         let call = self.inner.write_anomaly_features(features);
         observe_call(&self.observer, "write_anomaly_features", Key::None, call).await

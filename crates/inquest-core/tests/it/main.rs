@@ -1,6 +1,7 @@
 //! Integration tests of the investigation over the embedded store and the bundled fixtures.
 
 mod gaps;
+mod history;
 mod ranking;
 
 use std::path::{Path, PathBuf};
