@@ -20,7 +20,7 @@ use serde_json::Value;
 /// The stores the product needs healthy before it starts.
 const STORES: [&str; 4] = ["postgres", "clickhouse", "neo4j", "qdrant"];
 
-/// What the Grafana dashboard must show, one metric each (seed 003's list).
+/// What the Grafana dashboard must show, one metric each: what an operator watches.
 const DASHBOARD_METRICS: [&str; 10] = [
     "inquest_alerts_received_total",
     "inquest_alerts_rejected_total",
@@ -148,17 +148,17 @@ fn dockerfile_runs_the_binary_as_a_non_root_user() -> Result<()> {
     let file = read("Dockerfile")?;
     let lines: Vec<&str> = file.lines().map(str::trim).collect();
     let has = |prefix: &str| lines.iter().any(|l| l.starts_with(prefix));
-    ensure!(has("FROM rust:1.95"), "the build stage uses Rust 1.95");
-    ensure!(file.contains("cargo build --release --locked -p inquest"), "the image builds the inquest binary");
+    ensure!(has("FROM rust:1.95"), "the build stage must use Rust 1.95");
+    ensure!(file.contains("cargo build --release --locked -p inquest"), "the image must build the inquest binary");
     let user = lines.iter().rev().find_map(|l| l.strip_prefix("USER ")).context("a USER line")?;
-    ensure!(!user.starts_with("root") && !user.starts_with('0'), "the runtime user is not root: {user}");
-    ensure!(has("HEALTHCHECK") && has("EXPOSE 8080"), "healthcheck and port");
-    ensure!(has(r#"ENTRYPOINT ["inquest"]"#), "the entrypoint is the binary");
-    ensure!(has(r#"CMD ["serve", "--bind", "0.0.0.0:8080"]"#), "serve is the default command");
-    ensure!(file.contains("org.opencontainers.image.title"), "OCI labels");
+    ensure!(!user.starts_with("root") && !user.starts_with('0'), "the runtime user must not be root: {user}");
+    ensure!(has("HEALTHCHECK") && has("EXPOSE 8080"), "the image must have a HEALTHCHECK and EXPOSE 8080");
+    ensure!(has(r#"ENTRYPOINT ["inquest"]"#), "the entrypoint must be the binary");
+    ensure!(has(r#"CMD ["serve", "--bind", "0.0.0.0:8080"]"#), "serve on 0.0.0.0:8080 must be the default command");
+    ensure!(file.contains("org.opencontainers.image.title"), "the image must carry OCI labels");
     let ignore = read(".dockerignore")?;
     for path in ["target", ".git", ".env"] {
-        ensure!(ignore.lines().any(|l| l.trim() == path), ".dockerignore leaves out {path}");
+        ensure!(ignore.lines().any(|l| l.trim() == path), ".dockerignore must leave out {path}");
     }
     Ok(())
 }
@@ -193,43 +193,49 @@ fn compose_runs_the_product_after_its_migrations() -> Result<()> {
         Ok(cmd.iter().filter_map(Value::as_str).map(String::from).collect())
     };
 
-    ensure!(command("inquest-migrate")? == ["migrate"], "inquest-migrate runs `inquest migrate`");
-    ensure!(service("inquest-migrate")?["restart"] == "no", "migrations run once");
-    ensure!(command("inquest")?.first().map(String::as_str) == Some("serve"), "inquest runs `inquest serve`");
-    ensure!(command("inquest-worker")? == ["worker"], "inquest-worker runs `inquest worker`");
-    ensure!(service("inquest")?["environment"]["INQUEST_INTAKE_WORKERS"] == "0", "investigations run in the worker");
+    ensure!(command("inquest-migrate")? == ["migrate"], "inquest-migrate must run `inquest migrate`");
+    ensure!(service("inquest-migrate")?["restart"] == "no", "inquest-migrate must not restart: migrations run once");
+    ensure!(command("inquest")?.first().map(String::as_str) == Some("serve"), "inquest must run `inquest serve`");
+    ensure!(command("inquest-worker")? == ["worker"], "inquest-worker must run `inquest worker`");
+    ensure!(
+        service("inquest")?["environment"]["INQUEST_INTAKE_WORKERS"] == "0",
+        "the API service must run no workers: investigations run in inquest-worker"
+    );
     for app in ["inquest", "inquest-worker"] {
         let deps = &service(app)?["depends_on"];
         ensure!(
             deps["inquest-migrate"]["condition"] == "service_completed_successfully",
-            "{app} waits for the migrations"
+            "{app} must wait for the migrations to succeed"
         );
         for store in STORES {
-            ensure!(deps[store]["condition"] == "service_healthy", "{app} waits for {store} to be healthy");
+            ensure!(deps[store]["condition"] == "service_healthy", "{app} must wait for {store} to be healthy");
         }
     }
     for (name, svc) in services {
         if name != "inquest-migrate" {
-            ensure!(svc["restart"] == "unless-stopped", "{name}: restart policy");
+            ensure!(svc["restart"] == "unless-stopped", "{name}: the restart policy must be unless-stopped");
         }
-        ensure!(svc["healthcheck"].is_object(), "{name}: a healthcheck (or one disabled on purpose)");
+        ensure!(
+            svc["healthcheck"].is_object(),
+            "{name}: a healthcheck is missing (disable it explicitly when none applies)"
+        );
         for port in svc["ports"].as_array().into_iter().flatten() {
             let port = port.as_str().context("ports in the short form")?;
-            ensure!(port.starts_with("127.0.0.1:"), "{name}: port {port} is bound to loopback only");
+            ensure!(port.starts_with("127.0.0.1:"), "{name}: port {port} must be bound to 127.0.0.1 only");
         }
         for mount in svc["volumes"].as_array().into_iter().flatten() {
             let mount = mount.as_str().context("volumes in the short form")?;
             let source = mount.split(':').next().unwrap_or_default();
             if let Some(rel) = source.strip_prefix("./") {
-                ensure!(root().join(rel).exists(), "{name}: bind mount {source} exists in the repository");
+                ensure!(root().join(rel).exists(), "{name}: bind mount {source} is not in the repository");
             } else {
-                ensure!(compose["volumes"].get(source).is_some(), "{name}: named volume {source} is declared");
+                ensure!(compose["volumes"].get(source).is_some(), "{name}: named volume {source} is not declared");
             }
         }
     }
     for app in ["inquest-migrate", "inquest", "inquest-worker"] {
         let env_files = service(app)?["env_file"].as_array().context("env_file as a list")?;
-        ensure!(env_files.iter().any(|f| f["path"] == ".env"), "{app} reads .env");
+        ensure!(env_files.iter().any(|f| f["path"] == ".env"), "{app} must read .env");
     }
     Ok(())
 }
@@ -246,7 +252,7 @@ fn prometheus_scrapes_inquest_and_alertmanager_posts_to_it() -> Result<()> {
                 .flatten()
                 .any(|c| c["targets"].as_array().into_iter().flatten().any(|t| t == "inquest:8080"))
     });
-    ensure!(scrapes_inquest, "prometheus scrapes inquest:8080/metrics");
+    ensure!(scrapes_inquest, "prometheus must scrape inquest:8080/metrics");
     let alertmanager = v.yaml(&root().join("deploy/compose/alertmanager/alertmanager.yml"))?;
     let hooks: Vec<&Value> = alertmanager["receivers"]
         .as_array()
@@ -256,7 +262,7 @@ fn prometheus_scrapes_inquest_and_alertmanager_posts_to_it() -> Result<()> {
         .collect();
     ensure!(
         hooks.iter().any(|h| h["url"] == "http://inquest:8080/api/alertmanager" && h["send_resolved"] == true),
-        "alertmanager posts firing and resolved alerts to inquest's webhook"
+        "alertmanager must post firing and resolved alerts to inquest's webhook"
     );
 
     // Prometheus' own checkers, from the packages the alerting hook installs.
@@ -284,10 +290,10 @@ fn ci_workflow_matches_the_github_schema() -> Result<()> {
 
     let parsed = v.yaml(&root().join(workflow))?;
     let job = &parsed["jobs"]["test"];
-    ensure!(job["timeout-minutes"] == 90, "the job has CI's 90 minutes");
+    ensure!(job["timeout-minutes"] == 90, "the job must have timeout-minutes: 90");
     let runs = job["steps"].as_array().context("steps")?.iter().filter_map(|s| s["run"].as_str()).collect::<Vec<_>>();
-    ensure!(runs.last() == Some(&"scripts/test.sh"), "the last step is exactly the test command: {runs:?}");
-    ensure!(job["env"]["CI"] == "true", "the test command runs with CI=true");
+    ensure!(runs.last() == Some(&"scripts/test.sh"), "the last step must be exactly scripts/test.sh: {runs:?}");
+    ensure!(job["env"]["CI"] == "true", "the test command must run with CI=true");
 
     let dir = scratch()?;
     let bad = dir.join("ci.yml");
@@ -309,7 +315,7 @@ fn grafana_dashboard_queries_metrics_the_code_exports() -> Result<()> {
             .into_iter()
             .flatten()
             .any(|p| p["options"]["path"] == "/etc/grafana/dashboards"),
-        "the dashboard provider reads the folder compose mounts"
+        "the dashboard provider must read the folder compose mounts"
     );
 
     let dashboard: Value = serde_json::from_str(&read("deploy/compose/grafana/dashboards/inquest.json")?)
@@ -317,10 +323,10 @@ fn grafana_dashboard_queries_metrics_the_code_exports() -> Result<()> {
     let mut ids = BTreeSet::new();
     let mut queried = BTreeSet::new();
     for panel in dashboard["panels"].as_array().context("panels")? {
-        ensure!(ids.insert(panel["id"].as_u64().context("panel id")?), "panel ids are unique");
+        ensure!(ids.insert(panel["id"].as_u64().context("panel id")?), "panel ids must be unique");
         for target in panel["targets"].as_array().into_iter().flatten() {
             let uid = target["datasource"]["uid"].as_str().context("a target's datasource uid")?;
-            ensure!(uids.contains(uid), "datasource {uid} is provisioned");
+            ensure!(uids.contains(uid), "datasource {uid} is not provisioned");
             queried.extend(metric_names(target["expr"].as_str().context("a target's expr")?));
         }
     }
@@ -329,10 +335,10 @@ fn grafana_dashboard_queries_metrics_the_code_exports() -> Result<()> {
         ensure!(exported(name, &sources), "the dashboard queries {name}, which no crate registers");
     }
     for name in DASHBOARD_METRICS {
-        ensure!(queried.iter().any(|q| series_base(q) == name), "the dashboard shows {name}");
+        ensure!(queried.iter().any(|q| series_base(q) == name), "the dashboard must show {name}");
     }
     // The lookup itself must be able to say no.
-    ensure!(!exported("inquest_no_such_metric_total", &sources), "a made-up metric is not found");
+    ensure!(!exported("inquest_no_such_metric_total", &sources), "the metric lookup found a made-up metric");
     Ok(())
 }
 
