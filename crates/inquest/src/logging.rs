@@ -2,8 +2,13 @@
 //! line (`INQUEST_LOG_FORMAT=json`: timestamp, level, target, fields, current span and
 //! span list) for a log collector. `INQUEST_LOG` filters (default `warn`).
 
+use std::sync::OnceLock;
+
 use anyhow::{Result, bail};
 use tracing_subscriber::EnvFilter;
+
+/// The format chosen at start, so that notices keep stderr all JSON in JSON mode.
+static FORMAT: OnceLock<Format> = OnceLock::new();
 
 /// The variable choosing the format; read before the settings, so logging covers their loading.
 pub const FORMAT_VAR: &str = "INQUEST_LOG_FORMAT";
@@ -27,6 +32,7 @@ impl Format {
 
 pub fn init() -> Result<()> {
     let format = Format::parse(std::env::var(FORMAT_VAR).ok().as_deref())?;
+    let _ = FORMAT.set(format);
     let filter = EnvFilter::try_from_env("INQUEST_LOG").unwrap_or_else(|_| "warn".into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
@@ -34,6 +40,15 @@ pub fn init() -> Result<()> {
         Format::Json => builder.json().with_current_span(true).with_span_list(true).init(),
     }
     Ok(())
+}
+
+/// A line for the person at the terminal (which report writer, which embedder): on
+/// stderr as text, or as an info event when the logs are JSON.
+pub fn notice(message: &str) {
+    match FORMAT.get() {
+        Some(Format::Json) => tracing::info!("{message}"),
+        _ => eprintln!("{message}"),
+    }
 }
 
 #[cfg(test)]
