@@ -1,6 +1,7 @@
 //! What an installed binary needs: `inquest demo` from any directory (the bundled
 //! fixtures), a bad setting or log format stopping `serve` and `worker` at start with
-//! the key named, `/health` naming the build, and a bounded graceful stop of `serve`.
+//! the key named, `/health` naming the build, a bounded graceful stop of `serve`, and
+//! `migrate --to` on the real Postgres.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -70,4 +71,33 @@ async fn health_names_the_build_and_serve_stops_on_sigterm() {
     let status = server.child.wait().expect("serve exits");
     assert!(status.success(), "serve stopped with {status}");
     assert!(started.elapsed() < Duration::from_secs(5), "within the grace period: {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn migrate_to_moves_the_postgres_schema_down_and_up() {
+    let Some(admin) = crate::support::require_env("INQUEST_TEST_POSTGRES_URL") else { return };
+    let db = inquest_contract::postgres::FreshDb::create(&admin).await;
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let pg = [("INQUEST_POSTGRES_URL", db.url.as_str())];
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let out = inquest_in(cwd.path(), args, env);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, stdout, stderr) = run(&["migrate"], &pg);
+    assert!(ok, "{stdout}{stderr}");
+    let (ok, stdout, stderr) = run(&["migrate", "--to", "0"], &pg);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("reverted 0004 0004_ingest") && stdout.contains("reverted 0001 0001_init"), "{stdout}");
+    assert!(stdout.contains("at version 0"), "{stdout}");
+    let (ok, stdout, stderr) = run(&["migrate", "--to", "4"], &pg);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("applied 0001 0001_init") && stdout.contains("applied 0004 0004_ingest"), "{stdout}");
+    let (ok, _, stderr) = run(&["migrate", "--to", "9"], &pg);
+    assert!(!ok && stderr.contains("no migration 9"), "{stderr}");
+    let (ok, _, stderr) = run(&["migrate", "--to", "0"], &[]);
+    assert!(!ok && stderr.contains("postgres.url"), "without Postgres there is no version to move: {stderr}");
 }
