@@ -105,7 +105,7 @@ pub struct QdrantSettings {
     pub api_key: Option<Secret>,
 }
 
-/// Alert intake and investigation workers of `inquest serve`.
+/// Alert intake and investigation workers of `inquest serve` and `inquest worker`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IntakeSettings {
@@ -121,6 +121,9 @@ pub struct IntakeSettings {
     pub backoff_base_secs: u64,
     /// Longest delay between two attempts.
     pub backoff_max_secs: u64,
+    /// Seconds `serve` and `worker` wait, once told to stop, for the requests and jobs
+    /// in flight; a job still running then is taken over by another worker after its lease.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for IntakeSettings {
@@ -132,6 +135,7 @@ impl Default for IntakeSettings {
             max_attempts: 5,
             backoff_base_secs: 2,
             backoff_max_secs: 300,
+            shutdown_grace_secs: 30,
         }
     }
 }
@@ -147,6 +151,7 @@ impl IntakeSettings {
             ("lease_secs", self.lease_secs),
             ("backoff_base_secs", self.backoff_base_secs),
             ("backoff_max_secs", self.backoff_max_secs),
+            ("shutdown_grace_secs", self.shutdown_grace_secs),
         ] {
             if value > MAX_INTAKE_SECS {
                 return bad(key, format!("{value} is more than {MAX_INTAKE_SECS} seconds (a day)"));
@@ -315,7 +320,7 @@ const SECTIONS: [&str; 8] = ["postgres", "clickhouse", "neo4j", "qdrant", "intak
 const EMPTY_IS_UNSET: [&str; 2] = ["llm_", "embed_"];
 
 /// `INQUEST_*` variables that are not settings (logging, tests, the file's path).
-const NOT_SETTINGS: [&str; 3] = ["log", "config", "bless"];
+const NOT_SETTINGS: [&str; 4] = ["log", "log_format", "config", "bless"];
 
 /// `INQUEST_*` prefixes read by other components (tests, the browser test): not
 /// settings of this crate, so not rejected here.
@@ -423,6 +428,7 @@ mod tests {
             jail.set_env("INQUEST_NEO4J_PASSWORD", "12345");
             // Not settings: must be ignored, not rejected as unknown keys.
             jail.set_env("INQUEST_LOG", "debug");
+            jail.set_env("INQUEST_LOG_FORMAT", "json");
             jail.set_env("INQUEST_TEST_POSTGRES_URL", "postgres://x@y/z");
             jail.set_env("INQUEST_E2E_CHROMIUM", "/usr/bin/chromium");
             let s = Settings::load(Some(Path::new("inquest.toml"))).map_err(|e| e.to_string())?;
@@ -568,6 +574,7 @@ mod tests {
             let s = Settings::load(Some(Path::new("inquest.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(s.intake.policy_file.as_deref(), Some(Path::new("policy.toml")));
             assert_eq!((s.intake.workers, s.intake.lease_secs, s.intake.max_attempts), (4, 3, 5));
+            assert_eq!(s.intake.shutdown_grace_secs, 30);
             jail.set_env("INQUEST_INTAKE_WORKERS", "many");
             let err = Settings::load(None).expect_err("must fail").to_string();
             assert!(err.contains("intake.workers"), "{err}");
@@ -577,10 +584,13 @@ mod tests {
                 ("INQUEST_INTAKE_LEASE_SECS", "0", "intake.lease_secs"),
                 ("INQUEST_INTAKE_MAX_ATTEMPTS", "0", "intake.max_attempts"),
                 ("INQUEST_INTAKE_BACKOFF_BASE_SECS", "600", "intake.backoff_base_secs"),
+                ("INQUEST_INTAKE_SHUTDOWN_GRACE_SECS", "100000", "intake.shutdown_grace_secs"),
+                ("INQUEST_INTAKE_SHUTDOWN_GRACE_SECS", "soon", "intake.shutdown_grace_secs"),
             ] {
                 jail.set_env("INQUEST_INTAKE_LEASE_SECS", "3");
                 jail.set_env("INQUEST_INTAKE_MAX_ATTEMPTS", "5");
                 jail.set_env("INQUEST_INTAKE_BACKOFF_BASE_SECS", "2");
+                jail.set_env("INQUEST_INTAKE_SHUTDOWN_GRACE_SECS", "30");
                 jail.set_env(var, value);
                 let err = Settings::load(None).expect_err("out of range").to_string();
                 assert!(err.contains(key), "{var}={value}: {err}");

@@ -15,7 +15,9 @@ pub mod migrate;
 mod records;
 
 pub use intake::PostgresIntakeStore;
-pub use migrate::{MIGRATIONS, MIGRATIONS_TABLE, Migration, MigrationState, MigrationStatus};
+pub use migrate::{
+    MIGRATIONS, MIGRATIONS_TABLE, MigrateOutcome, Migration, MigrationState, MigrationStatus, latest_version,
+};
 
 /// Name reported as the backend and used as evidence `source`.
 pub const BACKEND: &str = "postgres";

@@ -1,7 +1,9 @@
 //! The migration runner: `schemas/postgres/NNNN_name.sql`, compiled into the binary,
 //! applied in version order, each in its own transaction together with its row in
 //! `inquest_schema_migrations`. Applied files are checked by SHA-256: a file changed
-//! after it was applied is refused, never re-run.
+//! after it was applied is refused, never re-run. The way back: each file has a down
+//! script in `schemas/postgres/down/NNNN_name.down.sql`; [`PostgresStore::migrate_to`]
+//! reverts in reverse order, each in its own transaction that also removes its row.
 //!
 //! A small runner rather than `refinery`: the schema files keep the project's
 //! `NNNN_name.sql` names, and a transaction-scoped advisory lock makes two
@@ -26,6 +28,8 @@ pub struct Migration {
     pub version: i64,
     pub name: &'static str,
     pub sql: &'static str,
+    /// Undoes `sql`; not part of the checksum, so a down script can be corrected.
+    pub down: &'static str,
 }
 
 impl Migration {
@@ -41,6 +45,7 @@ macro_rules! migration {
             version: $version,
             name: $name,
             sql: include_str!(concat!("../../../schemas/postgres/", $name, ".sql")),
+            down: include_str!(concat!("../../../schemas/postgres/down/", $name, ".down.sql")),
         }
     };
 }
@@ -88,11 +93,84 @@ fn refuse(op: &str, message: String) -> StoreError {
     StoreError::new(ErrorKind::InvalidInput, BACKEND, op, message)
 }
 
+/// What [`PostgresStore::migrate_to`] changed: applied in version order, or reverted
+/// in reverse order (never both).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MigrateOutcome {
+    pub applied: Vec<Migration>,
+    pub reverted: Vec<Migration>,
+}
+
+/// The newest version this build knows.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// Refuses when the database records a migration this build does not know: it has
+/// neither its up nor its down script.
+async fn refuse_unknown(txn: &tokio_postgres::Transaction<'_>, op: &str) -> Result<(), StoreError> {
+    let unknown = txn
+        .query(
+            "SELECT version, name FROM inquest_schema_migrations WHERE version > $1 ORDER BY version",
+            &[&latest_version()],
+        )
+        .await
+        .map_err(|e| pg_err(op, e))?;
+    if let Some(row) = unknown.first() {
+        let version: i64 = row.try_get(0).map_err(|e| pg_err(op, e))?;
+        let name: String = row.try_get(1).map_err(|e| pg_err(op, e))?;
+        return Err(refuse(
+            op,
+            format!("the database has migration {version} ({name}), unknown to this build: upgrade inquest"),
+        ));
+    }
+    Ok(())
+}
+
+/// The checksum recorded for `m`, refusing one that differs from the file.
+async fn recorded_checksum(
+    txn: &tokio_postgres::Transaction<'_>,
+    op: &str,
+    m: &Migration,
+) -> Result<Option<String>, StoreError> {
+    let existing = txn
+        .query_opt("SELECT checksum FROM inquest_schema_migrations WHERE version = $1", &[&m.version])
+        .await
+        .map_err(|e| pg_err(op, e))?;
+    let Some(row) = existing else { return Ok(None) };
+    let checksum: String = row.try_get(0).map_err(|e| pg_err(op, e))?;
+    if checksum != m.checksum() {
+        return Err(refuse(
+            op,
+            format!(
+                "migration {} ({}) was applied with checksum {checksum} but the file now has {}: \
+                 applied migrations must not change, add a new file instead",
+                m.version,
+                m.name,
+                m.checksum()
+            ),
+        ));
+    }
+    Ok(Some(checksum))
+}
+
 impl PostgresStore {
     /// Apply every pending migration; returns the versions applied now (empty when
     /// the schema was already current).
     pub async fn migrate(&self) -> Result<Vec<Migration>, StoreError> {
+        Ok(self.migrate_to(latest_version()).await?.applied)
+    }
+
+    /// Migrate up or down to `target` (0: no schema at all). Up applies the pending
+    /// files up to `target`; down runs the down scripts of the applied versions above
+    /// it, newest first. Each step is one transaction with its `inquest_schema_migrations`
+    /// row, under the advisory lock, so a failed step leaves the schema at the previous
+    /// version. Down drops what the up file created, data included.
+    pub async fn migrate_to(&self, target: i64) -> Result<MigrateOutcome, StoreError> {
         let op = "migrate";
+        if !(0..=latest_version()).contains(&target) {
+            return Err(refuse(op, format!("no migration {target}: this build knows 0..={}", latest_version())));
+        }
         let mut client = self.client(op).await?;
         {
             let txn = client.transaction().await.map_err(|e| pg_err(op, e))?;
@@ -100,44 +178,13 @@ impl PostgresStore {
             txn.batch_execute(CREATE_TABLE).await.map_err(|e| pg_err(op, e))?;
             txn.commit().await.map_err(|e| pg_err(op, e))?;
         }
-        let mut applied_now = Vec::new();
-        for m in MIGRATIONS {
+        let mut outcome = MigrateOutcome::default();
+        for m in MIGRATIONS.iter().filter(|m| m.version <= target) {
             let txn = client.transaction().await.map_err(|e| pg_err(op, e))?;
             // Serialises concurrent runners; released at commit or rollback.
             txn.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY]).await.map_err(|e| pg_err(op, e))?;
-            let unknown = txn
-                .query(
-                    "SELECT version, name FROM inquest_schema_migrations WHERE version > $1 ORDER BY version",
-                    &[&MIGRATIONS.last().map(|m| m.version).unwrap_or(0)],
-                )
-                .await
-                .map_err(|e| pg_err(op, e))?;
-            if let Some(row) = unknown.first() {
-                let version: i64 = row.try_get(0).map_err(|e| pg_err(op, e))?;
-                let name: String = row.try_get(1).map_err(|e| pg_err(op, e))?;
-                return Err(refuse(
-                    op,
-                    format!("the database has migration {version} ({name}), unknown to this build: upgrade inquest"),
-                ));
-            }
-            let existing = txn
-                .query_opt("SELECT checksum FROM inquest_schema_migrations WHERE version = $1", &[&m.version])
-                .await
-                .map_err(|e| pg_err(op, e))?;
-            if let Some(row) = existing {
-                let checksum: String = row.try_get(0).map_err(|e| pg_err(op, e))?;
-                if checksum != m.checksum() {
-                    return Err(refuse(
-                        op,
-                        format!(
-                            "migration {} ({}) was applied with checksum {checksum} but the file now has {}: \
-                             applied migrations must not change, add a new file instead",
-                            m.version,
-                            m.name,
-                            m.checksum()
-                        ),
-                    ));
-                }
+            refuse_unknown(&txn, op).await?;
+            if recorded_checksum(&txn, op, m).await?.is_some() {
                 continue;
             }
             txn.batch_execute(m.sql)
@@ -152,9 +199,28 @@ impl PostgresStore {
             .map_err(|e| pg_err(op, e))?;
             txn.commit().await.map_err(|e| pg_err(op, e))?;
             info!(version = m.version, name = m.name, "applied migration");
-            applied_now.push(*m);
+            outcome.applied.push(*m);
         }
-        Ok(applied_now)
+        for m in MIGRATIONS.iter().rev().filter(|m| m.version > target) {
+            let txn = client.transaction().await.map_err(|e| pg_err(op, e))?;
+            txn.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY]).await.map_err(|e| pg_err(op, e))?;
+            refuse_unknown(&txn, op).await?;
+            // A changed file is refused here too: its down script may not match what was applied.
+            if recorded_checksum(&txn, op, m).await?.is_none() {
+                continue;
+            }
+            txn.batch_execute(m.down)
+                .await
+                .map_err(|e| pg_err(op, e))
+                .map_err(|e| StoreError { message: format!("{} (down): {}", m.name, e.message), ..e })?;
+            txn.execute("DELETE FROM inquest_schema_migrations WHERE version = $1", &[&m.version])
+                .await
+                .map_err(|e| pg_err(op, e))?;
+            txn.commit().await.map_err(|e| pg_err(op, e))?;
+            info!(version = m.version, name = m.name, "reverted migration");
+            outcome.reverted.push(*m);
+        }
+        Ok(outcome)
     }
 
     /// Every known and recorded migration with its state, without changing anything.
@@ -225,5 +291,13 @@ mod tests {
             assert_eq!(m.version, i as i64 + 1);
             assert!(m.name.starts_with(&format!("{:04}_", m.version)), "{} does not match its version", m.name);
         }
+        let mut downs: Vec<String> = std::fs::read_dir(dir.join("down"))
+            .expect("schemas/postgres/down exists")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        downs.sort();
+        let listed: Vec<String> = MIGRATIONS.iter().map(|m| format!("{}.down.sql", m.name)).collect();
+        assert_eq!(listed, downs, "every migration has exactly one down script");
     }
 }

@@ -1,5 +1,5 @@
-//! The alert intake inside `inquest serve`: the intake store (on the records'
-//! Postgres store and its pool when configured, `<data dir>/ingest.redb`
+//! The alert intake of `inquest serve` and `inquest worker`: the intake store (on the
+//! records' Postgres store and its pool when configured, `<data dir>/ingest.redb`
 //! otherwise) behind its observed wrapper, the intake metrics on the registry of
 //! the store metrics, the correlation policy, the investigation workers and the
 //! background writer of incidents to the records store.
@@ -28,13 +28,22 @@ pub struct Intake {
 }
 
 impl Intake {
-    /// Stop the workers (a running job finishes or is taken over after its lease)
-    /// and write what the records store still misses.
-    pub async fn stop(self) {
+    /// The workers take no new job and the records writer makes its last write.
+    pub fn stop_taking_work(&self) {
         let _ = self.stop.send(true);
-        for t in self.tasks {
-            let _ = t.await;
-        }
+    }
+
+    /// Stop taking work and wait until `deadline` for the jobs in flight and the last
+    /// records write; false when some were still running then (a job left so is
+    /// taken over by another worker once its lease expires).
+    pub async fn stop(self, deadline: tokio::time::Instant) -> bool {
+        self.stop_taking_work();
+        let drained = async {
+            for t in self.tasks {
+                let _ = t.await;
+            }
+        };
+        tokio::time::timeout_at(deadline, drained).await.is_ok()
     }
 }
 

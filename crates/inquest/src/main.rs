@@ -1,5 +1,7 @@
-//! `inquest`: the command-line entry point (demo, load, investigate, report, incidents, eval, serve, migrate, doctor).
+//! `inquest`: the command-line entry point (demo, load, investigate, report, incidents, eval, serve, worker,
+//! migrate, doctor).
 
+mod bundled;
 mod import;
 
 use std::path::{Path, PathBuf};
@@ -17,9 +19,11 @@ use inquest_fixtures::{FixtureCase, discover_cases, load_case};
 use inquest_ports::Stores;
 
 mod intake;
+mod logging;
 mod serve;
+mod shutdown;
 mod stores;
-
+mod worker;
 mod writers;
 
 #[derive(Parser)]
@@ -43,8 +47,9 @@ struct Cli {
 enum Command {
     /// Load the bundled fixtures into the store, investigate each, write the reports.
     Demo {
-        #[arg(long, default_value = "fixtures")]
-        fixtures: PathBuf,
+        /// A folder of fixture cases instead of the ones bundled in the binary.
+        #[arg(long)]
+        fixtures: Option<PathBuf>,
         /// Where the markdown reports go.
         #[arg(long, default_value = "reports")]
         out: PathBuf,
@@ -80,11 +85,19 @@ enum Command {
         /// Run `demo` first (load the fixtures, investigate, write reports).
         #[arg(long)]
         demo: bool,
-        #[arg(long, default_value = "fixtures")]
-        fixtures: PathBuf,
+        /// With `--demo`: a folder of fixture cases instead of the bundled ones.
+        #[arg(long)]
+        fixtures: Option<PathBuf>,
     },
-    /// Create or upgrade the store's schema (idempotent).
-    Migrate,
+    /// Run the investigation workers and the records writer of the intake, without HTTP.
+    Worker,
+    /// Create or upgrade the stores' schemas (idempotent).
+    Migrate {
+        /// Move the Postgres schema up or down to this version (0: none); down drops
+        /// what the reverted migrations created, data included.
+        #[arg(long)]
+        to: Option<i64>,
+    },
     /// Check every configured store: reachable, schema applied.
     Doctor,
     /// Turn a public fault-injection dataset into fixture cases (rcaeval, petshop, nezha).
@@ -101,14 +114,11 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("INQUEST_LOG").unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init()?;
     let cli = Cli::parse();
     let settings = stores::load_settings(cli.config.as_deref(), cli.data_dir.clone())?;
     match cli.command {
-        Command::Demo { fixtures, out } => demo(&settings, &fixtures, &out).await,
+        Command::Demo { fixtures, out } => demo(&settings, fixtures.as_deref(), &out).await,
         Command::Load { dir } => {
             let stores = stores::build_stores(&settings).await?.stores;
             let cases = read_cases(&dir)?;
@@ -182,10 +192,14 @@ async fn main() -> Result<()> {
         Command::Import { format, path, out, normal } => import::run(format, &path, &out, normal),
         Command::Serve { bind, demo: run_demo, fixtures } => {
             if run_demo {
-                demo(&settings, &fixtures, Path::new("reports")).await?;
+                demo(&settings, fixtures.as_deref(), Path::new("reports")).await?;
             }
             let built = stores::build_stores(&settings).await?;
             serve::run(&settings, built, &bind).await
+        }
+        Command::Worker => {
+            let built = stores::build_stores(&settings).await?;
+            worker::run(&settings, built).await
         }
         Command::Eval { dir, json, replay_feedback: true } => {
             let cases = read_cases(&dir)?;
@@ -219,7 +233,8 @@ async fn main() -> Result<()> {
             }
             Ok(())
         }
-        Command::Migrate => stores::migrate(&settings).await,
+        Command::Migrate { to: None } => stores::migrate(&settings).await,
+        Command::Migrate { to: Some(version) } => stores::migrate_to(&settings, version).await,
         Command::Doctor => {
             let stores_ok = stores::doctor(&settings, cli.config.as_deref()).await?;
             let policy_ok = intake::doctor(&settings).await;
@@ -273,10 +288,19 @@ async fn load_all(stores: &Stores, cases: &[FixtureCase]) -> Result<()> {
     Ok(())
 }
 
-async fn demo(settings: &inquest_config::Settings, fixtures: &Path, out: &Path) -> Result<()> {
+/// The demo on `fixtures`, or on the cases bundled in the binary when none is given.
+async fn demo(settings: &inquest_config::Settings, fixtures: Option<&Path>, out: &Path) -> Result<()> {
+    let bundled;
+    let dir = match fixtures {
+        Some(dir) => dir,
+        None => {
+            bundled = bundled::extract()?;
+            bundled.path()
+        }
+    };
     let stores = stores::build_stores(settings).await?.stores;
     let writer = writers::report_writer(settings);
-    let cases = read_cases(fixtures)?;
+    let cases = read_cases(dir)?;
     load_all(&stores, &cases).await?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let bar = progress(cases.len() as u64, "investigating");
@@ -325,7 +349,8 @@ async fn demo(settings: &inquest_config::Settings, fixtures: &Path, out: &Path) 
         stores::embedded_path(settings).display()
     );
     println!("reports: {}/ ({} files)", out.display(), cases.len());
-    println!("next:    inquest incidents | inquest report <case-id> | inquest eval {}", fixtures.display());
+    let eval_dir = fixtures.map_or("<folder of cases>".to_string(), |f| f.display().to_string());
+    println!("next:    inquest incidents | inquest report <case-id> | inquest eval {eval_dir}");
     Ok(())
 }
 

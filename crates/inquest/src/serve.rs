@@ -1,11 +1,15 @@
 //! `inquest serve`: the HTTP API, the dashboard and the alert intake (with its
-//! investigation workers) on the configured stores, until Ctrl-C or SIGTERM.
+//! investigation workers, unless `intake.workers` is 0) on the configured stores,
+//! until Ctrl-C or SIGTERM; then it stops taking connections and jobs and drains
+//! those in flight for at most `intake.shutdown_grace_secs`.
+
+use std::time::Duration;
 
 use anyhow::Result;
 use inquest_config::Settings;
 
 use crate::stores::Built;
-use crate::{intake, writers};
+use crate::{intake, shutdown, writers};
 
 /// Serve on `built`: its observed stores answer the API and the dashboard, the intake
 /// shares its Postgres pool (when the records are there) and its metrics registry.
@@ -20,6 +24,7 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
     let intake = intake::start(settings, &built, writer.clone()).await?;
     let router = inquest_server::app(inquest_server::AppState::new(stores, writer, intake.ingest.clone()));
     let policy = intake.ingest.policy.version.clone();
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let served = inquest_server::serve(
         bind,
         router,
@@ -29,26 +34,38 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
             println!("alerts:    http://{addr}/api/alerts, http://{addr}/api/alertmanager  (policy {policy})");
             println!("metrics:   http://{addr}/metrics");
         },
-        shutdown_signal(),
-    )
-    .await;
-    intake.stop().await;
-    served?;
-    Ok(())
-}
-
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+        async move {
+            let _ = http_stopped.await;
+        },
+    );
+    tokio::pin!(served);
+    let grace = Duration::from_secs(settings.intake.shutdown_grace_secs);
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
+        // The server ended by itself (the address was taken): nothing to drain.
+        r = &mut served => {
+            intake.stop(tokio::time::Instant::now() + grace).await;
+            return Ok(r?);
+        }
+        () = shutdown::signal() => {}
     }
+    tracing::info!(grace_secs = grace.as_secs(), "stopping: no new connections or jobs, draining those in flight");
+    let deadline = tokio::time::Instant::now() + grace;
+    let _ = stop_http.send(());
+    intake.stop_taking_work();
+    let served = tokio::time::timeout_at(deadline, served).await;
+    let drained = intake.stop(deadline).await;
+    if !drained {
+        tracing::warn!(
+            grace_secs = grace.as_secs(),
+            "jobs still running at the end of the grace period: another worker takes them over after their lease"
+        );
+    }
+    match served {
+        Ok(r) => r?,
+        Err(_) => {
+            tracing::warn!(grace_secs = grace.as_secs(), "requests still open at the end of the grace period were cut")
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
 }

@@ -26,6 +26,7 @@ mod postgres;
 mod qdrant;
 
 pub use intake_file::intake_path;
+pub use postgres::migrate_to;
 
 /// What a backend can serve: the four evidence ports and the alert intake's store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

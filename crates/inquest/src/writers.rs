@@ -16,15 +16,17 @@ use inquest_ports::Embedder;
 pub fn report_writer(settings: &Settings) -> Arc<dyn ReportWriter> {
     let writer = LlmReport::new(llm_settings(&settings.llm));
     if writer.is_configured() {
-        eprintln!("reports: written by the LLM endpoint in [llm] base_url (INQUEST_LLM_BASE_URL), citations checked");
+        crate::logging::notice(
+            "reports: written by the LLM endpoint in [llm] base_url (INQUEST_LLM_BASE_URL), citations checked",
+        );
     }
     Arc::new(writer)
 }
 
-/// The configured embedder; says on stderr which one it is.
+/// The configured embedder; says which one it is (`logging::notice`).
 pub async fn embedder(settings: &Settings) -> Arc<dyn Embedder> {
     let (e, message) = embedder_from_settings(&embed_settings(&settings.embed)).await;
-    eprintln!("{message}");
+    crate::logging::notice(&message);
     e
 }
 

@@ -82,6 +82,30 @@ impl Backend for Postgres {
     }
 }
 
+/// `inquest migrate --to N`: only the Postgres schema is versioned, so only it moves;
+/// down drops what the reverted files created (see `schemas/postgres/down`).
+pub async fn migrate_to(settings: &Settings, target: i64) -> Result<()> {
+    if settings.postgres.url.is_none() {
+        anyhow::bail!(
+            "`inquest migrate --to` needs postgres.url (INQUEST_POSTGRES_URL): only that schema has versions"
+        );
+    }
+    let url = url(settings);
+    let mut cx = Context::new(settings);
+    let store = cx.postgres().with_context(|| format!("postgres at {url}"))?;
+    let started = Instant::now();
+    let outcome = store.migrate_to(target).await.with_context(|| format!("migrating postgres at {url} to {target}"))?;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    for m in &outcome.applied {
+        println!("postgres {url}: applied {:04} {}", m.version, m.name);
+    }
+    for m in &outcome.reverted {
+        println!("postgres {url}: reverted {:04} {}", m.version, m.name);
+    }
+    println!("postgres {url}: at version {target} ({ms:.0} ms)");
+    Ok(())
+}
+
 /// Connection and schema state of the records database.
 async fn check_records(store: &PostgresStore, target: &str) -> bool {
     if let Err(e) = inquest_ports::RecordStore::check_connectivity(store).await {

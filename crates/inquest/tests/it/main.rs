@@ -5,6 +5,8 @@ mod backends;
 mod demo;
 mod e2e;
 mod ingest;
+mod ops;
 mod shared;
 mod stores;
 mod support;
+mod worker;
