@@ -35,7 +35,7 @@ const DASHBOARD_METRICS: [&str; 10] = [
 ];
 
 /// `INQUEST_*` names in `.env.example` that are not settings but are still read.
-const NOT_SETTINGS: [&str; 1] = ["INQUEST_LOG"];
+const NOT_SETTINGS: [&str; 2] = ["INQUEST_LOG", "INQUEST_LOG_FORMAT"];
 
 pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace root").to_path_buf()
