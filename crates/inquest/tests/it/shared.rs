@@ -9,28 +9,14 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-use crate::support::{Acked, Server, post, require_env, wait_until};
-
-async fn get(client: &reqwest::Client, url: String) -> Value {
-    client.get(&url).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}")).json().await.expect("json")
-}
+use crate::support::{Acked, Server, get, migrated_postgres, post, require_env, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_share_alerts_incidents_and_jobs_on_postgres() {
     let Some(admin) = require_env("INQUEST_TEST_POSTGRES_URL") else { return };
-    let db = inquest_contract::postgres::FreshDb::create(&admin).await;
-    let url = db.url.clone();
     let dir = tempfile::tempdir().expect("tempdir");
-    let migrate = Command::new(env!("CARGO_BIN_EXE_inquest"))
-        .arg("--data-dir")
-        .arg(dir.path().join("migrate"))
-        .arg("migrate")
-        .env("INQUEST_POSTGRES_URL", &url)
-        .output()
-        .expect("inquest migrate");
-    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    let db = migrated_postgres(&admin, dir.path()).await;
+    let url = db.url.clone();
 
     // Each process has its own data dir (the embedded metric/topology file is one
     // process's); records and the intake are the shared Postgres database.

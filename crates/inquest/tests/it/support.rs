@@ -130,3 +130,23 @@ pub async fn post(client: &reqwest::Client, url: &str, i: usize, acked: &Acked) 
     }
     true
 }
+
+/// `GET url` as JSON; the test fails with the URL when the request does.
+pub async fn get(client: &reqwest::Client, url: String) -> Value {
+    client.get(&url).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}")).json().await.expect("json")
+}
+
+/// A fresh database on the test server of `admin`, migrated by `inquest migrate` run
+/// with its own data folder under `dir`.
+pub async fn migrated_postgres(admin: &str, dir: &Path) -> inquest_contract::postgres::FreshDb {
+    let db = inquest_contract::postgres::FreshDb::create(admin).await;
+    let migrate = Command::new(env!("CARGO_BIN_EXE_inquest"))
+        .arg("--data-dir")
+        .arg(dir.join("migrate"))
+        .arg("migrate")
+        .env("INQUEST_POSTGRES_URL", &db.url)
+        .output()
+        .expect("inquest migrate");
+    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    db
+}

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Acked, Server, post, require_env, wait_until};
+use crate::support::{Acked, Server, get, migrated_postgres, post, require_env, wait_until};
 
 /// A running `inquest worker`; SIGKILLed (only this child) when dropped.
 struct Worker {
@@ -41,24 +41,12 @@ impl Worker {
     }
 }
 
-async fn get(client: &reqwest::Client, url: String) -> Value {
-    client.get(&url).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}")).json().await.expect("json")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_apart_from_serve_investigates_the_alerts_serve_takes() {
     let Some(admin) = require_env("INQUEST_TEST_POSTGRES_URL") else { return };
-    let db = inquest_contract::postgres::FreshDb::create(&admin).await;
-    let url = db.url.clone();
     let dir = tempfile::tempdir().expect("tempdir");
-    let migrate = Command::new(env!("CARGO_BIN_EXE_inquest"))
-        .arg("--data-dir")
-        .arg(dir.path().join("migrate"))
-        .arg("migrate")
-        .env("INQUEST_POSTGRES_URL", &url)
-        .output()
-        .expect("inquest migrate");
-    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    let db = migrated_postgres(&admin, dir.path()).await;
+    let url = db.url.clone();
 
     let serve = Server::start(
         &dir.path().join("serve"),
