@@ -91,3 +91,16 @@ uuid_id!(
     /// `commit_files.id`
     CommitFileId
 );
+
+uuid_id!(
+    /// `users.user_id`
+    UserId
+);
+uuid_id!(
+    /// `api_tokens.token_id`
+    TokenId
+);
+uuid_id!(
+    /// `integrations.integration_id`
+    IntegrationId
+);

@@ -1,11 +1,13 @@
 //! Inquest's domain model: the records of the data model (`schemas/`) as Rust types, plus the pure
 //! statistics the ranking uses. Nothing here does IO.
 
+pub mod access;
 pub mod ids;
 pub mod model;
 pub mod redact;
 pub mod stats;
 
+pub use access::*;
 pub use ids::*;
 pub use model::*;
 

@@ -10,11 +10,13 @@ use inquest_domain::stats::Baseline;
 use inquest_domain::*;
 use serde::{Deserialize, Serialize};
 
+pub mod access;
 pub mod down;
 pub mod embedding;
 pub mod error;
 pub mod schema;
 
+pub use access::{AccessStore, AuditQuery};
 pub use down::DownTopology;
 pub use embedding::{Embedder, HashEmbedder, cosine, vector_point};
 pub use error::{ErrorKind, StoreError, StoreResult};
