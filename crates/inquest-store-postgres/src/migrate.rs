@@ -56,6 +56,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(2, "0002_incident_resolution"),
     migration!(3, "0003_query_indexes"),
     migration!(4, "0004_ingest"),
+    migration!(5, "0005_projects"),
 ];
 
 /// Where one migration stands in a database.
