@@ -1,16 +1,109 @@
-// Inquest dashboard: plain JS, no build step. Routes: "/" (incident list) and
-// "/incidents/<id>" (one incident). Charts are inline SVG.
+// Inquest dashboard: plain JS, no build step. Routes: "/" (incident list),
+// "/incidents/<id>" (one incident), "/audit" (the audit log) and "/login". Charts
+// are inline SVG. A session's mutating requests carry its CSRF token; on an open
+// loopback server the chosen project travels in X-Inquest-Project.
 "use strict";
 
 const app = document.getElementById("app");
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 const svcName = (k) => String(k || "").split("/").pop();
 
-async function api(path, opts) {
-  const res = await fetch(path, opts);
+// Who is signed in (GET /api/auth/me), or null before the first answer.
+let me = null;
+
+async function api(path, opts = {}) {
+  const headers = Object.assign({}, opts.headers || {});
+  const method = (opts.method || "GET").toUpperCase();
+  if (me && me.csrf_token && method !== "GET") headers["x-csrf-token"] = me.csrf_token;
+  if (me && !me.auth_required && me.project) headers["x-inquest-project"] = me.project;
+  const res = await fetch(path, Object.assign({}, opts, { headers, credentials: "same-origin" }));
   const body = await res.json().catch(() => ({}));
+  if (res.status === 401 && path !== "/api/auth/login" && location.pathname !== "/login") { go("/login"); throw new Error("sign in first"); }
   if (!res.ok) throw Object.assign(new Error((body.error && body.error.message) || res.statusText), { status: res.status });
   return body;
+}
+
+async function loadMe() {
+  const saved = sessionStorage.getItem("inquest.project");
+  try {
+    me = await fetch("/api/auth/me", { credentials: "same-origin", headers: saved ? { "x-inquest-project": saved } : {} })
+      .then((r) => (r.ok ? r.json() : null));
+  } catch (e) { me = null; }
+  header();
+  return me;
+}
+
+// The header: the project switcher, the audit link and who is signed in.
+function header() {
+  const slot = document.getElementById("who");
+  if (!slot) return;
+  if (!me) { slot.innerHTML = `<a href="/login" data-go>sign in</a>`; return; }
+  const options = me.projects.map((p) => `<option value="${esc(p.project_id)}" ${p.project_id === me.project ? "selected" : ""}>${esc(p.name || p.project_id)} (${esc(p.role)})</option>`).join("");
+  slot.innerHTML = `<label class="small">project <select id="project">${options}</select></label>
+    <a href="/audit" data-go>audit</a>
+    <span class="small">${esc(me.actor)}${me.role ? " · " + esc(me.role) : ""}</span>
+    ${me.csrf_token ? `<button id="logout" class="link">sign out</button>` : ""}`;
+  slot.querySelector("#project").addEventListener("change", async (ev) => {
+    try {
+      me = await api("/api/auth/project", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ project_id: ev.target.value }) });
+      sessionStorage.setItem("inquest.project", me.project);
+    } catch (e) { alert(e.message); }
+    header(); go("/");
+  });
+  const out = slot.querySelector("#logout");
+  if (out) out.addEventListener("click", async () => { await api("/api/auth/logout", { method: "POST" }).catch(() => {}); me = null; sessionStorage.removeItem("inquest.project"); go("/login"); });
+  slot.querySelectorAll("a[data-go]").forEach((a) => a.addEventListener("click", (ev) => { ev.preventDefault(); go(a.getAttribute("href")); }));
+}
+
+// ------------------------------------------------------------------ sign in
+function loginPage() {
+  document.title = "Sign in · Inquest";
+  app.innerHTML = `<div class="card login"><h1>Sign in</h1>
+    <form id="login"><label>login <input name="login" autocomplete="username" required></label>
+    <label>password <input name="password" type="password" autocomplete="current-password" required></label>
+    <button type="submit">sign in</button><div class="error" id="login-error" hidden></div></form></div>`;
+  app.querySelector("#login").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(ev.target);
+    try {
+      me = await api("/api/auth/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ login: f.get("login"), password: f.get("password") }) });
+      sessionStorage.setItem("inquest.project", me.project);
+      header(); go("/");
+    } catch (e) {
+      const box = app.querySelector("#login-error"); box.hidden = false; box.textContent = e.message;
+    }
+  });
+}
+
+// ------------------------------------------------------------------ audit log
+async function auditPage() {
+  document.title = "Audit · Inquest";
+  const params = new URLSearchParams(location.search);
+  const q = new URLSearchParams();
+  for (const k of ["actor", "action", "outcome", "before"]) if (params.get(k)) q.set(k, params.get(k));
+  q.set("limit", 50);
+  let page;
+  try { page = await api("/api/audit?" + q); } catch (e) { app.innerHTML = `<div class="error">${esc(e.message)}</div>`; return; }
+  const rows = page.entries.map((e) => `<tr class="audit-row"><td>${esc(fmtTime(e.at))}</td><td>${esc(e.actor)}</td><td>${esc(e.action)}</td>
+    <td>${esc(e.resource_type)} ${esc(e.resource_id || "")}</td><td><span class="badge ${esc(e.outcome)}">${esc(e.outcome)}</span> ${e.status}</td>
+    <td class="small">${esc(e.client_addr || "")}</td></tr>`).join("");
+  const sel = (v) => (params.get("outcome") === v ? "selected" : "");
+  app.innerHTML = `<h1>Audit log <span class="muted small">${esc(me ? me.project : "")}</span></h1>
+    <form class="filters" id="audit-filters"><input name="actor" placeholder="actor" value="${esc(params.get("actor") || "")}">
+    <input name="action" placeholder="action" value="${esc(params.get("action") || "")}">
+    <select name="outcome"><option value="">any outcome</option><option ${sel("allowed")}>allowed</option><option ${sel("denied")}>denied</option><option ${sel("failed")}>failed</option></select>
+    <button type="submit">filter</button></form>
+    <table class="list audit"><thead><tr><th>time</th><th>actor</th><th>action</th><th>resource</th><th>outcome</th><th>from</th></tr></thead>
+    <tbody>${rows || `<tr><td colspan="6" class="muted">no entries</td></tr>`}</tbody></table>
+    ${page.next ? `<p><a id="older" href="#">older entries</a></p>` : ""}`;
+  app.querySelector("#audit-filters").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const f = new URLSearchParams();
+    for (const [k, v] of new FormData(ev.target)) if (v) f.set(k, v);
+    go("/audit?" + f);
+  });
+  const older = app.querySelector("#older");
+  if (older) older.addEventListener("click", (ev) => { ev.preventDefault(); params.set("before", page.next); go("/audit?" + params); });
 }
 
 function age(ts) {
@@ -270,7 +363,7 @@ async function lifecycle(id) {
     b.addEventListener("click", async () => {
       b.disabled = true;
       try {
-        await api(`/api/incidents/${id}/transition`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ action: b.dataset.action, actor: "dashboard" }) });
+        await api(`/api/incidents/${id}/transition`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ action: b.dataset.action }) });
       } catch (e) { alert(e.message); }
       await incidentPage(id);
     });
@@ -278,9 +371,13 @@ async function lifecycle(id) {
 }
 
 function go(url) { history.pushState(null, "", url); route(); }
-function route() {
+async function route() {
+  if (location.pathname === "/login") { loginPage(); return; }
+  if (!me && !(await loadMe())) { go("/login"); return; }
   const m = location.pathname.match(/^\/incidents\/([^/]+)$/);
-  if (m) incidentPage(decodeURIComponent(m[1])); else listPage();
+  if (m) incidentPage(decodeURIComponent(m[1]));
+  else if (location.pathname === "/audit") auditPage();
+  else listPage();
 }
 window.addEventListener("popstate", route);
 route();

@@ -154,7 +154,10 @@ async fn measure(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     let writer = Arc::new(inquest_report::TemplateReport);
-    let app = inquest_server::app(inquest_server::AppState::new(stores, writer, ingest.clone()));
+    // Open, as a loopback server may be: the benchmark measures the intake, not sign-in.
+    let access_store = Arc::new(inquest_store_embedded::EmbeddedAccessStore::in_memory()?);
+    let access = Arc::new(inquest_server::Access::open(access_store, ingest.metrics.registry())?);
+    let app = inquest_server::app(inquest_server::AppState::new(stores, writer, ingest.clone(), access));
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });

@@ -13,11 +13,15 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::AppState;
 use crate::error::ApiError;
 
+mod access;
 mod alerts;
+mod audit;
+mod auth;
 mod feedback;
 mod health;
 mod incident_metrics;
 mod incidents;
+mod integrations;
 mod jobs;
 mod lifecycle;
 mod metrics;
@@ -26,7 +30,8 @@ mod metrics;
 #[openapi(info(
     title = "Inquest API",
     description = "Incidents, ranked root-cause hypotheses with their evidence, human feedback, \
-                   alert intake, the incident lifecycle and investigation jobs"
+                   alert intake, the incident lifecycle, investigation jobs, and who may do what: \
+                   projects, members, API tokens, integrations and the audit log"
 ))]
 struct ApiDoc;
 
@@ -50,6 +55,19 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(lifecycle::post_transition))
         .routes(routes!(lifecycle::post_note))
         .routes(routes!(jobs::list_jobs))
+        .routes(routes!(auth::me))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::switch_project))
+        .routes(routes!(access::create_project))
+        .routes(routes!(access::list_members))
+        .routes(routes!(access::put_member, access::remove_member))
+        .routes(routes!(access::list_tokens, access::create_token))
+        .routes(routes!(access::revoke_token))
+        .routes(routes!(integrations::list_integrations, integrations::create_integration))
+        .routes(routes!(integrations::get_integration, integrations::delete_integration))
+        .routes(routes!(integrations::test_integration))
+        .routes(routes!(audit::list_audit))
 }
 
 type ApiResult<T> = Result<Json<T>, ApiError>;

@@ -11,6 +11,8 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(page))
         .route("/incidents/{id}", get(page))
+        .route("/login", get(page))
+        .route("/audit", get(page))
         .route(
             "/assets/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", include_str!("../assets/app.js")) }),

@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use inquest_domain::Permission;
 use inquest_intake::{LifecycleError, model::ValidationError};
 use inquest_ports::{ErrorKind, StoreError};
 use serde::Serialize;
@@ -23,12 +24,16 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// The HTTP status, repeated.
     pub status: u16,
-    /// `invalid_input`, `not_found`, `conflict`, `unavailable` or `internal`.
+    /// `invalid_input`, `unauthorized`, `forbidden`, `not_found`, `conflict`, `too_many_requests`,
+    /// `unavailable` or `internal`.
     pub code: String,
     pub message: String,
     /// For `invalid_input`: the JSON path of the offending field (`body`, `[1].severity`, `action`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For `forbidden`: the permission the request lacked (`respond`, `manage_project`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permission: Option<String>,
 }
 
 /// Every failure a handler can return.
@@ -38,8 +43,18 @@ pub enum ApiError {
     /// a retry (Alertmanager retries a `5xx`) would be refused again.
     #[error("{message}")]
     InvalidInput { field: Option<String>, message: String },
+    /// No credential, or one that is malformed, unknown, expired or revoked: `401` with
+    /// `WWW-Authenticate`.
+    #[error("{message}")]
+    Unauthorized { message: String, invalid_token: bool },
+    /// A valid identity without the permission (or a session request without its CSRF token): `403`.
+    #[error("{message}")]
+    Forbidden { message: String, permission: Option<Permission> },
     #[error("{0}")]
     NotFound(String),
+    /// Too many failed attempts (logins): `429` with `Retry-After`.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after_secs: u64 },
     /// The request conflicts with the current state (an invalid lifecycle transition).
     #[error("{0}")]
     Conflict(String),
@@ -59,6 +74,21 @@ impl ApiError {
     /// Invalid input naming the field: the message is `invalid {field}: {why}`.
     pub fn field(field: &str, why: impl std::fmt::Display) -> Self {
         Self::InvalidInput { field: Some(field.to_string()), message: format!("invalid {field}: {why}") }
+    }
+
+    /// No credential where one is needed.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::Unauthorized { message: message.into(), invalid_token: false }
+    }
+
+    /// A credential that was refused (unknown, expired, revoked, badly signed).
+    pub fn invalid_token(message: impl Into<String>) -> Self {
+        Self::Unauthorized { message: message.into(), invalid_token: true }
+    }
+
+    /// The identity lacks `permission` in its project.
+    pub fn forbidden(permission: Permission) -> Self {
+        Self::Forbidden { message: format!("this needs the '{permission}' permission in the project"), permission: Some(permission) }
     }
 
     /// Invalid input with no single field to blame.
@@ -116,8 +146,27 @@ impl From<BytesRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let mut challenge = None;
+        let mut retry_after = None;
+        let mut lacking = None;
         let (status, code, message, field) = match self {
             Self::InvalidInput { field, message } => (StatusCode::BAD_REQUEST, "invalid_input", message, field),
+            Self::Unauthorized { message, invalid_token } => {
+                challenge = Some(if invalid_token {
+                    r#"Bearer realm="inquest", error="invalid_token""#
+                } else {
+                    r#"Bearer realm="inquest""#
+                });
+                (StatusCode::UNAUTHORIZED, "unauthorized", message, None)
+            }
+            Self::Forbidden { message, permission } => {
+                lacking = permission.map(|p| p.as_str().to_string());
+                (StatusCode::FORBIDDEN, "forbidden", message, None)
+            }
+            Self::TooManyRequests { message, retry_after_secs } => {
+                retry_after = Some(retry_after_secs);
+                (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message, None)
+            }
             Self::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m, None),
             Self::Conflict(m) => (StatusCode::CONFLICT, "conflict", m, None),
             Self::Unavailable(e) => {
@@ -130,10 +179,18 @@ impl IntoResponse for ApiError {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error".to_string(), None)
             }
         };
-        let body = ErrorBody { error: ErrorDetail { status: status.as_u16(), code: code.to_string(), message, field } };
+        let body = ErrorBody {
+            error: ErrorDetail { status: status.as_u16(), code: code.to_string(), message, field, permission: lacking },
+        };
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+            retry_after = Some(RETRY_AFTER_SECONDS);
+        }
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(c) = challenge {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(c));
         }
         response
     }

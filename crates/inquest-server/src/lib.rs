@@ -11,28 +11,32 @@ use inquest_intake_service::Ingest;
 use inquest_ports::Stores;
 
 mod api;
+mod audit;
+pub mod auth;
 mod dashboard;
 mod error;
 mod extract;
 mod markdown;
 
+pub use auth::{Access, AccessMetrics, SecureCookie};
 pub use error::{ApiError, ErrorBody, ErrorDetail, RETRY_AFTER_SECONDS};
 pub use markdown::render_markdown;
 
-/// What every handler shares: the evidence stores, the report writer, the
-/// investigation settings and the alert intake.
+/// What every handler shares: the evidence stores (each request scopes them to its
+/// project), the report writer, the investigation settings, the alert intake and access.
 #[derive(Clone)]
 pub struct AppState {
     pub stores: Stores,
     pub writer: Arc<dyn ReportWriter>,
     pub cfg: InvestigationConfig,
     pub ingest: Arc<Ingest>,
+    pub access: Arc<Access>,
 }
 
 impl AppState {
     /// The state with the default investigation settings.
-    pub fn new(stores: Stores, writer: Arc<dyn ReportWriter>, ingest: Arc<Ingest>) -> Self {
-        Self { stores, writer, cfg: InvestigationConfig::default(), ingest }
+    pub fn new(stores: Stores, writer: Arc<dyn ReportWriter>, ingest: Arc<Ingest>, access: Arc<Access>) -> Self {
+        Self { stores, writer, cfg: InvestigationConfig::default(), ingest, access }
     }
 }
 
@@ -43,6 +47,7 @@ pub fn app(state: AppState) -> Router {
     router
         .route("/api/openapi.json", get(move || async move { Json(doc.as_ref().clone()) }))
         .merge(dashboard::routes())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), audit::record))
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(state)
 }
@@ -73,11 +78,10 @@ pub async fn serve(
         .await
         .map_err(|source| ServeError::Bind { addr: addr.to_string(), source })?;
     let local = listener.local_addr()?;
-    if !local.ip().is_loopback() {
-        tracing::warn!(%local, "listening on a non-loopback address: the API has no authentication");
-    }
     tracing::info!(%local, "serving");
     on_ready(local);
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+    // The peer address reaches the audit log and the sign-in limits.
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
     Ok(())
 }

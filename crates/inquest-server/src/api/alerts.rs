@@ -6,21 +6,21 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use chrono::Utc;
 use inquest_intake::model::{
     Alert, AlertSource, SkippedAlert, ValidationError, parse_alertmanager, parse_generic_body,
 };
 use inquest_intake_service::Ingest;
+use inquest_domain::ProjectId;
 use inquest_ports::ErrorKind;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::auth::Webhook;
 use crate::error::{ApiError, ErrorBody};
 
 /// What was stored; `skipped` only on the Alertmanager webhook.
@@ -108,10 +108,11 @@ pub struct AlertmanagerAlert {
 /// Store generic alerts; one invalid alert refuses the batch (`field` names it).
 #[utoipa::path(post, path = "/api/alerts", tag = "intake", request_body = GenericAlerts,
     responses((status = 202, body = AlertsAccepted), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn post_alerts(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) -> Result<Accepted, ApiError> {
+pub async fn post_alerts(State(s): State<AppState>, hook: Webhook) -> Result<Accepted, ApiError> {
     let started = Instant::now();
     let ingest = &s.ingest;
-    let value: Value = body
+    let value: Value = hook
+        .body
         .map_err(|e| ValidationError { field: "body".into(), message: e.body_text() })
         .and_then(|b| {
             serde_json::from_slice(&b)
@@ -119,7 +120,7 @@ pub async fn post_alerts(State(s): State<AppState>, body: Result<Bytes, BytesRej
         })
         .map_err(|e| refused(ingest, AlertSource::Generic, e))?;
     let alerts = parse_generic_body(&value, Utc::now()).map_err(|e| refused(ingest, AlertSource::Generic, e))?;
-    store(ingest, alerts.into_iter().enumerate().collect(), None, "alerts", started).await
+    store(ingest, &hook.principal.project, alerts.into_iter().enumerate().collect(), None, "alerts", started).await
 }
 
 /// Store an Alertmanager group. A payload that is no v4 webhook is refused; otherwise
@@ -129,11 +130,12 @@ pub async fn post_alerts(State(s): State<AppState>, body: Result<Bytes, BytesRej
     responses((status = 202, body = AlertsAccepted), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn post_alertmanager(
     State(s): State<AppState>,
-    body: Result<Bytes, BytesRejection>,
+    hook: Webhook,
 ) -> Result<Accepted, ApiError> {
     let started = Instant::now();
     let ingest = &s.ingest;
-    let group = body
+    let group = hook
+        .body
         .map_err(|e| ValidationError { field: "body".into(), message: e.body_text() })
         .and_then(|b| parse_alertmanager(&b))
         .map_err(|e| refused(ingest, AlertSource::Alertmanager, e))?
@@ -142,7 +144,7 @@ pub async fn post_alertmanager(
         ingest.metrics.alert_rejected(AlertSource::Alertmanager, s.reason());
         tracing::warn!(index = s.index, field = %s.field, reason = s.reason(), error = %s.message, "alertmanager alert skipped");
     }
-    store(ingest, group.accepted, Some(group.skipped), "alertmanager", started).await
+    store(ingest, &hook.principal.project, group.accepted, Some(group.skipped), "alertmanager", started).await
 }
 
 /// A payload refused as a whole: counted, and answered `400`.
@@ -156,6 +158,7 @@ fn refused(ingest: &Ingest, source: AlertSource, e: ValidationError) -> ApiError
 /// result per stored alert, and the `skipped` ones when the endpoint skips.
 async fn store(
     ingest: &Ingest,
+    project: &ProjectId,
     alerts: Vec<(usize, Alert)>,
     skipped: Option<Vec<SkippedAlert>>,
     endpoint: &str,
@@ -166,7 +169,7 @@ async fn store(
     let applied = if alerts.is_empty() {
         Vec::new()
     } else {
-        match ingest.ingest(alerts, Utc::now()).await {
+        match ingest.ingest(project, alerts, Utc::now()).await {
             Ok(applied) => {
                 ingest.metrics.request_duration.with_label_values(&[endpoint]).observe(started.elapsed().as_secs_f64());
                 applied

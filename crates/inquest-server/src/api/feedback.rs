@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiResult, parse_id, parse_time};
 use crate::AppState;
+use crate::auth::{Authorized, Read, Respond};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{IncidentPath, JsonBody, Query};
 
@@ -71,14 +72,15 @@ fn feedback_input(b: &FeedbackRequest) -> Result<FeedbackInput, ApiError> {
     responses((status = 201, body = FeedbackResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn post_feedback(
     State(s): State<AppState>,
+    auth: Authorized<Respond>,
     IncidentPath(id): IncidentPath,
     JsonBody(body): JsonBody<FeedbackRequest>,
 ) -> Result<(StatusCode, Json<FeedbackResponse>), ApiError> {
     let input = feedback_input(&body)?;
-    let actor = body.actor_id.clone().filter(|a| !a.trim().is_empty()).unwrap_or_else(|| "dashboard".into());
+    let actor = auth.principal.acting_as(body.actor_id.clone(), "dashboard");
     let now = Utc::now();
     let event = input.into_event(id, ActorType::User, Some(actor), now);
-    let incident = feedback::record_feedback(&s.stores, &event, now).await.map_err(|e| match e {
+    let incident = feedback::record_feedback(&s.stores.for_project(auth.project()), &event, now).await.map_err(|e| match e {
         FeedbackError::IncidentNotFound(_) => ApiError::not_found(e.to_string()),
         FeedbackError::UnknownHypothesis(_) => ApiError::field("hypothesis_id", e),
         FeedbackError::UnknownEvent(_) => ApiError::field("retracts", e),
@@ -101,7 +103,7 @@ pub struct PriorsQuery {
 /// The priors later investigations get from feedback on earlier incidents.
 #[utoipa::path(get, path = "/api/priors", tag = "feedback", params(PriorsQuery),
     responses((status = 200, body = Object), (status = 400, body = ErrorBody)))]
-pub async fn get_priors(State(s): State<AppState>, Query(q): Query<PriorsQuery>) -> ApiResult<Priors> {
+pub async fn get_priors(State(s): State<AppState>, auth: Authorized<Read>, Query(q): Query<PriorsQuery>) -> ApiResult<Priors> {
     let before = q.before.as_deref().map(|b| parse_time("before", b)).transpose()?.unwrap_or_else(Utc::now);
-    Ok(Json(feedback::gather_priors(&s.stores, before, None).await?))
+    Ok(Json(feedback::gather_priors(&s.stores.for_project(auth.project()), before, None).await?))
 }

@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 
 use super::{ApiResult, service_keys};
 use crate::AppState;
+use crate::auth::{Authorized, Read};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::IncidentPath;
 
@@ -53,8 +54,12 @@ pub struct IncidentMetrics {
 /// Metric series around the onset, changes to mark, and the blast radius.
 #[utoipa::path(get, path = "/api/incidents/{id}/metrics", tag = "incidents", params(("id" = String, Path, description = "incident UUID")),
     responses((status = 200, body = IncidentMetrics), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn incident_metrics(State(s): State<AppState>, IncidentPath(id): IncidentPath) -> ApiResult<IncidentMetrics> {
-    let st = &s.stores;
+pub async fn incident_metrics(
+    State(s): State<AppState>,
+    auth: Authorized<Read>,
+    IncidentPath(id): IncidentPath,
+) -> ApiResult<IncidentMetrics> {
+    let st = &s.stores.for_project(auth.project());
     let incident =
         st.records.get_incident(id).await?.ok_or_else(|| ApiError::not_found(format!("incident {id} not found")))?;
     let services = service_keys(st).await?;

@@ -9,12 +9,14 @@ use chrono::Utc;
 use inquest_core::feedback::{self, Verdict};
 use inquest_core::{InvestigateError, investigate_and_save};
 use inquest_domain::*;
+use inquest_ports::Stores;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiResult, parse_id, parse_time, service_keys};
 use crate::AppState;
+use crate::auth::{Authorized, Read, Respond};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{IncidentPath, OptionalJsonBody, Query};
 use crate::render_markdown;
@@ -89,16 +91,20 @@ where
 /// Incidents, newest first, with their top hypothesis.
 #[utoipa::path(get, path = "/api/incidents", tag = "incidents", params(IncidentQuery),
     responses((status = 200, body = IncidentPage), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn list_incidents(State(s): State<AppState>, Query(q): Query<IncidentQuery>) -> ApiResult<IncidentPage> {
+pub async fn list_incidents(
+    State(s): State<AppState>,
+    auth: Authorized<Read>,
+    Query(q): Query<IncidentQuery>,
+) -> ApiResult<IncidentPage> {
+    let stores = s.stores.for_project(auth.project());
     let status = q.status.as_deref().map(|v| parse_id::<IncidentStatus>("status", v)).transpose()?;
     let severity = parse_num::<i32>("severity", &q.severity, 1, 5)?;
     let limit = parse_num::<usize>("limit", &q.limit, 1, 500)?.unwrap_or(50);
     let offset = parse_num::<usize>("offset", &q.offset, 0, usize::MAX)?.unwrap_or(0);
     let from = q.from.as_deref().map(|v| parse_time("from", v)).transpose()?;
     let to = q.to.as_deref().map(|v| parse_time("to", v)).transpose()?;
-    let services = service_keys(&s.stores).await?;
-    let matching: Vec<Incident> = s
-        .stores
+    let services = service_keys(&stores).await?;
+    let matching: Vec<Incident> = stores
         .records
         .list_incidents()
         .await?
@@ -116,7 +122,7 @@ pub async fn list_incidents(State(s): State<AppState>, Query(q): Query<IncidentQ
     let total = matching.len();
     let mut items = Vec::new();
     for i in matching.into_iter().skip(offset).take(limit) {
-        let hypotheses = s.stores.records.hypotheses(i.incident_id).await?;
+        let hypotheses = stores.records.hypotheses(i.incident_id).await?;
         let top = Hypothesis::top(&hypotheses);
         let svc = services.get(&i.service_id);
         items.push(IncidentSummary {
@@ -191,10 +197,10 @@ pub struct IncidentDetail {
     pub runbooks: Vec<RunbookView>,
 }
 
-async fn detail(s: &AppState, id: IncidentId) -> Result<IncidentDetail, ApiError> {
-    let r = &s.stores.records;
+async fn detail(stores: &Stores, id: IncidentId) -> Result<IncidentDetail, ApiError> {
+    let r = &stores.records;
     let incident = r.get_incident(id).await?.ok_or_else(|| ApiError::not_found(format!("incident {id} not found")))?;
-    let services = service_keys(&s.stores).await?;
+    let services = service_keys(stores).await?;
     let svc = services.get(&incident.service_id);
     let mut hypotheses = r.hypotheses(id).await?;
     hypotheses.sort_by_key(|h| h.rank);
@@ -258,8 +264,12 @@ async fn detail(s: &AppState, id: IncidentId) -> Result<IncidentDetail, ApiError
 /// One incident with hypotheses, evidence, decisions, reports and feedback.
 #[utoipa::path(get, path = "/api/incidents/{id}", tag = "incidents", params(("id" = String, Path, description = "incident UUID")),
     responses((status = 200, body = IncidentDetail), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_incident(State(s): State<AppState>, IncidentPath(id): IncidentPath) -> ApiResult<IncidentDetail> {
-    Ok(Json(detail(&s, id).await?))
+pub async fn get_incident(
+    State(s): State<AppState>,
+    auth: Authorized<Read>,
+    IncidentPath(id): IncidentPath,
+) -> ApiResult<IncidentDetail> {
+    Ok(Json(detail(&s.stores.for_project(auth.project()), id).await?))
 }
 
 /// The optional body of a re-investigation: `{}` (or nothing) today.
@@ -273,11 +283,13 @@ pub struct InvestigateRequest {}
     responses((status = 200, body = IncidentDetail), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn reinvestigate(
     State(s): State<AppState>,
+    auth: Authorized<Respond>,
     IncidentPath(id): IncidentPath,
     OptionalJsonBody(InvestigateRequest {}): OptionalJsonBody<InvestigateRequest>,
 ) -> ApiResult<IncidentDetail> {
-    match investigate_and_save(&s.stores, s.writer.as_ref(), id, &s.cfg, Utc::now()).await {
-        Ok(_) => Ok(Json(detail(&s, id).await?)),
+    let stores = s.stores.for_project(auth.project());
+    match investigate_and_save(&stores, s.writer.as_ref(), id, &s.cfg, Utc::now()).await {
+        Ok(_) => Ok(Json(detail(&stores, id).await?)),
         Err(InvestigateError::IncidentNotFound(_)) => Err(ApiError::not_found(format!("incident {id} not found"))),
         Err(InvestigateError::Records(e) | InvestigateError::Save(e)) => Err(e.into()),
     }

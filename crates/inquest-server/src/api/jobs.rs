@@ -5,11 +5,12 @@ use axum::extract::State;
 use inquest_intake::Job;
 
 use crate::AppState;
+use crate::auth::{Authorized, Read};
 use crate::error::{ApiError, ErrorBody};
 
 /// Every investigation job with its state, attempts, lease and runs.
 #[utoipa::path(get, path = "/api/jobs", tag = "jobs",
     responses((status = 200, description = "jobs", body = Vec<Object>), (status = 503, body = ErrorBody)))]
-pub async fn list_jobs(State(s): State<AppState>) -> Result<Json<Vec<Job>>, ApiError> {
-    Ok(Json(s.ingest.store.list_jobs().await?))
+pub async fn list_jobs(State(s): State<AppState>, auth: Authorized<Read>) -> Result<Json<Vec<Job>>, ApiError> {
+    Ok(Json(s.ingest.store.scoped(auth.project()).list_jobs().await?))
 }

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::auth::{Authorized, Read, Respond};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{IncidentPath, JsonBody};
 
@@ -32,8 +33,8 @@ fn incident_json(inc: &IncidentState) -> Value {
 /// Every incident opened by alerts, with its lifecycle state.
 #[utoipa::path(get, path = "/api/lifecycle", tag = "lifecycle",
     responses((status = 200, description = "lifecycle states", body = Vec<Object>), (status = 503, body = ErrorBody)))]
-pub async fn list_lifecycles(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let list = s.ingest.store.list_incidents().await?;
+pub async fn list_lifecycles(State(s): State<AppState>, auth: Authorized<Read>) -> Result<Json<Value>, ApiError> {
+    let list = s.ingest.store.scoped(auth.project()).list_incidents().await?;
     Ok(Json(Value::Array(list.iter().map(incident_json).collect())))
 }
 
@@ -42,11 +43,16 @@ pub async fn list_lifecycles(State(s): State<AppState>) -> Result<Json<Value>, A
     params(("id" = String, Path, description = "incident UUID")),
     responses((status = 200, description = "lifecycle state with its alerts", body = Object),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_lifecycle(State(s): State<AppState>, IncidentPath(id): IncidentPath) -> Result<Json<Value>, ApiError> {
-    let inc = s.ingest.store.get_incident(id).await?.ok_or_else(|| {
+pub async fn get_lifecycle(
+    State(s): State<AppState>,
+    auth: Authorized<Read>,
+    IncidentPath(id): IncidentPath,
+) -> Result<Json<Value>, ApiError> {
+    let store = s.ingest.store.scoped(auth.project());
+    let inc = store.get_incident(id).await?.ok_or_else(|| {
         ApiError::not_found(format!("incident {id} has no lifecycle (it was not opened by an alert)"))
     })?;
-    let alerts = s.ingest.store.alerts_of(id).await.unwrap_or_default();
+    let alerts = store.alerts_of(id).await.unwrap_or_default();
     let mut v = incident_json(&inc);
     if let Value::Object(m) = &mut v {
         m.insert("alerts".into(), serde_json::to_value(alerts).unwrap_or(Value::Null));
@@ -71,6 +77,7 @@ pub struct TransitionRequest {
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn post_transition(
     State(s): State<AppState>,
+    auth: Authorized<Respond>,
     IncidentPath(id): IncidentPath,
     JsonBody(body): JsonBody<TransitionRequest>,
 ) -> Result<Json<Value>, ApiError> {
@@ -80,8 +87,8 @@ pub async fn post_transition(
             format!("'{}' is not one of triage, acknowledge, resolve, suppress, reopen", body.action),
         )
     })?;
-    let actor = body.actor.unwrap_or_else(|| "api".into());
-    let inc = s.ingest.transition(id, action, &actor, body.reason).await?;
+    let actor = auth.principal.acting_as(body.actor, "api");
+    let inc = s.ingest.transition(auth.project(), id, action, &actor, body.reason).await?;
     Ok(Json(incident_json(&inc)))
 }
 
@@ -99,12 +106,14 @@ pub struct NoteRequest {
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn post_note(
     State(s): State<AppState>,
+    auth: Authorized<Respond>,
     IncidentPath(id): IncidentPath,
     JsonBody(body): JsonBody<NoteRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     if body.text.trim().is_empty() {
         return Err(ApiError::field("text", "must not be empty"));
     }
-    let inc = s.ingest.add_note(id, &body.author, &body.text).await?;
+    let author = auth.principal.acting_as(Some(body.author), "api");
+    let inc = s.ingest.add_note(auth.project(), id, &author, &body.text).await?;
     Ok((StatusCode::CREATED, Json(incident_json(&inc))))
 }

@@ -1,6 +1,7 @@
 //! Tests of the whole app through its `Router` (no socket): on an embedded store
 //! holding fixture incidents that were investigated, and on an embedded intake.
 
+mod access;
 mod api;
 mod errors;
 mod feedback;
@@ -22,8 +23,8 @@ use inquest_intake::{IngestStore, Policy};
 use inquest_intake_service::{Ingest, Metrics};
 use inquest_ports::Stores;
 use inquest_report::TemplateReport;
-use inquest_server::AppState;
-use inquest_store_embedded::{EmbeddedIntakeStore, EmbeddedStore};
+use inquest_server::{Access, AppState};
+use inquest_store_embedded::{EmbeddedAccessStore, EmbeddedIntakeStore, EmbeddedStore};
 use inquest_telemetry::{ObservedIntake, StoreMetrics, Timeouts, observe};
 use serde_json::Value;
 use tower::ServiceExt;
@@ -82,9 +83,13 @@ fn observed(stores: Stores, store: Arc<dyn IngestStore>, policy: Policy) -> (Arc
     (Arc::new(Ingest::with_metrics(store, stores.records.clone(), policy, Arc::new(metrics))), stores)
 }
 
-/// The whole app on `stores` and the intake `ingest`.
+/// The whole app on `stores` and the intake `ingest`, open as on a loopback demo
+/// (every request acts as the local owner of the default project).
 pub fn intake_app(ingest: &Arc<Ingest>, stores: &Stores) -> Router {
-    inquest_server::app(AppState::new(stores.clone(), Arc::new(TemplateReport), ingest.clone()))
+    let access_store = Arc::new(EmbeddedAccessStore::in_memory().expect("access store"));
+    // A registry of its own: several apps may share one intake in a test.
+    let access = Access::open(access_store, &prometheus::Registry::new()).expect("access metrics");
+    inquest_server::app(AppState::new(stores.clone(), Arc::new(TemplateReport), ingest.clone(), Arc::new(access)))
 }
 
 pub async fn call(router: &Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {

@@ -1,0 +1,560 @@
+//! Who may do what, through the whole router: every route of the OpenAPI document
+//! tried with no credential, with each role of project A and with project B's owner
+//! on A's resources; sessions with CSRF, sign-in limits, webhook credentials and
+//! signatures, and the audit log afterwards.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use chrono::Utc;
+use http_body_util::BodyExt;
+use inquest_access::{hmac, password, token};
+use inquest_core::{InvestigationConfig, investigate_and_save};
+use inquest_domain::*;
+use inquest_fixtures::{FixtureCase, load_case};
+use inquest_intake::Policy;
+use inquest_ports::AccessStore;
+use inquest_report::TemplateReport;
+use inquest_server::{Access, AppState};
+use inquest_store_embedded::{EmbeddedAccessStore, EmbeddedIntakeStore, EmbeddedStore};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::intake_on;
+
+/// What a route needs: nothing (probes, sign-in), any identity, or a permission.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Needs {
+    Public,
+    Identity,
+    Permission(Permission),
+}
+
+use Needs::*;
+use Permission::*;
+
+/// The expected access of every documented route; the test fails when the document
+/// has a route this table does not, so a new route cannot skip the matrix.
+const ROUTES: &[(&str, &str, Needs)] = &[
+    ("get", "/health", Public),
+    ("get", "/health/ready", Public),
+    ("get", "/health/intake", Public),
+    ("get", "/metrics", Public),
+    ("get", "/api/incidents", Permission(Read)),
+    ("get", "/api/incidents/{id}", Permission(Read)),
+    ("post", "/api/incidents/{id}/investigate", Permission(Respond)),
+    ("get", "/api/incidents/{id}/metrics", Permission(Read)),
+    ("post", "/api/incidents/{id}/feedback", Permission(Respond)),
+    ("get", "/api/priors", Permission(Read)),
+    ("post", "/api/alerts", Permission(Ingest)),
+    ("post", "/api/alertmanager", Permission(Ingest)),
+    ("get", "/api/lifecycle", Permission(Read)),
+    ("get", "/api/incidents/{id}/lifecycle", Permission(Read)),
+    ("post", "/api/incidents/{id}/transition", Permission(Respond)),
+    ("post", "/api/incidents/{id}/notes", Permission(Respond)),
+    ("get", "/api/jobs", Permission(Read)),
+    ("get", "/api/auth/me", Identity),
+    ("post", "/api/auth/login", Public),
+    ("post", "/api/auth/logout", Identity),
+    ("post", "/api/auth/project", Identity),
+    ("post", "/api/projects", Permission(ManageProject)),
+    ("get", "/api/members", Permission(Read)),
+    ("put", "/api/members/{login}", Permission(ManageProject)),
+    ("delete", "/api/members/{login}", Permission(ManageProject)),
+    ("get", "/api/tokens", Permission(ManageIntegrations)),
+    ("post", "/api/tokens", Permission(ManageIntegrations)),
+    ("delete", "/api/tokens/{id}", Permission(ManageIntegrations)),
+    ("get", "/api/integrations", Permission(ManageIntegrations)),
+    ("post", "/api/integrations", Permission(ManageIntegrations)),
+    ("get", "/api/integrations/{id}", Permission(ManageIntegrations)),
+    ("delete", "/api/integrations/{id}", Permission(ManageIntegrations)),
+    ("post", "/api/integrations/{id}/test", Permission(ManageIntegrations)),
+    ("get", "/api/audit", Permission(Read)),
+];
+
+const CASE_A: &str = "release-checkout-payment-timeout";
+const CASE_B: &str = "config-search-memory-limit";
+
+/// Two projects with one investigated incident each, a token per role in A, an
+/// owner token in B, an integration per project, on the app `inquest serve` builds.
+pub struct World {
+    pub router: Router,
+    pub access: Arc<dyn AccessStore>,
+    pub tokens: BTreeMap<Role, String>,
+    pub other_owner: String,
+    pub incident_a: IncidentId,
+    pub incident_b: IncidentId,
+    pub integration_a: Integration,
+    pub hmac_secret_a: String,
+    pub hmac_integration_a: IntegrationId,
+    pub bearer_secret_a: String,
+    pub token_ids_a: Vec<TokenId>,
+}
+
+pub fn project(id: &str) -> ProjectId {
+    ProjectId::new(id).expect("project id")
+}
+
+async fn case(stores: &inquest_ports::Stores, id: &str) -> FixtureCase {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+    let case = FixtureCase::read(&root.join(id)).expect("fixture case");
+    load_case(stores, &case).await.expect("load");
+    investigate_and_save(stores, &TemplateReport, case.incident_id, &InvestigationConfig::default(), Utc::now())
+        .await
+        .expect("investigate");
+    case
+}
+
+async fn put_token(access: &dyn AccessStore, p: &ProjectId, role: Role, name: &str) -> (String, TokenId) {
+    let text = token::generate();
+    let id = TokenId::new_random();
+    let t = ApiToken {
+        token_id: id,
+        project_id: p.clone(),
+        name: name.into(),
+        role,
+        token_hash: token::hash(&text),
+        created_by: None,
+        created_at: Utc::now(),
+        expires_at: None,
+        revoked_at: None,
+        last_used_at: None,
+    };
+    access.create_token(&t).await.expect("token");
+    (text, id)
+}
+
+pub async fn put_user(access: &dyn AccessStore, login: &str, pass: &str, memberships: &[(&ProjectId, Role)]) -> UserId {
+    let user = User {
+        user_id: UserId::new_random(),
+        login: login.into(),
+        display_name: login.into(),
+        password_hash: Some(password::hash(pass).expect("hash")),
+        disabled: false,
+        created_at: Utc::now(),
+    };
+    access.create_user(&user).await.expect("user");
+    for (p, role) in memberships {
+        let m = Member { project_id: (*p).clone(), user_id: user.user_id, role: *role, added_at: Utc::now() };
+        access.put_member(&m).await.expect("member");
+    }
+    user.user_id
+}
+
+fn integration(p: &ProjectId, keyring: &inquest_access::seal::Keyring, auth: WebhookAuth, secret: &str) -> Integration {
+    Integration {
+        integration_id: IntegrationId::new_random(),
+        project_id: p.clone(),
+        kind: "alertmanager".into(),
+        name: format!("alertmanager {auth:?}"),
+        webhook_auth: auth,
+        settings: json!({}),
+        secret_sealed: keyring.seal(secret),
+        secret_hash: token::hash(secret),
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+    }
+}
+
+pub async fn world() -> World {
+    let (a, b) = (project("alpha"), project("bravo"));
+    let store = EmbeddedStore::in_memory().expect("store");
+    let base = store.stores();
+    let incident_a = case(&base.for_project(&a), CASE_A).await.incident_id;
+    let incident_b = case(&base.for_project(&b), CASE_B).await.incident_id;
+    let (ingest, stores) = intake_on(base, Arc::new(EmbeddedIntakeStore::in_memory().expect("intake")));
+
+    let access_store: Arc<dyn AccessStore> = Arc::new(EmbeddedAccessStore::in_memory().expect("access store"));
+    for p in [&a, &b] {
+        let project = Project { project_id: p.clone(), name: p.to_string(), created_at: Utc::now() };
+        access_store.create_project(&project).await.expect("project");
+    }
+    let access = Access::required(access_store.clone(), ingest.metrics.registry()).expect("access metrics");
+    let mut tokens = BTreeMap::new();
+    let mut token_ids_a = Vec::new();
+    for role in Role::ALL {
+        let (text, id) = put_token(access_store.as_ref(), &a, *role, &format!("{role} token")).await;
+        tokens.insert(*role, text);
+        token_ids_a.push(id);
+    }
+    let (other_owner, _) = put_token(access_store.as_ref(), &b, Role::Owner, "owner of b").await;
+    let bearer_secret_a = "whk_bearer-secret-of-alpha-0123456789".to_string();
+    let integration_a = integration(&a, &access.keyring, WebhookAuth::Bearer, &bearer_secret_a);
+    access_store.put_integration(&integration_a).await.expect("integration");
+    let hmac_secret_a = "hmac-secret-of-alpha-0123456789".to_string();
+    let signed = integration(&a, &access.keyring, WebhookAuth::Hmac, &hmac_secret_a);
+    access_store.put_integration(&signed).await.expect("integration");
+    let b_secret = "whk_bearer-secret-of-bravo-0123456789";
+    access_store.put_integration(&integration(&b, &access.keyring, WebhookAuth::Bearer, b_secret)).await.expect("b");
+    put_user(access_store.as_ref(), "dana", "dana-password-123", &[(&a, Role::Engineer)]).await;
+
+    let state = AppState::new(stores, Arc::new(TemplateReport), ingest, Arc::new(access));
+    World {
+        router: inquest_server::app(state),
+        access: access_store,
+        tokens,
+        other_owner,
+        incident_a,
+        incident_b,
+        hmac_integration_a: signed.integration_id,
+        integration_a,
+        hmac_secret_a,
+        bearer_secret_a,
+        token_ids_a,
+    }
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+pub async fn send(router: &Router, method: &str, uri: &str, headers: &[(&str, &str)], body: Option<&str>) -> Answer {
+    let mut req = Request::builder().method(method.to_uppercase().as_str()).uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    if body.is_some() {
+        req = req.header(header::CONTENT_TYPE, "application/json");
+    }
+    let req = req.body(body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty)).expect("request");
+    let res = router.clone().oneshot(req).await.expect("response");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.into_body().collect().await.expect("body").to_bytes();
+    let text = String::from_utf8_lossy(&bytes).to_string();
+    Answer { status, headers, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null), text }
+}
+
+/// A harmless body for each mutating route: valid where that is easy, never one that
+/// would lock the test's own callers out.
+fn body_for(method: &str, path: &str, n: usize) -> Option<String> {
+    let b = match (method, path) {
+        ("post", "/api/alerts") => json!({"service": "checkout", "severity": "high", "message": format!("matrix {n}")}),
+        ("post", "/api/alertmanager") => json!({"version": "4", "groupKey": "g", "truncatedAlerts": 0, "status": "firing",
+            "receiver": "inquest", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://am",
+            "alerts": [{"status": "firing", "labels": {"alertname": "Matrix", "service": "checkout"}, "annotations": {"summary": format!("matrix {n}")}}]}),
+        ("post", "/api/incidents/{id}/feedback") => json!({"event_type": "human_note_added", "text": "matrix"}),
+        ("post", "/api/incidents/{id}/transition") => json!({"action": "triage"}),
+        ("post", "/api/incidents/{id}/notes") => json!({"author": "matrix", "text": "matrix"}),
+        ("post", "/api/auth/login") => json!({"login": "nobody", "password": "wrong"}),
+        ("post", "/api/auth/project") => json!({"project_id": "alpha"}),
+        ("post", "/api/projects") => json!({"project_id": format!("matrix-{n}")}),
+        ("put", "/api/members/{login}") => json!({"role": "viewer"}),
+        ("post", "/api/tokens") => json!({"name": format!("matrix {n}"), "role": "viewer"}),
+        ("post", "/api/integrations") => json!({"kind": "generic", "name": format!("matrix {n}")}),
+        ("post", _) | ("put", _) => json!({}),
+        _ => return None,
+    };
+    Some(b.to_string())
+}
+
+fn fill(path: &str, w: &World, own: bool) -> String {
+    let incident = if own { w.incident_a } else { w.incident_b };
+    let id = if path.starts_with("/api/integrations") {
+        w.integration_a.integration_id.to_string()
+    } else if path.starts_with("/api/tokens") {
+        // A token no caller uses, so revoking it locks nobody out.
+        TokenId::new_random().to_string()
+    } else {
+        incident.to_string()
+    };
+    path.replace("{id}", &id).replace("{login}", "dana")
+}
+
+/// Identifiers of project A that must never reach a caller of project B.
+fn secrets_of_a(w: &World) -> Vec<String> {
+    let mut v = vec![w.incident_a.to_string(), w.integration_a.integration_id.to_string(), "dana".to_string()];
+    v.extend(w.token_ids_a.iter().map(TokenId::to_string));
+    v
+}
+
+#[tokio::test]
+async fn every_route_with_every_role_and_the_other_project_leaks_nothing() {
+    let w = world().await;
+    let doc = send(&w.router, "get", "/api/openapi.json", &[], None).await.body;
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, ops) in doc["paths"].as_object().expect("paths") {
+        for method in ops.as_object().expect("operations").keys() {
+            documented.push((method.clone(), path.clone()));
+        }
+    }
+    for (m, p) in &documented {
+        assert!(ROUTES.iter().any(|(rm, rp, _)| rm == m && rp == p), "{m} {p} is documented but not in the matrix");
+    }
+    assert_eq!(documented.len(), ROUTES.len(), "the matrix names routes the document does not");
+
+    let a_secrets = secrets_of_a(&w);
+    let (mut cells, mut leaks) = (0usize, Vec::new());
+    for (n, (method, path, needs)) in ROUTES.iter().enumerate() {
+        let body = body_for(method, path, n);
+        // No credential.
+        let anon = send(&w.router, method, &fill(path, &w, true), &[], body.as_deref()).await;
+        cells += 1;
+        match needs {
+            Public => assert_ne!(anon.status, StatusCode::UNAUTHORIZED, "{method} {path} anonymous: {}", anon.text),
+            _ => {
+                assert_eq!(anon.status, StatusCode::UNAUTHORIZED, "{method} {path} anonymous: {}", anon.text);
+                assert!(anon.headers.contains_key(header::WWW_AUTHENTICATE), "{method} {path}: no WWW-Authenticate");
+            }
+        }
+        // Each role of project A, on A's resources.
+        for role in Role::ALL {
+            let auth = format!("Bearer {}", w.tokens[role]);
+            let r = send(&w.router, method, &fill(path, &w, true), &[("authorization", &auth)], body.as_deref()).await;
+            cells += 1;
+            let allowed = match needs {
+                Public | Identity => true,
+                Permission(p) => role.allows(*p),
+            };
+            assert_ne!(r.status, StatusCode::UNAUTHORIZED, "{method} {path} as {role}: {}", r.text);
+            assert!(r.status.as_u16() < 500, "{method} {path} as {role}: {}", r.text);
+            if allowed {
+                assert_ne!(r.status, StatusCode::FORBIDDEN, "{method} {path} as {role}: {}", r.text);
+            } else if let Permission(p) = needs {
+                assert_eq!(r.status, StatusCode::FORBIDDEN, "{method} {path} as {role}: {}", r.text);
+                assert_eq!(r.body["error"]["permission"], p.as_str(), "{method} {path}: 403 names the permission");
+            }
+        }
+        // Project B's owner on project A's resources: as if they did not exist.
+        let auth = format!("Bearer {}", w.other_owner);
+        let r = send(&w.router, method, &fill(path, &w, true), &[("authorization", &auth)], body.as_deref()).await;
+        cells += 1;
+        if path.contains('{') && !path.contains("{login}") && *needs != Public {
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "{method} {path} from project B: {}", r.text);
+        }
+        if let Some(s) = a_secrets.iter().find(|s| r.text.contains(s.as_str())) {
+            leaks.push(format!("{method} {path} from project B shows {s}"));
+        }
+    }
+    assert_eq!(cells, ROUTES.len() * (2 + Role::ALL.len()));
+    assert!(leaks.is_empty(), "leaks: {leaks:#?}");
+}
+
+#[tokio::test]
+async fn bad_credentials_are_refused_with_a_challenge_and_write_nothing() {
+    let w = world().await;
+    let alert = json!({"service": "checkout", "severity": "high", "message": "refused"}).to_string();
+    let (revoked, revoked_id) = put_token(w.access.as_ref(), &project("alpha"), Role::Owner, "revoked").await;
+    w.access.revoke_token(&project("alpha"), revoked_id, Utc::now()).await.expect("revoke");
+    let expired = {
+        let text = token::generate();
+        let t = ApiToken {
+            token_id: TokenId::new_random(),
+            project_id: project("alpha"),
+            name: "expired".into(),
+            role: Role::Owner,
+            token_hash: token::hash(&text),
+            created_by: None,
+            created_at: Utc::now() - chrono::Duration::days(2),
+            expires_at: Some(Utc::now() - chrono::Duration::days(1)),
+            revoked_at: None,
+            last_used_at: None,
+        };
+        w.access.create_token(&t).await.expect("token");
+        text
+    };
+    for credential in ["Bearer inq_not-a-token", "Basic YWxpY2U6cHc=", "Bearer", &format!("Bearer {revoked}"), &format!("Bearer {expired}")] {
+        let r = send(&w.router, "post", "/api/alerts", &[("authorization", credential)], Some(&alert)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{credential}: {}", r.text);
+        assert!(r.headers.contains_key(header::WWW_AUTHENTICATE), "{credential}");
+    }
+    let owner = format!("Bearer {}", w.tokens[&Role::Owner]);
+    let jobs = send(&w.router, "get", "/api/lifecycle", &[("authorization", &owner)], None).await;
+    assert_eq!(jobs.body.as_array().map(Vec::len), Some(0), "a refused alert opened an incident: {}", jobs.text);
+}
+
+#[tokio::test]
+async fn a_session_needs_its_csrf_token_and_switches_only_to_its_projects() {
+    let w = world().await;
+    let login = json!({"login": "dana", "password": "dana-password-123"}).to_string();
+    let r = send(&w.router, "post", "/api/auth/login", &[], Some(&login)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let cookie = r.headers.get(header::SET_COOKIE).and_then(|v| v.to_str().ok()).expect("cookie").to_string();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let behind_tls = send(&w.router, "post", "/api/auth/login", &[("x-forwarded-proto", "https")], Some(&login)).await;
+    let tls_cookie = behind_tls.headers.get(header::SET_COOKIE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    assert!(tls_cookie.contains("Secure"), "{tls_cookie}");
+    let session = cookie.split(';').next().expect("pair").to_string();
+    let csrf = r.body["csrf_token"].as_str().expect("csrf").to_string();
+    assert_eq!(r.body["project"], "alpha");
+    assert_eq!(r.body["role"], "engineer");
+
+    let me = send(&w.router, "get", "/api/auth/me", &[("cookie", &session)], None).await;
+    assert_eq!(me.status, StatusCode::OK);
+    let note = json!({"author": "x", "text": "from the dashboard"}).to_string();
+    let uri = format!("/api/incidents/{}/notes", w.incident_a);
+    let no_csrf = send(&w.router, "post", &uri, &[("cookie", &session)], Some(&note)).await;
+    assert_eq!(no_csrf.status, StatusCode::FORBIDDEN, "{}", no_csrf.text);
+    let wrong = send(&w.router, "post", &uri, &[("cookie", &session), ("x-csrf-token", "nope")], Some(&note)).await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    let ok = send(&w.router, "post", "/api/alerts", &[("cookie", &session), ("x-csrf-token", &csrf)],
+        Some(&json!({"service": "checkout", "severity": "high", "message": "by dana"}).to_string())).await;
+    assert_eq!(ok.status, StatusCode::ACCEPTED, "{}", ok.text);
+
+    let switch = json!({"project_id": "bravo"}).to_string();
+    let r = send(&w.router, "post", "/api/auth/project", &[("cookie", &session), ("x-csrf-token", &csrf)], Some(&switch)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "dana is not in bravo: {}", r.text);
+
+    let out = send(&w.router, "post", "/api/auth/logout", &[("cookie", &session), ("x-csrf-token", &csrf)], None).await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT, "{}", out.text);
+    let after = send(&w.router, "get", "/api/auth/me", &[("cookie", &session)], None).await;
+    assert_eq!(after.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn failed_sign_ins_are_limited_per_account() {
+    let w = world().await;
+    let wrong = json!({"login": "dana", "password": "not-it"}).to_string();
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(send(&w.router, "post", "/api/auth/login", &[], Some(&wrong)).await.status);
+    }
+    assert_eq!(&statuses[..5], &[StatusCode::UNAUTHORIZED; 5]);
+    assert_eq!(statuses[5], StatusCode::TOO_MANY_REQUESTS);
+    let right = json!({"login": "dana", "password": "dana-password-123"}).to_string();
+    let r = send(&w.router, "post", "/api/auth/login", &[], Some(&right)).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "still limited: {}", r.text);
+    assert!(r.headers.contains_key(header::RETRY_AFTER));
+}
+
+fn alertmanager(summary: &str) -> String {
+    json!({"version": "4", "groupKey": "g", "truncatedAlerts": 0, "status": "firing", "receiver": "inquest",
+        "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://am",
+        "alerts": [{"status": "firing", "labels": {"alertname": "HighLatency", "service": "checkout"},
+            "annotations": {"summary": summary}}]})
+    .to_string()
+}
+
+#[tokio::test]
+async fn webhooks_authenticate_per_integration_and_a_bad_signature_stores_nothing() {
+    let w = world().await;
+    let owner_a = format!("Bearer {}", w.tokens[&Role::Owner]);
+    let owner_b = format!("Bearer {}", w.other_owner);
+    let lifecycles = |auth: String| {
+        let router = w.router.clone();
+        async move { send(&router, "get", "/api/lifecycle", &[("authorization", &auth)], None).await.body }
+    };
+
+    let body = alertmanager("bearer from alertmanager");
+    let bearer = format!("Bearer {}", w.bearer_secret_a);
+    let r = send(&w.router, "post", "/api/alertmanager", &[("authorization", &bearer)], Some(&body)).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    assert_eq!(lifecycles(owner_a.clone()).await.as_array().map(Vec::len), Some(1));
+    assert_eq!(lifecycles(owner_b.clone()).await.as_array().map(Vec::len), Some(0), "landed in bravo");
+
+    let signed = alertmanager("signed").replace("HighLatency", "SignedAlert");
+    let id = w.hmac_integration_a.to_string();
+    let good = hmac::sign_sha256(w.hmac_secret_a.as_bytes(), signed.as_bytes());
+    let bad = hmac::sign_sha256(b"not the secret", signed.as_bytes());
+    let before = lifecycles(owner_a.clone()).await;
+    let r = send(&w.router, "post", "/api/alertmanager", &[("x-hub-signature-256", &bad), ("x-inquest-integration", &id)], Some(&signed)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    let tampered = signed.replace("signed", "tampered");
+    let r = send(&w.router, "post", "/api/alertmanager", &[("x-hub-signature-256", &good), ("x-inquest-integration", &id)], Some(&tampered)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "a changed body keeps no signature: {}", r.text);
+    assert_eq!(lifecycles(owner_a.clone()).await, before, "a refused webhook changed the intake");
+    let r = send(&w.router, "post", &format!("/api/alertmanager?integration={id}"), &[("x-hub-signature-256", &good)], Some(&signed)).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    assert_ne!(lifecycles(owner_a.clone()).await, before, "the signed alert was not stored");
+
+    // An integration may post and nothing else.
+    let r = send(&w.router, "get", "/api/incidents", &[("authorization", &bearer)], None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+
+    let metrics = send(&w.router, "get", "/metrics", &[], None).await.text;
+    let line = metrics.lines().find(|l| l.starts_with("inquest_webhook_auth_failures_total{reason=\"bad_signature\"}"));
+    assert_eq!(line.and_then(|l| l.split_whitespace().last()), Some("2"), "{metrics}");
+}
+
+#[tokio::test]
+async fn the_audit_log_holds_allowed_and_denied_actions_and_cannot_be_changed() {
+    let w = world().await;
+    let viewer = format!("Bearer {}", w.tokens[&Role::Viewer]);
+    let engineer = format!("Bearer {}", w.tokens[&Role::Engineer]);
+    let uri = format!("/api/incidents/{}/transition", w.incident_a);
+    let triage = json!({"action": "triage"}).to_string();
+    let denied = send(&w.router, "post", &uri, &[("authorization", &viewer), ("user-agent", "matrix/1")], Some(&triage)).await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    send(&w.router, "post", "/api/alerts", &[("authorization", &engineer)],
+        Some(&json!({"service": "checkout", "severity": "high", "message": "audited"}).to_string())).await;
+    send(&w.router, "post", "/api/alerts", &[], Some("{}")).await;
+
+    let page = send(&w.router, "get", "/api/audit?limit=10", &[("authorization", &viewer)], None).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    let entries = page.body["entries"].as_array().expect("entries");
+    let viewer_id = &entries.iter().find(|e| e["outcome"] == "denied").expect("the denied transition")["actor"];
+    assert!(viewer_id.as_str().is_some_and(|a| a.starts_with("token:")), "{viewer_id}");
+    let denial = entries.iter().find(|e| e["outcome"] == "denied").expect("denied");
+    assert_eq!(denial["action"], "incident.transition");
+    assert_eq!(denial["resource_id"], w.incident_a.to_string());
+    assert_eq!(denial["user_agent"], "matrix/1");
+    assert_eq!(denial["status"], 403);
+    assert!(entries.iter().any(|e| e["action"] == "alert.create" && e["outcome"] == "allowed"), "{}", page.text);
+    // The anonymous attempt has no project, so it is in no project's log.
+    assert!(entries.iter().all(|e| e["actor"] != "anonymous"), "{}", page.text);
+
+    let only_denied = send(&w.router, "get", "/api/audit?outcome=denied", &[("authorization", &viewer)], None).await;
+    assert!(only_denied.body["entries"].as_array().expect("entries").iter().all(|e| e["outcome"] == "denied"));
+    let one = send(&w.router, "get", "/api/audit?limit=1", &[("authorization", &viewer)], None).await;
+    let next = one.body["next"].as_str().expect("a next page").to_string();
+    let older = send(&w.router, "get", &format!("/api/audit?limit=1&before={next}"), &[("authorization", &viewer)], None).await;
+    assert_ne!(older.body["entries"][0]["audit_id"], one.body["entries"][0]["audit_id"]);
+    let bad = send(&w.router, "get", "/api/audit?before=yesterday", &[("authorization", &viewer)], None).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad.body["error"]["field"], "before");
+
+    for method in ["put", "patch", "delete", "post"] {
+        let r = send(&w.router, method, "/api/audit", &[("authorization", &format!("Bearer {}", w.tokens[&Role::Owner]))], Some("{}")).await;
+        assert!(r.status == StatusCode::METHOD_NOT_ALLOWED || r.status == StatusCode::NOT_FOUND, "{method} /api/audit: {}", r.status);
+    }
+}
+
+#[tokio::test]
+async fn tokens_are_shown_once_and_never_above_the_creators_role() {
+    let w = world().await;
+    let admin = format!("Bearer {}", w.tokens[&Role::Admin]);
+    let r = send(&w.router, "post", "/api/tokens", &[("authorization", &admin)], Some(&json!({"name": "ci", "role": "owner"}).to_string())).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let r = send(&w.router, "post", "/api/tokens", &[("authorization", &admin)],
+        Some(&json!({"name": "ci", "role": "engineer", "expires_in_days": 30}).to_string())).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let text = r.body["token"].as_str().expect("token").to_string();
+    let id = r.body["record"]["token_id"].as_str().expect("id").to_string();
+    let list = send(&w.router, "get", "/api/tokens", &[("authorization", &admin)], None).await;
+    assert!(!list.text.contains(&text) && !list.text.contains(&token::hash(&text)), "the list shows the token");
+    let used = send(&w.router, "get", "/api/incidents", &[("authorization", &format!("Bearer {text}"))], None).await;
+    assert_eq!(used.status, StatusCode::OK);
+    let revoke = send(&w.router, "delete", &format!("/api/tokens/{id}"), &[("authorization", &admin)], None).await;
+    assert_eq!(revoke.status, StatusCode::NO_CONTENT, "{}", revoke.text);
+    let after = send(&w.router, "get", "/api/incidents", &[("authorization", &format!("Bearer {text}"))], None).await;
+    assert_eq!(after.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn an_integration_secret_is_sealed_shown_once_and_tested() {
+    let w = world().await;
+    let admin = format!("Bearer {}", w.tokens[&Role::Admin]);
+    let bad = send(&w.router, "post", "/api/integrations", &[("authorization", &admin)],
+        Some(&json!({"kind": "prometheus", "name": "p", "settings": {"api_token": "x"}}).to_string())).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad.body["error"]["field"], "settings.api_token");
+    let r = send(&w.router, "post", "/api/integrations", &[("authorization", &admin)],
+        Some(&json!({"kind": "github", "name": "repo", "webhook_auth": "hmac"}).to_string())).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let secret = r.body["secret"].as_str().expect("secret").to_string();
+    let id = r.body["integration"]["integration_id"].as_str().expect("id").to_string();
+    let one = send(&w.router, "get", &format!("/api/integrations/{id}"), &[("authorization", &admin)], None).await;
+    assert!(!one.text.contains(&secret), "the secret is shown again: {}", one.text);
+    let stored = w.access.integration_by_id(id.parse().expect("uuid")).await.expect("read").expect("stored");
+    assert!(!stored.secret_sealed.contains(&secret), "stored in the clear");
+    let test = send(&w.router, "post", &format!("/api/integrations/{id}/test"), &[("authorization", &admin)], None).await;
+    assert_eq!(test.status, StatusCode::OK, "{}", test.text);
+    assert_eq!(test.body["ok"], true, "{}", test.text);
+}
