@@ -19,6 +19,7 @@ use inquest_fixtures::{FixtureCase, discover_cases, load_case};
 use inquest_ports::Stores;
 
 mod intake;
+mod keys;
 mod logging;
 mod serve;
 mod shutdown;

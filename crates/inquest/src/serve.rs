@@ -5,8 +5,13 @@
 
 use std::time::Duration;
 
-use anyhow::Result;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use inquest_access::seal::Keyring;
 use inquest_config::Settings;
+use inquest_ports::AccessStore;
+use inquest_server::{Access, SecureCookie};
 
 use crate::stores::Built;
 use crate::{intake, shutdown, writers};
@@ -21,8 +26,10 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
         tracing::info!(incidents = fixed, "resolution re-derived from feedback");
     }
     let writer = writers::report_writer(settings);
+    let access = access(settings, built.access.clone(), bind).await?;
     let intake = intake::start(settings, &built, writer.clone()).await?;
-    let router = inquest_server::app(inquest_server::AppState::new(stores, writer, intake.ingest.clone()));
+    let access = Arc::new(access.build(intake.ingest.metrics.registry())?);
+    let router = inquest_server::app(inquest_server::AppState::new(stores, writer, intake.ingest.clone(), access));
     let policy = intake.ingest.policy.version.clone();
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let served = inquest_server::serve(
@@ -68,4 +75,74 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Everything of `Access` but its metrics (registered on the intake's registry once it exists).
+struct AccessParts {
+    store: Arc<dyn AccessStore>,
+    required: bool,
+    keyring: Keyring,
+    oidc: Option<inquest_access::oidc::Verifier>,
+    settings: inquest_config::AuthSettings,
+}
+
+impl AccessParts {
+    fn build(self, registry: &prometheus::Registry) -> Result<Access> {
+        let auth = &self.settings;
+        let mut access = if self.required {
+            Access::required(self.store, registry)?
+        } else {
+            Access::open(self.store, registry)?
+        };
+        access.keyring = Arc::new(self.keyring);
+        access.oidc = self.oidc.map(Arc::new);
+        access.throttle = inquest_access::throttle::LoginThrottle::new(
+            auth.login_max_failures,
+            Duration::from_secs(auth.login_window_secs),
+        );
+        access.session_ttl = chrono::Duration::hours(auth.session_hours as i64);
+        access.secure_cookie = match auth.secure_cookie_mode() {
+            inquest_config::SecureCookie::Auto => SecureCookie::Auto,
+            inquest_config::SecureCookie::Always => SecureCookie::Always,
+            inquest_config::SecureCookie::Never => SecureCookie::Never,
+        };
+        Ok(access)
+    }
+}
+
+/// Whether every address `bind` resolves to is a loopback one.
+fn loopback(bind: &str) -> Result<bool> {
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<_> = bind.to_socket_addrs().with_context(|| format!("resolving the address {bind}"))?.collect();
+    Ok(!addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback()))
+}
+
+/// The access settings checked against the address: off only on loopback; with
+/// credentials required and no user yet, the first owner is made and its password
+/// printed, once.
+async fn access(settings: &Settings, store: Arc<dyn AccessStore>, bind: &str) -> Result<AccessParts> {
+    let auth = settings.auth.clone();
+    if !auth.required && !loopback(bind)? {
+        bail!(
+            "refusing to serve on {bind} without authentication: set auth.required = true \
+             (INQUEST_AUTH__REQUIRED=true) or bind a loopback address"
+        );
+    }
+    let keyring = crate::keys::keyring(settings)?;
+    let now = chrono::Utc::now();
+    inquest_access::bootstrap::default_project(store.as_ref(), now).await?;
+    if auth.required {
+        if let Some((login, password)) = inquest_access::bootstrap::first_owner(store.as_ref(), now).await? {
+            println!("first start: created the owner '{login}' of project 'default' with the one-time password");
+            println!("    {password}");
+            println!("it is shown only now: sign in and add users, or create tokens with `inquest tokens create`");
+        }
+    } else {
+        tracing::warn!("auth.required is false: every request acts as the owner of the project it names (loopback only)");
+    }
+    let oidc = auth.oidc.clone().map(|o| {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
+        inquest_access::oidc::Verifier::new(o.into(), http)
+    });
+    Ok(AccessParts { store, required: auth.required, keyring, oidc, settings: auth })
 }
