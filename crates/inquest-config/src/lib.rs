@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 mod secret;
 
+use inquest_domain::{ProjectId, Role};
 pub use secret::{Secret, ServiceUrl};
 
 /// Why settings could not be loaded.
@@ -35,6 +36,7 @@ pub struct Settings {
     pub llm: LlmSettings,
     pub embed: EmbedSettings,
     pub timeouts: TimeoutSettings,
+    pub auth: AuthSettings,
 }
 
 impl Default for Settings {
@@ -49,6 +51,7 @@ impl Default for Settings {
             llm: LlmSettings::default(),
             embed: EmbedSettings::default(),
             timeouts: TimeoutSettings::default(),
+            auth: AuthSettings::default(),
         }
     }
 }
@@ -312,8 +315,178 @@ impl TimeoutSettings {
     }
 }
 
-/// The sections an `INQUEST_<SECTION>_<KEY>` variable can name.
-const SECTIONS: [&str; 8] = ["postgres", "clickhouse", "neo4j", "qdrant", "intake", "llm", "embed", "timeouts"];
+/// Sign-in, sessions, API tokens and the integration-secret keys (`[auth]`, `INQUEST_AUTH_*`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// When false, a server on a loopback address lets every request act as owner of the
+    /// default project (the local demo); a non-loopback address refuses to start.
+    pub required: bool,
+    /// Hours a dashboard session lasts after sign-in (1 to 720).
+    pub session_hours: u64,
+    /// The session cookie's `Secure` flag: `auto` (when the request came over TLS, i.e.
+    /// `X-Forwarded-Proto: https`), `always` or `never`.
+    pub secure_cookie: String,
+    /// The integration-secret keyring: one key per line, `<id>:<base64 of 32 bytes>`, the
+    /// first line seals, every line opens.
+    pub secret_key_file: Option<PathBuf>,
+    /// The same keys inline, lines separated by newlines or commas (after the file's).
+    pub secret_keys: Option<Secret>,
+    /// Failed sign-ins of one login within the window before it is refused for a while.
+    pub login_max_failures: u32,
+    /// Seconds the failed sign-ins are counted over (1 to 86400).
+    pub login_window_secs: u64,
+    /// Sign-in with bearer JWTs of an OpenID Connect provider; unset: local users only.
+    pub oidc: Option<OidcSettings>,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            required: true,
+            session_hours: 12,
+            secure_cookie: "auto".into(),
+            secret_key_file: None,
+            secret_keys: None,
+            login_max_failures: 5,
+            login_window_secs: 900,
+            oidc: None,
+        }
+    }
+}
+
+/// When the session cookie carries `Secure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecureCookie {
+    /// When the request came over TLS (`X-Forwarded-Proto: https`).
+    Auto,
+    Always,
+    Never,
+}
+
+/// The longest session: 30 days.
+const MAX_SESSION_HOURS: u64 = 720;
+
+impl AuthSettings {
+    /// `secure_cookie` as its mode (the value is checked at load; anything else counts as `auto`).
+    pub fn secure_cookie_mode(&self) -> SecureCookie {
+        match self.secure_cookie.as_str() {
+            "always" => SecureCookie::Always,
+            "never" => SecureCookie::Never,
+            _ => SecureCookie::Auto,
+        }
+    }
+
+    /// Values the server can use, each error naming its key.
+    fn check(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: String| Err(ConfigError::Invalid(format!("auth.{key}: {why}")));
+        if !(1..=MAX_SESSION_HOURS).contains(&self.session_hours) {
+            return bad("session_hours", format!("{} is not within 1..={MAX_SESSION_HOURS}", self.session_hours));
+        }
+        if !["auto", "always", "never"].contains(&self.secure_cookie.as_str()) {
+            return bad("secure_cookie", format!("'{}' is not one of auto, always, never", self.secure_cookie));
+        }
+        if self.login_max_failures == 0 {
+            return bad("login_max_failures", "must be at least 1".into());
+        }
+        if !(1..=MAX_INTAKE_SECS).contains(&self.login_window_secs) {
+            return bad(
+                "login_window_secs",
+                format!("{} is not within 1..={MAX_INTAKE_SECS} seconds", self.login_window_secs),
+            );
+        }
+        if let Some(oidc) = &self.oidc {
+            oidc.check()?;
+        }
+        Ok(())
+    }
+}
+
+/// An OpenID Connect provider whose ID or access tokens (JWTs) sign users in (`[auth.oidc]`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSettings {
+    /// The `iss` every token must carry, e.g. `https://login.example.com/realms/ops`.
+    pub issuer: String,
+    /// The `aud` every token must carry (the client id Inquest is registered as).
+    pub audience: String,
+    /// Where the provider publishes its signing keys (JWKS).
+    pub jwks_url: String,
+    /// Seconds of clock difference allowed on `exp` and `nbf`.
+    #[serde(default = "default_leeway")]
+    pub leeway_secs: u64,
+    /// The claim that names the user (their login).
+    #[serde(default = "default_user_claim")]
+    pub user_claim: String,
+    /// The claim that lists the user's groups.
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+    /// The role each group grants in a project; a user gets the highest per project.
+    #[serde(default)]
+    pub group_roles: Vec<GroupRole>,
+}
+
+fn default_leeway() -> u64 {
+    60
+}
+
+fn default_user_claim() -> String {
+    "email".into()
+}
+
+fn default_groups_claim() -> String {
+    "groups".into()
+}
+
+/// Members of `group` (in the token's groups claim) hold `role` in `project`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupRole {
+    pub group: String,
+    pub project: ProjectId,
+    pub role: Role,
+}
+
+/// The most clock difference a token may have: ten minutes.
+const MAX_LEEWAY_SECS: u64 = 600;
+
+impl OidcSettings {
+    fn check(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: String| Err(ConfigError::Invalid(format!("auth.oidc.{key}: {why}")));
+        for (key, value) in [
+            ("issuer", &self.issuer),
+            ("audience", &self.audience),
+            ("user_claim", &self.user_claim),
+            ("groups_claim", &self.groups_claim),
+        ] {
+            if value.trim().is_empty() {
+                return bad(key, "must not be empty".into());
+            }
+        }
+        if !(self.jwks_url.starts_with("https://") || self.jwks_url.starts_with("http://")) {
+            return bad("jwks_url", format!("'{}' is not an http(s) URL", self.jwks_url));
+        }
+        if self.leeway_secs > MAX_LEEWAY_SECS {
+            return bad("leeway_secs", format!("{} is more than {MAX_LEEWAY_SECS} seconds", self.leeway_secs));
+        }
+        Ok(())
+    }
+}
+
+/// The sections an `INQUEST_<SECTION>_<KEY>` variable can name (`auth_oidc` before
+/// `auth`: `INQUEST_AUTH_OIDC_ISSUER` is `auth.oidc.issuer`).
+const SECTIONS: [(&str, &str); 10] = [
+    ("postgres", "postgres"),
+    ("clickhouse", "clickhouse"),
+    ("neo4j", "neo4j"),
+    ("qdrant", "qdrant"),
+    ("intake", "intake"),
+    ("llm", "llm"),
+    ("embed", "embed"),
+    ("timeouts", "timeouts"),
+    ("auth_oidc", "auth.oidc"),
+    ("auth", "auth"),
+];
 
 /// Sections where an empty variable means unset, as the LLM and embedding clients
 /// have always read them (`INQUEST_LLM_BASE_URL=` turns the LLM off).
@@ -332,9 +505,9 @@ fn env_key(name: &str) -> Option<String> {
     if NOT_SETTINGS.contains(&name) || OTHER_COMPONENTS.iter().any(|p| name.starts_with(p)) {
         return None;
     }
-    for section in SECTIONS {
+    for (section, path) in SECTIONS {
         if let Some(key) = name.strip_prefix(section).and_then(|rest| rest.strip_prefix('_')) {
-            return Some(format!("{section}.{key}"));
+            return Some(format!("{path}.{key}"));
         }
     }
     Some(name.to_string())
@@ -364,6 +537,7 @@ impl Settings {
         let settings: Settings = figment.merge(env).extract().map_err(|e| ConfigError::Invalid(describe(e)))?;
         settings.intake.check()?;
         settings.timeouts.check()?;
+        settings.auth.check()?;
         Ok(settings)
     }
 
@@ -629,5 +803,82 @@ mod tests {
             assert!(err.contains("record_secs"), "{err}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn auth_settings_come_from_the_file_and_the_environment() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "inquest.toml",
+                r#"
+                [auth]
+                session_hours = 8
+                secret_key_file = "/etc/inquest/keys"
+                [auth.oidc]
+                issuer = "https://login.example.com"
+                audience = "inquest"
+                jwks_url = "https://login.example.com/jwks"
+                group_roles = [{ group = "sre", project = "payments", role = "admin" }]
+                "#,
+            )?;
+            jail.set_env("INQUEST_AUTH_REQUIRED", "false");
+            jail.set_env("INQUEST_AUTH_SECRET_KEYS", "k2:c2VjcmV0LWtleS10aGF0LW11c3Qtbm90LXByaW50");
+            jail.set_env("INQUEST_AUTH_OIDC_LEEWAY_SECS", "30");
+            let s = Settings::load(Some(Path::new("inquest.toml"))).map_err(|e| e.to_string())?;
+            let a = &s.auth;
+            assert!(!a.required);
+            assert_eq!((a.session_hours, a.login_max_failures, a.login_window_secs), (8, 5, 900));
+            assert_eq!(a.secure_cookie_mode(), SecureCookie::Auto);
+            assert_eq!(a.secret_key_file.as_deref(), Some(Path::new("/etc/inquest/keys")));
+            let oidc = a.oidc.as_ref().expect("the oidc section");
+            assert_eq!(
+                (oidc.leeway_secs, oidc.user_claim.as_str(), oidc.groups_claim.as_str()),
+                (30, "email", "groups")
+            );
+            assert_eq!(oidc.group_roles[0].role, Role::Admin);
+            assert_eq!(oidc.group_roles[0].project.as_str(), "payments");
+            let shown = format!("{s:?}");
+            assert!(!shown.contains("c2VjcmV0"), "{shown}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_auth_values_name_their_key() {
+        for (var, value, key) in [
+            ("INQUEST_AUTH_SESSION_HOURS", "0", "auth.session_hours"),
+            ("INQUEST_AUTH_SESSION_HOURS", "721", "auth.session_hours"),
+            ("INQUEST_AUTH_SECURE_COOKIE", "sometimes", "auth.secure_cookie"),
+            ("INQUEST_AUTH_LOGIN_MAX_FAILURES", "0", "auth.login_max_failures"),
+            ("INQUEST_AUTH_LOGIN_WINDOW_SECS", "0", "auth.login_window_secs"),
+            ("INQUEST_AUTH_REQUIRD", "false", "requird"),
+        ] {
+            Jail::expect_with(|jail| {
+                jail.set_env(var, value);
+                let err = Settings::load(None).expect_err("must fail").to_string();
+                assert!(err.contains(key), "{var}={value}: {err}");
+                Ok(())
+            });
+        }
+        for (oidc, key) in [
+            ("issuer = \"\"\naudience = \"a\"\njwks_url = \"https://x/j\"", "auth.oidc.issuer"),
+            ("issuer = \"i\"\naudience = \"a\"\njwks_url = \"file:///j\"", "auth.oidc.jwks_url"),
+            (
+                "issuer = \"i\"\naudience = \"a\"\njwks_url = \"https://x/j\"\nleeway_secs = 9999",
+                "auth.oidc.leeway_secs",
+            ),
+            (
+                "issuer = \"i\"\naudience = \"a\"\njwks_url = \"https://x/j\"\ngroup_roles = [{ group = \"g\", project = \"Bad Id\", role = \"admin\" }]",
+                "project",
+            ),
+            ("issuer = \"i\"\njwks_url = \"https://x/j\"", "audience"),
+        ] {
+            Jail::expect_with(|jail| {
+                jail.create_file("inquest.toml", &format!("[auth.oidc]\n{oidc}\n"))?;
+                let err = Settings::load(Some(Path::new("inquest.toml"))).expect_err("must fail").to_string();
+                assert!(err.contains(key), "{oidc}: {err}");
+                Ok(())
+            });
+        }
     }
 }

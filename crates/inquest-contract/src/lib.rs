@@ -1,6 +1,7 @@
 //! Contract suites for the Inquest ports: written once, run against every implementation;
 //! and the fresh test database the Postgres adapters' tests share (`postgres`).
 
+pub mod access;
 pub mod ingest;
 pub mod metrics;
 pub mod postgres;

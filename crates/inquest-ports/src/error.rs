@@ -7,6 +7,8 @@ pub enum ErrorKind {
     Unavailable,
     Timeout,
     InvalidInput,
+    /// The row exists already (a project id or login taken).
+    Conflict,
     Internal,
 }
 
@@ -17,6 +19,7 @@ impl ErrorKind {
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Timeout => "timeout",
             ErrorKind::InvalidInput => "invalid input",
+            ErrorKind::Conflict => "conflict",
             ErrorKind::Internal => "internal",
         }
     }

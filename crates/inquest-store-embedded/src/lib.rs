@@ -1,7 +1,8 @@
 //! The embedded default: all four ports in one `redb` file (or in memory), with
 //! nothing to install. Rows are stored as JSON under typed keys; metrics are keyed
 //! by `(service_key, metric_name, ts)` so window reads are range scans. The alert
-//! intake's port (`EmbeddedIntakeStore`, `intake`) lives in a second file beside it.
+//! intake's port (`EmbeddedIntakeStore`, `intake`) lives in a second file beside it,
+//! the access port (`EmbeddedAccessStore`, `access`) in a third.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,12 +10,14 @@ use std::sync::Arc;
 use inquest_ports::{ErrorKind, HashEmbedder, StoreError, Stores};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
+pub mod access;
 pub mod intake;
 mod metrics;
 mod records;
 mod semantic;
 mod topology;
 
+pub use access::EmbeddedAccessStore;
 pub use intake::EmbeddedIntakeStore;
 
 /// Name reported as the backend of every port and used as evidence `source`.

@@ -117,6 +117,7 @@ fn kind_label(kind: ErrorKind) -> &'static str {
         ErrorKind::Unavailable => "unavailable",
         ErrorKind::Timeout => "timeout",
         ErrorKind::InvalidInput => "invalid_input",
+        ErrorKind::Conflict => "conflict",
         ErrorKind::Internal => "internal",
     }
 }

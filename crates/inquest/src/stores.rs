@@ -247,6 +247,7 @@ fn plain(e: &StoreError, target: &str) -> String {
         ErrorKind::Timeout => format!("{target} did not answer in time: {}", e.message),
         ErrorKind::InvalidInput => format!("{target} refused the settings or request: {}", e.message),
         ErrorKind::NotFound => format!("{target}: not found: {}", e.message),
+        ErrorKind::Conflict => format!("{target}: already exists: {}", e.message),
         ErrorKind::Internal => format!("{target} failed: {}", e.message),
     }
 }

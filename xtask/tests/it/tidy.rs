@@ -28,6 +28,10 @@ const IO_CRATES: &[&str] = &[
 /// Crates that do no IO: the model, the ports, the ranking core and the pure intake.
 const PURE_CRATES: &[&str] = &["inquest-domain", "inquest-ports", "inquest-core", "inquest-intake"];
 
+/// Crates that may reach the network (JWKS over reqwest) but link no store client and
+/// no HTTP framework: the access primitives.
+const CLIENT_ONLY_CRATES: &[&str] = &["inquest-access"];
+
 /// Store clients: a crate declaring one is a store adapter.
 const STORE_CLIENTS: &[&str] =
     &["tokio-postgres", "deadpool-postgres", "clickhouse", "neo4rs", "qdrant-client", "redb"];
@@ -203,6 +207,20 @@ fn pure_crates_link_no_store_client_or_http_framework() {
         }
     }
     report("the domain, ports, ranking core and intake must do no IO", violations);
+}
+
+#[test]
+fn access_primitives_link_no_store_client_or_http_framework() {
+    let ws = workspace();
+    let mut violations = Vec::new();
+    for name in CLIENT_ONLY_CRATES.iter().filter(|c| ws.crates.contains_key(**c)) {
+        for bad in IO_CRATES.iter().filter(|c| !["reqwest"].contains(*c)) {
+            if ws.links.get(*name).is_some_and(|l| l.contains(*bad)) {
+                violations.push(format!("{name} links {bad}"));
+            }
+        }
+    }
+    report("inquest-access must link no store client, HTTP framework or metrics library", violations);
 }
 
 #[test]
