@@ -131,8 +131,7 @@ impl Ingest {
             if pending.is_empty() {
                 return Ok(written);
             }
-            let known: BTreeSet<ServiceId> =
-                records.list_services().await?.into_iter().map(|s| s.service_id).collect();
+            let known: BTreeSet<ServiceId> = records.list_services().await?.into_iter().map(|s| s.service_id).collect();
             let mut batch = RecordBatch::default();
             let mut added = BTreeSet::new();
             for p in &pending {

@@ -55,7 +55,8 @@ impl From<String> for InvestigationFailed {
 /// `CoreInvestigator`; tests substitute others.
 #[async_trait]
 pub trait Investigator: Send + Sync {
-    async fn investigate(&self, project: &ProjectId, incident: IncidentId) -> Result<Investigated, InvestigationFailed>;
+    async fn investigate(&self, project: &ProjectId, incident: IncidentId)
+    -> Result<Investigated, InvestigationFailed>;
 }
 
 /// `inquest_core::investigate_and_save` with the configured report writer, on the
@@ -68,8 +69,13 @@ pub struct CoreInvestigator {
 
 #[async_trait]
 impl Investigator for CoreInvestigator {
-    async fn investigate(&self, project: &ProjectId, incident: IncidentId) -> Result<Investigated, InvestigationFailed> {
-        let stores = if self.stores.project() == project { self.stores.clone() } else { self.stores.for_project(project) };
+    async fn investigate(
+        &self,
+        project: &ProjectId,
+        incident: IncidentId,
+    ) -> Result<Investigated, InvestigationFailed> {
+        let stores =
+            if self.stores.project() == project { self.stores.clone() } else { self.stores.for_project(project) };
         match investigate_and_save(&stores, self.writer.as_ref(), incident, &self.config, Utc::now()).await {
             Ok((inv, report)) => {
                 info!(hypotheses = inv.hypotheses.len(), gaps = inv.gaps.len(), report = %report.report_id, "investigation saved");
