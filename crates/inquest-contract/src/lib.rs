@@ -2,6 +2,7 @@
 //! and the fresh test database the Postgres adapters' tests share (`postgres`).
 
 pub mod ingest;
+pub mod isolation;
 pub mod metrics;
 pub mod postgres;
 pub mod records;

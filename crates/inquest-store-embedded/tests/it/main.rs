@@ -3,3 +3,4 @@
 mod contract;
 mod durability;
 mod intake;
+mod isolation;
