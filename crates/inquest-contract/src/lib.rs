@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod ingest;
+pub mod isolation;
 pub mod metrics;
 pub mod postgres;
 pub mod records;

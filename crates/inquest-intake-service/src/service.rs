@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use inquest_domain::service_key_of;
-use inquest_domain::{IncidentId, Service, ServiceId, Timestamp};
+use inquest_domain::{IncidentId, ProjectId, Service, ServiceId, Timestamp};
 use inquest_intake::correlate::Outcome;
 use inquest_intake::lifecycle::{Action, IncidentState, Note};
 use inquest_intake::{Alert, Applied, IngestStore, LifecycleError, Policy};
@@ -57,16 +57,31 @@ impl Ingest {
         }
     }
 
-    /// Correlate and store `alerts`; when this returns `Ok` they are durable.
-    pub async fn ingest(&self, alerts: Vec<Alert>, now: Timestamp) -> Result<Vec<Applied>, StoreError> {
+    /// The intake store acting in `project` (reads of alerts, incidents and jobs).
+    pub fn store_in(&self, project: &ProjectId) -> Arc<dyn IngestStore> {
+        if self.store.project() == project { self.store.clone() } else { self.store.scoped(project) }
+    }
+
+    /// The records store acting in `project`.
+    pub fn records_in(&self, project: &ProjectId) -> Arc<dyn RecordStore> {
+        if self.records.project() == project { self.records.clone() } else { self.records.scoped(project) }
+    }
+
+    /// Correlate and store `alerts` in `project`; when this returns `Ok` they are durable.
+    pub async fn ingest(
+        &self,
+        project: &ProjectId,
+        alerts: Vec<Alert>,
+        now: Timestamp,
+    ) -> Result<Vec<Applied>, StoreError> {
         let source = alerts.first().map(|a| a.source.as_str()).unwrap_or("none");
-        let span = info_span!("ingest", source, alerts = alerts.len(), policy_version = %self.policy.version);
+        let span = info_span!("ingest", %project, source, alerts = alerts.len(), policy_version = %self.policy.version);
         async {
             for a in &alerts {
                 self.metrics.alerts_received.with_label_values(&[a.severity.as_str(), a.source.as_str()]).inc();
             }
             let applied = self
-                .store
+                .store_in(project)
                 .ingest(&alerts, &self.policy, now)
                 .await
                 .inspect_err(|e| warn!(error = %e, "storing alerts failed"))?;
@@ -84,7 +99,7 @@ impl Ingest {
             } else if changed {
                 // The alerts are stored; writing the incidents to the records store can
                 // be retried later (the outbox keeps them), so a failure is not an error here.
-                if let Err(e) = self.sync_records().await {
+                if let Err(e) = self.sync_records(project).await {
                     warn!(error = %e, "incidents not yet written to the records store; will retry");
                 }
             }
@@ -94,18 +109,29 @@ impl Ingest {
         .await
     }
 
-    /// Write every incident in the outbox (with its service and decisions) to the
-    /// records store. Idempotent: ids are stable and rows are upserts.
-    pub async fn sync_records(&self) -> Result<usize, StoreError> {
+    /// Write the outbox of every project that has one to the records store; the
+    /// first error stops it (the outbox keeps what was not written).
+    pub async fn sync_all_records(&self) -> Result<usize, StoreError> {
+        let mut written = 0;
+        for project in self.store.projects_with_work().await? {
+            written += self.sync_records(&project).await?;
+        }
+        Ok(written)
+    }
+
+    /// Write every incident in `project`'s outbox (with its service and decisions)
+    /// to the records store. Idempotent: ids are stable and rows are upserts.
+    pub async fn sync_records(&self, project: &ProjectId) -> Result<usize, StoreError> {
         let _one_at_a_time = self.sync_lock.lock().await;
+        let store = self.store_in(project);
+        let records = self.records_in(project);
         let mut written = 0;
         loop {
-            let pending = self.store.pending_records(256).await?;
+            let pending = store.pending_records(256).await?;
             if pending.is_empty() {
                 return Ok(written);
             }
-            let known: BTreeSet<ServiceId> =
-                self.records.list_services().await?.into_iter().map(|s| s.service_id).collect();
+            let known: BTreeSet<ServiceId> = records.list_services().await?.into_iter().map(|s| s.service_id).collect();
             let mut batch = RecordBatch::default();
             let mut added = BTreeSet::new();
             for p in &pending {
@@ -113,12 +139,12 @@ impl Ingest {
                 if !known.contains(&inc.service_id) && added.insert(inc.service_id) {
                     batch.services.push(service_row(inc));
                 }
-                batch.incidents.push(self.incident_row(inc).await?);
+                batch.incidents.push(incident_row(records.as_ref(), inc).await?);
                 batch.decisions.extend(inc.decisions.iter().cloned());
             }
-            self.records.apply_batch(&batch).await?;
+            records.apply_batch(&batch).await?;
             let done: Vec<(IncidentId, u64)> = pending.iter().map(|p| (p.incident.incident_id, p.version)).collect();
-            self.store.clear_pending(&done).await?;
+            store.clear_pending(&done).await?;
             written += pending.len();
             if pending.len() < 256 {
                 return Ok(written);
@@ -126,33 +152,17 @@ impl Ingest {
         }
     }
 
-    /// The `incidents` row of `inc`. A resolution people gave through feedback
-    /// (a confirmed hypothesis, a root cause) is kept: the lifecycle does not undo it.
-    async fn incident_row(&self, inc: &IncidentState) -> Result<inquest_domain::Incident, StoreError> {
-        let row = inc.to_incident();
-        let events = self.records.feedback(inc.incident_id).await?;
-        if events.is_empty() {
-            return Ok(row);
-        }
-        let hypotheses = self.records.hypotheses(inc.incident_id).await?;
-        let resolution = inquest_core::feedback::derive_resolution(&events, &hypotheses);
-        Ok(if resolution.resolved_at.is_some() {
-            inquest_core::feedback::apply_resolution(&row, &resolution, row.updated_at)
-        } else {
-            row
-        })
-    }
-
     pub async fn transition(
         &self,
+        project: &ProjectId,
         id: IncidentId,
         action: Action,
         actor: &str,
         reason: Option<String>,
     ) -> Result<IncidentState, LifecycleError> {
-        let span = info_span!("incident_transition", incident = %id, action = action.as_str(), actor);
+        let span = info_span!("incident_transition", %project, incident = %id, action = action.as_str(), actor);
         async {
-            let inc = self.store.transition(id, action, actor, reason, &self.policy, Utc::now()).await?;
+            let inc = self.store_in(project).transition(id, action, actor, reason, &self.policy, Utc::now()).await?;
             if let Some(last) = inc.transitions.last() {
                 if action == Action::Triage
                     && let Some(d) = inc.time_to_acknowledge()
@@ -166,7 +176,7 @@ impl Ingest {
                     self.metrics.mttr.observe(secs);
                 }
             }
-            if let Err(e) = self.sync_records().await {
+            if let Err(e) = self.sync_records(project).await {
                 warn!(error = %e, "incident not yet written to the records store; will retry");
             }
             Ok(inc)
@@ -175,16 +185,23 @@ impl Ingest {
         .await
     }
 
-    pub async fn add_note(&self, id: IncidentId, author: &str, text: &str) -> Result<IncidentState, LifecycleError> {
+    pub async fn add_note(
+        &self,
+        project: &ProjectId,
+        id: IncidentId,
+        author: &str,
+        text: &str,
+    ) -> Result<IncidentState, LifecycleError> {
         let note = Note { at: Utc::now(), author: author.to_string(), text: text.to_string() };
-        let inc = self.store.add_note(id, note).await?;
-        if let Err(e) = self.sync_records().await {
+        let inc = self.store_in(project).add_note(id, note).await?;
+        if let Err(e) = self.sync_records(project).await {
             warn!(error = %e, "incident not yet written to the records store; will retry");
         }
         Ok(inc)
     }
 
-    /// Refresh the incidents-by-status gauge and render `/metrics`.
+    /// Refresh the incidents-by-status gauge and render `/metrics`. The gauge counts
+    /// the incidents of the store's own project (the default one as wired).
     pub async fn render_metrics(&self) -> String {
         // A store that cannot count keeps the last gauge values; the wrapper counted the failure.
         if let Ok(c) = self.store.incident_counts().await {
@@ -192,6 +209,23 @@ impl Ingest {
         }
         self.metrics.render()
     }
+}
+
+/// The `incidents` row of `inc`. A resolution people gave through feedback
+/// (a confirmed hypothesis, a root cause) is kept: the lifecycle does not undo it.
+async fn incident_row(records: &dyn RecordStore, inc: &IncidentState) -> Result<inquest_domain::Incident, StoreError> {
+    let row = inc.to_incident();
+    let events = records.feedback(inc.incident_id).await?;
+    if events.is_empty() {
+        return Ok(row);
+    }
+    let hypotheses = records.hypotheses(inc.incident_id).await?;
+    let resolution = inquest_core::feedback::derive_resolution(&events, &hypotheses);
+    Ok(if resolution.resolved_at.is_some() {
+        inquest_core::feedback::apply_resolution(&row, &resolution, row.updated_at)
+    } else {
+        row
+    })
 }
 
 /// The `services` row for an incident's service (`cluster/namespace/name` or a bare name).

@@ -11,7 +11,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use chrono::Utc;
 use inquest_core::{InvestigationConfig, ReportWriter, investigate_and_save};
-use inquest_domain::IncidentId;
+use inquest_domain::{IncidentId, ProjectId};
 use inquest_ports::Stores;
 use inquest_telemetry::store_label;
 use tokio::sync::watch;
@@ -51,13 +51,16 @@ impl From<String> for InvestigationFailed {
     }
 }
 
-/// Runs one investigation. The default is `CoreInvestigator`; tests substitute others.
+/// Runs one investigation of an incident of `project`. The default is
+/// `CoreInvestigator`; tests substitute others.
 #[async_trait]
 pub trait Investigator: Send + Sync {
-    async fn investigate(&self, incident: IncidentId) -> Result<Investigated, InvestigationFailed>;
+    async fn investigate(&self, project: &ProjectId, incident: IncidentId)
+    -> Result<Investigated, InvestigationFailed>;
 }
 
-/// `inquest_core::investigate_and_save` with the configured report writer.
+/// `inquest_core::investigate_and_save` with the configured report writer, on the
+/// stores scoped to the job's project.
 pub struct CoreInvestigator {
     pub stores: Stores,
     pub writer: Arc<dyn ReportWriter>,
@@ -66,8 +69,14 @@ pub struct CoreInvestigator {
 
 #[async_trait]
 impl Investigator for CoreInvestigator {
-    async fn investigate(&self, incident: IncidentId) -> Result<Investigated, InvestigationFailed> {
-        match investigate_and_save(&self.stores, self.writer.as_ref(), incident, &self.config, Utc::now()).await {
+    async fn investigate(
+        &self,
+        project: &ProjectId,
+        incident: IncidentId,
+    ) -> Result<Investigated, InvestigationFailed> {
+        let stores =
+            if self.stores.project() == project { self.stores.clone() } else { self.stores.for_project(project) };
+        match investigate_and_save(&stores, self.writer.as_ref(), incident, &self.config, Utc::now()).await {
             Ok((inv, report)) => {
                 info!(hypotheses = inv.hypotheses.len(), gaps = inv.gaps.len(), report = %report.report_id, "investigation saved");
                 Ok(Investigated { failed_stores: inv.gaps.iter().map(|g| store_label(&g.port, &g.backend)).collect() })
@@ -118,38 +127,54 @@ pub enum Step {
     LostLease(Job),
 }
 
-/// Take one job and run it. The whole attempt (the records sync, then the
-/// investigation) has `0.8 × lease` from the take, so it ends before its lease does
-/// and no other worker can take the job while it still runs.
+/// Take one job of any project with work and run it. The whole attempt (the
+/// records sync, then the investigation) has `0.8 × lease` from the take, so it ends
+/// before its lease does and no other worker can take the job while it still runs.
 pub async fn run_once(
     ingest: &Ingest,
     investigator: &dyn Investigator,
     cfg: &WorkerConfig,
 ) -> Result<Step, inquest_ports::StoreError> {
-    let store = &ingest.store;
+    for project in ingest.store.projects_with_work().await? {
+        let step = run_once_in(ingest, &project, investigator, cfg).await?;
+        if step != Step::Idle {
+            return Ok(step);
+        }
+    }
+    Ok(Step::Idle)
+}
+
+/// Take one job of `project` and run it (see `run_once`).
+pub async fn run_once_in(
+    ingest: &Ingest,
+    project: &ProjectId,
+    investigator: &dyn Investigator,
+    cfg: &WorkerConfig,
+) -> Result<Step, inquest_ports::StoreError> {
+    let store = ingest.store_in(project);
     let budget = cfg.lease.to_std().unwrap_or(std::time::Duration::from_secs(60)).mul_f64(0.8);
     // Counted from before the take: the lease starts at the `now` given to it.
     let deadline = tokio::time::Instant::now() + budget;
     let taken = store.take_job(&cfg.worker_id, cfg.lease, cfg.max_attempts, Utc::now()).await?;
     for job in &taken.gave_up {
         ingest.metrics.job_failures.inc();
-        warn!(job = %job.job_id, incident = %job.incident_id, error = job.last_error.as_deref().unwrap_or_default(), "investigation job gave up");
+        warn!(%project, job = %job.job_id, incident = %job.incident_id, error = job.last_error.as_deref().unwrap_or_default(), "investigation job gave up");
     }
     let Some(job) = taken.job else {
         return Ok(Step::Idle);
     };
-    let span = info_span!("investigation_job", job = %job.job_id, incident = %job.incident_id, attempt = job.attempts, worker = %cfg.worker_id);
+    let span = info_span!("investigation_job", %project, job = %job.job_id, incident = %job.incident_id, attempt = job.attempts, worker = %cfg.worker_id);
     async {
         // The incident must be in the records store before it is investigated. A
         // sync that fails or is cut short does not fail the job: the investigation
         // gets what is left of the time.
-        match tokio::time::timeout_at(deadline, ingest.sync_records()).await {
+        match tokio::time::timeout_at(deadline, ingest.sync_records(project)).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => warn!(error = %e, "records not in sync before the investigation"),
             Err(_) => warn!(budget_secs = budget.as_secs_f64(), "records sync cut short by the attempt's time limit"),
         }
         let started = Instant::now();
-        let result = match tokio::time::timeout_at(deadline, investigator.investigate(job.incident_id)).await {
+        let result = match tokio::time::timeout_at(deadline, investigator.investigate(project, job.incident_id)).await {
             Ok(r) => r,
             Err(_) => Err(format!("the attempt exceeded {:.1}s (0.8 × the lease)", budget.as_secs_f64()).into()),
         };
@@ -226,10 +251,10 @@ pub async fn run_records_sync(ingest: Arc<Ingest>, every: std::time::Duration, m
     loop {
         if *shutdown.borrow() {
             ingest.background_sync.store(false, std::sync::atomic::Ordering::Release);
-            let _ = ingest.sync_records().await;
+            let _ = ingest.sync_all_records().await;
             return;
         }
-        if let Err(e) = ingest.sync_records().await {
+        if let Err(e) = ingest.sync_all_records().await {
             warn!(error = %e, "records sync failed; will retry");
         }
         tokio::select! {

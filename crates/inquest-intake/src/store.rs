@@ -3,9 +3,10 @@
 //! Object-safe, used as `Arc<dyn IngestStore>`; one write is one transaction.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use inquest_domain::{IncidentId, Timestamp};
+use inquest_domain::{IncidentId, ProjectId, Timestamp};
 use inquest_ports::{StoreError, StoreResult};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -204,7 +205,16 @@ pub struct Pending {
 #[async_trait]
 pub trait IngestStore: Send + Sync {
     fn backend(&self) -> &'static str;
+    /// The project every call of this handle reads and writes.
+    fn project(&self) -> &ProjectId;
+    /// A cheap view of the same store acting in `project`.
+    fn scoped(&self, project: &ProjectId) -> Arc<dyn IngestStore>;
     async fn check_connectivity(&self) -> StoreResult<()>;
+
+    /// Every project with outbox entries waiting or jobs queued or running (a
+    /// superset of those with a takeable job: due-ness is `take_job`'s to judge),
+    /// whatever project this handle acts in, sorted: the background loops visit each.
+    async fn projects_with_work(&self) -> StoreResult<Vec<ProjectId>>;
 
     /// Correlate and store a batch of alerts in one transaction (see
     /// `correlate::correlate`); incidents it changes join the outbox and jobs it

@@ -2,34 +2,53 @@
 //! at start-up): every call returns the connection error, which the investigation
 //! records as a gap.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use inquest_domain::*;
 
 use crate::{BlastRadius, StoreError, StoreResult, TopologyStore};
 
-pub struct DownTopology(pub StoreError);
+/// The connection error, and the project the handle acts in.
+pub struct DownTopology {
+    pub error: StoreError,
+    pub project: ProjectId,
+}
+
+impl DownTopology {
+    /// In the default project, as the wiring builds every store.
+    pub fn new(error: StoreError) -> DownTopology {
+        DownTopology { error, project: ProjectId::default_project() }
+    }
+}
 
 #[async_trait]
 impl TopologyStore for DownTopology {
     fn backend(&self) -> &'static str {
         "neo4j"
     }
+    fn project(&self) -> &ProjectId {
+        &self.project
+    }
+    fn scoped(&self, project: &ProjectId) -> Arc<dyn TopologyStore> {
+        Arc::new(DownTopology { error: self.error.clone(), project: project.clone() })
+    }
     async fn check_connectivity(&self) -> StoreResult<()> {
-        Err(self.0.clone())
+        Err(self.error.clone())
     }
     async fn upsert_nodes(&self, _: &[TopologyNode]) -> StoreResult<()> {
-        Err(self.0.clone())
+        Err(self.error.clone())
     }
     async fn upsert_edges(&self, _: &[DependsOn]) -> StoreResult<()> {
-        Err(self.0.clone())
+        Err(self.error.clone())
     }
     async fn link_deployment(&self, _: &str, _: &DeploymentEvent, _: &[Commit]) -> StoreResult<()> {
-        Err(self.0.clone())
+        Err(self.error.clone())
     }
     async fn blast_radius(&self, _: &str, _: u32) -> StoreResult<BlastRadius> {
-        Err(self.0.clone())
+        Err(self.error.clone())
     }
     async fn commits_touching(&self, _: &[String]) -> StoreResult<Vec<(String, String)>> {
-        Err(self.0.clone())
+        Err(self.error.clone())
     }
 }

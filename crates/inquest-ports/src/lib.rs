@@ -56,6 +56,10 @@ pub struct CommitWithFiles {
 pub trait RecordStore: Send + Sync {
     /// Short name of the backend, used as evidence `source` (`embedded`, `postgres`).
     fn backend(&self) -> &'static str;
+    /// The project every call of this handle reads and writes.
+    fn project(&self) -> &ProjectId;
+    /// A cheap view of the same connection acting in `project`.
+    fn scoped(&self, project: &ProjectId) -> Arc<dyn RecordStore>;
     async fn check_connectivity(&self) -> StoreResult<()>;
 
     async fn apply_batch(&self, batch: &RecordBatch) -> StoreResult<()>;
@@ -117,6 +121,10 @@ pub struct MetricBaselines {
 #[async_trait]
 pub trait MetricStore: Send + Sync {
     fn backend(&self) -> &'static str;
+    /// The project every call of this handle reads and writes.
+    fn project(&self) -> &ProjectId;
+    /// A cheap view of the same connection acting in `project`.
+    fn scoped(&self, project: &ProjectId) -> Arc<dyn MetricStore>;
     async fn check_connectivity(&self) -> StoreResult<()>;
     async fn insert_points(&self, points: &[MetricPoint]) -> StoreResult<()>;
     /// Every metric of `service_key` with points in `[from, to)`.
@@ -188,6 +196,10 @@ pub struct BlastRadius {
 #[async_trait]
 pub trait TopologyStore: Send + Sync {
     fn backend(&self) -> &'static str;
+    /// The project every call of this handle reads and writes.
+    fn project(&self) -> &ProjectId;
+    /// A cheap view of the same connection acting in `project`.
+    fn scoped(&self, project: &ProjectId) -> Arc<dyn TopologyStore>;
     async fn check_connectivity(&self) -> StoreResult<()>;
     async fn upsert_nodes(&self, nodes: &[TopologyNode]) -> StoreResult<()>;
     async fn upsert_edges(&self, edges: &[DependsOn]) -> StoreResult<()>;
@@ -225,6 +237,10 @@ impl PayloadFilter {
 #[async_trait]
 pub trait SemanticStore: Send + Sync {
     fn backend(&self) -> &'static str;
+    /// The project every call of this handle reads and writes.
+    fn project(&self) -> &ProjectId;
+    /// A cheap view of the same connection acting in `project`.
+    fn scoped(&self, project: &ProjectId) -> Arc<dyn SemanticStore>;
     async fn check_connectivity(&self) -> StoreResult<()>;
     async fn ensure_collection(&self, name: &str, dim: usize) -> StoreResult<()>;
     async fn upsert(&self, collection: &str, points: &[VectorPoint]) -> StoreResult<()>;
@@ -248,6 +264,22 @@ pub struct Stores {
 }
 
 impl Stores {
+    /// The same stores acting in `project`; the embedder is shared.
+    pub fn for_project(&self, project: &ProjectId) -> Stores {
+        Stores {
+            records: self.records.scoped(project),
+            metrics: self.metrics.scoped(project),
+            topology: self.topology.scoped(project),
+            semantic: self.semantic.scoped(project),
+            embedder: self.embedder.clone(),
+        }
+    }
+
+    /// The project the records port acts in (every port of a `Stores` acts in the same one).
+    pub fn project(&self) -> &ProjectId {
+        self.records.project()
+    }
+
     /// `(port, backend, result)` of each port's connectivity check.
     pub async fn check_all(&self) -> Vec<(&'static str, &'static str, StoreResult<()>)> {
         vec![

@@ -11,6 +11,10 @@
 //! and written once. Lifecycle changes go through the same thread, so its cache of
 //! committed incidents, alerts and pointers is always current. Decisions are rows
 //! of their own (appended, never rewritten with the incident's state).
+//!
+//! Every key leads with the project (`"{project}\u{1f}{id}"`, `pk`), so a handle
+//! (`scoped`) reads and writes only its project's rows; one writer thread and
+//! one file serve every project.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,18 +23,18 @@ use std::sync::Arc;
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use inquest_domain::{IncidentDecision, IncidentId, IncidentStatus, Timestamp};
+use inquest_domain::{IncidentDecision, IncidentId, IncidentStatus, ProjectId, Timestamp};
 use inquest_intake::correlate::{Outcome, Snapshot, StoredAlert, correlate, operator_decision};
 use inquest_intake::group::{GroupCommit, GroupError, Groupable, IngestRequest};
 use inquest_intake::lifecycle::{Action, IncidentState, Note};
 use inquest_intake::{Alert, Applied, IngestStore, Job, JobState, LifecycleError, Pending, Policy, Taken};
 use inquest_ports::{ErrorKind, StoreError, StoreResult};
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use crate::BACKEND;
+use crate::{BACKEND, MAX_STR, pk, project_of};
 
 type Json = TableDefinition<'static, &'static str, &'static [u8]>;
 const META: TableDefinition<&str, u64> = TableDefinition::new("ingest_meta");
@@ -91,6 +95,7 @@ type Change = Box<dyn FnOnce(&mut IncidentState) -> Result<(), LifecycleError> +
 
 /// One lifecycle change (transition, note) waiting for the writer thread.
 struct ChangeRequest {
+    project: String,
     op: &'static str,
     id: IncidentId,
     pointer: Pointer,
@@ -100,7 +105,8 @@ struct ChangeRequest {
 /// Every write of incidents, alerts and pointers goes through the writer thread,
 /// so the thread's cache of them is always what is committed.
 enum WriteRequest {
-    Ingest(IngestRequest),
+    /// Alerts of one project.
+    Ingest(String, IngestRequest),
     Change(ChangeRequest),
 }
 
@@ -113,20 +119,21 @@ enum WriteAnswer {
 impl Groupable for WriteRequest {
     fn weight(&self) -> usize {
         match self {
-            WriteRequest::Ingest(r) => r.alerts.len(),
+            WriteRequest::Ingest(_, r) => r.alerts.len(),
             WriteRequest::Change(_) => 1,
         }
     }
 
-    /// Alert batches are committed together (each under its own policy); a
-    /// lifecycle change is a transaction of its own, in its place in the queue.
+    /// Alert batches of one project are committed together (each under its own
+    /// policy); a lifecycle change is a transaction of its own, in its place in the queue.
     fn joins(&self, first: &Self) -> bool {
-        matches!((self, first), (WriteRequest::Ingest(_), WriteRequest::Ingest(_)))
+        matches!((self, first), (WriteRequest::Ingest(a, _), WriteRequest::Ingest(b, _)) if a == b)
     }
 }
 
 /// Committed incidents (without decisions), latest alert per fingerprint and active
 /// pointers, kept by the writer thread so a hot incident is not decoded per request.
+/// Keyed like the tables (`pk`), so projects never share an entry.
 #[derive(Default)]
 struct Cache {
     incidents: HashMap<String, IncidentState>,
@@ -174,11 +181,12 @@ impl Drop for Writer {
     }
 }
 
-/// The intake store on its own redb database (file or in memory).
+/// The intake store of one project on its own redb database (file or in memory).
 #[derive(Clone)]
 pub struct EmbeddedIntakeStore {
     db: Arc<Database>,
     writer: Arc<Writer>,
+    project: ProjectId,
 }
 
 /// What to do with the service's active-incident pointer when an incident is stored.
@@ -205,13 +213,14 @@ fn read_incident(txn: &WriteTransaction, id: &str, op: &str) -> StoreResult<Opti
     get_json(&t, id, op)
 }
 
-/// `inc` with every decision it has taken, oldest first.
+/// `inc` (of `project`) with every decision it has taken, oldest first.
 fn with_decisions(
+    project: &str,
     mut inc: IncidentState,
     t: &impl ReadableTable<(&'static str, u64), &'static [u8]>,
     op: &str,
 ) -> StoreResult<IncidentState> {
-    let id = inc.incident_id.to_string();
+    let id = pk(project, &inc.incident_id.to_string());
     let mut all = Vec::new();
     for row in t.range((id.as_str(), 0)..=(id.as_str(), u64::MAX)).map_err(|e| err(op, e))? {
         let (_, v) = row.map_err(|e| err(op, e))?;
@@ -228,14 +237,16 @@ fn with_decisions(
     Ok(inc)
 }
 
-/// Per-group cache: every incident, alert and pointer read or written by the group.
+/// Per-group cache: every incident, alert and pointer read or written by the group
+/// (of one project), keyed like the tables (`pk`).
 #[derive(Default)]
 struct Group {
+    project: String,
     /// incident_id -> (state with only this group's new decisions, status when read, changed)
     incidents: HashMap<String, (IncidentState, Option<IncidentStatus>, bool)>,
     /// fingerprint -> (latest alert row, changed)
     alerts: HashMap<String, (StoredAlert, bool)>,
-    /// service -> (active incident id, changed)
+    /// service -> (active incident id, not prefixed; changed)
     active: HashMap<String, (Option<String>, bool)>,
     /// incident order of first change, so writes are deterministic
     order: Vec<String>,
@@ -283,7 +294,7 @@ impl Group {
         };
         let Some(id) = id else { return Ok(None) };
         let alerts = txn.open_table(ALERTS).map_err(|e| err(op, e))?;
-        let found: Option<StoredAlert> = get_json(&alerts, &id, op)?;
+        let found: Option<StoredAlert> = get_json(&alerts, &pk(&self.project, &id), op)?;
         if let Some(a) = &found {
             self.alerts.insert(fingerprint.to_string(), (a.clone(), false));
         }
@@ -318,23 +329,26 @@ impl Group {
         now: Timestamp,
         op: &str,
     ) -> StoreResult<Applied> {
-        let existing = match self.alert(cache, txn, &alert.fingerprint, op)? {
+        let project = self.project.clone();
+        let fingerprint = pk(&project, &alert.fingerprint);
+        let service = pk(&project, &alert.service);
+        let existing = match self.alert(cache, txn, &fingerprint, op)? {
             Some(stored) => {
                 let inc = match stored.incident_id {
-                    Some(i) => self.incident(cache, txn, &i.to_string(), op)?,
+                    Some(i) => self.incident(cache, txn, &pk(&project, &i.to_string()), op)?,
                     None => None,
                 };
                 Some((stored, inc))
             }
             None => None,
         };
-        let active = match self.active_of(cache, txn, &alert.service, op)? {
-            Some(id) => self.incident(cache, txn, &id, op)?,
+        let active = match self.active_of(cache, txn, &service, op)? {
+            Some(id) => self.incident(cache, txn, &pk(&project, &id), op)?,
             None => None,
         };
         let plan = correlate(Snapshot { existing, active }, alert.clone(), policy, now);
         if let Some(i) = plan.alert.incident_id {
-            let (i, a) = (i.to_string(), plan.alert.alert_id.to_string());
+            let (i, a) = (pk(&project, &i.to_string()), plan.alert.alert_id.to_string());
             txn.open_table(INCIDENT_ALERTS)
                 .map_err(|e| err(op, e))?
                 .insert((i.as_str(), a.as_str()), ())
@@ -342,10 +356,10 @@ impl Group {
         }
         // A new row for a fingerprint whose row this group changed (it fired, its
         // incident resolved, it fired again): the old row is written now, or it is lost.
-        if let Some((prev, true)) = self.alerts.insert(alert.fingerprint.clone(), (plan.alert.clone(), true))
+        if let Some((prev, true)) = self.alerts.insert(fingerprint, (plan.alert.clone(), true))
             && prev.alert_id != plan.alert.alert_id
         {
-            let id = prev.alert_id.to_string();
+            let id = pk(&project, &prev.alert_id.to_string());
             txn.open_table(ALERTS)
                 .map_err(|e| err(op, e))?
                 .insert(id.as_str(), enc(op, &prev)?.as_slice())
@@ -353,12 +367,13 @@ impl Group {
         }
         let mut resolved_after_seconds = None;
         if let Some(inc) = &plan.incident {
-            let id = inc.incident_id.to_string();
+            let raw = inc.incident_id.to_string();
+            let id = pk(&project, &raw);
+            let service = pk(&project, &inc.service);
             if plan.new_incident {
-                self.active.insert(inc.service.clone(), (Some(id.clone()), true));
-            } else if !inc.is_active() && self.active_of(cache, txn, &inc.service, op)?.as_deref() == Some(id.as_str())
-            {
-                self.active.insert(inc.service.clone(), (None, true));
+                self.active.insert(service, (Some(raw), true));
+            } else if !inc.is_active() && self.active_of(cache, txn, &service, op)?.as_deref() == Some(raw.as_str()) {
+                self.active.insert(service, (None, true));
             }
             let before = self.incidents.get(&id).and_then(|(_, s, _)| *s);
             if !self.incidents.get(&id).is_some_and(|(_, _, changed)| *changed) {
@@ -370,7 +385,7 @@ impl Group {
             }
         }
         if let (Some(job_id), Some(inc)) = (plan.enqueue_job, &plan.incident) {
-            let key = job_id.to_string();
+            let key = pk(&project, &job_id.to_string());
             let mut jobs = txn.open_table(JOBS).map_err(|e| err(op, e))?;
             if jobs.get(key.as_str()).map_err(|e| err(op, e))?.is_none() {
                 let job = Job::new(job_id, inc.incident_id, now);
@@ -399,14 +414,14 @@ impl Group {
             for (fp, (a, changed)) in &self.alerts {
                 if *changed {
                     let id = a.alert_id.to_string();
-                    alerts.insert(id.as_str(), enc(op, a)?.as_slice()).map_err(|e| err(op, e))?;
+                    alerts.insert(pk(&self.project, &id).as_str(), enc(op, a)?.as_slice()).map_err(|e| err(op, e))?;
                     fps.insert(fp.as_str(), id.as_str()).map_err(|e| err(op, e))?;
                 }
             }
         }
         for id in std::mem::take(&mut self.order) {
             if let Some((inc, before, true)) = self.incidents.get_mut(&id) {
-                EmbeddedIntakeStore::put_incident(txn, inc, *before, Pointer::Leave, op)?;
+                EmbeddedIntakeStore::put_incident(txn, &self.project, inc, *before, Pointer::Leave, op)?;
             }
         }
         let mut active = txn.open_table(ACTIVE).map_err(|e| err(op, e))?;
@@ -454,6 +469,7 @@ impl EmbeddedIntakeStore {
             txn.open_table(DECISIONS).map_err(|e| err(op, e))?;
             txn.open_table(DECISION_OUTBOX).map_err(|e| err(op, e))?;
         }
+        upgrade(&txn)?;
         txn.commit().map_err(|e| err(op, e))?;
         let db = Arc::new(db);
         let (queue, groups) = GroupCommit::new(MAX_GROUP_ALERTS);
@@ -467,7 +483,20 @@ impl EmbeddedIntakeStore {
                 })
                 .map_err(|e| err("open", format!("cannot start the writer thread: {e}")))?
         };
-        Ok(Self { db, writer: Arc::new(Writer { queue: Some(queue), thread: Some(thread) }) })
+        Ok(Self {
+            db,
+            writer: Arc::new(Writer { queue: Some(queue), thread: Some(thread) }),
+            project: ProjectId::default_project(),
+        })
+    }
+
+    /// The same file and writer thread acting in `project`.
+    pub fn in_project(&self, project: &ProjectId) -> EmbeddedIntakeStore {
+        EmbeddedIntakeStore { db: self.db.clone(), writer: self.writer.clone(), project: project.clone() }
+    }
+
+    fn key(&self, id: &str) -> String {
+        pk(self.project.as_str(), id)
     }
 
     fn write<R>(&self, op: &str, f: impl FnOnce(&WriteTransaction) -> StoreResult<R>) -> StoreResult<R> {
@@ -481,12 +510,15 @@ impl EmbeddedIntakeStore {
     /// store), its state without them, status counts, outbox, and the pointer.
     fn put_incident(
         txn: &WriteTransaction,
+        project: &str,
         inc: &mut IncidentState,
         before: Option<IncidentStatus>,
         pointer: Pointer,
         op: &str,
     ) -> StoreResult<()> {
-        let id = inc.incident_id.to_string();
+        let raw = inc.incident_id.to_string();
+        let id = pk(project, &raw);
+        let service = pk(project, &inc.service);
         let decisions = std::mem::take(&mut inc.decisions);
         if !decisions.is_empty() {
             let mut rows = txn.open_table(DECISIONS).map_err(|e| err(op, e))?;
@@ -506,23 +538,25 @@ impl EmbeddedIntakeStore {
         if before != Some(inc.status) {
             let mut counts = txn.open_table(COUNTS).map_err(|e| err(op, e))?;
             if let Some(s) = before {
-                let n = counts.get(s.as_str()).map_err(|e| err(op, e))?.map(|v| v.value()).unwrap_or(0);
-                counts.insert(s.as_str(), n.saturating_sub(1)).map_err(|e| err(op, e))?;
+                let key = pk(project, s.as_str());
+                let n = counts.get(key.as_str()).map_err(|e| err(op, e))?.map(|v| v.value()).unwrap_or(0);
+                counts.insert(key.as_str(), n.saturating_sub(1)).map_err(|e| err(op, e))?;
             }
-            let n = counts.get(inc.status.as_str()).map_err(|e| err(op, e))?.map(|v| v.value()).unwrap_or(0);
-            counts.insert(inc.status.as_str(), n + 1).map_err(|e| err(op, e))?;
+            let key = pk(project, inc.status.as_str());
+            let n = counts.get(key.as_str()).map_err(|e| err(op, e))?.map(|v| v.value()).unwrap_or(0);
+            counts.insert(key.as_str(), n + 1).map_err(|e| err(op, e))?;
         }
         let seq = next_seq(txn, op)?;
         txn.open_table(OUTBOX).map_err(|e| err(op, e))?.insert(id.as_str(), seq).map_err(|e| err(op, e))?;
         let mut active = txn.open_table(ACTIVE).map_err(|e| err(op, e))?;
         match pointer {
             Pointer::Set => {
-                active.insert(inc.service.as_str(), id.as_str()).map_err(|e| err(op, e))?;
+                active.insert(service.as_str(), raw.as_str()).map_err(|e| err(op, e))?;
             }
             Pointer::ClearIfInactive
-                if !inc.is_active() && get_str(&active, &inc.service, op)?.as_deref() == Some(id.as_str()) =>
+                if !inc.is_active() && get_str(&active, &service, op)?.as_deref() == Some(raw.as_str()) =>
             {
-                active.remove(inc.service.as_str()).map_err(|e| err(op, e))?;
+                active.remove(service.as_str()).map_err(|e| err(op, e))?;
             }
             Pointer::ClearIfInactive | Pointer::Leave => {}
         }
@@ -538,7 +572,8 @@ impl EmbeddedIntakeStore {
         pointer: Pointer,
         change: Change,
     ) -> Result<IncidentState, LifecycleError> {
-        match self.submit(op, WriteRequest::Change(ChangeRequest { op, id, pointer, change })).await? {
+        let project = self.project.to_string();
+        match self.submit(op, WriteRequest::Change(ChangeRequest { project, op, id, pointer, change })).await? {
             WriteAnswer::Change(r) => *r,
             WriteAnswer::Ingest(_) => Err(err(op, "the writer thread answered another request").into()),
         }
@@ -555,7 +590,7 @@ impl EmbeddedIntakeStore {
 
     fn update_job(&self, op: &str, job_id: Uuid, f: impl FnOnce(&mut Job) -> bool) -> StoreResult<bool> {
         self.write(op, |txn| {
-            let key = job_id.to_string();
+            let key = self.key(&job_id.to_string());
             let mut jobs = txn.open_table(JOBS).map_err(|e| err(op, e))?;
             let Some(mut job): Option<Job> = get_json(&jobs, &key, op)? else {
                 return Ok(false);
@@ -572,18 +607,143 @@ impl EmbeddedIntakeStore {
     }
 }
 
+/// The file's layout: 2 since keys lead with the project (1 had no version row).
+const INTAKE_SCHEMA_VERSION: u64 = 2;
+
+/// Re-key the rows of a file written before projects existed into the `default`
+/// project, in the transaction that opens it; refuse a newer file.
+fn upgrade(txn: &WriteTransaction) -> StoreResult<()> {
+    let op = "migrate";
+    let e = |x: redb::Error| err(op, x);
+    let version = txn
+        .open_table(META)
+        .map_err(|x| e(x.into()))?
+        .get("schema_version")
+        .map_err(|x| e(x.into()))?
+        .map(|v| v.value());
+    match version {
+        Some(v) if v > INTAKE_SCHEMA_VERSION => {
+            return Err(StoreError::new(
+                ErrorKind::InvalidInput,
+                BACKEND,
+                op,
+                format!("intake file has schema version {v}, this build knows up to {INTAKE_SCHEMA_VERSION}"),
+            ));
+        }
+        Some(_) => return Ok(()),
+        None => {}
+    }
+    let p = |k: &str| pk(inquest_domain::DEFAULT_PROJECT, k);
+    for table in [ALERTS, INCIDENTS, JOBS] {
+        let mut t = txn.open_table(table).map_err(|x| e(x.into()))?;
+        let mut rows = Vec::new();
+        for row in t.iter().map_err(|x| e(x.into()))? {
+            let (k, v) = row.map_err(|x| e(x.into()))?;
+            rows.push((p(k.value()), v.value().to_vec()));
+        }
+        t.retain(|_, _| false).map_err(|x| e(x.into()))?;
+        for (k, v) in &rows {
+            t.insert(k.as_str(), v.as_slice()).map_err(|x| e(x.into()))?;
+        }
+    }
+    for table in [FINGERPRINTS, ACTIVE] {
+        let mut t = txn.open_table(table).map_err(|x| e(x.into()))?;
+        let mut rows = Vec::new();
+        for row in t.iter().map_err(|x| e(x.into()))? {
+            let (k, v) = row.map_err(|x| e(x.into()))?;
+            rows.push((p(k.value()), v.value().to_string()));
+        }
+        t.retain(|_, _| false).map_err(|x| e(x.into()))?;
+        for (k, v) in &rows {
+            t.insert(k.as_str(), v.as_str()).map_err(|x| e(x.into()))?;
+        }
+    }
+    for table in [COUNTS, OUTBOX] {
+        let mut t = txn.open_table(table).map_err(|x| e(x.into()))?;
+        let mut rows = Vec::new();
+        for row in t.iter().map_err(|x| e(x.into()))? {
+            let (k, v) = row.map_err(|x| e(x.into()))?;
+            rows.push((p(k.value()), v.value()));
+        }
+        t.retain(|_, _| false).map_err(|x| e(x.into()))?;
+        for (k, v) in &rows {
+            t.insert(k.as_str(), *v).map_err(|x| e(x.into()))?;
+        }
+    }
+    {
+        let mut t = txn.open_table(PENDING_JOBS).map_err(|x| e(x.into()))?;
+        let mut rows = Vec::new();
+        for row in t.iter().map_err(|x| e(x.into()))? {
+            rows.push(p(row.map_err(|x| e(x.into()))?.0.value()));
+        }
+        t.retain(|_, _| false).map_err(|x| e(x.into()))?;
+        for k in &rows {
+            t.insert(k.as_str(), ()).map_err(|x| e(x.into()))?;
+        }
+    }
+    {
+        let mut t = txn.open_table(INCIDENT_ALERTS).map_err(|x| e(x.into()))?;
+        let mut rows = Vec::new();
+        for row in t.iter().map_err(|x| e(x.into()))? {
+            let (k, _) = row.map_err(|x| e(x.into()))?;
+            let (a, b) = k.value();
+            rows.push((p(a), b.to_string()));
+        }
+        t.retain(|_, _| false).map_err(|x| e(x.into()))?;
+        for (a, b) in &rows {
+            t.insert((a.as_str(), b.as_str()), ()).map_err(|x| e(x.into()))?;
+        }
+    }
+    {
+        let mut t = txn.open_table(DECISIONS).map_err(|x| e(x.into()))?;
+        let mut rows = Vec::new();
+        for row in t.iter().map_err(|x| e(x.into()))? {
+            let (k, v) = row.map_err(|x| e(x.into()))?;
+            let (a, seq) = k.value();
+            rows.push((p(a), seq, v.value().to_vec()));
+        }
+        t.retain(|_, _| false).map_err(|x| e(x.into()))?;
+        for (a, seq, v) in &rows {
+            t.insert((a.as_str(), *seq), v.as_slice()).map_err(|x| e(x.into()))?;
+        }
+    }
+    {
+        let mut t = txn.open_table(DECISION_OUTBOX).map_err(|x| e(x.into()))?;
+        let mut rows = Vec::new();
+        for row in t.iter().map_err(|x| e(x.into()))? {
+            let (k, _) = row.map_err(|x| e(x.into()))?;
+            let (a, seq) = k.value();
+            rows.push((p(a), seq));
+        }
+        t.retain(|_, _| false).map_err(|x| e(x.into()))?;
+        for (a, seq) in &rows {
+            t.insert((a.as_str(), *seq), ()).map_err(|x| e(x.into()))?;
+        }
+    }
+    txn.open_table(META)
+        .map_err(|x| e(x.into()))?
+        .insert("schema_version", INTAKE_SCHEMA_VERSION)
+        .map_err(|x| e(x.into()))?;
+    Ok(())
+}
+
 /// One group of the writer thread: a lifecycle change alone, or alert batches
 /// correlated and stored in one transaction; one answer per request.
 fn write_group(db: &Database, cache: &mut Cache, group: Vec<WriteRequest>) -> Vec<WriteAnswer> {
     let mut batches = Vec::with_capacity(group.len());
+    let mut project = String::new();
     for request in group {
         match request {
             // `joins` keeps a change out of every group but its own.
             WriteRequest::Change(c) => return vec![WriteAnswer::Change(Box::new(apply_change(db, cache, c)))],
-            WriteRequest::Ingest(r) => batches.push(r),
+            // `joins` keeps each group to one project.
+            WriteRequest::Ingest(p, r) => {
+                project = p;
+                batches.push(r);
+            }
         }
     }
-    let result = commit_group(db, cache, &batches);
+    let result = commit_group(db, cache, project, &batches);
     tracing::trace!(
         requests = batches.len(),
         alerts = batches.iter().map(|r| r.alerts.len()).sum::<usize>(),
@@ -602,10 +762,15 @@ fn write_group(db: &Database, cache: &mut Cache, group: Vec<WriteRequest>) -> Ve
     }
 }
 
-fn commit_group(db: &Database, cache: &mut Cache, group: &[IngestRequest]) -> StoreResult<(Vec<Vec<Applied>>, Group)> {
+fn commit_group(
+    db: &Database,
+    cache: &mut Cache,
+    project: String,
+    group: &[IngestRequest],
+) -> StoreResult<(Vec<Vec<Applied>>, Group)> {
     let op = "ingest";
     let txn = db.begin_write().map_err(|e| err(op, e))?;
-    let mut state = Group::default();
+    let mut state = Group { project, ..Group::default() };
     let mut answers = Vec::with_capacity(group.len());
     for r in group {
         let applied = r
@@ -621,22 +786,22 @@ fn commit_group(db: &Database, cache: &mut Cache, group: &[IngestRequest]) -> St
 }
 
 fn apply_change(db: &Database, cache: &mut Cache, request: ChangeRequest) -> Result<IncidentState, LifecycleError> {
-    let ChangeRequest { op, id, pointer, change } = request;
-    let key = id.to_string();
+    let ChangeRequest { project, op, id, pointer, change } = request;
+    let key = pk(&project, &id.to_string());
     let result = (|| {
         let txn = db.begin_write().map_err(|e| err(op, e))?;
         let mut inc = read_incident(&txn, &key, op)?.ok_or(LifecycleError::NotFound(id))?;
         let before = Some(inc.status);
         change(&mut inc)?;
-        EmbeddedIntakeStore::put_incident(&txn, &mut inc, before, pointer, op)?;
-        let full = with_decisions(inc.clone(), &txn.open_table(DECISIONS).map_err(|e| err(op, e))?, op)?;
+        EmbeddedIntakeStore::put_incident(&txn, &project, &mut inc, before, pointer, op)?;
+        let full = with_decisions(&project, inc.clone(), &txn.open_table(DECISIONS).map_err(|e| err(op, e))?, op)?;
         txn.commit().map_err(|e| err(op, e))?;
         Ok((inc, full))
     })();
     // The change may have moved the service's pointer: read it again next time.
     match result {
         Ok((inc, full)) => {
-            cache.active.remove(&inc.service);
+            cache.active.remove(&pk(&project, &inc.service));
             cache.incidents.insert(key, inc);
             Ok(full)
         }
@@ -653,6 +818,14 @@ impl IngestStore for EmbeddedIntakeStore {
         BACKEND
     }
 
+    fn project(&self) -> &ProjectId {
+        &self.project
+    }
+
+    fn scoped(&self, project: &ProjectId) -> Arc<dyn IngestStore> {
+        Arc::new(self.in_project(project))
+    }
+
     async fn check_connectivity(&self) -> StoreResult<()> {
         self.db
             .begin_read()
@@ -660,10 +833,27 @@ impl IngestStore for EmbeddedIntakeStore {
             .map_err(|e| StoreError::new(ErrorKind::Unavailable, BACKEND, "check_connectivity", e))
     }
 
+    async fn projects_with_work(&self) -> StoreResult<Vec<ProjectId>> {
+        let op = "projects_with_work";
+        let txn = self.db.begin_read().map_err(|e| err(op, e))?;
+        let outbox = txn.open_table(OUTBOX).map_err(|e| err(op, e))?;
+        let pending = txn.open_table(PENDING_JOBS).map_err(|e| err(op, e))?;
+        let mut out = std::collections::BTreeSet::new();
+        for row in outbox.iter().map_err(|e| err(op, e))? {
+            let (k, _) = row.map_err(|e| err(op, e))?;
+            out.insert(project_of(k.value()).to_string());
+        }
+        for row in pending.iter().map_err(|e| err(op, e))? {
+            let (k, _) = row.map_err(|e| err(op, e))?;
+            out.insert(project_of(k.value()).to_string());
+        }
+        out.into_iter().map(|p| ProjectId::new(&p).map_err(|e| err(op, format!("corrupt key: {e}")))).collect()
+    }
+
     async fn ingest(&self, batch: &[Alert], policy: &Policy, now: Timestamp) -> StoreResult<Vec<Applied>> {
         let op = "ingest";
         let request = IngestRequest { alerts: batch.to_vec(), policy: policy.clone(), now };
-        match self.submit(op, WriteRequest::Ingest(request)).await? {
+        match self.submit(op, WriteRequest::Ingest(self.project.to_string(), request)).await? {
             WriteAnswer::Ingest(r) => r,
             WriteAnswer::Change(_) => Err(err(op, "the writer thread answered another request")),
         }
@@ -674,8 +864,8 @@ impl IngestStore for EmbeddedIntakeStore {
         let txn = self.db.begin_read().map_err(|e| err(op, e))?;
         let t = txn.open_table(INCIDENTS).map_err(|e| err(op, e))?;
         let decisions = txn.open_table(DECISIONS).map_err(|e| err(op, e))?;
-        match get_json(&t, &id.to_string(), op)? {
-            Some(inc) => Ok(Some(with_decisions(inc, &decisions, op)?)),
+        match get_json(&t, &self.key(&id.to_string()), op)? {
+            Some(inc) => Ok(Some(with_decisions(self.project.as_str(), inc, &decisions, op)?)),
             None => Ok(None),
         }
     }
@@ -686,9 +876,10 @@ impl IngestStore for EmbeddedIntakeStore {
         let t = txn.open_table(INCIDENTS).map_err(|e| err(op, e))?;
         let decisions = txn.open_table(DECISIONS).map_err(|e| err(op, e))?;
         let mut out: Vec<IncidentState> = Vec::new();
-        for row in t.iter().map_err(|e| err(op, e))? {
+        let (from, to) = (self.key(""), self.key(MAX_STR));
+        for row in t.range(from.as_str()..=to.as_str()).map_err(|e| err(op, e))? {
             let (_, v) = row.map_err(|e| err(op, e))?;
-            out.push(with_decisions(dec(op, v.value())?, &decisions, op)?);
+            out.push(with_decisions(self.project.as_str(), dec(op, v.value())?, &decisions, op)?);
         }
         out.sort_by_key(|i| std::cmp::Reverse(i.created_at));
         Ok(out)
@@ -700,9 +891,10 @@ impl IngestStore for EmbeddedIntakeStore {
         let t = txn.open_table(COUNTS).map_err(|e| err(op, e))?;
         let mut out = BTreeMap::new();
         for s in [IncidentStatus::Open, IncidentStatus::Triaged, IncidentStatus::Resolved, IncidentStatus::Suppressed] {
+            let key = self.key(s.as_str());
             out.insert(
                 s.as_str().to_string(),
-                t.get(s.as_str()).map_err(|e| err(op, e))?.map(|v| v.value()).unwrap_or(0),
+                t.get(key.as_str()).map_err(|e| err(op, e))?.map(|v| v.value()).unwrap_or(0),
             );
         }
         Ok(out)
@@ -713,12 +905,12 @@ impl IngestStore for EmbeddedIntakeStore {
         let txn = self.db.begin_read().map_err(|e| err(op, e))?;
         let links = txn.open_table(INCIDENT_ALERTS).map_err(|e| err(op, e))?;
         let alerts = txn.open_table(ALERTS).map_err(|e| err(op, e))?;
-        let id = incident.to_string();
+        let id = self.key(&incident.to_string());
         let mut out: Vec<StoredAlert> = Vec::new();
-        for row in links.range((id.as_str(), "")..=(id.as_str(), "\u{10FFFF}")).map_err(|e| err(op, e))? {
+        for row in links.range((id.as_str(), "")..=(id.as_str(), MAX_STR)).map_err(|e| err(op, e))? {
             let (k, _) = row.map_err(|e| err(op, e))?;
             let (_, alert_id) = k.value();
-            if let Some(a) = get_json(&alerts, alert_id, op)? {
+            if let Some(a) = get_json(&alerts, &self.key(alert_id), op)? {
                 out.push(a);
             }
         }
@@ -729,7 +921,14 @@ impl IngestStore for EmbeddedIntakeStore {
     async fn alert_count(&self) -> StoreResult<u64> {
         let op = "alert_count";
         let txn = self.db.begin_read().map_err(|e| err(op, e))?;
-        txn.open_table(ALERTS).map_err(|e| err(op, e))?.len().map_err(|e| err(op, e))
+        let t = txn.open_table(ALERTS).map_err(|e| err(op, e))?;
+        let (from, to) = (self.key(""), self.key(MAX_STR));
+        let mut n = 0;
+        for row in t.range(from.as_str()..=to.as_str()).map_err(|e| err(op, e))? {
+            row.map_err(|e| err(op, e))?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     async fn transition(
@@ -769,7 +968,8 @@ impl IngestStore for EmbeddedIntakeStore {
         let decisions = txn.open_table(DECISIONS).map_err(|e| err(op, e))?;
         let queued = txn.open_table(DECISION_OUTBOX).map_err(|e| err(op, e))?;
         let mut out = Vec::new();
-        for row in outbox.iter().map_err(|e| err(op, e))?.take(limit) {
+        let (from, to) = (self.key(""), self.key(MAX_STR));
+        for row in outbox.range(from.as_str()..=to.as_str()).map_err(|e| err(op, e))?.take(limit) {
             let (k, v) = row.map_err(|e| err(op, e))?;
             let id = k.value();
             if let Some(mut incident) = get_json::<IncidentState>(&incidents, id, op)? {
@@ -795,7 +995,7 @@ impl IngestStore for EmbeddedIntakeStore {
             let mut outbox = txn.open_table(OUTBOX).map_err(|e| err(op, e))?;
             let mut queued = txn.open_table(DECISION_OUTBOX).map_err(|e| err(op, e))?;
             for (id, version) in done {
-                let key = id.to_string();
+                let key = self.key(&id.to_string());
                 let current = outbox.get(key.as_str()).map_err(|e| err(op, e))?.map(|v| v.value());
                 if current == Some(*version) {
                     outbox.remove(key.as_str()).map_err(|e| err(op, e))?;
@@ -820,7 +1020,8 @@ impl IngestStore for EmbeddedIntakeStore {
             let mut jobs = txn.open_table(JOBS).map_err(|e| err(op, e))?;
             let mut best: Option<Job> = None;
             let mut gave_up = Vec::new();
-            for row in pending.iter().map_err(|e| err(op, e))? {
+            let (from, to) = (self.key(""), self.key(MAX_STR));
+            for row in pending.range(from.as_str()..=to.as_str()).map_err(|e| err(op, e))? {
                 let (k, _) = row.map_err(|e| err(op, e))?;
                 let Some(mut job) = get_json::<Job>(&jobs, k.value(), op)? else { continue };
                 if job.out_of_attempts(max_attempts, now) {
@@ -831,13 +1032,13 @@ impl IngestStore for EmbeddedIntakeStore {
                 }
             }
             for job in &gave_up {
-                let key = job.job_id.to_string();
+                let key = self.key(&job.job_id.to_string());
                 jobs.insert(key.as_str(), enc(op, job)?.as_slice()).map_err(|e| err(op, e))?;
                 pending.remove(key.as_str()).map_err(|e| err(op, e))?;
             }
             let Some(mut job) = best else { return Ok(Taken { job: None, gave_up }) };
             job.lease(worker, lease, now);
-            let key = job.job_id.to_string();
+            let key = self.key(&job.job_id.to_string());
             jobs.insert(key.as_str(), enc(op, &job)?.as_slice()).map_err(|e| err(op, e))?;
             Ok(Taken { job: Some(job), gave_up })
         })
@@ -875,7 +1076,7 @@ impl IngestStore for EmbeddedIntakeStore {
         let op = "get_job";
         let txn = self.db.begin_read().map_err(|e| err(op, e))?;
         let t = txn.open_table(JOBS).map_err(|e| err(op, e))?;
-        get_json(&t, &job_id.to_string(), op)
+        get_json(&t, &self.key(&job_id.to_string()), op)
     }
 
     async fn list_jobs(&self) -> StoreResult<Vec<Job>> {
@@ -883,7 +1084,8 @@ impl IngestStore for EmbeddedIntakeStore {
         let txn = self.db.begin_read().map_err(|e| err(op, e))?;
         let t = txn.open_table(JOBS).map_err(|e| err(op, e))?;
         let mut out: Vec<Job> = Vec::new();
-        for row in t.iter().map_err(|e| err(op, e))? {
+        let (from, to) = (self.key(""), self.key(MAX_STR));
+        for row in t.range(from.as_str()..=to.as_str()).map_err(|e| err(op, e))? {
             let (_, v) = row.map_err(|e| err(op, e))?;
             out.push(dec(op, v.value())?);
         }

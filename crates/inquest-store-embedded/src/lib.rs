@@ -3,16 +3,24 @@
 //! by `(service_key, metric_name, ts)` so window reads are range scans. The alert
 //! intake's port (`EmbeddedIntakeStore`, `intake`) lives in a second file beside it,
 //! the access port (`EmbeddedAccessStore`, `access`) in a third.
+//!
+//! Every key leads with the project (`"{project}\u{1f}{id}"`; the first element of
+//! a tuple key), and every read scans only its project's prefix, so two projects
+//! may hold the same ids. A handle acts in one project (`scoped`). Files written
+//! before projects existed (schema version 1) are migrated on open: their rows
+//! are re-keyed into the `default` project.
 
 use std::path::Path;
 use std::sync::Arc;
 
+use inquest_domain::ProjectId;
 use inquest_ports::{ErrorKind, HashEmbedder, StoreError, Stores};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 pub mod access;
 pub mod intake;
 mod metrics;
+mod migrate;
 mod records;
 mod semantic;
 mod topology;
@@ -23,8 +31,8 @@ pub use intake::EmbeddedIntakeStore;
 /// Name reported as the backend of every port and used as evidence `source`.
 pub const BACKEND: &str = "embedded";
 
-/// Bumped when the layout of the file changes incompatibly.
-pub const SCHEMA_VERSION: u64 = 1;
+/// Bumped when the layout of the file changes incompatibly. 2: keys lead with the project.
+pub const SCHEMA_VERSION: u64 = 2;
 
 type JsonTable = TableDefinition<'static, &'static str, &'static [u8]>;
 type PairTable = TableDefinition<'static, (&'static str, &'static str), &'static [u8]>;
@@ -67,10 +75,29 @@ pub(crate) const COLLECTIONS: TableDefinition<&str, u64> = TableDefinition::new(
 /// `(collection, point id)` -> point JSON
 pub(crate) const VECTORS: PairTable = TableDefinition::new("vectors");
 
-/// One embedded database serving every port.
+/// One embedded database serving every port, acting in one project.
 #[derive(Clone)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
+    project: ProjectId,
+}
+
+/// Separates the project from the rest of a key.
+pub(crate) const SEP: char = '\u{1f}';
+
+/// The key of `id` in `project`.
+pub(crate) fn pk(project: &str, id: &str) -> String {
+    format!("{project}{SEP}{id}")
+}
+
+/// The project a key belongs to.
+pub(crate) fn project_of(key: &str) -> &str {
+    key.split_once(SEP).map_or(key, |(p, _)| p)
+}
+
+/// A key without its project.
+pub(crate) fn strip(key: &str) -> &str {
+    key.split_once(SEP).map_or(key, |(_, rest)| rest)
 }
 
 pub(crate) fn store_err(operation: &str, e: impl std::fmt::Display) -> StoreError {
@@ -126,6 +153,14 @@ impl EmbeddedStore {
                         format!("store file has schema version {v}, this build knows up to {SCHEMA_VERSION}"),
                     ));
                 }
+                Some(1) => {
+                    drop(meta);
+                    migrate::v1_to_v2(&txn)?;
+                    txn.open_table(META)
+                        .map_err(|e| store_err(op, e))?
+                        .insert("schema_version", SCHEMA_VERSION)
+                        .map_err(|e| store_err(op, e))?;
+                }
                 _ => {
                     meta.insert("schema_version", SCHEMA_VERSION).map_err(|e| store_err(op, e))?;
                 }
@@ -138,7 +173,22 @@ impl EmbeddedStore {
             create!(METRIC_POINTS, ANOMALY_FEATURES, EDGES, BUILT_FROM, TOUCHED, COLLECTIONS);
         }
         txn.commit().map_err(|e| store_err(op, e))?;
-        Ok(Self { db: Arc::new(db) })
+        Ok(Self { db: Arc::new(db), project: ProjectId::default_project() })
+    }
+
+    /// The same database acting in `project`.
+    pub fn in_project(&self, project: &ProjectId) -> EmbeddedStore {
+        EmbeddedStore { db: self.db.clone(), project: project.clone() }
+    }
+
+    /// The project this handle acts in.
+    pub fn project_id(&self) -> &ProjectId {
+        &self.project
+    }
+
+    /// The key of `id` in this handle's project.
+    pub(crate) fn key(&self, id: &str) -> String {
+        pk(self.project.as_str(), id)
     }
 
     /// The schema version recorded in the file.
@@ -148,7 +198,7 @@ impl EmbeddedStore {
         Ok(meta.get("schema_version").map_err(|e| store_err("schema_version", e))?.map(|v| v.value()).unwrap_or(0))
     }
 
-    /// All four ports on this store, with the deterministic hash embedder.
+    /// All four ports on this store (in its project), with the deterministic hash embedder.
     pub fn stores(&self) -> Stores {
         let this = Arc::new(self.clone());
         Stores {

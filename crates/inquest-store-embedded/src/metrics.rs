@@ -22,6 +22,8 @@ fn from_millis(ms: i64) -> Timestamp {
 impl EmbeddedStore {
     /// Points of every metric of `service_key` in `[from, to)`.
     fn read_series(&self, service_key: &str, from: Timestamp, to: Timestamp, op: &str) -> StoreResult<Vec<Series>> {
+        let service_key = self.key(service_key);
+        let service_key = service_key.as_str();
         let txn = self.db().begin_read().map_err(|e| store_err(op, e))?;
         let t = txn.open_table(METRIC_POINTS).map_err(|e| store_err(op, e))?;
         // Metric names of the service: walk the keys, skipping to the next metric.
@@ -59,6 +61,14 @@ impl MetricStore for EmbeddedStore {
         BACKEND
     }
 
+    fn project(&self) -> &ProjectId {
+        self.project_id()
+    }
+
+    fn scoped(&self, project: &ProjectId) -> std::sync::Arc<dyn MetricStore> {
+        std::sync::Arc::new(self.in_project(project))
+    }
+
     async fn check_connectivity(&self) -> StoreResult<()> {
         self.check()
     }
@@ -82,7 +92,8 @@ impl MetricStore for EmbeddedStore {
                 } else {
                     serde_json::to_string(&p.labels).map_err(|e| store_err(op, e))?
                 };
-                t.insert((p.service_key.as_str(), p.metric_name.as_str(), millis(p.ts)), (p.value, labels.as_str()))
+                let key = self.key(&p.service_key);
+                t.insert((key.as_str(), p.metric_name.as_str(), millis(p.ts)), (p.value, labels.as_str()))
                     .map_err(|e| store_err(op, e))?;
             }
         }
@@ -125,8 +136,9 @@ impl MetricStore for EmbeddedStore {
         {
             let mut t = txn.open_table(ANOMALY_FEATURES).map_err(|e| store_err(op, e))?;
             for f in features {
+                let incident = self.key(&f.incident_id);
                 t.insert(
-                    (f.incident_id.as_str(), f.feature_name.as_str(), millis(f.ts), f.service_key.as_str()),
+                    (incident.as_str(), f.feature_name.as_str(), millis(f.ts), f.service_key.as_str()),
                     f.feature_value,
                 )
                 .map_err(|e| store_err(op, e))?;
@@ -140,6 +152,8 @@ impl MetricStore for EmbeddedStore {
         let txn = self.db().begin_read().map_err(|e| store_err(op, e))?;
         let t = txn.open_table(ANOMALY_FEATURES).map_err(|e| store_err(op, e))?;
         let mut out = Vec::new();
+        let incident_id = self.key(incident_id);
+        let incident_id = incident_id.as_str();
         for row in t
             .range((incident_id, "", i64::MIN, "")..=(incident_id, MAX_STR, i64::MAX, MAX_STR))
             .map_err(|e| store_err(op, e))?
@@ -147,7 +161,7 @@ impl MetricStore for EmbeddedStore {
             let (k, v) = row.map_err(|e| store_err(op, e))?;
             let (inc, name, ts, key) = k.value();
             out.push(AnomalyFeature {
-                incident_id: inc.to_string(),
+                incident_id: strip(inc).to_string(),
                 ts: from_millis(ts),
                 service_key: key.to_string(),
                 feature_name: name.to_string(),

@@ -49,26 +49,30 @@ impl EmbeddedStore {
         txn.commit().map_err(|e| store_err(op, e))
     }
 
-    fn get<T: DeserializeOwned>(&self, table: JsonTable, key: &str, op: &str) -> StoreResult<Option<T>> {
+    /// The row of `id` in this handle's project.
+    fn get<T: DeserializeOwned>(&self, table: JsonTable, id: &str, op: &str) -> StoreResult<Option<T>> {
         let txn = self.db().begin_read().map_err(|e| store_err(op, e))?;
         let t = txn.open_table(table).map_err(|e| store_err(op, e))?;
-        match t.get(key).map_err(|e| store_err(op, e))? {
+        match t.get(self.key(id).as_str()).map_err(|e| store_err(op, e))? {
             Some(v) => Ok(Some(from_json(op, v.value())?)),
             None => Ok(None),
         }
     }
 
+    /// Every row of this handle's project.
     fn all<T: DeserializeOwned>(&self, table: JsonTable, op: &str) -> StoreResult<Vec<T>> {
         let txn = self.db().begin_read().map_err(|e| store_err(op, e))?;
         let t = txn.open_table(table).map_err(|e| store_err(op, e))?;
         let mut out = Vec::new();
-        for row in t.iter().map_err(|e| store_err(op, e))? {
+        let (from, to) = (self.key(""), self.key(MAX_STR));
+        for row in t.range(from.as_str()..=to.as_str()).map_err(|e| store_err(op, e))? {
             let (_, v) = row.map_err(|e| store_err(op, e))?;
             out.push(from_json(op, v.value())?);
         }
         Ok(out)
     }
 
+    /// Every row under `first` in this handle's project.
     pub(crate) fn with_prefix<T: DeserializeOwned>(
         &self,
         table: PairTable,
@@ -78,6 +82,8 @@ impl EmbeddedStore {
         let txn = self.db().begin_read().map_err(|e| store_err(op, e))?;
         let t = txn.open_table(table).map_err(|e| store_err(op, e))?;
         let mut out = Vec::new();
+        let first = self.key(first);
+        let first = first.as_str();
         for row in t.range((first, "")..=(first, MAX_STR)).map_err(|e| store_err(op, e))? {
             let (_, v) = row.map_err(|e| store_err(op, e))?;
             out.push(from_json(op, v.value())?);
@@ -90,6 +96,14 @@ impl EmbeddedStore {
 impl RecordStore for EmbeddedStore {
     fn backend(&self) -> &'static str {
         BACKEND
+    }
+
+    fn project(&self) -> &ProjectId {
+        self.project_id()
+    }
+
+    fn scoped(&self, project: &ProjectId) -> std::sync::Arc<dyn RecordStore> {
+        std::sync::Arc::new(self.in_project(project))
     }
 
     async fn check_connectivity(&self) -> StoreResult<()> {
@@ -119,30 +133,31 @@ impl RecordStore for EmbeddedStore {
                 format!("service_id {id} does not exist"),
             ));
         }
+        let k = |id: &str| self.key(id);
         self.write(op, |txn| {
             for s in &b.services {
-                put(txn, SERVICES, &s.service_id.to_string(), s, op)?;
+                put(txn, SERVICES, &k(&s.service_id.to_string()), s, op)?;
             }
             for d in &b.deployments {
-                put(txn, DEPLOYMENTS, &d.deployment_event_id.to_string(), d, op)?;
+                put(txn, DEPLOYMENTS, &k(&d.deployment_event_id.to_string()), d, op)?;
             }
             for r in &b.commit_ranges {
-                put(txn, COMMIT_RANGES, &r.deployment_event_id.to_string(), r, op)?;
+                put(txn, COMMIT_RANGES, &k(&r.deployment_event_id.to_string()), r, op)?;
             }
             for c in &b.config_changes {
-                put(txn, CONFIG_CHANGES, &c.config_change_id.to_string(), c, op)?;
+                put(txn, CONFIG_CHANGES, &k(&c.config_change_id.to_string()), c, op)?;
             }
             for c in &b.commits {
-                put(txn, COMMITS, &c.commit_sha, c, op)?;
+                put(txn, COMMITS, &k(&c.commit_sha), c, op)?;
             }
             for f in &b.commit_files {
-                put_pair(txn, COMMIT_FILES, (&f.commit_sha, &f.id.to_string()), f, op)?;
+                put_pair(txn, COMMIT_FILES, (&k(&f.commit_sha), &f.id.to_string()), f, op)?;
             }
             for i in &b.incidents {
-                put(txn, INCIDENTS, &i.incident_id.to_string(), i, op)?;
+                put(txn, INCIDENTS, &k(&i.incident_id.to_string()), i, op)?;
             }
             for d in &b.decisions {
-                put_pair(txn, DECISIONS, (&d.incident_id.to_string(), &d.decision_id.to_string()), d, op)?;
+                put_pair(txn, DECISIONS, (&k(&d.incident_id.to_string()), &d.decision_id.to_string()), d, op)?;
             }
             Ok(())
         })
@@ -217,10 +232,11 @@ impl RecordStore for EmbeddedStore {
 
     async fn save_investigation(&self, r: &InvestigationRecord) -> StoreResult<()> {
         let op = "save_investigation";
-        let inc = r.incident_id.to_string();
-        if self.get::<Incident>(INCIDENTS, &inc, op)?.is_none() {
-            return Err(StoreError::new(ErrorKind::NotFound, BACKEND, op, format!("incident {inc} does not exist")));
+        let id = r.incident_id.to_string();
+        if self.get::<Incident>(INCIDENTS, &id, op)?.is_none() {
+            return Err(StoreError::new(ErrorKind::NotFound, BACKEND, op, format!("incident {id} does not exist")));
         }
+        let inc = self.key(&id);
         self.write(op, |txn| {
             clear_prefix(txn, EVIDENCE, &inc, op)?;
             clear_prefix(txn, HYPOTHESES, &inc, op)?;
@@ -266,10 +282,11 @@ impl RecordStore for EmbeddedStore {
 
     async fn append_feedback(&self, e: &FeedbackEvent) -> StoreResult<()> {
         let op = "append_feedback";
-        let inc = e.incident_id.to_string();
-        if self.get::<Incident>(INCIDENTS, &inc, op)?.is_none() {
-            return Err(StoreError::new(ErrorKind::NotFound, BACKEND, op, format!("incident {inc} does not exist")));
+        let id = e.incident_id.to_string();
+        if self.get::<Incident>(INCIDENTS, &id, op)?.is_none() {
+            return Err(StoreError::new(ErrorKind::NotFound, BACKEND, op, format!("incident {id} does not exist")));
         }
+        let inc = self.key(&id);
         let key = format!("{}/{}", sortable_millis(e.created_at), e.feedback_event_id);
         self.write(op, |txn| {
             let t = txn.open_table(FEEDBACK).map_err(|err| store_err(op, err))?;

@@ -13,6 +13,14 @@ impl SemanticStore for EmbeddedStore {
         BACKEND
     }
 
+    fn project(&self) -> &ProjectId {
+        self.project_id()
+    }
+
+    fn scoped(&self, project: &ProjectId) -> std::sync::Arc<dyn SemanticStore> {
+        std::sync::Arc::new(self.in_project(project))
+    }
+
     async fn check_connectivity(&self) -> StoreResult<()> {
         self.check()
     }
@@ -52,6 +60,8 @@ impl SemanticStore for EmbeddedStore {
                 StoreError::new(ErrorKind::NotFound, BACKEND, op, format!("collection {collection} does not exist"))
             })?;
             let mut t = txn.open_table(VECTORS).map_err(|e| store_err(op, e))?;
+            // Collections (a dimension) are shared; their points belong to a project.
+            let scoped = self.key(collection);
             for p in points {
                 if p.vector.len() as u64 != dim {
                     return Err(StoreError::new(
@@ -62,7 +72,8 @@ impl SemanticStore for EmbeddedStore {
                     ));
                 }
                 let bytes = to_json(op, p)?;
-                t.insert((collection, p.id.to_string().as_str()), bytes.as_slice()).map_err(|e| store_err(op, e))?;
+                t.insert((scoped.as_str(), p.id.to_string().as_str()), bytes.as_slice())
+                    .map_err(|e| store_err(op, e))?;
             }
         }
         txn.commit().map_err(|e| store_err(op, e))

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use async_trait::async_trait;
 use inquest_domain::*;
 use inquest_ports::{BlastRadius, Direction, Reach, StoreResult, TopologyStore};
-use redb::{ReadableDatabase, ReadableTable};
+use redb::ReadableDatabase;
 
 use crate::*;
 
@@ -14,16 +14,17 @@ impl EmbeddedStore {
         let txn = self.db().begin_read().map_err(|e| store_err(op, e))?;
         let nodes_t = txn.open_table(NODES).map_err(|e| store_err(op, e))?;
         let mut nodes = BTreeMap::new();
-        for row in nodes_t.iter().map_err(|e| store_err(op, e))? {
+        let (lo, hi) = (self.key(""), self.key(MAX_STR));
+        for row in nodes_t.range(lo.as_str()..=hi.as_str()).map_err(|e| store_err(op, e))? {
             let (k, v) = row.map_err(|e| store_err(op, e))?;
-            nodes.insert(k.value().to_string(), from_json::<TopologyNode>(op, v.value())?);
+            nodes.insert(strip(k.value()).to_string(), from_json::<TopologyNode>(op, v.value())?);
         }
         let edges_t = txn.open_table(EDGES).map_err(|e| store_err(op, e))?;
         let mut edges = Vec::new();
-        for row in edges_t.iter().map_err(|e| store_err(op, e))? {
+        for row in edges_t.range((lo.as_str(), "")..=(hi.as_str(), MAX_STR)).map_err(|e| store_err(op, e))? {
             let (k, _) = row.map_err(|e| store_err(op, e))?;
             let (from, to) = k.value();
-            edges.push(DependsOn { from: from.to_string(), to: to.to_string() });
+            edges.push(DependsOn { from: strip(from).to_string(), to: to.to_string() });
         }
         Ok((nodes, edges))
     }
@@ -70,6 +71,14 @@ impl TopologyStore for EmbeddedStore {
         BACKEND
     }
 
+    fn project(&self) -> &ProjectId {
+        self.project_id()
+    }
+
+    fn scoped(&self, project: &ProjectId) -> std::sync::Arc<dyn TopologyStore> {
+        std::sync::Arc::new(self.in_project(project))
+    }
+
     async fn check_connectivity(&self) -> StoreResult<()> {
         self.check()
     }
@@ -81,7 +90,7 @@ impl TopologyStore for EmbeddedStore {
             let mut t = txn.open_table(NODES).map_err(|e| store_err(op, e))?;
             for n in nodes {
                 let bytes = to_json(op, n)?;
-                t.insert(n.key.as_str(), bytes.as_slice()).map_err(|e| store_err(op, e))?;
+                t.insert(self.key(&n.key).as_str(), bytes.as_slice()).map_err(|e| store_err(op, e))?;
             }
         }
         txn.commit().map_err(|e| store_err(op, e))
@@ -93,7 +102,7 @@ impl TopologyStore for EmbeddedStore {
         {
             let mut t = txn.open_table(EDGES).map_err(|e| store_err(op, e))?;
             for e in edges {
-                t.insert((e.from.as_str(), e.to.as_str()), ()).map_err(|err| store_err(op, err))?;
+                t.insert((self.key(&e.from).as_str(), e.to.as_str()), ()).map_err(|err| store_err(op, err))?;
             }
         }
         txn.commit().map_err(|e| store_err(op, e))
@@ -106,17 +115,19 @@ impl TopologyStore for EmbeddedStore {
         commits: &[Commit],
     ) -> StoreResult<()> {
         let op = "link_deployment";
-        let dep = deployment.deployment_event_id.to_string();
+        let raw_dep = deployment.deployment_event_id.to_string();
+        let dep = self.key(&raw_dep);
         let txn = self.db().begin_write().map_err(|e| store_err(op, e))?;
         {
             let mut t = txn.open_table(DEPLOYED_AS).map_err(|e| store_err(op, e))?;
             let bytes = to_json(op, deployment)?;
-            t.insert((service_key, dep.as_str()), bytes.as_slice()).map_err(|e| store_err(op, e))?;
+            t.insert((self.key(service_key).as_str(), raw_dep.as_str()), bytes.as_slice())
+                .map_err(|e| store_err(op, e))?;
             let mut built = txn.open_table(BUILT_FROM).map_err(|e| store_err(op, e))?;
             let mut touched = txn.open_table(TOUCHED).map_err(|e| store_err(op, e))?;
             for c in commits {
                 built.insert((dep.as_str(), c.commit_sha.as_str()), ()).map_err(|e| store_err(op, e))?;
-                touched.insert((c.commit_sha.as_str(), service_key), ()).map_err(|e| store_err(op, e))?;
+                touched.insert((self.key(&c.commit_sha).as_str(), service_key), ()).map_err(|e| store_err(op, e))?;
             }
         }
         txn.commit().map_err(|e| store_err(op, e))
@@ -135,11 +146,12 @@ impl TopologyStore for EmbeddedStore {
         let txn = self.db().begin_read().map_err(|e| store_err(op, e))?;
         let t = txn.open_table(TOUCHED).map_err(|e| store_err(op, e))?;
         let mut out = Vec::new();
-        for row in t.iter().map_err(|e| store_err(op, e))? {
+        let (lo, hi) = (self.key(""), self.key(MAX_STR));
+        for row in t.range((lo.as_str(), "")..=(hi.as_str(), MAX_STR)).map_err(|e| store_err(op, e))? {
             let (k, _) = row.map_err(|e| store_err(op, e))?;
             let (sha, key) = k.value();
             if service_keys.iter().any(|s| s == key) {
-                out.push((sha.to_string(), key.to_string()));
+                out.push((strip(sha).to_string(), key.to_string()));
             }
         }
         Ok(out)

@@ -9,11 +9,11 @@
 //! `FOR UPDATE SKIP LOCKED` and completed only by the worker holding the attempt.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use deadpool_postgres::{Pool, Transaction};
-use inquest_domain::{IncidentDecision, IncidentId, IncidentStatus, Timestamp};
+use inquest_domain::{IncidentDecision, IncidentId, IncidentStatus, ProjectId, Timestamp};
 use inquest_intake::correlate::{Outcome, Snapshot, StoredAlert, correlate, operator_decision};
 use inquest_intake::group::{GroupCommit, GroupError, IngestRequest};
 use inquest_intake::lifecycle::{Action, IncidentState, Note};
@@ -27,7 +27,7 @@ use tokio_postgres::types::ToSql;
 use tracing::{debug, warn};
 use uuid::Uuid;
 
-use crate::{BACKEND, PostgresStore, pg_err, pool_err};
+use crate::{BACKEND, PostgresStore, begin, pg_err, pool_err};
 
 /// How many times a batch is retried when Postgres aborts it for a deadlock or a
 /// serialisation failure (the transaction rolled back: nothing was written).
@@ -77,16 +77,16 @@ fn from_json<T: DeserializeOwned>(op: &str, v: serde_json::Value) -> Result<T, S
     serde_json::from_value(v).map_err(|e| corrupt(op, e))
 }
 
-/// Advisory lock key of a service or fingerprint: the first 8 bytes of a SHA-256.
-fn lock_key(kind: &str, name: &str) -> i64 {
-    let digest = Sha256::digest(format!("inquest-ingest\u{1f}{kind}\u{1f}{name}").as_bytes());
+/// Advisory lock key of a service or fingerprint of a project: the first 8 bytes of a SHA-256.
+fn lock_key(project: &str, kind: &str, name: &str) -> i64 {
+    let digest = Sha256::digest(format!("inquest-ingest\u{1f}{project}\u{1f}{kind}\u{1f}{name}").as_bytes());
     let mut b = [0u8; 8];
     b.copy_from_slice(&digest[..8]);
     i64::from_be_bytes(b)
 }
 
-fn service_lock(service: &str) -> i64 {
-    lock_key("service", service)
+fn service_lock(project: &str, service: &str) -> i64 {
+    lock_key(project, "service", service)
 }
 
 fn state_str(s: JobState) -> &'static str {
@@ -131,9 +131,10 @@ fn job_of(op: &str, row: &tokio_postgres::Row) -> Result<Job, Fail> {
 
 /// The decisions of these incidents (all, or only those the records store has not
 /// had), oldest first, by incident.
-const DECISIONS_OF: &str = "SELECT incident_id, body FROM ingest_decisions WHERE incident_id = ANY($1) ORDER BY seq";
-const PENDING_DECISIONS_OF: &str =
-    "SELECT incident_id, body FROM ingest_decisions WHERE incident_id = ANY($1) AND pending ORDER BY seq";
+const DECISIONS_OF: &str =
+    "SELECT incident_id, body FROM ingest_decisions WHERE project_id = $2 AND incident_id = ANY($1) ORDER BY seq";
+const PENDING_DECISIONS_OF: &str = "SELECT incident_id, body FROM ingest_decisions \
+     WHERE project_id = $2 AND incident_id = ANY($1) AND pending ORDER BY seq";
 
 /// Put each decision row into its incident's `decisions`.
 fn attach_decisions(op: &str, incidents: &mut [IncidentState], rows: &[tokio_postgres::Row]) -> Result<(), StoreError> {
@@ -169,13 +170,19 @@ async fn advisory_locks(txn: &Transaction<'_>, mut keys: Vec<i64>) -> Result<(),
     Ok(())
 }
 
-/// `IngestStore` on the `deadpool-postgres` pool of a `PostgresStore`.
+type Combiner = GroupCommit<IngestRequest, StoreResult<Vec<Applied>>>;
+
+/// `IngestStore` of one project on the `deadpool-postgres` pool of a `PostgresStore`.
+/// Every operation is a transaction that sets `inquest.project` first, and every
+/// statement names `project_id` too.
 #[derive(Clone)]
 pub struct PostgresIntakeStore {
     pool: Pool,
-    /// The task that commits the alert requests waiting at that moment together;
-    /// started by the first `ingest`, it ends when the last handle is dropped.
-    combiner: Arc<OnceLock<GroupCommit<IngestRequest, StoreResult<Vec<Applied>>>>>,
+    project: ProjectId,
+    /// Per project, the task that commits the alert requests waiting at that moment
+    /// together; started by the project's first `ingest`, shared by every scoped
+    /// view, it ends when the last handle is dropped.
+    combiners: Arc<Mutex<HashMap<ProjectId, Combiner>>>,
 }
 
 /// Most alerts committed in one transaction by the combiner.
@@ -203,21 +210,43 @@ async fn commit_group(store: &PostgresIntakeStore, group: Vec<IngestRequest>) ->
 impl std::fmt::Debug for PostgresIntakeStore {
     // The pool holds the connection settings, password included: never print them.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresIntakeStore").field("pool", &self.pool.status()).finish()
+        f.debug_struct("PostgresIntakeStore")
+            .field("pool", &self.pool.status())
+            .field("project", &self.project)
+            .finish()
     }
 }
 
 impl PostgresStore {
-    /// The intake store on this store's database and pool: one pool serves the
-    /// records and the intake.
+    /// The intake store on this store's database and pool, in its project: one
+    /// pool serves the records and the intake.
     pub fn intake(&self) -> PostgresIntakeStore {
-        PostgresIntakeStore::on_pool(self.pool.clone())
+        PostgresIntakeStore::on_pool(self.pool.clone(), self.project.clone())
     }
 }
 
 impl PostgresIntakeStore {
-    fn on_pool(pool: Pool) -> Self {
-        Self { pool, combiner: Arc::new(OnceLock::new()) }
+    fn on_pool(pool: Pool, project: ProjectId) -> Self {
+        Self { pool, project, combiners: Arc::new(Mutex::new(HashMap::new())) }
+    }
+
+    /// The same pool acting in `project`.
+    pub fn in_project(&self, project: &ProjectId) -> PostgresIntakeStore {
+        PostgresIntakeStore { pool: self.pool.clone(), project: project.clone(), combiners: self.combiners.clone() }
+    }
+
+    /// A transaction acting in this store's project.
+    async fn begin<'a>(&self, client: &'a mut deadpool_postgres::Object, op: &str) -> StoreResult<Transaction<'a>> {
+        begin(client, &self.project, op).await
+    }
+
+    /// One read in a transaction of its own, acting in this store's project.
+    async fn read(&self, op: &str, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<Vec<tokio_postgres::Row>> {
+        let mut client = self.client(op).await?;
+        let txn = self.begin(&mut client, op).await?;
+        let rows = txn.query(sql, params).await.map_err(|e| pg_err(op, e))?;
+        txn.commit().await.map_err(|e| pg_err(op, e))?;
+        Ok(rows)
     }
 
     async fn client(&self, op: &str) -> StoreResult<deadpool_postgres::Object> {
@@ -245,12 +274,13 @@ impl PostgresIntakeStore {
     /// then write each alert, fingerprint and incident once.
     async fn ingest_once(&self, batch: &[Alert], policy: &Policy, now: Timestamp) -> Result<Vec<Applied>, Fail> {
         let op = "ingest";
+        let project = self.project.as_str();
         let mut client = self.client(op).await?;
-        let txn = client.transaction().await?;
+        let txn = self.begin(&mut client, op).await?;
         let mut keys = Vec::with_capacity(batch.len() * 2);
         for a in batch {
-            keys.push(service_lock(&a.service));
-            keys.push(lock_key("fingerprint", &a.fingerprint));
+            keys.push(service_lock(project, &a.service));
+            keys.push(lock_key(project, "fingerprint", &a.fingerprint));
         }
         advisory_locks(&txn, keys).await?;
 
@@ -258,16 +288,20 @@ impl PostgresIntakeStore {
             batch.iter().map(|a| a.fingerprint.as_str()).collect::<BTreeSet<_>>().into_iter().collect();
         let services: Vec<&str> =
             batch.iter().map(|a| a.service.as_str()).collect::<BTreeSet<_>>().into_iter().collect();
-        let fp_params: [&(dyn ToSql + Sync); 1] = [&fingerprints];
-        let service_params: [&(dyn ToSql + Sync); 1] = [&services];
+        let fp_params: [&(dyn ToSql + Sync); 2] = [&fingerprints, &project];
+        let service_params: [&(dyn ToSql + Sync); 2] = [&services, &project];
         // Both reads in one round trip (tokio-postgres pipelines queries polled together).
         let (alert_rows, active_rows) = futures::try_join!(
             txn.query(
-                "SELECT f.fingerprint, a.body FROM ingest_alert_fingerprints f JOIN ingest_alerts a ON a.alert_id = f.alert_id \
-                 WHERE f.fingerprint = ANY($1)",
+                "SELECT f.fingerprint, a.body FROM ingest_alert_fingerprints f \
+                 JOIN ingest_alerts a ON a.project_id = f.project_id AND a.alert_id = f.alert_id \
+                 WHERE f.project_id = $2 AND f.fingerprint = ANY($1)",
                 &fp_params,
             ),
-            txn.query("SELECT service, incident_id FROM ingest_active_incidents WHERE service = ANY($1)", &service_params),
+            txn.query(
+                "SELECT service, incident_id FROM ingest_active_incidents WHERE project_id = $2 AND service = ANY($1)",
+                &service_params
+            ),
         )?;
         // fingerprint -> (latest alert row, changed)
         let mut alerts: HashMap<String, (StoredAlert, bool)> = HashMap::new();
@@ -288,7 +322,10 @@ impl PostgresIntakeStore {
             .collect();
         // Incidents of other services (a fingerprint shared across services) are locked by the row lock.
         let rows = txn
-            .query("SELECT state FROM ingest_incident_states WHERE incident_id = ANY($1) FOR UPDATE", &[&ids])
+            .query(
+                "SELECT state FROM ingest_incident_states WHERE project_id = $2 AND incident_id = ANY($1) FOR UPDATE",
+                &[&ids, &project],
+            )
             .await?;
         // incident -> (state, changed, new in this batch)
         let mut incidents: HashMap<Uuid, (IncidentState, bool, bool)> = HashMap::new();
@@ -371,37 +408,40 @@ impl PostgresIntakeStore {
         }
         let (pointer_services, pointer_ids): (Vec<&str>, Vec<Uuid>) = pointers.into_iter().unzip();
         txn.execute(
-            "INSERT INTO ingest_incident_states (incident_id, service, status, created_at, state) \
-             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[]) \
-             ON CONFLICT (incident_id) DO UPDATE SET status = EXCLUDED.status, state = EXCLUDED.state",
-            &[&inc_ids, &inc_services, &inc_status, &inc_created, &inc_states],
+            "INSERT INTO ingest_incident_states (incident_id, service, status, created_at, state, project_id) \
+             SELECT *, $6 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[]) \
+             ON CONFLICT (project_id, incident_id) DO UPDATE SET status = EXCLUDED.status, state = EXCLUDED.state",
+            &[&inc_ids, &inc_services, &inc_status, &inc_created, &inc_states, &project],
         )
         .await?;
-        let decision_params: [&(dyn ToSql + Sync); 3] = [&decision_incidents, &decision_ids, &decision_bodies];
-        let outbox_params: [&(dyn ToSql + Sync); 1] = [&inc_ids];
-        let unpoint_params: [&(dyn ToSql + Sync); 2] = [&closed.0, &closed.1];
-        let point_params: [&(dyn ToSql + Sync); 2] = [&pointer_services, &pointer_ids];
+        let decision_params: [&(dyn ToSql + Sync); 4] =
+            [&decision_incidents, &decision_ids, &decision_bodies, &project];
+        let outbox_params: [&(dyn ToSql + Sync); 2] = [&inc_ids, &project];
+        let unpoint_params: [&(dyn ToSql + Sync); 3] = [&closed.0, &closed.1, &project];
+        let point_params: [&(dyn ToSql + Sync); 3] = [&pointer_services, &pointer_ids, &project];
         let decisions = txn.execute(
-            "INSERT INTO ingest_decisions (incident_id, decision_id, version, body) \
-             SELECT i, d, nextval('ingest_records_outbox_version'), b \
+            "INSERT INTO ingest_decisions (incident_id, decision_id, version, body, project_id) \
+             SELECT i, d, nextval('ingest_records_outbox_version'), b, $4 \
              FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[]) WITH ORDINALITY AS t(i, d, b, n) ORDER BY n \
-             ON CONFLICT (decision_id) DO NOTHING",
+             ON CONFLICT (project_id, decision_id) DO NOTHING",
             &decision_params,
         );
         let outbox = txn.execute(
-            "INSERT INTO ingest_records_outbox (incident_id, version) \
-             SELECT id, nextval('ingest_records_outbox_version') FROM unnest($1::uuid[]) WITH ORDINALITY AS t(id, n) ORDER BY n \
-             ON CONFLICT (incident_id) DO UPDATE SET version = EXCLUDED.version",
+            "INSERT INTO ingest_records_outbox (incident_id, version, project_id) \
+             SELECT id, nextval('ingest_records_outbox_version'), $2 \
+             FROM unnest($1::uuid[]) WITH ORDINALITY AS t(id, n) ORDER BY n \
+             ON CONFLICT (project_id, incident_id) DO UPDATE SET version = EXCLUDED.version",
             &outbox_params,
         );
         let unpoint = txn.execute(
             "DELETE FROM ingest_active_incidents a USING unnest($1::text[], $2::uuid[]) AS c(service, incident_id) \
-             WHERE a.service = c.service AND a.incident_id = c.incident_id",
+             WHERE a.project_id = $3 AND a.service = c.service AND a.incident_id = c.incident_id",
             &unpoint_params,
         );
         let point = txn.execute(
-            "INSERT INTO ingest_active_incidents (service, incident_id) SELECT * FROM unnest($1::text[], $2::uuid[]) \
-             ON CONFLICT (service) DO UPDATE SET incident_id = EXCLUDED.incident_id",
+            "INSERT INTO ingest_active_incidents (service, incident_id, project_id) \
+             SELECT *, $3 FROM unnest($1::text[], $2::uuid[]) \
+             ON CONFLICT (project_id, service) DO UPDATE SET incident_id = EXCLUDED.incident_id",
             &point_params,
         );
         // Pipelined in this order: the decisions before the outbox entry (a newer
@@ -416,28 +456,30 @@ impl PostgresIntakeStore {
         let alert_times: Vec<Timestamp> = rows.iter().map(|a| a.first_received_at).collect();
         let alert_bodies: Vec<serde_json::Value> = rows.iter().map(|a| to_json(op, *a)).collect::<Result<_, _>>()?;
         txn.execute(
-            "INSERT INTO ingest_alerts (alert_id, fingerprint, incident_id, first_received_at, body) \
-             SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::timestamptz[], $5::jsonb[]) \
-             ON CONFLICT (alert_id) DO UPDATE SET incident_id = EXCLUDED.incident_id, body = EXCLUDED.body",
-            &[&alert_ids, &alert_fps, &alert_incidents, &alert_times, &alert_bodies],
+            "INSERT INTO ingest_alerts (alert_id, fingerprint, incident_id, first_received_at, body, project_id) \
+             SELECT *, $6 FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::timestamptz[], $5::jsonb[]) \
+             ON CONFLICT (project_id, alert_id) DO UPDATE SET incident_id = EXCLUDED.incident_id, body = EXCLUDED.body",
+            &[&alert_ids, &alert_fps, &alert_incidents, &alert_times, &alert_bodies, &project],
         )
         .await?;
         let latest = changed.len();
         txn.execute(
-            "INSERT INTO ingest_alert_fingerprints (fingerprint, alert_id) SELECT * FROM unnest($1::text[], $2::uuid[]) \
-             ON CONFLICT (fingerprint) DO UPDATE SET alert_id = EXCLUDED.alert_id",
-            &[&&alert_fps[..latest], &&alert_ids[..latest]],
+            "INSERT INTO ingest_alert_fingerprints (fingerprint, alert_id, project_id) \
+             SELECT *, $3 FROM unnest($1::text[], $2::uuid[]) \
+             ON CONFLICT (project_id, fingerprint) DO UPDATE SET alert_id = EXCLUDED.alert_id",
+            &[&&alert_fps[..latest], &&alert_ids[..latest], &project],
         )
         .await?;
         if !jobs.is_empty() {
             let put_job = txn
                 .prepare_cached(
-                    "INSERT INTO investigation_jobs (job_id, incident_id, state, attempts, created_at, next_run_at, runs) \
-                     VALUES ($1, $2, 'queued', 0, $3, $3, '[]'::jsonb) ON CONFLICT (job_id) DO NOTHING",
+                    "INSERT INTO investigation_jobs (job_id, incident_id, state, attempts, created_at, next_run_at, runs, \
+                     project_id) VALUES ($1, $2, 'queued', 0, $3, $3, '[]'::jsonb, $4) \
+                     ON CONFLICT (project_id, job_id) DO NOTHING",
                 )
                 .await?;
             for (job_id, incident_id) in &jobs {
-                txn.execute(&put_job, &[job_id, incident_id, &now]).await?;
+                txn.execute(&put_job, &[job_id, incident_id, &now, &project]).await?;
             }
         }
         txn.commit().await?;
@@ -452,19 +494,26 @@ impl PostgresIntakeStore {
         id: IncidentId,
         change: impl FnOnce(&mut IncidentState) -> Result<bool, LifecycleError>,
     ) -> Result<IncidentState, LifecycleError> {
+        let project = self.project.as_str();
         let mut client = self.client(op).await?;
-        let txn = client.transaction().await.map_err(|e| pg_err(op, e))?;
+        let txn = self.begin(&mut client, op).await?;
         let service: Option<String> = txn
-            .query_opt("SELECT service FROM ingest_incident_states WHERE incident_id = $1", &[&id.0])
+            .query_opt(
+                "SELECT service FROM ingest_incident_states WHERE project_id = $2 AND incident_id = $1",
+                &[&id.0, &project],
+            )
             .await
             .map_err(|e| pg_err(op, e))?
             .map(|r| r.try_get(0))
             .transpose()
             .map_err(|e| pg_err(op, e))?;
         let Some(service) = service else { return Err(LifecycleError::NotFound(id)) };
-        advisory_locks(&txn, vec![service_lock(&service)]).await.map_err(|e| e.into_store(op))?;
+        advisory_locks(&txn, vec![service_lock(project, &service)]).await.map_err(|e| e.into_store(op))?;
         let row = txn
-            .query_opt("SELECT state FROM ingest_incident_states WHERE incident_id = $1 FOR UPDATE", &[&id.0])
+            .query_opt(
+                "SELECT state FROM ingest_incident_states WHERE project_id = $2 AND incident_id = $1 FOR UPDATE",
+                &[&id.0, &project],
+            )
             .await
             .map_err(|e| pg_err(op, e))?
             .ok_or(LifecycleError::NotFound(id))?;
@@ -474,15 +523,16 @@ impl PostgresIntakeStore {
         // put_incident writes.
         for d in &inc.decisions {
             txn.execute(
-                "INSERT INTO ingest_decisions (incident_id, decision_id, version, body) \
-                 VALUES ($1, $2, nextval('ingest_records_outbox_version'), $3) ON CONFLICT (decision_id) DO NOTHING",
-                &[&id.0, &d.decision_id.0, &to_json(op, d)?],
+                "INSERT INTO ingest_decisions (incident_id, decision_id, version, body, project_id) \
+                 VALUES ($1, $2, nextval('ingest_records_outbox_version'), $3, $4) \
+                 ON CONFLICT (project_id, decision_id) DO NOTHING",
+                &[&id.0, &d.decision_id.0, &to_json(op, d)?, &project],
             )
             .await
             .map_err(|e| pg_err(op, e))?;
         }
-        put_incident(&txn, &inc, reopened, op).await.map_err(|e| e.into_store(op))?;
-        let rows = txn.query(DECISIONS_OF, &[&vec![id.0]]).await.map_err(|e| pg_err(op, e))?;
+        put_incident(&txn, project, &inc, reopened, op).await.map_err(|e| e.into_store(op))?;
+        let rows = txn.query(DECISIONS_OF, &[&vec![id.0], &project]).await.map_err(|e| pg_err(op, e))?;
         attach_decisions(op, std::slice::from_mut(&mut inc), &rows)?;
         txn.commit().await.map_err(|e| pg_err(op, e))?;
         Ok(inc)
@@ -500,14 +550,15 @@ impl PostgresIntakeStore {
         let attempt = i32::try_from(attempt).map_err(|e| StoreError::new(ErrorKind::InvalidInput, BACKEND, op, e))?;
         let run = async {
             let mut client = self.client(op).await?;
-            let txn = client.transaction().await?;
+            let txn = self.begin(&mut client, op).await?;
             let row = txn
                 .query_opt(
                     &format!(
                         "SELECT {JOB_COLUMNS} FROM investigation_jobs \
-                         WHERE job_id = $1 AND lease_owner = $2 AND attempts = $3 AND state = 'running' FOR UPDATE"
+                         WHERE project_id = $4 AND job_id = $1 AND lease_owner = $2 AND attempts = $3 \
+                           AND state = 'running' FOR UPDATE"
                     ),
-                    &[&job_id, &worker, &attempt],
+                    &[&job_id, &worker, &attempt, &self.project.as_str()],
                 )
                 .await?;
             let Some(row) = row else {
@@ -516,7 +567,7 @@ impl PostgresIntakeStore {
             };
             let mut job = job_of(op, &row)?;
             f(&mut job);
-            write_job(&txn, &job, op).await?;
+            write_job(&txn, self.project.as_str(), &job, op).await?;
             txn.commit().await?;
             Ok(true)
         };
@@ -526,38 +577,52 @@ impl PostgresIntakeStore {
 
 /// Store an incident: its row, the outbox (a new version), and the service's
 /// active pointer (set for a new or reopened incident, dropped once it closes).
-async fn put_incident(txn: &Transaction<'_>, inc: &IncidentState, new_incident: bool, op: &str) -> Result<(), Fail> {
+async fn put_incident(
+    txn: &Transaction<'_>,
+    project: &str,
+    inc: &IncidentState,
+    new_incident: bool,
+    op: &str,
+) -> Result<(), Fail> {
     let state = state_json(op, inc)?;
     let upsert = txn
         .prepare_cached(
-            "INSERT INTO ingest_incident_states (incident_id, service, status, created_at, state) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (incident_id) DO UPDATE SET status = EXCLUDED.status, state = EXCLUDED.state",
+            "INSERT INTO ingest_incident_states (incident_id, service, status, created_at, state, project_id) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (project_id, incident_id) DO UPDATE SET status = EXCLUDED.status, state = EXCLUDED.state",
         )
         .await?;
     let outbox = txn
         .prepare_cached(
-            "INSERT INTO ingest_records_outbox (incident_id, version) VALUES ($1, nextval('ingest_records_outbox_version')) \
-             ON CONFLICT (incident_id) DO UPDATE SET version = EXCLUDED.version",
+            "INSERT INTO ingest_records_outbox (incident_id, version, project_id) \
+             VALUES ($1, nextval('ingest_records_outbox_version'), $2) \
+             ON CONFLICT (project_id, incident_id) DO UPDATE SET version = EXCLUDED.version",
         )
         .await?;
     let pointer = if new_incident {
         Some(
             txn.prepare_cached(
-                "INSERT INTO ingest_active_incidents (service, incident_id) VALUES ($1, $2) \
-                 ON CONFLICT (service) DO UPDATE SET incident_id = EXCLUDED.incident_id",
+                "INSERT INTO ingest_active_incidents (service, incident_id, project_id) VALUES ($1, $2, $3) \
+                 ON CONFLICT (project_id, service) DO UPDATE SET incident_id = EXCLUDED.incident_id",
             )
             .await?,
         )
     } else if !inc.is_active() {
-        Some(txn.prepare_cached("DELETE FROM ingest_active_incidents WHERE service = $1 AND incident_id = $2").await?)
+        Some(
+            txn.prepare_cached(
+                "DELETE FROM ingest_active_incidents WHERE service = $1 AND incident_id = $2 AND project_id = $3",
+            )
+            .await?,
+        )
     } else {
         None
     };
     let status = inc.status.as_str();
     // The incident row, then the rows referencing it, pipelined in this order.
-    let row_params: [&(dyn ToSql + Sync); 5] = [&inc.incident_id.0, &inc.service, &status, &inc.created_at, &state];
-    let id_params: [&(dyn ToSql + Sync); 1] = [&inc.incident_id.0];
-    let pointer_params: [&(dyn ToSql + Sync); 2] = [&inc.service, &inc.incident_id.0];
+    let row_params: [&(dyn ToSql + Sync); 6] =
+        [&inc.incident_id.0, &inc.service, &status, &inc.created_at, &state, &project];
+    let id_params: [&(dyn ToSql + Sync); 2] = [&inc.incident_id.0, &project];
+    let pointer_params: [&(dyn ToSql + Sync); 3] = [&inc.service, &inc.incident_id.0, &project];
     let row = txn.execute(&upsert, &row_params);
     let queued = txn.execute(&outbox, &id_params);
     match &pointer {
@@ -571,16 +636,16 @@ async fn put_incident(txn: &Transaction<'_>, inc: &IncidentState, new_incident: 
     Ok(())
 }
 
-async fn write_job(txn: &Transaction<'_>, job: &Job, op: &str) -> Result<(), Fail> {
+async fn write_job(txn: &Transaction<'_>, project: &str, job: &Job, op: &str) -> Result<(), Fail> {
     let runs = to_json(op, &job.runs)?;
     let attempts = i32::try_from(job.attempts).map_err(|e| StoreError::new(ErrorKind::InvalidInput, BACKEND, op, e))?;
     let stmt = txn
         .prepare_cached(
             "UPDATE investigation_jobs SET state = $2, attempts = $3, next_run_at = $4, lease_owner = $5, lease_until = $6, \
-             last_error = $7, runs = $8 WHERE job_id = $1",
+             last_error = $7, runs = $8 WHERE job_id = $1 AND project_id = $9",
         )
         .await?;
-    let params: [&(dyn ToSql + Sync); 8] = [
+    let params: [&(dyn ToSql + Sync); 9] = [
         &job.job_id,
         &state_str(job.state),
         &attempts,
@@ -589,6 +654,7 @@ async fn write_job(txn: &Transaction<'_>, job: &Job, op: &str) -> Result<(), Fai
         &job.lease_until,
         &job.last_error,
         &runs,
+        &project,
     ];
     txn.execute(&stmt, &params).await?;
     Ok(())
@@ -600,12 +666,33 @@ impl IngestStore for PostgresIntakeStore {
         BACKEND
     }
 
+    fn project(&self) -> &ProjectId {
+        &self.project
+    }
+
+    fn scoped(&self, project: &ProjectId) -> Arc<dyn IngestStore> {
+        Arc::new(self.in_project(project))
+    }
+
     async fn check_connectivity(&self) -> StoreResult<()> {
         let op = "check_connectivity";
-        let client = self.client(op).await?;
         // Also checks the schema: a missing table says to run `inquest migrate`.
-        client.query("SELECT 1 FROM investigation_jobs LIMIT 1", &[]).await.map_err(|e| pg_err(op, e))?;
+        self.read(op, "SELECT 1 FROM investigation_jobs WHERE project_id = $1 LIMIT 1", &[&self.project.as_str()])
+            .await?;
         Ok(())
+    }
+
+    async fn projects_with_work(&self) -> StoreResult<Vec<ProjectId>> {
+        let op = "projects_with_work";
+        let client = self.client(op).await?;
+        // A security-definer function: the application role sees no other project's rows.
+        let rows = client.query("SELECT inquest_projects_with_work()", &[]).await.map_err(|e| pg_err(op, e))?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get(0).map_err(|e| pg_err(op, e))?;
+                ProjectId::new(&id).map_err(|e| corrupt(op, e))
+            })
+            .collect()
     }
 
     async fn ingest(&self, batch: &[Alert], policy: &Policy, now: Timestamp) -> StoreResult<Vec<Applied>> {
@@ -613,13 +700,19 @@ impl IngestStore for PostgresIntakeStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let queue = self.combiner.get_or_init(|| {
-            let (queue, groups) = GroupCommit::new(MAX_GROUP_ALERTS);
-            // The task's own handle has no combiner of its own, so it does not keep itself alive.
-            let store = PostgresIntakeStore::on_pool(self.pool.clone());
-            tokio::spawn(async move { groups.run(|group| commit_group(&store, group)).await });
-            queue
-        });
+        let queue = {
+            let mut combiners = self.combiners.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            combiners
+                .entry(self.project.clone())
+                .or_insert_with(|| {
+                    let (queue, groups) = GroupCommit::new(MAX_GROUP_ALERTS);
+                    // The task's own handle has no combiners of its own, so it does not keep itself alive.
+                    let store = PostgresIntakeStore::on_pool(self.pool.clone(), self.project.clone());
+                    tokio::spawn(async move { groups.run(|group| commit_group(&store, group)).await });
+                    queue
+                })
+                .clone()
+        };
         let request = IngestRequest { alerts: batch.to_vec(), policy: policy.clone(), now };
         queue.submit(request).await.map_err(|e| {
             let message = match e {
@@ -632,40 +725,54 @@ impl IngestStore for PostgresIntakeStore {
 
     async fn get_incident(&self, id: IncidentId) -> StoreResult<Option<IncidentState>> {
         let op = "get_incident";
-        let client = self.client(op).await?;
-        let row = client
-            .query_opt("SELECT state FROM ingest_incident_states WHERE incident_id = $1", &[&id.0])
+        let project = self.project.as_str();
+        let mut client = self.client(op).await?;
+        let txn = self.begin(&mut client, op).await?;
+        let row = txn
+            .query_opt(
+                "SELECT state FROM ingest_incident_states WHERE project_id = $2 AND incident_id = $1",
+                &[&id.0, &project],
+            )
             .await
             .map_err(|e| pg_err(op, e))?;
         let Some(r) = row else { return Ok(None) };
         let mut inc: IncidentState = from_json(op, r.try_get(0).map_err(|e| pg_err(op, e))?)?;
-        let rows = client.query(DECISIONS_OF, &[&vec![id.0]]).await.map_err(|e| pg_err(op, e))?;
+        let rows = txn.query(DECISIONS_OF, &[&vec![id.0], &project]).await.map_err(|e| pg_err(op, e))?;
+        txn.commit().await.map_err(|e| pg_err(op, e))?;
         attach_decisions(op, std::slice::from_mut(&mut inc), &rows)?;
         Ok(Some(inc))
     }
 
     async fn list_incidents(&self) -> StoreResult<Vec<IncidentState>> {
         let op = "list_incidents";
-        let client = self.client(op).await?;
-        let rows = client
-            .query("SELECT state FROM ingest_incident_states ORDER BY created_at DESC, incident_id", &[])
+        let project = self.project.as_str();
+        let mut client = self.client(op).await?;
+        let txn = self.begin(&mut client, op).await?;
+        let rows = txn
+            .query(
+                "SELECT state FROM ingest_incident_states WHERE project_id = $1 ORDER BY created_at DESC, incident_id",
+                &[&project],
+            )
             .await
             .map_err(|e| pg_err(op, e))?;
         let mut incidents: Vec<IncidentState> =
             rows.iter().map(|r| from_json(op, r.try_get(0).map_err(|e| pg_err(op, e))?)).collect::<Result<_, _>>()?;
         let ids: Vec<Uuid> = incidents.iter().map(|i| i.incident_id.0).collect();
-        let rows = client.query(DECISIONS_OF, &[&ids]).await.map_err(|e| pg_err(op, e))?;
+        let rows = txn.query(DECISIONS_OF, &[&ids, &project]).await.map_err(|e| pg_err(op, e))?;
+        txn.commit().await.map_err(|e| pg_err(op, e))?;
         attach_decisions(op, &mut incidents, &rows)?;
         Ok(incidents)
     }
 
     async fn incident_counts(&self) -> StoreResult<BTreeMap<String, u64>> {
         let op = "incident_counts";
-        let client = self.client(op).await?;
-        let rows = client
-            .query("SELECT status, count(*) FROM ingest_incident_states GROUP BY status", &[])
-            .await
-            .map_err(|e| pg_err(op, e))?;
+        let rows = self
+            .read(
+                op,
+                "SELECT status, count(*) FROM ingest_incident_states WHERE project_id = $1 GROUP BY status",
+                &[&self.project.as_str()],
+            )
+            .await?;
         let mut out: BTreeMap<String, u64> =
             [IncidentStatus::Open, IncidentStatus::Triaged, IncidentStatus::Resolved, IncidentStatus::Suppressed]
                 .iter()
@@ -681,25 +788,23 @@ impl IngestStore for PostgresIntakeStore {
 
     async fn alerts_of(&self, incident: IncidentId) -> StoreResult<Vec<StoredAlert>> {
         let op = "alerts_of";
-        let client = self.client(op).await?;
-        let rows = client
-            .query(
-                "SELECT body FROM ingest_alerts WHERE incident_id = $1 ORDER BY first_received_at, alert_id",
-                &[&incident.0],
+        let rows = self
+            .read(
+                op,
+                "SELECT body FROM ingest_alerts WHERE project_id = $2 AND incident_id = $1 \
+                 ORDER BY first_received_at, alert_id",
+                &[&incident.0, &self.project.as_str()],
             )
-            .await
-            .map_err(|e| pg_err(op, e))?;
+            .await?;
         rows.iter().map(|r| from_json(op, r.try_get(0).map_err(|e| pg_err(op, e))?)).collect()
     }
 
     async fn alert_count(&self) -> StoreResult<u64> {
         let op = "alert_count";
-        let client = self.client(op).await?;
-        let n: i64 = client
-            .query_one("SELECT count(*) FROM ingest_alerts", &[])
-            .await
-            .and_then(|r| r.try_get(0))
-            .map_err(|e| pg_err(op, e))?;
+        let rows = self
+            .read(op, "SELECT count(*) FROM ingest_alerts WHERE project_id = $1", &[&self.project.as_str()])
+            .await?;
+        let n: i64 = rows.first().map(|r| r.try_get(0)).transpose().map_err(|e| pg_err(op, e))?.unwrap_or(0);
         Ok(n.max(0) as u64)
     }
 
@@ -732,13 +837,16 @@ impl IngestStore for PostgresIntakeStore {
 
     async fn pending_records(&self, limit: usize) -> StoreResult<Vec<Pending>> {
         let op = "pending_records";
-        let client = self.client(op).await?;
+        let project = self.project.as_str();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = client
+        let mut client = self.client(op).await?;
+        let txn = self.begin(&mut client, op).await?;
+        let rows = txn
             .query(
-                "SELECT i.state, o.version FROM ingest_records_outbox o JOIN ingest_incident_states i ON i.incident_id = o.incident_id \
-                 ORDER BY o.version LIMIT $1",
-                &[&limit],
+                "SELECT i.state, o.version FROM ingest_records_outbox o \
+                 JOIN ingest_incident_states i ON i.project_id = o.project_id AND i.incident_id = o.incident_id \
+                 WHERE o.project_id = $2 ORDER BY o.version LIMIT $1",
+                &[&limit, &project],
             )
             .await
             .map_err(|e| pg_err(op, e))?;
@@ -751,7 +859,8 @@ impl IngestStore for PostgresIntakeStore {
         }
         // Only the decisions the records store has not had yet.
         let ids: Vec<Uuid> = incidents.iter().map(|i| i.incident_id.0).collect();
-        let rows = client.query(PENDING_DECISIONS_OF, &[&ids]).await.map_err(|e| pg_err(op, e))?;
+        let rows = txn.query(PENDING_DECISIONS_OF, &[&ids, &project]).await.map_err(|e| pg_err(op, e))?;
+        txn.commit().await.map_err(|e| pg_err(op, e))?;
         attach_decisions(op, &mut incidents, &rows)?;
         Ok(incidents.into_iter().zip(versions).map(|(incident, version)| Pending { incident, version }).collect())
     }
@@ -763,27 +872,30 @@ impl IngestStore for PostgresIntakeStore {
         }
         let ids: Vec<Uuid> = done.iter().map(|(i, _)| i.0).collect();
         let versions: Vec<i64> = done.iter().map(|(_, v)| i64::try_from(*v).unwrap_or(i64::MAX)).collect();
-        let client = self.client(op).await?;
-        // One statement is one transaction: an entry changed since (new version) stays.
+        let mut client = self.client(op).await?;
+        let txn = self.begin(&mut client, op).await?;
+        // One statement: an entry changed since (new version) stays.
         // Entries an intake transaction holds are skipped, not waited for: that
         // transaction is changing them (a new version), and waiting here while it
         // waits for another entry this statement locked would deadlock.
         // The decisions written with a cleared entry (an older version) are no longer pending.
-        let n = client
+        let n = txn
             .execute(
                 "WITH cleared AS ( \
-                   DELETE FROM ingest_records_outbox WHERE incident_id IN ( \
+                   DELETE FROM ingest_records_outbox WHERE project_id = $3 AND incident_id IN ( \
                      SELECT o.incident_id FROM ingest_records_outbox o \
                      JOIN unnest($1::uuid[], $2::bigint[]) AS d(incident_id, version) \
                        ON o.incident_id = d.incident_id AND o.version = d.version \
+                     WHERE o.project_id = $3 \
                      FOR UPDATE OF o SKIP LOCKED) \
                    RETURNING incident_id, version) \
                  UPDATE ingest_decisions d SET pending = false FROM cleared c \
-                 WHERE d.incident_id = c.incident_id AND d.pending AND d.version <= c.version",
-                &[&ids, &versions],
+                 WHERE d.project_id = $3 AND d.incident_id = c.incident_id AND d.pending AND d.version <= c.version",
+                &[&ids, &versions, &self.project.as_str()],
             )
             .await
             .map_err(|e| pg_err(op, e))?;
+        txn.commit().await.map_err(|e| pg_err(op, e))?;
         debug!(decisions_written = n, asked = done.len(), "outbox cleared");
         Ok(())
     }
@@ -796,9 +908,10 @@ impl IngestStore for PostgresIntakeStore {
         now: Timestamp,
     ) -> StoreResult<Taken> {
         let op = "take_job";
+        let project = self.project.as_str();
         let run = async {
             let mut client = self.client(op).await?;
-            let txn = client.transaction().await?;
+            let txn = self.begin(&mut client, op).await?;
             let mut gave_up = Vec::new();
             // A job given up is failed within this transaction, so the next select skips it.
             let job = loop {
@@ -806,24 +919,24 @@ impl IngestStore for PostgresIntakeStore {
                     .query_opt(
                         &format!(
                             "SELECT {JOB_COLUMNS} FROM investigation_jobs \
-                             WHERE (state = 'queued' AND next_run_at <= $1) \
-                                OR (state = 'running' AND (lease_until IS NULL OR lease_until < $1)) \
+                             WHERE project_id = $2 AND ((state = 'queued' AND next_run_at <= $1) \
+                                OR (state = 'running' AND (lease_until IS NULL OR lease_until < $1))) \
                              ORDER BY next_run_at LIMIT 1 FOR UPDATE SKIP LOCKED"
                         ),
-                        &[&now],
+                        &[&now, &project],
                     )
                     .await?;
                 let Some(row) = row else { break None };
                 let mut job = job_of(op, &row)?;
                 if job.out_of_attempts(max_attempts, now) {
                     job.give_up_expired(max_attempts, now);
-                    write_job(&txn, &job, op).await?;
+                    write_job(&txn, project, &job, op).await?;
                     gave_up.push(job);
                     continue;
                 }
                 // Fencing: attempts grows, an expired run is marked "lease expired".
                 job.lease(worker, lease, now);
-                write_job(&txn, &job, op).await?;
+                write_job(&txn, project, &job, op).await?;
                 break Some(job);
             };
             txn.commit().await?;
@@ -851,21 +964,27 @@ impl IngestStore for PostgresIntakeStore {
 
     async fn get_job(&self, job_id: Uuid) -> StoreResult<Option<Job>> {
         let op = "get_job";
-        let client = self.client(op).await?;
-        let row = client
-            .query_opt(&format!("SELECT {JOB_COLUMNS} FROM investigation_jobs WHERE job_id = $1"), &[&job_id])
-            .await
-            .map_err(|e| pg_err(op, e))?;
-        row.map(|r| job_of(op, &r)).transpose().map_err(|e| e.into_store(op))
+        let rows = self
+            .read(
+                op,
+                &format!("SELECT {JOB_COLUMNS} FROM investigation_jobs WHERE project_id = $2 AND job_id = $1"),
+                &[&job_id, &self.project.as_str()],
+            )
+            .await?;
+        rows.first().map(|r| job_of(op, r)).transpose().map_err(|e| e.into_store(op))
     }
 
     async fn list_jobs(&self) -> StoreResult<Vec<Job>> {
         let op = "list_jobs";
-        let client = self.client(op).await?;
-        let rows = client
-            .query(&format!("SELECT {JOB_COLUMNS} FROM investigation_jobs ORDER BY created_at, job_id"), &[])
-            .await
-            .map_err(|e| pg_err(op, e))?;
+        let rows = self
+            .read(
+                op,
+                &format!(
+                    "SELECT {JOB_COLUMNS} FROM investigation_jobs WHERE project_id = $1 ORDER BY created_at, job_id"
+                ),
+                &[&self.project.as_str()],
+            )
+            .await?;
         rows.iter().map(|r| job_of(op, r).map_err(|e| e.into_store(op))).collect()
     }
 }
@@ -889,9 +1008,10 @@ mod tests {
     }
 
     #[test]
-    fn lock_keys_differ_by_kind_and_name() {
-        assert_ne!(lock_key("service", "a"), lock_key("fingerprint", "a"));
-        assert_ne!(service_lock("a"), service_lock("b"));
-        assert_eq!(service_lock("a"), service_lock("a"));
+    fn lock_keys_differ_by_project_kind_and_name() {
+        assert_ne!(lock_key("p", "service", "a"), lock_key("p", "fingerprint", "a"));
+        assert_ne!(service_lock("p", "a"), service_lock("p", "b"));
+        assert_ne!(service_lock("p", "a"), service_lock("q", "a"));
+        assert_eq!(service_lock("p", "a"), service_lock("p", "a"));
     }
 }

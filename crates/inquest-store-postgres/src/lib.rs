@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime, TimeoutType};
+use inquest_domain::ProjectId;
 use inquest_ports::{ErrorKind, StoreError};
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
@@ -46,21 +47,26 @@ impl Default for PoolSettings {
     }
 }
 
-/// Records on one PostgreSQL database.
+/// Records of one project on one PostgreSQL database. Every operation is a
+/// transaction that first sets `inquest.project` (row-level security keeps the
+/// session to it) and every statement also names `project_id` itself, since the
+/// owner and superusers bypass row-level security.
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
+    project: ProjectId,
 }
 
 impl std::fmt::Debug for PostgresStore {
     // The pool holds the connection settings, password included: never print them.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresStore").field("pool", &self.pool.status()).finish()
+        f.debug_struct("PostgresStore").field("pool", &self.pool.status()).field("project", &self.project).finish()
     }
 }
 
 impl PostgresStore {
-    /// A pool for `url` (`postgres://user:password@host:port/db` or key=value form).
+    /// A pool for `url` (`postgres://user:password@host:port/db` or key=value form),
+    /// acting in the default project (`in_project` for another one).
     /// Connections are opened on first use, so this does not fail when the server is down.
     pub fn connect(url: &str, settings: &PoolSettings) -> Result<Self, StoreError> {
         let mut config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
@@ -88,7 +94,17 @@ impl PostgresStore {
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::new(ErrorKind::InvalidInput, BACKEND, "connect", e))?;
-        Ok(Self { pool })
+        Ok(Self { pool, project: ProjectId::default_project() })
+    }
+
+    /// The same pool acting in `project`.
+    pub fn in_project(&self, project: &ProjectId) -> PostgresStore {
+        PostgresStore { pool: self.pool.clone(), project: project.clone() }
+    }
+
+    /// The project this handle acts in.
+    pub fn project_id(&self) -> &ProjectId {
+        &self.project
     }
 
     pub(crate) async fn client(&self, op: &str) -> Result<deadpool_postgres::Object, StoreError> {
@@ -103,6 +119,22 @@ impl PostgresStore {
         row.try_get(0).map_err(|e| pg_err(op, e))
     }
 }
+
+/// Begin a transaction acting in `project`: `inquest.project` is set for it alone
+/// (`set_config(.., true)`), so a pooled connection never carries it to the next user.
+pub(crate) async fn begin<'a>(
+    client: &'a mut deadpool_postgres::Object,
+    project: &ProjectId,
+    op: &str,
+) -> Result<deadpool_postgres::Transaction<'a>, StoreError> {
+    let txn = client.transaction().await.map_err(|e| pg_err(op, e))?;
+    let stmt = txn.prepare_cached(SET_PROJECT).await.map_err(|e| pg_err(op, e))?;
+    txn.execute(&stmt, &[&project.as_str()]).await.map_err(|e| pg_err(op, e))?;
+    Ok(txn)
+}
+
+/// Sets the project row-level security admits for the current transaction.
+pub const SET_PROJECT: &str = "SELECT set_config('inquest.project', $1, true)";
 
 /// Map a pool error to a store error.
 pub(crate) fn pool_err(op: &str, e: PoolError) -> StoreError {

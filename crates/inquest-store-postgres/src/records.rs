@@ -9,11 +9,11 @@ use inquest_ports::{
     CommitWithFiles, ErrorKind, InvestigationRecord, RecordBatch, RecordStore, StoreError, StoreResult,
 };
 use tokio_postgres::Row;
-use tokio_postgres::types::FromSql;
+use tokio_postgres::types::{FromSql, ToSql};
 use tracing::debug;
 use uuid::Uuid;
 
-use crate::{BACKEND, PostgresStore, pg_err};
+use crate::{BACKEND, PostgresStore, begin, pg_err};
 
 fn get<'a, T: FromSql<'a>>(row: &'a Row, col: &str, op: &str) -> StoreResult<T> {
     row.try_get(col).map_err(|e| pg_err(op, e))
@@ -169,10 +169,15 @@ fn evidence_uuids(v: &[EvidenceId]) -> Vec<Uuid> {
     v.iter().map(|e| e.0).collect()
 }
 
-/// `NotFound` unless the incident exists, read within the transaction.
-async fn require_incident(client: &tokio_postgres::Transaction<'_>, id: IncidentId, op: &str) -> StoreResult<()> {
+/// `NotFound` unless the incident exists in `project`, read within the transaction.
+async fn require_incident(
+    client: &tokio_postgres::Transaction<'_>,
+    project: &str,
+    id: IncidentId,
+    op: &str,
+) -> StoreResult<()> {
     let found = client
-        .query_opt("SELECT 1 FROM incidents WHERE incident_id = $1", &[&id.0])
+        .query_opt("SELECT 1 FROM incidents WHERE project_id = $1 AND incident_id = $2", &[&project, &id.0])
         .await
         .map_err(|e| pg_err(op, e))?;
     match found {
@@ -187,6 +192,14 @@ impl RecordStore for PostgresStore {
         BACKEND
     }
 
+    fn project(&self) -> &ProjectId {
+        self.project_id()
+    }
+
+    fn scoped(&self, project: &ProjectId) -> std::sync::Arc<dyn RecordStore> {
+        std::sync::Arc::new(self.in_project(project))
+    }
+
     async fn check_connectivity(&self) -> StoreResult<()> {
         let op = "check_connectivity";
         let client = self.client(op).await?;
@@ -197,30 +210,34 @@ impl RecordStore for PostgresStore {
     // The span of the call is the port wrapper's `store_call` (inquest-telemetry).
     async fn apply_batch(&self, b: &RecordBatch) -> StoreResult<()> {
         let op = "apply_batch";
+        let project = self.project_id().as_str();
         let mut client = self.client(op).await?;
-        let txn = client.transaction().await.map_err(|e| pg_err(op, e))?;
+        let txn = begin(&mut client, self.project_id(), op).await?;
         let e = |err| pg_err(op, err);
         // Parents before children, so foreign keys hold at every statement.
         let stmt = txn
             .prepare(
-                "INSERT INTO services (service_id, cluster_id, namespace, service_name, created_at)
-                 VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (service_id) DO UPDATE SET cluster_id = EXCLUDED.cluster_id,
+                "INSERT INTO services (service_id, cluster_id, namespace, service_name, created_at, project_id)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (project_id, service_id) DO UPDATE SET cluster_id = EXCLUDED.cluster_id,
                    namespace = EXCLUDED.namespace, service_name = EXCLUDED.service_name,
                    created_at = EXCLUDED.created_at",
             )
             .await
             .map_err(e)?;
         for s in &b.services {
-            txn.execute(&stmt, &[&s.service_id.0, &s.cluster_id, &s.namespace, &s.service_name, &s.created_at])
-                .await
-                .map_err(e)?;
+            txn.execute(
+                &stmt,
+                &[&s.service_id.0, &s.cluster_id, &s.namespace, &s.service_name, &s.created_at, &project],
+            )
+            .await
+            .map_err(e)?;
         }
         let stmt = txn
             .prepare(
-                "INSERT INTO commits (commit_sha, repo, author, message, summary, authored_at, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (commit_sha) DO UPDATE SET repo = EXCLUDED.repo, author = EXCLUDED.author,
+                "INSERT INTO commits (commit_sha, repo, author, message, summary, authored_at, created_at, project_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (project_id, commit_sha) DO UPDATE SET repo = EXCLUDED.repo, author = EXCLUDED.author,
                    message = EXCLUDED.message, summary = EXCLUDED.summary,
                    authored_at = EXCLUDED.authored_at, created_at = EXCLUDED.created_at",
             )
@@ -229,16 +246,17 @@ impl RecordStore for PostgresStore {
         for c in &b.commits {
             txn.execute(
                 &stmt,
-                &[&c.commit_sha, &c.repo, &c.author, &c.message, &c.summary, &c.authored_at, &c.created_at],
+                &[&c.commit_sha, &c.repo, &c.author, &c.message, &c.summary, &c.authored_at, &c.created_at, &project],
             )
             .await
             .map_err(e)?;
         }
         let stmt = txn
             .prepare(
-                "INSERT INTO commit_files (id, commit_sha, file_path, change_type, diff_text, lines_added, lines_removed)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (id) DO UPDATE SET commit_sha = EXCLUDED.commit_sha, file_path = EXCLUDED.file_path,
+                "INSERT INTO commit_files (id, commit_sha, file_path, change_type, diff_text, lines_added, lines_removed,
+                   project_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (project_id, id) DO UPDATE SET commit_sha = EXCLUDED.commit_sha, file_path = EXCLUDED.file_path,
                    change_type = EXCLUDED.change_type, diff_text = EXCLUDED.diff_text,
                    lines_added = EXCLUDED.lines_added, lines_removed = EXCLUDED.lines_removed",
             )
@@ -255,6 +273,7 @@ impl RecordStore for PostgresStore {
                     &f.diff_text,
                     &f.lines_added,
                     &f.lines_removed,
+                    &project,
                 ],
             )
             .await
@@ -263,9 +282,9 @@ impl RecordStore for PostgresStore {
         let stmt = txn
             .prepare(
                 "INSERT INTO deployment_events (deployment_event_id, service_id, started_at, finished_at,
-                   deploy_type, image_ref, revision, metadata)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                 ON CONFLICT (deployment_event_id) DO UPDATE SET service_id = EXCLUDED.service_id,
+                   deploy_type, image_ref, revision, metadata, project_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (project_id, deployment_event_id) DO UPDATE SET service_id = EXCLUDED.service_id,
                    started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,
                    deploy_type = EXCLUDED.deploy_type, image_ref = EXCLUDED.image_ref,
                    revision = EXCLUDED.revision, metadata = EXCLUDED.metadata",
@@ -284,6 +303,7 @@ impl RecordStore for PostgresStore {
                     &d.image_ref,
                     &d.revision,
                     &d.metadata,
+                    &project,
                 ],
             )
             .await
@@ -292,9 +312,9 @@ impl RecordStore for PostgresStore {
         let stmt = txn
             .prepare(
                 "INSERT INTO deployment_commit_ranges (deployment_event_id, previous_revision, current_revision,
-                   is_rollback, commit_shas)
-                 VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (deployment_event_id) DO UPDATE SET previous_revision = EXCLUDED.previous_revision,
+                   is_rollback, commit_shas, project_id)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (project_id, deployment_event_id) DO UPDATE SET previous_revision = EXCLUDED.previous_revision,
                    current_revision = EXCLUDED.current_revision, is_rollback = EXCLUDED.is_rollback,
                    commit_shas = EXCLUDED.commit_shas",
             )
@@ -303,7 +323,14 @@ impl RecordStore for PostgresStore {
         for r in &b.commit_ranges {
             txn.execute(
                 &stmt,
-                &[&r.deployment_event_id.0, &r.previous_revision, &r.current_revision, &r.is_rollback, &r.commit_shas],
+                &[
+                    &r.deployment_event_id.0,
+                    &r.previous_revision,
+                    &r.current_revision,
+                    &r.is_rollback,
+                    &r.commit_shas,
+                    &project,
+                ],
             )
             .await
             .map_err(e)?;
@@ -311,9 +338,9 @@ impl RecordStore for PostgresStore {
         let stmt = txn
             .prepare(
                 "INSERT INTO config_change_events (config_change_id, service_id, detected_at, source, change_kind,
-                   resource_name, diff_payload, actor, audit_log_ref)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                 ON CONFLICT (config_change_id) DO UPDATE SET service_id = EXCLUDED.service_id,
+                   resource_name, diff_payload, actor, audit_log_ref, project_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                 ON CONFLICT (project_id, config_change_id) DO UPDATE SET service_id = EXCLUDED.service_id,
                    detected_at = EXCLUDED.detected_at, source = EXCLUDED.source,
                    change_kind = EXCLUDED.change_kind, resource_name = EXCLUDED.resource_name,
                    diff_payload = EXCLUDED.diff_payload, actor = EXCLUDED.actor,
@@ -334,6 +361,7 @@ impl RecordStore for PostgresStore {
                     &c.diff_payload,
                     &c.actor,
                     &c.audit_log_ref,
+                    &project,
                 ],
             )
             .await
@@ -343,9 +371,9 @@ impl RecordStore for PostgresStore {
             .prepare(
                 "INSERT INTO incidents (incident_id, service_id, status, trigger_type, severity, window_start,
                    window_end, created_at, updated_at, resolved_at, resolution_kind, resolution_summary,
-                   resolved_hypothesis_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-                 ON CONFLICT (incident_id) DO UPDATE SET service_id = EXCLUDED.service_id,
+                   resolved_hypothesis_id, project_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                 ON CONFLICT (project_id, incident_id) DO UPDATE SET service_id = EXCLUDED.service_id,
                    status = EXCLUDED.status, trigger_type = EXCLUDED.trigger_type,
                    severity = EXCLUDED.severity, window_start = EXCLUDED.window_start,
                    window_end = EXCLUDED.window_end, created_at = EXCLUDED.created_at,
@@ -372,6 +400,7 @@ impl RecordStore for PostgresStore {
                     &i.resolution_kind,
                     &i.resolution_summary,
                     &i.resolved_hypothesis_id.map(|h| h.0),
+                    &project,
                 ],
             )
             .await
@@ -380,9 +409,9 @@ impl RecordStore for PostgresStore {
         let stmt = txn
             .prepare(
                 "INSERT INTO incident_decisions (decision_id, incident_id, decided_at, decision, rationale,
-                   policy_version, details)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (decision_id) DO UPDATE SET incident_id = EXCLUDED.incident_id,
+                   policy_version, details, project_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (project_id, decision_id) DO UPDATE SET incident_id = EXCLUDED.incident_id,
                    decided_at = EXCLUDED.decided_at, decision = EXCLUDED.decision,
                    rationale = EXCLUDED.rationale, policy_version = EXCLUDED.policy_version,
                    details = EXCLUDED.details",
@@ -400,6 +429,7 @@ impl RecordStore for PostgresStore {
                     &d.rationale,
                     &d.policy_version,
                     &d.details,
+                    &project,
                 ],
             )
             .await
@@ -418,45 +448,52 @@ impl RecordStore for PostgresStore {
 
     async fn list_services(&self) -> StoreResult<Vec<Service>> {
         let op = "list_services";
-        let client = self.client(op).await?;
-        let rows = client
-            .query(&format!("SELECT {SERVICE_COLS} FROM services ORDER BY service_id"), &[])
-            .await
-            .map_err(|e| pg_err(op, e))?;
+        let project = self.project_id().as_str();
+        let rows = self
+            .read(
+                op,
+                &format!("SELECT {SERVICE_COLS} FROM services WHERE project_id = $1 ORDER BY service_id"),
+                &[&project],
+            )
+            .await?;
         rows.iter().map(|r| service(r, op)).collect()
     }
 
     async fn get_incident(&self, id: IncidentId) -> StoreResult<Option<Incident>> {
         let op = "get_incident";
-        let client = self.client(op).await?;
-        let row = client
-            .query_opt(&format!("SELECT {INCIDENT_COLS} FROM incidents WHERE incident_id = $1"), &[&id.0])
-            .await
-            .map_err(|e| pg_err(op, e))?;
+        let project = self.project_id().as_str();
+        let row = self
+            .read(
+                op,
+                &format!("SELECT {INCIDENT_COLS} FROM incidents WHERE incident_id = $1 AND project_id = $2"),
+                &[&id.0, &project],
+            )
+            .await?
+            .into_iter()
+            .next();
         row.map(|r| incident(&r, op)).transpose()
     }
 
     async fn list_incidents(&self) -> StoreResult<Vec<Incident>> {
         let op = "list_incidents";
-        let client = self.client(op).await?;
-        let rows = client
-            .query(&format!("SELECT {INCIDENT_COLS} FROM incidents ORDER BY window_start DESC, incident_id"), &[])
-            .await
-            .map_err(|e| pg_err(op, e))?;
+        let project = self.project_id().as_str();
+        let rows = self
+            .read(op, &format!("SELECT {INCIDENT_COLS} FROM incidents WHERE project_id = $1 ORDER BY window_start DESC, incident_id"), &[&project])
+            .await?;
         rows.iter().map(|r| incident(r, op)).collect()
     }
 
     async fn list_decisions(&self, incident: IncidentId) -> StoreResult<Vec<IncidentDecision>> {
         let op = "list_decisions";
-        let client = self.client(op).await?;
-        let rows = client
-            .query(
+        let project = self.project_id().as_str();
+        let rows = self
+            .read(
+                op,
                 "SELECT decision_id, incident_id, decided_at, decision, rationale, policy_version, details
-                 FROM incident_decisions WHERE incident_id = $1 ORDER BY decided_at, decision_id",
-                &[&incident.0],
+                 FROM incident_decisions WHERE incident_id = $1 AND project_id = $2 ORDER BY decided_at, decision_id",
+                &[&incident.0, &project],
             )
-            .await
-            .map_err(|e| pg_err(op, e))?;
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(IncidentDecision {
@@ -479,18 +516,18 @@ impl RecordStore for PostgresStore {
         to: Timestamp,
     ) -> StoreResult<Vec<DeploymentEvent>> {
         let op = "deployments_between";
-        let client = self.client(op).await?;
-        let rows = client
-            .query(
+        let project = self.project_id().as_str();
+        let rows = self
+            .read(
+                op,
                 &format!(
                     "SELECT {DEPLOYMENT_COLS} FROM deployment_events
-                     WHERE service_id = ANY($1) AND started_at >= $2 AND started_at <= $3
+                     WHERE project_id = $4 AND service_id = ANY($1) AND started_at >= $2 AND started_at <= $3
                      ORDER BY started_at, deployment_event_id"
                 ),
-                &[&uuids_of_services(services), &from, &to],
+                &[&uuids_of_services(services), &from, &to, &project],
             )
-            .await
-            .map_err(|e| pg_err(op, e))?;
+            .await?;
         rows.iter().map(|r| deployment(r, op)).collect()
     }
 
@@ -501,32 +538,35 @@ impl RecordStore for PostgresStore {
         to: Timestamp,
     ) -> StoreResult<Vec<ConfigChangeEvent>> {
         let op = "config_changes_between";
-        let client = self.client(op).await?;
-        let rows = client
-            .query(
+        let project = self.project_id().as_str();
+        let rows = self
+            .read(
+                op,
                 &format!(
                     "SELECT {CONFIG_COLS} FROM config_change_events
-                     WHERE (service_id IS NULL OR service_id = ANY($1)) AND detected_at >= $2 AND detected_at <= $3
+                     WHERE project_id = $4 AND (service_id IS NULL OR service_id = ANY($1))
+                       AND detected_at >= $2 AND detected_at <= $3
                      ORDER BY detected_at, config_change_id"
                 ),
-                &[&uuids_of_services(services), &from, &to],
+                &[&uuids_of_services(services), &from, &to, &project],
             )
-            .await
-            .map_err(|e| pg_err(op, e))?;
+            .await?;
         rows.iter().map(|r| config_change(r, op)).collect()
     }
 
     async fn commit_range(&self, deployment: DeploymentId) -> StoreResult<Option<DeploymentCommitRange>> {
         let op = "commit_range";
-        let client = self.client(op).await?;
-        let row = client
-            .query_opt(
+        let project = self.project_id().as_str();
+        let row = self
+            .read(
+                op,
                 "SELECT deployment_event_id, previous_revision, current_revision, is_rollback, commit_shas
-                 FROM deployment_commit_ranges WHERE deployment_event_id = $1",
-                &[&deployment.0],
+                 FROM deployment_commit_ranges WHERE deployment_event_id = $1 AND project_id = $2",
+                &[&deployment.0, &project],
             )
-            .await
-            .map_err(|e| pg_err(op, e))?;
+            .await?
+            .into_iter()
+            .next();
         row.map(|r| {
             Ok(DeploymentCommitRange {
                 deployment_event_id: DeploymentId(get(&r, "deployment_event_id", op)?),
@@ -541,23 +581,26 @@ impl RecordStore for PostgresStore {
 
     async fn commits(&self, shas: &[String]) -> StoreResult<Vec<CommitWithFiles>> {
         let op = "commits";
-        let client = self.client(op).await?;
-        let commit_rows = client
+        let project = self.project_id().as_str();
+        let mut client = self.client(op).await?;
+        let txn = begin(&mut client, self.project_id(), op).await?;
+        let commit_rows = txn
             .query(
                 "SELECT commit_sha, repo, author, message, summary, authored_at, created_at
-                 FROM commits WHERE commit_sha = ANY($1)",
-                &[&shas],
+                 FROM commits WHERE commit_sha = ANY($1) AND project_id = $2",
+                &[&shas, &project],
             )
             .await
             .map_err(|e| pg_err(op, e))?;
-        let file_rows = client
+        let file_rows = txn
             .query(
                 "SELECT id, commit_sha, file_path, change_type, diff_text, lines_added, lines_removed
-                 FROM commit_files WHERE commit_sha = ANY($1) ORDER BY file_path, id",
-                &[&shas],
+                 FROM commit_files WHERE commit_sha = ANY($1) AND project_id = $2 ORDER BY file_path, id",
+                &[&shas, &project],
             )
             .await
             .map_err(|e| pg_err(op, e))?;
+        txn.commit().await.map_err(|e| pg_err(op, e))?;
         let commits: Vec<Commit> = commit_rows.iter().map(|r| commit(r, op)).collect::<StoreResult<_>>()?;
         let files: Vec<CommitFile> = file_rows.iter().map(|r| commit_file(r, op)).collect::<StoreResult<_>>()?;
         // In the order asked for, as the embedded store answers.
@@ -576,31 +619,33 @@ impl RecordStore for PostgresStore {
     async fn save_investigation(&self, r: &InvestigationRecord) -> StoreResult<()> {
         let op = "save_investigation";
         let inc = r.incident_id.0;
+        let project = self.project_id().as_str();
         let mut client = self.client(op).await?;
-        let txn = client.transaction().await.map_err(|e| pg_err(op, e))?;
+        let txn = begin(&mut client, self.project_id(), op).await?;
         let e = |err| pg_err(op, err);
-        require_incident(&txn, r.incident_id, op).await?;
+        require_incident(&txn, project, r.incident_id, op).await?;
         // Replace: rows of this incident not in the new set go, the new set is upserted
         // (deleting only the stale ones keeps a resolved hypothesis's id valid).
         let keep_hypotheses: Vec<Uuid> = r.hypotheses.iter().map(|h| h.hypothesis_id.0).collect();
         txn.execute(
-            "DELETE FROM incident_hypotheses WHERE incident_id = $1 AND NOT (hypothesis_id = ANY($2))",
-            &[&inc, &keep_hypotheses],
+            "DELETE FROM incident_hypotheses WHERE project_id = $3 AND incident_id = $1 AND NOT (hypothesis_id = ANY($2))",
+            &[&inc, &keep_hypotheses, &project],
         )
         .await
         .map_err(e)?;
         let keep_evidence: Vec<Uuid> = r.evidence.iter().map(|x| x.evidence_id.0).collect();
         txn.execute(
-            "DELETE FROM evidence_artifacts WHERE incident_id = $1 AND NOT (evidence_id = ANY($2))",
-            &[&inc, &keep_evidence],
+            "DELETE FROM evidence_artifacts WHERE project_id = $3 AND incident_id = $1 AND NOT (evidence_id = ANY($2))",
+            &[&inc, &keep_evidence, &project],
         )
         .await
         .map_err(e)?;
         let stmt = txn
             .prepare(
-                "INSERT INTO evidence_artifacts (evidence_id, incident_id, kind, source, ref, created_at, metadata)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (evidence_id) DO UPDATE SET incident_id = EXCLUDED.incident_id,
+                "INSERT INTO evidence_artifacts (evidence_id, incident_id, kind, source, ref, created_at, metadata,
+                   project_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (project_id, evidence_id) DO UPDATE SET incident_id = EXCLUDED.incident_id,
                    kind = EXCLUDED.kind, source = EXCLUDED.source, ref = EXCLUDED.ref,
                    created_at = EXCLUDED.created_at, metadata = EXCLUDED.metadata",
             )
@@ -612,7 +657,16 @@ impl RecordStore for PostgresStore {
             }
             txn.execute(
                 &stmt,
-                &[&x.evidence_id.0, &inc, &x.kind.as_str(), &x.source, &x.reference, &x.created_at, &x.metadata],
+                &[
+                    &x.evidence_id.0,
+                    &inc,
+                    &x.kind.as_str(),
+                    &x.source,
+                    &x.reference,
+                    &x.created_at,
+                    &x.metadata,
+                    &project,
+                ],
             )
             .await
             .map_err(e)?;
@@ -620,9 +674,9 @@ impl RecordStore for PostgresStore {
         let stmt = txn
             .prepare(
                 "INSERT INTO incident_hypotheses (hypothesis_id, incident_id, rank, hypothesis_type, title,
-                   confidence, evidence_ids, details)
-                 VALUES ($1, $2, $3, $4, $5, $6::float8::numeric(3,2), $7, $8)
-                 ON CONFLICT (hypothesis_id) DO UPDATE SET incident_id = EXCLUDED.incident_id,
+                   confidence, evidence_ids, details, project_id)
+                 VALUES ($1, $2, $3, $4, $5, $6::float8::numeric(3,2), $7, $8, $9)
+                 ON CONFLICT (project_id, hypothesis_id) DO UPDATE SET incident_id = EXCLUDED.incident_id,
                    rank = EXCLUDED.rank, hypothesis_type = EXCLUDED.hypothesis_type, title = EXCLUDED.title,
                    confidence = EXCLUDED.confidence, evidence_ids = EXCLUDED.evidence_ids,
                    details = EXCLUDED.details",
@@ -644,6 +698,7 @@ impl RecordStore for PostgresStore {
                     &h.confidence,
                     &evidence_uuids(&h.evidence_ids),
                     &h.details,
+                    &project,
                 ],
             )
             .await
@@ -655,8 +710,9 @@ impl RecordStore for PostgresStore {
         }
         // Same report id means the same report: kept once, at its first time.
         txn.execute(
-            "INSERT INTO incident_reports (report_id, incident_id, created_at, model_info, report_markdown, evidence_ids)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (report_id) DO NOTHING",
+            "INSERT INTO incident_reports (report_id, incident_id, created_at, model_info, report_markdown, evidence_ids,
+               project_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (project_id, report_id) DO NOTHING",
             &[
                 &rep.report_id.0,
                 &inc,
@@ -664,6 +720,7 @@ impl RecordStore for PostgresStore {
                 &rep.model_info,
                 &rep.report_markdown,
                 &evidence_uuids(&rep.evidence_ids),
+                &project,
             ],
         )
         .await
@@ -675,57 +732,55 @@ impl RecordStore for PostgresStore {
 
     async fn evidence(&self, incident: IncidentId) -> StoreResult<Vec<EvidenceArtifact>> {
         let op = "evidence";
-        let client = self.client(op).await?;
-        let rows = client
-            .query(
-                "SELECT evidence_id, incident_id, kind, source, ref, created_at, metadata
-                 FROM evidence_artifacts WHERE incident_id = $1 ORDER BY created_at, ref, evidence_id",
-                &[&incident.0],
-            )
-            .await
-            .map_err(|e| pg_err(op, e))?;
+        let project = self.project_id().as_str();
+        let rows = self
+            .read(op, "SELECT evidence_id, incident_id, kind, source, ref, created_at, metadata
+                 FROM evidence_artifacts WHERE incident_id = $1 AND project_id = $2 ORDER BY created_at, ref, evidence_id",
+                &[&incident.0, &project])
+            .await?;
         rows.iter().map(|r| evidence(r, op)).collect()
     }
 
     async fn hypotheses(&self, incident: IncidentId) -> StoreResult<Vec<Hypothesis>> {
         let op = "hypotheses";
-        let client = self.client(op).await?;
-        let rows = client
-            .query(
+        let project = self.project_id().as_str();
+        let rows = self
+            .read(
+                op,
                 "SELECT hypothesis_id, incident_id, rank, hypothesis_type, title, confidence::float8 AS confidence,
                    evidence_ids, details
-                 FROM incident_hypotheses WHERE incident_id = $1 ORDER BY rank, hypothesis_id",
-                &[&incident.0],
+                 FROM incident_hypotheses WHERE incident_id = $1 AND project_id = $2 ORDER BY rank, hypothesis_id",
+                &[&incident.0, &project],
             )
-            .await
-            .map_err(|e| pg_err(op, e))?;
+            .await?;
         rows.iter().map(|r| hypothesis(r, op)).collect()
     }
 
     async fn reports(&self, incident: IncidentId) -> StoreResult<Vec<IncidentReport>> {
         let op = "reports";
-        let client = self.client(op).await?;
-        let rows = client
-            .query(
+        let project = self.project_id().as_str();
+        let rows = self
+            .read(
+                op,
                 "SELECT report_id, incident_id, created_at, model_info, report_markdown, evidence_ids
-                 FROM incident_reports WHERE incident_id = $1 ORDER BY created_at, report_id",
-                &[&incident.0],
+                 FROM incident_reports WHERE incident_id = $1 AND project_id = $2 ORDER BY created_at, report_id",
+                &[&incident.0, &project],
             )
-            .await
-            .map_err(|e| pg_err(op, e))?;
+            .await?;
         rows.iter().map(|r| report(r, op)).collect()
     }
 
     async fn append_feedback(&self, ev: &FeedbackEvent) -> StoreResult<()> {
         let op = "append_feedback";
+        let project = self.project_id().as_str();
         let mut client = self.client(op).await?;
-        let txn = client.transaction().await.map_err(|e| pg_err(op, e))?;
-        require_incident(&txn, ev.incident_id, op).await?;
+        let txn = begin(&mut client, self.project_id(), op).await?;
+        require_incident(&txn, project, ev.incident_id, op).await?;
         // No ON CONFLICT: feedback is append-only, a repeated id is refused.
         txn.execute(
             "INSERT INTO feedback_events (feedback_event_id, incident_id, created_at, actor_type, actor_id,
-               event_type, payload)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+               event_type, payload, project_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             &[
                 &ev.feedback_event_id.0,
                 &ev.incident_id.0,
@@ -734,6 +789,7 @@ impl RecordStore for PostgresStore {
                 &ev.actor_id,
                 &ev.event_type,
                 &ev.payload,
+                &project,
             ],
         )
         .await
@@ -752,16 +808,24 @@ impl RecordStore for PostgresStore {
 
     async fn feedback(&self, incident: IncidentId) -> StoreResult<Vec<FeedbackEvent>> {
         let op = "feedback";
-        let client = self.client(op).await?;
-        let rows = client
-            .query(
-                "SELECT feedback_event_id, incident_id, created_at, actor_type, actor_id, event_type, payload
-                 FROM feedback_events WHERE incident_id = $1 ORDER BY created_at, feedback_event_id",
-                &[&incident.0],
-            )
-            .await
-            .map_err(|e| pg_err(op, e))?;
+        let project = self.project_id().as_str();
+        let rows = self
+            .read(op, "SELECT feedback_event_id, incident_id, created_at, actor_type, actor_id, event_type, payload
+                 FROM feedback_events WHERE incident_id = $1 AND project_id = $2 ORDER BY created_at, feedback_event_id",
+                &[&incident.0, &project])
+            .await?;
         rows.iter().map(|r| feedback_event(r, op)).collect()
+    }
+}
+
+impl PostgresStore {
+    /// One read in a transaction of its own, acting in this store's project.
+    async fn read(&self, op: &str, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<Vec<Row>> {
+        let mut client = self.client(op).await?;
+        let txn = begin(&mut client, self.project_id(), op).await?;
+        let rows = txn.query(sql, params).await.map_err(|e| pg_err(op, e))?;
+        txn.commit().await.map_err(|e| pg_err(op, e))?;
+        Ok(rows)
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use inquest_domain::{IncidentId, Timestamp};
+use inquest_domain::{IncidentId, ProjectId, Timestamp};
 use inquest_intake::correlate::StoredAlert;
 use inquest_intake::lifecycle::{Action, IncidentState, Note};
 use inquest_intake::{Alert, Applied, IngestStore, Job, LifecycleError, Pending, Policy, Taken};
@@ -58,6 +58,15 @@ async fn lifecycle_call<T>(
 impl IngestStore for ObservedIntake {
     fn backend(&self) -> &'static str {
         self.inner.backend()
+    }
+    fn project(&self) -> &ProjectId {
+        self.inner.project()
+    }
+    fn scoped(&self, project: &ProjectId) -> Arc<dyn IngestStore> {
+        Arc::new(ObservedIntake { inner: self.inner.scoped(project), observer: self.observer.clone() })
+    }
+    async fn projects_with_work(&self) -> StoreResult<Vec<ProjectId>> {
+        observe_call(&self.observer, "projects_with_work", Key::None, self.inner.projects_with_work()).await
     }
     async fn check_connectivity(&self) -> StoreResult<()> {
         observe_call(&self.observer, "check_connectivity", Key::None, self.inner.check_connectivity()).await

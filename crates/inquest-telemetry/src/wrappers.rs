@@ -65,6 +65,12 @@ impl RecordStore for ObservedRecords {
     fn backend(&self) -> &'static str {
         self.inner.backend()
     }
+    fn project(&self) -> &ProjectId {
+        self.inner.project()
+    }
+    fn scoped(&self, project: &ProjectId) -> Arc<dyn RecordStore> {
+        Arc::new(ObservedRecords { inner: self.inner.scoped(project), observer: self.observer.clone() })
+    }
     async fn check_connectivity(&self) -> StoreResult<()> {
         observe_call(&self.observer, "check_connectivity", Key::None, self.inner.check_connectivity()).await
     }
@@ -136,6 +142,12 @@ impl MetricStore for ObservedMetrics {
     fn backend(&self) -> &'static str {
         self.inner.backend()
     }
+    fn project(&self) -> &ProjectId {
+        self.inner.project()
+    }
+    fn scoped(&self, project: &ProjectId) -> Arc<dyn MetricStore> {
+        Arc::new(ObservedMetrics { inner: self.inner.scoped(project), observer: self.observer.clone() })
+    }
     async fn check_connectivity(&self) -> StoreResult<()> {
         observe_call(&self.observer, "check_connectivity", Key::None, self.inner.check_connectivity()).await
     }
@@ -174,6 +186,12 @@ impl TopologyStore for ObservedTopology {
     fn backend(&self) -> &'static str {
         self.inner.backend()
     }
+    fn project(&self) -> &ProjectId {
+        self.inner.project()
+    }
+    fn scoped(&self, project: &ProjectId) -> Arc<dyn TopologyStore> {
+        Arc::new(ObservedTopology { inner: self.inner.scoped(project), observer: self.observer.clone() })
+    }
     async fn check_connectivity(&self) -> StoreResult<()> {
         observe_call(&self.observer, "check_connectivity", Key::None, self.inner.check_connectivity()).await
     }
@@ -206,6 +224,12 @@ impl TopologyStore for ObservedTopology {
 impl SemanticStore for ObservedSemantic {
     fn backend(&self) -> &'static str {
         self.inner.backend()
+    }
+    fn project(&self) -> &ProjectId {
+        self.inner.project()
+    }
+    fn scoped(&self, project: &ProjectId) -> Arc<dyn SemanticStore> {
+        Arc::new(ObservedSemantic { inner: self.inner.scoped(project), observer: self.observer.clone() })
     }
     async fn check_connectivity(&self) -> StoreResult<()> {
         observe_call(&self.observer, "check_connectivity", Key::None, self.inner.check_connectivity()).await

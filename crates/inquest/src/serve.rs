@@ -125,7 +125,7 @@ async fn access(settings: &Settings, store: Arc<dyn AccessStore>, bind: &str) ->
     if !auth.required && !loopback(bind)? {
         bail!(
             "refusing to serve on {bind} without authentication: set auth.required = true \
-             (INQUEST_AUTH__REQUIRED=true) or bind a loopback address"
+             (INQUEST_AUTH_REQUIRED=true) or bind a loopback address"
         );
     }
     let keyring = crate::keys::keyring(settings)?;

@@ -303,7 +303,8 @@ async fn a_store_down_during_a_job_is_a_gap_in_the_report_and_a_store_error() {
     let (ingest, stores, store_metrics) = observed_in_memory(Policy::default_policy());
     let incidents = approve(&ingest, &["checkout"]).await;
     let down = StoreError::new(ErrorKind::Unavailable, "neo4j", "connect", "connection refused");
-    let topology = ObservedTopology::new(Arc::new(DownTopology(down)), &store_metrics, Timeouts::default().topology);
+    let topology =
+        ObservedTopology::new(Arc::new(DownTopology::new(down)), &store_metrics, Timeouts::default().topology);
     let investigator = CoreInvestigator {
         stores: Stores { topology: Arc::new(topology), ..stores.clone() },
         writer: Arc::new(TemplateReport),

@@ -4,3 +4,4 @@ mod access;
 mod contract;
 mod durability;
 mod intake;
+mod isolation;

@@ -40,7 +40,7 @@ impl Backend for Neo4j {
             // topology call then reports the connection error as an evidence gap.
             Err(e) => {
                 tracing::warn!(store = "neo4j", url = %url(cx.settings), error = %e, "topology store unreachable; investigations will record a gap");
-                Arc::new(inquest_ports::DownTopology(e))
+                Arc::new(inquest_ports::DownTopology::new(e))
             }
         });
         Ok(())
