@@ -72,7 +72,11 @@ impl AccessMetrics {
             Ok(c)
         };
         Ok(AccessMetrics {
-            auth_failures: counter("inquest_auth_failures_total", "Requests refused for a missing or bad credential", "reason")?,
+            auth_failures: counter(
+                "inquest_auth_failures_total",
+                "Requests refused for a missing or bad credential",
+                "reason",
+            )?,
             webhook_failures: counter(
                 "inquest_webhook_auth_failures_total",
                 "Webhooks refused for a missing or bad credential or signature",
@@ -427,7 +431,12 @@ async fn session_principal(state: &AppState, id: &str) -> Result<Principal, ApiE
 }
 
 async fn session_role(store: &dyn AccessStore, session: &Session) -> Result<Option<Role>, ApiError> {
-    Ok(store.memberships(session.user_id).await?.into_iter().find(|m| m.project_id == session.project_id).map(|m| m.role))
+    Ok(store
+        .memberships(session.user_id)
+        .await?
+        .into_iter()
+        .find(|m| m.project_id == session.project_id)
+        .map(|m| m.role))
 }
 
 /// What the audit middleware learns about a request from the extractors and handlers.
@@ -486,7 +495,13 @@ fn integration_named(parts: &Parts) -> Option<String> {
     if let Some(v) = parts.headers.get(INTEGRATION_HEADER).and_then(|v| v.to_str().ok()) {
         return Some(v.to_string());
     }
-    parts.uri.query()?.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == "integration").map(|(_, v)| v.to_string())
+    parts
+        .uri
+        .query()?
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == "integration")
+        .map(|(_, v)| v.to_string())
 }
 
 impl FromRequest<AppState> for Webhook {

@@ -88,7 +88,10 @@ impl ApiError {
 
     /// The identity lacks `permission` in its project.
     pub fn forbidden(permission: Permission) -> Self {
-        Self::Forbidden { message: format!("this needs the '{permission}' permission in the project"), permission: Some(permission) }
+        Self::Forbidden {
+            message: format!("this needs the '{permission}' permission in the project"),
+            permission: Some(permission),
+        }
     }
 
     /// Invalid input with no single field to blame.

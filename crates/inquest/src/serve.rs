@@ -89,11 +89,8 @@ struct AccessParts {
 impl AccessParts {
     fn build(self, registry: &prometheus::Registry) -> Result<Access> {
         let auth = &self.settings;
-        let mut access = if self.required {
-            Access::required(self.store, registry)?
-        } else {
-            Access::open(self.store, registry)?
-        };
+        let mut access =
+            if self.required { Access::required(self.store, registry)? } else { Access::open(self.store, registry)? };
         access.keyring = Arc::new(self.keyring);
         access.oidc = self.oidc.map(Arc::new);
         access.throttle = inquest_access::throttle::LoginThrottle::new(
@@ -138,7 +135,9 @@ async fn access(settings: &Settings, store: Arc<dyn AccessStore>, bind: &str) ->
             println!("it is shown only now: sign in and add users, or create tokens with `inquest tokens create`");
         }
     } else {
-        tracing::warn!("auth.required is false: every request acts as the owner of the project it names (loopback only)");
+        tracing::warn!(
+            "auth.required is false: every request acts as the owner of the project it names (loopback only)"
+        );
     }
     let oidc = auth.oidc.clone().map(|o| {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();

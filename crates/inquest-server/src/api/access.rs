@@ -112,16 +112,23 @@ pub async fn put_member(
     JsonBody(body): JsonBody<MemberRole>,
 ) -> ApiResult<MemberView> {
     let role = parse_role("role", &body.role)?;
-    let user = s.access.store.user_by_login(&login).await?.ok_or_else(|| ApiError::not_found(format!("no user '{login}'")))?;
+    let user =
+        s.access.store.user_by_login(&login).await?.ok_or_else(|| ApiError::not_found(format!("no user '{login}'")))?;
     let project = auth.project();
     let current = s.access.store.members(project).await?.into_iter().find(|m| m.user_id == user.user_id);
-    if current.as_ref().is_some_and(|m| m.role == Role::Owner) && role != Role::Owner && owners(&s, project).await? <= 1 {
+    if current.as_ref().is_some_and(|m| m.role == Role::Owner) && role != Role::Owner && owners(&s, project).await? <= 1
+    {
         return Err(ApiError::Conflict("the project's last owner cannot be demoted".into()));
     }
     let added_at = current.map(|m| m.added_at).unwrap_or_else(Utc::now);
     let member = Member { project_id: project.clone(), user_id: user.user_id, role, added_at };
     s.access.store.put_member(&member).await?;
-    Ok(Json(MemberView { login: user.login, display_name: user.display_name, role: role.to_string(), added_at: added_at.to_rfc3339() }))
+    Ok(Json(MemberView {
+        login: user.login,
+        display_name: user.display_name,
+        role: role.to_string(),
+        added_at: added_at.to_rfc3339(),
+    }))
 }
 
 /// Remove a user from the project. The last owner cannot be removed.

@@ -9,11 +9,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
+use inquest_domain::ProjectId;
 use inquest_intake::model::{
     Alert, AlertSource, SkippedAlert, ValidationError, parse_alertmanager, parse_generic_body,
 };
 use inquest_intake_service::Ingest;
-use inquest_domain::ProjectId;
 use inquest_ports::ErrorKind;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -128,10 +128,7 @@ pub async fn post_alerts(State(s): State<AppState>, hook: Webhook) -> Result<Acc
 /// logged), since Alertmanager does not retry a 4xx and would lose the valid ones.
 #[utoipa::path(post, path = "/api/alertmanager", tag = "intake", request_body = AlertmanagerWebhook,
     responses((status = 202, body = AlertsAccepted), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn post_alertmanager(
-    State(s): State<AppState>,
-    hook: Webhook,
-) -> Result<Accepted, ApiError> {
+pub async fn post_alertmanager(State(s): State<AppState>, hook: Webhook) -> Result<Accepted, ApiError> {
     let started = Instant::now();
     let ingest = &s.ingest;
     let group = hook

@@ -57,7 +57,11 @@ fn parse_cursor(s: &str) -> Result<(inquest_domain::Timestamp, uuid::Uuid), ApiE
 /// The project's audit log, newest first.
 #[utoipa::path(get, path = "/api/audit", tag = "access", params(AuditParams),
     responses((status = 200, body = AuditPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-pub async fn list_audit(State(s): State<AppState>, auth: Authorized<Read>, Query(q): Query<AuditParams>) -> ApiResult<AuditPage> {
+pub async fn list_audit(
+    State(s): State<AppState>,
+    auth: Authorized<Read>,
+    Query(q): Query<AuditParams>,
+) -> ApiResult<AuditPage> {
     let outcome = match q.outcome.as_deref() {
         None => None,
         Some("allowed") => Some(AuditOutcome::Allowed),

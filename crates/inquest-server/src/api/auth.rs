@@ -118,12 +118,12 @@ fn session_cookie(value: &str, max_age: i64, secure: bool) -> HeaderValue {
 pub async fn login(
     State(s): State<AppState>,
     Extension(slot): Extension<AuditSlot>,
-    connect: Option<axum::extract::ConnectInfo<std::net::SocketAddr>>,
+    connect: Option<Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let access = &s.access;
-    let client = client_key(&headers, connect.map(|c| c.0));
+    let client = client_key(&headers, connect.map(|Extension(c)| c.0));
     slot.set(|n| n.actor = Some(format!("user:{}", body.login)));
     if let Err(wait) = access.throttle.check(&body.login, &client) {
         return Err(ApiError::TooManyRequests {
@@ -152,7 +152,10 @@ pub async fn login(
         .find(|m| m.project_id == ProjectId::default_project())
         .or(memberships.first())
         .map(|m| m.project_id.clone())
-        .ok_or_else(|| ApiError::Forbidden { message: "the user is a member of no project".into(), permission: None })?;
+        .ok_or_else(|| ApiError::Forbidden {
+            message: "the user is a member of no project".into(),
+            permission: None,
+        })?;
     let id = token::generate();
     let now = Utc::now();
     let session = Session {
@@ -185,7 +188,11 @@ static DUMMY_HASH: std::sync::LazyLock<String> =
 /// Sign out: the session is deleted and the cookie cleared.
 #[utoipa::path(post, path = "/api/auth/logout", tag = "access",
     responses((status = 204, description = "signed out"), (status = 401, body = ErrorBody)))]
-pub async fn logout(State(s): State<AppState>, headers: HeaderMap, Authenticated(p): Authenticated) -> Result<Response, ApiError> {
+pub async fn logout(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Authenticated(p): Authenticated,
+) -> Result<Response, ApiError> {
     if let Some(session) = &p.session {
         s.access.store.delete_session(&session.session_hash).await?;
     } else if cookie(&headers, SESSION_COOKIE).is_none() {

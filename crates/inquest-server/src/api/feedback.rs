@@ -80,14 +80,15 @@ pub async fn post_feedback(
     let actor = auth.principal.acting_as(body.actor_id.clone(), "dashboard");
     let now = Utc::now();
     let event = input.into_event(id, ActorType::User, Some(actor), now);
-    let incident = feedback::record_feedback(&s.stores.for_project(auth.project()), &event, now).await.map_err(|e| match e {
-        FeedbackError::IncidentNotFound(_) => ApiError::not_found(e.to_string()),
-        FeedbackError::UnknownHypothesis(_) => ApiError::field("hypothesis_id", e),
-        FeedbackError::UnknownEvent(_) => ApiError::field("retracts", e),
-        FeedbackError::AlreadyRetracted(_) => ApiError::Conflict(e.to_string()),
-        FeedbackError::Invalid(m) => ApiError::invalid(m),
-        FeedbackError::Store(e) => e.into(),
-    })?;
+    let incident =
+        feedback::record_feedback(&s.stores.for_project(auth.project()), &event, now).await.map_err(|e| match e {
+            FeedbackError::IncidentNotFound(_) => ApiError::not_found(e.to_string()),
+            FeedbackError::UnknownHypothesis(_) => ApiError::field("hypothesis_id", e),
+            FeedbackError::UnknownEvent(_) => ApiError::field("retracts", e),
+            FeedbackError::AlreadyRetracted(_) => ApiError::Conflict(e.to_string()),
+            FeedbackError::Invalid(m) => ApiError::invalid(m),
+            FeedbackError::Store(e) => e.into(),
+        })?;
     tracing::info!(incident_id = %id, event_type = %event.event_type, "feedback recorded");
     Ok((StatusCode::CREATED, Json(FeedbackResponse { event, incident })))
 }
@@ -103,7 +104,11 @@ pub struct PriorsQuery {
 /// The priors later investigations get from feedback on earlier incidents.
 #[utoipa::path(get, path = "/api/priors", tag = "feedback", params(PriorsQuery),
     responses((status = 200, body = Object), (status = 400, body = ErrorBody)))]
-pub async fn get_priors(State(s): State<AppState>, auth: Authorized<Read>, Query(q): Query<PriorsQuery>) -> ApiResult<Priors> {
+pub async fn get_priors(
+    State(s): State<AppState>,
+    auth: Authorized<Read>,
+    Query(q): Query<PriorsQuery>,
+) -> ApiResult<Priors> {
     let before = q.before.as_deref().map(|b| parse_time("before", b)).transpose()?.unwrap_or_else(Utc::now);
     Ok(Json(feedback::gather_priors(&s.stores.for_project(auth.project()), before, None).await?))
 }

@@ -64,7 +64,10 @@ fn validate(body: &NewIntegration) -> Result<(WebhookAuth, Value), ApiError> {
     let settings = body.settings.clone().unwrap_or_else(|| Value::Object(Default::default()));
     let Value::Object(map) = &settings else { return Err(ApiError::field("settings", "must be an object")) };
     if let Some(k) = map.keys().find(|k| SECRET_WORDS.iter().any(|w| k.to_lowercase().contains(w))) {
-        return Err(ApiError::field(&format!("settings.{k}"), "looks like a secret: put it in `secret`, which is sealed"));
+        return Err(ApiError::field(
+            &format!("settings.{k}"),
+            "looks like a secret: put it in `secret`, which is sealed",
+        ));
     }
     if let Some(url) = map.get("url") {
         let ok = url.as_str().is_some_and(|u| u.starts_with("http://") || u.starts_with("https://"));
@@ -130,7 +133,11 @@ pub async fn list_integrations(
 
 async fn find(s: &AppState, auth: &Authorized<ManageIntegrations>, id: &str) -> Result<Integration, ApiError> {
     let id: IntegrationId = parse_id("integration_id", id)?;
-    s.access.store.get_integration(auth.project(), id).await?.ok_or_else(|| ApiError::not_found(format!("no integration {id}")))
+    s.access
+        .store
+        .get_integration(auth.project(), id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no integration {id}")))
 }
 
 /// One integration.
@@ -202,7 +209,9 @@ pub async fn test_integration(
             Err(e) => Err(e.to_string()),
         };
         checks.push(match answer {
-            Ok(status) => Check { name: "url".into(), ok: status.is_success(), detail: format!("{url} answered {status}") },
+            Ok(status) => {
+                Check { name: "url".into(), ok: status.is_success(), detail: format!("{url} answered {status}") }
+            }
             Err(e) => Check { name: "url".into(), ok: false, detail: format!("{url} did not answer: {e}") },
         });
     }

@@ -16,7 +16,6 @@ use inquest_access::{hmac, password, token};
 use inquest_core::{InvestigationConfig, investigate_and_save};
 use inquest_domain::*;
 use inquest_fixtures::{FixtureCase, load_case};
-use inquest_intake::Policy;
 use inquest_ports::AccessStore;
 use inquest_report::TemplateReport;
 use inquest_server::{Access, AppState};
@@ -31,7 +30,7 @@ use crate::intake_on;
 enum Needs {
     Public,
     Identity,
-    Permission(Permission),
+    Grant(Permission),
 }
 
 use Needs::*;
@@ -44,36 +43,36 @@ const ROUTES: &[(&str, &str, Needs)] = &[
     ("get", "/health/ready", Public),
     ("get", "/health/intake", Public),
     ("get", "/metrics", Public),
-    ("get", "/api/incidents", Permission(Read)),
-    ("get", "/api/incidents/{id}", Permission(Read)),
-    ("post", "/api/incidents/{id}/investigate", Permission(Respond)),
-    ("get", "/api/incidents/{id}/metrics", Permission(Read)),
-    ("post", "/api/incidents/{id}/feedback", Permission(Respond)),
-    ("get", "/api/priors", Permission(Read)),
-    ("post", "/api/alerts", Permission(Ingest)),
-    ("post", "/api/alertmanager", Permission(Ingest)),
-    ("get", "/api/lifecycle", Permission(Read)),
-    ("get", "/api/incidents/{id}/lifecycle", Permission(Read)),
-    ("post", "/api/incidents/{id}/transition", Permission(Respond)),
-    ("post", "/api/incidents/{id}/notes", Permission(Respond)),
-    ("get", "/api/jobs", Permission(Read)),
+    ("get", "/api/incidents", Grant(Read)),
+    ("get", "/api/incidents/{id}", Grant(Read)),
+    ("post", "/api/incidents/{id}/investigate", Grant(Respond)),
+    ("get", "/api/incidents/{id}/metrics", Grant(Read)),
+    ("post", "/api/incidents/{id}/feedback", Grant(Respond)),
+    ("get", "/api/priors", Grant(Read)),
+    ("post", "/api/alerts", Grant(Ingest)),
+    ("post", "/api/alertmanager", Grant(Ingest)),
+    ("get", "/api/lifecycle", Grant(Read)),
+    ("get", "/api/incidents/{id}/lifecycle", Grant(Read)),
+    ("post", "/api/incidents/{id}/transition", Grant(Respond)),
+    ("post", "/api/incidents/{id}/notes", Grant(Respond)),
+    ("get", "/api/jobs", Grant(Read)),
     ("get", "/api/auth/me", Identity),
     ("post", "/api/auth/login", Public),
     ("post", "/api/auth/logout", Identity),
     ("post", "/api/auth/project", Identity),
-    ("post", "/api/projects", Permission(ManageProject)),
-    ("get", "/api/members", Permission(Read)),
-    ("put", "/api/members/{login}", Permission(ManageProject)),
-    ("delete", "/api/members/{login}", Permission(ManageProject)),
-    ("get", "/api/tokens", Permission(ManageIntegrations)),
-    ("post", "/api/tokens", Permission(ManageIntegrations)),
-    ("delete", "/api/tokens/{id}", Permission(ManageIntegrations)),
-    ("get", "/api/integrations", Permission(ManageIntegrations)),
-    ("post", "/api/integrations", Permission(ManageIntegrations)),
-    ("get", "/api/integrations/{id}", Permission(ManageIntegrations)),
-    ("delete", "/api/integrations/{id}", Permission(ManageIntegrations)),
-    ("post", "/api/integrations/{id}/test", Permission(ManageIntegrations)),
-    ("get", "/api/audit", Permission(Read)),
+    ("post", "/api/projects", Grant(ManageProject)),
+    ("get", "/api/members", Grant(Read)),
+    ("put", "/api/members/{login}", Grant(ManageProject)),
+    ("delete", "/api/members/{login}", Grant(ManageProject)),
+    ("get", "/api/tokens", Grant(ManageIntegrations)),
+    ("post", "/api/tokens", Grant(ManageIntegrations)),
+    ("delete", "/api/tokens/{id}", Grant(ManageIntegrations)),
+    ("get", "/api/integrations", Grant(ManageIntegrations)),
+    ("post", "/api/integrations", Grant(ManageIntegrations)),
+    ("get", "/api/integrations/{id}", Grant(ManageIntegrations)),
+    ("delete", "/api/integrations/{id}", Grant(ManageIntegrations)),
+    ("post", "/api/integrations/{id}/test", Grant(ManageIntegrations)),
+    ("get", "/api/audit", Grant(Read)),
 ];
 
 const CASE_A: &str = "release-checkout-payment-timeout";
@@ -161,7 +160,8 @@ fn integration(p: &ProjectId, keyring: &inquest_access::seal::Keyring, auth: Web
 }
 
 pub async fn world() -> World {
-    let (a, b) = (project("alpha"), project("bravo"));
+    // A is the default project: a handler that forgot to scope would show A's rows to B.
+    let (a, b) = (ProjectId::default_project(), project("bravo"));
     let store = EmbeddedStore::in_memory().expect("store");
     let base = store.stores();
     let incident_a = case(&base.for_project(&a), CASE_A).await.incident_id;
@@ -171,7 +171,8 @@ pub async fn world() -> World {
     let access_store: Arc<dyn AccessStore> = Arc::new(EmbeddedAccessStore::in_memory().expect("access store"));
     for p in [&a, &b] {
         let project = Project { project_id: p.clone(), name: p.to_string(), created_at: Utc::now() };
-        access_store.create_project(&project).await.expect("project");
+        // The embedded store always has `default`.
+        let _ = access_store.create_project(&project).await;
     }
     let access = Access::required(access_store.clone(), ingest.metrics.registry()).expect("access metrics");
     let mut tokens = BTreeMap::new();
@@ -237,14 +238,16 @@ pub async fn send(router: &Router, method: &str, uri: &str, headers: &[(&str, &s
 fn body_for(method: &str, path: &str, n: usize) -> Option<String> {
     let b = match (method, path) {
         ("post", "/api/alerts") => json!({"service": "checkout", "severity": "high", "message": format!("matrix {n}")}),
-        ("post", "/api/alertmanager") => json!({"version": "4", "groupKey": "g", "truncatedAlerts": 0, "status": "firing",
+        ("post", "/api/alertmanager") => {
+            json!({"version": "4", "groupKey": "g", "truncatedAlerts": 0, "status": "firing",
             "receiver": "inquest", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://am",
-            "alerts": [{"status": "firing", "labels": {"alertname": "Matrix", "service": "checkout"}, "annotations": {"summary": format!("matrix {n}")}}]}),
+            "alerts": [{"status": "firing", "labels": {"alertname": "Matrix", "service": "checkout", "severity": "critical"}, "annotations": {"summary": format!("matrix {n}")}, "startsAt": "2026-11-30T10:00:00Z"}]})
+        }
         ("post", "/api/incidents/{id}/feedback") => json!({"event_type": "human_note_added", "text": "matrix"}),
         ("post", "/api/incidents/{id}/transition") => json!({"action": "triage"}),
         ("post", "/api/incidents/{id}/notes") => json!({"author": "matrix", "text": "matrix"}),
-        ("post", "/api/auth/login") => json!({"login": "nobody", "password": "wrong"}),
-        ("post", "/api/auth/project") => json!({"project_id": "alpha"}),
+        ("post", "/api/auth/login") => json!({"login": "dana", "password": "dana-password-123"}),
+        ("post", "/api/auth/project") => json!({"project_id": "default"}),
         ("post", "/api/projects") => json!({"project_id": format!("matrix-{n}")}),
         ("put", "/api/members/{login}") => json!({"role": "viewer"}),
         ("post", "/api/tokens") => json!({"name": format!("matrix {n}"), "role": "viewer"}),
@@ -291,7 +294,7 @@ async fn every_route_with_every_role_and_the_other_project_leaks_nothing() {
     assert_eq!(documented.len(), ROUTES.len(), "the matrix names routes the document does not");
 
     let a_secrets = secrets_of_a(&w);
-    let (mut cells, mut leaks) = (0usize, Vec::new());
+    let (mut cells, mut leaks, mut sent_by_b) = (0usize, Vec::new(), String::new());
     for (n, (method, path, needs)) in ROUTES.iter().enumerate() {
         let body = body_for(method, path, n);
         // No credential.
@@ -311,25 +314,29 @@ async fn every_route_with_every_role_and_the_other_project_leaks_nothing() {
             cells += 1;
             let allowed = match needs {
                 Public | Identity => true,
-                Permission(p) => role.allows(*p),
+                Grant(p) => role.allows(*p),
             };
             assert_ne!(r.status, StatusCode::UNAUTHORIZED, "{method} {path} as {role}: {}", r.text);
             assert!(r.status.as_u16() < 500, "{method} {path} as {role}: {}", r.text);
             if allowed {
                 assert_ne!(r.status, StatusCode::FORBIDDEN, "{method} {path} as {role}: {}", r.text);
-            } else if let Permission(p) = needs {
+            } else if let Grant(p) = needs {
                 assert_eq!(r.status, StatusCode::FORBIDDEN, "{method} {path} as {role}: {}", r.text);
                 assert_eq!(r.body["error"]["permission"], p.as_str(), "{method} {path}: 403 names the permission");
             }
         }
         // Project B's owner on project A's resources: as if they did not exist.
         let auth = format!("Bearer {}", w.other_owner);
-        let r = send(&w.router, method, &fill(path, &w, true), &[("authorization", &auth)], body.as_deref()).await;
+        let uri = fill(path, &w, true);
+        sent_by_b.push_str(&uri);
+        sent_by_b.push_str(body.as_deref().unwrap_or(""));
+        let r = send(&w.router, method, &uri, &[("authorization", &auth)], body.as_deref()).await;
         cells += 1;
         if path.contains('{') && !path.contains("{login}") && *needs != Public {
             assert_eq!(r.status, StatusCode::NOT_FOUND, "{method} {path} from project B: {}", r.text);
         }
-        if let Some(s) = a_secrets.iter().find(|s| r.text.contains(s.as_str())) {
+        // What B itself sent may come back (in an error, in B's own audit log); nothing else of A may.
+        if let Some(s) = a_secrets.iter().find(|s| r.text.contains(s.as_str()) && !sent_by_b.contains(s.as_str())) {
             leaks.push(format!("{method} {path} from project B shows {s}"));
         }
     }
@@ -341,13 +348,14 @@ async fn every_route_with_every_role_and_the_other_project_leaks_nothing() {
 async fn bad_credentials_are_refused_with_a_challenge_and_write_nothing() {
     let w = world().await;
     let alert = json!({"service": "checkout", "severity": "high", "message": "refused"}).to_string();
-    let (revoked, revoked_id) = put_token(w.access.as_ref(), &project("alpha"), Role::Owner, "revoked").await;
-    w.access.revoke_token(&project("alpha"), revoked_id, Utc::now()).await.expect("revoke");
+    let (revoked, revoked_id) =
+        put_token(w.access.as_ref(), &ProjectId::default_project(), Role::Owner, "revoked").await;
+    w.access.revoke_token(&ProjectId::default_project(), revoked_id, Utc::now()).await.expect("revoke");
     let expired = {
         let text = token::generate();
         let t = ApiToken {
             token_id: TokenId::new_random(),
-            project_id: project("alpha"),
+            project_id: ProjectId::default_project(),
             name: "expired".into(),
             role: Role::Owner,
             token_hash: token::hash(&text),
@@ -360,7 +368,13 @@ async fn bad_credentials_are_refused_with_a_challenge_and_write_nothing() {
         w.access.create_token(&t).await.expect("token");
         text
     };
-    for credential in ["Bearer inq_not-a-token", "Basic YWxpY2U6cHc=", "Bearer", &format!("Bearer {revoked}"), &format!("Bearer {expired}")] {
+    for credential in [
+        "Bearer inq_not-a-token",
+        "Basic YWxpY2U6cHc=",
+        "Bearer",
+        &format!("Bearer {revoked}"),
+        &format!("Bearer {expired}"),
+    ] {
         let r = send(&w.router, "post", "/api/alerts", &[("authorization", credential)], Some(&alert)).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{credential}: {}", r.text);
         assert!(r.headers.contains_key(header::WWW_AUTHENTICATE), "{credential}");
@@ -383,7 +397,7 @@ async fn a_session_needs_its_csrf_token_and_switches_only_to_its_projects() {
     assert!(tls_cookie.contains("Secure"), "{tls_cookie}");
     let session = cookie.split(';').next().expect("pair").to_string();
     let csrf = r.body["csrf_token"].as_str().expect("csrf").to_string();
-    assert_eq!(r.body["project"], "alpha");
+    assert_eq!(r.body["project"], "default");
     assert_eq!(r.body["role"], "engineer");
 
     let me = send(&w.router, "get", "/api/auth/me", &[("cookie", &session)], None).await;
@@ -394,12 +408,20 @@ async fn a_session_needs_its_csrf_token_and_switches_only_to_its_projects() {
     assert_eq!(no_csrf.status, StatusCode::FORBIDDEN, "{}", no_csrf.text);
     let wrong = send(&w.router, "post", &uri, &[("cookie", &session), ("x-csrf-token", "nope")], Some(&note)).await;
     assert_eq!(wrong.status, StatusCode::FORBIDDEN);
-    let ok = send(&w.router, "post", "/api/alerts", &[("cookie", &session), ("x-csrf-token", &csrf)],
-        Some(&json!({"service": "checkout", "severity": "high", "message": "by dana"}).to_string())).await;
+    let ok = send(
+        &w.router,
+        "post",
+        "/api/alerts",
+        &[("cookie", &session), ("x-csrf-token", &csrf)],
+        Some(&json!({"service": "checkout", "severity": "high", "message": "by dana"}).to_string()),
+    )
+    .await;
     assert_eq!(ok.status, StatusCode::ACCEPTED, "{}", ok.text);
 
     let switch = json!({"project_id": "bravo"}).to_string();
-    let r = send(&w.router, "post", "/api/auth/project", &[("cookie", &session), ("x-csrf-token", &csrf)], Some(&switch)).await;
+    let r =
+        send(&w.router, "post", "/api/auth/project", &[("cookie", &session), ("x-csrf-token", &csrf)], Some(&switch))
+            .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "dana is not in bravo: {}", r.text);
 
     let out = send(&w.router, "post", "/api/auth/logout", &[("cookie", &session), ("x-csrf-token", &csrf)], None).await;
@@ -427,8 +449,8 @@ async fn failed_sign_ins_are_limited_per_account() {
 fn alertmanager(summary: &str) -> String {
     json!({"version": "4", "groupKey": "g", "truncatedAlerts": 0, "status": "firing", "receiver": "inquest",
         "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://am",
-        "alerts": [{"status": "firing", "labels": {"alertname": "HighLatency", "service": "checkout"},
-            "annotations": {"summary": summary}}]})
+        "alerts": [{"status": "firing", "labels": {"alertname": "HighLatency", "service": "checkout", "severity": "critical"},
+            "annotations": {"summary": summary}, "startsAt": "2026-11-30T10:00:00Z"}]})
     .to_string()
 }
 
@@ -446,7 +468,7 @@ async fn webhooks_authenticate_per_integration_and_a_bad_signature_stores_nothin
     let bearer = format!("Bearer {}", w.bearer_secret_a);
     let r = send(&w.router, "post", "/api/alertmanager", &[("authorization", &bearer)], Some(&body)).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
-    assert_eq!(lifecycles(owner_a.clone()).await.as_array().map(Vec::len), Some(1));
+    assert_eq!(lifecycles(owner_a.clone()).await.as_array().map(Vec::len), Some(1), "{}", r.text);
     assert_eq!(lifecycles(owner_b.clone()).await.as_array().map(Vec::len), Some(0), "landed in bravo");
 
     let signed = alertmanager("signed").replace("HighLatency", "SignedAlert");
@@ -454,13 +476,34 @@ async fn webhooks_authenticate_per_integration_and_a_bad_signature_stores_nothin
     let good = hmac::sign_sha256(w.hmac_secret_a.as_bytes(), signed.as_bytes());
     let bad = hmac::sign_sha256(b"not the secret", signed.as_bytes());
     let before = lifecycles(owner_a.clone()).await;
-    let r = send(&w.router, "post", "/api/alertmanager", &[("x-hub-signature-256", &bad), ("x-inquest-integration", &id)], Some(&signed)).await;
+    let r = send(
+        &w.router,
+        "post",
+        "/api/alertmanager",
+        &[("x-hub-signature-256", &bad), ("x-inquest-integration", &id)],
+        Some(&signed),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
     let tampered = signed.replace("signed", "tampered");
-    let r = send(&w.router, "post", "/api/alertmanager", &[("x-hub-signature-256", &good), ("x-inquest-integration", &id)], Some(&tampered)).await;
+    let r = send(
+        &w.router,
+        "post",
+        "/api/alertmanager",
+        &[("x-hub-signature-256", &good), ("x-inquest-integration", &id)],
+        Some(&tampered),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "a changed body keeps no signature: {}", r.text);
     assert_eq!(lifecycles(owner_a.clone()).await, before, "a refused webhook changed the intake");
-    let r = send(&w.router, "post", &format!("/api/alertmanager?integration={id}"), &[("x-hub-signature-256", &good)], Some(&signed)).await;
+    let r = send(
+        &w.router,
+        "post",
+        &format!("/api/alertmanager?integration={id}"),
+        &[("x-hub-signature-256", &good)],
+        Some(&signed),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
     assert_ne!(lifecycles(owner_a.clone()).await, before, "the signed alert was not stored");
 
@@ -480,10 +523,17 @@ async fn the_audit_log_holds_allowed_and_denied_actions_and_cannot_be_changed() 
     let engineer = format!("Bearer {}", w.tokens[&Role::Engineer]);
     let uri = format!("/api/incidents/{}/transition", w.incident_a);
     let triage = json!({"action": "triage"}).to_string();
-    let denied = send(&w.router, "post", &uri, &[("authorization", &viewer), ("user-agent", "matrix/1")], Some(&triage)).await;
+    let denied =
+        send(&w.router, "post", &uri, &[("authorization", &viewer), ("user-agent", "matrix/1")], Some(&triage)).await;
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
-    send(&w.router, "post", "/api/alerts", &[("authorization", &engineer)],
-        Some(&json!({"service": "checkout", "severity": "high", "message": "audited"}).to_string())).await;
+    send(
+        &w.router,
+        "post",
+        "/api/alerts",
+        &[("authorization", &engineer)],
+        Some(&json!({"service": "checkout", "severity": "high", "message": "audited"}).to_string()),
+    )
+    .await;
     send(&w.router, "post", "/api/alerts", &[], Some("{}")).await;
 
     let page = send(&w.router, "get", "/api/audit?limit=10", &[("authorization", &viewer)], None).await;
@@ -504,15 +554,27 @@ async fn the_audit_log_holds_allowed_and_denied_actions_and_cannot_be_changed() 
     assert!(only_denied.body["entries"].as_array().expect("entries").iter().all(|e| e["outcome"] == "denied"));
     let one = send(&w.router, "get", "/api/audit?limit=1", &[("authorization", &viewer)], None).await;
     let next = one.body["next"].as_str().expect("a next page").to_string();
-    let older = send(&w.router, "get", &format!("/api/audit?limit=1&before={next}"), &[("authorization", &viewer)], None).await;
+    let older =
+        send(&w.router, "get", &format!("/api/audit?limit=1&before={next}"), &[("authorization", &viewer)], None).await;
     assert_ne!(older.body["entries"][0]["audit_id"], one.body["entries"][0]["audit_id"]);
     let bad = send(&w.router, "get", "/api/audit?before=yesterday", &[("authorization", &viewer)], None).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert_eq!(bad.body["error"]["field"], "before");
 
     for method in ["put", "patch", "delete", "post"] {
-        let r = send(&w.router, method, "/api/audit", &[("authorization", &format!("Bearer {}", w.tokens[&Role::Owner]))], Some("{}")).await;
-        assert!(r.status == StatusCode::METHOD_NOT_ALLOWED || r.status == StatusCode::NOT_FOUND, "{method} /api/audit: {}", r.status);
+        let r = send(
+            &w.router,
+            method,
+            "/api/audit",
+            &[("authorization", &format!("Bearer {}", w.tokens[&Role::Owner]))],
+            Some("{}"),
+        )
+        .await;
+        assert!(
+            r.status == StatusCode::METHOD_NOT_ALLOWED || r.status == StatusCode::NOT_FOUND,
+            "{method} /api/audit: {}",
+            r.status
+        );
     }
 }
 
@@ -520,10 +582,23 @@ async fn the_audit_log_holds_allowed_and_denied_actions_and_cannot_be_changed() 
 async fn tokens_are_shown_once_and_never_above_the_creators_role() {
     let w = world().await;
     let admin = format!("Bearer {}", w.tokens[&Role::Admin]);
-    let r = send(&w.router, "post", "/api/tokens", &[("authorization", &admin)], Some(&json!({"name": "ci", "role": "owner"}).to_string())).await;
+    let r = send(
+        &w.router,
+        "post",
+        "/api/tokens",
+        &[("authorization", &admin)],
+        Some(&json!({"name": "ci", "role": "owner"}).to_string()),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
-    let r = send(&w.router, "post", "/api/tokens", &[("authorization", &admin)],
-        Some(&json!({"name": "ci", "role": "engineer", "expires_in_days": 30}).to_string())).await;
+    let r = send(
+        &w.router,
+        "post",
+        "/api/tokens",
+        &[("authorization", &admin)],
+        Some(&json!({"name": "ci", "role": "engineer", "expires_in_days": 30}).to_string()),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let text = r.body["token"].as_str().expect("token").to_string();
     let id = r.body["record"]["token_id"].as_str().expect("id").to_string();
@@ -541,12 +616,24 @@ async fn tokens_are_shown_once_and_never_above_the_creators_role() {
 async fn an_integration_secret_is_sealed_shown_once_and_tested() {
     let w = world().await;
     let admin = format!("Bearer {}", w.tokens[&Role::Admin]);
-    let bad = send(&w.router, "post", "/api/integrations", &[("authorization", &admin)],
-        Some(&json!({"kind": "prometheus", "name": "p", "settings": {"api_token": "x"}}).to_string())).await;
+    let bad = send(
+        &w.router,
+        "post",
+        "/api/integrations",
+        &[("authorization", &admin)],
+        Some(&json!({"kind": "prometheus", "name": "p", "settings": {"api_token": "x"}}).to_string()),
+    )
+    .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert_eq!(bad.body["error"]["field"], "settings.api_token");
-    let r = send(&w.router, "post", "/api/integrations", &[("authorization", &admin)],
-        Some(&json!({"kind": "github", "name": "repo", "webhook_auth": "hmac"}).to_string())).await;
+    let r = send(
+        &w.router,
+        "post",
+        "/api/integrations",
+        &[("authorization", &admin)],
+        Some(&json!({"kind": "github", "name": "repo", "webhook_auth": "hmac"}).to_string()),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let secret = r.body["secret"].as_str().expect("secret").to_string();
     let id = r.body["integration"]["integration_id"].as_str().expect("id").to_string();
@@ -554,7 +641,8 @@ async fn an_integration_secret_is_sealed_shown_once_and_tested() {
     assert!(!one.text.contains(&secret), "the secret is shown again: {}", one.text);
     let stored = w.access.integration_by_id(id.parse().expect("uuid")).await.expect("read").expect("stored");
     assert!(!stored.secret_sealed.contains(&secret), "stored in the clear");
-    let test = send(&w.router, "post", &format!("/api/integrations/{id}/test"), &[("authorization", &admin)], None).await;
+    let test =
+        send(&w.router, "post", &format!("/api/integrations/{id}/test"), &[("authorization", &admin)], None).await;
     assert_eq!(test.status, StatusCode::OK, "{}", test.text);
     assert_eq!(test.body["ok"], true, "{}", test.text);
 }

@@ -11,7 +11,7 @@ use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use inquest_domain::{
     ConfigChangeEvent, DeploymentCommitRange, DeploymentEvent, DeploymentId, EvidenceArtifact, FeedbackEvent,
-    Hypothesis, Incident, IncidentDecision, IncidentId, IncidentReport, Service, ServiceId, Timestamp,
+    Hypothesis, Incident, IncidentDecision, IncidentId, IncidentReport, ProjectId, Service, ServiceId, Timestamp,
 };
 use inquest_intake::lifecycle::Note;
 use inquest_intake::store::Pending;
@@ -116,7 +116,7 @@ async fn wrong_typed_fields_and_bad_path_ids_are_400_naming_the_field() {
 }
 
 /// An intake store that is down: every call is `ErrorKind::Unavailable`.
-struct DownIngestStore;
+struct DownIngestStore(ProjectId);
 
 fn down(operation: &str) -> StoreError {
     StoreError::new(ErrorKind::Unavailable, "ingest/down", operation, "connection refused by 10.0.0.7:5432")
@@ -126,6 +126,15 @@ fn down(operation: &str) -> StoreError {
 impl IngestStore for DownIngestStore {
     fn backend(&self) -> &'static str {
         "down"
+    }
+    fn project(&self) -> &ProjectId {
+        &self.0
+    }
+    fn scoped(&self, project: &ProjectId) -> Arc<dyn IngestStore> {
+        Arc::new(DownIngestStore(project.clone()))
+    }
+    async fn projects_with_work(&self) -> StoreResult<Vec<ProjectId>> {
+        Err(down("projects_with_work"))
     }
     async fn check_connectivity(&self) -> StoreResult<()> {
         Err(down("check_connectivity"))
@@ -196,7 +205,7 @@ impl IngestStore for DownIngestStore {
 #[tokio::test]
 async fn a_store_that_is_down_is_503_with_retry_after_and_no_details() {
     let stores = EmbeddedStore::in_memory().expect("records store").stores();
-    let (ingest, stores) = intake_on(stores, Arc::new(DownIngestStore));
+    let (ingest, stores) = intake_on(stores, Arc::new(DownIngestStore(ProjectId::default_project())));
     let app = intake_app(&ingest, &stores);
     let id = IncidentId::new_random();
     let alert = json!({"service": "checkout", "severity": "high", "message": "m"}).to_string();
@@ -247,6 +256,12 @@ struct RecordsDown {
 impl RecordStore for RecordsDown {
     fn backend(&self) -> &'static str {
         "down"
+    }
+    fn project(&self) -> &ProjectId {
+        self.inner.project()
+    }
+    fn scoped(&self, project: &ProjectId) -> Arc<dyn RecordStore> {
+        Arc::new(RecordsDown { inner: self.inner.scoped(project) })
     }
     async fn check_connectivity(&self) -> StoreResult<()> {
         self.inner.check_connectivity().await

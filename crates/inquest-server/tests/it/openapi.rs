@@ -81,7 +81,10 @@ async fn every_route_is_routed_and_documented_with_its_method() {
         .as_object()
         .expect("paths")
         .values()
-        .map(|p| p.as_object().map_or(0, |ops| ops.keys().filter(|k| ["get", "post", "put", "delete"].contains(&k.as_str())).count()))
+        .map(|p| {
+            p.as_object()
+                .map_or(0, |ops| ops.keys().filter(|k| ["get", "post", "put", "delete"].contains(&k.as_str())).count())
+        })
         .sum();
     assert_eq!(documented, ROUTES.len(), "the document and the route list differ");
     let req = Request::builder().uri("/api/not-a-route").body(Body::empty()).expect("request");
