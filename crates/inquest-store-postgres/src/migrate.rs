@@ -57,6 +57,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(3, "0003_query_indexes"),
     migration!(4, "0004_ingest"),
     migration!(5, "0005_projects"),
+    migration!(6, "0006_access"),
 ];
 
 /// Where one migration stands in a database.
