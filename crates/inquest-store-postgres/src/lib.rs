@@ -1,7 +1,7 @@
 //! The records port on PostgreSQL: a `deadpool-postgres` pool of `tokio-postgres`
 //! connections, the data model's tables of `schemas/postgres`, and the migration runner
 //! behind `inquest migrate`; and the alert intake's port on the same pool
-//! (`PostgresStore::intake`, `intake`).
+//! (`PostgresStore::intake`, `intake`) and the access port (`PostgresStore::access`, `access`).
 
 use std::time::Duration;
 
@@ -11,10 +11,12 @@ use inquest_ports::{ErrorKind, StoreError};
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
+pub mod access;
 pub mod intake;
 pub mod migrate;
 mod records;
 
+pub use access::PostgresAccessStore;
 pub use intake::PostgresIntakeStore;
 pub use migrate::{
     MIGRATIONS, MIGRATIONS_TABLE, MigrateOutcome, Migration, MigrationState, MigrationStatus, latest_version,

@@ -57,7 +57,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(3, "0003_query_indexes"),
     migration!(4, "0004_ingest"),
     migration!(5, "0005_projects"),
-    // 6 is the access tables' (users, tokens, sessions, integrations, audit).
+    migration!(6, "0006_access"),
     migration!(7, "0007_project_scope"),
 ];
 

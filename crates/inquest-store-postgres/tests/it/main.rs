@@ -3,6 +3,7 @@
 //! records and intake contracts, migrations, parity with the embedded store, and
 //! several intake stores (= processes) sharing one database.
 
+mod access;
 mod contract;
 mod intake;
 mod intake_sharing;
