@@ -115,6 +115,7 @@ fn statements_carry_values_only_as_parameters() {
     assert!(r.starts_with("neo4j:cypher {origin: \"prod/pay/api\"}") && r.contains("DEPENDS_ON*1..2"), "{r}");
     let schema: Vec<Statement> = cypher::SCHEMA_FILES.iter().flat_map(|(_, t)| cypher::schema_statements(t)).collect();
     assert_eq!(schema.len(), 12, "{schema:?}");
-    let again = |s: &Statement| s.text.contains("IF NOT EXISTS") || s.text.contains("IF EXISTS") || s.text.contains("IS NULL");
+    let again =
+        |s: &Statement| s.text.contains("IF NOT EXISTS") || s.text.contains("IF EXISTS") || s.text.contains("IS NULL");
     assert!(schema.iter().all(again), "every schema statement can run again: {schema:?}");
 }
