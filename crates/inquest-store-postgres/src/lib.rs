@@ -111,6 +111,17 @@ impl PostgresStore {
         self.pool.get().await.map_err(|e| pool_err(op, e))
     }
 
+    /// Whether `project` is a row of `projects` (every project-scoped row references it).
+    pub async fn project_exists(&self, project: &ProjectId) -> Result<bool, StoreError> {
+        let op = "project_exists";
+        let client = self.client(op).await?;
+        let row = client
+            .query_opt("SELECT 1 FROM projects WHERE project_id = $1", &[&project.as_str()])
+            .await
+            .map_err(|e| pg_err(op, e))?;
+        Ok(row.is_some())
+    }
+
     /// The name of the database the pool connects to, as the server reports it.
     pub async fn database_name(&self) -> Result<String, StoreError> {
         let op = "database_name";

@@ -2,6 +2,7 @@
 //! Alertmanager v4 webhook (a group keeps its valid alerts). Refused alerts are
 //! counted in `inquest_alerts_rejected_total`.
 
+use inquest_domain::ProjectId;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -166,7 +167,7 @@ async fn store(
     let applied = if alerts.is_empty() {
         Vec::new()
     } else {
-        match ingest.ingest(alerts, Utc::now()).await {
+        match ingest.ingest(&ProjectId::default_project(), alerts, Utc::now()).await {
             Ok(applied) => {
                 ingest.metrics.request_duration.with_label_values(&[endpoint]).observe(started.elapsed().as_secs_f64());
                 applied

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
 use inquest_core::feedback::{self, FeedbackError, FeedbackInput, Priors};
+use inquest_domain::ProjectId;
 use inquest_domain::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -78,7 +79,9 @@ pub async fn post_feedback(
     let actor = body.actor_id.clone().filter(|a| !a.trim().is_empty()).unwrap_or_else(|| "dashboard".into());
     let now = Utc::now();
     let event = input.into_event(id, ActorType::User, Some(actor), now);
-    let incident = feedback::record_feedback(&s.stores, &event, now).await.map_err(|e| match e {
+    let incident = feedback::record_feedback(&s.stores.for_project(&ProjectId::default_project()), &event, now)
+        .await
+        .map_err(|e| match e {
         FeedbackError::IncidentNotFound(_) => ApiError::not_found(e.to_string()),
         FeedbackError::UnknownHypothesis(_) => ApiError::field("hypothesis_id", e),
         FeedbackError::UnknownEvent(_) => ApiError::field("retracts", e),
@@ -103,5 +106,5 @@ pub struct PriorsQuery {
     responses((status = 200, body = Object), (status = 400, body = ErrorBody)))]
 pub async fn get_priors(State(s): State<AppState>, Query(q): Query<PriorsQuery>) -> ApiResult<Priors> {
     let before = q.before.as_deref().map(|b| parse_time("before", b)).transpose()?.unwrap_or_else(Utc::now);
-    Ok(Json(feedback::gather_priors(&s.stores, before, None).await?))
+    Ok(Json(feedback::gather_priors(&s.stores.for_project(&ProjectId::default_project()), before, None).await?))
 }

@@ -1,6 +1,7 @@
 //! `/api/incidents/{id}/metrics`: the series the dashboard charts around the onset,
 //! the changes to mark on the time axis, and the blast radius.
 
+use inquest_domain::ProjectId;
 use std::collections::HashMap;
 
 use axum::Json;
@@ -54,7 +55,7 @@ pub struct IncidentMetrics {
 #[utoipa::path(get, path = "/api/incidents/{id}/metrics", tag = "incidents", params(("id" = String, Path, description = "incident UUID")),
     responses((status = 200, body = IncidentMetrics), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn incident_metrics(State(s): State<AppState>, IncidentPath(id): IncidentPath) -> ApiResult<IncidentMetrics> {
-    let st = &s.stores;
+    let st = &s.stores.for_project(&ProjectId::default_project());
     let incident =
         st.records.get_incident(id).await?.ok_or_else(|| ApiError::not_found(format!("incident {id} not found")))?;
     let services = service_keys(st).await?;

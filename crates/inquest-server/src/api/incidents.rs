@@ -1,6 +1,7 @@
 //! Incidents: the filtered list, one incident with everything gathered for it, and
 //! re-investigation.
 
+use inquest_domain::ProjectId;
 use std::collections::BTreeMap;
 
 use axum::Json;
@@ -96,9 +97,9 @@ pub async fn list_incidents(State(s): State<AppState>, Query(q): Query<IncidentQ
     let offset = parse_num::<usize>("offset", &q.offset, 0, usize::MAX)?.unwrap_or(0);
     let from = q.from.as_deref().map(|v| parse_time("from", v)).transpose()?;
     let to = q.to.as_deref().map(|v| parse_time("to", v)).transpose()?;
-    let services = service_keys(&s.stores).await?;
-    let matching: Vec<Incident> = s
-        .stores
+    let stores = s.stores.for_project(&ProjectId::default_project());
+    let services = service_keys(&stores).await?;
+    let matching: Vec<Incident> = stores
         .records
         .list_incidents()
         .await?
@@ -116,7 +117,7 @@ pub async fn list_incidents(State(s): State<AppState>, Query(q): Query<IncidentQ
     let total = matching.len();
     let mut items = Vec::new();
     for i in matching.into_iter().skip(offset).take(limit) {
-        let hypotheses = s.stores.records.hypotheses(i.incident_id).await?;
+        let hypotheses = stores.records.hypotheses(i.incident_id).await?;
         let top = Hypothesis::top(&hypotheses);
         let svc = services.get(&i.service_id);
         items.push(IncidentSummary {
@@ -192,9 +193,10 @@ pub struct IncidentDetail {
 }
 
 async fn detail(s: &AppState, id: IncidentId) -> Result<IncidentDetail, ApiError> {
-    let r = &s.stores.records;
+    let stores = s.stores.for_project(&ProjectId::default_project());
+    let r = &stores.records;
     let incident = r.get_incident(id).await?.ok_or_else(|| ApiError::not_found(format!("incident {id} not found")))?;
-    let services = service_keys(&s.stores).await?;
+    let services = service_keys(&stores).await?;
     let svc = services.get(&incident.service_id);
     let mut hypotheses = r.hypotheses(id).await?;
     hypotheses.sort_by_key(|h| h.rank);
@@ -276,7 +278,15 @@ pub async fn reinvestigate(
     IncidentPath(id): IncidentPath,
     OptionalJsonBody(InvestigateRequest {}): OptionalJsonBody<InvestigateRequest>,
 ) -> ApiResult<IncidentDetail> {
-    match investigate_and_save(&s.stores, s.writer.as_ref(), id, &s.cfg, Utc::now()).await {
+    match investigate_and_save(
+        &s.stores.for_project(&ProjectId::default_project()),
+        s.writer.as_ref(),
+        id,
+        &s.cfg,
+        Utc::now(),
+    )
+    .await
+    {
         Ok(_) => Ok(Json(detail(&s, id).await?)),
         Err(InvestigateError::IncidentNotFound(_)) => Err(ApiError::not_found(format!("incident {id} not found"))),
         Err(InvestigateError::Records(e) | InvestigateError::Save(e)) => Err(e.into()),

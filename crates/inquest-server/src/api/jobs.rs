@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use inquest_domain::ProjectId;
 use inquest_intake::Job;
 
 use crate::AppState;
@@ -11,5 +12,5 @@ use crate::error::{ApiError, ErrorBody};
 #[utoipa::path(get, path = "/api/jobs", tag = "jobs",
     responses((status = 200, description = "jobs", body = Vec<Object>), (status = 503, body = ErrorBody)))]
 pub async fn list_jobs(State(s): State<AppState>) -> Result<Json<Vec<Job>>, ApiError> {
-    Ok(Json(s.ingest.store.list_jobs().await?))
+    Ok(Json(s.ingest.store_in(&ProjectId::default_project()).list_jobs().await?))
 }

@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use inquest_domain::ProjectId;
 use inquest_intake::{Action, IncidentState};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -33,7 +34,7 @@ fn incident_json(inc: &IncidentState) -> Value {
 #[utoipa::path(get, path = "/api/lifecycle", tag = "lifecycle",
     responses((status = 200, description = "lifecycle states", body = Vec<Object>), (status = 503, body = ErrorBody)))]
 pub async fn list_lifecycles(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let list = s.ingest.store.list_incidents().await?;
+    let list = s.ingest.store_in(&ProjectId::default_project()).list_incidents().await?;
     Ok(Json(Value::Array(list.iter().map(incident_json).collect())))
 }
 
@@ -43,10 +44,11 @@ pub async fn list_lifecycles(State(s): State<AppState>) -> Result<Json<Value>, A
     responses((status = 200, description = "lifecycle state with its alerts", body = Object),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_lifecycle(State(s): State<AppState>, IncidentPath(id): IncidentPath) -> Result<Json<Value>, ApiError> {
-    let inc = s.ingest.store.get_incident(id).await?.ok_or_else(|| {
+    let store = s.ingest.store_in(&ProjectId::default_project());
+    let inc = store.get_incident(id).await?.ok_or_else(|| {
         ApiError::not_found(format!("incident {id} has no lifecycle (it was not opened by an alert)"))
     })?;
-    let alerts = s.ingest.store.alerts_of(id).await.unwrap_or_default();
+    let alerts = store.alerts_of(id).await.unwrap_or_default();
     let mut v = incident_json(&inc);
     if let Value::Object(m) = &mut v {
         m.insert("alerts".into(), serde_json::to_value(alerts).unwrap_or(Value::Null));
@@ -81,7 +83,7 @@ pub async fn post_transition(
         )
     })?;
     let actor = body.actor.unwrap_or_else(|| "api".into());
-    let inc = s.ingest.transition(id, action, &actor, body.reason).await?;
+    let inc = s.ingest.transition(&ProjectId::default_project(), id, action, &actor, body.reason).await?;
     Ok(Json(incident_json(&inc)))
 }
 
@@ -105,6 +107,6 @@ pub async fn post_note(
     if body.text.trim().is_empty() {
         return Err(ApiError::field("text", "must not be empty"));
     }
-    let inc = s.ingest.add_note(id, &body.author, &body.text).await?;
+    let inc = s.ingest.add_note(&ProjectId::default_project(), id, &body.author, &body.text).await?;
     Ok((StatusCode::CREATED, Json(incident_json(&inc))))
 }

@@ -127,6 +127,17 @@ impl IngestStore for DownIngestStore {
     fn backend(&self) -> &'static str {
         "down"
     }
+    fn project(&self) -> &inquest_domain::ProjectId {
+        static DEFAULT: std::sync::LazyLock<inquest_domain::ProjectId> =
+            std::sync::LazyLock::new(inquest_domain::ProjectId::default_project);
+        &DEFAULT
+    }
+    fn scoped(&self, _: &inquest_domain::ProjectId) -> Arc<dyn IngestStore> {
+        Arc::new(DownIngestStore)
+    }
+    async fn projects_with_work(&self) -> StoreResult<Vec<inquest_domain::ProjectId>> {
+        Err(down("projects_with_work"))
+    }
     async fn check_connectivity(&self) -> StoreResult<()> {
         Err(down("check_connectivity"))
     }
@@ -247,6 +258,12 @@ struct RecordsDown {
 impl RecordStore for RecordsDown {
     fn backend(&self) -> &'static str {
         "down"
+    }
+    fn project(&self) -> &inquest_domain::ProjectId {
+        self.inner.project()
+    }
+    fn scoped(&self, project: &inquest_domain::ProjectId) -> Arc<dyn RecordStore> {
+        Arc::new(RecordsDown { inner: self.inner.scoped(project) })
     }
     async fn check_connectivity(&self) -> StoreResult<()> {
         self.inner.check_connectivity().await
