@@ -117,6 +117,15 @@ impl<'a> Context<'a> {
         Ok(store)
     }
 
+    /// The Postgres store `inquest migrate` uses: `postgres.owner_url` (the tables'
+    /// owner) when set, the records' store otherwise.
+    pub fn postgres_owner(&mut self) -> Result<PostgresStore, StoreError> {
+        match &self.settings.postgres.owner_url {
+            Some(owner) => PostgresStore::connect(owner.expose(), &pool_settings(&self.settings.postgres)),
+            None => self.postgres(),
+        }
+    }
+
     /// The configured embedder (says on stderr which one it is), loaded once.
     pub async fn embedder(&mut self) -> Arc<dyn Embedder> {
         if let Some(e) = &self.embedder {
