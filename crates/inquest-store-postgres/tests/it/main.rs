@@ -8,4 +8,5 @@ mod intake;
 mod intake_sharing;
 mod migrate;
 mod parity;
+mod projects;
 mod support;
