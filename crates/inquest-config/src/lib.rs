@@ -60,8 +60,12 @@ impl Default for Settings {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PostgresSettings {
-    /// `postgres://user:password@host:5432/db`
+    /// `postgres://user:password@host:5432/db`: the application's login role, a
+    /// member of `inquest_app`, which row-level security keeps to one project.
     pub url: Option<ServiceUrl>,
+    /// The URL `inquest migrate` connects with: the owner of the tables (who creates
+    /// them, the role `inquest_app` and its grants). Unset: `url`.
+    pub owner_url: Option<ServiceUrl>,
     /// Most connections open at once.
     pub pool_max_size: usize,
     /// Seconds to open a connection.
@@ -74,7 +78,14 @@ pub struct PostgresSettings {
 
 impl Default for PostgresSettings {
     fn default() -> Self {
-        Self { url: None, pool_max_size: 8, connect_timeout_secs: 5, wait_timeout_secs: 10, statement_timeout_secs: 30 }
+        Self {
+            url: None,
+            owner_url: None,
+            pool_max_size: 8,
+            connect_timeout_secs: 5,
+            wait_timeout_secs: 10,
+            statement_timeout_secs: 30,
+        }
     }
 }
 
@@ -492,8 +503,9 @@ const SECTIONS: [(&str, &str); 10] = [
 /// have always read them (`INQUEST_LLM_BASE_URL=` turns the LLM off).
 const EMPTY_IS_UNSET: [&str; 2] = ["llm_", "embed_"];
 
-/// `INQUEST_*` variables that are not settings (logging, tests, the file's path).
-const NOT_SETTINGS: [&str; 4] = ["log", "log_format", "config", "bless"];
+/// `INQUEST_*` variables that are not settings (logging, tests, the file's path, the
+/// CLI's `--project`).
+const NOT_SETTINGS: [&str; 5] = ["log", "log_format", "config", "bless", "project"];
 
 /// `INQUEST_*` prefixes read by other components (tests, the browser test): not
 /// settings of this crate, so not rejected here.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use clickhouse::{Client, Compression, Row};
 use inquest_domain::stats::Baseline;
-use inquest_domain::{AnomalyFeature, MetricPoint, Timestamp};
+use inquest_domain::{AnomalyFeature, MetricPoint, ProjectId, Timestamp};
 use inquest_ports::{ErrorKind, MetricBaselines, MetricStore, MetricWindow, Series, StoreError, StoreResult, schema};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -26,9 +26,11 @@ pub const INSERT_BATCH_ROWS: usize = 50_000;
 pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_metric_points", include_str!("../../../schemas/clickhouse/0001_metric_points.sql")),
     ("0002_anomaly_features", include_str!("../../../schemas/clickhouse/0002_anomaly_features.sql")),
+    ("0003_project", include_str!("../../../schemas/clickhouse/0003_project.sql")),
 ];
 
-/// The metrics port on one ClickHouse database.
+/// The metrics port of one project on one ClickHouse database: every insert writes
+/// `project`, every query filters it.
 #[derive(Clone)]
 pub struct ClickHouseStore {
     client: Client,
@@ -36,6 +38,7 @@ pub struct ClickHouseStore {
     server: Client,
     url: String,
     database: String,
+    project: ProjectId,
 }
 
 impl std::fmt::Debug for ClickHouseStore {
@@ -131,7 +134,7 @@ impl ClickHouseStore {
             server = server.with_user(user).with_password(password);
         }
         let client = server.clone().with_database(&database);
-        Ok(Self { client, server, url: base, database })
+        Ok(Self { client, server, url: base, database, project: ProjectId::default_project() })
     }
 
     /// [`ClickHouseStore::new`], then a connectivity check.
@@ -195,6 +198,7 @@ impl ClickHouseStore {
                 metric_name: &p.metric_name,
                 value: p.value,
                 labels: &p.labels,
+                project: self.project.as_str(),
             };
             insert.write(&row).await.map_err(|e| ch_err(op, e))?;
         }
@@ -222,6 +226,7 @@ impl ClickHouseStore {
             .client
             .query(sql_text)
             .param("service_key", service_key)
+            .param("project", self.project.as_str())
             .param("from_ms", from.timestamp_millis())
             .param("to_ms", to.timestamp_millis())
             .with_setting("query_id", &query_id)
@@ -242,10 +247,11 @@ impl ClickHouseStore {
         let query_id = uuid::Uuid::new_v4().to_string();
         let sha = hex::encode(Sha256::digest(sql_text.as_bytes()));
         let reference = format!(
-            "clickhouse:{}.{table}?service_key={service_key}&from={}&to={}#query_id={query_id}&sql_sha256={sha}",
+            "clickhouse:{}.{table}?service_key={service_key}&from={}&to={}&project={}#query_id={query_id}&sql_sha256={sha}",
             self.database,
             from.to_rfc3339(),
             to.to_rfc3339(),
+            self.project,
         );
         (query_id, reference)
     }
@@ -263,6 +269,7 @@ struct MetricRow<'a> {
     metric_name: &'a str,
     value: f64,
     labels: &'a BTreeMap<String, String>,
+    project: &'a str,
 }
 
 #[derive(Row, Deserialize)]
@@ -291,12 +298,21 @@ struct FeatureRow {
     service_key: String,
     feature_name: String,
     feature_value: f64,
+    project: String,
 }
 
 #[async_trait]
 impl MetricStore for ClickHouseStore {
     fn backend(&self) -> &'static str {
         BACKEND
+    }
+
+    fn project(&self) -> &ProjectId {
+        &self.project
+    }
+
+    fn scoped(&self, project: &ProjectId) -> std::sync::Arc<dyn MetricStore> {
+        std::sync::Arc::new(ClickHouseStore { project: project.clone(), ..self.clone() })
     }
 
     async fn check_connectivity(&self) -> StoreResult<()> {
@@ -385,6 +401,7 @@ impl MetricStore for ClickHouseStore {
                     service_key: f.service_key.clone(),
                     feature_name: f.feature_name.clone(),
                     feature_value: f.feature_value,
+                    project: self.project.to_string(),
                 };
                 insert.write(&row).await.map_err(|e| ch_err(op, e))?;
             }
@@ -398,6 +415,7 @@ impl MetricStore for ClickHouseStore {
             .client
             .query(sql::ANOMALY_FEATURES)
             .param("incident_id", incident_id)
+            .param("project", self.project.as_str())
             .fetch_all()
             .await
             .map_err(|e| ch_err("anomaly_features", e))?;
@@ -430,9 +448,10 @@ mod tests {
     }
 
     #[test]
-    fn migrations_split_into_create_statements() {
+    fn migrations_split_into_statements_safe_to_run_again() {
         let all: Vec<String> = MIGRATIONS.iter().flat_map(|(_, t)| schema::statements(t, "--")).collect();
-        assert_eq!(all.len(), 2);
-        assert!(all.iter().all(|s| s.starts_with("CREATE TABLE IF NOT EXISTS")), "{all:?}");
+        assert_eq!(all.len(), 4);
+        let again = |s: &String| s.starts_with("CREATE TABLE IF NOT EXISTS") || s.contains("ADD COLUMN IF NOT EXISTS");
+        assert!(all.iter().all(again), "{all:?}");
     }
 }

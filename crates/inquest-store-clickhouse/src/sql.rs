@@ -4,13 +4,14 @@
 //!
 //! `MergeTree` keeps every inserted row, so loading the same points twice would
 //! count them twice; reads collapse rows with the same `(metric_name, ts)` to one,
-//! as the embedded store (keyed by them) does.
+//! as the embedded store (keyed by them) does. Every statement filters `project`.
 
 /// Every point of one service in `[from, to)`, ordered by metric and time.
 pub const WINDOW: &str = "\
 SELECT metric_name, ts, anyLast(value) AS value
 FROM metric_points
 WHERE service_key = {service_key:String}
+  AND project = {project:String}
   AND ts >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
   AND ts < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
 GROUP BY metric_name, ts
@@ -25,6 +26,7 @@ WITH pts AS (
     SELECT metric_name, ts, anyLast(value) AS v
     FROM metric_points
     WHERE service_key = {service_key:String}
+      AND project = {project:String}
       AND ts >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
       AND ts < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
       AND isFinite(value)
@@ -47,8 +49,9 @@ ORDER BY metric_name";
 /// Anomaly features of one incident, ordered as the embedded store returns them.
 /// Features written twice for the same key (a re-run) are read once.
 pub const ANOMALY_FEATURES: &str = "\
-SELECT incident_id, ts, service_key, feature_name, anyLast(feature_value) AS feature_value
+SELECT incident_id, ts, service_key, feature_name, anyLast(feature_value) AS feature_value, project
 FROM anomaly_features
 WHERE incident_id = {incident_id:String}
-GROUP BY incident_id, feature_name, ts, service_key
+  AND project = {project:String}
+GROUP BY incident_id, feature_name, ts, service_key, project
 ORDER BY feature_name, ts, service_key";

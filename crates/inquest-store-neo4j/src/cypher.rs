@@ -2,6 +2,8 @@
 //! on Neo4j over Bolt and, in tests, on an in-process Cypher engine. Values are
 //! always `$parameters`; the only thing formatted into a statement is the depth
 //! bound of a variable-length path (an integer), which Cypher cannot parameterise.
+//! Every node and relationship is written with `project: $project` and every
+//! `MATCH` names it, so projects share a graph without seeing each other.
 
 use serde_json::{Value, json};
 
@@ -26,10 +28,8 @@ impl Statement {
 }
 
 /// The constraints of `schemas/neo4j`, one statement per `;`.
-pub const SCHEMA_FILES: &[(&str, &str)] = &[
-    ("0001_constraints", include_str!("../../../schemas/neo4j/0001_constraints.cypher")),
-    ("0002_node_keys", include_str!("../../../schemas/neo4j/0002_node_keys.cypher")),
-];
+pub const SCHEMA_FILES: &[(&str, &str)] =
+    &[("0003_project_keys", include_str!("../../../schemas/neo4j/0003_project_keys.cypher"))];
 
 /// The statements of a `.cypher` file: `//` comment lines dropped, then split on `;`.
 pub fn schema_statements(text: &str) -> Vec<Statement> {
@@ -40,50 +40,50 @@ pub fn schema_statements(text: &str) -> Vec<Statement> {
 pub const TOPOLOGY_LABELS: [&str; 3] = ["Service", "Database", "Dependency"];
 
 pub const MERGE_SERVICE: &str = "\
-MERGE (n:Service {service_key: $service_key})
+MERGE (n:Service {project: $project, service_key: $service_key})
 SET n.cluster_id = $cluster_id, n.namespace = $namespace, n.name = $name";
 
 pub const MERGE_DATABASE: &str = "\
-MERGE (n:Database {service_key: $service_key})
+MERGE (n:Database {project: $project, service_key: $service_key})
 SET n.name = $name, n.engine = $detail";
 
 pub const MERGE_DEPENDENCY: &str = "\
-MERGE (n:Dependency {service_key: $service_key})
+MERGE (n:Dependency {project: $project, service_key: $service_key})
 SET n.name = $name, n.kind = $detail";
 
 /// Keys among `$keys` that already name a topology node.
 pub const EXISTING_KEYS: &str = "\
-MATCH (n) WHERE n.service_key IN $keys AND (n:Service OR n:Database OR n:Dependency)
+MATCH (n {project: $project}) WHERE n.service_key IN $keys AND (n:Service OR n:Database OR n:Dependency)
 RETURN n.service_key AS key";
 
 /// An endpoint named by an edge but never upserted becomes a `Service`, as in the
 /// embedded store.
-pub const MERGE_BARE_SERVICE: &str = "MERGE (n:Service {service_key: $service_key})";
+pub const MERGE_BARE_SERVICE: &str = "MERGE (n:Service {project: $project, service_key: $service_key})";
 
 pub const MERGE_DEPENDS_ON: &str = "\
-MATCH (a) WHERE a.service_key = $from AND (a:Service OR a:Database OR a:Dependency)
-MATCH (b) WHERE b.service_key = $to AND (b:Service OR b:Database OR b:Dependency)
-MERGE (a)-[:DEPENDS_ON]->(b)";
+MATCH (a {project: $project}) WHERE a.service_key = $from AND (a:Service OR a:Database OR a:Dependency)
+MATCH (b {project: $project}) WHERE b.service_key = $to AND (b:Service OR b:Database OR b:Dependency)
+MERGE (a)-[:DEPENDS_ON {project: $project}]->(b)";
 
 pub const MERGE_DEPLOYMENT: &str = "\
-MERGE (s:Service {service_key: $service_key})
-MERGE (d:Deployment {deployment_event_id: $deployment_event_id})
+MERGE (s:Service {project: $project, service_key: $service_key})
+MERGE (d:Deployment {project: $project, deployment_event_id: $deployment_event_id})
 SET d.started_at = $started_at, d.image_ref = $image_ref, d.revision = $revision
-MERGE (s)-[:DEPLOYED_AS]->(d)";
+MERGE (s)-[:DEPLOYED_AS {project: $project}]->(d)";
 
 /// The relationships are named (`built`, `touched`): grafeo 0.5 mis-handles two
 /// anonymous relationship `MERGE`s in one statement; Neo4j does not mind.
 pub const MERGE_COMMIT: &str = "\
-MATCH (s:Service {service_key: $service_key})
-MATCH (d:Deployment {deployment_event_id: $deployment_event_id})
-MERGE (c:Commit {sha: $sha})
+MATCH (s:Service {project: $project, service_key: $service_key})
+MATCH (d:Deployment {project: $project, deployment_event_id: $deployment_event_id})
+MERGE (c:Commit {project: $project, sha: $sha})
 SET c.repo = $repo, c.authored_at = $authored_at
-MERGE (d)-[built:BUILT_FROM]->(c)
-MERGE (c)-[touched:TOUCHED]->(s)";
+MERGE (d)-[built:BUILT_FROM {project: $project}]->(c)
+MERGE (c)-[touched:TOUCHED {project: $project}]->(s)";
 
 /// The origin node's labels (absent when the key is unknown).
 pub const ORIGIN: &str = "\
-MATCH (o) WHERE o.service_key = $origin AND (o:Service OR o:Database OR o:Dependency)
+MATCH (o {project: $project}) WHERE o.service_key = $origin AND (o:Service OR o:Database OR o:Dependency)
 RETURN labels(o) AS labels";
 
 /// Nodes reachable along `DEPENDS_ON` from the origin (`downstream`) or reaching
@@ -96,19 +96,19 @@ pub fn reach(depth: u32, downstream: bool) -> String {
         format!("(o)<-[:DEPENDS_ON*1..{depth}]-(n)")
     };
     format!(
-        "MATCH (o) WHERE o.service_key = $origin AND (o:Service OR o:Database OR o:Dependency)\n\
+        "MATCH (o {{project: $project}}) WHERE o.service_key = $origin AND (o:Service OR o:Database OR o:Dependency)\n\
          MATCH p = {pattern}\n\
-         WHERE n.service_key <> $origin\n\
+         WHERE n.project = $project AND n.service_key <> $origin\n\
          RETURN n.service_key AS key, labels(n) AS labels, min(length(p)) AS distance"
     )
 }
 
 pub const COMMITS_TOUCHING: &str = "\
-MATCH (c:Commit)-[:TOUCHED]->(s:Service)
+MATCH (c:Commit {project: $project})-[:TOUCHED]->(s:Service {project: $project})
 WHERE s.service_key IN $keys
 RETURN c.sha AS sha, s.service_key AS key";
 
-/// Statements that upsert one node.
+/// Statements that upsert one node (the caller adds `project`).
 pub fn merge_node(node: &inquest_domain::TopologyNode) -> Statement {
     use inquest_domain::NodeKind;
     let parts: Vec<&str> = node.key.splitn(3, '/').collect();

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use inquest_domain::{Commit, DependsOn, DeploymentEvent, NodeKind, TopologyNode};
+use inquest_domain::{Commit, DependsOn, DeploymentEvent, NodeKind, ProjectId, TopologyNode};
 use inquest_ports::{BlastRadius, Direction, ErrorKind, Reach, StoreError, StoreResult, TopologyStore};
 use serde_json::Value;
 
@@ -36,15 +36,17 @@ pub trait CypherExecutor: Send + Sync {
     async fn write(&self, statements: &[Statement]) -> StoreResult<()>;
 }
 
-/// The topology port over any [`CypherExecutor`].
+/// The topology port of one project over any [`CypherExecutor`]: every statement
+/// carries `$project`.
 #[derive(Clone)]
 pub struct Neo4jStore {
     exec: Arc<dyn CypherExecutor>,
+    project: ProjectId,
 }
 
 impl std::fmt::Debug for Neo4jStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Neo4jStore").field("executor", &self.exec.describe()).finish()
+        f.debug_struct("Neo4jStore").field("executor", &self.exec.describe()).field("project", &self.project).finish()
     }
 }
 
@@ -64,7 +66,12 @@ impl Neo4jStore {
 
     /// The adapter over any executor (tests use an in-process Cypher engine).
     pub fn with_executor(exec: Arc<dyn CypherExecutor>) -> Self {
-        Self { exec }
+        Self { exec, project: ProjectId::default_project() }
+    }
+
+    /// A statement of this store's project.
+    fn statement(&self, text: impl Into<String>, columns: &'static [&'static str]) -> Statement {
+        Statement::new(text, columns).param("project", self.project.as_str())
     }
 
     /// Apply the constraints of `schemas/neo4j` (`IF NOT EXISTS`: idempotent).
@@ -117,6 +124,14 @@ impl TopologyStore for Neo4jStore {
         BACKEND
     }
 
+    fn project(&self) -> &ProjectId {
+        &self.project
+    }
+
+    fn scoped(&self, project: &ProjectId) -> Arc<dyn TopologyStore> {
+        Arc::new(Neo4jStore { exec: self.exec.clone(), project: project.clone() })
+    }
+
     async fn check_connectivity(&self) -> StoreResult<()> {
         let op = "check_connectivity";
         let rows = self
@@ -135,7 +150,8 @@ impl TopologyStore for Neo4jStore {
     }
 
     async fn upsert_nodes(&self, nodes: &[TopologyNode]) -> StoreResult<()> {
-        let statements: Vec<Statement> = nodes.iter().map(cypher::merge_node).collect();
+        let statements: Vec<Statement> =
+            nodes.iter().map(|n| cypher::merge_node(n).param("project", self.project.as_str())).collect();
         self.exec.write(&statements).await
     }
 
@@ -147,7 +163,8 @@ impl TopologyStore for Neo4jStore {
         let existing: BTreeSet<String> = self
             .exec
             .query(
-                &Statement::new(cypher::EXISTING_KEYS, &["key"])
+                &self
+                    .statement(cypher::EXISTING_KEYS, &["key"])
                     .param("keys", Value::from(keys.iter().copied().collect::<Vec<_>>())),
             )
             .await?
@@ -157,10 +174,10 @@ impl TopologyStore for Neo4jStore {
         let mut statements: Vec<Statement> = keys
             .iter()
             .filter(|k| !existing.contains(**k))
-            .map(|k| Statement::new(cypher::MERGE_BARE_SERVICE, &[]).param("service_key", *k))
+            .map(|k| self.statement(cypher::MERGE_BARE_SERVICE, &[]).param("service_key", *k))
             .collect();
         statements.extend(edges.iter().map(|e| {
-            Statement::new(cypher::MERGE_DEPENDS_ON, &[]).param("from", e.from.as_str()).param("to", e.to.as_str())
+            self.statement(cypher::MERGE_DEPENDS_ON, &[]).param("from", e.from.as_str()).param("to", e.to.as_str())
         }));
         self.exec.write(&statements).await
     }
@@ -173,7 +190,7 @@ impl TopologyStore for Neo4jStore {
     ) -> StoreResult<()> {
         let dep = deployment.deployment_event_id.to_string();
         let mut statements = vec![
-            Statement::new(cypher::MERGE_DEPLOYMENT, &[])
+            self.statement(cypher::MERGE_DEPLOYMENT, &[])
                 .param("service_key", service_key)
                 .param("deployment_event_id", dep.as_str())
                 .param("started_at", deployment.started_at.to_rfc3339())
@@ -181,7 +198,7 @@ impl TopologyStore for Neo4jStore {
                 .param("revision", Value::from(deployment.revision.clone())),
         ];
         statements.extend(commits.iter().map(|c| {
-            Statement::new(cypher::MERGE_COMMIT, &[])
+            self.statement(cypher::MERGE_COMMIT, &[])
                 .param("service_key", service_key)
                 .param("deployment_event_id", dep.as_str())
                 .param("sha", c.commit_sha.as_str())
@@ -194,7 +211,7 @@ impl TopologyStore for Neo4jStore {
     async fn blast_radius(&self, service_key: &str, max_depth: u32) -> StoreResult<BlastRadius> {
         let op = "blast_radius";
         let origin_rows =
-            self.exec.query(&Statement::new(cypher::ORIGIN, &["labels"]).param("origin", service_key)).await?;
+            self.exec.query(&self.statement(cypher::ORIGIN, &["labels"]).param("origin", service_key)).await?;
         let mut nodes = vec![Reach {
             key: service_key.to_string(),
             kind: kind_from_labels(origin_rows.first().and_then(|r| r.get("labels"))),
@@ -204,7 +221,8 @@ impl TopologyStore for Neo4jStore {
         if max_depth > 0 {
             let mut seen = BTreeSet::from([service_key.to_string()]);
             for (downstream, direction) in [(true, Direction::Downstream), (false, Direction::Upstream)] {
-                let statement = Statement::new(cypher::reach(max_depth, downstream), &["key", "labels", "distance"])
+                let statement = self
+                    .statement(cypher::reach(max_depth, downstream), &["key", "labels", "distance"])
                     .param("origin", service_key);
                 let mut found = Vec::new();
                 for row in self.exec.query(&statement).await? {
@@ -238,7 +256,8 @@ impl TopologyStore for Neo4jStore {
         let rows = self
             .exec
             .query(
-                &Statement::new(cypher::COMMITS_TOUCHING, &["sha", "key"])
+                &self
+                    .statement(cypher::COMMITS_TOUCHING, &["sha", "key"])
                     .param("keys", Value::from(service_keys.to_vec())),
             )
             .await?;

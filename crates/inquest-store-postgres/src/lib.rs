@@ -113,6 +113,51 @@ impl PostgresStore {
         self.pool.get().await.map_err(|e| pool_err(op, e))
     }
 
+    /// Whether `project` is a row of `projects` (every project-scoped row references it).
+    pub async fn project_exists(&self, project: &ProjectId) -> Result<bool, StoreError> {
+        let op = "project_exists";
+        let client = self.client(op).await?;
+        let row = client
+            .query_opt("SELECT 1 FROM projects WHERE project_id = $1", &[&project.as_str()])
+            .await
+            .map_err(|e| pg_err(op, e))?;
+        Ok(row.is_some())
+    }
+
+    /// Why row-level security does not hold for the role this pool connects as:
+    /// `Some((role, reason))` when it is a superuser, has `BYPASSRLS` or owns the
+    /// project-scoped tables (the owner is not subject to their policies); `None`
+    /// when the policies apply to it.
+    pub async fn rls_bypass(&self) -> Result<Option<(String, String)>, StoreError> {
+        let op = "rls_bypass";
+        let client = self.client(op).await?;
+        let row = client
+            .query_one(
+                "SELECT current_user::text, r.rolsuper, r.rolbypassrls, \
+                   EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                     JOIN information_schema.columns col \
+                       ON col.table_schema = n.nspname AND col.table_name = c.relname AND col.column_name = 'project_id' \
+                     WHERE n.nspname = current_schema() AND c.relkind = 'r' \
+                       AND pg_has_role(current_user, c.relowner, 'USAGE')) \
+                 FROM pg_roles r WHERE r.rolname = current_user",
+                &[],
+            )
+            .await
+            .map_err(|e| pg_err(op, e))?;
+        let get = |i: usize| -> Result<bool, StoreError> { row.try_get(i).map_err(|e| pg_err(op, e)) };
+        let role: String = row.try_get(0).map_err(|e| pg_err(op, e))?;
+        let reason = if get(1)? {
+            "it is a superuser"
+        } else if get(2)? {
+            "it has BYPASSRLS"
+        } else if get(3)? {
+            "it owns the tables"
+        } else {
+            return Ok(None);
+        };
+        Ok(Some((role, reason.to_string())))
+    }
+
     /// The name of the database the pool connects to, as the server reports it.
     pub async fn database_name(&self) -> Result<String, StoreError> {
         let op = "database_name";

@@ -2,12 +2,18 @@
 //! UUID point ids, JSON payloads, and payload filters turned into Qdrant `must`
 //! conditions (`match any` per key). The data model's collections get keyword payload
 //! indexes on the fields searches filter by.
+//!
+//! Projects share collections: every point's payload carries `project` (indexed in
+//! every collection) and every search adds a `must` condition on it. A point's
+//! Qdrant id is derived from `(project, id)` (`point_id`), so two projects never
+//! overwrite each other; the caller's id travels in the payload (`POINT_ID_FIELD`)
+//! and both fields are taken out of the payloads a search returns.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use inquest_domain::{SemanticHit, VectorPoint, collections};
+use inquest_domain::{ProjectId, SemanticHit, VectorPoint, collections};
 use inquest_ports::{ErrorKind, PayloadFilter, SemanticStore, StoreError, StoreResult};
 use qdrant_client::qdrant::{
     Condition, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder, Distance, FieldType, Filter, PointStruct,
@@ -31,21 +37,36 @@ pub const KEYWORD_FIELDS: &[(&str, &[&str])] = &[
     (collections::INCIDENT_SUMMARIES, &["incident_id", "service_key", "hypothesis_type", "embedding_model"]),
 ];
 
+/// The payload field naming a point's project, indexed in every collection.
+pub const PROJECT_FIELD: &str = "project";
+
+/// The payload field keeping the id the caller gave a point.
+pub const POINT_ID_FIELD: &str = "inquest_point_id";
+
+/// Qdrant's id of point `id` of `project`: a UUID v5, so the same id in two
+/// projects names two points.
+pub fn point_id(project: &ProjectId, id: uuid::Uuid) -> uuid::Uuid {
+    // A fixed namespace of Inquest's own ("inquest:qdrant" hashed once).
+    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6a1c_9f4e_5b2d_4f0a_9c3e_7d81_2b6f_0e54);
+    uuid::Uuid::new_v5(&NAMESPACE, format!("{project}\u{1f}{id}").as_bytes())
+}
+
 /// Points per upsert request.
 const UPSERT_CHUNK: usize = 256;
 
-/// The semantic port on one Qdrant server.
+/// The semantic port of one project on one Qdrant server.
 #[derive(Clone)]
 pub struct QdrantStore {
     client: Arc<Qdrant>,
     url: String,
     /// Collection dimensions already read from the server.
     dims: Arc<RwLock<HashMap<String, u64>>>,
+    project: ProjectId,
 }
 
 impl std::fmt::Debug for QdrantStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QdrantStore").field("url", &self.url).finish()
+        f.debug_struct("QdrantStore").field("url", &self.url).field("project", &self.project).finish()
     }
 }
 
@@ -92,7 +113,12 @@ impl QdrantStore {
             .skip_compatibility_check()
             .build()
             .map_err(|e| err(ErrorKind::InvalidInput, "connect", format!("{}: {e}", redact(url))))?;
-        Ok(Self { client: Arc::new(client), url: redact(url), dims: Arc::default() })
+        Ok(Self {
+            client: Arc::new(client),
+            url: redact(url),
+            dims: Arc::default(),
+            project: ProjectId::default_project(),
+        })
     }
 
     /// [`QdrantStore::new`], then a connectivity check.
@@ -146,6 +172,14 @@ impl QdrantStore {
         self.dims.write().await.insert(name.to_string(), dim);
         Ok(Some(dim))
     }
+}
+
+/// The Qdrant filter of a search in `project`: the project, then every key of
+/// the payload filter matching one of its values.
+pub fn project_filter(project: &ProjectId, filter: &PayloadFilter) -> Filter {
+    let mut conditions = vec![field_condition(PROJECT_FIELD, MatchValue::Keyword(project.to_string()))];
+    conditions.extend(filter.must.iter().map(|(key, values)| key_condition(key, values)));
+    Filter::must(conditions)
 }
 
 /// The Qdrant filter for a payload filter: every key must match one of its values.
@@ -203,6 +237,14 @@ impl SemanticStore for QdrantStore {
         BACKEND
     }
 
+    fn project(&self) -> &ProjectId {
+        &self.project
+    }
+
+    fn scoped(&self, project: &ProjectId) -> Arc<dyn SemanticStore> {
+        Arc::new(QdrantStore { project: project.clone(), ..self.clone() })
+    }
+
     async fn check_connectivity(&self) -> StoreResult<()> {
         let version = self.server_version().await?;
         tracing::debug!(url = %self.url, version = %version, "qdrant reachable");
@@ -229,7 +271,8 @@ impl SemanticStore for QdrantStore {
                     .await
                     .map_err(|e| q_err(op, e))?;
                 let fields = KEYWORD_FIELDS.iter().find(|(c, _)| *c == name).map(|(_, f)| *f).unwrap_or_default();
-                for field in fields {
+                // Every search filters by project, in every collection.
+                for field in std::iter::once(&PROJECT_FIELD).chain(fields) {
                     self.client
                         .create_field_index(
                             CreateFieldIndexCollectionBuilder::new(name, *field, FieldType::Keyword).wait(true),
@@ -260,7 +303,13 @@ impl SemanticStore for QdrantStore {
         for chunk in points.chunks(UPSERT_CHUNK) {
             let structs: Vec<PointStruct> = chunk
                 .iter()
-                .map(|p| PointStruct::new(p.id.to_string(), p.vector.clone(), Payload::from(p.payload.clone())))
+                .map(|p| {
+                    let mut payload = p.payload.clone();
+                    payload.insert(PROJECT_FIELD.into(), Value::from(self.project.as_str()));
+                    payload.insert(POINT_ID_FIELD.into(), Value::from(p.id.to_string()));
+                    let id = point_id(&self.project, p.id);
+                    PointStruct::new(id.to_string(), p.vector.clone(), Payload::from(payload))
+                })
                 .collect();
             self.client
                 .upsert_points(UpsertPointsBuilder::new(collection, structs).wait(true))
@@ -281,10 +330,9 @@ impl SemanticStore for QdrantStore {
         if self.dimension(collection, op).await?.is_none() {
             return Ok(Vec::new());
         }
-        let mut request = SearchPointsBuilder::new(collection, vector.to_vec(), limit as u64).with_payload(true);
-        if let Some(f) = to_filter(filter) {
-            request = request.filter(f);
-        }
+        let request = SearchPointsBuilder::new(collection, vector.to_vec(), limit as u64)
+            .with_payload(true)
+            .filter(project_filter(&self.project, filter));
         let reply = self.client.search_points(request).await.map_err(|e| q_err(op, e))?;
         let mut hits = Vec::with_capacity(reply.result.len());
         for p in reply.result {
@@ -300,8 +348,15 @@ impl SemanticStore for QdrantStore {
                 }
                 None => return Err(err(ErrorKind::Internal, op, "hit without a point id")),
             };
-            let payload: serde_json::Map<String, Value> =
+            let mut payload: serde_json::Map<String, Value> =
                 p.payload.into_iter().map(|(k, v)| (k, serde_json::Value::from(v))).collect();
+            payload.remove(PROJECT_FIELD);
+            // The id the caller gave the point (every point inquest writes keeps it).
+            let id = match payload.remove(POINT_ID_FIELD).as_ref().and_then(Value::as_str) {
+                Some(s) => uuid::Uuid::parse_str(s)
+                    .map_err(|e| err(ErrorKind::Internal, op, format!("point id {s} is not a uuid: {e}")))?,
+                None => id,
+            };
             hits.push(SemanticHit { collection: collection.to_string(), id, score: p.score, payload });
         }
         // Qdrant orders by score; equal scores by id, as the embedded store does.
@@ -328,6 +383,20 @@ mod tests {
         assert!(text.contains("Integers"), "{text}");
         let mixed = to_filter(&PayloadFilter::default().any_of("k", vec![json!("a"), json!(true)])).expect("filter");
         assert!(format!("{mixed:?}").contains("should"), "{mixed:?}");
+    }
+
+    #[test]
+    fn a_search_always_names_its_project_and_ids_differ_by_project() {
+        let a = ProjectId::new("a").expect("id");
+        let b = ProjectId::new("b").expect("id");
+        let filter = project_filter(&a, &PayloadFilter::default());
+        assert_eq!(filter.must.len(), 1);
+        assert!(format!("{filter:?}").contains("project"), "{filter:?}");
+        let with_key = project_filter(&a, &PayloadFilter::default().any_of("service_key", vec![json!("x")]));
+        assert_eq!(with_key.must.len(), 2);
+        let id = uuid::Uuid::new_v4();
+        assert_ne!(point_id(&a, id), point_id(&b, id));
+        assert_eq!(point_id(&a, id), point_id(&a, id));
     }
 
     #[test]

@@ -80,7 +80,7 @@ pub async fn start(settings: &Settings, built: &Built, writer: Arc<dyn ReportWri
     let ingest = Arc::new(Ingest::with_metrics(store, stores.records.clone(), policy, Arc::new(metrics)));
     // A records store that is down must not keep the intake from taking alerts:
     // the outbox keeps the incidents and the background writer retries.
-    match ingest.sync_records().await {
+    match ingest.sync_all_records().await {
         Ok(0) => {}
         Ok(n) => tracing::info!(incidents = n, "incidents written to the records store after a restart"),
         Err(e) => tracing::warn!(error = %e, "records store unavailable; incidents stay in the intake outbox"),

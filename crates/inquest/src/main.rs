@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use indicatif::{ProgressBar, ProgressStyle};
 use inquest_core::{InvestigationConfig, investigate_and_save};
-use inquest_domain::{Hypothesis, IncidentId, service_name_of};
+use inquest_domain::{Hypothesis, IncidentId, ProjectId, service_name_of};
 use inquest_eval::{EvalReport, run_case_with, score_case, summarize};
 use inquest_fixtures::{FixtureCase, discover_cases, load_case};
 use inquest_ports::Stores;
@@ -40,6 +40,10 @@ struct Cli {
     /// TOML settings file (stores, pools); see the README.
     #[arg(long, global = true, env = "INQUEST_CONFIG")]
     config: Option<PathBuf>,
+    /// The project `load`, `investigate`, `report`, `incidents` and `demo` act in
+    /// (with Postgres it must exist in `projects`).
+    #[arg(long, global = true, env = "INQUEST_PROJECT", default_value = "default")]
+    project: ProjectId,
     #[command(subcommand)]
     command: Command,
 }
@@ -119,9 +123,9 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     let settings = stores::load_settings(cli.config.as_deref(), cli.data_dir.clone())?;
     match cli.command {
-        Command::Demo { fixtures, out } => demo(&settings, fixtures.as_deref(), &out).await,
+        Command::Demo { fixtures, out } => demo(&settings, &cli.project, fixtures.as_deref(), &out).await,
         Command::Load { dir } => {
-            let stores = stores::build_stores(&settings).await?.stores;
+            let stores = stores::project_stores(&settings, &cli.project).await?;
             let cases = read_cases(&dir)?;
             load_all(&stores, &cases).await?;
             for c in &cases {
@@ -130,7 +134,7 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Investigate { incident, markdown } => {
-            let stores = stores::build_stores(&settings).await?.stores;
+            let stores = stores::project_stores(&settings, &cli.project).await?;
             let id = parse_incident(&incident)?;
             let writer = writers::report_writer(&settings);
             let (inv, report) =
@@ -156,7 +160,7 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Report { incident } => {
-            let stores = stores::build_stores(&settings).await?.stores;
+            let stores = stores::project_stores(&settings, &cli.project).await?;
             let id = parse_incident(&incident)?;
             let reports = stores.records.reports(id).await?;
             let Some(latest) = reports.last() else {
@@ -166,7 +170,7 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Incidents => {
-            let stores = stores::build_stores(&settings).await?.stores;
+            let stores = stores::project_stores(&settings, &cli.project).await?;
             let services = stores.records.list_services().await?;
             let mut t = table(&["incident", "service", "status", "sev", "window start", "top hypothesis", "conf"]);
             for i in stores.records.list_incidents().await? {
@@ -193,7 +197,7 @@ async fn main() -> Result<()> {
         Command::Import { format, path, out, normal } => import::run(format, &path, &out, normal),
         Command::Serve { bind, demo: run_demo, fixtures } => {
             if run_demo {
-                demo(&settings, fixtures.as_deref(), Path::new("reports")).await?;
+                demo(&settings, &ProjectId::default_project(), fixtures.as_deref(), Path::new("reports")).await?;
             }
             let built = stores::build_stores(&settings).await?;
             serve::run(&settings, built, &bind).await
@@ -289,8 +293,13 @@ async fn load_all(stores: &Stores, cases: &[FixtureCase]) -> Result<()> {
     Ok(())
 }
 
-/// The demo on `fixtures`, or on the cases bundled in the binary when none is given.
-async fn demo(settings: &inquest_config::Settings, fixtures: Option<&Path>, out: &Path) -> Result<()> {
+/// The demo on `fixtures`, or on the cases bundled in the binary when none is given, in `project`.
+async fn demo(
+    settings: &inquest_config::Settings,
+    project: &ProjectId,
+    fixtures: Option<&Path>,
+    out: &Path,
+) -> Result<()> {
     let bundled;
     let dir = match fixtures {
         Some(dir) => dir,
@@ -299,7 +308,7 @@ async fn demo(settings: &inquest_config::Settings, fixtures: Option<&Path>, out:
             bundled.path()
         }
     };
-    let stores = stores::build_stores(settings).await?.stores;
+    let stores = stores::project_stores(settings, project).await?;
     let writer = writers::report_writer(settings);
     let cases = read_cases(dir)?;
     load_all(&stores, &cases).await?;

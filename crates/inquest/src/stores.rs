@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, anyhow};
 use async_trait::async_trait;
 use inquest_config::{PostgresSettings, Settings};
+use inquest_domain::ProjectId;
 use inquest_ports::{Embedder, ErrorKind, MetricStore, RecordStore, SemanticStore, StoreError, Stores, TopologyStore};
 use inquest_store_embedded::EmbeddedStore;
 use inquest_store_postgres::{PoolSettings, PostgresStore};
@@ -116,6 +117,15 @@ impl<'a> Context<'a> {
         Ok(store)
     }
 
+    /// The Postgres store `inquest migrate` uses: `postgres.owner_url` (the tables'
+    /// owner) when set, the records' store otherwise.
+    pub fn postgres_owner(&mut self) -> Result<PostgresStore, StoreError> {
+        match &self.settings.postgres.owner_url {
+            Some(owner) => PostgresStore::connect(owner.expose(), &pool_settings(&self.settings.postgres)),
+            None => self.postgres(),
+        }
+    }
+
     /// The configured embedder (says on stderr which one it is), loaded once.
     pub async fn embedder(&mut self) -> Arc<dyn Embedder> {
         if let Some(e) = &self.embedder {
@@ -213,6 +223,18 @@ pub async fn build_stores(settings: &Settings) -> Result<Built> {
     let timeouts = timeouts(settings);
     let stores = observe(stores, &store_metrics, timeouts);
     Ok(Built { stores, postgres: cx.postgres, registry, store_metrics, timeouts })
+}
+
+/// The stores of `build_stores` acting in `project`. With Postgres the project must
+/// exist (a row of `projects`); the embedded store accepts any valid id.
+pub async fn project_stores(settings: &Settings, project: &ProjectId) -> Result<Stores> {
+    let built = build_stores(settings).await?;
+    if let Some(pg) = &built.postgres
+        && !pg.project_exists(project).await.context("checking the project")?
+    {
+        anyhow::bail!("project '{project}' does not exist in the Postgres database (a row of `projects`)");
+    }
+    Ok(if project == built.stores.project() { built.stores } else { built.stores.for_project(project) })
 }
 
 /// Applies the schema of every store in use; stops at the first that fails.

@@ -10,6 +10,9 @@ use inquest_report::TemplateReport;
 
 use crate::{loaded, now, read_case};
 
+/// The project the doubles act in (the default one, as the wiring builds stores).
+static DEFAULT: std::sync::LazyLock<ProjectId> = std::sync::LazyLock::new(ProjectId::default_project);
+
 /// A metrics store whose every call fails as if the server were down.
 struct DownMetrics;
 
@@ -21,6 +24,12 @@ fn down(op: &str) -> StoreError {
 impl MetricStore for DownMetrics {
     fn backend(&self) -> &'static str {
         "clickhouse"
+    }
+    fn project(&self) -> &ProjectId {
+        &DEFAULT
+    }
+    fn scoped(&self, _: &ProjectId) -> Arc<dyn MetricStore> {
+        Arc::new(DownMetrics)
     }
     async fn check_connectivity(&self) -> StoreResult<()> {
         Err(down("check_connectivity"))
@@ -49,6 +58,12 @@ struct SlowTopology;
 impl TopologyStore for SlowTopology {
     fn backend(&self) -> &'static str {
         "neo4j"
+    }
+    fn project(&self) -> &ProjectId {
+        &DEFAULT
+    }
+    fn scoped(&self, _: &ProjectId) -> Arc<dyn TopologyStore> {
+        Arc::new(SlowTopology)
     }
     async fn check_connectivity(&self) -> StoreResult<()> {
         Ok(())

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::Utc;
-use inquest_domain::Decision;
+use inquest_domain::{Decision, ProjectId};
 use inquest_intake::Policy;
 use inquest_intake::model::parse_generic;
 
@@ -26,7 +26,7 @@ async fn concurrent_requests_for_one_service_open_one_incident() {
                     now,
                 )
                 .expect("alert");
-                ingest.ingest(vec![a], now).await.expect("stored")
+                ingest.ingest(&ProjectId::default_project(), vec![a], now).await.expect("stored")
             })
         })
         .collect();
@@ -48,7 +48,7 @@ async fn concurrent_requests_for_one_service_open_one_incident() {
     assert_eq!(kinds[0], Decision::Opened, "oldest first");
     let ids: BTreeSet<_> = inc.decisions.iter().map(|d| d.decision_id).collect();
     assert_eq!(ids.len(), 201, "decision ids are distinct");
-    ingest.sync_records().await.expect("sync");
+    ingest.sync_records(&ProjectId::default_project()).await.expect("sync");
     assert_eq!(records.records.list_decisions(inc.incident_id).await.expect("decisions").len(), 201);
     assert!(ingest.store.pending_records(10).await.expect("pending").is_empty(), "outbox drained");
     assert_eq!(ingest.store.incident_counts().await.expect("counts")["open"], 1);

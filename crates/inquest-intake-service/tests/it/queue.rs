@@ -11,11 +11,11 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{Duration, Utc};
 use inquest_core::InvestigationConfig;
-use inquest_domain::IncidentId;
 use inquest_domain::{
     ConfigChangeEvent, DeploymentCommitRange, DeploymentEvent, DeploymentId, EvidenceArtifact, FeedbackEvent,
     Hypothesis, Incident, IncidentDecision, IncidentReport, Service, ServiceId, Timestamp,
 };
+use inquest_domain::{IncidentId, ProjectId};
 use inquest_intake::model::parse_generic;
 use inquest_intake::{JobState, Policy};
 use inquest_intake_service::{
@@ -36,7 +36,7 @@ struct Failing;
 
 #[async_trait]
 impl Investigator for Failing {
-    async fn investigate(&self, incident: IncidentId) -> Result<Investigated, InvestigationFailed> {
+    async fn investigate(&self, _: &ProjectId, incident: IncidentId) -> Result<Investigated, InvestigationFailed> {
         Err(InvestigationFailed { error: format!("records store unreachable for {incident}"), retryable: true })
     }
 }
@@ -47,7 +47,7 @@ struct Counting(Mutex<BTreeMap<IncidentId, u32>>);
 
 #[async_trait]
 impl Investigator for Counting {
-    async fn investigate(&self, incident: IncidentId) -> Result<Investigated, InvestigationFailed> {
+    async fn investigate(&self, _: &ProjectId, incident: IncidentId) -> Result<Investigated, InvestigationFailed> {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         *self.0.lock().map_err(|e| e.to_string())?.entry(incident).or_default() += 1;
         Ok(Investigated::default())
@@ -61,7 +61,7 @@ struct Sleeping {
 
 #[async_trait]
 impl Investigator for Sleeping {
-    async fn investigate(&self, _: IncidentId) -> Result<Investigated, InvestigationFailed> {
+    async fn investigate(&self, _: &ProjectId, _: IncidentId) -> Result<Investigated, InvestigationFailed> {
         tokio::time::sleep(self.for_).await;
         Ok(Investigated::default())
     }
@@ -79,6 +79,16 @@ struct SlowRecords {
 impl RecordStore for SlowRecords {
     fn backend(&self) -> &'static str {
         "slow"
+    }
+    fn project(&self) -> &ProjectId {
+        self.inner.project()
+    }
+    fn scoped(&self, project: &ProjectId) -> Arc<dyn RecordStore> {
+        Arc::new(SlowRecords {
+            inner: self.inner.scoped(project),
+            delay: self.delay,
+            save_error: self.save_error.clone(),
+        })
     }
     async fn check_connectivity(&self) -> StoreResult<()> {
         self.inner.check_connectivity().await
@@ -154,7 +164,7 @@ async fn approve(ingest: &Ingest, services: &[&str]) -> Vec<IncidentId> {
                 .push(parse_generic(&json!({"service": s, "severity": "high", "message": m}), "", now).expect("alert"));
         }
     }
-    let applied = ingest.ingest(alerts, now).await.expect("stored");
+    let applied = ingest.ingest(&ProjectId::default_project(), alerts, now).await.expect("stored");
     let jobs: Vec<_> = applied.iter().filter_map(|a| a.job_id).collect();
     assert_eq!(jobs.len(), services.len());
     applied.iter().filter(|a| a.job_id.is_some()).filter_map(|a| a.incident_id).collect()

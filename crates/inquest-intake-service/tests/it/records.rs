@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use inquest_core::feedback::{FeedbackInput, record_feedback};
-use inquest_domain::{ActorType, IncidentStatus};
+use inquest_domain::{ActorType, IncidentStatus, ProjectId};
 use inquest_intake::Policy;
 use inquest_intake::model::parse_generic;
 
@@ -17,9 +17,9 @@ async fn a_root_cause_from_feedback_survives_later_alerts() {
         parse_generic(&serde_json::json!({"service": "checkout", "severity": "high", "message": m}), "", now)
             .expect("alert")
     };
-    let first = ingest.ingest(vec![alert("5xx")], now).await.expect("stored");
+    let first = ingest.ingest(&ProjectId::default_project(), vec![alert("5xx")], now).await.expect("stored");
     let id = first[0].incident_id.expect("incident");
-    ingest.sync_records().await.expect("sync");
+    ingest.sync_records(&ProjectId::default_project()).await.expect("sync");
     let event = FeedbackInput::RootCause { hypothesis: None, text: Some("bad feature flag".into()) }.into_event(
         id,
         ActorType::User,
@@ -28,8 +28,8 @@ async fn a_root_cause_from_feedback_survives_later_alerts() {
     );
     record_feedback(&stores, &event, now).await.expect("feedback");
 
-    ingest.ingest(vec![alert("p99 latency")], now).await.expect("stored");
-    ingest.sync_records().await.expect("sync");
+    ingest.ingest(&ProjectId::default_project(), vec![alert("p99 latency")], now).await.expect("stored");
+    ingest.sync_records(&ProjectId::default_project()).await.expect("sync");
     let row = stores.records.get_incident(id).await.expect("read").expect("row");
     assert_eq!(row.status, IncidentStatus::Resolved);
     assert_eq!(row.resolution_kind.as_deref(), Some("root_cause_text"));

@@ -69,3 +69,11 @@ async fn large_loads_are_split_into_batched_inserts() {
     assert_eq!(b.baselines["rps"].median, (n - 1) as f64 / 2.0);
     store.drop_database().await.expect("drop test database");
 }
+
+#[tokio::test]
+async fn two_projects_never_read_each_others_points() {
+    let Some(store) = fresh_store().await else { return };
+    let (a, b) = inquest_contract::isolation::two_projects();
+    inquest_contract::isolation::metrics_isolation(Arc::new(store.clone()), &a, &b).await;
+    store.drop_database().await.expect("drop test database");
+}

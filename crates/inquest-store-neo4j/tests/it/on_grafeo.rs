@@ -23,22 +23,31 @@ async fn topology_contract_on_grafeo() {
 }
 
 #[tokio::test]
+async fn two_projects_share_the_graph_without_seeing_each_other() {
+    let (store, _) = store();
+    store.migrate().await.expect("migrate");
+    let (a, b) = inquest_contract::isolation::two_projects();
+    inquest_contract::isolation::topology_isolation(Arc::new(store), &a, &b).await;
+}
+
+#[tokio::test]
 async fn migrate_is_idempotent_and_constraints_hold() {
     let (store, exec) = store();
     store.migrate().await.expect("migrate");
     store.migrate().await.expect("migrate again");
-    let create = |key: &str| Statement::new("CREATE (:Service {service_key: $k})", &[]).param("k", key);
+    let create = |project: &str, key: &str| {
+        Statement::new("CREATE (:Service {project: $p, service_key: $k})", &[]).param("p", project).param("k", key)
+    };
     use inquest_store_neo4j::CypherExecutor;
-    exec.write(&[create("a/b/c")]).await.expect("first service");
-    let dup = exec.write(&[create("a/b/c")]).await;
-    assert!(dup.is_err(), "the service_key constraint rejects a duplicate Service");
-    let dup_commit = exec
-        .write(&[
-            Statement::new("CREATE (:Commit {sha: $s})", &[]).param("s", "abc"),
-            Statement::new("CREATE (:Commit {sha: $s})", &[]).param("s", "abc"),
-        ])
-        .await;
-    assert!(dup_commit.is_err(), "the commit_sha constraint rejects a duplicate Commit");
+    exec.write(&[create("default", "a/b/c")]).await.expect("first service");
+    let dup = exec.write(&[create("default", "a/b/c")]).await;
+    assert!(dup.is_err(), "the (project, service_key) constraint rejects a duplicate Service");
+    exec.write(&[create("other", "a/b/c")]).await.expect("the same key in another project");
+    let commit = |project: &str| {
+        Statement::new("CREATE (:Commit {project: $p, sha: $s})", &[]).param("p", project).param("s", "abc")
+    };
+    let dup_commit = exec.write(&[commit("default"), commit("default")]).await;
+    assert!(dup_commit.is_err(), "the (project, sha) constraint rejects a duplicate Commit");
     // The failed transaction left nothing behind.
     let rows =
         exec.query(&Statement::new("MATCH (c:Commit) RETURN count(c) AS n", &["n"])).await.expect("count commits");
@@ -105,6 +114,8 @@ fn statements_carry_values_only_as_parameters() {
     let r = Neo4jStore::blast_radius_reference("prod/pay/api", 2);
     assert!(r.starts_with("neo4j:cypher {origin: \"prod/pay/api\"}") && r.contains("DEPENDS_ON*1..2"), "{r}");
     let schema: Vec<Statement> = cypher::SCHEMA_FILES.iter().flat_map(|(_, t)| cypher::schema_statements(t)).collect();
-    assert_eq!(schema.len(), 5, "{schema:?}");
-    assert!(schema.iter().all(|s| s.text.starts_with("CREATE CONSTRAINT") && s.text.contains("IF NOT EXISTS")));
+    assert_eq!(schema.len(), 12, "{schema:?}");
+    let again =
+        |s: &Statement| s.text.contains("IF NOT EXISTS") || s.text.contains("IF EXISTS") || s.text.contains("IS NULL");
+    assert!(schema.iter().all(again), "every schema statement can run again: {schema:?}");
 }

@@ -8,7 +8,7 @@ use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
 use chrono::{Duration, Utc};
-use inquest_domain::IncidentId;
+use inquest_domain::{IncidentId, ProjectId};
 use inquest_intake::model::parse_generic;
 use inquest_intake::{Alert, IngestStore, JobState, Outcome, Policy};
 use inquest_intake_service::{
@@ -112,7 +112,7 @@ struct Counting {
 
 #[async_trait]
 impl Investigator for Counting {
-    async fn investigate(&self, incident: IncidentId) -> Result<Investigated, InvestigationFailed> {
+    async fn investigate(&self, _: &ProjectId, incident: IncidentId) -> Result<Investigated, InvestigationFailed> {
         {
             let mut s = self.state.lock().map_err(|e| e.to_string())?;
             let e = s.entry(incident).or_default();
@@ -136,7 +136,7 @@ async fn workers_on_two_processes_run_every_job_exactly_once() {
     let n = 50;
     for s in 0..n {
         let batch = vec![alert(&format!("svc-{s}"), "errors"), alert(&format!("svc-{s}"), "latency")];
-        ingests[s % 2].ingest(batch, Utc::now()).await.expect("ingest");
+        ingests[s % 2].ingest(&ProjectId::default_project(), batch, Utc::now()).await.expect("ingest");
     }
     assert_eq!(ingests[0].store.list_jobs().await.expect("jobs").len(), n);
     let counting = Arc::new(Counting::default());
@@ -180,7 +180,13 @@ async fn a_worker_whose_lease_expired_cannot_complete() {
     let Some(url) = server_url("a_worker_whose_lease_expired_cannot_complete") else { return };
     let db = IntakeDb::create(&url).await;
     let (a, b) = (ingest_on(&db, Arc::new(db.store())), ingest_on(&db, Arc::new(db.store())));
-    a.ingest(vec![alert("checkout", "errors"), alert("checkout", "latency")], Utc::now()).await.expect("ingest");
+    a.ingest(
+        &ProjectId::default_project(),
+        vec![alert("checkout", "errors"), alert("checkout", "latency")],
+        Utc::now(),
+    )
+    .await
+    .expect("ingest");
     let slow =
         a.store.take_job("slow", Duration::milliseconds(500), 5, Utc::now()).await.expect("take").job.expect("job");
     let counting = Counting::default();

@@ -9,4 +9,5 @@ mod intake;
 mod intake_sharing;
 mod migrate;
 mod parity;
+mod projects;
 mod support;

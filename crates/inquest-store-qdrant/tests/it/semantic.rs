@@ -45,3 +45,12 @@ fn say(message: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "{message}");
 }
+
+#[tokio::test]
+async fn two_projects_share_a_collection_without_seeing_each_other() {
+    let Some(store) = qdrant() else { return };
+    let (a, b) = inquest_contract::isolation::two_projects();
+    let collection = format!("inquest_contract_{}_isolation", uuid::Uuid::new_v4().simple());
+    inquest_contract::isolation::semantic_isolation(Arc::new(store.clone()), &a, &b, &collection).await;
+    store.delete_collection(&collection).await.expect("delete test collection");
+}

@@ -12,13 +12,20 @@ use prometheus::Registry;
 
 use crate::render;
 
-/// Fails `blast_radius` with `Unavailable`, stalls `commits_touching`, answers the rest.
-struct Double;
+/// Fails `blast_radius` with `Unavailable`, stalls `commits_touching`, answers the
+/// rest, in its project.
+struct Double(ProjectId);
 
 #[async_trait]
 impl TopologyStore for Double {
     fn backend(&self) -> &'static str {
         "double"
+    }
+    fn project(&self) -> &ProjectId {
+        &self.0
+    }
+    fn scoped(&self, project: &ProjectId) -> Arc<dyn TopologyStore> {
+        Arc::new(Double(project.clone()))
     }
     async fn check_connectivity(&self) -> StoreResult<()> {
         Ok(())
@@ -44,7 +51,22 @@ impl TopologyStore for Double {
 fn observed(timeout: Duration) -> (ObservedTopology, Registry) {
     let registry = Registry::new();
     let metrics = StoreMetrics::new(&registry).expect("register store metrics");
-    (ObservedTopology::new(Arc::new(Double), &metrics, timeout), registry)
+    (ObservedTopology::new(Arc::new(Double(ProjectId::default_project())), &metrics, timeout), registry)
+}
+
+#[tokio::test]
+async fn a_scoped_view_is_observed_by_the_same_series_and_timeout() {
+    let (topology, registry) = observed(Duration::from_millis(50));
+    assert_eq!(topology.project(), &ProjectId::default_project(), "project() is the inner store's");
+    let p = ProjectId::new("other").expect("project id");
+    let scoped = topology.scoped(&p);
+    assert_eq!(scoped.project(), &p, "the view acts in the project asked for");
+    scoped.blast_radius("prod/shop/api", 2).await.expect_err("the double fails");
+    let e = scoped.commits_touching(&[]).await.expect_err("stalls past the timeout");
+    assert_eq!(e.kind, ErrorKind::Timeout, "{e}");
+    let text = render(&registry);
+    let line = r#"inquest_store_calls_total{operation="blast_radius",outcome="unavailable",store="topology/double"} 1"#;
+    assert!(text.contains(line), "missing {line} in\n{text}");
 }
 
 #[tokio::test]

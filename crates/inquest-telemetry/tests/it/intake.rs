@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use inquest_contract::ingest::{IngestSpace, ingest_contract};
-use inquest_domain::{IncidentId, Timestamp};
+use inquest_domain::{IncidentId, ProjectId, Timestamp};
 use inquest_intake::correlate::StoredAlert;
 use inquest_intake::lifecycle::{Action, IncidentState, Note};
 use inquest_intake::{Alert, Applied, IngestStore, Job, LifecycleError, Pending, Policy, Taken};
@@ -47,12 +47,21 @@ fn down(operation: &str) -> StoreError {
 }
 
 /// Every call fails as a store that is down; `add_note` refuses as a missing incident.
-struct Down;
+struct Down(ProjectId);
 
 #[async_trait]
 impl IngestStore for Down {
     fn backend(&self) -> &'static str {
         "down"
+    }
+    fn project(&self) -> &ProjectId {
+        &self.0
+    }
+    fn scoped(&self, project: &ProjectId) -> Arc<dyn IngestStore> {
+        Arc::new(Down(project.clone()))
+    }
+    async fn projects_with_work(&self) -> StoreResult<Vec<ProjectId>> {
+        Err(down("projects_with_work"))
     }
     async fn check_connectivity(&self) -> StoreResult<()> {
         Err(down("check_connectivity"))
@@ -124,7 +133,7 @@ impl IngestStore for Down {
 async fn a_store_failure_is_counted_once_and_a_missing_incident_not_at_all() {
     let registry = Registry::new();
     let metrics = StoreMetrics::new(&registry).expect("register store metrics");
-    let store = ObservedIntake::new(Arc::new(Down), &metrics, Duration::from_secs(1));
+    let store = ObservedIntake::new(Arc::new(Down(ProjectId::default_project())), &metrics, Duration::from_secs(1));
     assert_eq!(store.backend(), "down");
     let id = IncidentId::new_random();
     let now = chrono::Utc::now();
@@ -139,4 +148,12 @@ async fn a_store_failure_is_counted_once_and_a_missing_incident_not_at_all() {
     assert!(text.contains(r#"inquest_store_errors_total{store="ingest/down"} 2"#), "{text}");
     assert!(text.contains(r#"operation="transition",outcome="unavailable",store="ingest/down"} 1"#), "{text}");
     assert!(text.contains(r#"operation="add_note",outcome="ok",store="ingest/down"} 1"#), "{text}");
+    // A scoped view forwards the project and counts into the same series.
+    let p = ProjectId::new("other").expect("project id");
+    let scoped = store.scoped(&p);
+    assert_eq!((store.project(), scoped.project()), (&ProjectId::default_project(), &p));
+    scoped.take_job("w", chrono::Duration::seconds(1), 1, now).await.expect_err("down");
+    store.projects_with_work().await.expect_err("down");
+    let text = render(&registry);
+    assert!(text.contains(r#"inquest_store_errors_total{store="ingest/down"} 4"#), "{text}");
 }

@@ -17,6 +17,11 @@ fn url(settings: &Settings) -> ServiceUrl {
     settings.postgres.url.clone().unwrap_or_else(|| ServiceUrl::new(""))
 }
 
+/// The URL `inquest migrate` connects with (shown redacted).
+fn owner_url(settings: &Settings) -> ServiceUrl {
+    settings.postgres.owner_url.clone().unwrap_or_else(|| url(settings))
+}
+
 #[async_trait]
 impl Backend for Postgres {
     fn name(&self) -> &'static str {
@@ -64,9 +69,9 @@ impl Backend for Postgres {
     }
 
     async fn migrate(&self, cx: &mut Context<'_>, _ports: &[Port]) -> Result<()> {
-        let url = url(cx.settings);
+        let url = owner_url(cx.settings);
         // The intake's tables are migrations of the same folder: one run covers both.
-        let store = cx.postgres().with_context(|| format!("postgres at {url}"))?;
+        let store = cx.postgres_owner().with_context(|| format!("postgres at {url}"))?;
         let started = Instant::now();
         let applied = store.migrate().await.with_context(|| format!("migrating postgres at {url}"))?;
         let ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -90,9 +95,9 @@ pub async fn migrate_to(settings: &Settings, target: i64) -> Result<()> {
             "`inquest migrate --to` needs postgres.url (INQUEST_POSTGRES_URL): only that schema has versions"
         );
     }
-    let url = url(settings);
+    let url = owner_url(settings);
     let mut cx = Context::new(settings);
-    let store = cx.postgres().with_context(|| format!("postgres at {url}"))?;
+    let store = cx.postgres_owner().with_context(|| format!("postgres at {url}"))?;
     let started = Instant::now();
     let outcome = store.migrate_to(target).await.with_context(|| format!("migrating postgres at {url} to {target}"))?;
     let ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -151,6 +156,18 @@ async fn check_records(store: &PostgresStore, target: &str) -> bool {
     }
     if ok {
         println!("  schema: {} migrations applied", status.len());
+    }
+    // A warning, not a failure: the stores name the project in every statement too.
+    match store.rls_bypass().await {
+        Ok(None) => println!("  row-level security: applies to this role"),
+        Ok(Some((role, reason))) => {
+            println!("  warning: row-level security is bypassed by role {role} ({reason})");
+            println!(
+                "  fix: connect as a login role that is a member of inquest_app, and set postgres.owner_url \
+                 (INQUEST_POSTGRES_OWNER_URL) to the owner for `inquest migrate`"
+            );
+        }
+        Err(e) => println!("  problem: cannot read the role's attributes: {}", plain(&e, target)),
     }
     ok
 }
