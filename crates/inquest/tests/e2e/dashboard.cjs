@@ -1,7 +1,11 @@
 // End-to-end test of the dashboard in Debian's chromium, driven by playwright-core.
 // Env: INQUEST_E2E_URL (server), INQUEST_E2E_CHROMIUM (browser binary),
 // INQUEST_E2E_NODE_MODULES (where playwright-core is installed),
-// INQUEST_E2E_SCREENSHOTS (output folder). Exits non-zero on any failure.
+// INQUEST_E2E_SCREENSHOTS (output folder), INQUEST_E2E_LOGIN and INQUEST_E2E_PASSWORD
+// (a user who owns the demo's project and views the second one), INQUEST_E2E_TOKEN
+// (an API token that may post alerts), INQUEST_E2E_SECOND (the second project's id)
+// and INQUEST_E2E_SECOND_TEXT (text only the second project's incident list shows).
+// Exits non-zero on any failure.
 "use strict";
 const path = require("path");
 const fs = require("fs");
@@ -29,8 +33,17 @@ function check(cond, msg) { if (!cond) throw new Error("check failed: " + msg); 
     const errors = [];
     page.on("pageerror", (e) => errors.push(String(e)));
 
-    // 1. The list.
+    // 0. Signed out, the dashboard asks to sign in; a wrong password is refused.
     await page.goto(base + "/", { waitUntil: "networkidle" });
+    await page.waitForSelector("form#login");
+    await page.fill("form#login input[name=login]", process.env.INQUEST_E2E_LOGIN);
+    await page.fill("form#login input[name=password]", "not the password");
+    await page.click("form#login button[type=submit]");
+    await page.waitForSelector("#login-error:not([hidden])");
+    await page.fill("form#login input[name=password]", process.env.INQUEST_E2E_PASSWORD);
+    await page.click("form#login button[type=submit]");
+
+    // 1. The list.
     await page.waitForSelector("#incidents tbody tr[data-id]");
     const rows = await page.locator("#incidents tbody tr[data-id]").count();
     check(rows >= 10, `expected the demo incidents in the list, got ${rows}`);
@@ -70,8 +83,9 @@ function check(cond, msg) { if (!cond) throw new Error("check failed: " + msg); 
 
     // 6. Two alerts open an incident; acknowledge it on its page; the status persists.
     await page.setViewportSize({ width: 1440, height: 900 });
+    // A sender without a session: an API token.
     const res = await fetch(base + "/api/alerts", {
-      method: "POST", headers: { "content-type": "application/json" },
+      method: "POST", headers: { "content-type": "application/json", authorization: "Bearer " + process.env.INQUEST_E2E_TOKEN },
       body: JSON.stringify([{ service: "payments", severity: "critical", message: "5xx above 5%" },
         { service: "payments", severity: "high", message: "p99 latency above 2 s" }]),
     });
@@ -88,8 +102,27 @@ function check(cond, msg) { if (!cond) throw new Error("check failed: " + msg); 
     check((await page.locator("#status").innerText()).trim() === "triaged", "incident row triaged after reload");
     await page.screenshot({ path: path.join(shots, "05-lifecycle.png"), fullPage: true });
 
+    // 7. The audit log lists what was done, the refused sign-in included.
+    await page.click("#who a[href='/audit']");
+    await page.waitForSelector("table.audit tbody tr.audit-row");
+    check((await page.locator("table.audit tr.audit-row", { hasText: "incident.feedback" }).count()) >= 1, "the confirmation is audited");
+    check((await page.locator("table.audit tr.audit-row", { hasText: "incident.transition" }).count()) >= 1, "the transition is audited");
+    await page.screenshot({ path: path.join(shots, "06-audit.png"), fullPage: true });
+
+    // 8. Switch to the second project: only its incidents are listed.
+    await page.selectOption("#project", process.env.INQUEST_E2E_SECOND);
+    await page.waitForFunction((text) => document.querySelector("#incidents") && document.body.innerText.includes(text),
+      process.env.INQUEST_E2E_SECOND_TEXT);
+    const second = await page.locator("#incidents tbody tr[data-id]").count();
+    check(second >= 1, "the second project's incidents are listed: " + second);
+    check((await page.locator("#incidents tbody tr", { hasText: "DB_POOL_MAX" }).count()) === 0, "no incident of the first project");
+    await page.reload({ waitUntil: "networkidle" });
+    await page.waitForSelector("#incidents tbody tr[data-id]");
+    check((await page.locator("#incidents tbody tr[data-id]").count()) === second, "the project choice survives a reload");
+    await page.screenshot({ path: path.join(shots, "07-second-project.png"), fullPage: true });
+
     check(errors.length === 0, "page errors: " + errors.join("; "));
-    console.log("e2e ok: list, incident, confirm, reload, alerts and acknowledge; screenshots in " + shots);
+    console.log("e2e ok: sign-in, list, incident, confirm, reload, alerts and acknowledge, audit, project switch; screenshots in " + shots);
   } finally {
     await browser.close();
     fs.rmSync(profile, { recursive: true, force: true });

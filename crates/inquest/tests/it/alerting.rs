@@ -1,6 +1,7 @@
 //! Real clients against a running `inquest serve`: Debian's Alertmanager posting its
-//! webhook (fed alerts through its own HTTP API) creates, attaches, suppresses and
-//! resolves incidents as the policy file says, and approved incidents are
+//! webhook (fed alerts through its own HTTP API) with an integration's bearer secret
+//! (`http_config.authorization`, credentials required on the server) creates,
+//! attaches, suppresses and resolves incidents as the policy file says, and approved incidents are
 //! investigated; Debian's Prometheus scrapes `/metrics`. Alertmanager and Prometheus
 //! are started here on free loopback ports (paths from `INQUEST_TEST_ALERTMANAGER_BIN`
 //! and `INQUEST_TEST_PROMETHEUS_BIN`, set by `scripts/ci.d/50-alerting.sh`) and killed
@@ -67,14 +68,33 @@ async fn alertmanager_firing_at_inquest_serve_follows_the_policy() {
     )
     .expect("policy");
     let policy_path = policy.display().to_string();
+    let data = dir.path().join("data");
+    let admin = crate::support::token(&data, "default", "admin");
     let inquest = Server::start(
-        &dir.path().join("data"),
-        &[("INQUEST_INTAKE_POLICY_FILE", &policy_path), ("INQUEST_INTAKE_WORKERS", "1")],
+        &data,
+        &[("INQUEST_INTAKE_POLICY_FILE", &policy_path), ("INQUEST_INTAKE_WORKERS", "1"), ("INQUEST_AUTH_REQUIRED", "true")],
     )
     .await;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {admin}").parse().expect("header"));
+    let client = reqwest::Client::builder().default_headers(headers).build().expect("client");
+    // The webhook's own credential: an integration of the project, its secret shown once.
+    let created: Value = client
+        .post(format!("{}/api/integrations", inquest.url))
+        .json(&json!({"kind": "alertmanager", "name": "alertmanager", "webhook_auth": "bearer"}))
+        .send()
+        .await
+        .expect("create the integration")
+        .json()
+        .await
+        .expect("json");
+    let secret = created["secret"].as_str().expect("the integration's secret").to_string();
+    let refused = reqwest::Client::new().post(format!("{}/api/alertmanager", inquest.url)).body("{}").send().await;
+    assert_eq!(refused.expect("post").status(), reqwest::StatusCode::UNAUTHORIZED, "a webhook without the secret");
     let config = format!(
         "route:\n  receiver: inquest\n  group_by: ['alertname', 'service']\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n\
-         receivers:\n  - name: inquest\n    webhook_configs:\n      - url: {}/api/alertmanager\n        send_resolved: true\n",
+         receivers:\n  - name: inquest\n    webhook_configs:\n      - url: {}/api/alertmanager\n        send_resolved: true\n\
+         \x20       http_config:\n          authorization:\n            type: Bearer\n            credentials: {secret}\n",
         inquest.url
     );
     std::fs::write(dir.path().join("alertmanager.yml"), config).expect("config");
@@ -90,7 +110,6 @@ async fn alertmanager_firing_at_inquest_serve_follows_the_policy() {
         ],
         dir.path(),
     );
-    let client = reqwest::Client::new();
     wait_until("alertmanager ready", Duration::from_secs(30), || async {
         client.get(format!("{am}/-/ready")).send().await.is_ok_and(|r| r.status().is_success())
     })

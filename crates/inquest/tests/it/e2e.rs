@@ -1,8 +1,10 @@
-//! End-to-end: `inquest demo`, then `inquest serve` (the built binary) on a free
-//! loopback port, driven in Debian's chromium by playwright-core
-//! (`tests/e2e/dashboard.cjs`): open the list, open an incident, confirm a
-//! hypothesis, reload and see it persisted; post two alerts, acknowledge the
-//! incident they open, reload and see it triaged; save screenshots. Needs
+//! End-to-end: `inquest demo`, a second project with one case, a user who owns the
+//! first and views the second, an API token; then `inquest serve` (the built binary,
+//! credentials required) on a free loopback port, driven in Debian's chromium by
+//! playwright-core (`tests/e2e/dashboard.cjs`): sign in, open the list, open an
+//! incident, confirm a hypothesis, reload and see it persisted; post two alerts with
+//! the token, acknowledge the incident they open, reload and see it triaged; read the
+//! audit log; switch project and see only its incidents; save screenshots. Needs
 //! `INQUEST_E2E_CHROMIUM` and `INQUEST_E2E_NODE_MODULES` (set by
 //! `scripts/ci.d/40-browser.sh`); skips locally without them, fails under CI=true.
 
@@ -51,6 +53,14 @@ fn dashboard_confirm_persists_in_a_real_browser() {
         .output()
         .expect("run inquest demo");
     assert!(demo.status.success(), "inquest demo failed: {}", String::from_utf8_lossy(&demo.stderr));
+    let run = |args: &[&str], stdin: Option<&str>| crate::support::inquest(&data, args, stdin);
+    let second_case = root.join("fixtures/traffic-search-bot-scrape");
+    run(&["projects", "create", "second", "--name", "Second"], None);
+    run(&["--project", "second", "load", second_case.to_str().expect("utf-8 path")], None);
+    let password = "e2e-password-0123456789";
+    run(&["users", "add", "ops", "--password-stdin", "--project", "default", "--role", "owner"], Some(&format!("{password}\n")));
+    run(&["members", "set", "ops", "--project", "second", "--role", "viewer"], None);
+    let token = crate::support::token(&data, "default", "engineer");
 
     let mut child = Command::new(bin)
         .arg("--data-dir")
@@ -79,6 +89,11 @@ fn dashboard_confirm_persists_in_a_real_browser() {
         .env("INQUEST_E2E_CHROMIUM", &chromium)
         .env("INQUEST_E2E_NODE_MODULES", &node_modules)
         .env("INQUEST_E2E_SCREENSHOTS", &shots)
+        .env("INQUEST_E2E_LOGIN", "ops")
+        .env("INQUEST_E2E_PASSWORD", password)
+        .env("INQUEST_E2E_TOKEN", &token)
+        .env("INQUEST_E2E_SECOND", "second")
+        .env("INQUEST_E2E_SECOND_TEXT", "search")
         .status()
         .expect("run node");
     drop(server);
@@ -89,6 +104,8 @@ fn dashboard_confirm_persists_in_a_real_browser() {
         "03-confirmed-after-reload.png",
         "04-narrow.png",
         "05-lifecycle.png",
+        "06-audit.png",
+        "07-second-project.png",
     ] {
         let meta = std::fs::metadata(shots.join(f)).unwrap_or_else(|e| panic!("screenshot {f}: {e}"));
         assert!(meta.len() > 10_000, "screenshot {f} is suspiciously small");

@@ -4,6 +4,7 @@ mod alerting;
 mod backends;
 mod demo;
 mod e2e;
+mod fuzz;
 mod ingest;
 mod ops;
 mod shared;

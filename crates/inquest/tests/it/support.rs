@@ -30,6 +30,8 @@ impl Drop for Server {
 
 impl Server {
     /// Start `inquest --data-dir <data> serve` with `env` and wait until the intake answers.
+    /// It is open (`INQUEST_AUTH_REQUIRED=false`, allowed on loopback) unless `env` says
+    /// otherwise: these tests are about what happens behind the credential check.
     pub async fn start(data: &Path, env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_inquest"));
@@ -44,12 +46,14 @@ impl Server {
         ] {
             cmd.env_remove(var);
         }
+        cmd.env("INQUEST_AUTH_REQUIRED", "false");
         for (k, v) in env {
             cmd.env(k, v);
         }
         let log =
             std::fs::OpenOptions::new().create(true).append(true).open(data.with_extension("log")).expect("server log");
-        let child = cmd.stdout(Stdio::null()).stderr(log).spawn().expect("inquest serve starts");
+        let out = log.try_clone().expect("server log");
+        let child = cmd.stdout(out).stderr(log).spawn().expect("inquest serve starts");
         let mut server = Server { child, url: format!("http://127.0.0.1:{port}") };
         let client = reqwest::Client::new();
         let url = format!("{}/health/intake", server.url);
@@ -149,4 +153,29 @@ pub async fn migrated_postgres(admin: &str, dir: &Path) -> inquest_contract::pos
         .expect("inquest migrate");
     assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
     db
+}
+
+/// Run `inquest --data-dir <data> ARGS` (the embedded store, nothing from the
+/// developer's environment), feeding `stdin`; its stdout, or a panic with its stderr.
+pub fn inquest(data: &Path, args: &[&str], stdin: Option<&str>) -> String {
+    use std::io::Write;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_inquest"));
+    cmd.arg("--data-dir").arg(data).args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for var in ["INQUEST_POSTGRES_URL", "INQUEST_CONFIG", "INQUEST_DATA_DIR", "INQUEST_CLICKHOUSE_URL"] {
+        cmd.env_remove(var);
+    }
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    let mut child = cmd.spawn().expect("run inquest");
+    if let Some(text) = stdin {
+        child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("inquest ran");
+    assert!(out.status.success(), "inquest {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// A new API token of `project` with `role`, made with the CLI (before `serve` holds the file).
+pub fn token(data: &Path, project: &str, role: &str) -> String {
+    let out = inquest(data, &["tokens", "create", "--project", project, "--role", role, "--name", role], None);
+    out.split_whitespace().find(|w| w.starts_with("inq_")).expect("the token is printed").to_string()
 }
