@@ -124,6 +124,8 @@ async fn users_are_unique_by_login_and_keep_their_password_hash(store: &dyn Acce
     assert_eq!(e.kind, ErrorKind::Conflict, "{e}");
     store.create_user(&user("bob")).await.expect("create bob");
     assert_eq!(store.count_users().await.expect("count"), 2);
+    let logins: Vec<String> = store.list_users().await.expect("list").into_iter().map(|u| u.login).collect();
+    assert_eq!(logins, ["alice", "bob"]);
     store.set_password(alice.user_id, "$argon2id$new").await.expect("set password");
     let got = store.get_user(alice.user_id).await.expect("get").expect("alice");
     assert_eq!(got.password_hash.as_deref(), Some("$argon2id$new"));

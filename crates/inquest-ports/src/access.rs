@@ -38,6 +38,10 @@ pub trait AccessStore: Send + Sync {
     async fn get_user(&self, id: UserId) -> StoreResult<Option<User>>;
     async fn user_by_login(&self, login: &str) -> StoreResult<Option<User>>;
     async fn count_users(&self) -> StoreResult<u64>;
+    /// Every user, by login. The default says the store cannot list (for test doubles).
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        Err(crate::StoreError::new(crate::ErrorKind::Internal, self.backend(), "list_users", "not supported"))
+    }
     async fn set_password(&self, id: UserId, password_hash: &str) -> StoreResult<()>;
 
     /// Adds the member or changes their role.

@@ -315,6 +315,22 @@ impl AccessStore for EmbeddedAccessStore {
         })
     }
 
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        let op = "list_users";
+        self.read(op, |txn| {
+            let logins = txn.open_table(LOGINS).map_err(|e| err(op, e))?;
+            let users = txn.open_table(USERS).map_err(|e| err(op, e))?;
+            let mut out = Vec::new();
+            for row in logins.iter().map_err(|e| err(op, e))? {
+                let (_, id) = row.map_err(|e| err(op, e))?;
+                if let Some(v) = users.get(id.value()).map_err(|e| err(op, e))? {
+                    out.push(decode(op, v.value())?);
+                }
+            }
+            Ok(out)
+        })
+    }
+
     async fn set_password(&self, id: UserId, password_hash: &str) -> StoreResult<()> {
         let op = "set_password";
         self.write(op, |txn| {

@@ -273,6 +273,14 @@ impl AccessStore for PostgresAccessStore {
         Ok(n.max(0) as u64)
     }
 
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        let op = "list_users";
+        let client = self.plain(op).await?;
+        let sql = format!("SELECT {USER_COLS} FROM users ORDER BY login");
+        let rows = client.query(&sql, &[]).await.map_err(|e| err(op, e))?;
+        rows.iter().map(|r| user(r, op)).collect()
+    }
+
     async fn set_password(&self, id: UserId, password_hash: &str) -> StoreResult<()> {
         let op = "set_password";
         let client = self.plain(op).await?;

@@ -1,6 +1,7 @@
 //! `inquest`: the command-line entry point (demo, load, investigate, report, incidents, eval, serve, worker,
-//! migrate, doctor).
+//! migrate, doctor, projects, users, members, tokens, integrations).
 
+mod access;
 mod bundled;
 mod import;
 
@@ -105,6 +106,21 @@ enum Command {
     },
     /// Check every configured store: reachable, schema applied.
     Doctor,
+    /// Create and list projects.
+    #[command(subcommand)]
+    Projects(access::ProjectsCommand),
+    /// Add and list local users.
+    #[command(subcommand)]
+    Users(access::UsersCommand),
+    /// Set or remove a user's role in a project.
+    #[command(subcommand)]
+    Members(access::MembersCommand),
+    /// Create, list and revoke API tokens.
+    #[command(subcommand)]
+    Tokens(access::TokensCommand),
+    /// Maintain integrations (re-encrypt their secrets after a key rotation).
+    #[command(subcommand)]
+    Integrations(access::IntegrationsCommand),
     /// Turn a public fault-injection dataset into fixture cases (rcaeval, petshop, nezha).
     Import {
         format: inquest_import::Format,
@@ -195,6 +211,11 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Import { format, path, out, normal } => import::run(format, &path, &out, normal),
+        Command::Projects(c) => access::projects(&settings, c).await,
+        Command::Users(c) => access::users(&settings, c).await,
+        Command::Members(c) => access::members(&settings, c).await,
+        Command::Tokens(c) => access::tokens(&settings, c).await,
+        Command::Integrations(c) => access::integrations(&settings, c).await,
         Command::Serve { bind, demo: run_demo, fixtures } => {
             if run_demo {
                 demo(&settings, &ProjectId::default_project(), fixtures.as_deref(), Path::new("reports")).await?;

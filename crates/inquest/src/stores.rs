@@ -13,12 +13,15 @@ use anyhow::{Context as _, Result, anyhow};
 use async_trait::async_trait;
 use inquest_config::{PostgresSettings, Settings};
 use inquest_domain::ProjectId;
-use inquest_ports::{Embedder, ErrorKind, MetricStore, RecordStore, SemanticStore, StoreError, Stores, TopologyStore};
+use inquest_ports::{
+    AccessStore, Embedder, ErrorKind, MetricStore, RecordStore, SemanticStore, StoreError, Stores, TopologyStore,
+};
 use inquest_store_embedded::EmbeddedStore;
 use inquest_store_postgres::{PoolSettings, PostgresStore};
 use inquest_telemetry::{StoreMetrics, Timeouts, observe};
 use prometheus::Registry;
 
+mod access_file;
 mod clickhouse;
 mod embedded;
 mod intake_file;
@@ -29,7 +32,8 @@ mod qdrant;
 pub use intake_file::intake_path;
 pub use postgres::migrate_to;
 
-/// What a backend can serve: the four evidence ports and the alert intake's store.
+/// What a backend can serve: the four evidence ports, the alert intake's store and the
+/// access store (projects, users, tokens, integrations, audit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Port {
     Records,
@@ -37,6 +41,7 @@ pub enum Port {
     Topology,
     Semantic,
     Intake,
+    Access,
 }
 
 impl Port {
@@ -47,6 +52,7 @@ impl Port {
             Port::Topology => "topology",
             Port::Semantic => "semantic",
             Port::Intake => "intake",
+            Port::Access => "access",
         }
     }
 
@@ -73,13 +79,14 @@ pub trait Backend: Sync {
 }
 
 /// Every backend, in the order doctor and migrate report them.
-pub const REGISTRY: [&dyn Backend; 6] = [
+pub const REGISTRY: [&dyn Backend; 7] = [
     &embedded::Embedded,
     &postgres::Postgres,
     &clickhouse::ClickHouse,
     &neo4j::Neo4j,
     &qdrant::Qdrant,
     &intake_file::IntakeFile,
+    &access_file::AccessFile,
 ];
 
 /// What the backends of one command share: the embedded store and the Postgres pool,
@@ -144,6 +151,7 @@ pub struct Parts {
     pub metrics: Option<Arc<dyn MetricStore>>,
     pub topology: Option<Arc<dyn TopologyStore>>,
     pub semantic: Option<Arc<dyn SemanticStore>>,
+    pub access: Option<Arc<dyn AccessStore>>,
 }
 
 /// The stores of a command, and the Postgres store they were built from: the intake
@@ -151,6 +159,9 @@ pub struct Parts {
 pub struct Built {
     /// Every port behind its observed wrapper.
     pub stores: Stores,
+    /// Projects, users, tokens, sessions, integrations and the audit log (for `serve`).
+    #[allow(dead_code)]
+    pub access: Arc<dyn AccessStore>,
     pub postgres: Option<PostgresStore>,
     /// The registry `/metrics` renders: the store calls here, the intake's metrics
     /// join it in `serve`.
@@ -218,11 +229,24 @@ pub async fn build_stores(settings: &Settings) -> Result<Built> {
         semantic: parts.semantic.ok_or_else(|| missing(Port::Semantic))?,
         embedder: cx.embedder().await,
     };
+    let access = parts.access.ok_or_else(|| missing(Port::Access))?;
     let registry = Registry::new();
     let store_metrics = StoreMetrics::new(&registry).context("registering the store metrics")?;
     let timeouts = timeouts(settings);
     let stores = observe(stores, &store_metrics, timeouts);
-    Ok(Built { stores, postgres: cx.postgres, registry, store_metrics, timeouts })
+    Ok(Built { stores, access, postgres: cx.postgres, registry, store_metrics, timeouts })
+}
+
+/// The access store alone (the access commands need no evidence port): Postgres when
+/// `postgres.url` is set, else `<data dir>/access.redb`.
+pub async fn build_access(settings: &Settings) -> Result<Arc<dyn AccessStore>> {
+    let mut cx = Context::new(settings);
+    let mut parts = Parts::default();
+    for (backend, ports) in in_use(settings).into_iter().filter(|(_, p)| p.contains(&Port::Access)) {
+        backend.build(&mut cx, &[Port::Access], &mut parts).await?;
+        tracing::debug!(backend = backend.name(), ?ports, "built the access store");
+    }
+    parts.access.ok_or_else(|| anyhow!("no backend serves the access port"))
 }
 
 /// The stores of `build_stores` acting in `project`. With Postgres the project must
@@ -323,7 +347,7 @@ mod tests {
     fn every_port_is_served_by_exactly_one_backend_under_any_settings() {
         for bits in 0..16u8 {
             let s = with(bits & 1 != 0, bits & 2 != 0, bits & 4 != 0, bits & 8 != 0);
-            for port in [Port::Records, Port::Metrics, Port::Topology, Port::Semantic, Port::Intake] {
+            for port in [Port::Records, Port::Metrics, Port::Topology, Port::Semantic, Port::Intake, Port::Access] {
                 let serving: Vec<_> =
                     REGISTRY.iter().filter(|b| b.ports(&s).contains(&port)).map(|b| b.name()).collect();
                 assert_eq!(serving.len(), 1, "{} under {bits:04b}: {serving:?}", port.name());
@@ -334,7 +358,7 @@ mod tests {
     #[test]
     fn the_embedded_store_is_used_only_by_ports_without_a_server() {
         let names = |s: &Settings| in_use(s).into_iter().map(|(b, _)| b.name()).collect::<Vec<_>>();
-        assert_eq!(names(&with(false, false, false, false)), ["embedded store", "intake file"]);
+        assert_eq!(names(&with(false, false, false, false)), ["embedded store", "intake file", "access file"]);
         assert_eq!(names(&with(true, true, true, true)), ["postgres", "clickhouse", "neo4j", "qdrant"]);
         let s = with(false, false, false, true);
         let embedded = in_use(&s).into_iter().find(|(b, _)| b.name() == "embedded store").map(|(_, p)| p);

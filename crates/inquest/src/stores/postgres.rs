@@ -1,5 +1,5 @@
-//! PostgreSQL: the records port, and the intake's tables on the same database and
-//! pool, when `postgres.url` is set.
+//! PostgreSQL: the records port, and the intake's and access tables on the same
+//! database and pool, when `postgres.url` is set.
 
 use std::time::Instant;
 
@@ -29,11 +29,14 @@ impl Backend for Postgres {
     }
 
     fn ports(&self, settings: &Settings) -> Vec<Port> {
-        if settings.postgres.url.is_some() { vec![Port::Records, Port::Intake] } else { Vec::new() }
+        if settings.postgres.url.is_some() { vec![Port::Records, Port::Intake, Port::Access] } else { Vec::new() }
     }
 
     async fn build(&self, cx: &mut Context<'_>, ports: &[Port], parts: &mut Parts) -> Result<()> {
         let store = cx.postgres().with_context(|| format!("postgres at {}", url(cx.settings)))?;
+        if ports.contains(&Port::Access) {
+            parts.access = Some(std::sync::Arc::new(store.access()));
+        }
         if ports.contains(&Port::Records) {
             parts.records = Some(std::sync::Arc::new(store));
         }
@@ -51,7 +54,16 @@ impl Backend for Postgres {
                 return false;
             }
         };
-        let ok = check_records(&store, &target).await;
+        let mut ok = check_records(&store, &target).await;
+        if ports.contains(&Port::Access) {
+            match inquest_ports::AccessStore::check_connectivity(&store.access()).await {
+                Ok(()) => println!("{}postgres {url}: ok", Port::Access.label()),
+                Err(e) => {
+                    println!("{}postgres {url}: {}", Port::Access.label(), plain(&e, &target));
+                    ok = false;
+                }
+            }
+        }
         if !ports.contains(&Port::Intake) {
             return ok;
         }
@@ -70,7 +82,7 @@ impl Backend for Postgres {
 
     async fn migrate(&self, cx: &mut Context<'_>, _ports: &[Port]) -> Result<()> {
         let url = owner_url(cx.settings);
-        // The intake's tables are migrations of the same folder: one run covers both.
+        // The intake's and access tables are migrations of the same folder: one run covers all.
         let store = cx.postgres_owner().with_context(|| format!("postgres at {url}"))?;
         let started = Instant::now();
         let applied = store.migrate().await.with_context(|| format!("migrating postgres at {url}"))?;
