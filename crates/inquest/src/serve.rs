@@ -141,7 +141,7 @@ async fn access(settings: &Settings, store: Arc<dyn AccessStore>, bind: &str) ->
     }
     let oidc = auth.oidc.clone().map(|o| {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
-        inquest_access::oidc::Verifier::new(o.into(), http)
+        inquest_access::oidc::Verifier::new(o, http)
     });
     Ok(AccessParts { store, required: auth.required, keyring, oidc, settings: auth })
 }
