@@ -107,6 +107,11 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %e, "a store refused the input");
                 Self::invalid("a store cannot hold this input")
             }
+            ErrorKind::Conflict => {
+                // Store details are logged, not returned.
+                tracing::info!(error = %e, "a store refused a duplicate");
+                Self::Conflict("it exists already".into())
+            }
             _ if e.retryable() => Self::Unavailable(e),
             _ => Self::Internal(e.to_string()),
         }
