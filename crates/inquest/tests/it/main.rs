@@ -6,6 +6,7 @@ mod demo;
 mod e2e;
 mod ingest;
 mod ops;
+mod projects;
 mod shared;
 mod stores;
 mod support;
