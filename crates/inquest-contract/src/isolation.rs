@@ -321,8 +321,8 @@ pub async fn ingest_isolation(store: Arc<dyn IngestStore>, a: &ProjectId, b: &Pr
     let now = t0();
     let alert = crate::ingest::alert("checkout", "critical", "errors");
     let second = crate::ingest::alert("checkout", "critical", "latency");
-    let ia = sa.ingest(&[alert.clone(), second.clone()], &policy, now).await.expect("ingest in a");
-    let ib = sb.ingest(&[alert.clone()], &policy, now).await.expect("ingest in b");
+    let ia = sa.ingest(&[alert.clone(), second], &policy, now).await.expect("ingest in a");
+    let ib = sb.ingest(std::slice::from_ref(&alert), &policy, now).await.expect("ingest in b");
     let (inc_a, inc_b) = (ia[0].incident_id.expect("incident in a"), ib[0].incident_id.expect("incident in b"));
     assert_ne!(inc_a, inc_b, "the same alert opens an incident of each project");
     assert_eq!(sa.list_incidents().await.expect("list").len(), 1);

@@ -4,6 +4,7 @@
 //! `crates/inquest/tests/it/alerting.rs`).
 
 mod group;
+mod projects;
 mod queue;
 mod records;
 

@@ -112,13 +112,18 @@ async fn fill(records: &PostgresStore, project: &ProjectId, case: &FixtureCase) 
         .expect("note");
 }
 
-/// Every table with a `project_id` column, from the catalogue.
+/// Tables with a `project_id` column that are not scoped by it: the registry of
+/// projects itself (its key is the project).
+const NOT_SCOPED: &[&str] = &["projects"];
+
+/// Every table with a `project_id` column, from the catalogue, but `NOT_SCOPED`.
 async fn scoped_tables(client: &tokio_postgres::Client) -> Vec<String> {
     client
         .query(
             "SELECT table_name::text FROM information_schema.columns \
-             WHERE table_schema = current_schema() AND column_name = 'project_id' ORDER BY 1",
-            &[],
+             WHERE table_schema = current_schema() AND column_name = 'project_id' \
+               AND NOT (table_name::text = ANY($1)) ORDER BY 1",
+            &[&NOT_SCOPED],
         )
         .await
         .expect("tables")

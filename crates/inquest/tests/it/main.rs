@@ -7,6 +7,7 @@ mod e2e;
 mod fuzz;
 mod ingest;
 mod ops;
+mod projects;
 mod shared;
 mod stores;
 mod support;
