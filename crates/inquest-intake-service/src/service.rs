@@ -202,11 +202,18 @@ impl Ingest {
 
     /// Refresh the incidents-by-status gauge and render `/metrics`. The gauge counts
     /// the incidents of the store's own project (the default one as wired).
-    pub async fn render_metrics(&self) -> String {
-        // A store that cannot count keeps the last gauge values; the wrapper counted the failure.
-        if let Ok(c) = self.store.incident_counts().await {
-            self.metrics.set_incident_counts(&c);
+    /// The metrics, with the incident gauges summed over `projects` (no project label:
+    /// `/metrics` is for the operator, who sees totals, not any project's incidents).
+    pub async fn render_metrics(&self, projects: &[ProjectId]) -> String {
+        let mut total: std::collections::BTreeMap<String, u64> = Default::default();
+        for p in projects {
+            // A store that cannot count keeps the last gauge values; the wrapper counted the failure.
+            let Ok(counts) = self.store.scoped(p).incident_counts().await else { return self.metrics.render() };
+            for (status, n) in counts {
+                *total.entry(status).or_default() += n;
+            }
         }
+        self.metrics.set_incident_counts(&total);
         self.metrics.render()
     }
 }

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
 use clap::Subcommand;
-use inquest_access::seal::Keyring;
 use inquest_access::{password, token};
 use inquest_config::Settings;
 use inquest_domain::{ApiToken, AuditEntry, AuditOutcome, Member, Project, ProjectId, Role, TokenId, User, UserId};
@@ -333,17 +332,10 @@ pub async fn tokens(settings: &Settings, command: TokensCommand) -> Result<()> {
     Ok(())
 }
 
-/// The integration-secret keyring of `[auth]`.
-pub fn keyring(settings: &Settings) -> Result<Keyring> {
-    let auth = &settings.auth;
-    Keyring::from_sources(auth.secret_key_file.as_deref(), auth.secret_keys.as_ref().map(|s| s.expose()))
-        .context("loading the integration-secret keys")
-}
-
 pub async fn integrations(settings: &Settings, command: IntegrationsCommand) -> Result<()> {
     match command {
         IntegrationsCommand::Reseal => {
-            let ring = keyring(settings)?;
+            let ring = crate::keys::keyring(settings)?;
             let store: Arc<dyn AccessStore> = build_access(settings).await?;
             let (mut resealed, mut current) = (0, 0);
             for p in store.list_projects().await? {

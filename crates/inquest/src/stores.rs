@@ -160,7 +160,6 @@ pub struct Built {
     /// Every port behind its observed wrapper.
     pub stores: Stores,
     /// Projects, users, tokens, sessions, integrations and the audit log (for `serve`).
-    #[allow(dead_code)]
     pub access: Arc<dyn AccessStore>,
     pub postgres: Option<PostgresStore>,
     /// The registry `/metrics` renders: the store calls here, the intake's metrics

@@ -197,7 +197,7 @@ async fn failed_jobs_retry_with_backoff_then_give_up_keeping_the_error() {
     let gap = |i: usize| stored.runs[i + 1].started_at - stored.runs[i].finished_at.expect("finished");
     assert!(gap(1) >= Duration::milliseconds(100), "{:?}", gap(1));
     assert_eq!(run_once(&ingest, &Failing, &cfg).await.expect("run"), Step::Idle, "a failed job is not retaken");
-    let text = ingest.render_metrics().await;
+    let text = ingest.render_metrics(&[inquest_domain::ProjectId::default_project()]).await;
     assert!(text.contains("inquest_job_retries_total 2"), "{text}");
     assert!(text.contains("inquest_job_failures_total 1"), "{text}");
     // The investigator only said a store was unreachable: no store call failed, none is counted.
@@ -226,7 +226,7 @@ async fn a_job_for_an_incident_that_does_not_exist_fails_after_exactly_one_attem
     assert_eq!((stored.state, stored.attempts, stored.runs.len()), (JobState::Failed, 1, 1));
     assert_eq!(stored.last_error.as_deref(), Some(error.as_str()), "the error is kept");
     assert_eq!(run_once(&ingest, &investigator, &cfg).await.expect("run"), Step::Idle, "not taken again");
-    let text = ingest.render_metrics().await;
+    let text = ingest.render_metrics(&[inquest_domain::ProjectId::default_project()]).await;
     assert!(text.contains("inquest_job_failures_total 1"), "{text}");
     assert!(text.contains("inquest_job_retries_total 0"), "{text}");
 }
@@ -250,7 +250,7 @@ async fn a_job_whose_records_store_is_down_is_retried() {
     assert!(error.contains("cannot save the investigation"), "{error}");
     let stored = ingest.store.get_job(job.job_id).await.expect("read").expect("job");
     assert_eq!((stored.state, stored.attempts), (JobState::Queued, 1));
-    let text = ingest.render_metrics().await;
+    let text = ingest.render_metrics(&[inquest_domain::ProjectId::default_project()]).await;
     assert!(text.contains("inquest_job_retries_total 1"), "{text}");
     assert!(text.contains("inquest_job_failures_total 0"), "{text}");
     assert!(text.contains(r#"inquest_store_errors_total{store="records/slow"} 1"#), "{text}");
@@ -276,7 +276,7 @@ async fn a_job_whose_workers_died_on_every_attempt_is_given_up_and_counted() {
     let error = jobs[0].last_error.as_deref().expect("error kept");
     assert!(error.starts_with("attempt 2 of 2: the lease expired"), "{error}");
     assert_eq!(run_once(&ingest, &counting, &cfg).await.expect("run"), Step::Idle);
-    let text = ingest.render_metrics().await;
+    let text = ingest.render_metrics(&[inquest_domain::ProjectId::default_project()]).await;
     assert!(text.contains("inquest_job_failures_total 1"), "{text}");
 }
 
@@ -329,7 +329,7 @@ async fn a_store_down_during_a_job_is_a_gap_in_the_report_and_a_store_error() {
         "the report names the gap:\n{}",
         report.report_markdown
     );
-    let text = ingest.render_metrics().await;
+    let text = ingest.render_metrics(&[inquest_domain::ProjectId::default_project()]).await;
     assert!(text.contains(r#"inquest_store_errors_total{store="topology/neo4j"} 1"#), "{text}");
 }
 

@@ -72,7 +72,11 @@ async fn alertmanager_firing_at_inquest_serve_follows_the_policy() {
     let admin = crate::support::token(&data, "default", "admin");
     let inquest = Server::start(
         &data,
-        &[("INQUEST_INTAKE_POLICY_FILE", &policy_path), ("INQUEST_INTAKE_WORKERS", "1"), ("INQUEST_AUTH_REQUIRED", "true")],
+        &[
+            ("INQUEST_INTAKE_POLICY_FILE", &policy_path),
+            ("INQUEST_INTAKE_WORKERS", "1"),
+            ("INQUEST_AUTH_REQUIRED", "true"),
+        ],
     )
     .await;
     let mut headers = reqwest::header::HeaderMap::new();

@@ -58,7 +58,10 @@ fn dashboard_confirm_persists_in_a_real_browser() {
     run(&["projects", "create", "second", "--name", "Second"], None);
     run(&["--project", "second", "load", second_case.to_str().expect("utf-8 path")], None);
     let password = "e2e-password-0123456789";
-    run(&["users", "add", "ops", "--password-stdin", "--project", "default", "--role", "owner"], Some(&format!("{password}\n")));
+    run(
+        &["users", "add", "ops", "--password-stdin", "--project", "default", "--role", "owner"],
+        Some(&format!("{password}\n")),
+    );
     run(&["members", "set", "ops", "--project", "second", "--role", "viewer"], None);
     let token = crate::support::token(&data, "default", "engineer");
 

@@ -14,8 +14,7 @@ async fn schemathesis_finds_no_server_error_with_a_valid_token() {
     let data = dir.path().join("data");
     inquest(&data, &["demo", "--out", dir.path().join("reports").to_str().expect("utf-8")], None);
     let owner = token(&data, "default", "owner");
-    let server =
-        Server::start(&data, &[("INQUEST_AUTH_REQUIRED", "true"), ("INQUEST_INTAKE_WORKERS", "0")]).await;
+    let server = Server::start(&data, &[("INQUEST_AUTH_REQUIRED", "true"), ("INQUEST_INTAKE_WORKERS", "0")]).await;
     let out = Command::new(&fuzzer)
         .args(["run", &format!("{}/api/openapi.json", server.url)])
         .args(["--checks", "not_a_server_error", "--max-examples", "15", "--seed", "1", "--request-timeout", "20"])
@@ -32,5 +31,8 @@ async fn schemathesis_finds_no_server_error_with_a_valid_token() {
         .find(|l| l.contains(" generated, "))
         .map(|l| l.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect())
         .unwrap_or_default();
-    assert!(counts.len() >= 2 && counts[0] > 100 && counts[0] == counts[1], "schemathesis ran too few cases:\n{report}");
+    assert!(
+        counts.len() >= 2 && counts[0] > 100 && counts[0] == counts[1],
+        "schemathesis ran too few cases:\n{report}"
+    );
 }
