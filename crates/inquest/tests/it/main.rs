@@ -1,5 +1,6 @@
 //! End-to-end tests of the `inquest` binary.
 
+mod access;
 mod alerting;
 mod backends;
 mod demo;
