@@ -1,10 +1,12 @@
 //! Contract suites for the Inquest ports: written once, run against every implementation;
-//! and the fresh test database the Postgres adapters' tests share (`postgres`).
+//! the fresh test database the Postgres adapters' tests share (`postgres`), and a test
+//! OpenID Connect provider (`oidc`).
 
 pub mod access;
 pub mod ingest;
 pub mod isolation;
 pub mod metrics;
+pub mod oidc;
 pub mod postgres;
 pub mod records;
 pub mod semantic;

@@ -156,13 +156,14 @@ pub async fn login(
             message: "the user is a member of no project".into(),
             permission: None,
         })?;
-    let id = token::generate();
+    // Not `inq_`-prefixed: a session id is never taken for an API token.
+    let id = token::random_text(32);
     let now = Utc::now();
     let session = Session {
         session_hash: token::hash(&id),
         user_id: user.user_id,
         project_id: project.clone(),
-        csrf_token: token::generate(),
+        csrf_token: token::random_text(32),
         created_at: now,
         expires_at: now + access.session_ttl,
     };

@@ -160,6 +160,11 @@ fn integration(p: &ProjectId, keyring: &inquest_access::seal::Keyring, auth: Web
 }
 
 pub async fn world() -> World {
+    world_with(|_| {}).await
+}
+
+/// The world with `Access` changed by `adjust` (e.g. an OIDC verifier).
+pub async fn world_with(adjust: impl FnOnce(&mut Access)) -> World {
     // A is the default project: a handler that forgot to scope would show A's rows to B.
     let (a, b) = (ProjectId::default_project(), project("bravo"));
     let store = EmbeddedStore::in_memory().expect("store");
@@ -174,7 +179,8 @@ pub async fn world() -> World {
         // The embedded store always has `default`.
         let _ = access_store.create_project(&project).await;
     }
-    let access = Access::required(access_store.clone(), ingest.metrics.registry()).expect("access metrics");
+    let mut access = Access::required(access_store.clone(), ingest.metrics.registry()).expect("access metrics");
+    adjust(&mut access);
     let mut tokens = BTreeMap::new();
     let mut token_ids_a = Vec::new();
     for role in Role::ALL {

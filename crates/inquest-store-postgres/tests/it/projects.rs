@@ -203,7 +203,11 @@ async fn row_level_security_keeps_the_application_role_to_its_project() {
                 Ok(n) => assert_eq!(n, 0, "{statement}: b's rows changed from a"),
                 // The audit log is append-only: the application may not even try.
                 Err(e) if APPEND_ONLY.contains(&t.as_str()) => {
-                    assert_eq!(e.code(), Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE), "{statement}: {e}")
+                    assert_eq!(
+                        e.code(),
+                        Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+                        "{statement}: {e}"
+                    )
                 }
                 Err(e) => panic!("{statement}: {e}"),
             }
