@@ -11,7 +11,10 @@ use chrono::Utc;
 use clap::Subcommand;
 use inquest_access::{password, token};
 use inquest_config::Settings;
-use inquest_domain::{ApiToken, AuditEntry, AuditOutcome, Member, Project, ProjectId, Role, TokenId, User, UserId};
+use inquest_domain::{
+    ApiToken, AuditEntry, AuditOutcome, Integration, IntegrationId, Member, Project, ProjectId, Role, TokenId, User,
+    UserId, WebhookAuth,
+};
 use inquest_ports::AccessStore;
 use serde_json::json;
 
@@ -98,6 +101,28 @@ pub enum TokensCommand {
 
 #[derive(Subcommand)]
 pub enum IntegrationsCommand {
+    /// Create a webhook integration of a project. With `--secret-file` its secret is that
+    /// file's content and a second run with the same name and secret changes nothing (for
+    /// a deployment's setup step); without, a secret is generated and printed once.
+    Create {
+        #[arg(long)]
+        project: ProjectId,
+        /// e.g. alertmanager, github, generic.
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        name: String,
+        /// bearer (Authorization: Bearer <secret>) or hmac (X-Hub-Signature-256).
+        #[arg(long, default_value = "bearer")]
+        webhook_auth: String,
+        #[arg(long)]
+        secret_file: Option<std::path::PathBuf>,
+    },
+    /// List a project's integrations (never their secrets).
+    List {
+        #[arg(long)]
+        project: ProjectId,
+    },
     /// Re-encrypt every integration secret with the current (first) key of the keyring.
     Reseal,
 }
@@ -334,6 +359,75 @@ pub async fn tokens(settings: &Settings, command: TokensCommand) -> Result<()> {
 
 pub async fn integrations(settings: &Settings, command: IntegrationsCommand) -> Result<()> {
     match command {
+        IntegrationsCommand::Create { project, kind, name, webhook_auth, secret_file } => {
+            let kind_ok = !kind.is_empty()
+                && kind.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+            if !kind_ok {
+                bail!("--kind '{kind}' is not a kind (a-z, 0-9, '-', '_')");
+            }
+            let webhook_auth = match webhook_auth.as_str() {
+                "bearer" => WebhookAuth::Bearer,
+                "hmac" => WebhookAuth::Hmac,
+                other => bail!("--webhook-auth '{other}' is not bearer or hmac"),
+            };
+            let (secret, shown) = match &secret_file {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                    let text = text.trim().to_string();
+                    if text.len() < 16 || token::is_api_token(&text) {
+                        bail!("the secret in {} must be at least 16 characters and not an API token", path.display());
+                    }
+                    (text, false)
+                }
+                None => (format!("whk_{}", token::random_text(32)), true),
+            };
+            let ring = crate::keys::keyring(settings)?;
+            let store: Arc<dyn AccessStore> = build_access(settings).await?;
+            existing_project(store.as_ref(), &project).await?;
+            let hash = token::hash(&secret);
+            if let Some(same) = store.list_integrations(&project).await?.into_iter().find(|i| i.name == name) {
+                if same.secret_hash == hash && same.kind == kind && !shown {
+                    println!("integration {} ({name}) exists with this secret: unchanged", same.integration_id);
+                    return Ok(());
+                }
+                bail!("project '{project}' has an integration named '{name}' already ({})", same.integration_id);
+            }
+            let now = Utc::now();
+            let integration = Integration {
+                integration_id: IntegrationId::new_random(),
+                project_id: project.clone(),
+                kind,
+                name,
+                webhook_auth,
+                settings: json!({}),
+                secret_sealed: ring.seal(&secret),
+                secret_hash: hash,
+                created_at: now,
+                updated_at: now,
+            };
+            store.put_integration(&integration).await?;
+            let resource = ("integration", Some(integration.integration_id.to_string()));
+            audit(store.as_ref(), Some(&project), "integration.create", resource, json!({"kind": integration.kind}))
+                .await?;
+            println!("integration {} ({}) created in {project}", integration.integration_id, integration.name);
+            if shown {
+                println!("secret: {secret}");
+                println!("it is shown only now: the server keeps it sealed");
+            }
+        }
+        IntegrationsCommand::List { project } => {
+            let store: Arc<dyn AccessStore> = build_access(settings).await?;
+            existing_project(store.as_ref(), &project).await?;
+            let mut t = table(&["id", "kind", "name", "webhook auth", "created"]);
+            for i in store.list_integrations(&project).await? {
+                let auth = match i.webhook_auth {
+                    WebhookAuth::Bearer => "bearer",
+                    WebhookAuth::Hmac => "hmac",
+                };
+                t.add_row(vec![i.integration_id.to_string(), i.kind, i.name, auth.into(), i.created_at.to_rfc3339()]);
+            }
+            println!("{t}");
+        }
         IntegrationsCommand::Reseal => {
             let ring = crate::keys::keyring(settings)?;
             let store: Arc<dyn AccessStore> = build_access(settings).await?;

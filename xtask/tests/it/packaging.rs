@@ -211,8 +211,23 @@ fn compose_runs_the_product_after_its_migrations() -> Result<()> {
             ensure!(deps[store]["condition"] == "service_healthy", "{app} must wait for {store} to be healthy");
         }
     }
+    // Alertmanager's credential is an integration the setup step makes from the stack's secret.
+    ensure!(
+        command("inquest-setup")?.starts_with(&["integrations".to_string(), "create".to_string()]),
+        "inquest-setup must create Alertmanager's integration"
+    );
+    ensure!(service("inquest-setup")?["restart"] == "no", "inquest-setup runs once");
+    ensure!(
+        service("inquest")?["depends_on"]["inquest-setup"]["condition"] == "service_completed_successfully",
+        "inquest must wait for the setup step"
+    );
+    for name in ["inquest-setup", "alertmanager"] {
+        let secrets = service(name)?["secrets"].as_array().with_context(|| format!("{name}: secrets"))?;
+        ensure!(secrets.iter().any(|s| s == "inquest-webhook"), "{name} must mount the webhook secret");
+    }
+    ensure!(compose["secrets"]["inquest-webhook"]["file"].is_string(), "the webhook secret must be declared");
     for (name, svc) in services {
-        if name != "inquest-migrate" {
+        if !["inquest-migrate", "inquest-setup"].contains(&name.as_str()) {
             ensure!(svc["restart"] == "unless-stopped", "{name}: the restart policy must be unless-stopped");
         }
         ensure!(
@@ -233,7 +248,7 @@ fn compose_runs_the_product_after_its_migrations() -> Result<()> {
             }
         }
     }
-    for app in ["inquest-migrate", "inquest", "inquest-worker"] {
+    for app in ["inquest-migrate", "inquest-setup", "inquest", "inquest-worker"] {
         let env_files = service(app)?["env_file"].as_array().context("env_file as a list")?;
         ensure!(env_files.iter().any(|f| f["path"] == ".env"), "{app} must read .env");
     }
@@ -263,6 +278,10 @@ fn prometheus_scrapes_inquest_and_alertmanager_posts_to_it() -> Result<()> {
     ensure!(
         hooks.iter().any(|h| h["url"] == "http://inquest:8080/api/alertmanager" && h["send_resolved"] == true),
         "alertmanager must post firing and resolved alerts to inquest's webhook"
+    );
+    ensure!(
+        hooks.iter().all(|h| h["http_config"]["authorization"]["credentials_file"] == "/run/secrets/inquest-webhook"),
+        "alertmanager must authenticate with the integration's secret"
     );
 
     // Prometheus' own checkers, from the packages the alerting hook installs.

@@ -63,6 +63,16 @@ async fn the_access_commands_manage_projects_users_and_tokens_and_are_audited() 
     assert!(!elsewhere.is_empty());
     inquest(&data, &["tokens", "revoke", &id, "--project", "default"], None);
     let owner = token(&data, "default", "owner");
+    // A deployment's setup step: the same integration and secret twice changes nothing.
+    let secret_file = dir.path().join("webhook-secret");
+    std::fs::write(&secret_file, "a-webhook-secret-of-the-stack-0123\n").expect("secret file");
+    let create = ["integrations", "create", "--project", "default", "--kind", "alertmanager", "--name", "am"];
+    let secret_arg = ["--secret-file", secret_file.to_str().expect("utf-8")];
+    let args: Vec<&str> = create.iter().chain(secret_arg.iter()).copied().collect();
+    assert!(inquest(&data, &args, None).contains("created"));
+    assert!(inquest(&data, &args, None).contains("unchanged"));
+    let listed = inquest(&data, &["integrations", "list", "--project", "default"], None);
+    assert!(listed.contains("am") && !listed.contains("a-webhook-secret"), "{listed}");
 
     let server = Server::start(&data, &[("INQUEST_AUTH_REQUIRED", "true"), ("INQUEST_INTAKE_WORKERS", "0")]).await;
     let client = reqwest::Client::new();
@@ -71,6 +81,15 @@ async fn the_access_commands_manage_projects_users_and_tokens_and_are_audited() 
         async move { client.get(url).header("authorization", auth).send().await.expect("get") }
     };
     assert_eq!(get(format!("Bearer {text}"), "/api/incidents").await.status(), 401, "a revoked token");
+    let alert = serde_json::json!({"service": "checkout", "severity": "high", "message": "from the stack"});
+    let posted = client
+        .post(format!("{}/api/alerts", server.url))
+        .header("authorization", "Bearer a-webhook-secret-of-the-stack-0123")
+        .json(&alert)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(posted.status(), 202, "the integration's secret posts alerts");
     let audit: serde_json::Value =
         get(format!("Bearer {owner}"), "/api/audit?actor=cli&limit=100").await.json().await.expect("json");
     let actions: Vec<&str> =
