@@ -44,6 +44,32 @@ pub struct InvestigationRecord {
     pub report: IncidentReport,
 }
 
+/// One delivery of a change feed: its rows and the state the feed keeps between
+/// deliveries, applied in one transaction, at most once per `(feed, delivery_id)`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FeedDelivery {
+    /// The feed's name (`deployments`, `github`, `argocd`, `flux`, `kubernetes_audit`,
+    /// `schema_changes`, `git`).
+    pub feed: String,
+    /// The sender's delivery or event id: a redelivery of it changes nothing.
+    pub delivery_id: String,
+    pub received_at: Timestamp,
+    pub batch: RecordBatch,
+    /// `(key, value)` pairs of the feed's state, written with the rows (`None` removes
+    /// the key): the last object seen of a resource, the last synced commit of a repository.
+    pub state: Vec<(String, Option<serde_json::Value>)>,
+}
+
+/// What `apply_delivery` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryOutcome {
+    /// The rows and the state were written.
+    Stored,
+    /// The delivery was seen before; nothing was written.
+    Duplicate,
+}
+
 /// A commit with its per-file records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommitWithFiles {
@@ -63,6 +89,18 @@ pub trait RecordStore: Send + Sync {
     async fn check_connectivity(&self) -> StoreResult<()>;
 
     async fn apply_batch(&self, batch: &RecordBatch) -> StoreResult<()>;
+    /// Apply a feed's delivery in one transaction: the delivery id, the batch and the
+    /// state changes together, or nothing. A delivery id seen before for the same feed
+    /// is `Duplicate` and writes nothing.
+    async fn apply_delivery(&self, delivery: &FeedDelivery) -> StoreResult<DeliveryOutcome> {
+        let _ = delivery;
+        Err(StoreError::new(ErrorKind::Internal, self.backend(), "apply_delivery", "not supported by this backend"))
+    }
+    /// A feed's state value under `key`, as the last delivery left it.
+    async fn feed_state(&self, feed: &str, key: &str) -> StoreResult<Option<serde_json::Value>> {
+        let _ = (feed, key);
+        Err(StoreError::new(ErrorKind::Internal, self.backend(), "feed_state", "not supported by this backend"))
+    }
 
     async fn list_services(&self) -> StoreResult<Vec<Service>>;
     async fn get_incident(&self, id: IncidentId) -> StoreResult<Option<Incident>>;
@@ -85,6 +123,11 @@ pub trait RecordStore: Send + Sync {
     ) -> StoreResult<Vec<ConfigChangeEvent>>;
     async fn commit_range(&self, deployment: DeploymentId) -> StoreResult<Option<DeploymentCommitRange>>;
     async fn commits(&self, shas: &[String]) -> StoreResult<Vec<CommitWithFiles>>;
+    /// Commits authored within `[from, to]`, newest first, at most `limit`.
+    async fn commits_between(&self, from: Timestamp, to: Timestamp, limit: usize) -> StoreResult<Vec<Commit>> {
+        let _ = (from, to, limit);
+        Err(StoreError::new(ErrorKind::Internal, self.backend(), "commits_between", "not supported by this backend"))
+    }
 
     async fn save_investigation(&self, record: &InvestigationRecord) -> StoreResult<()>;
     async fn evidence(&self, incident: IncidentId) -> StoreResult<Vec<EvidenceArtifact>>;
@@ -214,6 +257,37 @@ pub trait TopologyStore: Send + Sync {
     async fn blast_radius(&self, service_key: &str, max_depth: u32) -> StoreResult<BlastRadius>;
     /// `(sha, service_key)` for commits that touched any of the given services.
     async fn commits_touching(&self, service_keys: &[String]) -> StoreResult<Vec<(String, String)>>;
+    /// Make `source`'s declared graph exactly `nodes` and `edges`: nodes are upserted,
+    /// each edge is recorded as declared by `source`, and an edge `source` declared
+    /// before but not now loses that source; an edge no source declares any more is
+    /// removed. Edges written without a source (fixtures, `upsert_edges`, traces) are
+    /// never removed by this.
+    async fn replace_source(
+        &self,
+        source: &str,
+        nodes: &[TopologyNode],
+        edges: &[DependsOn],
+    ) -> StoreResult<SourceReplaced> {
+        let _ = (source, nodes, edges);
+        Err(StoreError::new(ErrorKind::Internal, self.backend(), "replace_source", "not supported by this backend"))
+    }
+}
+
+/// What `replace_source` changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceReplaced {
+    pub nodes: usize,
+    /// Edges the source declares now.
+    pub edges: usize,
+    /// Edges the source no longer declares that were removed from the graph.
+    pub removed: usize,
+}
+
+/// A stored point without its vector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredPoint {
+    pub id: uuid::Uuid,
+    pub payload: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Payload condition: every key must match one of its values.
@@ -251,6 +325,18 @@ pub trait SemanticStore: Send + Sync {
         filter: &PayloadFilter,
         limit: usize,
     ) -> StoreResult<Vec<SemanticHit>>;
+    /// Points of `collection` matching `filter`, in id order, at most `limit`; an
+    /// absent collection has none.
+    async fn points(&self, collection: &str, filter: &PayloadFilter, limit: usize) -> StoreResult<Vec<StoredPoint>> {
+        let _ = (collection, filter, limit);
+        Err(StoreError::new(ErrorKind::Internal, self.backend(), "points", "not supported by this backend"))
+    }
+    /// Remove the points of `collection` matching `filter`; how many were removed. An
+    /// absent collection has none to remove.
+    async fn delete(&self, collection: &str, filter: &PayloadFilter) -> StoreResult<u64> {
+        let _ = (collection, filter);
+        Err(StoreError::new(ErrorKind::Internal, self.backend(), "delete", "not supported by this backend"))
+    }
 }
 
 /// The four ports and the embedder an investigation runs against.

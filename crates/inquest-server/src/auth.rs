@@ -488,6 +488,8 @@ const WEBHOOK_BODY_LIMIT: usize = 2 * 1024 * 1024;
 /// needing `ingest` (an integration's bearer secret, a token, a session).
 pub struct Webhook {
     pub principal: Principal,
+    /// The request's headers (a sender's event type and delivery id).
+    pub headers: axum::http::HeaderMap,
     pub body: Result<Bytes, BytesRejection>,
 }
 
@@ -523,8 +525,9 @@ impl FromRequest<AppState> for Webhook {
                 }
                 Err(e) => return Err(e),
             };
+            let headers = parts.headers.clone();
             let body = Bytes::from_request(Request::from_parts(parts, body), state).await;
-            return Ok(Webhook { principal: authorized.principal, body });
+            return Ok(Webhook { principal: authorized.principal, headers, body });
         };
         let unknown = || ApiError::invalid_token("the signature does not match a signing integration");
         let Some(id) = integration_named(&parts) else {
@@ -534,6 +537,9 @@ impl FromRequest<AppState> for Webhook {
         let Ok(id) = id.parse::<IntegrationId>() else { return Err(refused(&parts, "unknown_integration", unknown())) };
         let bytes = match axum::body::to_bytes(body, WEBHOOK_BODY_LIMIT).await {
             Ok(b) => b,
+            Err(e) if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) => {
+                return Err(ApiError::PayloadTooLarge(format!("the body is larger than {WEBHOOK_BODY_LIMIT} bytes")));
+            }
             Err(e) => return Err(ApiError::field("body", format!("cannot read the body: {e}"))),
         };
         let found = state.access.store.integration_by_id(id).await?.filter(|i| i.webhook_auth == WebhookAuth::Hmac);
@@ -554,6 +560,6 @@ impl FromRequest<AppState> for Webhook {
             session: None,
         };
         AuditSlot::note(&parts, &principal);
-        Ok(Webhook { principal, body: Ok(bytes) })
+        Ok(Webhook { principal, headers: parts.headers.clone(), body: Ok(bytes) })
     }
 }

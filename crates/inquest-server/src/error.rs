@@ -55,6 +55,9 @@ pub enum ApiError {
     /// Too many failed attempts (logins): `429` with `Retry-After`.
     #[error("{message}")]
     TooManyRequests { message: String, retry_after_secs: u64 },
+    /// The body is larger than the route takes: `413`.
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// The request conflicts with the current state (an invalid lifecycle transition).
     #[error("{0}")]
     Conflict(String),
@@ -148,6 +151,9 @@ impl From<PathRejection> for ApiError {
 
 impl From<BytesRejection> for ApiError {
     fn from(e: BytesRejection) -> Self {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return Self::PayloadTooLarge(format!("the body is too large: {}", e.body_text()));
+        }
         Self::field("body", e.body_text())
     }
 }
@@ -177,6 +183,7 @@ impl IntoResponse for ApiError {
             }
             Self::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m, None),
             Self::Conflict(m) => (StatusCode::CONFLICT, "conflict", m, None),
+            Self::PayloadTooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m, None),
             Self::Unavailable(e) => {
                 tracing::warn!(error = %e, "store unavailable");
                 let message = "a store is unavailable, retry later".to_string();

@@ -16,10 +16,12 @@ pub mod auth;
 mod dashboard;
 mod error;
 mod extract;
+pub mod feeds;
 mod markdown;
 
 pub use auth::{Access, AccessMetrics, SecureCookie};
 pub use error::{ApiError, ErrorBody, ErrorDetail, RETRY_AFTER_SECONDS};
+pub use feeds::{FeedMetrics, Feeds};
 pub use markdown::render_markdown;
 
 /// What every handler shares: the evidence stores (each request scopes them to its
@@ -31,12 +33,15 @@ pub struct AppState {
     pub cfg: InvestigationConfig,
     pub ingest: Arc<Ingest>,
     pub access: Arc<Access>,
+    pub feeds: Arc<Feeds>,
 }
 
 impl AppState {
-    /// The state with the default investigation settings.
+    /// The state with the default investigation settings and feeds without local
+    /// clones; the feeds' counters join the intake's registry.
     pub fn new(stores: Stores, writer: Arc<dyn ReportWriter>, ingest: Arc<Ingest>, access: Arc<Access>) -> Self {
-        Self { stores, writer, cfg: InvestigationConfig::default(), ingest, access }
+        let feeds = Feeds::new(ingest.metrics.registry()).expect("the feed counters register once per intake registry");
+        Self { stores, writer, cfg: InvestigationConfig::default(), ingest, access, feeds: Arc::new(feeds) }
     }
 }
 

@@ -25,8 +25,9 @@ const IO_CRATES: &[&str] = &[
     "prometheus",
 ];
 
-/// Crates that do no IO: the model, the ports, the ranking core and the pure intake.
-const PURE_CRATES: &[&str] = &["inquest-domain", "inquest-ports", "inquest-core", "inquest-intake"];
+/// Crates that do no IO but through the ports: the model, the ports, the ranking core,
+/// the pure intake and the change feeds' parsing.
+const PURE_CRATES: &[&str] = &["inquest-domain", "inquest-ports", "inquest-core", "inquest-intake", "inquest-feeds"];
 
 /// Crates that may reach the network (JWKS over reqwest) but link no store client and
 /// no HTTP framework: the access primitives.
