@@ -159,3 +159,111 @@ pub async fn parse(records: &dyn RecordStore, body: &[u8], received_at: Timestam
     }
     Ok(Parsed::Delivery(Box::new(delivery)))
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use inquest_ports::{DeliveryOutcome, Stores};
+    use inquest_store_embedded::EmbeddedStore;
+
+    use super::*;
+
+    fn store() -> Stores {
+        EmbeddedStore::in_memory().expect("in-memory store").stores()
+    }
+
+    async fn delivery(stores: &Stores, body: Value) -> Result<Delivery, FeedError> {
+        match parse(stores.records.as_ref(), body.to_string().as_bytes(), Utc::now()).await? {
+            Parsed::Delivery(d) => Ok(*d),
+            Parsed::Ignored { .. } => panic!("a schema change is never ignored"),
+        }
+    }
+
+    async fn applied(stores: &Stores, body: Value) -> (DeliveryOutcome, Vec<ConfigChangeEvent>) {
+        let d = delivery(stores, body).await.expect("parses");
+        let a = crate::apply(stores, &d).await.expect("applied");
+        (a.outcome, d.records.batch.config_changes)
+    }
+
+    #[tokio::test]
+    async fn each_migration_goes_from_the_last_version_seen() {
+        let stores = store();
+        let flyway = json!({"service": "checkout", "database": "orders", "migration_id": "V3__add_index",
+            "description": "add index on orders.created_at", "statements": ["CREATE INDEX orders_created ON orders(created_at)"],
+            "applied_at": "2026-03-02T10:00:00Z", "actor": "deploy-bot", "tool": "flyway"});
+        let (outcome, rows) = applied(&stores, flyway.clone()).await;
+        assert_eq!(outcome, DeliveryOutcome::Stored);
+        let r = &rows[0];
+        assert_eq!((r.source, r.change_kind), (ConfigSource::DbSchema, ChangeKind::DbSchemaAlter));
+        assert_eq!(r.resource_name, "orders");
+        assert_eq!(r.service_id, Some(ServiceId::of_key("default/default/checkout")));
+        assert_eq!(r.diff_payload["field"], "schema");
+        assert_eq!(r.diff_payload["old_value"], Value::Null);
+        assert_eq!(r.diff_payload["new_value"], "V3__add_index");
+        assert_eq!(r.diff_payload["statements"], "CREATE INDEX orders_created ON orders(created_at)");
+        assert_eq!(r.actor.as_deref(), Some("deploy-bot"));
+        assert!(stores.records.list_services().await.expect("services").iter().any(|s| s.service_name == "checkout"));
+
+        let (outcome, _) = applied(&stores, flyway).await;
+        assert_eq!(outcome, DeliveryOutcome::Duplicate, "the hook ran again");
+
+        let sqlx = json!({"service": "checkout", "database": "orders", "version": 20260302110000u64,
+            "applied_at": "2026-03-02T11:00:00Z", "tool": "sqlx"});
+        let (_, rows) = applied(&stores, sqlx).await;
+        assert_eq!(rows[0].diff_payload["old_value"], "V3__add_index");
+        assert_eq!(rows[0].diff_payload["new_value"], "20260302110000");
+
+        // A hook that arrives late does not move the version back.
+        let late = json!({"service": "checkout", "database": "orders", "migration_id": "V2",
+            "applied_at": "2026-03-01T09:00:00Z"});
+        let (_, rows) = applied(&stores, late).await;
+        assert_eq!(rows[0].diff_payload["old_value"], Value::Null);
+        let next = json!({"service": "checkout", "database": "orders", "migration_id": "V5", "applied_at": "2026-03-02T12:00:00Z"});
+        let (_, rows) = applied(&stores, next).await;
+        assert_eq!(rows[0].diff_payload["old_value"], "20260302110000");
+    }
+
+    #[tokio::test]
+    async fn statements_are_redacted_and_truncated() {
+        let stores = store();
+        let long = format!("CREATE USER app PASSWORD 'password=hunter2hunter2';\n{}", "-- x\n".repeat(3000));
+        let body = json!({"service": "prod/shop/checkout", "migration_id": "7", "statements": long, "applied_at": "2026-03-02T10:00:00Z"});
+        let d = delivery(&stores, body).await.expect("parses");
+        let r = &d.records.batch.config_changes[0];
+        let statements = r.diff_payload["statements"].as_str().expect("statements");
+        assert!(!statements.contains("hunter2hunter2"), "{statements}");
+        assert!(statements.chars().count() <= STATEMENTS_MAX_CHARS + 16);
+        assert_eq!(r.diff_payload["statements_truncated"], true);
+        assert_eq!(r.resource_name, "checkout", "no database: the service");
+        assert_eq!(r.service_id, Some(ServiceId::of_key("prod/shop/checkout")));
+    }
+
+    #[tokio::test]
+    async fn bad_bodies_name_their_field() {
+        let stores = store();
+        let ok = json!({"service": "checkout", "migration_id": "1", "applied_at": "2026-03-02T10:00:00Z"});
+        let with = |k: &str, v: Value| {
+            let mut b = ok.clone();
+            b[k] = v;
+            b
+        };
+        let mut missing = ok.clone();
+        missing.as_object_mut().expect("object").remove("migration_id");
+        for (body, field) in [
+            (with("service", json!("")), "service"),
+            (with("service", json!("a/b/c/d")), "service"),
+            (with("applied_at", json!("monday")), "applied_at"),
+            (with("migration_id", json!("  ")), "migration_id"),
+            (with("database", json!("")), "database"),
+            (with("service", json!(3)), "service"),
+            (missing, "migration_id"),
+        ] {
+            match delivery(&stores, body.clone()).await {
+                Err(FeedError::Invalid { field: got, .. }) => assert_eq!(got, field, "{body}"),
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        let err = parse(stores.records.as_ref(), b"{\"service\": ", Utc::now()).await.expect_err("not json");
+        assert!(matches!(err, FeedError::Invalid { ref field, .. } if field == "body"), "{err:?}");
+    }
+}
