@@ -73,6 +73,8 @@ const ROUTES: &[(&str, &str, Needs)] = &[
     ("delete", "/api/integrations/{id}", Grant(ManageIntegrations)),
     ("post", "/api/integrations/{id}/test", Grant(ManageIntegrations)),
     ("get", "/api/audit", Grant(Read)),
+    ("post", "/api/feeds/kubernetes/audit", Grant(Ingest)),
+    ("post", "/api/feeds/schema-changes", Grant(Ingest)),
 ];
 
 const CASE_A: &str = "release-checkout-payment-timeout";
@@ -248,6 +250,10 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<String> {
             json!({"version": "4", "groupKey": "g", "truncatedAlerts": 0, "status": "firing",
             "receiver": "inquest", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://am",
             "alerts": [{"status": "firing", "labels": {"alertname": "Matrix", "service": "checkout", "severity": "critical"}, "annotations": {"summary": format!("matrix {n}")}, "startsAt": "2026-11-30T10:00:00Z"}]})
+        }
+        ("post", "/api/feeds/kubernetes/audit") => json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": []}),
+        ("post", "/api/feeds/schema-changes") => {
+            json!({"service": "checkout", "migration_id": format!("matrix-{n}"), "applied_at": "2026-11-30T10:00:00Z"})
         }
         ("post", "/api/incidents/{id}/feedback") => json!({"event_type": "human_note_added", "text": "matrix"}),
         ("post", "/api/incidents/{id}/transition") => json!({"action": "triage"}),
