@@ -251,7 +251,9 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<String> {
             "receiver": "inquest", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://am",
             "alerts": [{"status": "firing", "labels": {"alertname": "Matrix", "service": "checkout", "severity": "critical"}, "annotations": {"summary": format!("matrix {n}")}, "startsAt": "2026-11-30T10:00:00Z"}]})
         }
-        ("post", "/api/feeds/kubernetes/audit") => json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": []}),
+        ("post", "/api/feeds/kubernetes/audit") => {
+            json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": []})
+        }
         ("post", "/api/feeds/schema-changes") => {
             json!({"service": "checkout", "migration_id": format!("matrix-{n}"), "applied_at": "2026-11-30T10:00:00Z"})
         }

@@ -112,7 +112,10 @@ async fn audit_flow(router: &Router, stores: &Stores) {
     assert_eq!(receipt["rows"], 2, "the service row and one secret key: {receipt}");
 
     let (status, text) = post(router, AUDIT, first).await;
-    assert_eq!((status, serde_json::from_str::<Value>(&text).expect("receipt")["outcome"].clone()), (StatusCode::ACCEPTED, json!("duplicate")));
+    assert_eq!(
+        (status, serde_json::from_str::<Value>(&text).expect("receipt")["outcome"].clone()),
+        (StatusCode::ACCEPTED, json!("duplicate"))
+    );
 
     let patch = json!({"data": {"password": NEW_SECRET_VALUE}});
     let second = list(vec![
@@ -128,13 +131,25 @@ async fn audit_flow(router: &Router, stores: &Stores) {
     let rows = stores.records.config_changes_between(&[service], from, to).await.expect("rows");
     let mut seen: Vec<(ConfigSource, ChangeKind, String, String)> = rows
         .iter()
-        .map(|r| (r.source, r.change_kind, r.diff_payload["field"].as_str().unwrap_or("").to_string(), r.audit_log_ref.clone().unwrap_or_default()))
+        .map(|r| {
+            (
+                r.source,
+                r.change_kind,
+                r.diff_payload["field"].as_str().unwrap_or("").to_string(),
+                r.audit_log_ref.clone().unwrap_or_default(),
+            )
+        })
         .collect();
     seen.sort();
     assert_eq!(
         seen,
         vec![
-            (ConfigSource::K8sDeployment, ChangeKind::ImageSwap, "spec.template.spec.containers[api].image".into(), "e5".into()),
+            (
+                ConfigSource::K8sDeployment,
+                ChangeKind::ImageSwap,
+                "spec.template.spec.containers[api].image".into(),
+                "e5".into()
+            ),
             (ConfigSource::K8sSecret, ChangeKind::SecretKey, "data[password]".into(), "e2".into()),
             (ConfigSource::K8sSecret, ChangeKind::SecretKey, "data[password]".into(), "e4".into()),
         ]
@@ -149,7 +164,8 @@ async fn audit_flow(router: &Router, stores: &Stores) {
         String::from_utf8_lossy(&logs.0.lock().expect("logs")).to_string(),
     ];
     for key in ["prod/shop/Deployment/checkout", "prod/shop/workloads"] {
-        stored.push(stores.records.feed_state("kubernetes_audit", key).await.expect("state").expect("kept").to_string());
+        stored
+            .push(stores.records.feed_state("kubernetes_audit", key).await.expect("state").expect("kept").to_string());
     }
     assert!(stored[3].contains("feed delivery"), "the logs were captured: {}", stored[3]);
     for text in &stored {
@@ -193,15 +209,25 @@ async fn refusals_name_the_field_and_count() {
         (AUDIT, json!({"kind": "Policy", "apiVersion": "audit.k8s.io/v1"}).to_string(), "kind"),
         (AUDIT, list(vec![json!({"stage": "ResponseComplete", "verb": "get"})]), "items[0].auditID"),
         ("/api/feeds/kubernetes/audit?cluster=a/b", list(vec![]), "cluster"),
-        ("/api/feeds/schema-changes", json!({"service": "checkout", "migration_id": "1", "applied_at": "soon"}).to_string(), "applied_at"),
+        (
+            "/api/feeds/schema-changes",
+            json!({"service": "checkout", "migration_id": "1", "applied_at": "soon"}).to_string(),
+            "applied_at",
+        ),
     ] {
         let (status, text) = post(&router, uri, body).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {text}");
         let v: Value = serde_json::from_str(&text).expect("error body");
         assert_eq!(v["error"]["field"], field, "{text}");
     }
-    let big = list(vec![event("big", "update", "configmaps", "huge", Value::Null,
-        json!({"kind": "ConfigMap", "metadata": {"name": "huge"}, "data": {"blob": "x".repeat(3 * 1024 * 1024)}}))]);
+    let big = list(vec![event(
+        "big",
+        "update",
+        "configmaps",
+        "huge",
+        Value::Null,
+        json!({"kind": "ConfigMap", "metadata": {"name": "huge"}, "data": {"blob": "x".repeat(3 * 1024 * 1024)}}),
+    )]);
     let (status, text) = post(&router, AUDIT, big).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{text}");
     let metrics = get(&router, "/metrics").await;
@@ -212,7 +238,8 @@ async fn refusals_name_the_field_and_count() {
     ] {
         assert!(metrics.contains(line), "{line} missing from /metrics");
     }
-    let (status, text) = post(&router, AUDIT, list(vec![event("w", "watch", "deployments", "", Value::Null, Value::Null)])).await;
+    let (status, text) =
+        post(&router, AUDIT, list(vec![event("w", "watch", "deployments", "", Value::Null, Value::Null)])).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     assert_eq!(serde_json::from_str::<Value>(&text).expect("receipt")["outcome"], "ignored");
 }
