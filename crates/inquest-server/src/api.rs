@@ -70,6 +70,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(integrations::test_integration))
         .routes(routes!(audit::list_audit))
         .routes(routes!(feeds::kubernetes::post_audit))
+        .routes(routes!(feeds::kubernetes::post_cluster_audit))
         .routes(routes!(feeds::schema_changes::post_schema_change))
 }
 

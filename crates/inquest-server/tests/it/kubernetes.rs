@@ -122,7 +122,8 @@ async fn audit_flow(router: &Router, stores: &Stores) {
         event("e4", "patch", "secrets", "checkout-db", patch, secret(NEW_SECRET_VALUE)),
         event("e5", "patch", "deployments", "checkout", json!({}), deployment("shop/checkout:2")),
     ]);
-    let (status, receipt) = post(router, AUDIT, second).await;
+    // The cluster in the path, as a kubeconfig's `server` names it.
+    let (status, receipt) = post(router, "/api/feeds/kubernetes/audit/prod", second).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{receipt}");
 
     let service = ServiceId::of_key("prod/shop/checkout");

@@ -11,7 +11,7 @@ use tower::ServiceExt;
 use crate::{in_memory, intake_app};
 
 /// Every route of the app except the dashboard's pages and assets and the document itself.
-const ROUTES: [(&str, &str); 36] = [
+const ROUTES: [(&str, &str); 37] = [
     ("get", "/health"),
     ("get", "/health/ready"),
     ("get", "/health/intake"),
@@ -47,6 +47,7 @@ const ROUTES: [(&str, &str); 36] = [
     ("post", "/api/integrations/{id}/test"),
     ("get", "/api/audit"),
     ("post", "/api/feeds/kubernetes/audit"),
+    ("post", "/api/feeds/kubernetes/audit/{cluster}"),
     ("post", "/api/feeds/schema-changes"),
 ];
 

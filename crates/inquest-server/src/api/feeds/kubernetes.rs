@@ -2,7 +2,7 @@
 //! backend (`--audit-webhook-config-file`). Each `EventList` is one delivery; events
 //! the feed does not handle are counted in `inquest_feed_ignored_total` by reason.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use chrono::Utc;
 use inquest_feeds::Feed;
 use inquest_feeds::kubernetes::parse_audit;
@@ -77,7 +77,25 @@ pub async fn post_audit(
     Query(q): Query<AuditQuery>,
     hook: Webhook,
 ) -> Result<Received, ApiError> {
-    let cluster = q.cluster.unwrap_or_else(|| "default".to_string());
+    audit(s, q.cluster.unwrap_or_else(|| "default".to_string()), hook).await
+}
+
+/// The same, the cluster named in the path: the API server's webhook client drops a
+/// query string of the kubeconfig's `server`.
+#[utoipa::path(post, path = "/api/feeds/kubernetes/audit/{cluster}", tag = "feeds",
+    params(("cluster" = String, Path, description = "The cluster the API server runs")),
+    request_body = AuditEventList,
+    responses((status = 202, body = FeedReceipt), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn post_cluster_audit(
+    State(s): State<AppState>,
+    Path(cluster): Path<String>,
+    hook: Webhook,
+) -> Result<Received, ApiError> {
+    audit(s, cluster, hook).await
+}
+
+async fn audit(s: AppState, cluster: String, hook: Webhook) -> Result<Received, ApiError> {
     let keys = s.feeds.secret_keys.clone();
     let ignored = s.feeds.metrics.ignored.clone();
     receive(&s, Feed::KubernetesAudit, hook, |req| async move {
