@@ -22,6 +22,8 @@ const NONCE_LEN: usize = 12;
 /// Named AES-256-GCM keys; the first one is current.
 pub struct Keyring {
     keys: Vec<(String, Aes256Gcm)>,
+    /// The raw key bytes, in the same order, for `derive_keys`.
+    raw: Vec<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -42,7 +44,9 @@ fn valid_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-fn parse_keys(text: &str, source: &str, into: &mut Vec<(String, Aes256Gcm)>) -> Result<(), AccessError> {
+type Parsed = (Vec<(String, Aes256Gcm)>, Vec<[u8; 32]>);
+
+fn parse_keys(text: &str, source: &str, (into, raw): &mut Parsed) -> Result<(), AccessError> {
     let bad = |reason: String| AccessError::Key { origin: source.to_string(), reason };
     for (n, line) in text.split(['\n', ',']).map(str::trim).enumerate() {
         if line.is_empty() || line.starts_with('#') {
@@ -63,6 +67,9 @@ fn parse_keys(text: &str, source: &str, into: &mut Vec<(String, Aes256Gcm)>) -> 
             return Err(bad(format!("key id '{id}' appears twice")));
         }
         into.push((id.to_string(), Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&bytes))));
+        let mut key = [0u8; 32];
+        key.copy_from_slice(&bytes);
+        raw.push(key);
     }
     Ok(())
 }
@@ -70,7 +77,7 @@ fn parse_keys(text: &str, source: &str, into: &mut Vec<(String, Aes256Gcm)>) -> 
 impl Keyring {
     /// The keys of the file, then those of the setting's value. `NoKey` when neither has one.
     pub fn from_sources(file: Option<&Path>, env_value: Option<&str>) -> Result<Keyring, AccessError> {
-        let mut keys = Vec::new();
+        let mut keys = (Vec::new(), Vec::new());
         if let Some(path) = file {
             let source = path.display().to_string();
             let text = std::fs::read_to_string(path)
@@ -80,19 +87,19 @@ impl Keyring {
         if let Some(value) = env_value {
             parse_keys(value, "auth.secret_keys", &mut keys)?;
         }
-        if keys.is_empty() {
+        if keys.0.is_empty() {
             return Err(AccessError::NoKey);
         }
-        Ok(Keyring { keys })
+        Ok(Keyring { keys: keys.0, raw: keys.1 })
     }
 
     /// One random key that lives as long as the process (tests, an open loopback server).
     pub fn ephemeral() -> Keyring {
         let line = new_key_line("ephemeral");
-        let mut keys = Vec::new();
+        let mut keys = (Vec::new(), Vec::new());
         // The line was just made in the right form.
         parse_keys(&line, "ephemeral", &mut keys).unwrap_or_else(|_| unreachable!("a generated key line parses"));
-        Keyring { keys }
+        Keyring { keys: keys.0, raw: keys.1 }
     }
 
     /// The id of the key that seals.
@@ -139,6 +146,24 @@ impl Keyring {
         String::from_utf8(plain).map_err(|_| bad("not text"))
     }
 
+    /// One key per key of the ring, in its order (the first is current), each the
+    /// HMAC-SHA256 of `purpose` under that key: keys for other uses (a keyed hash of
+    /// values that must never be stored) that rotate with the ring and never reveal it.
+    pub fn derive_keys(&self, purpose: &str) -> Vec<(String, [u8; 32])> {
+        use hmac::{Hmac, Mac};
+        self.keys
+            .iter()
+            .zip(&self.raw)
+            .map(|((id, _), raw)| {
+                let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(raw)
+                    .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+                mac.update(b"inquest derived key v1\x1f");
+                mac.update(purpose.as_bytes());
+                (id.clone(), mac.finalize().into_bytes().into())
+            })
+            .collect()
+    }
+
     /// Whether `sealed` was sealed with the current key (else `reseal` should redo it).
     pub fn is_current(&self, sealed: &str) -> bool {
         let mut parts = sealed.splitn(3, ':');
@@ -177,6 +202,22 @@ mod tests {
     }
 
     #[test]
+    fn derived_keys_follow_the_ring_and_differ_by_purpose() {
+        let (k1, k2) = (new_key_line("k1"), new_key_line("k2"));
+        let ring = Keyring::from_sources(None, Some(&format!("{k2},{k1}"))).expect("ring");
+        let a = ring.derive_keys("kubernetes secret values");
+        let ids: Vec<&str> = a.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["k2", "k1"]);
+        assert_ne!(a[0].1, a[1].1);
+        assert_eq!(a, ring.derive_keys("kubernetes secret values"), "deterministic");
+        assert_ne!(a[0].1, ring.derive_keys("another purpose")[0].1);
+        let old = Keyring::from_sources(None, Some(&k1)).expect("old ring");
+        assert_eq!(old.derive_keys("kubernetes secret values")[0], a[1], "a key derives the same in any ring");
+        let raw = STANDARD.decode(k1.split_once(':').expect("line").1).expect("base64");
+        assert_ne!(a[1].1.as_slice(), raw.as_slice(), "not the key itself");
+    }
+
+    #[test]
     fn altered_or_foreign_values_do_not_open() {
         let ring = Keyring::ephemeral();
         let sealed = ring.seal("abc");
@@ -200,6 +241,7 @@ mod tests {
         let ring = Keyring::from_sources(Some(&file), Some(&new_key_line("c"))).expect("ring");
         assert_eq!(ring.current_id(), "a");
         assert_eq!(ring.keys.len(), 3);
+        assert_eq!(ring.raw.len(), 3);
         assert!(matches!(Keyring::from_sources(None, None), Err(AccessError::NoKey)));
         let short = format!("k:{}", STANDARD.encode([0u8; 16]));
         for (value, says) in

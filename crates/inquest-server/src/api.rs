@@ -18,6 +18,7 @@ mod alerts;
 mod audit;
 mod auth;
 mod feedback;
+mod feeds;
 mod health;
 mod incident_metrics;
 mod incidents;
@@ -68,6 +69,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(integrations::get_integration, integrations::delete_integration))
         .routes(routes!(integrations::test_integration))
         .routes(routes!(audit::list_audit))
+        .routes(routes!(feeds::kubernetes::post_audit))
+        .routes(routes!(feeds::kubernetes::post_cluster_audit))
+        .routes(routes!(feeds::schema_changes::post_schema_change))
 }
 
 type ApiResult<T> = Result<Json<T>, ApiError>;

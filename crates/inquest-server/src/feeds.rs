@@ -13,6 +13,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
+use inquest_feeds::kubernetes::SecretKeys;
 use inquest_feeds::{Delivery, Feed, FeedError, NoRepositories, Parsed, Repositories};
 use inquest_ports::{DeliveryOutcome, Stores};
 use prometheus::{IntCounterVec, Opts, Registry};
@@ -78,11 +79,17 @@ impl FeedMetrics {
 pub struct Feeds {
     pub metrics: FeedMetrics,
     pub repositories: Arc<dyn Repositories>,
+    /// The keys of the keyed hash that tells a Secret's value changed without keeping it.
+    pub secret_keys: Arc<SecretKeys>,
 }
 
 impl Feeds {
     pub fn new(registry: &Registry) -> prometheus::Result<Feeds> {
-        Ok(Feeds { metrics: FeedMetrics::with_registry(registry)?, repositories: Arc::new(NoRepositories) })
+        Ok(Feeds {
+            metrics: FeedMetrics::with_registry(registry)?,
+            repositories: Arc::new(NoRepositories),
+            secret_keys: Arc::new(SecretKeys::ephemeral()),
+        })
     }
 }
 

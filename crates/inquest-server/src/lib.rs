@@ -40,7 +40,11 @@ impl AppState {
     /// The state with the default investigation settings and feeds without local
     /// clones; the feeds' counters join the intake's registry.
     pub fn new(stores: Stores, writer: Arc<dyn ReportWriter>, ingest: Arc<Ingest>, access: Arc<Access>) -> Self {
-        let feeds = Feeds::new(ingest.metrics.registry()).expect("the feed counters register once per intake registry");
+        let mut feeds =
+            Feeds::new(ingest.metrics.registry()).expect("the feed counters register once per intake registry");
+        // Derived from the sealing keyring, so the hashes survive restarts and rotate with it.
+        let keys = access.keyring.derive_keys(inquest_feeds::kubernetes::SECRET_KEY_PURPOSE);
+        feeds.secret_keys = Arc::new(inquest_feeds::kubernetes::SecretKeys::new(keys));
         Self { stores, writer, cfg: InvestigationConfig::default(), ingest, access, feeds: Arc::new(feeds) }
     }
 }

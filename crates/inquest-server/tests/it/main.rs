@@ -6,6 +6,7 @@ mod api;
 mod errors;
 mod feedback;
 mod intake;
+mod kubernetes;
 mod oidc;
 mod openapi;
 
