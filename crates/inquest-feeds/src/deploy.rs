@@ -18,6 +18,8 @@ use serde_json::{Map, Value};
 use crate::{Delivery, Feed, FeedError, Parsed, Repositories};
 
 pub mod argocd;
+#[cfg(test)]
+mod deliver_tests;
 pub mod flux;
 pub mod generic;
 pub mod github;
