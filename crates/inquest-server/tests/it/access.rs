@@ -73,6 +73,10 @@ const ROUTES: &[(&str, &str, Needs)] = &[
     ("delete", "/api/integrations/{id}", Grant(ManageIntegrations)),
     ("post", "/api/integrations/{id}/test", Grant(ManageIntegrations)),
     ("get", "/api/audit", Grant(Read)),
+    ("post", "/api/feeds/deployments", Grant(Ingest)),
+    ("post", "/api/feeds/argocd", Grant(Ingest)),
+    ("post", "/api/feeds/flux", Grant(Ingest)),
+    ("post", "/api/feeds/github", Grant(Ingest)),
 ];
 
 const CASE_A: &str = "release-checkout-payment-timeout";
@@ -258,6 +262,9 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<String> {
         ("put", "/api/members/{login}") => json!({"role": "viewer"}),
         ("post", "/api/tokens") => json!({"name": format!("matrix {n}"), "role": "viewer"}),
         ("post", "/api/integrations") => json!({"kind": "generic", "name": format!("matrix {n}")}),
+        ("post", "/api/feeds/deployments") => {
+            json!({"service": "checkout", "started_at": "2026-11-30T10:00:00Z", "deploy_type": "manual", "event_id": format!("matrix {n}")})
+        }
         ("post", _) | ("put", _) => json!({}),
         _ => return None,
     };
