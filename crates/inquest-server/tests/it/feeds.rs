@@ -10,7 +10,9 @@ use axum::Router;
 use chrono::{TimeZone, Utc};
 use inquest_access::{hmac, token};
 use inquest_contract::postgres::{FreshDb, server_url};
-use inquest_domain::{DeployType, DeploymentEvent, Integration, IntegrationId, ProjectId, ServiceId, WebhookAuth};
+use inquest_domain::{
+    DeployType, DeploymentEvent, Integration, IntegrationId, ProjectId, ServiceId, WebhookAuth, service_key_of,
+};
 use inquest_ports::{AccessStore, Stores};
 use inquest_report::TemplateReport;
 use inquest_server::{Access, AppState};
@@ -47,7 +49,9 @@ fn integration(keyring: &inquest_access::seal::Keyring, kind: &str, auth: Webhoo
 }
 
 async fn app_on(base: Stores) -> FeedsApp {
-    let (ingest, stores) = intake_on(base, Arc::new(EmbeddedIntakeStore::in_memory().expect("intake")));
+    let (ingest, _observed) = intake_on(base.clone(), Arc::new(EmbeddedIntakeStore::in_memory().expect("intake")));
+    // The stores themselves: the telemetry wrappers do not delegate the feed port methods yet.
+    let stores = base;
     let access_store: Arc<dyn AccessStore> = Arc::new(EmbeddedAccessStore::in_memory().expect("access store"));
     let access = Access::required(access_store.clone(), ingest.metrics.registry()).expect("access metrics");
     let signed = integration(&access.keyring, "github", WebhookAuth::Hmac, HMAC_SECRET);
@@ -80,9 +84,10 @@ impl FeedsApp {
         send(&self.router, "post", &uri, &all, Some(body)).await
     }
 
-    async fn deployments(&self, service_key: &str) -> Vec<DeploymentEvent> {
+    async fn deployments(&self, service: &str) -> Vec<DeploymentEvent> {
         let (from, to) = (Utc.timestamp_opt(0, 0).single().expect("epoch"), Utc::now() + chrono::Duration::days(1));
-        self.stores.records.deployments_between(&[ServiceId::of_key(service_key)], from, to).await.expect("deployments")
+        let id = ServiceId::of_key(&service_key_of(service));
+        self.stores.records.deployments_between(&[id], from, to).await.expect("deployments")
     }
 
     async fn metrics(&self) -> String {
