@@ -262,9 +262,6 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<String> {
         ("put", "/api/members/{login}") => json!({"role": "viewer"}),
         ("post", "/api/tokens") => json!({"name": format!("matrix {n}"), "role": "viewer"}),
         ("post", "/api/integrations") => json!({"kind": "generic", "name": format!("matrix {n}")}),
-        ("post", "/api/feeds/deployments") => {
-            json!({"service": "checkout", "started_at": "2026-11-30T10:00:00Z", "deploy_type": "manual", "event_id": format!("matrix {n}")})
-        }
         ("post", _) | ("put", _) => json!({}),
         _ => return None,
     };
