@@ -98,7 +98,17 @@ pub async fn deliver(
     let mut batch = RecordBatch::default();
     // Earlier deployments first, so a batch's later one finds the earlier as its previous.
     kept.sort_by_key(|r| r.started_at);
-    let mut earlier: Vec<DeploymentEvent> = Vec::new();
+    // One read of the services' earlier deployments for the whole delivery.
+    let mut earlier = match (kept.first(), kept.last()) {
+        (Some(first), Some(last)) if kept.iter().any(|r| r.revision.is_some()) => {
+            let ids: BTreeSet<ServiceId> =
+                kept.iter().map(|r| ServiceId::of_key(&service_key_of(&r.service))).collect();
+            let ids: Vec<ServiceId> = ids.into_iter().collect();
+            let from = first.started_at - chrono::Duration::days(range::LOOKBACK_DAYS);
+            stores.records.deployments_between(&ids, from, last.started_at).await?
+        }
+        _ => Vec::new(),
+    };
     for r in kept {
         let key = service_key_of(&r.service);
         let service_id = ServiceId::of_key(&key);
@@ -120,7 +130,7 @@ pub async fn deliver(
             metadata: Value::Null,
         };
         if let Some(revision) = &r.revision {
-            let resolved = range::resolve(stores, repos.clone(), &r, &dep, &earlier).await?;
+            let resolved = range::resolve(repos.clone(), &r, &dep, &earlier).await?;
             metadata.insert("commit_range".into(), resolved.note);
             batch.commit_ranges.push(inquest_domain::DeploymentCommitRange {
                 deployment_event_id,

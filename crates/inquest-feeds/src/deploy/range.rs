@@ -17,7 +17,6 @@
 use std::sync::Arc;
 
 use inquest_domain::DeploymentEvent;
-use inquest_ports::Stores;
 use serde_json::{Value, json};
 
 use super::Rollout;
@@ -27,7 +26,7 @@ use crate::{FeedError, Repositories};
 pub const LAST_N: usize = 20;
 
 /// How far back the service's previous deployment is looked for.
-const LOOKBACK_DAYS: i64 = 365;
+pub(super) const LOOKBACK_DAYS: i64 = 365;
 
 pub(super) struct Resolved {
     pub previous: Option<String>,
@@ -41,22 +40,20 @@ pub fn looks_like_sha(s: &str) -> bool {
     (7..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// `earlier`: the stored deployments of the delivery's services (within the lookback)
+/// and the delivery's own deployments before this one.
 pub(super) async fn resolve(
-    stores: &Stores,
     repos: Arc<dyn Repositories>,
     r: &Rollout,
     dep: &DeploymentEvent,
-    earlier_in_batch: &[DeploymentEvent],
+    earlier: &[DeploymentEvent],
 ) -> Result<Resolved, FeedError> {
     let revision = r.revision.clone().unwrap_or_default();
     let from = dep.started_at - chrono::Duration::days(LOOKBACK_DAYS);
-    let mut before: Vec<DeploymentEvent> = stores
-        .records
-        .deployments_between(&[dep.service_id], from, dep.started_at)
-        .await?
-        .into_iter()
-        .chain(earlier_in_batch.iter().filter(|d| d.service_id == dep.service_id).cloned())
-        .filter(|d| d.deployment_event_id != dep.deployment_event_id && d.started_at < dep.started_at)
+    let mut before: Vec<&DeploymentEvent> = earlier
+        .iter()
+        .filter(|d| d.service_id == dep.service_id && d.started_at >= from && d.started_at < dep.started_at)
+        .filter(|d| d.deployment_event_id != dep.deployment_event_id)
         .collect();
     before.sort_by_key(|d| d.started_at);
     let last = before.iter().rev().find_map(|d| d.revision.clone());
