@@ -46,7 +46,7 @@ pub struct GenericDeployment {
 /// One deployment, or a batch (refused as a whole when one is invalid).
 #[derive(Deserialize, ToSchema)]
 #[serde(untagged)]
-#[allow(dead_code, reason = "documentation only")]
+#[allow(dead_code, clippy::large_enum_variant, reason = "documentation only")]
 pub enum GenericDeployments {
     One(GenericDeployment),
     Batch(Vec<GenericDeployment>),
