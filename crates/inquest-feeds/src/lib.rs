@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 pub mod kubernetes;
 pub mod schema_change;
+pub mod deploy;
 
 /// The feeds, by the name used in `/metrics` and in `FeedDelivery::feed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

@@ -72,6 +72,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(feeds::kubernetes::post_audit))
         .routes(routes!(feeds::kubernetes::post_cluster_audit))
         .routes(routes!(feeds::schema_changes::post_schema_change))
+        .routes(routes!(feeds::deployments::post_deployments))
+        .routes(routes!(feeds::deployments::post_argocd))
+        .routes(routes!(feeds::deployments::post_flux))
+        .routes(routes!(feeds::github::post_github))
 }
 
 type ApiResult<T> = Result<Json<T>, ApiError>;

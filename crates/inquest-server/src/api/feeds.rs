@@ -1,5 +1,8 @@
-//! The change feeds' routes, one module per sender; every one reads its body through
-//! `crate::feeds::receive`, so counting and answers are the same everywhere.
+//! The change feeds' routes (`/api/feeds/...`), one module per kind of sender; each
+//! reads its body through `crate::feeds::receive`, so counting, refusals and receipts
+//! are the same everywhere.
 
-pub mod kubernetes;
-pub mod schema_changes;
+pub(super) mod deployments;
+pub(super) mod github;
+pub(super) mod kubernetes;
+pub(super) mod schema_changes;

@@ -76,6 +76,10 @@ const ROUTES: &[(&str, &str, Needs)] = &[
     ("post", "/api/feeds/kubernetes/audit", Grant(Ingest)),
     ("post", "/api/feeds/kubernetes/audit/{cluster}", Grant(Ingest)),
     ("post", "/api/feeds/schema-changes", Grant(Ingest)),
+    ("post", "/api/feeds/deployments", Grant(Ingest)),
+    ("post", "/api/feeds/argocd", Grant(Ingest)),
+    ("post", "/api/feeds/flux", Grant(Ingest)),
+    ("post", "/api/feeds/github", Grant(Ingest)),
 ];
 
 const CASE_A: &str = "release-checkout-payment-timeout";

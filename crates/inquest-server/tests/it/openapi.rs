@@ -11,7 +11,7 @@ use tower::ServiceExt;
 use crate::{in_memory, intake_app};
 
 /// Every route of the app except the dashboard's pages and assets and the document itself.
-const ROUTES: [(&str, &str); 37] = [
+const ROUTES: [(&str, &str); 41] = [
     ("get", "/health"),
     ("get", "/health/ready"),
     ("get", "/health/intake"),
@@ -49,6 +49,10 @@ const ROUTES: [(&str, &str); 37] = [
     ("post", "/api/feeds/kubernetes/audit"),
     ("post", "/api/feeds/kubernetes/audit/{cluster}"),
     ("post", "/api/feeds/schema-changes"),
+    ("post", "/api/feeds/deployments"),
+    ("post", "/api/feeds/argocd"),
+    ("post", "/api/feeds/flux"),
+    ("post", "/api/feeds/github"),
 ];
 
 async fn document(app: &axum::Router) -> Value {
