@@ -17,6 +17,7 @@ mod access;
 mod alerts;
 mod audit;
 mod auth;
+mod changes;
 mod feedback;
 mod health;
 mod incident_metrics;
@@ -25,6 +26,7 @@ mod integrations;
 mod jobs;
 mod lifecycle;
 mod metrics;
+mod topology;
 
 #[derive(OpenApi)]
 #[openapi(info(
@@ -68,6 +70,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(integrations::get_integration, integrations::delete_integration))
         .routes(routes!(integrations::test_integration))
         .routes(routes!(audit::list_audit))
+        .routes(routes!(topology::put_source))
+        .routes(routes!(topology::get_radius))
+        .routes(routes!(changes::list_changes))
+        .routes(routes!(changes::incident_changes))
 }
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
