@@ -3,11 +3,13 @@
 
 mod access;
 mod api;
+mod changes;
 mod errors;
 mod feedback;
 mod intake;
 mod oidc;
 mod openapi;
+mod topology;
 
 use std::path::PathBuf;
 use std::sync::Arc;
