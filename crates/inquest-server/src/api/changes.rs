@@ -156,7 +156,11 @@ pub async fn list_changes(
     }
     let services = service_keys(&stores).await?;
     let chosen: Vec<&Service> = match q.service.as_deref() {
-        None => services.values().collect(),
+        None => {
+            let mut all: Vec<&Service> = services.values().collect();
+            all.sort_by_key(|x| x.service_key());
+            all
+        }
         Some(want) => resolve_service(&services, want)?,
     };
     let scope = Scope {
