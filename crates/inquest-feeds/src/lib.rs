@@ -11,6 +11,8 @@
 
 use std::fmt;
 
+pub mod topology;
+
 use inquest_domain::{Commit, Timestamp, service_key};
 use inquest_ports::{DeliveryOutcome, FeedDelivery, RecordBatch, StoreError, Stores, vector_point};
 use serde::Serialize;

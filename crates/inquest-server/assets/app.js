@@ -40,6 +40,7 @@ function header() {
   if (!me) { slot.innerHTML = `<a href="/login" data-go>sign in</a>`; return; }
   const options = me.projects.map((p) => `<option value="${esc(p.project_id)}" ${p.project_id === me.project ? "selected" : ""}>${esc(p.name || p.project_id)} (${esc(p.role)})</option>`).join("");
   slot.innerHTML = `<label class="small">project <select id="project">${options}</select></label>
+    <a href="/changes" data-go>changes</a>
     <a href="/audit" data-go>audit</a>
     <span class="small">${esc(me.actor)}${me.role ? " · " + esc(me.role) : ""}</span>
     ${me.csrf_token ? `<button id="logout" class="link">sign out</button>` : ""}`;
@@ -291,6 +292,7 @@ async function incidentPage(id, tries = 0) {
       <div>
         <section class="card" id="hypotheses"><h2>Hypotheses</h2>${d.hypotheses.map((h) => hypothesisHtml(h, d, byId)).join("") || `<p class="muted">none yet</p>`}</section>
         <section class="card" id="metrics"><h2>Metrics around the onset</h2><p class="muted">loading…</p></section>
+        <section class="card" id="changes"><h2>Changes in reach</h2><p class="muted">loading…</p></section>
         <section class="card report" id="report"><h2>Report</h2>${d.report ? d.report.html : `<p class="muted">no report yet</p>`}
           ${d.report_history.length > 1 ? `<p class="small muted">${d.report_history.length} reports in history; latest ${fmtTime(d.report.created_at)}</p>` : ""}</section>
       </div>
@@ -328,6 +330,7 @@ async function incidentPage(id, tries = 0) {
     await incidentPage(id);
   });
   await lifecycle(id);
+  incidentChanges(id);
   try {
     const m = await api(`/api/incidents/${id}/metrics`);
     document.querySelector("#metrics").innerHTML = `<h2>Metrics around the onset</h2>` + metricsHtml(m);
@@ -335,6 +338,78 @@ async function incidentPage(id, tries = 0) {
   } catch (e) {
     document.querySelector("#metrics").innerHTML = `<h2>Metrics around the onset</h2><div class="error">${esc(e.message)}</div>`;
   }
+}
+
+// ------------------------------------------------------------------ changes
+// One timeline of deployments (their commit ranges expandable), config changes and
+// commits, newest first, each saying where it came from; the culprit highlighted.
+const CHANGE_COLOR = { deployment: "var(--dep)", config_change: "var(--cfg)", commit: "var(--muted)" };
+const CHANGE_LABEL = { deployment: "deploy", config_change: "config", commit: "commit" };
+
+function changeHtml(c) {
+  const s = c.source || {};
+  const from = [s.kind, s.feed && "via " + s.feed, s.actor && "by " + s.actor, s.repo, s.audit_log_ref && "audit " + s.audit_log_ref]
+    .filter(Boolean).map(esc).join(" · ");
+  const link = s.url && /^https?:\/\//.test(s.url) ? ` · <a href="${esc(s.url)}" target="_blank" rel="noopener">open</a>` : "";
+  const where = c.service_key ? svcName(c.service_key) : c.kind === "config_change" ? "cluster-wide" : "";
+  const commits = (c.commits || []).map((k) => `<li><code>${esc(k.sha.slice(0, 10))}</code> ${esc(k.title)}
+    <span class="muted">${esc(k.author || "")} · ${esc(k.repo)} · ${k.files} file(s) +${k.lines_added}/-${k.lines_removed}</span></li>`).join("");
+  const range = c.kind === "deployment"
+    ? (commits ? `<details class="range"><summary>${c.commits.length} commit(s) in this deploy</summary><ul class="evidence">${commits}</ul></details>` : `<div class="small muted">no commit range recorded</div>`)
+    : "";
+  return `<li class="change${c.culprit ? " culprit" : ""}" data-kind="${esc(c.kind)}" data-id="${esc(c.id)}">
+    <div><span class="badge" style="color:${CHANGE_COLOR[c.kind] || "inherit"}">${esc(CHANGE_LABEL[c.kind] || c.kind)}</span>
+      <span class="when">${fmtTime(c.at)}</span> <strong>${esc(where)}</strong> ${esc(c.title)}
+      ${c.culprit ? `<span class="badge culprit">culprit of the top hypothesis</span>` : ""}</div>
+    <div class="small muted">${from} · <code>${esc(c.ref)}</code>${link}</div>${range}</li>`;
+}
+
+function timelineHtml(t) {
+  const items = t.items.map(changeHtml).join("");
+  return `<ul class="timeline">${items || `<li class="muted">no changes in this range</li>`}</ul>
+    <div class="small muted">${fmtTime(t.from)} – ${fmtTime(t.to)} · ${t.items.length} change(s)${t.truncated ? ` · only the newest ${t.limit} shown` : ""}</div>`;
+}
+
+async function incidentChanges(id) {
+  const el = document.getElementById("changes");
+  if (!el) return;
+  try {
+    const t = await api(`/api/incidents/${id}/changes`);
+    el.innerHTML = `<h2>Changes in reach</h2><p class="small muted">the blast radius's changes from the lookback before the window to its end</p>` + timelineHtml(t);
+  } catch (e) { el.innerHTML = `<h2>Changes in reach</h2><div class="error">${esc(e.message)}</div>`; }
+}
+
+const RANGES = [["1", "last day"], ["7", "last 7 days"], ["30", "last 30 days"], ["90", "last 90 days"], ["365", "last year"]];
+
+async function changesPage() {
+  document.title = "Changes · Inquest";
+  const params = new URLSearchParams(location.search);
+  const service = params.get("service") || "";
+  const days = params.get("days") || "7";
+  let known = [];
+  try { known = (await api("/api/changes?kind=deployment&limit=1")).services; } catch (e) { known = []; }
+  const options = known.map((k) => `<option value="${esc(k)}">${esc(svcName(k))}</option>`).join("");
+  const ranges = RANGES.map(([v, label]) => `<option value="${v}" ${v === days ? "selected" : ""}>${label}</option>`).join("");
+  app.innerHTML = `<h1>Changes</h1>
+    <form class="filters" id="changes-filters"><input name="service" list="services" placeholder="service" value="${esc(service)}">
+      <datalist id="services">${options}</datalist><select name="days">${ranges}</select><button type="submit">show</button>
+      <span class="muted small">${known.length} service(s)</span></form>
+    <section class="card" id="changes-timeline">${service ? `<p class="muted">loading…</p>` : `<p class="muted">pick a service</p>`}</section>`;
+  app.querySelector("#changes-filters").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const f = new URLSearchParams();
+    for (const [k, v] of new FormData(ev.target)) if (v) f.set(k, v);
+    go("/changes?" + f);
+  });
+  if (!service) return;
+  const to = new Date();
+  const from = new Date(to.getTime() - Number(days) * 86400000);
+  const q = new URLSearchParams({ service, from: from.toISOString(), to: to.toISOString() });
+  const el = app.querySelector("#changes-timeline");
+  try {
+    const t = await api("/api/changes?" + q);
+    el.innerHTML = `<h2>${esc(svcName(service))} <span class="muted small">${esc(t.services.join(", "))}</span></h2>` + timelineHtml(t);
+  } catch (e) { el.innerHTML = `<div class="error">${esc(e.message)}</div>`; }
 }
 
 // ------------------------------------------------------------------ lifecycle
@@ -377,6 +452,7 @@ async function route() {
   const m = location.pathname.match(/^\/incidents\/([^/]+)$/);
   if (m) incidentPage(decodeURIComponent(m[1]));
   else if (location.pathname === "/audit") auditPage();
+  else if (location.pathname === "/changes") changesPage();
   else listPage();
 }
 window.addEventListener("popstate", route);

@@ -17,6 +17,7 @@ mod access;
 mod alerts;
 mod audit;
 mod auth;
+mod changes;
 mod feedback;
 mod feeds;
 mod health;
@@ -26,6 +27,7 @@ mod integrations;
 mod jobs;
 mod lifecycle;
 mod metrics;
+mod topology;
 
 #[derive(OpenApi)]
 #[openapi(info(
@@ -76,6 +78,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(feeds::deployments::post_argocd))
         .routes(routes!(feeds::deployments::post_flux))
         .routes(routes!(feeds::github::post_github))
+        .routes(routes!(topology::put_source))
+        .routes(routes!(topology::get_radius))
+        .routes(routes!(changes::list_changes))
+        .routes(routes!(changes::incident_changes))
 }
 
 type ApiResult<T> = Result<Json<T>, ApiError>;

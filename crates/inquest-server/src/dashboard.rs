@@ -13,6 +13,7 @@ pub fn routes() -> Router<AppState> {
         .route("/incidents/{id}", get(page))
         .route("/login", get(page))
         .route("/audit", get(page))
+        .route("/changes", get(page))
         .route(
             "/assets/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", include_str!("../assets/app.js")) }),

@@ -25,6 +25,7 @@ mod logging;
 mod serve;
 mod shutdown;
 mod stores;
+mod topology;
 mod worker;
 mod writers;
 
@@ -121,6 +122,9 @@ enum Command {
     /// Maintain integrations (re-encrypt their secrets after a key rotation).
     #[command(subcommand)]
     Integrations(access::IntegrationsCommand),
+    /// Apply declarative topology documents (a source's services, databases and dependencies).
+    #[command(subcommand)]
+    Topology(topology::TopologyCommand),
     /// Turn a public fault-injection dataset into fixture cases (rcaeval, petshop, nezha).
     Import {
         format: inquest_import::Format,
@@ -216,6 +220,7 @@ async fn main() -> Result<()> {
         Command::Members(c) => access::members(&settings, c).await,
         Command::Tokens(c) => access::tokens(&settings, c).await,
         Command::Integrations(c) => access::integrations(&settings, c).await,
+        Command::Topology(c) => topology::run(&settings, &cli.project, c).await,
         Command::Serve { bind, demo: run_demo, fixtures } => {
             if run_demo {
                 demo(&settings, &ProjectId::default_project(), fixtures.as_deref(), Path::new("reports")).await?;

@@ -3,6 +3,7 @@
 
 mod access;
 mod api;
+mod changes;
 mod errors;
 mod feedback;
 mod feeds;
@@ -10,6 +11,7 @@ mod intake;
 mod kubernetes;
 mod oidc;
 mod openapi;
+mod topology;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -11,7 +11,7 @@ use tower::ServiceExt;
 use crate::{in_memory, intake_app};
 
 /// Every route of the app except the dashboard's pages and assets and the document itself.
-const ROUTES: [(&str, &str); 41] = [
+const ROUTES: [(&str, &str); 45] = [
     ("get", "/health"),
     ("get", "/health/ready"),
     ("get", "/health/intake"),
@@ -53,6 +53,10 @@ const ROUTES: [(&str, &str); 41] = [
     ("post", "/api/feeds/argocd"),
     ("post", "/api/feeds/flux"),
     ("post", "/api/feeds/github"),
+    ("put", "/api/topology/sources/{source}"),
+    ("get", "/api/topology"),
+    ("get", "/api/changes"),
+    ("get", "/api/incidents/{id}/changes"),
 ];
 
 async fn document(app: &axum::Router) -> Value {

@@ -59,6 +59,9 @@ function check(cond, msg) { if (!cond) throw new Error("check failed: " + msg); 
     check((await page.locator("#report h1, #report h2").count()) > 0, "rendered report");
     check((await page.locator("#metrics .chart").count()) > 0, "metric charts");
     check((await page.locator("#radius li").count()) > 1, "blast radius");
+    // The changes in reach, the top hypothesis's culprit (the pool-size change) highlighted.
+    await page.waitForSelector("#changes li.change");
+    check((await page.locator("#changes li.change.culprit[data-kind=config_change]").count()) === 1, "the culprit change is highlighted");
     await page.screenshot({ path: path.join(shots, "02-incident.png"), fullPage: true });
 
     // 3. Confirm the top hypothesis in one click.

@@ -12,4 +12,5 @@ mod projects;
 mod shared;
 mod stores;
 mod support;
+mod topology;
 mod worker;
