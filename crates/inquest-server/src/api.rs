@@ -25,6 +25,7 @@ mod integrations;
 mod jobs;
 mod lifecycle;
 mod metrics;
+mod runbooks;
 
 #[derive(OpenApi)]
 #[openapi(info(
@@ -68,6 +69,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(integrations::get_integration, integrations::delete_integration))
         .routes(routes!(integrations::test_integration))
         .routes(routes!(audit::list_audit))
+        .routes(routes!(runbooks::list_runbooks, runbooks::create_runbook))
+        .routes(routes!(runbooks::get_runbook, runbooks::replace_runbook, runbooks::delete_runbook))
 }
 
 type ApiResult<T> = Result<Json<T>, ApiError>;

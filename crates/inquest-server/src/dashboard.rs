@@ -13,6 +13,8 @@ pub fn routes() -> Router<AppState> {
         .route("/incidents/{id}", get(page))
         .route("/login", get(page))
         .route("/audit", get(page))
+        .route("/runbooks", get(page))
+        .route("/runbooks/{id}", get(page))
         .route(
             "/assets/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", include_str!("../assets/app.js")) }),
