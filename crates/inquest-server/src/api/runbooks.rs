@@ -174,7 +174,8 @@ pub async fn create_runbook(
                 .title
                 .clone()
                 .or_else(|| Runbook::parse("untitled", Fields::default(), &body.body).ok().map(|r| r.title));
-            slug(title.as_deref().unwrap_or_default())
+            // Without a title the parser below refuses it, naming `title`.
+            Some(slug(title.as_deref().unwrap_or_default())).filter(|s| !s.is_empty()).unwrap_or("untitled".into())
         }
     };
     let runbook = parse(&id, body).map_err(|e| refuse(&s, e))?;

@@ -8,6 +8,7 @@ mod feedback;
 mod intake;
 mod oidc;
 mod openapi;
+mod runbooks;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -11,7 +11,7 @@ use tower::ServiceExt;
 use crate::{in_memory, intake_app};
 
 /// Every route of the app except the dashboard's pages and assets and the document itself.
-const ROUTES: [(&str, &str); 34] = [
+const ROUTES: [(&str, &str); 39] = [
     ("get", "/health"),
     ("get", "/health/ready"),
     ("get", "/health/intake"),
@@ -46,6 +46,11 @@ const ROUTES: [(&str, &str); 34] = [
     ("delete", "/api/integrations/{id}"),
     ("post", "/api/integrations/{id}/test"),
     ("get", "/api/audit"),
+    ("get", "/api/runbooks"),
+    ("post", "/api/runbooks"),
+    ("get", "/api/runbooks/{id}"),
+    ("put", "/api/runbooks/{id}"),
+    ("delete", "/api/runbooks/{id}"),
 ];
 
 async fn document(app: &axum::Router) -> Value {
