@@ -5,9 +5,10 @@
 //! by upserting the new chunks and deleting those past the new end, and removed by
 //! its `runbook_id`. Chunk ids derive from (runbook id, chunk index).
 //!
-//! Folder sync reads every `*.md` under a folder (the id is the file's path relative
-//! to it, without `.md`), marks what it writes with `origin: "folder:<canonical dir>"`
-//! and removes the runbooks of that origin whose file is gone.
+//! Folder sync takes the `*.md` files of a folder as the caller read them (the id is
+//! the file's path relative to it, without `.md`), marks what it writes with
+//! `origin: "folder:<canonical dir>"` and removes the runbooks of that origin whose
+//! file is gone. Nothing here reads files: the binary walks the folder.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -611,33 +612,6 @@ pub async fn delete(stores: &Stores, id: &str) -> Result<u64, StoreError> {
 /// The origin folder sync marks its runbooks with.
 pub fn folder_origin(canonical_dir: &Path) -> String {
     format!("folder:{}", canonical_dir.display())
-}
-
-/// Every `*.md` under `dir` (recursively, hidden entries skipped) as `(relative path, text)`,
-/// in path order.
-pub fn read_folder(dir: &Path) -> std::io::Result<Vec<(std::path::PathBuf, String)>> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(std::path::PathBuf, String)>) -> std::io::Result<()> {
-        for entry in std::fs::read_dir(dir)? {
-            let entry = entry?;
-            let path = entry.path();
-            if entry.file_name().to_string_lossy().starts_with('.') {
-                continue;
-            }
-            let kind = entry.file_type()?;
-            if kind.is_dir() {
-                walk(root, &path, out)?;
-            } else if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("md")) {
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-                out.push((path.strip_prefix(root).unwrap_or(&path).to_path_buf(), text));
-            }
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out)?;
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
 }
 
 /// What a folder sync did.

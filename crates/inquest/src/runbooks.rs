@@ -33,7 +33,7 @@ async fn sync(settings: &Settings, project: &ProjectId, dir: &Path, json: bool) 
     if !canonical.is_dir() {
         bail!("{} is not a folder", dir.display());
     }
-    let files = runbooks::read_folder(&canonical).with_context(|| format!("reading {}", canonical.display()))?;
+    let files = read_folder(&canonical).with_context(|| format!("reading {}", canonical.display()))?;
     let stores = crate::stores::project_stores(settings, project).await?;
     let origin = runbooks::folder_origin(&canonical);
     let s = runbooks::sync(&stores, &origin, &files).await.context("syncing runbooks")?;
@@ -63,4 +63,31 @@ async fn sync(settings: &Settings, project: &ProjectId, dir: &Path, json: bool) 
         bail!("{} runbook file(s) not synced", s.failed.len());
     }
     Ok(())
+}
+
+/// Every `*.md` under `dir` (recursively, hidden entries skipped) as `(relative path, text)`,
+/// in path order.
+fn read_folder(dir: &Path) -> std::io::Result<Vec<(std::path::PathBuf, String)>> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(std::path::PathBuf, String)>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let path = entry.path();
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                walk(root, &path, out)?;
+            } else if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("md")) {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+                out.push((path.strip_prefix(root).unwrap_or(&path).to_path_buf(), text));
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out)?;
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
 }

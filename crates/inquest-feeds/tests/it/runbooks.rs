@@ -12,6 +12,25 @@ use serde_json::json;
 
 use crate::{at, bare_incident};
 
+/// The `*.md` files of `dir` and its subfolders, as `(relative path, text)` in path order.
+fn read_folder(dir: &std::path::Path) -> std::io::Result<Vec<(std::path::PathBuf, String)>> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in fs::read_dir(&d)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else if path.extension().is_some_and(|e| e == "md") {
+                let text = fs::read_to_string(&path)?;
+                out.push((path.strip_prefix(dir).unwrap_or(&path).to_path_buf(), text));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 const CHECKOUT: &str = "---\ntitle: Checkout error rate spike\nservice: prod/shop/checkout\ntags: [checkout, errors]\nsource_url: https://wiki.example.com/checkout-errors\n---\n# Error rate spike on checkout\n\nHTTP 5xx errors on checkout rise.\n\n## Triage\n1. Check the latest checkout deployment\n2. Look at the payment dependency error rate\n\n## Mitigate\n- roll back the deployment\n";
 
 const CACHE: &str =
@@ -33,7 +52,7 @@ async fn a_folder_syncs_updates_and_deletes_only_its_own_runbooks() -> anyhow::R
     let api = runbooks::Runbook::parse("other", runbooks::Fields::default(), "---\ntitle: API one\n---\n- x\n")?;
     runbooks::put(&stores, &api, runbooks::API_ORIGIN, &[]).await?;
 
-    let files = runbooks::read_folder(&canonical)?;
+    let files = read_folder(&canonical)?;
     assert_eq!(files.len(), 3, "only the *.md files: {files:?}");
     let s = runbooks::sync(&stores, &origin, &files).await?;
     assert_eq!(s.created, vec!["checkout", "payments/cache-flush"]);
@@ -51,13 +70,13 @@ async fn a_folder_syncs_updates_and_deletes_only_its_own_runbooks() -> anyhow::R
 
     // Unchanged files are not written again; a shorter file leaves no orphan chunk; a
     // file gone takes its runbook along, and only that one.
-    let s = runbooks::sync(&stores, &origin, &runbooks::read_folder(&canonical)?).await?;
+    let s = runbooks::sync(&stores, &origin, &read_folder(&canonical)?).await?;
     assert_eq!(s.unchanged, vec!["checkout", "payments/cache-flush"]);
     assert!(s.created.is_empty() && s.updated.is_empty() && s.deleted.is_empty());
     fs::write(dir.path().join("checkout.md"), "---\ntitle: Checkout error rate spike\n---\n# Only\n- roll back\n")?;
     fs::remove_file(dir.path().join("payments/cache flush.md"))?;
     fs::write(dir.path().join("other.md"), "---\ntitle: Folder one\n---\n- y\n")?;
-    let s = runbooks::sync(&stores, &origin, &runbooks::read_folder(&canonical)?).await?;
+    let s = runbooks::sync(&stores, &origin, &read_folder(&canonical)?).await?;
     assert_eq!(s.updated, vec!["checkout"]);
     assert_eq!(s.deleted, vec!["payments/cache-flush"]);
     assert!(s.failed.iter().any(|(f, why)| f == "other.md" && why.contains("held by origin 'api'")), "{:?}", s.failed);
@@ -78,7 +97,7 @@ async fn an_investigation_suggests_a_runbook_synced_from_a_folder() -> anyhow::R
     fs::write(dir.path().join("checkout.md"), CHECKOUT)?;
     fs::write(dir.path().join("cache.md"), CACHE)?;
     let canonical = dir.path().canonicalize()?;
-    let s = runbooks::sync(&stores, &runbooks::folder_origin(&canonical), &runbooks::read_folder(&canonical)?).await?;
+    let s = runbooks::sync(&stores, &runbooks::folder_origin(&canonical), &read_folder(&canonical)?).await?;
     assert_eq!(s.created.len(), 2);
 
     let inv = investigate(&stores, id, &InvestigationConfig::default(), at(11)).await?;
