@@ -9,6 +9,9 @@
 //! delivery that failed half-way is retried whole by its sender and a redelivery of
 //! one that succeeded changes nothing.
 
+pub mod precedent;
+pub mod runbooks;
+
 use std::fmt;
 
 pub mod topology;

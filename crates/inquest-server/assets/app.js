@@ -1,5 +1,6 @@
 // Inquest dashboard: plain JS, no build step. Routes: "/" (incident list),
-// "/incidents/<id>" (one incident), "/audit" (the audit log) and "/login". Charts
+// "/incidents/<id>" (one incident), "/runbooks" and "/runbooks/<id>" (runbooks and
+// their steps), "/audit" (the audit log) and "/login". Charts
 // are inline SVG. A session's mutating requests carry its CSRF token; on an open
 // loopback server the chosen project travels in X-Inquest-Project.
 "use strict";
@@ -41,6 +42,7 @@ function header() {
   const options = me.projects.map((p) => `<option value="${esc(p.project_id)}" ${p.project_id === me.project ? "selected" : ""}>${esc(p.name || p.project_id)} (${esc(p.role)})</option>`).join("");
   slot.innerHTML = `<label class="small">project <select id="project">${options}</select></label>
     <a href="/changes" data-go>changes</a>
+    <a href="/runbooks" data-go>runbooks</a>
     <a href="/audit" data-go>audit</a>
     <span class="small">${esc(me.actor)}${me.role ? " · " + esc(me.role) : ""}</span>
     ${me.csrf_token ? `<button id="logout" class="link">sign out</button>` : ""}`;
@@ -304,7 +306,7 @@ async function incidentPage(id, tries = 0) {
           <form class="inline" id="note"><input name="text" placeholder="add a note" required><button type="submit">Add note</button></form>
           <ul class="feedback-list">${fb || `<li class="muted">no feedback yet</li>`}</ul></section>
         <section class="card" id="radius"><h2>Blast radius</h2><p class="muted">loading…</p></section>
-        <section class="card" id="runbooks"><h2>Suggested runbooks</h2>${d.runbooks.length ? `<ul class="evidence">${d.runbooks.map((r) => `<li>${r.source_url ? `<a href="${esc(r.source_url)}" target="_blank" rel="noopener">${esc(r.title)}</a>` : esc(r.title)} <span class="muted">score ${r.score.toFixed(2)}</span></li>`).join("")}</ul>` : `<p class="muted">none matched</p>`}</section>
+        <section class="card" id="runbooks"><h2>Suggested runbooks</h2>${d.runbooks.length ? `<ul class="evidence">${d.runbooks.map((r) => suggestedRunbook(r, byId)).join("")}</ul>` : `<p class="muted">none matched</p>`}</section>
         <section class="card" id="evidence"><h2>Evidence (${d.evidence.length})</h2><ul class="evidence">${d.evidence.map((e) => `<li id="ev-${esc(e.evidence_id)}"><span class="badge">${esc(e.kind)}</span> <code>${esc(e.ref)}</code> <span class="muted">${esc(e.source)}</span><div class="muted">${esc(evidenceSummary(e))}</div></li>`).join("")}</ul></section>
         ${d.decisions.length ? `<section class="card"><h2>Decisions</h2><ul class="evidence">${d.decisions.map((x) => `<li><strong>${esc(x.decision)}</strong> ${esc(x.rationale)} <span class="muted">${fmtTime(x.decided_at)}</span></li>`).join("")}</ul></section>` : ""}
       </div>
@@ -410,6 +412,60 @@ async function changesPage() {
     const t = await api("/api/changes?" + q);
     el.innerHTML = `<h2>${esc(svcName(service))} <span class="muted small">${esc(t.services.join(", "))}</span></h2>` + timelineHtml(t);
   } catch (e) { el.innerHTML = `<div class="error">${esc(e.message)}</div>`; }
+// ------------------------------------------------------------------ runbooks
+// A suggested runbook links to its page when it came from the runbook API or folder
+// sync (its evidence payload names the runbook and the section), else to its source.
+function suggestedRunbook(r, byId) {
+  const p = ((byId[r.evidence_id] || {}).metadata || {}).payload || {};
+  const src = r.source_url && /^https?:\/\//.test(r.source_url) ? ` <a class="small" href="${esc(r.source_url)}" target="_blank" rel="noopener">source</a>` : "";
+  const title = p.runbook_id
+    ? `<a href="/runbooks/${encodeURIComponent(p.runbook_id)}${p.heading ? "#" + encodeURIComponent(p.heading) : ""}" class="runbook-link">${esc(r.title)}</a>${p.heading ? ` <span class="muted">§ ${esc(p.heading)}</span>` : ""}`
+    : esc(r.title);
+  return `<li>${title}${src} <span class="muted">score ${r.score.toFixed(2)}</span></li>`;
+}
+
+async function runbooksPage() {
+  document.title = "Runbooks · Inquest";
+  let list;
+  try { list = await api("/api/runbooks"); } catch (e) { app.innerHTML = `<div class="error">${esc(e.message)}</div>`; return; }
+  const rows = list.map((r) => `<tr data-runbook="${esc(r.id)}"><td><a href="/runbooks/${encodeURIComponent(r.id)}" data-go>${esc(r.title)}</a><div class="small muted"><code>${esc(r.id)}</code></div></td>
+    <td>${esc(svcName(r.service) || "any")}</td><td>${r.tags.map((t) => `<span class="badge">${esc(t)}</span>`).join(" ")}</td>
+    <td class="small">${esc(r.origin)}</td><td>${r.chunks}</td></tr>`).join("");
+  app.innerHTML = `<h1>Runbooks <span class="muted small">${esc(me ? me.project : "")}</span></h1>
+    <table class="list" id="runbook-list"><thead><tr><th>title</th><th>service</th><th>tags</th><th>origin</th><th>sections</th></tr></thead>
+    <tbody>${rows || `<tr><td colspan="5" class="muted">no runbooks yet: POST /api/runbooks or run <code>inquest runbooks sync DIR</code></td></tr>`}</tbody></table>`;
+  for (const tr of app.querySelectorAll("tr[data-runbook]")) tr.addEventListener("click", (ev) => { ev.preventDefault(); go("/runbooks/" + encodeURIComponent(tr.dataset.runbook)); });
+}
+
+async function runbookPage(id) {
+  let r;
+  try { r = await api("/api/runbooks/" + encodeURIComponent(id)); } catch (e) {
+    app.innerHTML = `<p><a href="/runbooks" data-go>← runbooks</a></p><div class="error">${esc(e.message)}</div>`;
+    bindGo(); return;
+  }
+  document.title = `${r.title} · Runbooks · Inquest`;
+  // Ticks are kept for the browser tab only: a checklist for the person following it.
+  const key = (i, j) => `inquest.runbook.${r.id}.${i}.${j}`;
+  const sections = r.sections.map((s, i) => `<section class="card runbook-section" id="${esc(s.heading || "top")}">
+      ${s.heading ? `<h2>${esc(s.heading)}</h2>` : ""}
+      ${s.steps.length ? `<ul class="checklist">${s.steps.map((st, j) => `<li><label><input type="checkbox" data-key="${esc(key(i, j))}" ${sessionStorage.getItem(key(i, j)) ? "checked" : ""}> ${esc(st)}</label></li>`).join("")}</ul>` : ""}
+      <details ${s.steps.length ? "" : "open"}><summary>text</summary><pre class="runbook-text">${esc(s.markdown)}</pre></details>
+    </section>`).join("");
+  app.innerHTML = `<p><a href="/runbooks" data-go>← runbooks</a></p>
+    <div class="card summary"><div><h1 id="runbook-title">${esc(r.title)}</h1>
+      <div class="kv">${r.service ? "service " + esc(svcName(r.service)) + " · " : ""}${r.tags.map((t) => `<span class="badge">${esc(t)}</span>`).join(" ")}
+      · <code>${esc(r.id)}</code> · ${esc(r.origin)}${r.source_url && /^https?:\/\//.test(r.source_url) ? ` · <a href="${esc(r.source_url)}" target="_blank" rel="noopener">source</a>` : ""}</div></div></div>
+    ${sections}`;
+  for (const box of app.querySelectorAll(".checklist input[type=checkbox]")) {
+    box.addEventListener("change", () => { if (box.checked) sessionStorage.setItem(box.dataset.key, "1"); else sessionStorage.removeItem(box.dataset.key); });
+  }
+  bindGo();
+  if (location.hash) { const el = document.getElementById(decodeURIComponent(location.hash.slice(1))); if (el) el.scrollIntoView(); }
+}
+
+// Links marked data-go navigate inside the dashboard.
+function bindGo() {
+  for (const a of app.querySelectorAll("a[data-go]")) a.addEventListener("click", (ev) => { ev.preventDefault(); go(a.getAttribute("href")); });
 }
 
 // ------------------------------------------------------------------ lifecycle
@@ -450,7 +506,10 @@ async function route() {
   if (location.pathname === "/login") { loginPage(); return; }
   if (!me && !(await loadMe())) { go("/login"); return; }
   const m = location.pathname.match(/^\/incidents\/([^/]+)$/);
+  const rb = location.pathname.match(/^\/runbooks\/([^/]+)$/);
   if (m) incidentPage(decodeURIComponent(m[1]));
+  else if (rb) runbookPage(decodeURIComponent(rb[1]));
+  else if (location.pathname === "/runbooks") runbooksPage();
   else if (location.pathname === "/audit") auditPage();
   else if (location.pathname === "/changes") changesPage();
   else listPage();

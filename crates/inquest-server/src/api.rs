@@ -28,6 +28,7 @@ mod jobs;
 mod lifecycle;
 mod metrics;
 mod topology;
+mod runbooks;
 
 #[derive(OpenApi)]
 #[openapi(info(
@@ -82,6 +83,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(topology::get_radius))
         .routes(routes!(changes::list_changes))
         .routes(routes!(changes::incident_changes))
+        .routes(routes!(runbooks::list_runbooks, runbooks::create_runbook))
+        .routes(routes!(runbooks::get_runbook, runbooks::replace_runbook, runbooks::delete_runbook))
 }
 
 type ApiResult<T> = Result<Json<T>, ApiError>;

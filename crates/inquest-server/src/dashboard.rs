@@ -14,6 +14,8 @@ pub fn routes() -> Router<AppState> {
         .route("/login", get(page))
         .route("/audit", get(page))
         .route("/changes", get(page))
+        .route("/runbooks", get(page))
+        .route("/runbooks/{id}", get(page))
         .route(
             "/assets/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", include_str!("../assets/app.js")) }),

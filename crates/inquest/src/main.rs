@@ -1,9 +1,10 @@
 //! `inquest`: the command-line entry point (demo, load, investigate, report, incidents, eval, serve, worker,
-//! migrate, doctor, projects, users, members, tokens, integrations).
+//! migrate, doctor, projects, users, members, tokens, integrations, runbooks).
 
 mod access;
 mod bundled;
 mod import;
+mod runbooks;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -125,6 +126,9 @@ enum Command {
     /// Apply declarative topology documents (a source's services, databases and dependencies).
     #[command(subcommand)]
     Topology(topology::TopologyCommand),
+    /// Sync runbooks (markdown with front matter) from a folder.
+    #[command(subcommand)]
+    Runbooks(runbooks::RunbooksCommand),
     /// Turn a public fault-injection dataset into fixture cases (rcaeval, petshop, nezha).
     Import {
         format: inquest_import::Format,
@@ -221,6 +225,7 @@ async fn main() -> Result<()> {
         Command::Tokens(c) => access::tokens(&settings, c).await,
         Command::Integrations(c) => access::integrations(&settings, c).await,
         Command::Topology(c) => topology::run(&settings, &cli.project, c).await,
+        Command::Runbooks(c) => runbooks::run(&settings, &cli.project, c).await,
         Command::Serve { bind, demo: run_demo, fixtures } => {
             if run_demo {
                 demo(&settings, &ProjectId::default_project(), fixtures.as_deref(), Path::new("reports")).await?;

@@ -29,7 +29,10 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
     let access = access(settings, built.access.clone(), bind).await?;
     let intake = intake::start(settings, &built, writer.clone()).await?;
     let access = Arc::new(access.build(intake.ingest.metrics.registry())?);
-    let router = inquest_server::app(inquest_server::AppState::new(stores, writer, intake.ingest.clone(), access));
+    let state = inquest_server::AppState::new(stores.clone(), writer, intake.ingest.clone(), access);
+    precedent_counted(&built, &state);
+    tokio::spawn(precedent_sweep(stores, built.access.clone()));
+    let router = inquest_server::app(state);
     let policy = intake.ingest.policy.version.clone();
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let served = inquest_server::serve(
@@ -144,4 +147,31 @@ async fn access(settings: &Settings, store: Arc<dyn AccessStore>, bind: &str) ->
         inquest_access::oidc::Verifier::new(o, http)
     });
     Ok(AccessParts { store, required: auth.required, keyring, oidc, settings: auth })
+}
+
+/// Count the precedent hook's outcomes as feed `precedent`.
+fn precedent_counted(built: &Built, state: &inquest_server::AppState) {
+    let metrics = state.feeds.metrics.clone();
+    built.precedents.observe(move |o| {
+        metrics.events.with_label_values(&["precedent", o.as_str()]).inc();
+        if o == inquest_feeds::precedent::Outcome::Failed {
+            metrics.rejected.with_label_values(&["precedent", "store"]).inc();
+        }
+    });
+}
+
+/// Write the precedent of every resolved incident of every project that a previous run
+/// could not write (a semantic store down then); unchanged summaries are not embedded again.
+async fn precedent_sweep(stores: inquest_ports::Stores, access: Arc<dyn AccessStore>) {
+    let projects = match access.list_projects().await {
+        Ok(p) => p,
+        Err(e) => return tracing::warn!(error = %e, "precedent sweep skipped: projects not listed"),
+    };
+    for p in projects {
+        match inquest_feeds::precedent::sweep(&stores.for_project(&p.project_id)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(project = %p.project_id, written = n, "precedent written for resolved incidents"),
+            Err(e) => tracing::warn!(project = %p.project_id, error = %e, "precedent sweep stopped"),
+        }
+    }
 }

@@ -168,6 +168,9 @@ pub struct Built {
     /// The store series on `registry`, for the stores built later (the intake's).
     pub store_metrics: StoreMetrics,
     pub timeouts: Timeouts,
+    /// The precedent hook on `stores.records` (resolutions with a confirmed hypothesis
+    /// write `incident_summaries`); `serve` connects its outcomes to the feed counters.
+    pub precedents: Arc<inquest_feeds::precedent::Precedents>,
 }
 
 /// Defaults, then the config file, then `INQUEST_*`; `--data-dir` (or
@@ -232,8 +235,9 @@ pub async fn build_stores(settings: &Settings) -> Result<Built> {
     let registry = Registry::new();
     let store_metrics = StoreMetrics::new(&registry).context("registering the store metrics")?;
     let timeouts = timeouts(settings);
-    let stores = observe(stores, &store_metrics, timeouts);
-    Ok(Built { stores, access, postgres: cx.postgres, registry, store_metrics, timeouts })
+    let precedents = inquest_feeds::precedent::Precedents::new();
+    let stores = precedents.wrap(observe(stores, &store_metrics, timeouts));
+    Ok(Built { stores, access, postgres: cx.postgres, registry, store_metrics, timeouts, precedents })
 }
 
 /// The access store alone (the access commands need no evidence port): Postgres when

@@ -84,6 +84,11 @@ const ROUTES: &[(&str, &str, Needs)] = &[
     ("get", "/api/topology", Grant(Read)),
     ("get", "/api/changes", Grant(Read)),
     ("get", "/api/incidents/{id}/changes", Grant(Read)),
+    ("get", "/api/runbooks", Grant(Read)),
+    ("post", "/api/runbooks", Grant(Ingest)),
+    ("get", "/api/runbooks/{id}", Grant(Read)),
+    ("put", "/api/runbooks/{id}", Grant(Ingest)),
+    ("delete", "/api/runbooks/{id}", Grant(Ingest)),
 ];
 
 const CASE_A: &str = "release-checkout-payment-timeout";
@@ -275,6 +280,8 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<String> {
         ("put", "/api/members/{login}") => json!({"role": "viewer"}),
         ("post", "/api/tokens") => json!({"name": format!("matrix {n}"), "role": "viewer"}),
         ("post", "/api/integrations") => json!({"kind": "generic", "name": format!("matrix {n}")}),
+        ("post", "/api/runbooks") => json!({"id": format!("matrix-{n}"), "title": "matrix", "body": "- a step"}),
+        ("put", "/api/runbooks/{id}") => json!({"title": "matrix", "body": "- a step"}),
         ("post", _) | ("put", _) => json!({}),
         _ => return None,
     };

@@ -12,6 +12,7 @@ mod kubernetes;
 mod oidc;
 mod openapi;
 mod topology;
+mod runbooks;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -11,7 +11,7 @@ use tower::ServiceExt;
 use crate::{in_memory, intake_app};
 
 /// Every route of the app except the dashboard's pages and assets and the document itself.
-const ROUTES: [(&str, &str); 45] = [
+const ROUTES: [(&str, &str); 50] = [
     ("get", "/health"),
     ("get", "/health/ready"),
     ("get", "/health/intake"),
@@ -57,6 +57,11 @@ const ROUTES: [(&str, &str); 45] = [
     ("get", "/api/topology"),
     ("get", "/api/changes"),
     ("get", "/api/incidents/{id}/changes"),
+    ("get", "/api/runbooks"),
+    ("post", "/api/runbooks"),
+    ("get", "/api/runbooks/{id}"),
+    ("put", "/api/runbooks/{id}"),
+    ("delete", "/api/runbooks/{id}"),
 ];
 
 async fn document(app: &axum::Router) -> Value {

@@ -112,6 +112,20 @@ function check(cond, msg) { if (!cond) throw new Error("check failed: " + msg); 
     check((await page.locator("table.audit tr.audit-row", { hasText: "incident.transition" }).count()) >= 1, "the transition is audited");
     await page.screenshot({ path: path.join(shots, "06-audit.png"), fullPage: true });
 
+    // 7b. The runbook synced from a folder: listed, its steps a checklist whose ticks survive a reload.
+    await page.click("#who a[href='/runbooks']");
+    await page.waitForSelector("#runbook-list tbody tr[data-runbook]");
+    check((await page.locator("#runbook-list tbody tr", { hasText: "Postgres failover" }).count()) === 1, "the synced runbook is listed");
+    await page.locator("#runbook-list tbody tr", { hasText: "Postgres failover" }).locator("a").click();
+    await page.waitForSelector(".checklist input[type=checkbox]");
+    check((await page.locator("#runbook-title").innerText()).trim() === "Postgres failover", "the runbook page shows its title");
+    check((await page.locator(".checklist li").count()) === 2, "two steps");
+    await page.locator(".checklist input[type=checkbox]").first().check();
+    await page.reload({ waitUntil: "networkidle" });
+    await page.waitForSelector(".checklist input[type=checkbox]");
+    check(await page.locator(".checklist input[type=checkbox]").first().isChecked(), "the ticked step stays ticked");
+    await page.screenshot({ path: path.join(shots, "08-runbook.png"), fullPage: true });
+
     // 8. Switch to the second project: only its incidents are listed.
     await page.selectOption("#project", process.env.INQUEST_E2E_SECOND);
     await page.waitForFunction((text) => document.querySelector("#incidents") && document.body.innerText.includes(text),
@@ -125,7 +139,7 @@ function check(cond, msg) { if (!cond) throw new Error("check failed: " + msg); 
     await page.screenshot({ path: path.join(shots, "07-second-project.png"), fullPage: true });
 
     check(errors.length === 0, "page errors: " + errors.join("; "));
-    console.log("e2e ok: sign-in, list, incident, confirm, reload, alerts and acknowledge, audit, project switch; screenshots in " + shots);
+    console.log("e2e ok: sign-in, list, incident, confirm, reload, alerts and acknowledge, audit, runbook, project switch; screenshots in " + shots);
   } finally {
     await browser.close();
     fs.rmSync(profile, { recursive: true, force: true });

@@ -4,7 +4,8 @@
 //! playwright-core (`tests/e2e/dashboard.cjs`): sign in, open the list, open an
 //! incident, confirm a hypothesis, reload and see it persisted; post two alerts with
 //! the token, acknowledge the incident they open, reload and see it triaged; read the
-//! audit log; switch project and see only its incidents; save screenshots. Needs
+//! audit log; open a runbook synced from a folder and tick a step; switch project and
+//! see only its incidents; save screenshots. Needs
 //! `INQUEST_E2E_CHROMIUM` and `INQUEST_E2E_NODE_MODULES` (set by
 //! `scripts/ci.d/40-browser.sh`); skips locally without them, fails under CI=true.
 
@@ -64,6 +65,15 @@ fn dashboard_confirm_persists_in_a_real_browser() {
     );
     run(&["members", "set", "ops", "--project", "second", "--role", "viewer"], None);
     let token = crate::support::token(&data, "default", "engineer");
+    let runbooks = tmp.path().join("runbooks");
+    std::fs::create_dir_all(runbooks.join("db")).expect("runbook folder");
+    std::fs::write(
+        runbooks.join("db/postgres-failover.md"),
+        "---\ntitle: Postgres failover\nservice: orders\ntags: [db]\n---\n## Promote\n1. promote the replica\n2. repoint the pool\n",
+    )
+    .expect("runbook file");
+    let synced = run(&["runbooks", "sync", runbooks.to_str().expect("utf-8 path")], None);
+    assert!(synced.contains("1 created"), "{synced}");
 
     let mut child = Command::new(bin)
         .arg("--data-dir")
@@ -109,6 +119,7 @@ fn dashboard_confirm_persists_in_a_real_browser() {
         "05-lifecycle.png",
         "06-audit.png",
         "07-second-project.png",
+        "08-runbook.png",
     ] {
         let meta = std::fs::metadata(shots.join(f)).unwrap_or_else(|e| panic!("screenshot {f}: {e}"));
         assert!(meta.len() > 10_000, "screenshot {f} is suspiciously small");
