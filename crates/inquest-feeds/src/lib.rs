@@ -9,6 +9,9 @@
 //! delivery that failed half-way is retried whole by its sender and a redelivery of
 //! one that succeeded changes nothing.
 
+pub mod classify;
+pub mod commits;
+
 use std::fmt;
 
 use inquest_domain::{Commit, Timestamp, service_key};
