@@ -10,7 +10,8 @@ use chrono::{Duration, TimeZone, Utc};
 use inquest_domain::*;
 use inquest_intake::{Action, IngestStore, Policy};
 use inquest_ports::{
-    InvestigationRecord, MetricStore, PayloadFilter, RecordBatch, RecordStore, SemanticStore, TopologyStore,
+    DeliveryOutcome, InvestigationRecord, MetricStore, PayloadFilter, RecordBatch, RecordStore, SemanticStore,
+    TopologyStore,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -203,6 +204,29 @@ pub async fn records_isolation(store: Arc<dyn RecordStore>, a: &ProjectId, b: &P
     sa.append_feedback(&feedback).await.expect("feedback in a");
     assert!(sb.feedback(ids.incident).await.expect("feedback").is_empty(), "b sees no feedback of a");
     sb.append_feedback(&feedback).await.expect("the same feedback id is new in b");
+    // Deliveries and feed state: the same feed and delivery id are new in each project.
+    let feed = format!("iso-{}", Uuid::new_v4().simple());
+    for (view, tag) in [(&sa, "a"), (&sb, "b")] {
+        let d = crate::records::delivery(&feed, "d-1", RecordBatch::default(), vec![("cursor", Some(json!(tag)))]);
+        let outcome = view.apply_delivery(&d).await.expect("delivery");
+        assert_eq!(outcome, DeliveryOutcome::Stored, "{tag}: another project's delivery id is not seen");
+        assert_eq!(view.apply_delivery(&d).await.expect("again"), DeliveryOutcome::Duplicate, "{tag}: its own is");
+    }
+    assert_eq!(sa.feed_state(&feed, "cursor").await.expect("state"), Some(json!("a")), "b did not overwrite a");
+    assert_eq!(sb.feed_state(&feed, "cursor").await.expect("state"), Some(json!("b")), "b reads its own state");
+    let only_a = crate::records::delivery(&feed, "d-2", RecordBatch::default(), vec![("only_a", Some(json!(1)))]);
+    sa.apply_delivery(&only_a).await.expect("a's delivery");
+    assert_eq!(sb.feed_state(&feed, "only_a").await.expect("state"), None, "b sees none of a's state");
+    let remove = crate::records::delivery(&feed, "d-3", RecordBatch::default(), vec![("only_a", None)]);
+    sb.apply_delivery(&remove).await.expect("b removes its own key");
+    assert_eq!(sa.feed_state(&feed, "only_a").await.expect("state"), Some(json!(1)), "b cannot remove a's state");
+    // Commits by time: each project its own commit of the same sha.
+    for (view, tag) in [(&sa, "a"), (&sb, "b")] {
+        let commits = view.commits_between(at(-21), at(-19), 100).await.expect("commits_between");
+        let ours: Vec<&Commit> = commits.iter().filter(|c| c.commit_sha == ids.sha).collect();
+        assert_eq!(ours.len(), 1, "{tag}: one commit of that sha");
+        assert_eq!(ours[0].message, format!("change of {tag}"), "{tag}: its own commit");
+    }
     // A project with nothing loaded sees none of it.
     let (empty, _) = two_projects();
     if store.project() != a && store.project() != b && store.project() != &empty {
@@ -288,6 +312,29 @@ pub async fn topology_isolation(store: Arc<dyn TopologyStore>, a: &ProjectId, b:
         let touching = view.commits_touching(&[k("api")]).await.expect("commits touching");
         assert_eq!(touching, vec![(format!("{run}{dep}"), k("api"))], "only its own commits");
     }
+    // Sourced edges: the same source in both projects declares different edges, and
+    // neither can take the other's away.
+    let source = format!("iso-{run}");
+    let declared = sa
+        .replace_source(&source, &[node(k("web"))], &[DependsOn { from: k("web"), to: k("api") }])
+        .await
+        .expect("a's source");
+    assert_eq!((declared.edges, declared.removed), (1, 0));
+    let cleared = sb.replace_source(&source, &[], &[]).await.expect("b's source, empty");
+    assert_eq!(cleared.removed, 0, "b has no edge of that source to remove");
+    let radius = sa.blast_radius(&k("web"), 1).await.expect("blast radius");
+    assert!(radius.nodes.iter().any(|r| r.key == k("api")), "b's replace left a's sourced edge");
+    sb.replace_source(&source, &[], &[DependsOn { from: k("web"), to: k("ledger") }]).await.expect("b's source");
+    let radius = sa.blast_radius(&k("web"), 1).await.expect("blast radius");
+    let keys: Vec<&str> = radius.nodes.iter().map(|r| r.key.as_str()).collect();
+    assert!(!keys.contains(&k("ledger").as_str()), "a sees none of b's sourced edges: {keys:?}");
+    let radius = sb.blast_radius(&k("web"), 1).await.expect("blast radius");
+    let keys: Vec<&str> = radius.nodes.iter().map(|r| r.key.as_str()).collect();
+    assert!(!keys.contains(&k("api").as_str()), "b sees none of a's sourced edges: {keys:?}");
+    let removed = sa.replace_source(&source, &[], &[]).await.expect("a clears its source");
+    assert_eq!(removed.removed, 1, "a removes its own edge only");
+    let radius = sb.blast_radius(&k("web"), 1).await.expect("blast radius");
+    assert!(radius.nodes.iter().any(|r| r.key == k("ledger")), "a's replace left b's edge");
 }
 
 /// Semantic: the same point id in two projects of one collection; each finds its own.
@@ -310,7 +357,18 @@ pub async fn semantic_isolation(store: Arc<dyn SemanticStore>, a: &ProjectId, b:
         let filter = PayloadFilter::default().any_of("kind", vec![json!("runbook")]);
         let filtered = view.search(collection, &[0.5, 0.5, 0.5, 0.5], &filter, 10).await.expect("search");
         assert_eq!(filtered.len(), 1, "{tag}: a filter keeps the project condition");
+        let points = view.points(collection, &PayloadFilter::default(), 10).await.expect("points");
+        assert_eq!(points.len(), 1, "{tag}: points lists its own point only");
+        assert_eq!(points[0].payload.get("text"), Some(&json!(format!("runbook of {tag}"))));
     }
+    // Deleting everything b may see leaves a's point.
+    assert_eq!(sb.delete(collection, &PayloadFilter::default()).await.expect("delete in b"), 1, "b deletes its own");
+    assert!(sb.points(collection, &PayloadFilter::default(), 10).await.expect("points").is_empty());
+    let left = sa.points(collection, &PayloadFilter::default(), 10).await.expect("points");
+    assert_eq!(left.len(), 1, "b could not delete a's point");
+    let kind = PayloadFilter::default().any_of("kind", vec![json!("runbook")]);
+    assert_eq!(sb.delete(collection, &kind).await.expect("delete again"), 0, "nothing of b is left to delete");
+    assert_eq!(sa.points(collection, &kind, 10).await.expect("points").len(), 1, "a's point is still there");
 }
 
 /// Intake: the same alert in two projects opens one incident in each; lifecycle,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use inquest_domain::*;
-use inquest_ports::{ErrorKind, InvestigationRecord, RecordBatch, RecordStore};
+use inquest_ports::{DeliveryOutcome, ErrorKind, FeedDelivery, InvestigationRecord, RecordBatch, RecordStore};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -401,4 +401,193 @@ pub async fn records_contract(store: Arc<dyn RecordStore>) {
     stray.incident_id = IncidentId::new_random();
     let err = store.append_feedback(&stray).await.expect_err("feedback for an unknown incident must fail");
     assert_eq!(err.kind, ErrorKind::NotFound, "{name}: {err}");
+
+    deliveries(store.as_ref()).await;
+    commits_between(store.as_ref()).await;
+}
+
+/// A feed's delivery named `id`, with `batch` and `state`.
+pub fn delivery(
+    feed: &str,
+    id: &str,
+    batch: RecordBatch,
+    state: Vec<(&str, Option<serde_json::Value>)>,
+) -> FeedDelivery {
+    FeedDelivery {
+        feed: feed.to_string(),
+        delivery_id: id.to_string(),
+        received_at: at(100),
+        batch,
+        state: state.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+    }
+}
+
+fn has_service(services: &[Service], s: &Service) -> bool {
+    services.iter().any(|x| x.service_id == s.service_id)
+}
+
+/// Deliveries: stored once, a redelivery writes nothing, the state follows the
+/// deliveries, and a refused batch leaves neither rows nor delivery id nor state.
+async fn deliveries(store: &dyn RecordStore) {
+    let name = store.backend();
+    let run = Uuid::new_v4().simple().to_string();
+    let (feed, other_feed) = (format!("contract-{run}"), format!("contract-{run}-other"));
+    let first = service("fed");
+    let commit_sha = sha();
+    let commit = Commit {
+        commit_sha: commit_sha.clone(),
+        repo: "github.com/acme/fed".into(),
+        author: None,
+        message: "delivered".into(),
+        summary: None,
+        authored_at: at(90),
+        created_at: at(90),
+    };
+    let batch = RecordBatch { services: vec![first.clone()], commits: vec![commit.clone()], ..RecordBatch::default() };
+    let d1 = delivery(&feed, "d-1", batch, vec![("cursor", Some(json!({"sha": "a1"}))), ("seen", Some(json!(1)))]);
+    let outcome = store.apply_delivery(&d1).await.unwrap_or_else(|e| panic!("{name}: first delivery: {e}"));
+    assert_eq!(outcome, DeliveryOutcome::Stored, "{name}: a new delivery is stored");
+    assert!(has_service(&store.list_services().await.expect("services"), &first), "{name}: its rows are written");
+    let commits = store.commits(std::slice::from_ref(&commit_sha)).await.expect("commits");
+    assert_eq!(commits.first().map(|c| &c.commit), Some(&commit), "{name}: its commit is written");
+    assert_eq!(store.feed_state(&feed, "cursor").await.expect("state"), Some(json!({"sha": "a1"})), "{name}: state");
+    assert_eq!(store.feed_state(&feed, "seen").await.expect("state"), Some(json!(1)), "{name}: state");
+    assert_eq!(store.feed_state(&feed, "never").await.expect("state"), None, "{name}: an unknown key");
+    assert_eq!(store.feed_state(&other_feed, "cursor").await.expect("state"), None, "{name}: state is per feed");
+
+    // The same delivery id again, even with other rows and state: nothing is written.
+    let late = service("late");
+    let again = delivery(
+        &feed,
+        "d-1",
+        RecordBatch { services: vec![late.clone()], ..RecordBatch::default() },
+        vec![("cursor", Some(json!({"sha": "zz"}))), ("seen", None)],
+    );
+    let outcome = store.apply_delivery(&again).await.unwrap_or_else(|e| panic!("{name}: redelivery: {e}"));
+    assert_eq!(outcome, DeliveryOutcome::Duplicate, "{name}: a delivery id seen before is a duplicate");
+    assert!(!has_service(&store.list_services().await.expect("services"), &late), "{name}: a duplicate writes no row");
+    assert_eq!(store.feed_state(&feed, "cursor").await.expect("state"), Some(json!({"sha": "a1"})), "{name}: kept");
+    assert_eq!(store.feed_state(&feed, "seen").await.expect("state"), Some(json!(1)), "{name}: not removed");
+    // Delivery ids are per feed.
+    let elsewhere = delivery(&other_feed, "d-1", RecordBatch::default(), vec![("cursor", Some(json!("b")))]);
+    assert_eq!(store.apply_delivery(&elsewhere).await.expect("other feed"), DeliveryOutcome::Stored, "{name}");
+    assert_eq!(store.feed_state(&other_feed, "cursor").await.expect("state"), Some(json!("b")), "{name}");
+    assert_eq!(store.feed_state(&feed, "cursor").await.expect("state"), Some(json!({"sha": "a1"})), "{name}");
+
+    // State: overwritten, removed, added, each by a later delivery.
+    let d2 = delivery(
+        &feed,
+        "d-2",
+        RecordBatch::default(),
+        vec![("cursor", Some(json!({"sha": "b2", "list": [1, "x", null]}))), ("seen", None), ("new", Some(json!("n")))],
+    );
+    assert_eq!(store.apply_delivery(&d2).await.expect("second delivery"), DeliveryOutcome::Stored, "{name}");
+    let cursor = store.feed_state(&feed, "cursor").await.expect("state");
+    assert_eq!(cursor, Some(json!({"sha": "b2", "list": [1, "x", null]})), "{name}: state overwritten");
+    assert_eq!(store.feed_state(&feed, "seen").await.expect("state"), None, "{name}: state removed");
+    assert_eq!(store.feed_state(&feed, "new").await.expect("state"), Some(json!("n")), "{name}: state added");
+    let removing_nothing = delivery(&feed, "d-3", RecordBatch::default(), vec![("absent", None)]);
+    assert_eq!(store.apply_delivery(&removing_nothing).await.expect("remove absent"), DeliveryOutcome::Stored);
+
+    // A refused batch: no row, no delivery id (the same id is new afterwards), no state.
+    let newcomer = service("newcomer");
+    let bad = delivery(
+        &feed,
+        "d-4",
+        RecordBatch {
+            services: vec![newcomer.clone()],
+            deployments: vec![deployment(&service("ghost"), 0)],
+            ..RecordBatch::default()
+        },
+        vec![("cursor", Some(json!("broken"))), ("new", None), ("bad", Some(json!(true)))],
+    );
+    let err = store.apply_delivery(&bad).await.expect_err("a delivery with a deployment of an unknown service");
+    assert_eq!(err.kind, ErrorKind::InvalidInput, "{name}: a refused batch is invalid input: {err}");
+    assert!(!has_service(&store.list_services().await.expect("services"), &newcomer), "{name}: no row written");
+    let cursor = store.feed_state(&feed, "cursor").await.expect("state");
+    assert_eq!(cursor, Some(json!({"sha": "b2", "list": [1, "x", null]})), "{name}: state not overwritten");
+    assert_eq!(store.feed_state(&feed, "new").await.expect("state"), Some(json!("n")), "{name}: state not removed");
+    assert_eq!(store.feed_state(&feed, "bad").await.expect("state"), None, "{name}: state not added");
+    let fixed = delivery(
+        &feed,
+        "d-4",
+        RecordBatch { services: vec![newcomer.clone()], ..RecordBatch::default() },
+        vec![("bad", Some(json!(false)))],
+    );
+    let outcome = store.apply_delivery(&fixed).await.expect("the refused delivery again, fixed");
+    assert_eq!(outcome, DeliveryOutcome::Stored, "{name}: a refused delivery did not record its id");
+    assert!(has_service(&store.list_services().await.expect("services"), &newcomer), "{name}: now written");
+    assert_eq!(store.feed_state(&feed, "bad").await.expect("state"), Some(json!(false)), "{name}");
+}
+
+/// Commits by authored time: inclusive bounds, newest first, at most `limit`.
+async fn commits_between(store: &dyn RecordStore) {
+    let name = store.backend();
+    // A window of its own (far from the other cases' times), so other rows do not interfere.
+    let offset = i64::from(Uuid::new_v4().as_fields().1) * 10;
+    let base = Utc.with_ymd_and_hms(2031, 1, 1, 0, 0, 0).single().expect("a valid time") + Duration::minutes(offset);
+    let minute = |m: i64| base + Duration::minutes(m);
+    let commit = |m: i64, sha: String| Commit {
+        commit_sha: sha,
+        repo: "github.com/acme/window".into(),
+        author: Some("dev".into()),
+        message: format!("at {m}"),
+        summary: Some("s".into()),
+        authored_at: minute(m),
+        created_at: minute(m + 1),
+    };
+    let (c0, c5, c5b, c9, c20) =
+        (commit(0, sha()), commit(5, sha()), commit(5, sha()), commit(9, sha()), commit(20, sha()));
+    let batch = RecordBatch {
+        commits: vec![c5.clone(), c20.clone(), c0.clone(), c9.clone(), c5b.clone()],
+        ..RecordBatch::default()
+    };
+    store.apply_batch(&batch).await.unwrap_or_else(|e| panic!("{name}: commits: {e}"));
+    let got = store.commits_between(minute(0), minute(9), 10).await.expect("commits_between");
+    let mut same_minute = [c5.clone(), c5b.clone()];
+    same_minute.sort_by(|a, b| a.commit_sha.cmp(&b.commit_sha));
+    assert_eq!(got.len(), 4, "{name}: the commits inside the bounds, both included: {got:?}");
+    assert_eq!(got[0], c9, "{name}: newest first, the row round-trips");
+    assert_eq!(got[3], c0, "{name}: oldest last");
+    let mut middle = vec![got[1].clone(), got[2].clone()];
+    middle.sort_by(|a, b| a.commit_sha.cmp(&b.commit_sha));
+    assert_eq!(middle, same_minute.to_vec(), "{name}: the two of the same minute in between");
+    let limited = store.commits_between(minute(0), minute(30), 2).await.expect("commits_between limit");
+    assert_eq!(limited, vec![c20.clone(), c9.clone()], "{name}: the limit keeps the newest");
+    assert!(
+        store.commits_between(minute(10), minute(19), 10).await.expect("commits_between").is_empty(),
+        "{name}: none between two commits"
+    );
+    assert!(store.commits_between(minute(0), minute(30), 0).await.expect("limit 0").is_empty(), "{name}: limit 0");
+}
+
+/// Two identical deliveries at once: exactly one is stored, the other is a duplicate.
+pub async fn concurrent_deliveries(store: Arc<dyn RecordStore>) {
+    let name = store.backend();
+    let run = Uuid::new_v4().simple().to_string();
+    let feed = format!("contract-{run}-race");
+    for round in 0..5 {
+        let s = service("raced");
+        let d = delivery(
+            &feed,
+            &format!("race-{round}"),
+            RecordBatch { services: vec![s.clone()], ..RecordBatch::default() },
+            vec![("round", Some(json!(round)))],
+        );
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let (store, d) = (store.clone(), d.clone());
+                tokio::spawn(async move { store.apply_delivery(&d).await })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for t in tasks {
+            outcomes.push(t.await.expect("task").unwrap_or_else(|e| panic!("{name}: concurrent delivery: {e}")));
+        }
+        let stored = outcomes.iter().filter(|o| **o == DeliveryOutcome::Stored).count();
+        assert_eq!(stored, 1, "{name}: exactly one of four identical deliveries is stored: {outcomes:?}");
+        assert_eq!(store.feed_state(&feed, "round").await.expect("state"), Some(json!(round)), "{name}");
+        let services = store.list_services().await.expect("services");
+        assert_eq!(services.iter().filter(|x| x.service_id == s.service_id).count(), 1, "{name}");
+    }
 }

@@ -142,5 +142,38 @@ pub async fn semantic_contract(store: Arc<dyn SemanticStore>) -> Vec<String> {
     let e = store.upsert(&missing, &points[..1]).await.expect_err("upsert into a missing collection");
     assert_eq!(e.kind, ErrorKind::NotFound, "missing collection is not found: {e}");
 
+    // Points without vectors, in id order, filtered and limited.
+    let all = store.points(&chunks, &PayloadFilter::default(), 10).await.expect("points");
+    assert_eq!(all.iter().map(|p| p.id).collect::<Vec<_>>(), vec![id(1), id(2), id(3), id(4), id(5)], "id order");
+    assert_eq!(all[0].payload, points[0].payload, "points carry their payload");
+    assert_eq!(all[3].payload, moved.payload, "the replaced payload");
+    let two = store.points(&chunks, &PayloadFilter::default(), 2).await.expect("points limit 2");
+    assert_eq!(two.iter().map(|p| p.id).collect::<Vec<_>>(), vec![id(1), id(2)], "limit keeps the first ids");
+    let ledger = PayloadFilter::default().any_of("service_key", vec![json!("prod/payments/ledger")]);
+    let got = store.points(&chunks, &ledger, 10).await.expect("filtered points");
+    assert_eq!(got.iter().map(|p| p.id).collect::<Vec<_>>(), vec![id(3), id(5)], "filtered points");
+    assert!(store.points(&missing, &PayloadFilter::default(), 10).await.expect("absent").is_empty(), "absent: none");
+    let in_other = store.points(&other, &PayloadFilter::default(), 10).await.expect("points of the other collection");
+    assert_eq!(in_other.iter().map(|p| p.id).collect::<Vec<_>>(), vec![id(1)], "per collection");
+
+    // Deletes by filter, counted; other collections and points untouched.
+    let added = PayloadFilter::default().any_of("change_type", vec![json!("added")]);
+    assert_eq!(store.delete(&chunks, &added).await.expect("delete"), 2, "two points were added ones");
+    let left = store.points(&chunks, &PayloadFilter::default(), 10).await.expect("points after delete");
+    assert_eq!(left.iter().map(|p| p.id).collect::<Vec<_>>(), vec![id(1), id(3), id(4)], "the others stay");
+    let hits = store.search(&chunks, &query, &PayloadFilter::default(), 10).await.expect("search after delete");
+    assert_eq!(hits.len(), 3, "deleted points are not found any more");
+    assert_eq!(store.delete(&chunks, &added).await.expect("delete again"), 0, "nothing left to delete");
+    let none = PayloadFilter::default().any_of("sha", vec![json!("zz")]);
+    assert_eq!(store.delete(&other, &none).await.expect("delete nothing"), 0, "no point matches");
+    assert_eq!(store.delete(&missing, &PayloadFilter::default()).await.expect("absent"), 0, "absent: none deleted");
+    assert_eq!(store.points(&other, &PayloadFilter::default(), 10).await.expect("points").len(), 1, "other kept");
+    let two_keys = PayloadFilter::default()
+        .any_of("service_key", vec![json!("prod/payments/api"), json!("prod/search/api")])
+        .any_of("change_type", vec![json!("modified")]);
+    assert_eq!(store.delete(&chunks, &two_keys).await.expect("delete two keys"), 2, "every key must match");
+    let left = store.points(&chunks, &PayloadFilter::default(), 10).await.expect("points");
+    assert_eq!(left.iter().map(|p| p.id).collect::<Vec<_>>(), vec![id(3)]);
+
     vec![chunks, other]
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use inquest_domain::{Commit, DependsOn, DeployType, DeploymentEvent, DeploymentId, NodeKind, ServiceId, TopologyNode};
-use inquest_ports::{Direction, Reach, TopologyStore};
+use inquest_ports::{Direction, ErrorKind, Reach, SourceReplaced, TopologyStore};
 
 fn node(key: &str, kind: NodeKind, detail: Option<&str>) -> TopologyNode {
     TopologyNode { key: key.to_string(), kind, detail: detail.map(str::to_string) }
@@ -187,4 +187,81 @@ pub async fn topology_contract(store: Arc<dyn TopologyStore>) {
     // Linking deployments leaves the dependency graph as it was.
     let again = store.blast_radius(&api, 2).await.expect("blast_radius after deployments");
     assert_eq!(sorted(again.nodes), want_sorted, "deployments and commits are not DEPENDS_ON nodes");
+
+    sources(store.as_ref(), &run).await;
+    // Sources never touch edges written without one.
+    let after = store.blast_radius(&api, 2).await.expect("blast_radius after sources");
+    assert_eq!(sorted(after.nodes), want_sorted, "replace_source left the unsourced graph as it was");
+}
+
+/// Keys one hop from `origin` in `direction`.
+async fn neighbours(store: &dyn TopologyStore, origin: String, direction: Direction) -> Vec<String> {
+    let r = store.blast_radius(&origin, 1).await.expect("blast_radius");
+    let mut keys: Vec<String> = r.nodes.into_iter().filter(|n| n.direction == direction).map(|n| n.key).collect();
+    keys.sort();
+    keys
+}
+
+/// `replace_source`: a source's edges are exactly its last declaration; an edge goes
+/// when no source declares it any more, unless it was written without a source.
+async fn sources(store: &dyn TopologyStore, run: &str) {
+    let k = |name: &str| format!("s{run}/mesh/{name}");
+    let (x1, x2, x3, x4, x5, x6) = (k("x1"), k("x2"), k("x3"), k("x4"), k("x5"), k("x6"));
+    let (a, b) = (format!("contract-{run}-a"), format!("contract-{run}-b"));
+    let down = |from: &String| neighbours(store, from.clone(), Direction::Downstream);
+
+    // x1 -> x2 is written without a source first.
+    store.upsert_edges(&[edge(&x1, &x2)]).await.expect("upsert_edges");
+    let nodes = vec![
+        node(&x1, NodeKind::Service, None),
+        node(&x2, NodeKind::Service, None),
+        node(&x3, NodeKind::Service, None),
+        node(&x4, NodeKind::Service, None),
+        node(&x5, NodeKind::Database, Some("postgres")),
+    ];
+    let a_edges = vec![edge(&x1, &x2), edge(&x2, &x3), edge(&x3, &x4), edge(&x2, &x5)];
+    let got = store.replace_source(&a, &nodes, &a_edges).await.expect("replace_source a");
+    assert_eq!(got, SourceReplaced { nodes: 5, edges: 4, removed: 0 }, "a declares four edges");
+    let again = store.replace_source(&a, &nodes, &a_edges).await.expect("replace_source a again");
+    assert_eq!(again, SourceReplaced { nodes: 5, edges: 4, removed: 0 }, "the same declaration changes nothing");
+    let (b_nodes, b_edges) = (vec![node(&x6, NodeKind::Dependency, None)], vec![edge(&x3, &x4), edge(&x4, &x6)]);
+    let got = store.replace_source(&b, &b_nodes, &b_edges).await.expect("replace_source b");
+    assert_eq!(got, SourceReplaced { nodes: 1, edges: 2, removed: 0 }, "b declares two edges");
+    assert_eq!(down(&x2).await, vec![x3.clone(), x5.clone()], "a's edges are in the graph");
+    assert_eq!(down(&x4).await, vec![x6.clone()], "b's edge is in the graph");
+    let r = store.blast_radius(&x5, 0).await.expect("blast_radius");
+    assert_eq!(r.nodes[0].kind, NodeKind::Database, "replace_source upserts the nodes");
+
+    // a drops x1 -> x2 (also written without a source), x3 -> x4 (b declares it too)
+    // and x2 -> x5 (a's alone): only the last goes.
+    let got = store.replace_source(&a, &[], &[edge(&x2, &x3)]).await.expect("replace_source a, smaller");
+    assert_eq!(got, SourceReplaced { nodes: 0, edges: 1, removed: 1 }, "one edge no one declares any more");
+    assert_eq!(down(&x2).await, vec![x3.clone()], "the edge only a declared is gone");
+    assert_eq!(down(&x1).await, vec![x2.clone()], "an edge written without a source stays");
+    assert_eq!(down(&x3).await, vec![x4.clone()], "an edge of two sources survives one dropping it");
+
+    // b drops everything: x3 -> x4 has no source left now, x4 -> x6 neither.
+    let got = store.replace_source(&b, &[], &[]).await.expect("replace_source b, empty");
+    assert_eq!(got, SourceReplaced { nodes: 0, edges: 0, removed: 2 }, "b's two edges go");
+    assert!(down(&x3).await.is_empty(), "the shared edge goes with its last source");
+    assert!(down(&x4).await.is_empty(), "b's own edge is gone");
+    // Declaring an edge again after it was removed brings it back.
+    let got = store.replace_source(&b, &[], &[edge(&x4, &x6), edge(&x4, &x6)]).await.expect("b again");
+    assert_eq!((got.edges, got.removed), (1, 0), "a repeated edge counts once");
+    assert_eq!(down(&x4).await, vec![x6.clone()]);
+
+    // A source that never declared anything removes nothing; an edge upserted
+    // without a source after a source declared it stays when the source drops it.
+    let stranger = format!("contract-{run}-stranger");
+    assert_eq!(store.replace_source(&stranger, &[], &[]).await.expect("stranger"), SourceReplaced::default());
+    store.upsert_edges(&[edge(&x2, &x3)]).await.expect("upsert an edge a declares");
+    let got = store.replace_source(&a, &[], &[]).await.expect("replace_source a, empty");
+    assert_eq!(got.removed, 0, "x2 -> x3 was also written without a source");
+    assert_eq!(down(&x2).await, vec![x3.clone()], "it stays");
+    assert_eq!(down(&x1).await, vec![x2.clone()], "x1 -> x2 stays too");
+    let got = store.replace_source(&b, &[], &[]).await.expect("clear b");
+    assert_eq!(got.removed, 1);
+
+    let err = store.replace_source("", &[], &[]).await.expect_err("an empty source must be refused");
+    assert_eq!(err.kind, ErrorKind::InvalidInput, "an empty source is invalid input: {err}");
 }

@@ -74,6 +74,13 @@ pub(crate) const TOUCHED: TableDefinition<(&str, &str), ()> = TableDefinition::n
 pub(crate) const COLLECTIONS: TableDefinition<&str, u64> = TableDefinition::new("collections");
 /// `(collection, point id)` -> point JSON
 pub(crate) const VECTORS: PairTable = TableDefinition::new("vectors");
+/// `(feed, delivery_id)` -> when it came and how many rows it wrote
+pub(crate) const FEED_DELIVERIES: PairTable = TableDefinition::new("feed_deliveries");
+/// `(feed, key)` -> the feed's state value
+pub(crate) const FEED_STATE: PairTable = TableDefinition::new("feed_state");
+/// `(from, to, source)` of `DEPENDS_ON`: who declared an edge; the source `""` marks
+/// an edge written without one (`upsert_edges`), which `replace_source` never removes
+pub(crate) const EDGE_SOURCES: TableDefinition<(&str, &str, &str), ()> = TableDefinition::new("depends_on_sources");
 
 /// One embedded database serving every port, acting in one project.
 #[derive(Clone)]
@@ -171,6 +178,7 @@ impl EmbeddedStore {
             create!(SERVICES, DEPLOYMENTS, COMMIT_RANGES, CONFIG_CHANGES, COMMITS, INCIDENTS, NODES);
             create!(COMMIT_FILES, DECISIONS, EVIDENCE, HYPOTHESES, REPORTS, FEEDBACK, DEPLOYED_AS, VECTORS);
             create!(METRIC_POINTS, ANOMALY_FEATURES, EDGES, BUILT_FROM, TOUCHED, COLLECTIONS);
+            create!(FEED_DELIVERIES, FEED_STATE, EDGE_SOURCES);
         }
         txn.commit().map_err(|e| store_err(op, e))?;
         Ok(Self { db: Arc::new(db), project: ProjectId::default_project() })

@@ -4,7 +4,9 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use inquest_domain::*;
-use inquest_ports::{CommitWithFiles, InvestigationRecord, RecordBatch, RecordStore, StoreResult};
+use inquest_ports::{
+    CommitWithFiles, DeliveryOutcome, FeedDelivery, InvestigationRecord, RecordBatch, RecordStore, StoreResult,
+};
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -47,6 +49,62 @@ impl EmbeddedStore {
         // Dropping an uncommitted transaction aborts it: nothing half-written.
         f(&txn)?;
         txn.commit().map_err(|e| store_err(op, e))
+    }
+
+    /// Write `b` inside `txn`, its service references checked against the batch and
+    /// what the transaction sees, so a refused batch leaves the transaction to abort.
+    fn write_batch(&self, txn: &WriteTransaction, b: &RecordBatch, op: &str) -> StoreResult<()> {
+        let mut known: BTreeSet<ServiceId> = b.services.iter().map(|s| s.service_id).collect();
+        {
+            let t = txn.open_table(SERVICES).map_err(|e| store_err(op, e))?;
+            let (from, to) = (self.key(""), self.key(MAX_STR));
+            for row in t.range(from.as_str()..=to.as_str()).map_err(|e| store_err(op, e))? {
+                let (_, v) = row.map_err(|e| store_err(op, e))?;
+                known.insert(from_json::<Service>(op, v.value())?.service_id);
+            }
+        }
+        let missing = b
+            .deployments
+            .iter()
+            .map(|d| Some(d.service_id))
+            .chain(b.config_changes.iter().map(|c| c.service_id))
+            .chain(b.incidents.iter().map(|i| Some(i.service_id)))
+            .flatten()
+            .find(|id| !known.contains(id));
+        if let Some(id) = missing {
+            return Err(StoreError::new(
+                ErrorKind::InvalidInput,
+                BACKEND,
+                op,
+                format!("service_id {id} does not exist"),
+            ));
+        }
+        let k = |id: &str| self.key(id);
+        for s in &b.services {
+            put(txn, SERVICES, &k(&s.service_id.to_string()), s, op)?;
+        }
+        for d in &b.deployments {
+            put(txn, DEPLOYMENTS, &k(&d.deployment_event_id.to_string()), d, op)?;
+        }
+        for r in &b.commit_ranges {
+            put(txn, COMMIT_RANGES, &k(&r.deployment_event_id.to_string()), r, op)?;
+        }
+        for c in &b.config_changes {
+            put(txn, CONFIG_CHANGES, &k(&c.config_change_id.to_string()), c, op)?;
+        }
+        for c in &b.commits {
+            put(txn, COMMITS, &k(&c.commit_sha), c, op)?;
+        }
+        for f in &b.commit_files {
+            put_pair(txn, COMMIT_FILES, (&k(&f.commit_sha), &f.id.to_string()), f, op)?;
+        }
+        for i in &b.incidents {
+            put(txn, INCIDENTS, &k(&i.incident_id.to_string()), i, op)?;
+        }
+        for d in &b.decisions {
+            put_pair(txn, DECISIONS, (&k(&d.incident_id.to_string()), &d.decision_id.to_string()), d, op)?;
+        }
+        Ok(())
     }
 
     /// The row of `id` in this handle's project.
@@ -112,55 +170,48 @@ impl RecordStore for EmbeddedStore {
 
     async fn apply_batch(&self, b: &RecordBatch) -> StoreResult<()> {
         let op = "apply_batch";
-        // Foreign keys, checked against the batch and the store before writing.
-        let mut known: BTreeSet<ServiceId> = b.services.iter().map(|s| s.service_id).collect();
-        for s in self.all::<Service>(SERVICES, op)? {
-            known.insert(s.service_id);
+        self.write(op, |txn| self.write_batch(txn, b, op))
+    }
+
+    async fn apply_delivery(&self, d: &FeedDelivery) -> StoreResult<DeliveryOutcome> {
+        let op = "apply_delivery";
+        let feed = self.key(&d.feed);
+        let txn = self.db().begin_write().map_err(|e| store_err(op, e))?;
+        {
+            let t = txn.open_table(FEED_DELIVERIES).map_err(|e| store_err(op, e))?;
+            if t.get((feed.as_str(), d.delivery_id.as_str())).map_err(|e| store_err(op, e))?.is_some() {
+                // Dropping the transaction aborts it: a redelivery writes nothing.
+                return Ok(DeliveryOutcome::Duplicate);
+            }
         }
-        let missing = b
-            .deployments
-            .iter()
-            .map(|d| Some(d.service_id))
-            .chain(b.config_changes.iter().map(|c| c.service_id))
-            .chain(b.incidents.iter().map(|i| Some(i.service_id)))
-            .flatten()
-            .find(|id| !known.contains(id));
-        if let Some(id) = missing {
-            return Err(StoreError::new(
-                ErrorKind::InvalidInput,
-                BACKEND,
-                op,
-                format!("service_id {id} does not exist"),
-            ));
+        self.write_batch(&txn, &d.batch, op)?;
+        put_pair(&txn, FEED_DELIVERIES, (&feed, &d.delivery_id), &DeliveryRow::of(d), op)?;
+        {
+            let mut t = txn.open_table(FEED_STATE).map_err(|e| store_err(op, e))?;
+            for (key, value) in &d.state {
+                match value {
+                    Some(v) => {
+                        let bytes = to_json(op, v)?;
+                        t.insert((feed.as_str(), key.as_str()), bytes.as_slice()).map_err(|e| store_err(op, e))?;
+                    }
+                    None => {
+                        t.remove((feed.as_str(), key.as_str())).map_err(|e| store_err(op, e))?;
+                    }
+                }
+            }
         }
-        let k = |id: &str| self.key(id);
-        self.write(op, |txn| {
-            for s in &b.services {
-                put(txn, SERVICES, &k(&s.service_id.to_string()), s, op)?;
-            }
-            for d in &b.deployments {
-                put(txn, DEPLOYMENTS, &k(&d.deployment_event_id.to_string()), d, op)?;
-            }
-            for r in &b.commit_ranges {
-                put(txn, COMMIT_RANGES, &k(&r.deployment_event_id.to_string()), r, op)?;
-            }
-            for c in &b.config_changes {
-                put(txn, CONFIG_CHANGES, &k(&c.config_change_id.to_string()), c, op)?;
-            }
-            for c in &b.commits {
-                put(txn, COMMITS, &k(&c.commit_sha), c, op)?;
-            }
-            for f in &b.commit_files {
-                put_pair(txn, COMMIT_FILES, (&k(&f.commit_sha), &f.id.to_string()), f, op)?;
-            }
-            for i in &b.incidents {
-                put(txn, INCIDENTS, &k(&i.incident_id.to_string()), i, op)?;
-            }
-            for d in &b.decisions {
-                put_pair(txn, DECISIONS, (&k(&d.incident_id.to_string()), &d.decision_id.to_string()), d, op)?;
-            }
-            Ok(())
-        })
+        txn.commit().map_err(|e| store_err(op, e))?;
+        Ok(DeliveryOutcome::Stored)
+    }
+
+    async fn feed_state(&self, feed: &str, key: &str) -> StoreResult<Option<serde_json::Value>> {
+        let op = "feed_state";
+        let txn = self.db().begin_read().map_err(|e| store_err(op, e))?;
+        let t = txn.open_table(FEED_STATE).map_err(|e| store_err(op, e))?;
+        match t.get((self.key(feed).as_str(), key)).map_err(|e| store_err(op, e))? {
+            Some(v) => Ok(Some(from_json(op, v.value())?)),
+            None => Ok(None),
+        }
     }
 
     async fn list_services(&self) -> StoreResult<Vec<Service>> {
@@ -228,6 +279,17 @@ impl RecordStore for EmbeddedStore {
             }
         }
         Ok(out)
+    }
+
+    async fn commits_between(&self, from: Timestamp, to: Timestamp, limit: usize) -> StoreResult<Vec<Commit>> {
+        let mut v: Vec<Commit> = self
+            .all::<Commit>(COMMITS, "commits_between")?
+            .into_iter()
+            .filter(|c| c.authored_at >= from && c.authored_at <= to)
+            .collect();
+        v.sort_by(|a, b| b.authored_at.cmp(&a.authored_at).then(a.commit_sha.cmp(&b.commit_sha)));
+        v.truncate(limit);
+        Ok(v)
     }
 
     async fn save_investigation(&self, r: &InvestigationRecord) -> StoreResult<()> {
@@ -305,5 +367,28 @@ impl RecordStore for EmbeddedStore {
 
     async fn feedback(&self, incident: IncidentId) -> StoreResult<Vec<FeedbackEvent>> {
         self.with_prefix(FEEDBACK, &incident.to_string(), "feedback")
+    }
+}
+
+/// What is kept of a delivery once applied: enough to say when it came and what it wrote.
+#[derive(Serialize)]
+struct DeliveryRow {
+    received_at: Timestamp,
+    rows: usize,
+    state_keys: usize,
+}
+
+impl DeliveryRow {
+    fn of(d: &FeedDelivery) -> Self {
+        let b = &d.batch;
+        let rows = b.services.len()
+            + b.deployments.len()
+            + b.commit_ranges.len()
+            + b.config_changes.len()
+            + b.commits.len()
+            + b.commit_files.len()
+            + b.incidents.len()
+            + b.decisions.len();
+        DeliveryRow { received_at: d.received_at, rows, state_keys: d.state.len() }
     }
 }

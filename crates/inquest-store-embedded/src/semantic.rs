@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use inquest_domain::*;
-use inquest_ports::{PayloadFilter, SemanticStore, StoreResult, cosine};
+use inquest_ports::{PayloadFilter, SemanticStore, StoreResult, StoredPoint, cosine};
 use redb::ReadableTable;
 
 use crate::*;
@@ -100,5 +100,42 @@ impl SemanticStore for EmbeddedStore {
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
         hits.truncate(limit);
         Ok(hits)
+    }
+
+    async fn points(&self, collection: &str, filter: &PayloadFilter, limit: usize) -> StoreResult<Vec<StoredPoint>> {
+        let points: Vec<VectorPoint> = self.with_prefix(VECTORS, collection, "points")?;
+        let mut out: Vec<StoredPoint> = points
+            .into_iter()
+            .filter(|p| filter.matches(&p.payload))
+            .map(|p| StoredPoint { id: p.id, payload: p.payload })
+            .collect();
+        out.sort_by_key(|p| p.id);
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    async fn delete(&self, collection: &str, filter: &PayloadFilter) -> StoreResult<u64> {
+        let op = "delete";
+        let scoped = self.key(collection);
+        let scoped = scoped.as_str();
+        let txn = self.db().begin_write().map_err(|e| store_err(op, e))?;
+        let mut removed = 0u64;
+        {
+            let mut t = txn.open_table(VECTORS).map_err(|e| store_err(op, e))?;
+            let mut doomed = Vec::new();
+            for row in t.range((scoped, "")..=(scoped, MAX_STR)).map_err(|e| store_err(op, e))? {
+                let (k, v) = row.map_err(|e| store_err(op, e))?;
+                let point: VectorPoint = from_json(op, v.value())?;
+                if filter.matches(&point.payload) {
+                    doomed.push(k.value().1.to_string());
+                }
+            }
+            for id in &doomed {
+                t.remove((scoped, id.as_str())).map_err(|e| store_err(op, e))?;
+                removed += 1;
+            }
+        }
+        txn.commit().map_err(|e| store_err(op, e))?;
+        Ok(removed)
     }
 }

@@ -4,10 +4,13 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use async_trait::async_trait;
 use inquest_domain::*;
-use inquest_ports::{BlastRadius, Direction, Reach, StoreResult, TopologyStore};
-use redb::ReadableDatabase;
+use inquest_ports::{BlastRadius, Direction, Reach, SourceReplaced, StoreResult, TopologyStore};
+use redb::{ReadableDatabase, ReadableTable};
 
 use crate::*;
+
+/// The declarer of an edge written without a source.
+const UNSOURCED: &str = "";
 
 impl EmbeddedStore {
     fn graph(&self, op: &str) -> StoreResult<(BTreeMap<String, TopologyNode>, Vec<DependsOn>)> {
@@ -101,11 +104,72 @@ impl TopologyStore for EmbeddedStore {
         let txn = self.db().begin_write().map_err(|e| store_err(op, e))?;
         {
             let mut t = txn.open_table(EDGES).map_err(|e| store_err(op, e))?;
+            let mut sources = txn.open_table(EDGE_SOURCES).map_err(|e| store_err(op, e))?;
             for e in edges {
-                t.insert((self.key(&e.from).as_str(), e.to.as_str()), ()).map_err(|err| store_err(op, err))?;
+                let from = self.key(&e.from);
+                t.insert((from.as_str(), e.to.as_str()), ()).map_err(|err| store_err(op, err))?;
+                sources.insert((from.as_str(), e.to.as_str(), UNSOURCED), ()).map_err(|err| store_err(op, err))?;
             }
         }
         txn.commit().map_err(|e| store_err(op, e))
+    }
+
+    async fn replace_source(
+        &self,
+        source: &str,
+        nodes: &[TopologyNode],
+        edges: &[DependsOn],
+    ) -> StoreResult<SourceReplaced> {
+        let op = "replace_source";
+        if source.is_empty() {
+            return Err(StoreError::new(ErrorKind::InvalidInput, BACKEND, op, "source must not be empty"));
+        }
+        let declared: BTreeSet<(String, &str)> = edges.iter().map(|e| (self.key(&e.from), e.to.as_str())).collect();
+        let mut removed = 0;
+        let txn = self.db().begin_write().map_err(|e| store_err(op, e))?;
+        {
+            let mut nodes_t = txn.open_table(NODES).map_err(|e| store_err(op, e))?;
+            for n in nodes {
+                let bytes = to_json(op, n)?;
+                nodes_t.insert(self.key(&n.key).as_str(), bytes.as_slice()).map_err(|e| store_err(op, e))?;
+            }
+            let mut edges_t = txn.open_table(EDGES).map_err(|e| store_err(op, e))?;
+            let mut sources_t = txn.open_table(EDGE_SOURCES).map_err(|e| store_err(op, e))?;
+            // Who declares each edge of this project now.
+            let mut declarers: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+            let (lo, hi) = (self.key(""), self.key(MAX_STR));
+            for row in sources_t
+                .range((lo.as_str(), "", "")..=(hi.as_str(), MAX_STR, MAX_STR))
+                .map_err(|e| store_err(op, e))?
+            {
+                let (k, _) = row.map_err(|e| store_err(op, e))?;
+                let (from, to, by) = k.value();
+                declarers.entry((from.to_string(), to.to_string())).or_default().insert(by.to_string());
+            }
+            for (from, to) in &declared {
+                let key = (from.as_str(), *to);
+                let known = declarers.contains_key(&(from.clone(), to.to_string()));
+                // An edge that exists with no declarer was written without a source
+                // (before sources were kept): mark it so this source never removes it.
+                if !known && edges_t.get(key).map_err(|e| store_err(op, e))?.is_some() {
+                    sources_t.insert((from.as_str(), *to, UNSOURCED), ()).map_err(|e| store_err(op, e))?;
+                }
+                edges_t.insert(key, ()).map_err(|e| store_err(op, e))?;
+                sources_t.insert((from.as_str(), *to, source), ()).map_err(|e| store_err(op, e))?;
+            }
+            for ((from, to), by) in &declarers {
+                if !by.contains(source) || declared.contains(&(from.clone(), to.as_str())) {
+                    continue;
+                }
+                sources_t.remove((from.as_str(), to.as_str(), source)).map_err(|e| store_err(op, e))?;
+                if by.len() == 1 {
+                    edges_t.remove((from.as_str(), to.as_str())).map_err(|e| store_err(op, e))?;
+                    removed += 1;
+                }
+            }
+        }
+        txn.commit().map_err(|e| store_err(op, e))?;
+        Ok(SourceReplaced { nodes: nodes.len(), edges: declared.len(), removed })
     }
 
     async fn link_deployment(
