@@ -20,6 +20,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+pub mod deploy;
+
 /// The feeds, by the name used in `/metrics` and in `FeedDelivery::feed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -18,6 +18,7 @@ mod alerts;
 mod audit;
 mod auth;
 mod feedback;
+mod feeds;
 mod health;
 mod incident_metrics;
 mod incidents;
@@ -68,6 +69,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(integrations::get_integration, integrations::delete_integration))
         .routes(routes!(integrations::test_integration))
         .routes(routes!(audit::list_audit))
+        .routes(routes!(feeds::deployments::post_deployments))
+        .routes(routes!(feeds::deployments::post_argocd))
+        .routes(routes!(feeds::deployments::post_flux))
+        .routes(routes!(feeds::github::post_github))
 }
 
 type ApiResult<T> = Result<Json<T>, ApiError>;

@@ -478,6 +478,8 @@ impl AuditSlot {
 
 /// The header a signing sender puts its HMAC in (GitHub's name and format).
 pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
+/// The same signature as Flux's `generic-hmac` provider names it (`sha256=<hex>`).
+pub const FLUX_SIGNATURE_HEADER: &str = "x-signature";
 /// The header (or `integration` query parameter) naming the integration that signed.
 pub const INTEGRATION_HEADER: &str = "x-inquest-integration";
 /// Largest webhook body read.
@@ -516,7 +518,8 @@ impl FromRequest<AppState> for Webhook {
             AuditSlot::note_error(parts, &e);
             e
         };
-        let Some(signature) = parts.headers.get(SIGNATURE_HEADER).map(|v| v.to_str().unwrap_or("").to_string()) else {
+        let signed = parts.headers.get(SIGNATURE_HEADER).or_else(|| parts.headers.get(FLUX_SIGNATURE_HEADER));
+        let Some(signature) = signed.map(|v| v.to_str().unwrap_or("").to_string()) else {
             let authorized = match Authorized::<Ingest>::from_request_parts(&mut parts, state).await {
                 Ok(a) => a,
                 Err(e @ ApiError::Unauthorized { .. }) => {

@@ -59,6 +59,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(5, "0005_projects"),
     migration!(6, "0006_access"),
     migration!(7, "0007_project_scope"),
+    migration!(8, "0008_feeds"),
 ];
 
 /// Where one migration stands in a database.

@@ -6,7 +6,8 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use inquest_domain::*;
 use inquest_ports::{
-    CommitWithFiles, ErrorKind, InvestigationRecord, RecordBatch, RecordStore, StoreError, StoreResult,
+    CommitWithFiles, DeliveryOutcome, ErrorKind, FeedDelivery, InvestigationRecord, RecordBatch, RecordStore,
+    StoreError, StoreResult,
 };
 use tokio_postgres::Row;
 use tokio_postgres::types::{FromSql, ToSql};
@@ -186,6 +187,252 @@ async fn require_incident(
     }
 }
 
+/// The upserts of a batch, parents before children, inside `txn`: `apply_batch` and
+/// `apply_delivery` write rows with the same statements.
+async fn write_batch(
+    txn: &tokio_postgres::Transaction<'_>,
+    project: &str,
+    b: &RecordBatch,
+    op: &str,
+) -> StoreResult<()> {
+    let e = |err| pg_err(op, err);
+    // Parents before children, so foreign keys hold at every statement.
+    let stmt = txn
+        .prepare(
+            "INSERT INTO services (service_id, cluster_id, namespace, service_name, created_at, project_id)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (project_id, service_id) DO UPDATE SET cluster_id = EXCLUDED.cluster_id,
+               namespace = EXCLUDED.namespace, service_name = EXCLUDED.service_name,
+               created_at = EXCLUDED.created_at",
+        )
+        .await
+        .map_err(e)?;
+    for s in &b.services {
+        txn.execute(&stmt, &[&s.service_id.0, &s.cluster_id, &s.namespace, &s.service_name, &s.created_at, &project])
+            .await
+            .map_err(e)?;
+    }
+    let stmt = txn
+        .prepare(
+            "INSERT INTO commits (commit_sha, repo, author, message, summary, authored_at, created_at, project_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (project_id, commit_sha) DO UPDATE SET repo = EXCLUDED.repo, author = EXCLUDED.author,
+               message = EXCLUDED.message, summary = EXCLUDED.summary,
+               authored_at = EXCLUDED.authored_at, created_at = EXCLUDED.created_at",
+        )
+        .await
+        .map_err(e)?;
+    for c in &b.commits {
+        txn.execute(
+            &stmt,
+            &[&c.commit_sha, &c.repo, &c.author, &c.message, &c.summary, &c.authored_at, &c.created_at, &project],
+        )
+        .await
+        .map_err(e)?;
+    }
+    let stmt = txn
+        .prepare(
+            "INSERT INTO commit_files (id, commit_sha, file_path, change_type, diff_text, lines_added, lines_removed,
+               project_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (project_id, id) DO UPDATE SET commit_sha = EXCLUDED.commit_sha, file_path = EXCLUDED.file_path,
+               change_type = EXCLUDED.change_type, diff_text = EXCLUDED.diff_text,
+               lines_added = EXCLUDED.lines_added, lines_removed = EXCLUDED.lines_removed",
+        )
+        .await
+        .map_err(e)?;
+    for f in &b.commit_files {
+        txn.execute(
+            &stmt,
+            &[
+                &f.id.0,
+                &f.commit_sha,
+                &f.file_path,
+                &f.change_type.as_str(),
+                &f.diff_text,
+                &f.lines_added,
+                &f.lines_removed,
+                &project,
+            ],
+        )
+        .await
+        .map_err(e)?;
+    }
+    let stmt = txn
+        .prepare(
+            "INSERT INTO deployment_events (deployment_event_id, service_id, started_at, finished_at,
+               deploy_type, image_ref, revision, metadata, project_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (project_id, deployment_event_id) DO UPDATE SET service_id = EXCLUDED.service_id,
+               started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,
+               deploy_type = EXCLUDED.deploy_type, image_ref = EXCLUDED.image_ref,
+               revision = EXCLUDED.revision, metadata = EXCLUDED.metadata",
+        )
+        .await
+        .map_err(e)?;
+    for d in &b.deployments {
+        txn.execute(
+            &stmt,
+            &[
+                &d.deployment_event_id.0,
+                &d.service_id.0,
+                &d.started_at,
+                &d.finished_at,
+                &d.deploy_type.as_str(),
+                &d.image_ref,
+                &d.revision,
+                &d.metadata,
+                &project,
+            ],
+        )
+        .await
+        .map_err(e)?;
+    }
+    let stmt = txn
+        .prepare(
+            "INSERT INTO deployment_commit_ranges (deployment_event_id, previous_revision, current_revision,
+               is_rollback, commit_shas, project_id)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (project_id, deployment_event_id) DO UPDATE SET previous_revision = EXCLUDED.previous_revision,
+               current_revision = EXCLUDED.current_revision, is_rollback = EXCLUDED.is_rollback,
+               commit_shas = EXCLUDED.commit_shas",
+        )
+        .await
+        .map_err(e)?;
+    for r in &b.commit_ranges {
+        txn.execute(
+            &stmt,
+            &[
+                &r.deployment_event_id.0,
+                &r.previous_revision,
+                &r.current_revision,
+                &r.is_rollback,
+                &r.commit_shas,
+                &project,
+            ],
+        )
+        .await
+        .map_err(e)?;
+    }
+    let stmt = txn
+        .prepare(
+            "INSERT INTO config_change_events (config_change_id, service_id, detected_at, source, change_kind,
+               resource_name, diff_payload, actor, audit_log_ref, project_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (project_id, config_change_id) DO UPDATE SET service_id = EXCLUDED.service_id,
+               detected_at = EXCLUDED.detected_at, source = EXCLUDED.source,
+               change_kind = EXCLUDED.change_kind, resource_name = EXCLUDED.resource_name,
+               diff_payload = EXCLUDED.diff_payload, actor = EXCLUDED.actor,
+               audit_log_ref = EXCLUDED.audit_log_ref",
+        )
+        .await
+        .map_err(e)?;
+    for c in &b.config_changes {
+        txn.execute(
+            &stmt,
+            &[
+                &c.config_change_id.0,
+                &c.service_id.map(|s| s.0),
+                &c.detected_at,
+                &c.source.as_str(),
+                &c.change_kind.as_str(),
+                &c.resource_name,
+                &c.diff_payload,
+                &c.actor,
+                &c.audit_log_ref,
+                &project,
+            ],
+        )
+        .await
+        .map_err(e)?;
+    }
+    let stmt = txn
+        .prepare(
+            "INSERT INTO incidents (incident_id, service_id, status, trigger_type, severity, window_start,
+               window_end, created_at, updated_at, resolved_at, resolution_kind, resolution_summary,
+               resolved_hypothesis_id, project_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+             ON CONFLICT (project_id, incident_id) DO UPDATE SET service_id = EXCLUDED.service_id,
+               status = EXCLUDED.status, trigger_type = EXCLUDED.trigger_type,
+               severity = EXCLUDED.severity, window_start = EXCLUDED.window_start,
+               window_end = EXCLUDED.window_end, created_at = EXCLUDED.created_at,
+               updated_at = EXCLUDED.updated_at, resolved_at = EXCLUDED.resolved_at,
+               resolution_kind = EXCLUDED.resolution_kind, resolution_summary = EXCLUDED.resolution_summary,
+               resolved_hypothesis_id = EXCLUDED.resolved_hypothesis_id",
+        )
+        .await
+        .map_err(e)?;
+    for i in &b.incidents {
+        txn.execute(
+            &stmt,
+            &[
+                &i.incident_id.0,
+                &i.service_id.0,
+                &i.status.as_str(),
+                &i.trigger_type,
+                &i.severity,
+                &i.window_start,
+                &i.window_end,
+                &i.created_at,
+                &i.updated_at,
+                &i.resolved_at,
+                &i.resolution_kind,
+                &i.resolution_summary,
+                &i.resolved_hypothesis_id.map(|h| h.0),
+                &project,
+            ],
+        )
+        .await
+        .map_err(e)?;
+    }
+    let stmt = txn
+        .prepare(
+            "INSERT INTO incident_decisions (decision_id, incident_id, decided_at, decision, rationale,
+               policy_version, details, project_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (project_id, decision_id) DO UPDATE SET incident_id = EXCLUDED.incident_id,
+               decided_at = EXCLUDED.decided_at, decision = EXCLUDED.decision,
+               rationale = EXCLUDED.rationale, policy_version = EXCLUDED.policy_version,
+               details = EXCLUDED.details",
+        )
+        .await
+        .map_err(e)?;
+    for d in &b.decisions {
+        txn.execute(
+            &stmt,
+            &[
+                &d.decision_id.0,
+                &d.incident_id.0,
+                &d.decided_at,
+                &d.decision.as_str(),
+                &d.rationale,
+                &d.policy_version,
+                &d.details,
+                &project,
+            ],
+        )
+        .await
+        .map_err(e)?;
+    }
+    Ok(())
+}
+
+/// What is kept of a delivery: how many rows of each table it wrote and its state keys.
+fn summary(d: &FeedDelivery) -> serde_json::Value {
+    let b = &d.batch;
+    serde_json::json!({
+        "services": b.services.len(),
+        "deployments": b.deployments.len(),
+        "commit_ranges": b.commit_ranges.len(),
+        "config_changes": b.config_changes.len(),
+        "commits": b.commits.len(),
+        "commit_files": b.commit_files.len(),
+        "incidents": b.incidents.len(),
+        "decisions": b.decisions.len(),
+        "state_keys": d.state.len(),
+    })
+}
+
 #[async_trait]
 impl RecordStore for PostgresStore {
     fn backend(&self) -> &'static str {
@@ -214,227 +461,7 @@ impl RecordStore for PostgresStore {
         let mut client = self.client(op).await?;
         let txn = begin(&mut client, self.project_id(), op).await?;
         let e = |err| pg_err(op, err);
-        // Parents before children, so foreign keys hold at every statement.
-        let stmt = txn
-            .prepare(
-                "INSERT INTO services (service_id, cluster_id, namespace, service_name, created_at, project_id)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (project_id, service_id) DO UPDATE SET cluster_id = EXCLUDED.cluster_id,
-                   namespace = EXCLUDED.namespace, service_name = EXCLUDED.service_name,
-                   created_at = EXCLUDED.created_at",
-            )
-            .await
-            .map_err(e)?;
-        for s in &b.services {
-            txn.execute(
-                &stmt,
-                &[&s.service_id.0, &s.cluster_id, &s.namespace, &s.service_name, &s.created_at, &project],
-            )
-            .await
-            .map_err(e)?;
-        }
-        let stmt = txn
-            .prepare(
-                "INSERT INTO commits (commit_sha, repo, author, message, summary, authored_at, created_at, project_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                 ON CONFLICT (project_id, commit_sha) DO UPDATE SET repo = EXCLUDED.repo, author = EXCLUDED.author,
-                   message = EXCLUDED.message, summary = EXCLUDED.summary,
-                   authored_at = EXCLUDED.authored_at, created_at = EXCLUDED.created_at",
-            )
-            .await
-            .map_err(e)?;
-        for c in &b.commits {
-            txn.execute(
-                &stmt,
-                &[&c.commit_sha, &c.repo, &c.author, &c.message, &c.summary, &c.authored_at, &c.created_at, &project],
-            )
-            .await
-            .map_err(e)?;
-        }
-        let stmt = txn
-            .prepare(
-                "INSERT INTO commit_files (id, commit_sha, file_path, change_type, diff_text, lines_added, lines_removed,
-                   project_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                 ON CONFLICT (project_id, id) DO UPDATE SET commit_sha = EXCLUDED.commit_sha, file_path = EXCLUDED.file_path,
-                   change_type = EXCLUDED.change_type, diff_text = EXCLUDED.diff_text,
-                   lines_added = EXCLUDED.lines_added, lines_removed = EXCLUDED.lines_removed",
-            )
-            .await
-            .map_err(e)?;
-        for f in &b.commit_files {
-            txn.execute(
-                &stmt,
-                &[
-                    &f.id.0,
-                    &f.commit_sha,
-                    &f.file_path,
-                    &f.change_type.as_str(),
-                    &f.diff_text,
-                    &f.lines_added,
-                    &f.lines_removed,
-                    &project,
-                ],
-            )
-            .await
-            .map_err(e)?;
-        }
-        let stmt = txn
-            .prepare(
-                "INSERT INTO deployment_events (deployment_event_id, service_id, started_at, finished_at,
-                   deploy_type, image_ref, revision, metadata, project_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                 ON CONFLICT (project_id, deployment_event_id) DO UPDATE SET service_id = EXCLUDED.service_id,
-                   started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,
-                   deploy_type = EXCLUDED.deploy_type, image_ref = EXCLUDED.image_ref,
-                   revision = EXCLUDED.revision, metadata = EXCLUDED.metadata",
-            )
-            .await
-            .map_err(e)?;
-        for d in &b.deployments {
-            txn.execute(
-                &stmt,
-                &[
-                    &d.deployment_event_id.0,
-                    &d.service_id.0,
-                    &d.started_at,
-                    &d.finished_at,
-                    &d.deploy_type.as_str(),
-                    &d.image_ref,
-                    &d.revision,
-                    &d.metadata,
-                    &project,
-                ],
-            )
-            .await
-            .map_err(e)?;
-        }
-        let stmt = txn
-            .prepare(
-                "INSERT INTO deployment_commit_ranges (deployment_event_id, previous_revision, current_revision,
-                   is_rollback, commit_shas, project_id)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (project_id, deployment_event_id) DO UPDATE SET previous_revision = EXCLUDED.previous_revision,
-                   current_revision = EXCLUDED.current_revision, is_rollback = EXCLUDED.is_rollback,
-                   commit_shas = EXCLUDED.commit_shas",
-            )
-            .await
-            .map_err(e)?;
-        for r in &b.commit_ranges {
-            txn.execute(
-                &stmt,
-                &[
-                    &r.deployment_event_id.0,
-                    &r.previous_revision,
-                    &r.current_revision,
-                    &r.is_rollback,
-                    &r.commit_shas,
-                    &project,
-                ],
-            )
-            .await
-            .map_err(e)?;
-        }
-        let stmt = txn
-            .prepare(
-                "INSERT INTO config_change_events (config_change_id, service_id, detected_at, source, change_kind,
-                   resource_name, diff_payload, actor, audit_log_ref, project_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                 ON CONFLICT (project_id, config_change_id) DO UPDATE SET service_id = EXCLUDED.service_id,
-                   detected_at = EXCLUDED.detected_at, source = EXCLUDED.source,
-                   change_kind = EXCLUDED.change_kind, resource_name = EXCLUDED.resource_name,
-                   diff_payload = EXCLUDED.diff_payload, actor = EXCLUDED.actor,
-                   audit_log_ref = EXCLUDED.audit_log_ref",
-            )
-            .await
-            .map_err(e)?;
-        for c in &b.config_changes {
-            txn.execute(
-                &stmt,
-                &[
-                    &c.config_change_id.0,
-                    &c.service_id.map(|s| s.0),
-                    &c.detected_at,
-                    &c.source.as_str(),
-                    &c.change_kind.as_str(),
-                    &c.resource_name,
-                    &c.diff_payload,
-                    &c.actor,
-                    &c.audit_log_ref,
-                    &project,
-                ],
-            )
-            .await
-            .map_err(e)?;
-        }
-        let stmt = txn
-            .prepare(
-                "INSERT INTO incidents (incident_id, service_id, status, trigger_type, severity, window_start,
-                   window_end, created_at, updated_at, resolved_at, resolution_kind, resolution_summary,
-                   resolved_hypothesis_id, project_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-                 ON CONFLICT (project_id, incident_id) DO UPDATE SET service_id = EXCLUDED.service_id,
-                   status = EXCLUDED.status, trigger_type = EXCLUDED.trigger_type,
-                   severity = EXCLUDED.severity, window_start = EXCLUDED.window_start,
-                   window_end = EXCLUDED.window_end, created_at = EXCLUDED.created_at,
-                   updated_at = EXCLUDED.updated_at, resolved_at = EXCLUDED.resolved_at,
-                   resolution_kind = EXCLUDED.resolution_kind, resolution_summary = EXCLUDED.resolution_summary,
-                   resolved_hypothesis_id = EXCLUDED.resolved_hypothesis_id",
-            )
-            .await
-            .map_err(e)?;
-        for i in &b.incidents {
-            txn.execute(
-                &stmt,
-                &[
-                    &i.incident_id.0,
-                    &i.service_id.0,
-                    &i.status.as_str(),
-                    &i.trigger_type,
-                    &i.severity,
-                    &i.window_start,
-                    &i.window_end,
-                    &i.created_at,
-                    &i.updated_at,
-                    &i.resolved_at,
-                    &i.resolution_kind,
-                    &i.resolution_summary,
-                    &i.resolved_hypothesis_id.map(|h| h.0),
-                    &project,
-                ],
-            )
-            .await
-            .map_err(e)?;
-        }
-        let stmt = txn
-            .prepare(
-                "INSERT INTO incident_decisions (decision_id, incident_id, decided_at, decision, rationale,
-                   policy_version, details, project_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                 ON CONFLICT (project_id, decision_id) DO UPDATE SET incident_id = EXCLUDED.incident_id,
-                   decided_at = EXCLUDED.decided_at, decision = EXCLUDED.decision,
-                   rationale = EXCLUDED.rationale, policy_version = EXCLUDED.policy_version,
-                   details = EXCLUDED.details",
-            )
-            .await
-            .map_err(e)?;
-        for d in &b.decisions {
-            txn.execute(
-                &stmt,
-                &[
-                    &d.decision_id.0,
-                    &d.incident_id.0,
-                    &d.decided_at,
-                    &d.decision.as_str(),
-                    &d.rationale,
-                    &d.policy_version,
-                    &d.details,
-                    &project,
-                ],
-            )
-            .await
-            .map_err(e)?;
-        }
+        write_batch(&txn, project, b, op).await?;
         txn.commit().await.map_err(e)?;
         debug!(
             services = b.services.len(),
@@ -444,6 +471,61 @@ impl RecordStore for PostgresStore {
             "batch applied"
         );
         Ok(())
+    }
+
+    async fn apply_delivery(&self, d: &FeedDelivery) -> StoreResult<DeliveryOutcome> {
+        let op = "apply_delivery";
+        let project = self.project_id().as_str();
+        let mut client = self.client(op).await?;
+        let txn = begin(&mut client, self.project_id(), op).await?;
+        let e = |err| pg_err(op, err);
+        // First, so a concurrent identical delivery waits here on the key until this
+        // transaction ends, then finds the row and writes nothing.
+        let inserted = txn
+            .execute(
+                "INSERT INTO feed_deliveries (project_id, feed, delivery_id, received_at, summary)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (project_id, feed, delivery_id) DO NOTHING",
+                &[&project, &d.feed, &d.delivery_id, &d.received_at, &summary(d)],
+            )
+            .await
+            .map_err(e)?;
+        if inserted == 0 {
+            txn.rollback().await.map_err(e)?;
+            debug!(feed = %d.feed, delivery_id = %d.delivery_id, "delivery seen before");
+            return Ok(DeliveryOutcome::Duplicate);
+        }
+        write_batch(&txn, project, &d.batch, op).await?;
+        let set = txn
+            .prepare(
+                "INSERT INTO feed_state (project_id, feed, key, value, updated_at) VALUES ($1, $2, $3, $4, now())
+                 ON CONFLICT (project_id, feed, key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
+            )
+            .await
+            .map_err(e)?;
+        let remove =
+            txn.prepare("DELETE FROM feed_state WHERE project_id = $1 AND feed = $2 AND key = $3").await.map_err(e)?;
+        for (key, value) in &d.state {
+            match value {
+                Some(v) => txn.execute(&set, &[&project, &d.feed, key, v]).await.map_err(e)?,
+                None => txn.execute(&remove, &[&project, &d.feed, key]).await.map_err(e)?,
+            };
+        }
+        txn.commit().await.map_err(e)?;
+        debug!(feed = %d.feed, delivery_id = %d.delivery_id, state = d.state.len(), "delivery applied");
+        Ok(DeliveryOutcome::Stored)
+    }
+
+    async fn feed_state(&self, feed: &str, key: &str) -> StoreResult<Option<serde_json::Value>> {
+        let op = "feed_state";
+        let project = self.project_id().as_str();
+        let rows = self
+            .read(
+                op,
+                "SELECT value FROM feed_state WHERE project_id = $1 AND feed = $2 AND key = $3",
+                &[&project, &feed, &key],
+            )
+            .await?;
+        rows.first().map(|r| get(r, "value", op)).transpose()
     }
 
     async fn list_services(&self) -> StoreResult<Vec<Service>> {
@@ -614,6 +696,22 @@ impl RecordStore for PostgresStore {
             }
         }
         Ok(out)
+    }
+
+    async fn commits_between(&self, from: Timestamp, to: Timestamp, limit: usize) -> StoreResult<Vec<Commit>> {
+        let op = "commits_between";
+        let project = self.project_id().as_str();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .read(
+                op,
+                "SELECT commit_sha, repo, author, message, summary, authored_at, created_at
+                 FROM commits WHERE project_id = $1 AND authored_at >= $2 AND authored_at <= $3
+                 ORDER BY authored_at DESC, commit_sha LIMIT $4",
+                &[&project, &from, &to, &limit],
+            )
+            .await?;
+        rows.iter().map(|r| commit(r, op)).collect()
     }
 
     async fn save_investigation(&self, r: &InvestigationRecord) -> StoreResult<()> {

@@ -73,6 +73,10 @@ const ROUTES: &[(&str, &str, Needs)] = &[
     ("delete", "/api/integrations/{id}", Grant(ManageIntegrations)),
     ("post", "/api/integrations/{id}/test", Grant(ManageIntegrations)),
     ("get", "/api/audit", Grant(Read)),
+    ("post", "/api/feeds/deployments", Grant(Ingest)),
+    ("post", "/api/feeds/argocd", Grant(Ingest)),
+    ("post", "/api/feeds/flux", Grant(Ingest)),
+    ("post", "/api/feeds/github", Grant(Ingest)),
 ];
 
 const CASE_A: &str = "release-checkout-payment-timeout";

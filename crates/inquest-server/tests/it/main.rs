@@ -5,6 +5,7 @@ mod access;
 mod api;
 mod errors;
 mod feedback;
+mod feeds;
 mod intake;
 mod oidc;
 mod openapi;

@@ -11,7 +11,7 @@ use tower::ServiceExt;
 use crate::{in_memory, intake_app};
 
 /// Every route of the app except the dashboard's pages and assets and the document itself.
-const ROUTES: [(&str, &str); 34] = [
+const ROUTES: [(&str, &str); 38] = [
     ("get", "/health"),
     ("get", "/health/ready"),
     ("get", "/health/intake"),
@@ -46,6 +46,10 @@ const ROUTES: [(&str, &str); 34] = [
     ("delete", "/api/integrations/{id}"),
     ("post", "/api/integrations/{id}/test"),
     ("get", "/api/audit"),
+    ("post", "/api/feeds/deployments"),
+    ("post", "/api/feeds/argocd"),
+    ("post", "/api/feeds/flux"),
+    ("post", "/api/feeds/github"),
 ];
 
 async fn document(app: &axum::Router) -> Value {

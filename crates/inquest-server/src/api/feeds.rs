@@ -1,0 +1,6 @@
+//! The change feeds' routes (`/api/feeds/...`), one module per kind of sender; each
+//! reads its body through `crate::feeds::receive`, so counting, refusals and receipts
+//! are the same everywhere.
+
+pub(super) mod deployments;
+pub(super) mod github;
