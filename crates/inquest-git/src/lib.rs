@@ -155,7 +155,7 @@ pub async fn sync(stores: &Stores, repo: &str, path: &Path, options: &SyncOption
     while let Some(chunk) = rx.recv().await {
         let Ok(mut chunk) = chunk else { break };
         if let Some(s) = &options.summarizer {
-            summary.summaries += summarize(s.as_ref(), &mut chunk.commits, options).await;
+            summary.summaries += summarize(s.clone(), &mut chunk.commits, options.summary_concurrency).await;
         }
         let delivery = delivery(repo, options.branch.as_deref(), chunk.commits, &chunk.tips);
         let applied = inquest_feeds::apply(stores, &delivery).await?;
@@ -257,7 +257,7 @@ fn delivery(repo: &str, branch: Option<&str>, commits: Vec<ReadCommit>, tips: &[
 }
 
 /// Ask for every commit's summary, a few at once; returns how many were written.
-async fn summarize(s: &dyn Summarizer, commits: &mut [ReadCommit], options: &SyncOptions) -> usize {
+async fn summarize(s: Arc<dyn Summarizer>, commits: &mut [ReadCommit], concurrency: usize) -> usize {
     let inputs: Vec<SummaryInput> = commits
         .iter()
         .map(|c| SummaryInput {
@@ -267,17 +267,22 @@ async fn summarize(s: &dyn Summarizer, commits: &mut [ReadCommit], options: &Syn
             excerpt: c.excerpt.clone(),
         })
         .collect();
-    let answers: Vec<(usize, Option<String>)> = futures::stream::iter(inputs.iter().enumerate())
-        .map(|(i, input)| async move {
-            match s.summarize(input).await {
-                Ok(text) => (i, summary::one_line(&text)),
-                Err(e) => {
-                    tracing::warn!(sha = %input.sha, error = %e, "commit summary failed; left empty");
-                    (i, None)
+    // Owned inputs and an owned summarizer per future: the stream's futures borrow
+    // nothing, so the sync's future stays `Send` for any caller.
+    let answers: Vec<(usize, Option<String>)> = futures::stream::iter(inputs.into_iter().enumerate())
+        .map(move |(i, input)| {
+            let s = s.clone();
+            async move {
+                match s.summarize(&input).await {
+                    Ok(text) => (i, summary::one_line(&text)),
+                    Err(e) => {
+                        tracing::warn!(sha = %input.sha, error = %e, "commit summary failed; left empty");
+                        (i, None)
+                    }
                 }
             }
         })
-        .buffer_unordered(options.summary_concurrency.max(1))
+        .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
     let mut written = 0;

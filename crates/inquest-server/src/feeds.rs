@@ -78,11 +78,17 @@ impl FeedMetrics {
 pub struct Feeds {
     pub metrics: FeedMetrics,
     pub repositories: Arc<dyn Repositories>,
+    /// The configured clones a push webhook syncs (none by default).
+    pub git: Arc<inquest_git::GitRepositories>,
 }
 
 impl Feeds {
     pub fn new(registry: &Registry) -> prometheus::Result<Feeds> {
-        Ok(Feeds { metrics: FeedMetrics::with_registry(registry)?, repositories: Arc::new(NoRepositories) })
+        Ok(Feeds {
+            metrics: FeedMetrics::with_registry(registry)?,
+            repositories: Arc::new(NoRepositories),
+            git: Arc::default(),
+        })
     }
 }
 

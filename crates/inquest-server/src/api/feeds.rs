@@ -3,4 +3,5 @@
 //! are the same everywhere.
 
 pub(super) mod deployments;
+pub(super) mod git;
 pub(super) mod github;
