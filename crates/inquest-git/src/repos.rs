@@ -29,6 +29,8 @@ pub struct CloneSpec {
 pub struct GitRepositories {
     clones: Vec<CloneSpec>,
     summarizer: Option<Arc<dyn Summarizer>>,
+    /// `feeds.last_n_commits`: wins over the caller's default when a range has no previous revision.
+    last_n: Option<usize>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -37,11 +39,17 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl GitRepositories {
     pub fn new(clones: Vec<CloneSpec>) -> Self {
-        GitRepositories { clones, summarizer: None, locks: Mutex::default() }
+        GitRepositories { clones, summarizer: None, last_n: None, locks: Mutex::default() }
     }
 
     pub fn with_summarizer(mut self, summarizer: Option<Arc<dyn Summarizer>>) -> Self {
         self.summarizer = summarizer;
+        self
+    }
+
+    /// Ranges with no previous revision hold the last `n` commits.
+    pub fn with_last_n(mut self, n: usize) -> Self {
+        self.last_n = Some(n);
         self
     }
 
@@ -113,6 +121,6 @@ impl Repositories for GitRepositories {
         let Some(clone) = self.clone_of(repo) else { return Ok(None) };
         let git = git2::Repository::open(&clone.path)
             .map_err(|e| GitError::Open { path: clone.path.clone(), message: e.message().to_string() }.to_string())?;
-        read::range(&git, previous, current, last_n).map(Some).map_err(|e| e.to_string())
+        read::range(&git, previous, current, self.last_n.unwrap_or(last_n)).map(Some).map_err(|e| e.to_string())
     }
 }

@@ -1,8 +1,9 @@
 //! `inquest`: the command-line entry point (demo, load, investigate, report, incidents, eval, serve, worker,
-//! migrate, doctor, projects, users, members, tokens, integrations).
+//! migrate, doctor, projects, users, members, tokens, integrations, git).
 
 mod access;
 mod bundled;
+mod git;
 mod import;
 
 use std::path::{Path, PathBuf};
@@ -121,6 +122,9 @@ enum Command {
     /// Maintain integrations (re-encrypt their secrets after a key rotation).
     #[command(subcommand)]
     Integrations(access::IntegrationsCommand),
+    /// Sync commits, diffs and diff chunks from local git clones.
+    #[command(subcommand)]
+    Git(git::GitCommand),
     /// Turn a public fault-injection dataset into fixture cases (rcaeval, petshop, nezha).
     Import {
         format: inquest_import::Format,
@@ -211,6 +215,7 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Import { format, path, out, normal } => import::run(format, &path, &out, normal),
+        Command::Git(c) => git::run(&settings, &cli.project, c).await,
         Command::Projects(c) => access::projects(&settings, c).await,
         Command::Users(c) => access::users(&settings, c).await,
         Command::Members(c) => access::members(&settings, c).await,

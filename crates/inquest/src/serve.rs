@@ -29,7 +29,15 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
     let access = access(settings, built.access.clone(), bind).await?;
     let intake = intake::start(settings, &built, writer.clone()).await?;
     let access = Arc::new(access.build(intake.ingest.metrics.registry())?);
-    let router = inquest_server::app(inquest_server::AppState::new(stores, writer, intake.ingest.clone(), access));
+    let mut state = inquest_server::AppState::new(stores, writer, intake.ingest.clone(), access);
+    // Deployment ranges and push-started syncs read the `[[feeds.git]]` clones.
+    let git = Arc::new(crate::git::repositories(settings));
+    state.feeds = Arc::new(inquest_server::Feeds {
+        metrics: state.feeds.metrics.clone(),
+        repositories: git.clone(),
+        git,
+    });
+    let router = inquest_server::app(state);
     let policy = intake.ingest.policy.version.clone();
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let served = inquest_server::serve(

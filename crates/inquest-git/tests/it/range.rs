@@ -36,4 +36,7 @@ fn no_previous_is_the_last_n_and_unknown_revisions_are_named() {
     let err = r.range(REPO, None, "v9.9.9", 3).expect_err("unknown");
     assert_eq!(err, "unknown revision v9.9.9");
     assert_eq!(r.range("acme/other", None, "main", 3).expect("not configured"), None);
+    // `feeds.last_n_commits` wins over the caller's default.
+    let r = repos(&repo).with_last_n(2);
+    assert_eq!(r.range(REPO, None, "main", 20).expect("range").expect("configured").len(), 2);
 }

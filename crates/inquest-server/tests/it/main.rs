@@ -6,6 +6,7 @@ mod api;
 mod errors;
 mod feedback;
 mod feeds;
+mod git_push;
 mod intake;
 mod oidc;
 mod openapi;
