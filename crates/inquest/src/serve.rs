@@ -32,11 +32,8 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
     let mut state = inquest_server::AppState::new(stores, writer, intake.ingest.clone(), access);
     // Deployment ranges and push-started syncs read the `[[feeds.git]]` clones.
     let git = Arc::new(crate::git::repositories(settings));
-    state.feeds = Arc::new(inquest_server::Feeds {
-        metrics: state.feeds.metrics.clone(),
-        repositories: git.clone(),
-        git,
-    });
+    state.feeds =
+        Arc::new(inquest_server::Feeds { metrics: state.feeds.metrics.clone(), repositories: git.clone(), git });
     let router = inquest_server::app(state);
     let policy = intake.ingest.policy.version.clone();
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();

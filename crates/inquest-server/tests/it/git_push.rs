@@ -86,13 +86,7 @@ async fn app() -> PushApp {
         fetch: false,
     }]));
     state.feeds = Arc::new(Feeds { metrics: state.feeds.metrics.clone(), repositories: repos.clone(), git: repos });
-    PushApp {
-        router: inquest_server::app(state),
-        stores,
-        integration: integration.integration_id,
-        _clone: dir,
-        shas,
-    }
+    PushApp { router: inquest_server::app(state), stores, integration: integration.integration_id, _clone: dir, shas }
 }
 
 impl PushApp {
@@ -144,7 +138,8 @@ async fn a_signed_push_syncs_the_clone_and_stores_the_commits_it_did_not_reach()
     // The other commit and its file: the clone's two came through the sync.
     assert_eq!(r.body["rows"], 2, "{}", r.text);
 
-    let all = a.stores.records.commits(&[a.shas[0].clone(), a.shas[1].clone(), other.to_string()]).await.expect("commits");
+    let all =
+        a.stores.records.commits(&[a.shas[0].clone(), a.shas[1].clone(), other.to_string()]).await.expect("commits");
     assert_eq!(all.len(), 3);
     let synced = all.iter().find(|c| c.commit.commit_sha == a.shas[1]).expect("synced commit");
     let f = &synced.files[0];
@@ -165,10 +160,11 @@ async fn a_signed_push_syncs_the_clone_and_stores_the_commits_it_did_not_reach()
 #[tokio::test]
 async fn a_deleted_branch_is_ignored_and_a_bad_signature_stores_nothing() {
     let a = app().await;
-    let deleted = json!({"ref": "refs/heads/old", "before": a.shas[1], "after": "0000000000000000000000000000000000000000",
+    let deleted =
+        json!({"ref": "refs/heads/old", "before": a.shas[1], "after": "0000000000000000000000000000000000000000",
         "created": false, "deleted": true, "forced": false, "commits": [], "head_commit": null,
         "repository": {"full_name": "acme/shop"}})
-    .to_string();
+        .to_string();
     let r = a.push("d1", &deleted, SECRET).await;
     assert_eq!(r.status, 202, "{}", r.text);
     assert_eq!(r.body["outcome"], "ignored");

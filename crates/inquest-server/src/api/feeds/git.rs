@@ -43,8 +43,10 @@ pub async fn push(s: &AppState, req: Request) -> Result<Parsed, FeedError> {
     let shas: Vec<String> = push.commits.iter().map(|c| c.commit_sha.clone()).collect();
     let known: Vec<String> =
         req.stores.records.commits(&shas).await?.into_iter().map(|c| c.commit.commit_sha).collect();
-    let mut batch = RecordBatch::default();
-    batch.commits = push.commits.into_iter().filter(|c| !known.contains(&c.commit_sha)).collect();
-    batch.commit_files = push.files.into_iter().filter(|f| !known.contains(&f.commit_sha)).collect();
+    let batch = RecordBatch {
+        commits: push.commits.into_iter().filter(|c| !known.contains(&c.commit_sha)).collect(),
+        commit_files: push.files.into_iter().filter(|f| !known.contains(&f.commit_sha)).collect(),
+        ..RecordBatch::default()
+    };
     Ok(Parsed::Delivery(Box::new(Delivery::new(Feed::Github, delivery_id, received_at, batch))))
 }

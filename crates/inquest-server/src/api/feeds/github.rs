@@ -6,8 +6,8 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use chrono::Utc;
-use inquest_feeds::deploy::{self, github};
 use inquest_feeds::Feed;
+use inquest_feeds::deploy::{self, github};
 
 use crate::AppState;
 use crate::auth::Webhook;
