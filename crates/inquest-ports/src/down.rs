@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use inquest_domain::*;
 
-use crate::{BlastRadius, StoreError, StoreResult, TopologyStore};
+use crate::{BlastRadius, SourceReplaced, StoreError, StoreResult, TopologyStore};
 
 /// The connection error, and the project the handle acts in.
 pub struct DownTopology {
@@ -49,6 +49,9 @@ impl TopologyStore for DownTopology {
         Err(self.error.clone())
     }
     async fn commits_touching(&self, _: &[String]) -> StoreResult<Vec<(String, String)>> {
+        Err(self.error.clone())
+    }
+    async fn replace_source(&self, _: &str, _: &[TopologyNode], _: &[DependsOn]) -> StoreResult<SourceReplaced> {
         Err(self.error.clone())
     }
 }

@@ -92,15 +92,9 @@ pub trait RecordStore: Send + Sync {
     /// Apply a feed's delivery in one transaction: the delivery id, the batch and the
     /// state changes together, or nothing. A delivery id seen before for the same feed
     /// is `Duplicate` and writes nothing.
-    async fn apply_delivery(&self, delivery: &FeedDelivery) -> StoreResult<DeliveryOutcome> {
-        let _ = delivery;
-        Err(StoreError::new(ErrorKind::Internal, self.backend(), "apply_delivery", "not supported by this backend"))
-    }
+    async fn apply_delivery(&self, delivery: &FeedDelivery) -> StoreResult<DeliveryOutcome>;
     /// A feed's state value under `key`, as the last delivery left it.
-    async fn feed_state(&self, feed: &str, key: &str) -> StoreResult<Option<serde_json::Value>> {
-        let _ = (feed, key);
-        Err(StoreError::new(ErrorKind::Internal, self.backend(), "feed_state", "not supported by this backend"))
-    }
+    async fn feed_state(&self, feed: &str, key: &str) -> StoreResult<Option<serde_json::Value>>;
 
     async fn list_services(&self) -> StoreResult<Vec<Service>>;
     async fn get_incident(&self, id: IncidentId) -> StoreResult<Option<Incident>>;
@@ -124,10 +118,7 @@ pub trait RecordStore: Send + Sync {
     async fn commit_range(&self, deployment: DeploymentId) -> StoreResult<Option<DeploymentCommitRange>>;
     async fn commits(&self, shas: &[String]) -> StoreResult<Vec<CommitWithFiles>>;
     /// Commits authored within `[from, to]`, newest first, at most `limit`.
-    async fn commits_between(&self, from: Timestamp, to: Timestamp, limit: usize) -> StoreResult<Vec<Commit>> {
-        let _ = (from, to, limit);
-        Err(StoreError::new(ErrorKind::Internal, self.backend(), "commits_between", "not supported by this backend"))
-    }
+    async fn commits_between(&self, from: Timestamp, to: Timestamp, limit: usize) -> StoreResult<Vec<Commit>>;
 
     async fn save_investigation(&self, record: &InvestigationRecord) -> StoreResult<()>;
     async fn evidence(&self, incident: IncidentId) -> StoreResult<Vec<EvidenceArtifact>>;
@@ -267,10 +258,7 @@ pub trait TopologyStore: Send + Sync {
         source: &str,
         nodes: &[TopologyNode],
         edges: &[DependsOn],
-    ) -> StoreResult<SourceReplaced> {
-        let _ = (source, nodes, edges);
-        Err(StoreError::new(ErrorKind::Internal, self.backend(), "replace_source", "not supported by this backend"))
-    }
+    ) -> StoreResult<SourceReplaced>;
 }
 
 /// What `replace_source` changed.
@@ -327,16 +315,10 @@ pub trait SemanticStore: Send + Sync {
     ) -> StoreResult<Vec<SemanticHit>>;
     /// Points of `collection` matching `filter`, in id order, at most `limit`; an
     /// absent collection has none.
-    async fn points(&self, collection: &str, filter: &PayloadFilter, limit: usize) -> StoreResult<Vec<StoredPoint>> {
-        let _ = (collection, filter, limit);
-        Err(StoreError::new(ErrorKind::Internal, self.backend(), "points", "not supported by this backend"))
-    }
+    async fn points(&self, collection: &str, filter: &PayloadFilter, limit: usize) -> StoreResult<Vec<StoredPoint>>;
     /// Remove the points of `collection` matching `filter`; how many were removed. An
     /// absent collection has none to remove.
-    async fn delete(&self, collection: &str, filter: &PayloadFilter) -> StoreResult<u64> {
-        let _ = (collection, filter);
-        Err(StoreError::new(ErrorKind::Internal, self.backend(), "delete", "not supported by this backend"))
-    }
+    async fn delete(&self, collection: &str, filter: &PayloadFilter) -> StoreResult<u64>;
 }
 
 /// The four ports and the embedder an investigation runs against.

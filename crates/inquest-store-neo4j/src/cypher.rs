@@ -60,10 +60,44 @@ RETURN n.service_key AS key";
 /// embedded store.
 pub const MERGE_BARE_SERVICE: &str = "MERGE (n:Service {project: $project, service_key: $service_key})";
 
+/// An edge written without a source (`unsourced`): `replace_source` never removes it.
 pub const MERGE_DEPENDS_ON: &str = "\
 MATCH (a {project: $project}) WHERE a.service_key = $from AND (a:Service OR a:Database OR a:Dependency)
 MATCH (b {project: $project}) WHERE b.service_key = $to AND (b:Service OR b:Database OR b:Dependency)
-MERGE (a)-[:DEPENDS_ON {project: $project}]->(b)";
+MERGE (a)-[r:DEPENDS_ON {project: $project}]->(b)
+SET r.unsourced = true";
+
+/// Edges written before sources were kept carry neither property: they were written
+/// without a source.
+pub const MARK_UNSOURCED: &str = "\
+MATCH ()-[r:DEPENDS_ON {project: $project}]->() WHERE r.unsourced IS NULL AND r.sources IS NULL
+SET r.unsourced = true";
+
+/// `$source` declares the edge: added once to its `sources`.
+pub const DECLARE_DEPENDS_ON: &str = "\
+MATCH (a {project: $project}) WHERE a.service_key = $from AND (a:Service OR a:Database OR a:Dependency)
+MATCH (b {project: $project}) WHERE b.service_key = $to AND (b:Service OR b:Database OR b:Dependency)
+MERGE (a)-[r:DEPENDS_ON {project: $project}]->(b)
+SET r.unsourced = coalesce(r.unsourced, false),
+    r.sources = [x IN coalesce(r.sources, []) WHERE x <> $source] + [$source]";
+
+/// The edges `$source` declares, with who else declares them.
+pub const SOURCE_EDGES: &str = "\
+MATCH (a {project: $project})-[r:DEPENDS_ON {project: $project}]->(b {project: $project})
+WHERE $source IN r.sources
+RETURN a.service_key AS from, b.service_key AS to, r.sources AS sources, r.unsourced AS unsourced";
+
+/// `$source` no longer declares the edge.
+pub const UNDECLARE_DEPENDS_ON: &str = "\
+MATCH (a {project: $project})-[r:DEPENDS_ON {project: $project}]->(b {project: $project})
+WHERE a.service_key = $from AND b.service_key = $to AND $source IN r.sources
+SET r.sources = [x IN r.sources WHERE x <> $source]";
+
+/// The edge goes once no source declares it, unless it was written without one.
+pub const DROP_UNDECLARED: &str = "\
+MATCH (a {project: $project})-[r:DEPENDS_ON {project: $project}]->(b {project: $project})
+WHERE a.service_key = $from AND b.service_key = $to AND size(r.sources) = 0 AND r.unsourced = false
+DELETE r";
 
 pub const MERGE_DEPLOYMENT: &str = "\
 MERGE (s:Service {project: $project, service_key: $service_key})

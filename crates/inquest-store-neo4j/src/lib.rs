@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use inquest_domain::{Commit, DependsOn, DeploymentEvent, NodeKind, ProjectId, TopologyNode};
-use inquest_ports::{BlastRadius, Direction, ErrorKind, Reach, StoreError, StoreResult, TopologyStore};
+use inquest_ports::{BlastRadius, Direction, ErrorKind, Reach, SourceReplaced, StoreError, StoreResult, TopologyStore};
 use serde_json::Value;
 
 pub mod bolt;
@@ -72,6 +72,39 @@ impl Neo4jStore {
     /// A statement of this store's project.
     fn statement(&self, text: impl Into<String>, columns: &'static [&'static str]) -> Statement {
         Statement::new(text, columns).param("project", self.project.as_str())
+    }
+
+    fn source_edges(&self, source: &str) -> Statement {
+        self.statement(cypher::SOURCE_EDGES, &["from", "to", "sources", "unsourced"]).param("source", source)
+    }
+
+    /// `Service` nodes for the endpoints of `edges` that name no node yet (and are
+    /// not among `nodes`, written with them), as in the embedded store.
+    async fn bare_services(&self, edges: &[DependsOn], nodes: &[TopologyNode]) -> StoreResult<Vec<Statement>> {
+        let keys: BTreeSet<&str> = edges
+            .iter()
+            .flat_map(|e| [e.from.as_str(), e.to.as_str()])
+            .filter(|k| !nodes.iter().any(|n| n.key == *k))
+            .collect();
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let existing: BTreeSet<String> = self
+            .exec
+            .query(
+                &self
+                    .statement(cypher::EXISTING_KEYS, &["key"])
+                    .param("keys", Value::from(keys.iter().copied().collect::<Vec<_>>())),
+            )
+            .await?
+            .iter()
+            .filter_map(|r| r.get("key").and_then(Value::as_str).map(str::to_string))
+            .collect();
+        Ok(keys
+            .iter()
+            .filter(|k| !existing.contains(**k))
+            .map(|k| self.statement(cypher::MERGE_BARE_SERVICE, &[]).param("service_key", *k))
+            .collect())
     }
 
     /// Apply the constraints of `schemas/neo4j` (`IF NOT EXISTS`: idempotent).
@@ -159,27 +192,58 @@ impl TopologyStore for Neo4jStore {
         if edges.is_empty() {
             return Ok(());
         }
-        let keys: BTreeSet<&str> = edges.iter().flat_map(|e| [e.from.as_str(), e.to.as_str()]).collect();
-        let existing: BTreeSet<String> = self
-            .exec
-            .query(
-                &self
-                    .statement(cypher::EXISTING_KEYS, &["key"])
-                    .param("keys", Value::from(keys.iter().copied().collect::<Vec<_>>())),
-            )
-            .await?
-            .iter()
-            .filter_map(|r| r.get("key").and_then(Value::as_str).map(str::to_string))
-            .collect();
-        let mut statements: Vec<Statement> = keys
-            .iter()
-            .filter(|k| !existing.contains(**k))
-            .map(|k| self.statement(cypher::MERGE_BARE_SERVICE, &[]).param("service_key", *k))
-            .collect();
+        let mut statements = self.bare_services(edges, &[]).await?;
         statements.extend(edges.iter().map(|e| {
             self.statement(cypher::MERGE_DEPENDS_ON, &[]).param("from", e.from.as_str()).param("to", e.to.as_str())
         }));
         self.exec.write(&statements).await
+    }
+
+    async fn replace_source(
+        &self,
+        source: &str,
+        nodes: &[TopologyNode],
+        edges: &[DependsOn],
+    ) -> StoreResult<SourceReplaced> {
+        let op = "replace_source";
+        if source.is_empty() {
+            return Err(err(ErrorKind::InvalidInput, op, "source must not be empty"));
+        }
+        let declared: BTreeSet<(&str, &str)> = edges.iter().map(|e| (e.from.as_str(), e.to.as_str())).collect();
+        let before = self.exec.query(&self.source_edges(source)).await?;
+        let mut statements: Vec<Statement> =
+            nodes.iter().map(|n| cypher::merge_node(n).param("project", self.project.as_str())).collect();
+        statements.extend(self.bare_services(edges, nodes).await?);
+        statements.push(self.statement(cypher::MARK_UNSOURCED, &[]));
+        statements.extend(declared.iter().map(|(from, to)| {
+            self.statement(cypher::DECLARE_DEPENDS_ON, &[])
+                .param("from", *from)
+                .param("to", *to)
+                .param("source", source)
+        }));
+        let mut removed = 0;
+        for row in &before {
+            let (from, to) = (string_col(row, "from", op)?, string_col(row, "to", op)?);
+            if declared.contains(&(from.as_str(), to.as_str())) {
+                continue;
+            }
+            let others = row
+                .get("sources")
+                .and_then(Value::as_array)
+                .map_or(0, |s| s.iter().filter(|x| x.as_str() != Some(source)).count());
+            let unsourced = row.get("unsourced").and_then(Value::as_bool).unwrap_or(true);
+            removed += usize::from(others == 0 && !unsourced);
+            for text in [cypher::UNDECLARE_DEPENDS_ON, cypher::DROP_UNDECLARED] {
+                statements.push(
+                    self.statement(text, &[])
+                        .param("from", from.as_str())
+                        .param("to", to.as_str())
+                        .param("source", source),
+                );
+            }
+        }
+        self.exec.write(&statements).await?;
+        Ok(SourceReplaced { nodes: nodes.len(), edges: declared.len(), removed })
     }
 
     async fn link_deployment(

@@ -14,11 +14,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use inquest_domain::{ProjectId, SemanticHit, VectorPoint, collections};
-use inquest_ports::{ErrorKind, PayloadFilter, SemanticStore, StoreError, StoreResult};
+use inquest_ports::{ErrorKind, PayloadFilter, SemanticStore, StoreError, StoreResult, StoredPoint};
 use qdrant_client::qdrant::{
-    Condition, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder, Distance, FieldType, Filter, PointStruct,
-    SearchPointsBuilder, UpsertPointsBuilder, VectorParamsBuilder, condition::ConditionOneOf, r#match::MatchValue,
-    point_id::PointIdOptions, vectors_config,
+    Condition, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder, DeletePointsBuilder, Distance, FieldType,
+    Filter, PointId, PointStruct, RetrievedPoint, ScrollPointsBuilder, SearchPointsBuilder, UpsertPointsBuilder,
+    VectorParamsBuilder, condition::ConditionOneOf, r#match::MatchValue, point_id::PointIdOptions, vectors_config,
 };
 use qdrant_client::{Payload, Qdrant, QdrantError};
 use serde_json::Value;
@@ -51,8 +51,11 @@ pub fn point_id(project: &ProjectId, id: uuid::Uuid) -> uuid::Uuid {
     uuid::Uuid::new_v5(&NAMESPACE, format!("{project}\u{1f}{id}").as_bytes())
 }
 
-/// Points per upsert request.
+/// Points per upsert or delete request.
 const UPSERT_CHUNK: usize = 256;
+
+/// Points per scroll page.
+const SCROLL_PAGE: u32 = 256;
 
 /// The semantic port of one project on one Qdrant server.
 #[derive(Clone)]
@@ -336,33 +339,111 @@ impl SemanticStore for QdrantStore {
         let reply = self.client.search_points(request).await.map_err(|e| q_err(op, e))?;
         let mut hits = Vec::with_capacity(reply.result.len());
         for p in reply.result {
-            let id = match p.id.and_then(|i| i.point_id_options) {
-                Some(PointIdOptions::Uuid(s)) => uuid::Uuid::parse_str(&s)
-                    .map_err(|e| err(ErrorKind::Internal, op, format!("point id {s} is not a uuid: {e}")))?,
-                Some(PointIdOptions::Num(n)) => {
-                    return Err(err(
-                        ErrorKind::Internal,
-                        op,
-                        format!("point id {n} in {collection} is numeric; inquest writes uuids"),
-                    ));
-                }
-                None => return Err(err(ErrorKind::Internal, op, "hit without a point id")),
-            };
-            let mut payload: serde_json::Map<String, Value> =
-                p.payload.into_iter().map(|(k, v)| (k, serde_json::Value::from(v))).collect();
-            payload.remove(PROJECT_FIELD);
-            // The id the caller gave the point (every point inquest writes keeps it).
-            let id = match payload.remove(POINT_ID_FIELD).as_ref().and_then(Value::as_str) {
-                Some(s) => uuid::Uuid::parse_str(s)
-                    .map_err(|e| err(ErrorKind::Internal, op, format!("point id {s} is not a uuid: {e}")))?,
-                None => id,
-            };
+            let (id, payload) = caller_point(p.id, p.payload, collection, op)?;
             hits.push(SemanticHit { collection: collection.to_string(), id, score: p.score, payload });
         }
         // Qdrant orders by score; equal scores by id, as the embedded store does.
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
         Ok(hits)
     }
+
+    async fn points(&self, collection: &str, filter: &PayloadFilter, limit: usize) -> StoreResult<Vec<StoredPoint>> {
+        let op = "points";
+        if limit == 0 || self.dimension(collection, op).await?.is_none() {
+            return Ok(Vec::new());
+        }
+        // Qdrant's ids derive from (project, id), so its order is not the callers' ids'
+        // order: every match is read, then sorted.
+        let mut out = Vec::new();
+        for p in self.scroll(collection, filter, true, op).await? {
+            let (id, payload) = caller_point(p.id, p.payload, collection, op)?;
+            out.push(StoredPoint { id, payload });
+        }
+        out.sort_by_key(|p| p.id);
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    async fn delete(&self, collection: &str, filter: &PayloadFilter) -> StoreResult<u64> {
+        let op = "delete";
+        if self.dimension(collection, op).await?.is_none() {
+            return Ok(0);
+        }
+        // The ids first, then exactly those: the count is what was removed, and the
+        // project condition holds even if the filter were empty.
+        let ids: Vec<PointId> =
+            self.scroll(collection, filter, false, op).await?.into_iter().filter_map(|p| p.id).collect();
+        for chunk in ids.chunks(UPSERT_CHUNK) {
+            self.client
+                .delete_points(DeletePointsBuilder::new(collection).points(chunk.to_vec()).wait(true))
+                .await
+                .map_err(|e| q_err(op, e))?;
+        }
+        Ok(ids.len() as u64)
+    }
+}
+
+impl QdrantStore {
+    /// Every point of this project in `collection` matching `filter`, without vectors,
+    /// page by page.
+    async fn scroll(
+        &self,
+        collection: &str,
+        filter: &PayloadFilter,
+        with_payload: bool,
+        op: &str,
+    ) -> StoreResult<Vec<RetrievedPoint>> {
+        let mut out = Vec::new();
+        let mut offset: Option<PointId> = None;
+        loop {
+            let mut request = ScrollPointsBuilder::new(collection)
+                .filter(project_filter(&self.project, filter))
+                .limit(SCROLL_PAGE)
+                .with_payload(with_payload)
+                .with_vectors(false);
+            if let Some(o) = offset.take() {
+                request = request.offset(o);
+            }
+            let reply = self.client.scroll(request).await.map_err(|e| q_err(op, e))?;
+            out.extend(reply.result);
+            match reply.next_page_offset {
+                Some(next) => offset = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+}
+
+/// The caller's id and payload of a point read back: the project and the kept id
+/// are taken out of the payload.
+fn caller_point(
+    qdrant_id: Option<PointId>,
+    payload: HashMap<String, qdrant_client::qdrant::Value>,
+    collection: &str,
+    op: &str,
+) -> StoreResult<(uuid::Uuid, serde_json::Map<String, Value>)> {
+    let id = match qdrant_id.and_then(|i| i.point_id_options) {
+        Some(PointIdOptions::Uuid(s)) => uuid::Uuid::parse_str(&s)
+            .map_err(|e| err(ErrorKind::Internal, op, format!("point id {s} is not a uuid: {e}")))?,
+        Some(PointIdOptions::Num(n)) => {
+            return Err(err(
+                ErrorKind::Internal,
+                op,
+                format!("point id {n} in {collection} is numeric; inquest writes uuids"),
+            ));
+        }
+        None => return Err(err(ErrorKind::Internal, op, "point without an id")),
+    };
+    let mut payload: serde_json::Map<String, Value> =
+        payload.into_iter().map(|(k, v)| (k, serde_json::Value::from(v))).collect();
+    payload.remove(PROJECT_FIELD);
+    // The id the caller gave the point (every point inquest writes keeps it).
+    let id = match payload.remove(POINT_ID_FIELD).as_ref().and_then(Value::as_str) {
+        Some(s) => uuid::Uuid::parse_str(s)
+            .map_err(|e| err(ErrorKind::Internal, op, format!("point id {s} is not a uuid: {e}")))?,
+        None => id,
+    };
+    Ok((id, payload))
 }
 
 #[cfg(test)]

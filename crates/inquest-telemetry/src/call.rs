@@ -48,6 +48,8 @@ pub enum Key<'a> {
     ServiceKey(&'a str),
     Collection(&'a str),
     JobId(Uuid),
+    /// A change feed (a delivery, its state) or a topology source.
+    Feed(&'a str),
 }
 
 /// Run `call` (the inner port's future for `operation`) under the observer's timeout,
@@ -66,6 +68,7 @@ where
         service_key = Empty,
         collection = Empty,
         job_id = Empty,
+        feed = Empty,
     );
     match key {
         Key::None => {}
@@ -83,6 +86,9 @@ where
         }
         Key::JobId(id) => {
             span.record("job_id", tracing::field::display(id));
+        }
+        Key::Feed(f) => {
+            span.record("feed", f);
         }
     }
     async {

@@ -6,8 +6,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use inquest_domain::*;
 use inquest_ports::{
-    BlastRadius, CommitWithFiles, Embedder, InvestigationRecord, MetricBaselines, MetricStore, MetricWindow,
-    PayloadFilter, RecordBatch, RecordStore, SemanticStore, StoreResult, TopologyStore,
+    BlastRadius, CommitWithFiles, DeliveryOutcome, Embedder, FeedDelivery, InvestigationRecord, MetricBaselines,
+    MetricStore, MetricWindow, PayloadFilter, RecordBatch, RecordStore, SemanticStore, SourceReplaced, StoreResult,
+    StoredPoint, TopologyStore,
 };
 
 use crate::call::{Key, Observer, observe_call};
@@ -77,6 +78,13 @@ impl RecordStore for ObservedRecords {
     async fn apply_batch(&self, batch: &RecordBatch) -> StoreResult<()> {
         observe_call(&self.observer, "apply_batch", Key::None, self.inner.apply_batch(batch)).await
     }
+    async fn apply_delivery(&self, delivery: &FeedDelivery) -> StoreResult<DeliveryOutcome> {
+        let call = self.inner.apply_delivery(delivery);
+        observe_call(&self.observer, "apply_delivery", Key::Feed(&delivery.feed), call).await
+    }
+    async fn feed_state(&self, feed: &str, key: &str) -> StoreResult<Option<serde_json::Value>> {
+        observe_call(&self.observer, "feed_state", Key::Feed(feed), self.inner.feed_state(feed, key)).await
+    }
     async fn list_services(&self) -> StoreResult<Vec<Service>> {
         observe_call(&self.observer, "list_services", Key::None, self.inner.list_services()).await
     }
@@ -114,6 +122,10 @@ impl RecordStore for ObservedRecords {
     }
     async fn commits(&self, shas: &[String]) -> StoreResult<Vec<CommitWithFiles>> {
         observe_call(&self.observer, "commits", Key::None, self.inner.commits(shas)).await
+    }
+    async fn commits_between(&self, from: Timestamp, to: Timestamp, limit: usize) -> StoreResult<Vec<Commit>> {
+        let call = self.inner.commits_between(from, to, limit);
+        observe_call(&self.observer, "commits_between", Key::None, call).await
     }
     async fn save_investigation(&self, record: &InvestigationRecord) -> StoreResult<()> {
         let call = self.inner.save_investigation(record);
@@ -218,6 +230,15 @@ impl TopologyStore for ObservedTopology {
         let call = self.inner.commits_touching(service_keys);
         observe_call(&self.observer, "commits_touching", Key::None, call).await
     }
+    async fn replace_source(
+        &self,
+        source: &str,
+        nodes: &[TopologyNode],
+        edges: &[DependsOn],
+    ) -> StoreResult<SourceReplaced> {
+        let call = self.inner.replace_source(source, nodes, edges);
+        observe_call(&self.observer, "replace_source", Key::Feed(source), call).await
+    }
 }
 
 #[async_trait]
@@ -251,6 +272,14 @@ impl SemanticStore for ObservedSemantic {
     ) -> StoreResult<Vec<SemanticHit>> {
         let call = self.inner.search(collection, vector, filter, limit);
         observe_call(&self.observer, "search", Key::Collection(collection), call).await
+    }
+    async fn points(&self, collection: &str, filter: &PayloadFilter, limit: usize) -> StoreResult<Vec<StoredPoint>> {
+        let call = self.inner.points(collection, filter, limit);
+        observe_call(&self.observer, "points", Key::Collection(collection), call).await
+    }
+    async fn delete(&self, collection: &str, filter: &PayloadFilter) -> StoreResult<u64> {
+        let call = self.inner.delete(collection, filter);
+        observe_call(&self.observer, "delete", Key::Collection(collection), call).await
     }
 }
 

@@ -83,6 +83,9 @@ impl TopologyStore for SlowTopology {
     async fn commits_touching(&self, _: &[String]) -> StoreResult<Vec<(String, String)>> {
         Ok(Vec::new())
     }
+    async fn replace_source(&self, _: &str, _: &[TopologyNode], _: &[DependsOn]) -> StoreResult<SourceReplaced> {
+        Ok(SourceReplaced::default())
+    }
 }
 
 #[tokio::test]

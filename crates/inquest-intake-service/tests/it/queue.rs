@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{Duration, Utc};
 use inquest_core::InvestigationConfig;
 use inquest_domain::{
-    ConfigChangeEvent, DeploymentCommitRange, DeploymentEvent, DeploymentId, EvidenceArtifact, FeedbackEvent,
+    Commit, ConfigChangeEvent, DeploymentCommitRange, DeploymentEvent, DeploymentId, EvidenceArtifact, FeedbackEvent,
     Hypothesis, Incident, IncidentDecision, IncidentReport, Service, ServiceId, Timestamp,
 };
 use inquest_domain::{IncidentId, ProjectId};
@@ -22,8 +22,8 @@ use inquest_intake_service::{
     CoreInvestigator, Ingest, Investigated, InvestigationFailed, Investigator, Step, WorkerConfig, run_once,
 };
 use inquest_ports::{
-    CommitWithFiles, DownTopology, ErrorKind, InvestigationRecord, RecordBatch, RecordStore, StoreError, StoreResult,
-    Stores,
+    CommitWithFiles, DeliveryOutcome, DownTopology, ErrorKind, FeedDelivery, InvestigationRecord, RecordBatch,
+    RecordStore, StoreError, StoreResult, Stores,
 };
 use inquest_report::TemplateReport;
 use inquest_store_embedded::{EmbeddedIntakeStore, EmbeddedStore};
@@ -95,6 +95,15 @@ impl RecordStore for SlowRecords {
     }
     async fn apply_batch(&self, batch: &RecordBatch) -> StoreResult<()> {
         self.inner.apply_batch(batch).await
+    }
+    async fn apply_delivery(&self, delivery: &FeedDelivery) -> StoreResult<DeliveryOutcome> {
+        self.inner.apply_delivery(delivery).await
+    }
+    async fn feed_state(&self, feed: &str, key: &str) -> StoreResult<Option<serde_json::Value>> {
+        self.inner.feed_state(feed, key).await
+    }
+    async fn commits_between(&self, from: Timestamp, to: Timestamp, limit: usize) -> StoreResult<Vec<Commit>> {
+        self.inner.commits_between(from, to, limit).await
     }
     async fn list_services(&self) -> StoreResult<Vec<Service>> {
         tokio::time::sleep(self.delay).await;

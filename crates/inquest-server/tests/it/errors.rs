@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use inquest_domain::{
-    ConfigChangeEvent, DeploymentCommitRange, DeploymentEvent, DeploymentId, EvidenceArtifact, FeedbackEvent,
+    Commit, ConfigChangeEvent, DeploymentCommitRange, DeploymentEvent, DeploymentId, EvidenceArtifact, FeedbackEvent,
     Hypothesis, Incident, IncidentDecision, IncidentId, IncidentReport, ProjectId, Service, ServiceId, Timestamp,
 };
 use inquest_intake::lifecycle::Note;
@@ -19,7 +19,8 @@ use inquest_intake::{
     Action, Alert, Applied, IncidentState, IngestStore, Job, LifecycleError, Policy, StoredAlert, Taken,
 };
 use inquest_ports::{
-    CommitWithFiles, ErrorKind, InvestigationRecord, RecordBatch, RecordStore, StoreError, StoreResult,
+    CommitWithFiles, DeliveryOutcome, ErrorKind, FeedDelivery, InvestigationRecord, RecordBatch, RecordStore,
+    StoreError, StoreResult,
 };
 use inquest_store_embedded::{EmbeddedIntakeStore, EmbeddedStore};
 use serde_json::{Value, json};
@@ -268,6 +269,15 @@ impl RecordStore for RecordsDown {
     }
     async fn apply_batch(&self, batch: &RecordBatch) -> StoreResult<()> {
         self.inner.apply_batch(batch).await
+    }
+    async fn apply_delivery(&self, delivery: &FeedDelivery) -> StoreResult<DeliveryOutcome> {
+        self.inner.apply_delivery(delivery).await
+    }
+    async fn feed_state(&self, feed: &str, key: &str) -> StoreResult<Option<serde_json::Value>> {
+        self.inner.feed_state(feed, key).await
+    }
+    async fn commits_between(&self, from: Timestamp, to: Timestamp, limit: usize) -> StoreResult<Vec<Commit>> {
+        self.inner.commits_between(from, to, limit).await
     }
     async fn list_services(&self) -> StoreResult<Vec<Service>> {
         self.inner.list_services().await

@@ -97,6 +97,39 @@ async fn nodes_carry_the_seed_properties() {
     assert_eq!(rows[0]["k"].as_str(), Some("http"));
 }
 
+#[tokio::test]
+async fn an_edge_of_a_graph_written_before_sources_is_never_removed() {
+    use inquest_store_neo4j::CypherExecutor;
+    let (store, exec) = store();
+    store.migrate().await.expect("migrate");
+    // As the previous build wrote it: a DEPENDS_ON with only its project.
+    exec.write(&[Statement::new(
+        "CREATE (:Service {project: 'default', service_key: 'p/s/a'})-[:DEPENDS_ON {project: 'default'}]->\
+         (:Service {project: 'default', service_key: 'p/s/b'})",
+        &[],
+    )])
+    .await
+    .expect("old edge");
+    let edge = inquest_domain::DependsOn { from: "p/s/a".into(), to: "p/s/b".into() };
+    let got = store.replace_source("k8s", &[], std::slice::from_ref(&edge)).await.expect("declare");
+    assert_eq!((got.edges, got.removed), (1, 0));
+    let rows = exec
+        .query(&Statement::new(
+            "MATCH ()-[r:DEPENDS_ON]->() RETURN r.sources AS sources, r.unsourced AS unsourced, count(r) AS n",
+            &["sources", "unsourced", "n"],
+        ))
+        .await
+        .expect("edge");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["n"], serde_json::json!(1), "declaring an edge does not duplicate it");
+    assert_eq!(rows[0]["sources"], serde_json::json!(["k8s"]));
+    assert_eq!(rows[0]["unsourced"], serde_json::json!(true), "the old edge counts as written without a source");
+    let got = store.replace_source("k8s", &[], &[]).await.expect("drop");
+    assert_eq!(got.removed, 0);
+    let radius = store.blast_radius("p/s/a", 1).await.expect("radius");
+    assert!(radius.nodes.iter().any(|n| n.key == "p/s/b"), "the old edge stays: {radius:?}");
+}
+
 #[test]
 fn statements_carry_values_only_as_parameters() {
     for text in [
@@ -105,6 +138,11 @@ fn statements_carry_values_only_as_parameters() {
         cypher::MERGE_COMMIT,
         cypher::COMMITS_TOUCHING,
         cypher::ORIGIN,
+        cypher::MARK_UNSOURCED,
+        cypher::DECLARE_DEPENDS_ON,
+        cypher::SOURCE_EDGES,
+        cypher::UNDECLARE_DEPENDS_ON,
+        cypher::DROP_UNDECLARED,
     ] {
         assert!(!text.contains('\''), "no string literal in {text}");
         assert!(text.contains('$'), "parameters in {text}");

@@ -33,6 +33,21 @@ async fn every_contract_passes_through_the_wrappers() {
         assert!(text.contains(&format!(r#"outcome="ok",store="{store}"}}"#)), "no ok call of {store} in\n{text}");
     }
     assert!(text.contains(r#"inquest_store_call_duration_seconds_bucket{operation="apply_batch""#), "{text}");
+    // The feed calls are delegated and counted too.
+    for (operation, store) in [
+        ("apply_delivery", "records/embedded"),
+        ("feed_state", "records/embedded"),
+        ("commits_between", "records/embedded"),
+        ("replace_source", "topology/embedded"),
+        ("points", "semantic/embedded"),
+        ("delete", "semantic/embedded"),
+    ] {
+        let ok = format!(r#"inquest_store_calls_total{{operation="{operation}",outcome="ok",store="{store}"}}"#);
+        assert!(text.contains(&ok), "no ok {operation} of {store} in\n{text}");
+    }
+    let refused =
+        r#"inquest_store_calls_total{operation="apply_delivery",outcome="invalid_input",store="records/embedded"}"#;
+    assert!(text.contains(refused), "a refused delivery is counted as invalid input in\n{text}");
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use inquest_domain::*;
-use inquest_ports::{BlastRadius, ErrorKind, StoreError, StoreResult, TopologyStore};
+use inquest_ports::{BlastRadius, ErrorKind, SourceReplaced, StoreError, StoreResult, TopologyStore};
 use inquest_telemetry::{ObservedTopology, StoreMetrics};
 use prometheus::Registry;
 
@@ -45,6 +45,9 @@ impl TopologyStore for Double {
     async fn commits_touching(&self, _: &[String]) -> StoreResult<Vec<(String, String)>> {
         tokio::time::sleep(Duration::from_secs(30)).await;
         Ok(Vec::new())
+    }
+    async fn replace_source(&self, _: &str, _: &[TopologyNode], _: &[DependsOn]) -> StoreResult<SourceReplaced> {
+        Ok(SourceReplaced::default())
     }
 }
 

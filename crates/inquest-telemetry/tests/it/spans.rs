@@ -67,14 +67,17 @@ async fn calls_run_in_a_store_call_span_with_their_key() {
     records.evidence(incident).await.expect("evidence of an unknown incident is empty");
     semantic.ensure_collection("runbooks_test", 8).await.expect("collection");
     semantic.search("runbooks_test", &[0.0; 8], &PayloadFilter::default(), 3).await.expect("search");
+    records.feed_state("github", "cursor").await.expect("an unknown key is none");
 
     let seen: Vec<Fields> = spans.0.lock().expect("span list").iter().map(|(_, f)| f.clone()).collect();
     let field = |i: usize, name: &str| seen.get(i).and_then(|f| f.get(name)).cloned().unwrap_or_default();
-    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_eq!(seen.len(), 4, "{seen:?}");
     assert_eq!(field(0, "store"), "records/embedded");
     assert_eq!(field(0, "operation"), "evidence");
     assert_eq!(field(0, "incident_id"), incident.to_string());
     assert_eq!(field(1, "operation"), "ensure_collection");
     assert_eq!(field(2, "store"), "semantic/embedded");
     assert_eq!(field(2, "collection"), "runbooks_test");
+    assert_eq!(field(3, "operation"), "feed_state");
+    assert_eq!(field(3, "feed"), "github", "feed calls carry their feed");
 }
