@@ -37,6 +37,7 @@ pub struct Settings {
     pub embed: EmbedSettings,
     pub timeouts: TimeoutSettings,
     pub auth: AuthSettings,
+    pub feeds: FeedsSettings,
 }
 
 impl Default for Settings {
@@ -52,6 +53,7 @@ impl Default for Settings {
             embed: EmbedSettings::default(),
             timeouts: TimeoutSettings::default(),
             auth: AuthSettings::default(),
+            feeds: FeedsSettings::default(),
         }
     }
 }
@@ -484,9 +486,63 @@ impl OidcSettings {
     }
 }
 
+/// The change feeds (`[feeds]`, `INQUEST_FEEDS_*`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeedsSettings {
+    /// Commits a deployment's range holds when its previous revision is unknown.
+    pub last_n_commits: usize,
+    /// Local clones the git sync reads and deployment ranges come from (`[[feeds.git]]`).
+    pub git: Vec<GitCloneSettings>,
+}
+
+impl Default for FeedsSettings {
+    fn default() -> Self {
+        Self { last_n_commits: 20, git: Vec::new() }
+    }
+}
+
+/// One local clone (`[[feeds.git]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitCloneSettings {
+    /// `owner/name`, as GitHub's `repository.full_name` names it.
+    pub repo: String,
+    /// The clone (a bare mirror, `git clone --mirror`, moves its branches on fetch).
+    pub path: PathBuf,
+    /// The revision synced (`main`, `origin/main`); `HEAD` when unset.
+    #[serde(default)]
+    pub branch: Option<String>,
+    /// `git fetch` before the sync a push webhook starts.
+    #[serde(default)]
+    pub fetch: bool,
+}
+
+impl FeedsSettings {
+    fn check(&self) -> Result<(), ConfigError> {
+        let bad = |key: String, why: String| Err(ConfigError::Invalid(format!("feeds.{key}: {why}")));
+        if self.last_n_commits == 0 || self.last_n_commits > 10_000 {
+            return bad("last_n_commits".into(), format!("{} is not within 1..=10000", self.last_n_commits));
+        }
+        for (i, g) in self.git.iter().enumerate() {
+            let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            if !matches!(g.repo.split_once('/'), Some((o, n)) if ok(o) && ok(n)) {
+                return bad(format!("git[{i}].repo"), format!("'{}' is not owner/name", g.repo));
+            }
+            if self.git[..i].iter().any(|o| o.repo.eq_ignore_ascii_case(&g.repo)) {
+                return bad(format!("git[{i}].repo"), format!("'{}' is configured twice", g.repo));
+            }
+            if g.path.as_os_str().is_empty() {
+                return bad(format!("git[{i}].path"), "must not be empty".into());
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The sections an `INQUEST_<SECTION>_<KEY>` variable can name (`auth_oidc` before
 /// `auth`: `INQUEST_AUTH_OIDC_ISSUER` is `auth.oidc.issuer`).
-const SECTIONS: [(&str, &str); 10] = [
+const SECTIONS: [(&str, &str); 11] = [
     ("postgres", "postgres"),
     ("clickhouse", "clickhouse"),
     ("neo4j", "neo4j"),
@@ -497,6 +553,7 @@ const SECTIONS: [(&str, &str); 10] = [
     ("timeouts", "timeouts"),
     ("auth_oidc", "auth.oidc"),
     ("auth", "auth"),
+    ("feeds", "feeds"),
 ];
 
 /// Sections where an empty variable means unset, as the LLM and embedding clients
@@ -550,6 +607,7 @@ impl Settings {
         settings.intake.check()?;
         settings.timeouts.check()?;
         settings.auth.check()?;
+        settings.feeds.check()?;
         Ok(settings)
     }
 
@@ -648,6 +706,33 @@ mod tests {
             jail.set_env("INQUEST_POSTGRES_POOLSIZE", "3");
             let err = Settings::load(None).expect_err("must fail").to_string();
             assert!(err.contains("poolsize"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn feeds_name_their_clones_and_bad_entries_are_named() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "inquest.toml",
+                "[feeds]\nlast_n_commits = 50\n[[feeds.git]]\nrepo = \"acme/shop\"\npath = \"/srv/git/shop.git\"\nfetch = true\n[[feeds.git]]\nrepo = \"acme/web\"\npath = \"/srv/web\"\nbranch = \"origin/main\"\n",
+            )?;
+            jail.set_env("INQUEST_FEEDS_LAST_N_COMMITS", "30");
+            let s = Settings::load(Some(Path::new("inquest.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(s.feeds.last_n_commits, 30);
+            assert_eq!(s.feeds.git.len(), 2);
+            assert!(s.feeds.git[0].fetch && s.feeds.git[0].branch.is_none());
+            assert_eq!(s.feeds.git[1].branch.as_deref(), Some("origin/main"));
+            Ok(())
+        });
+        assert_eq!(Settings::default().feeds.last_n_commits, 20);
+        Jail::expect_with(|jail| {
+            jail.create_file("inquest.toml", "[[feeds.git]]\nrepo = \"shop\"\npath = \"/srv/shop\"\n")?;
+            let err = Settings::load(Some(Path::new("inquest.toml"))).expect_err("must fail").to_string();
+            assert!(err.contains("feeds.git[0].repo"), "{err}");
+            jail.create_file("inquest.toml", "[[feeds.git]]\nrepo = \"a/b\"\npath = \"/x\"\nfetsh = true\n")?;
+            let err = Settings::load(Some(Path::new("inquest.toml"))).expect_err("must fail").to_string();
+            assert!(err.contains("fetsh"), "{err}");
             Ok(())
         });
     }

@@ -11,6 +11,8 @@
 
 pub mod precedent;
 pub mod runbooks;
+pub mod classify;
+pub mod commits;
 
 use std::fmt;
 

@@ -695,21 +695,8 @@ fn read_metrics(path: &Path, b: &Builder<'_>) -> Result<Vec<MetricPoint>, Fixtur
     Ok(points)
 }
 
-/// Split a unified diff into hunks (each starting at an `@@` line).
-pub fn split_hunks(diff: &str) -> Vec<String> {
-    let mut hunks: Vec<String> = Vec::new();
-    for line in diff.lines() {
-        if line.starts_with("@@") || hunks.is_empty() {
-            hunks.push(String::new());
-        }
-        if let Some(h) = hunks.last_mut() {
-            h.push_str(line);
-            h.push('\n');
-        }
-    }
-    hunks.retain(|h| !h.trim().is_empty());
-    hunks
-}
+/// Split a unified diff into hunks; shared with the git feeds, which write the same chunks.
+pub use inquest_feeds::commits::split_hunks;
 
 #[cfg(test)]
 mod tests {

@@ -81,6 +81,8 @@ pub struct Feeds {
     pub repositories: Arc<dyn Repositories>,
     /// The keys of the keyed hash that tells a Secret's value changed without keeping it.
     pub secret_keys: Arc<SecretKeys>,
+    /// The configured clones a push webhook syncs (none by default).
+    pub git: Arc<inquest_git::GitRepositories>,
 }
 
 impl Feeds {
@@ -89,6 +91,7 @@ impl Feeds {
             metrics: FeedMetrics::with_registry(registry)?,
             repositories: Arc::new(NoRepositories),
             secret_keys: Arc::new(SecretKeys::ephemeral()),
+            git: Arc::default(),
         })
     }
 }

@@ -1,8 +1,9 @@
 //! `inquest`: the command-line entry point (demo, load, investigate, report, incidents, eval, serve, worker,
-//! migrate, doctor, projects, users, members, tokens, integrations, runbooks).
+//! migrate, doctor, projects, users, members, tokens, integrations, runbooks, topology, git).
 
 mod access;
 mod bundled;
+mod git;
 mod import;
 mod runbooks;
 
@@ -129,6 +130,9 @@ enum Command {
     /// Sync runbooks (markdown with front matter) from a folder.
     #[command(subcommand)]
     Runbooks(runbooks::RunbooksCommand),
+    /// Sync commits, diffs and diff chunks from local git clones.
+    #[command(subcommand)]
+    Git(git::GitCommand),
     /// Turn a public fault-injection dataset into fixture cases (rcaeval, petshop, nezha).
     Import {
         format: inquest_import::Format,
@@ -219,6 +223,7 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Import { format, path, out, normal } => import::run(format, &path, &out, normal),
+        Command::Git(c) => git::run(&settings, &cli.project, c).await,
         Command::Projects(c) => access::projects(&settings, c).await,
         Command::Users(c) => access::users(&settings, c).await,
         Command::Members(c) => access::members(&settings, c).await,

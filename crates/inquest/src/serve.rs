@@ -29,7 +29,16 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
     let access = access(settings, built.access.clone(), bind).await?;
     let intake = intake::start(settings, &built, writer.clone()).await?;
     let access = Arc::new(access.build(intake.ingest.metrics.registry())?);
-    let state = inquest_server::AppState::new(stores.clone(), writer, intake.ingest.clone(), access);
+    let mut state = inquest_server::AppState::new(stores.clone(), writer, intake.ingest.clone(), access);
+    // Deployment ranges and push-started syncs read the `[[feeds.git]]` clones.
+    let git = Arc::new(crate::git::repositories(settings));
+    let feeds = &state.feeds;
+    state.feeds = Arc::new(inquest_server::Feeds {
+        metrics: feeds.metrics.clone(),
+        secret_keys: feeds.secret_keys.clone(),
+        repositories: git.clone(),
+        git,
+    });
     precedent_counted(&built, &state);
     tokio::spawn(precedent_sweep(stores, built.access.clone()));
     let router = inquest_server::app(state);

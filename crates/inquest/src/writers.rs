@@ -30,7 +30,7 @@ pub async fn embedder(settings: &Settings) -> Arc<dyn Embedder> {
     e
 }
 
-fn llm_settings(s: &inquest_config::LlmSettings) -> inquest_llm::LlmSettings {
+pub fn llm_settings(s: &inquest_config::LlmSettings) -> inquest_llm::LlmSettings {
     use inquest_config::MaxTokensField as Field;
     inquest_llm::LlmSettings {
         base_url: s.base_url.as_ref().map(|u| u.expose().to_string()),

@@ -3,6 +3,7 @@
 //! are the same everywhere.
 
 pub(super) mod deployments;
+pub(super) mod git;
 pub(super) mod github;
 pub(super) mod kubernetes;
 pub(super) mod schema_changes;

@@ -7,6 +7,7 @@ mod changes;
 mod errors;
 mod feedback;
 mod feeds;
+mod git_push;
 mod intake;
 mod kubernetes;
 mod oidc;

@@ -1,13 +1,13 @@
 //! GitHub webhooks, by `X-GitHub-Event`: `deployment_status` records the deployment,
-//! `push` belongs to the git feed, `ping` and everything else is ignored and counted.
+//! `push` records commits (`git::push`), `ping` and everything else is ignored and counted.
 //! GitHub is configured with `https://<inquest>/api/feeds/github?integration=<id>`, an
 //! HMAC integration's secret as the webhook secret, and content type JSON.
 
 use axum::extract::State;
 use axum::http::HeaderMap;
 use chrono::Utc;
+use inquest_feeds::Feed;
 use inquest_feeds::deploy::{self, github};
-use inquest_feeds::{Feed, Parsed};
 
 use crate::AppState;
 use crate::auth::Webhook;
@@ -27,12 +27,12 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
         (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn post_github(State(s): State<AppState>, hook: Webhook) -> Result<Received, ApiError> {
     let repos = s.feeds.repositories.clone();
+    let state = s.clone();
     let event = header(&hook.headers, "x-github-event").unwrap_or_default();
     receive(&s, Feed::Github, hook, |req| async move {
         let delivery = header(&req.headers, "x-github-delivery");
         match event.as_str() {
-            // The git feed records pushes (`api::feeds::git::push`); the coordinator wires it here.
-            "push" => Ok(Parsed::Ignored { reason: "push", detail: "push events are not recorded yet".into() }),
+            "push" => super::git::push(&state, req).await,
             _ => {
                 let notice = github::parse(&event, delivery.as_deref(), &req.body)?;
                 deploy::deliver(&req.stores, repos, Feed::Github, notice, Utc::now()).await
