@@ -9,10 +9,10 @@
 //! delivery that failed half-way is retried whole by its sender and a redelivery of
 //! one that succeeded changes nothing.
 
-pub mod precedent;
-pub mod runbooks;
 pub mod classify;
 pub mod commits;
+pub mod precedent;
+pub mod runbooks;
 
 use std::fmt;
 
@@ -24,9 +24,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+pub mod deploy;
 pub mod kubernetes;
 pub mod schema_change;
-pub mod deploy;
 
 /// The feeds, by the name used in `/metrics` and in `FeedDelivery::feed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

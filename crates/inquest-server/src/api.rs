@@ -27,8 +27,8 @@ mod integrations;
 mod jobs;
 mod lifecycle;
 mod metrics;
-mod topology;
 mod runbooks;
+mod topology;
 
 #[derive(OpenApi)]
 #[openapi(info(

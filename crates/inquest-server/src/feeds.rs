@@ -94,6 +94,11 @@ impl Feeds {
             git: Arc::default(),
         })
     }
+
+    /// The same feeds reading commit ranges from, and syncing pushes into, `git`'s clones.
+    pub fn with_clones(&self, git: Arc<inquest_git::GitRepositories>) -> Feeds {
+        Feeds { metrics: self.metrics.clone(), repositories: git.clone(), secret_keys: self.secret_keys.clone(), git }
+    }
 }
 
 /// The answer to a delivery.

@@ -32,13 +32,7 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
     let mut state = inquest_server::AppState::new(stores.clone(), writer, intake.ingest.clone(), access);
     // Deployment ranges and push-started syncs read the `[[feeds.git]]` clones.
     let git = Arc::new(crate::git::repositories(settings));
-    let feeds = &state.feeds;
-    state.feeds = Arc::new(inquest_server::Feeds {
-        metrics: feeds.metrics.clone(),
-        secret_keys: feeds.secret_keys.clone(),
-        repositories: git.clone(),
-        git,
-    });
+    state.feeds = Arc::new(state.feeds.with_clones(git));
     precedent_counted(&built, &state);
     tokio::spawn(precedent_sweep(stores, built.access.clone()));
     let router = inquest_server::app(state);

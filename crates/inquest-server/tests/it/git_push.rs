@@ -12,7 +12,7 @@ use inquest_domain::{FileChangeType, Integration, IntegrationId, ProjectId, Webh
 use inquest_git::{CloneSpec, GitRepositories};
 use inquest_ports::{AccessStore, Stores};
 use inquest_report::TemplateReport;
-use inquest_server::{Access, AppState, Feeds};
+use inquest_server::{Access, AppState};
 use inquest_store_embedded::{EmbeddedAccessStore, EmbeddedIntakeStore, EmbeddedStore};
 use serde_json::json;
 
@@ -85,7 +85,7 @@ async fn app() -> PushApp {
         branch: None,
         fetch: false,
     }]));
-    state.feeds = Arc::new(Feeds { metrics: state.feeds.metrics.clone(), repositories: repos.clone(), git: repos });
+    state.feeds = Arc::new(state.feeds.with_clones(repos));
     PushApp { router: inquest_server::app(state), stores, integration: integration.integration_id, _clone: dir, shas }
 }
 

@@ -12,8 +12,8 @@ mod intake;
 mod kubernetes;
 mod oidc;
 mod openapi;
-mod topology;
 mod runbooks;
+mod topology;
 
 use std::path::PathBuf;
 use std::sync::Arc;
