@@ -207,7 +207,10 @@ impl Repositories for NoRepositories {
 pub async fn apply(stores: &Stores, delivery: &Delivery) -> Result<Applied, FeedError> {
     let batch = &delivery.records.batch;
     if !batch.deployments.is_empty() {
-        let known = stores.records.list_services().await?;
+        // Feeds put the service row of each deployment into the batch; the store's
+        // list is read only when one is missing.
+        let complete = batch.deployments.iter().all(|d| batch.services.iter().any(|s| s.service_id == d.service_id));
+        let known = if complete { Vec::new() } else { stores.records.list_services().await? };
         let services: Vec<_> = batch.services.iter().chain(known.iter()).collect();
         for dep in &batch.deployments {
             let Some(service) = services.iter().find(|s| s.service_id == dep.service_id) else {

@@ -189,7 +189,7 @@ async fn github_deployment_status_signed_as_github_signs_it() {
     let r = a.post_signed("/api/feeds/github", &[("x-github-event", "ping")], &ping, HMAC_SECRET).await;
     assert_eq!(r.status, 202, "{}", r.text);
     assert_eq!(r.body["outcome"], "ignored");
-    let r = a.post_signed("/api/feeds/github", &[("x-github-event", "push")], &ping, HMAC_SECRET).await;
+    let r = a.post_signed("/api/feeds/github", &[("x-github-event", "issues")], &ping, HMAC_SECRET).await;
     assert_eq!(r.body["outcome"], "ignored", "{}", r.text);
 
     let mut broken: Value = serde_json::from_str(GITHUB_EXAMPLE).expect("example");
@@ -201,7 +201,7 @@ async fn github_deployment_status_signed_as_github_signs_it() {
 
     let m = a.metrics().await;
     assert_metric(&m, r#"inquest_feed_ignored_total{feed="github",reason="ping"} 1"#);
-    assert_metric(&m, r#"inquest_feed_ignored_total{feed="github",reason="push"} 1"#);
+    assert_metric(&m, r#"inquest_feed_ignored_total{feed="github",reason="unhandled_event"} 1"#);
     assert_metric(&m, r#"inquest_feed_events_total{feed="github",outcome="duplicate"} 1"#);
     assert_metric(&m, r#"inquest_webhook_auth_failures_total{reason="bad_signature"} 1"#);
 }

@@ -274,7 +274,7 @@ async fn a_migration_hook_records_each_schema_change_once() {
 /// The YAML documents of `file` as JSON, parsed by Python's PyYAML (no YAML crate in the
 /// workspace); `None` with a printed reason when it is not installed, a failure under CI.
 fn yaml(file: &str) -> Option<Value> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kubernetes/audit").join(file);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/k8s/audit").join(file);
     let script = "import json, sys, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout)";
     let out = std::process::Command::new("python3").args(["-c", script]).arg(&path).output();
     match out {

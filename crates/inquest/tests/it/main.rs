@@ -5,6 +5,7 @@ mod alerting;
 mod backends;
 mod demo;
 mod e2e;
+mod feeds;
 mod fuzz;
 mod ingest;
 mod ops;
