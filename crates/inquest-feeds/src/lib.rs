@@ -236,13 +236,22 @@ pub async fn apply(stores: &Stores, delivery: &Delivery) -> Result<Applied, Feed
             stores.topology.link_deployment(&key, dep, &commits).await?;
         }
     }
+    embed(stores, &delivery.documents).await?;
+    let outcome = stores.records.apply_delivery(&delivery.records).await?;
+    Ok(Applied { outcome, rows: delivery.rows(), documents: delivery.documents.len() })
+}
+
+/// Embed `documents` and upsert them into their collections (each ensured first), a
+/// few hundred texts per call to the embedder. Upserts keyed by the documents' ids, so
+/// embedding the same documents again converges.
+pub async fn embed(stores: &Stores, documents: &[Document]) -> Result<(), StoreError> {
     let dim = stores.embedder.dim();
-    let mut collections: Vec<&'static str> = delivery.documents.iter().map(|d| d.collection).collect();
+    let mut collections: Vec<&'static str> = documents.iter().map(|d| d.collection).collect();
     collections.sort_unstable();
     collections.dedup();
     for collection in collections {
         stores.semantic.ensure_collection(collection, dim).await?;
-        let docs: Vec<&Document> = delivery.documents.iter().filter(|d| d.collection == collection).collect();
+        let docs: Vec<&Document> = documents.iter().filter(|d| d.collection == collection).collect();
         for chunk in docs.chunks(256) {
             let texts: Vec<String> = chunk.iter().map(|d| d.text.clone()).collect();
             let vectors = stores.embedder.embed(&texts).await?;
@@ -254,6 +263,5 @@ pub async fn apply(stores: &Stores, delivery: &Delivery) -> Result<Applied, Feed
             stores.semantic.upsert(collection, &points).await?;
         }
     }
-    let outcome = stores.records.apply_delivery(&delivery.records).await?;
-    Ok(Applied { outcome, rows: delivery.rows(), documents: delivery.documents.len() })
+    Ok(())
 }

@@ -9,7 +9,6 @@ use inquest_ports::RecordBatch;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use uuid::Uuid;
 
 use crate::FixtureError;
 use inquest_domain::redact::redact;
@@ -244,14 +243,8 @@ pub struct Truth {
     pub notes: Option<String>,
 }
 
-/// A semantic document to embed and store.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Document {
-    pub collection: &'static str,
-    pub id: Uuid,
-    pub text: String,
-    pub payload: Map<String, Value>,
-}
+/// A semantic document to embed and store: the same type the change feeds embed.
+pub use inquest_feeds::Document;
 
 /// One case, validated and converted to domain rows.
 #[derive(Debug, Clone)]

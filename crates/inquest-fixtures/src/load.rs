@@ -1,7 +1,7 @@
 //! Loading a converted case into the four ports.
 
 use inquest_domain::{Commit, collections};
-use inquest_ports::{Stores, vector_point};
+use inquest_ports::Stores;
 use tracing::instrument;
 
 use crate::{FixtureCase, FixtureError};
@@ -45,22 +45,11 @@ pub async fn load_case(stores: &Stores, case: &FixtureCase) -> Result<LoadSummar
         stores.topology.link_deployment(&service.service_key(), dep, &commits).await.map_err(err)?;
     }
 
-    let dim = stores.embedder.dim();
+    // Every collection exists after a load, even one the case has no documents for.
     for collection in collections::ALL {
-        stores.semantic.ensure_collection(collection, dim).await.map_err(err)?;
-        let docs: Vec<_> = case.documents.iter().filter(|d| d.collection == collection).collect();
-        if docs.is_empty() {
-            continue;
-        }
-        let texts: Vec<String> = docs.iter().map(|d| d.text.clone()).collect();
-        let vectors = stores.embedder.embed(&texts).await.map_err(err)?;
-        let points: Vec<_> = docs
-            .iter()
-            .zip(vectors)
-            .map(|(d, v)| vector_point(d.id, v, d.payload.clone(), stores.embedder.model()))
-            .collect();
-        stores.semantic.upsert(collection, &points).await.map_err(err)?;
+        stores.semantic.ensure_collection(collection, stores.embedder.dim()).await.map_err(err)?;
     }
+    inquest_feeds::embed(stores, &case.documents).await.map_err(err)?;
 
     Ok(LoadSummary {
         services: case.batch.services.len(),
