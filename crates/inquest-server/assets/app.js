@@ -412,6 +412,8 @@ async function changesPage() {
     const t = await api("/api/changes?" + q);
     el.innerHTML = `<h2>${esc(svcName(service))} <span class="muted small">${esc(t.services.join(", "))}</span></h2>` + timelineHtml(t);
   } catch (e) { el.innerHTML = `<div class="error">${esc(e.message)}</div>`; }
+}
+
 // ------------------------------------------------------------------ runbooks
 // A suggested runbook links to its page when it came from the runbook API or folder
 // sync (its evidence payload names the runbook and the section), else to its source.
