@@ -9,9 +9,11 @@ use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 
 mod secret;
+mod telemetry;
 
 use inquest_domain::{ProjectId, Role};
 pub use secret::{Secret, ServiceUrl};
+pub use telemetry::*;
 
 /// Why settings could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +40,7 @@ pub struct Settings {
     pub timeouts: TimeoutSettings,
     pub auth: AuthSettings,
     pub feeds: FeedsSettings,
+    pub telemetry: TelemetrySettings,
 }
 
 impl Default for Settings {
@@ -54,6 +57,7 @@ impl Default for Settings {
             timeouts: TimeoutSettings::default(),
             auth: AuthSettings::default(),
             feeds: FeedsSettings::default(),
+            telemetry: TelemetrySettings::default(),
         }
     }
 }
@@ -542,7 +546,7 @@ impl FeedsSettings {
 
 /// The sections an `INQUEST_<SECTION>_<KEY>` variable can name (`auth_oidc` before
 /// `auth`: `INQUEST_AUTH_OIDC_ISSUER` is `auth.oidc.issuer`).
-const SECTIONS: [(&str, &str); 11] = [
+const SECTIONS: [(&str, &str); 14] = [
     ("postgres", "postgres"),
     ("clickhouse", "clickhouse"),
     ("neo4j", "neo4j"),
@@ -554,6 +558,9 @@ const SECTIONS: [(&str, &str); 11] = [
     ("auth_oidc", "auth.oidc"),
     ("auth", "auth"),
     ("feeds", "feeds"),
+    ("telemetry_remote_write", "telemetry.remote_write"),
+    ("telemetry_traces", "telemetry.traces"),
+    ("telemetry_poll", "telemetry.poll"),
 ];
 
 /// Sections where an empty variable means unset, as the LLM and embedding clients
@@ -608,6 +615,7 @@ impl Settings {
         settings.timeouts.check()?;
         settings.auth.check()?;
         settings.feeds.check()?;
+        settings.telemetry.check()?;
         Ok(settings)
     }
 

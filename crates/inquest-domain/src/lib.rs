@@ -5,11 +5,13 @@ pub mod access;
 pub mod ids;
 pub mod model;
 pub mod redact;
+pub mod series;
 pub mod stats;
 
 pub use access::*;
 pub use ids::*;
 pub use model::*;
+pub use series::{SeriesName, series_name};
 
 /// Errors raised when a value from outside does not fit the domain.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
