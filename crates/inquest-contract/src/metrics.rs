@@ -136,6 +136,44 @@ pub async fn metrics_contract(store: Arc<dyn MetricStore>) {
     let b = store.baselines(&service, from, to).await.expect("baselines after reload");
     assert_eq!(b.baselines["latency_p99_ms"].count, 1000, "re-inserted points are not counted twice");
 
+    // Many services in one request: the same windows and baselines as one at a time,
+    // every asked key present (empty when it has no points), other keys absent.
+    let keys = vec![service.clone(), other.clone(), "no/such/service".to_string()];
+    let many = store.windows(&keys, from, to).await.expect("windows");
+    assert_eq!(
+        many.keys().cloned().collect::<Vec<_>>(),
+        {
+            let mut k = keys.clone();
+            k.sort();
+            k
+        },
+        "windows: one per key asked"
+    );
+    for key in &keys {
+        let one = store.window(key, from, to).await.expect("window of one");
+        assert_eq!(many[key].series, one.series, "windows {key}: the same series as window");
+        assert!(!many[key].reference.is_empty(), "windows {key}: a reference");
+    }
+    // Two ranges with a hole: points in the hole do not count.
+    let ranges = [(from, from + Duration::seconds(300)), (from + Duration::seconds(600), to)];
+    let many = store.baselines_many(&keys, &ranges).await.expect("baselines_many");
+    assert!(many[&keys[2]].baselines.is_empty(), "baselines_many: a key with no points has no baselines");
+    for (m, metric) in metrics.iter().enumerate() {
+        let values: Vec<f64> = (1000..1300).chain(1600..2000).map(|i| value_at(m, i)).collect();
+        let want = Baseline::from_values(&values).expect("values");
+        let got = many[&service].baselines[*metric];
+        assert_eq!(got.count, want.count, "baselines_many {metric}: count over two ranges");
+        assert!(
+            (got.median - want.median).abs() <= 1e-9 * want.median.abs().max(1.0),
+            "baselines_many {metric}: median"
+        );
+        assert!((got.mad - want.mad).abs() <= 1e-9 * want.mad.abs().max(1.0), "baselines_many {metric}: mad");
+    }
+    assert_eq!(many[&other].baselines["latency_p99_ms"].median, 9999.0, "baselines_many: each key its own points");
+    let none = store.baselines_many(&keys, &[]).await.expect("baselines_many without ranges");
+    assert!(none.values().all(|b| b.baselines.is_empty()), "baselines_many without ranges: nothing");
+    assert!(store.windows(&[], from, to).await.expect("windows of no key").is_empty(), "windows of no key: empty");
+
     // Non-finite values are refused, and nothing of that call is stored.
     let bad = vec![
         point(&service, "bad_metric", t0, 1.0),

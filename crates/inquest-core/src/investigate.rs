@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::Duration;
-use futures::future::join_all;
+
 use inquest_domain::*;
-use inquest_ports::{Direction, ErrorKind, PayloadFilter, Reach, StoreError, Stores};
+use inquest_ports::{Direction, ErrorKind, MetricBaselines, PayloadFilter, Reach, StoreError, Stores};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tracing::{instrument, warn};
@@ -267,31 +267,42 @@ pub async fn investigate(
     let window_from = ws - signals::onset_lookback();
     let plan = baseline::plan(ws, window_from, cfg.baseline_horizon_days, cfg.baseline_minutes, &excluded);
     let same_time_differs = plan.same_time != plan.history;
-    let fetches = radius.iter().map(|r| {
-        let key = r.key.clone();
-        let plan = &plan;
-        async move {
-            let history = stores.metrics.baselines_over(&key, &plan.history).await;
-            let same_time =
-                if same_time_differs { Some(stores.metrics.baselines_over(&key, &plan.same_time).await) } else { None };
-            let win = stores.metrics.window(&key, window_from, incident.window_end).await;
-            (key, history, same_time, win)
+    // One request per kind for the whole radius, computed in the store: the cost of a
+    // service more is its points, not two more round trips.
+    let keys: Vec<String> = radius.iter().map(|r| r.key.clone()).collect();
+    let same_time_fetch = async {
+        if same_time_differs { Some(stores.metrics.baselines_many(&keys, &plan.same_time).await) } else { None }
+    };
+    let (history, same_time, windows) = futures::join!(
+        stores.metrics.baselines_many(&keys, &plan.history),
+        same_time_fetch,
+        stores.metrics.windows(&keys, window_from, incident.window_end),
+    );
+    let fetched = match (history, same_time.transpose(), windows) {
+        (Ok(mut h), Ok(mut s), Ok(mut w)) => keys
+            .iter()
+            .filter_map(|k| {
+                let win = w.remove(k)?;
+                let history = h.remove(k).unwrap_or_else(|| MetricBaselines {
+                    reference: win.reference.clone(),
+                    baselines: BTreeMap::new(),
+                });
+                let same_time = s.as_mut().and_then(|s| s.remove(k));
+                Some((k.clone(), history, same_time, win))
+            })
+            .collect::<Vec<_>>(),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+            gaps.record("metrics", &e);
+            Vec::new()
         }
-    });
+    };
     let mut signals_with_ev: Vec<(Signal, Option<EvidenceId>)> = Vec::new();
     let metrics_backend = stores.metrics.backend();
     let metric_kind =
         if metrics_backend == "clickhouse" { EvidenceKind::ClickhouseQuery } else { EvidenceKind::MetricQuery };
     let mut by_source: BTreeMap<BaselineSource, usize> = BTreeMap::new();
     let mut without_history: Vec<String> = Vec::new();
-    for (key, history, same_time, win) in join_all(fetches).await {
-        let (history, same_time, win) = match (history, same_time.transpose(), win) {
-            (Ok(h), Ok(s), Ok(w)) => (h, s, w),
-            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-                gaps.record("metrics", &e);
-                continue;
-            }
-        };
+    for (key, history, same_time, win) in fetched {
         for series in &win.series {
             let chosen = baseline::choose(
                 history.baselines.get(&series.metric_name),

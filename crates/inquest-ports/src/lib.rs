@@ -195,6 +195,21 @@ pub trait MetricStore: Send + Sync {
             .collect();
         Ok(MetricBaselines { reference: format!("{}&ranges={}", window.reference, ranges.len()), baselines })
     }
+    /// `window` of every one of `service_keys` in one request to the store; a key with
+    /// no points has an empty window.
+    async fn windows(
+        &self,
+        service_keys: &[String],
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<BTreeMap<String, MetricWindow>>;
+    /// `baselines_over` of every one of `service_keys` in one request to the store; a
+    /// key with no points in the ranges has no baselines.
+    async fn baselines_many(
+        &self,
+        service_keys: &[String],
+        ranges: &[(Timestamp, Timestamp)],
+    ) -> StoreResult<BTreeMap<String, MetricBaselines>>;
     async fn write_anomaly_features(&self, features: &[AnomalyFeature]) -> StoreResult<()>;
     async fn anomaly_features(&self, incident_id: &str) -> StoreResult<Vec<AnomalyFeature>>;
 }

@@ -281,6 +281,26 @@ struct PointRow {
 }
 
 #[derive(Row, Deserialize)]
+struct KeyedPointRow {
+    service_key: String,
+    metric_name: String,
+    #[serde(with = "clickhouse::serde::chrono::datetime64::millis")]
+    ts: Timestamp,
+    value: f64,
+}
+
+#[derive(Row, Deserialize)]
+struct KeyedBaselineRow {
+    service_key: String,
+    metric_name: String,
+    n: u64,
+    median: f64,
+    mad: f64,
+    p05: f64,
+    p95: f64,
+}
+
+#[derive(Row, Deserialize)]
 struct BaselineRow {
     metric_name: String,
     n: u64,
@@ -385,6 +405,92 @@ impl MetricStore for ClickHouseStore {
             })
             .collect();
         Ok(MetricBaselines { reference, baselines })
+    }
+
+    async fn windows(
+        &self,
+        service_keys: &[String],
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<BTreeMap<String, MetricWindow>> {
+        let op = "windows";
+        let mut out: BTreeMap<String, MetricWindow> = service_keys
+            .iter()
+            .map(|k| {
+                let (_, reference) = self.reference("metric_points", sql::WINDOWS, k, from, to);
+                (k.clone(), MetricWindow { reference, series: Vec::new() })
+            })
+            .collect();
+        if service_keys.is_empty() {
+            return Ok(out);
+        }
+        let query_id = uuid::Uuid::new_v4().to_string();
+        let rows: Vec<KeyedPointRow> = self
+            .client
+            .query(sql::WINDOWS)
+            .param("service_keys", service_keys)
+            .param("project", self.project.as_str())
+            .param("from_ms", from.timestamp_millis())
+            .param("to_ms", to.timestamp_millis())
+            .with_setting("query_id", &query_id)
+            .fetch_all()
+            .await
+            .map_err(|e| ch_err(op, e))?;
+        for r in rows {
+            let Some(w) = out.get_mut(&r.service_key) else { continue };
+            match w.series.last_mut() {
+                Some(s) if s.metric_name == r.metric_name => s.points.push((r.ts, r.value)),
+                _ => w.series.push(Series { metric_name: r.metric_name, points: vec![(r.ts, r.value)] }),
+            }
+        }
+        for w in out.values_mut() {
+            w.reference = format!("{}&batch={query_id}", w.reference);
+        }
+        Ok(out)
+    }
+
+    async fn baselines_many(
+        &self,
+        service_keys: &[String],
+        ranges: &[(Timestamp, Timestamp)],
+    ) -> StoreResult<BTreeMap<String, MetricBaselines>> {
+        let op = "baselines_many";
+        let (Some(from), Some(to)) = (ranges.iter().map(|r| r.0).min(), ranges.iter().map(|r| r.1).max()) else {
+            return Ok(BTreeMap::new());
+        };
+        let mut out: BTreeMap<String, MetricBaselines> = service_keys
+            .iter()
+            .map(|k| {
+                let (_, reference) = self.reference("metric_points", sql::BASELINES_MANY, k, from, to);
+                let reference = format!("{reference}&ranges={}", ranges.len());
+                (k.clone(), MetricBaselines { reference, baselines: BTreeMap::new() })
+            })
+            .collect();
+        if service_keys.is_empty() {
+            return Ok(out);
+        }
+        let starts: Vec<i64> = ranges.iter().map(|r| r.0.timestamp_millis()).collect();
+        let ends: Vec<i64> = ranges.iter().map(|r| r.1.timestamp_millis()).collect();
+        let query_id = uuid::Uuid::new_v4().to_string();
+        let rows: Vec<KeyedBaselineRow> = self
+            .client
+            .query(sql::BASELINES_MANY)
+            .param("service_keys", service_keys)
+            .param("project", self.project.as_str())
+            .param("from_ms", from.timestamp_millis())
+            .param("to_ms", to.timestamp_millis())
+            .param("starts", starts)
+            .param("ends", ends)
+            .with_setting("query_id", &query_id)
+            .fetch_all()
+            .await
+            .map_err(|e| ch_err(op, e))?;
+        for r in rows.into_iter().filter(|r| r.n > 0) {
+            let Some(b) = out.get_mut(&r.service_key) else { continue };
+            let baseline = Baseline { count: r.n as usize, median: r.median, mad: r.mad, p05: r.p05, p95: r.p95 };
+            b.baselines.insert(r.metric_name, baseline);
+        }
+        Ok(out)
     }
 
     async fn write_anomaly_features(&self, features: &[AnomalyFeature]) -> StoreResult<()> {

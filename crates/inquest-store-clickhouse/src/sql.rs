@@ -55,3 +55,45 @@ WHERE incident_id = {incident_id:String}
   AND project = {project:String}
 GROUP BY incident_id, feature_name, ts, service_key, project
 ORDER BY feature_name, ts, service_key";
+
+/// `WINDOW` of many services at once, ordered by service, metric and time.
+pub const WINDOWS: &str = "\
+SELECT service_key, metric_name, ts, anyLast(value) AS value
+FROM metric_points
+WHERE service_key IN {service_keys:Array(String)}
+  AND project = {project:String}
+  AND ts >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
+  AND ts < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
+GROUP BY service_key, metric_name, ts
+ORDER BY service_key, metric_name, ts";
+
+/// `BASELINES` of many services over the union of half-open ranges
+/// (`[starts[i], ends[i])`, milliseconds), in one query: clean history with earlier
+/// incidents and changes cut out is computed where the points are.
+pub const BASELINES_MANY: &str = "\
+WITH pts AS (
+    SELECT service_key, metric_name, ts, anyLast(value) AS v
+    FROM metric_points
+    WHERE service_key IN {service_keys:Array(String)}
+      AND project = {project:String}
+      AND ts >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
+      AND ts < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
+      AND arrayExists((a, b) -> toUnixTimestamp64Milli(ts) >= a AND toUnixTimestamp64Milli(ts) < b,
+                      {starts:Array(Int64)}, {ends:Array(Int64)})
+      AND isFinite(value)
+    GROUP BY service_key, metric_name, ts
+)
+SELECT
+    service_key,
+    metric_name,
+    length(vs) AS n,
+    m AS median,
+    arrayReduce('quantileExactInclusive(0.5)', arrayMap(x -> abs(x - m), vs)) AS mad,
+    arrayReduce('quantileExactInclusive(0.05)', vs) AS p05,
+    arrayReduce('quantileExactInclusive(0.95)', vs) AS p95
+FROM (
+    SELECT service_key, metric_name, groupArray(v) AS vs, quantileExactInclusive(0.5)(v) AS m
+    FROM pts
+    GROUP BY service_key, metric_name
+)
+ORDER BY service_key, metric_name";

@@ -87,6 +87,8 @@ pub(crate) const EDGE_SOURCES: TableDefinition<(&str, &str, &str), ()> = TableDe
 pub struct EmbeddedStore {
     db: Arc<Database>,
     project: ProjectId,
+    /// Every point of the services read lately, decoded, shared by all handles.
+    series: Arc<metrics::SeriesCache>,
 }
 
 /// Separates the project from the rest of a key.
@@ -181,12 +183,22 @@ impl EmbeddedStore {
             create!(FEED_DELIVERIES, FEED_STATE, EDGE_SOURCES);
         }
         txn.commit().map_err(|e| store_err(op, e))?;
-        Ok(Self { db: Arc::new(db), project: ProjectId::default_project() })
+        Ok(Self { db: Arc::new(db), project: ProjectId::default_project(), series: Arc::default() })
     }
 
     /// The same database acting in `project`.
     pub fn in_project(&self, project: &ProjectId) -> EmbeddedStore {
-        EmbeddedStore { db: self.db.clone(), project: project.clone() }
+        EmbeddedStore { db: self.db.clone(), project: project.clone(), series: self.series.clone() }
+    }
+
+    /// The same database without the decoded-series cache: every metrics read decodes
+    /// the table (benchmarks measure the cache against it).
+    pub fn without_series_cache(&self) -> EmbeddedStore {
+        EmbeddedStore {
+            db: self.db.clone(),
+            project: self.project.clone(),
+            series: Arc::new(metrics::SeriesCache::off()),
+        }
     }
 
     /// The project this handle acts in.

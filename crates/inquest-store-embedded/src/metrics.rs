@@ -1,7 +1,9 @@
 //! The metrics port on the embedded store: range scans over
 //! `(service_key, metric_name, ts)`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use inquest_domain::stats::Baseline;
@@ -22,36 +24,144 @@ fn from_millis(ms: i64) -> Timestamp {
 impl EmbeddedStore {
     /// Points of every metric of `service_key` in `[from, to)`.
     fn read_series(&self, service_key: &str, from: Timestamp, to: Timestamp, op: &str) -> StoreResult<Vec<Series>> {
-        let service_key = self.key(service_key);
-        let service_key = service_key.as_str();
+        let generation = self.series.generation();
         let txn = self.db().begin_read().map_err(|e| store_err(op, e))?;
         let t = txn.open_table(METRIC_POINTS).map_err(|e| store_err(op, e))?;
-        // Metric names of the service: walk the keys, skipping to the next metric.
-        let mut series = Vec::new();
-        let mut next_metric = String::new();
-        loop {
-            let first = t
-                .range((service_key, next_metric.as_str(), i64::MIN)..=(service_key, MAX_STR, i64::MAX))
-                .map_err(|e| store_err(op, e))?
-                .next();
-            let Some(row) = first else { break };
-            let (k, _) = row.map_err(|e| store_err(op, e))?;
-            let metric = k.value().1.to_string();
-            let mut points = Vec::new();
-            for row in t
-                .range((service_key, metric.as_str(), millis(from))..(service_key, metric.as_str(), millis(to)))
-                .map_err(|e| store_err(op, e))?
-            {
-                let (k, v) = row.map_err(|e| store_err(op, e))?;
-                points.push((from_millis(k.value().2), v.value().0));
-            }
-            if !points.is_empty() {
-                series.push(Series { metric_name: metric.clone(), points });
-            }
-            // The smallest string greater than every key starting with `metric`.
-            next_metric = format!("{metric}\u{0}");
+        self.series_in(&t, service_key, from, to, op, generation)
+    }
+
+    /// `read_series` inside an open read transaction, so many services share one snapshot.
+    fn series_in(
+        &self,
+        t: &redb::ReadOnlyTable<(&'static str, &'static str, i64), (f64, &'static str)>,
+        service_key: &str,
+        from: Timestamp,
+        to: Timestamp,
+        op: &str,
+        generation: u64,
+    ) -> StoreResult<Vec<Series>> {
+        let all = self.all_points(t, service_key, op, generation)?;
+        let (from, to) = (millis(from), millis(to));
+        Ok(all
+            .iter()
+            .filter_map(|(metric, points)| {
+                let start = points.partition_point(|p| p.0 < from);
+                let end = points.partition_point(|p| p.0 < to);
+                (end > start).then(|| Series {
+                    metric_name: metric.clone(),
+                    points: points[start..end].iter().map(|(ts, v)| (from_millis(*ts), *v)).collect(),
+                })
+            })
+            .collect())
+    }
+}
+
+impl EmbeddedStore {
+    /// Every point of `service_key`, from the cache or decoded from the table.
+    fn all_points(
+        &self,
+        t: &redb::ReadOnlyTable<(&'static str, &'static str, i64), (f64, &'static str)>,
+        service_key: &str,
+        op: &str,
+        generation: u64,
+    ) -> StoreResult<Arc<ServiceSeries>> {
+        let key = self.key(service_key);
+        if let Some(all) = self.series.get(&key) {
+            return Ok(all);
         }
-        Ok(series)
+        let all = Arc::new(read_all(t, &key, op)?);
+        self.series.put(key, all.clone(), generation);
+        Ok(all)
+    }
+}
+
+/// Every point of one service (a project-led key), metric by metric in name order,
+/// oldest first.
+fn read_all(
+    t: &redb::ReadOnlyTable<(&'static str, &'static str, i64), (f64, &'static str)>,
+    key: &str,
+    op: &str,
+) -> StoreResult<ServiceSeries> {
+    let mut out: ServiceSeries = Vec::new();
+    for row in t.range((key, "", i64::MIN)..=(key, MAX_STR, i64::MAX)).map_err(|e| store_err(op, e))? {
+        let (k, v) = row.map_err(|e| store_err(op, e))?;
+        let (_, metric, ts) = k.value();
+        let value = v.value().0;
+        match out.last_mut() {
+            Some((m, points)) if m == metric => points.push((ts, value)),
+            _ => out.push((metric.to_string(), vec![(ts, value)])),
+        }
+    }
+    Ok(out)
+}
+
+type ServiceSeries = Vec<(String, Vec<(i64, f64)>)>;
+
+/// Decoded series of the services read lately, so an investigation over a wide radius
+/// scans memory instead of decoding every row again. A write drops the services it
+/// touched; an entry read from a snapshot older than the last write is not kept.
+/// Bounded: past `CACHE_POINTS` points the cache starts over.
+#[derive(Debug, Default)]
+pub(crate) struct SeriesCache {
+    inner: Mutex<CacheInner>,
+    generation: AtomicU64,
+    /// Every read decodes the table (a handle for measuring the cache's worth).
+    off: bool,
+}
+
+#[derive(Debug, Default)]
+struct CacheInner {
+    services: HashMap<String, Arc<ServiceSeries>>,
+    points: usize,
+}
+
+const CACHE_POINTS: usize = 8_000_000;
+
+impl SeriesCache {
+    /// The write generation, read before a read transaction begins.
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn off() -> SeriesCache {
+        SeriesCache { off: true, ..SeriesCache::default() }
+    }
+
+    fn get(&self, key: &str) -> Option<Arc<ServiceSeries>> {
+        if self.off {
+            return None;
+        }
+        self.inner.lock().ok()?.services.get(key).cloned()
+    }
+
+    fn put(&self, key: String, series: Arc<ServiceSeries>, generation: u64) {
+        let Ok(mut inner) = self.inner.lock() else { return };
+        if self.off || self.generation() != generation {
+            return;
+        }
+        let n: usize = series.iter().map(|(_, p)| p.len()).sum();
+        if n > CACHE_POINTS / 4 {
+            return;
+        }
+        if inner.points + n > CACHE_POINTS {
+            inner.services.clear();
+            inner.points = 0;
+        }
+        inner.points += n;
+        if let Some(old) = inner.services.insert(key, series) {
+            inner.points -= old.iter().map(|(_, p)| p.len()).sum::<usize>();
+        }
+    }
+
+    /// After a committed write to these services (project-led keys).
+    fn invalidate<'a>(&self, keys: impl IntoIterator<Item = &'a str>) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        let Ok(mut inner) = self.inner.lock() else { return };
+        for key in keys {
+            if let Some(old) = inner.services.remove(key) {
+                inner.points -= old.iter().map(|(_, p)| p.len()).sum::<usize>();
+            }
+        }
     }
 }
 
@@ -97,7 +207,10 @@ impl MetricStore for EmbeddedStore {
                     .map_err(|e| store_err(op, e))?;
             }
         }
-        txn.commit().map_err(|e| store_err(op, e))
+        txn.commit().map_err(|e| store_err(op, e))?;
+        let touched: std::collections::BTreeSet<String> = points.iter().map(|p| self.key(&p.service_key)).collect();
+        self.series.invalidate(touched.iter().map(String::as_str));
+        Ok(())
     }
 
     async fn window(&self, service_key: &str, from: Timestamp, to: Timestamp) -> StoreResult<MetricWindow> {
@@ -128,6 +241,76 @@ impl MetricStore for EmbeddedStore {
             ),
             baselines,
         })
+    }
+
+    async fn windows(
+        &self,
+        service_keys: &[String],
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<BTreeMap<String, MetricWindow>> {
+        let op = "windows";
+        let generation = self.series.generation();
+        let txn = self.db().begin_read().map_err(|e| store_err(op, e))?;
+        let t = txn.open_table(METRIC_POINTS).map_err(|e| store_err(op, e))?;
+        let mut out = BTreeMap::new();
+        for key in service_keys {
+            let reference =
+                format!("metric_points?service_key={key}&from={}&to={}", from.to_rfc3339(), to.to_rfc3339());
+            out.insert(
+                key.clone(),
+                MetricWindow { reference, series: self.series_in(&t, key, from, to, op, generation)? },
+            );
+        }
+        Ok(out)
+    }
+
+    async fn baselines_many(
+        &self,
+        service_keys: &[String],
+        ranges: &[(Timestamp, Timestamp)],
+    ) -> StoreResult<BTreeMap<String, MetricBaselines>> {
+        let op = "baselines_many";
+        let (Some(from), Some(to)) = (ranges.iter().map(|r| r.0).min(), ranges.iter().map(|r| r.1).max()) else {
+            return Ok(BTreeMap::new());
+        };
+        let generation = self.series.generation();
+        let txn = self.db().begin_read().map_err(|e| store_err(op, e))?;
+        let t = txn.open_table(METRIC_POINTS).map_err(|e| store_err(op, e))?;
+        let mut spans: Vec<(i64, i64)> = ranges.iter().map(|(a, b)| (millis(*a), millis(*b))).collect();
+        spans.sort_unstable();
+        let mut out = BTreeMap::new();
+        for key in service_keys {
+            let all = self.all_points(&t, key, op, generation)?;
+            let mut values = Vec::new();
+            let baselines = all
+                .iter()
+                .filter_map(|(metric, points)| {
+                    values.clear();
+                    // Each range is a slice of the sorted points; overlapping ranges count a point once.
+                    let mut done = i64::MIN;
+                    for &(a, b) in &spans {
+                        let a = a.max(done);
+                        if a >= b {
+                            continue;
+                        }
+                        let start = points.partition_point(|p| p.0 < a);
+                        let end = points.partition_point(|p| p.0 < b);
+                        values.extend(points[start..end].iter().map(|p| p.1));
+                        done = b;
+                    }
+                    Baseline::from_values(&values).map(|b| (metric.clone(), b))
+                })
+                .collect();
+            let reference = format!(
+                "metric_points/baseline?service_key={key}&from={}&to={}&ranges={}",
+                from.to_rfc3339(),
+                to.to_rfc3339(),
+                ranges.len()
+            );
+            out.insert(key.clone(), MetricBaselines { reference, baselines });
+        }
+        Ok(out)
     }
 
     async fn write_anomaly_features(&self, features: &[AnomalyFeature]) -> StoreResult<()> {

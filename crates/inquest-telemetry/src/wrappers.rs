@@ -1,5 +1,6 @@
 //! One wrapper per port: the same trait, every method delegated through `observe_call`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -181,6 +182,22 @@ impl MetricStore for ObservedMetrics {
     ) -> StoreResult<MetricBaselines> {
         let call = self.inner.baselines_over(service_key, ranges);
         observe_call(&self.observer, "baselines_over", Key::ServiceKey(service_key), call).await
+    }
+    async fn windows(
+        &self,
+        service_keys: &[String],
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<BTreeMap<String, MetricWindow>> {
+        observe_call(&self.observer, "windows", Key::None, self.inner.windows(service_keys, from, to)).await
+    }
+    async fn baselines_many(
+        &self,
+        service_keys: &[String],
+        ranges: &[(Timestamp, Timestamp)],
+    ) -> StoreResult<BTreeMap<String, MetricBaselines>> {
+        let call = self.inner.baselines_many(service_keys, ranges);
+        observe_call(&self.observer, "baselines_many", Key::None, call).await
     }
     async fn write_anomaly_features(&self, features: &[AnomalyFeature]) -> StoreResult<()> {
         let call = self.inner.write_anomaly_features(features);

@@ -43,6 +43,21 @@ impl MetricStore for DownMetrics {
     async fn baselines(&self, _: &str, _: Timestamp, _: Timestamp) -> StoreResult<MetricBaselines> {
         Err(down("baselines"))
     }
+    async fn windows(
+        &self,
+        _: &[String],
+        _: Timestamp,
+        _: Timestamp,
+    ) -> StoreResult<std::collections::BTreeMap<String, MetricWindow>> {
+        Err(down("windows"))
+    }
+    async fn baselines_many(
+        &self,
+        _: &[String],
+        _: &[(Timestamp, Timestamp)],
+    ) -> StoreResult<std::collections::BTreeMap<String, MetricBaselines>> {
+        Err(down("baselines_many"))
+    }
     async fn write_anomaly_features(&self, _: &[AnomalyFeature]) -> StoreResult<()> {
         Err(down("write_anomaly_features"))
     }
