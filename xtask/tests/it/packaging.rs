@@ -363,7 +363,8 @@ fn grafana_dashboard_queries_metrics_the_code_exports() -> Result<()> {
 
 #[test]
 fn env_example_lists_every_setting() -> Result<()> {
-    let settings = setting_variables(&read("crates/inquest-config/src/lib.rs")?)?;
+    let source = read("crates/inquest-config/src/lib.rs")? + &read("crates/inquest-config/src/telemetry.rs")?;
+    let settings = setting_variables(&source)?;
     ensure!(settings.len() > 20, "the settings parser found too few settings: {settings:?}");
     let example = read(".env.example")?;
     let mut listed = BTreeSet::new();
@@ -401,16 +402,25 @@ fn setting_variables(source: &str) -> Result<BTreeSet<String>> {
             .map(|(k, t)| (k.trim().to_string(), t.trim().trim_end_matches(',').to_string()))
             .collect())
     };
-    let mut vars = BTreeSet::new();
-    for (key, ty) in fields("Settings")? {
-        if ty.ends_with("Settings") {
-            for (field, _) in fields(&ty)? {
-                vars.insert(format!("INQUEST_{}_{}", key.to_uppercase(), field.to_uppercase()));
+    // Sections nest (`[telemetry.remote_write]` is `INQUEST_TELEMETRY_REMOTE_WRITE_*`).
+    fn expand(
+        fields: &dyn Fn(&str) -> Result<Vec<(String, String)>>,
+        prefix: &str,
+        ty: &str,
+        vars: &mut BTreeSet<String>,
+    ) -> Result<()> {
+        for (key, ty) in fields(ty)? {
+            let name = format!("{prefix}_{}", key.to_uppercase());
+            if ty.ends_with("Settings") {
+                expand(fields, &name, &ty, vars)?;
+            } else {
+                vars.insert(name);
             }
-        } else {
-            vars.insert(format!("INQUEST_{}", key.to_uppercase()));
         }
+        Ok(())
     }
+    let mut vars = BTreeSet::new();
+    expand(&fields, "INQUEST", "Settings", &mut vars)?;
     Ok(vars)
 }
 
