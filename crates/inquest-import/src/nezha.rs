@@ -564,7 +564,7 @@ mod tests {
     #[test]
     fn trace_rows_become_spans_and_a_child_before_its_parent_still_makes_a_call() {
         let tmp = tempfile::tempdir().expect("tmp");
-        let s = 1_674_981_769_000_000_000i64;
+        let s = 1_674_981_730_000_000_000i64; // 08:42:10 UTC, a second into a step of the metric clock
         let ms = 1_000_000i64;
         // Two pods of the gateway, one of travel; the travel span comes before the
         // gateway span it answers, and a same-service child adds no call.

@@ -133,7 +133,7 @@ fn nezha_traces_replace_the_star_with_the_call_graph_and_its_edge_series() {
         })
         .map(|(t, _, _, v)| (*t, *v))
         .collect();
-    let (before, after): (Vec<_>, Vec<_>) = p50.iter().partition(|(t, _)| *t < traced.window_start);
+    let (before, after): (Vec<(chrono::DateTime<chrono::Utc>, f64)>, Vec<_>) = p50.iter().partition(|(t, _)| *t < traced.window_start);
     assert_eq!((before.len(), after.len()), (1, 2), "{p50:?}");
     assert!(before[0].1 < 0.05 && after.iter().all(|(_, v)| *v > 0.3), "{p50:?}");
     // A day without traces keeps the star over every service.
