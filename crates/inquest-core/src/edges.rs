@@ -217,10 +217,11 @@ mod tests {
 
     #[test]
     fn a_service_graph_series_is_judged_against_its_level_before() {
-        let slow = edge("c/n/orders", "checkout", 0.02, 0.2);
+        let slow = edge("c/n/orders", "checkout", 0.02, 0.08);
         assert_eq!((slow.caller.as_str(), slow.kind), ("checkout", MetricKind::Latency));
-        assert!((slow.degradation - 10f64.log2() / 3.0).abs() < 1e-9, "{slow:?}");
-        assert_eq!(slow.describe(), "latency 10.0x");
+        assert!((slow.degradation - 2.0 / 3.0).abs() < 1e-9, "{slow:?}");
+        assert_eq!(slow.describe(), "latency 4.0x");
+        assert_eq!(edge("c/n/orders", "checkout", 0.02, 0.2).degradation, 1.0, "8 times and more is full");
         assert!(!edge("c/n/orders", "checkout", 0.02, 0.025).degraded());
         // One slow bucket is not a sustained degradation.
         let name = r#"service_graph_latency_p99_seconds{client="checkout"}"#;
