@@ -166,7 +166,7 @@ pub fn import_nezha(root: &Path) -> Result<Vec<ImportedCase>, ImportError> {
             }
             // The call graph and the edge series from the traces of the case's period.
             let own: Vec<&TraceFile> =
-                traces.iter().filter(|f| f.overlaps(from, we) && !f.within(|ts| in_other_fault(ts))).collect();
+                traces.iter().filter(|f| f.overlaps(from, we) && !f.within(in_other_fault)).collect();
             let fault_free: Vec<&TraceFile> = construct_traces.iter().filter(|f| f.overlaps(from, ws)).collect();
             let mut case_services: Vec<String> = services.clone();
             let edges = if own.is_empty() {
@@ -348,7 +348,8 @@ fn metric_step(series: &Series) -> Duration {
 /// Where within a step the metric clock ticks (the rows of 08:41:09, 08:42:09: 9 s);
 /// the trace files are cut on the same clock, so the edge buckets start there too.
 fn clock_phase(series: &Series, step: Duration) -> Duration {
-    let first = series.iter().filter(|((s, _), _)| s == FRONT_SERVICE).filter_map(|(_, p)| p.first()).map(|(t, _)| *t).min();
+    let first =
+        series.iter().filter(|((s, _), _)| s == FRONT_SERVICE).filter_map(|(_, p)| p.first()).map(|(t, _)| *t).min();
     let step_ms = step.num_milliseconds().max(1);
     first.map(|t| Duration::milliseconds(t.timestamp_millis().rem_euclid(step_ms))).unwrap_or_else(Duration::zero)
 }
@@ -405,7 +406,8 @@ fn read_trace_file(path: &Path) -> Result<Option<TraceFile>, ImportError> {
             .position(|h| h.trim() == name)
             .ok_or_else(|| ImportError::line(path, 1, format!("no '{name}' column in the header")))
     };
-    let (trace_col, span_col, parent_col, pod_col) = (col("TraceID")?, col("SpanID")?, col("ParentID")?, col("PodName")?);
+    let (trace_col, span_col, parent_col, pod_col) =
+        (col("TraceID")?, col("SpanID")?, col("ParentID")?, col("PodName")?);
     let (start_col, end_col) = (col("StartTimeUnixNano")?, col("EndTimeUnixNano")?);
     let mut record = csv::StringRecord::new();
     let mut spans = Vec::new();
@@ -428,9 +430,9 @@ fn read_trace_file(path: &Path) -> Result<Option<TraceFile>, ImportError> {
         };
         let time = |i: usize, what: &str| -> Result<DateTime<Utc>, ImportError> {
             let v = cell(i);
-            v.parse::<i64>().map(DateTime::from_timestamp_nanos).map_err(|_| {
-                ImportError::line(path, line, format!("{what} '{v}' is not nanoseconds since the epoch"))
-            })
+            v.parse::<i64>()
+                .map(DateTime::from_timestamp_nanos)
+                .map_err(|_| ImportError::line(path, line, format!("{what} '{v}' is not nanoseconds since the epoch")))
         };
         let start = time(start_col, "StartTimeUnixNano")?;
         let end = time(end_col, "EndTimeUnixNano")?;
@@ -597,12 +599,17 @@ mod tests {
         assert!(g.points.is_empty(), "{:?}", g.points);
         // Over a covered minute, the call's latency is what the caller waited (250 ms).
         let mut whole = TraceFile { spans: files[0].spans.clone(), covers: files[0].covers };
-        whole.covers = (DateTime::from_timestamp_nanos(s) - Duration::seconds(1), DateTime::from_timestamp_nanos(s) + Duration::seconds(60));
+        whole.covers = (
+            DateTime::from_timestamp_nanos(s) - Duration::seconds(1),
+            DateTime::from_timestamp_nanos(s) + Duration::seconds(60),
+        );
         let g = derive_graph(&[&whole], Duration::seconds(60), Duration::seconds(9));
         let p50 = g
             .points
             .iter()
-            .find(|p| p.1 == "ts-travel-service" && p.2 == r#"service_graph_latency_p50_seconds{client="ts-gateway-service"}"#)
+            .find(|p| {
+                p.1 == "ts-travel-service" && p.2 == r#"service_graph_latency_p50_seconds{client="ts-gateway-service"}"#
+            })
             .expect("p50 on the callee");
         assert!((p50.3 - 0.25).abs() < 1e-9, "{p50:?}");
         assert_eq!(p50.0.timestamp() % 60, 9, "buckets start on the metric clock");
@@ -611,7 +618,11 @@ mod tests {
     #[test]
     fn a_bad_trace_row_names_file_and_line() {
         let tmp = tempfile::tempdir().expect("tmp");
-        let path = write_file(tmp.path(), "08_43_trace.csv", "t1,a,root,ts-a-service-1-2,/*,1,2,1\nt1,b,a,ts-b-service-1-2,x,soon,3,1\n");
+        let path = write_file(
+            tmp.path(),
+            "08_43_trace.csv",
+            "t1,a,root,ts-a-service-1-2,/*,1,2,1\nt1,b,a,ts-b-service-1-2,x,soon,3,1\n",
+        );
         let err = read_trace_file(&path).expect_err("bad time").to_string();
         assert!(err.contains("08_43_trace.csv line 3") && err.contains("StartTimeUnixNano 'soon'"), "{err}");
         std::fs::write(&path, "TraceID,SpanID,PodName\nt1,a,p\n").expect("write");

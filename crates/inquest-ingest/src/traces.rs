@@ -177,7 +177,13 @@ impl ServiceGraph {
                         me.answered = true;
                     }
                     let seconds = call_seconds(span.kind, span.seconds(), &child);
-                    self.call(span.service.clone(), child.service.clone(), child.start, seconds, span.error || child.error);
+                    self.call(
+                        span.service.clone(),
+                        child.service.clone(),
+                        child.start,
+                        seconds,
+                        span.error || child.error,
+                    );
                     calls += 1;
                 }
             }

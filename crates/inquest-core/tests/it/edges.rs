@@ -22,7 +22,11 @@ fn start() -> DateTime<Utc> {
 fn write_case(dir: &Path, edges: bool) {
     std::fs::create_dir_all(dir).expect("mkdir");
     let files = [
-        ("case.json", r#"{ "id": "edges-store-slow", "description": "store slow", "cluster": "c1", "namespace": "shop" }"#.to_string()),
+        (
+            "case.json",
+            r#"{ "id": "edges-store-slow", "description": "store slow", "cluster": "c1", "namespace": "shop" }"#
+                .to_string(),
+        ),
         (
             "services.json",
             r#"[{ "name": "frontend", "kind": "service" }, { "name": "api", "kind": "service" },
@@ -43,7 +47,10 @@ fn write_case(dir: &Path, edges: bool) {
                 (start() + Duration::minutes(20)).to_rfc3339()
             ),
         ),
-        ("truth.json", r#"{ "service": "store", "hypothesis_type": "dependency", "culprit": null, "notes": "" }"#.to_string()),
+        (
+            "truth.json",
+            r#"{ "service": "store", "hypothesis_type": "dependency", "culprit": null, "notes": "" }"#.to_string(),
+        ),
     ];
     for (name, text) in files {
         std::fs::write(dir.join(name), text).expect("write");
@@ -59,9 +66,12 @@ fn write_case(dir: &Path, edges: bool) {
         }
         // Edge series only around the incident, as traces of a few minutes give them.
         if edges && m >= -1 {
-            for (callee, caller, before, slow) in
-                [("store", "api", 0.01, 0.2), ("store", "worker", 0.01, 0.2), ("api", "frontend", 0.05, 0.25), ("worker", "frontend", 0.05, 0.25)]
-            {
+            for (callee, caller, before, slow) in [
+                ("store", "api", 0.01, 0.2),
+                ("store", "worker", 0.01, 0.2),
+                ("api", "frontend", 0.05, 0.25),
+                ("worker", "frontend", 0.05, 0.25),
+            ] {
                 let v = if after { slow } else { before };
                 writeln!(csv, "{ts},{callee},\"service_graph_latency_p50_seconds{{client=\"\"{caller}\"\"}}\",{v}")
                     .expect("write");

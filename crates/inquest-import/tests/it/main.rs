@@ -103,7 +103,8 @@ fn nezha_layout(root: &Path) {
             let ms = if slow { 400 } else { 20 } * 1_000_000;
             let id = format!("t{file}x{i}");
             // The callee's span first: its parent arrives after it.
-            writeln!(body, "{id},c,g2,{},/api/v1/trips,{},{},0", pods[1], s + 2_000_000, s + 2_000_000 + ms).expect("w");
+            writeln!(body, "{id},c,g2,{},/api/v1/trips,{},{},0", pods[1], s + 2_000_000, s + 2_000_000 + ms)
+                .expect("w");
             writeln!(body, "{id},g1,root,{},/*,{s},{},0", pods[0], s + ms + 5_000_000).expect("w");
             writeln!(body, "{id},g2,g1,{},HTTP POST,{},{},0", pods[0], s + 1_000_000, s + ms + 4_000_000).expect("w");
         }
@@ -133,7 +134,8 @@ fn nezha_traces_replace_the_star_with_the_call_graph_and_its_edge_series() {
         })
         .map(|(t, _, _, v)| (*t, *v))
         .collect();
-    let (before, after): (Vec<(chrono::DateTime<chrono::Utc>, f64)>, Vec<_>) = p50.iter().partition(|(t, _)| *t < traced.window_start);
+    let (before, after): (Vec<(chrono::DateTime<chrono::Utc>, f64)>, Vec<_>) =
+        p50.iter().partition(|(t, _)| *t < traced.window_start);
     assert_eq!((before.len(), after.len()), (1, 2), "{p50:?}");
     assert!(before[0].1 < 0.05 && after.iter().all(|(_, v)| *v > 0.3), "{p50:?}");
     // A day without traces keeps the star over every service.
