@@ -314,6 +314,37 @@ pub fn diff_similarity(score: Option<f32>) -> Factor {
     }
 }
 
+/// Localisation from the calls between services (`edges`): calls into the service that
+/// degraded as its callers saw them raise it (in full from two callers on), its own
+/// calls into a degraded service (what it waits on) lower it; neutral (0.5) when the
+/// calls into and out of it held their level. Only for a service the edges touch.
+pub fn edge_evidence(view: &crate::edges::EdgeView, service: &str) -> Factor {
+    let callee = view.callee_evidence();
+    let victim = view.victim_evidence();
+    let mut why = Vec::new();
+    if !view.degraded_callers.is_empty() {
+        let seen: Vec<String> =
+            view.degraded_callers.iter().take(3).map(|(caller, e)| format!("{caller}: {}", e.describe())).collect();
+        why.push(format!(
+            "calls into {service} degraded as {} of its {} caller(s) saw them ({})",
+            view.degraded_callers.len(),
+            view.callers.len(),
+            seen.join(", ")
+        ));
+    }
+    if let Some(out) = view.outbound() {
+        why.push(format!(
+            "its own calls into {} degraded ({}): it waits on them",
+            inquest_domain::service_name_of(&out.callee_key),
+            out.describe()
+        ));
+    }
+    if why.is_empty() {
+        why.push(format!("the calls into and out of {service} held their level"));
+    }
+    Factor::new("edge_evidence", 0.5 + 0.5 * callee - 0.5 * victim, 2.0, why.join("; "))
+}
+
 /// Completeness of the evidence: each store that could not answer lowers it.
 pub fn evidence_quality(gaps: usize) -> Factor {
     let value = (1.0 - 0.25 * gaps as f64).max(0.0);

@@ -53,6 +53,8 @@ pub struct Gathered {
     pub gap_evidence: Vec<EvidenceId>,
     /// Priors from human feedback on earlier incidents (`feedback::gather_priors`).
     pub priors: crate::feedback::Priors,
+    /// The calls between services, from service-graph series (`edges`); empty without traces.
+    pub edges: Vec<(crate::edges::EdgeHealth, Option<EvidenceId>)>,
 }
 
 /// A scored candidate before it becomes a stored hypothesis.
@@ -142,6 +144,18 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
     };
     // Best change timing per service, for "unexplained by change".
     let mut change_timing: BTreeMap<String, f64> = BTreeMap::new();
+    // What the calls between services say (only for services the edges touch).
+    let radius_keys: Vec<&str> = g.radius.iter().map(|r| r.key.as_str()).collect();
+    let edge_views = crate::edges::views(g.edges.iter().map(|(e, _)| e), &radius_keys);
+    let edge_factor = |key: &str| edge_views.get(key).map(|v| factors::edge_evidence(v, service_name_of(key)));
+    let edge_evidence = |key: &str| -> Vec<EvidenceId> {
+        let name = service_name_of(key);
+        g.edges
+            .iter()
+            .filter(|(e, _)| e.degraded() && (e.callee_key == key || e.caller == name))
+            .filter_map(|(_, ev)| *ev)
+            .collect()
+    };
 
     let mut out = Vec::new();
 
@@ -163,7 +177,7 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
         let (prec, prec_ev) = precedent(key, HypothesisType::Release);
         let entry = change_timing.entry(key.to_string()).or_insert(0.0);
         *entry = entry.max(timing.value * risk.value.max(0.3));
-        let fs = vec![
+        let mut fs = vec![
             timing,
             anomaly,
             factors::topology_distance(distance_of(key), name),
@@ -172,7 +186,9 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
             prec,
             quality.clone(),
         ];
+        fs.extend(edge_factor(key));
         let mut ev = vec![d.record_evidence];
+        ev.extend(edge_evidence(key));
         ev.extend(d.files.iter().map(|(_, e)| *e));
         ev.extend(d.diff_match.map(|m| m.1));
         ev.extend(view.map(|v| v.evidence(any)).unwrap_or_default());
@@ -214,7 +230,7 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
         if c.service_key.is_none() {
             distance = Factor::new("topology_distance", 0.6, 1.0, "cluster-wide change: touches every service");
         }
-        let fs = vec![
+        let mut fs = vec![
             timing,
             factors::anomaly_strength(
                 best.map(Signal::effective_strength).unwrap_or(0.0),
@@ -226,7 +242,9 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
             prec,
             quality.clone(),
         ];
+        fs.extend(edge_factor(&key));
         let mut ev = vec![c.record_evidence];
+        ev.extend(edge_evidence(&key));
         ev.extend(view.map(|v| v.evidence(any)).unwrap_or_default());
         ev.extend(g.topology_evidence);
         ev.extend(prec_ev);
@@ -310,19 +328,31 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
         // dependency / db: something downstream (or the origin, when it is a database) degraded.
         let is_db = v.reach.kind == NodeKind::Database;
         if v.reach.direction == Direction::Downstream || (is_db && v.reach.direction == Direction::Origin) {
-            let own = v.strength(degraded);
+            let own_signals = v.strength(degraded);
+            // The calls into it, as its callers saw them, are its symptoms too.
+            let inbound = edge_views.get(key).and_then(|e| e.inbound()).filter(|e| e.degradation > own_signals);
+            let own = own_signals.max(inbound.map(|e| e.degradation).unwrap_or(0.0));
             if own >= ANOMALOUS {
                 let sym = v.best(degraded);
                 let own_onset = v.onset(degraded);
                 let others = others_onset(&|s: &Signal| s.service_key != key);
                 let t = if is_db { HypothesisType::Db } else { HypothesisType::Dependency };
                 let (prec, prec_ev) = precedent(key, t);
-                let mut fs = vec![
-                    factors::anomaly_strength(
+                let anomaly = match inbound {
+                    Some(e) => Factor::new(
+                        "anomaly_strength",
+                        own,
+                        3.0,
+                        format!("calls from {} into {name}: {}", e.caller, e.describe()),
+                    ),
+                    None => factors::anomaly_strength(
                         own,
                         sym.map(|s| s.z).unwrap_or(0.0),
                         &format!("{name} {}", sym.map(|s| s.metric_name.as_str()).unwrap_or("")),
                     ),
+                };
+                let mut fs = vec![
+                    anomaly,
                     factors::onset_order(lead(own_onset, others), name),
                     factors::isolation(downstream_max, own, name),
                     unexplained.clone(),
@@ -339,22 +369,21 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
                 if !is_db && own_share >= ANOMALOUS {
                     fs.push(factors::not_resource_bound(own_share, name));
                 }
+                fs.extend(edge_factor(key));
                 let mut ev = v.evidence(moved);
+                ev.extend(edge_evidence(key));
                 ev.extend(g.topology_evidence);
                 ev.extend(prec_ev);
                 let what = if is_db { "database" } else { "dependency" };
-                out.push(candidate(
-                    t,
-                    key,
-                    None,
-                    format!(
+                let title = match inbound {
+                    Some(e) => format!("{what} {name} degraded: calls from {} {}", e.caller, e.describe()),
+                    None => format!(
                         "{what} {name} degraded: {} moved {:.1} sigma",
                         sym.map(|s| s.metric_name.as_str()).unwrap_or("?"),
                         sym.map(|s| s.z).unwrap_or(0.0)
                     ),
-                    fs,
-                    ev,
-                ));
+                };
+                out.push(candidate(t, key, None, title, fs, ev));
             }
         }
 
@@ -393,7 +422,7 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
                 o.kind.is_symptom() || (o.service_key != key && o.kind != MetricKind::Other)
             });
             let (prec, prec_ev) = precedent(key, HypothesisType::Infra);
-            let fs = vec![
+            let mut fs = vec![
                 factors::anomaly_strength(s.effective_strength(), s.z, &format!("{name} {}", s.metric_name)),
                 factors::onset_order(lead(s.onset, others), name),
                 unexplained.clone(),
@@ -403,7 +432,9 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
                 prec,
                 quality.clone(),
             ];
+            fs.extend(edge_factor(key));
             let mut ev = v.evidence(|k| k.is_saturation() || k.is_symptom());
+            ev.extend(edge_evidence(key));
             ev.extend(g.topology_evidence);
             ev.extend(prec_ev);
             out.push(candidate(

@@ -302,12 +302,38 @@ pub async fn investigate(
         if metrics_backend == "clickhouse" { EvidenceKind::ClickhouseQuery } else { EvidenceKind::MetricQuery };
     let mut by_source: BTreeMap<BaselineSource, usize> = BTreeMap::new();
     let mut without_history: Vec<String> = Vec::new();
+    let mut edges: Vec<(crate::edges::EdgeHealth, Option<EvidenceId>)> = Vec::new();
     for (key, history, same_time, win) in fetched {
         for series in &win.series {
             let chosen = baseline::choose(
                 history.baselines.get(&series.metric_name),
                 same_time.as_ref().and_then(|s| s.baselines.get(&series.metric_name)),
             );
+            let meaning = catalogue.lookup(&series.metric_name);
+            // A service-graph series (calls into this service from a `client`) is judged
+            // per edge too, against its history or its own points before the incident.
+            let edge =
+                crate::edges::assess(&key, &series.metric_name, &meaning, &series.points, ws, chosen.map(|(_, b)| b));
+            let is_edge = edge.is_some();
+            if let Some(edge) = edge {
+                let ev = edge.degraded().then(|| {
+                    gaps.collector.add(
+                        metric_kind,
+                        metrics_backend,
+                        format!("{}&metric={}", win.reference, series.metric_name),
+                        json!({
+                            "service_key": key,
+                            "metric_name": edge.metric_name,
+                            "caller": edge.caller,
+                            "kind": edge.kind,
+                            "before": round3(edge.before),
+                            "sustained": round3(edge.after),
+                            "degradation": round3(edge.degradation),
+                        }),
+                    )
+                });
+                edges.push((edge, ev));
+            }
             // Without history, the window's own points before the incident are the
             // baseline (datasets with a few rows only), and the gap is said.
             let fallback;
@@ -320,6 +346,8 @@ pub async fn investigate(
                     };
                     (src, b, reference.unwrap_or_default())
                 }
+                // An edge series without history was judged as an edge above.
+                None if is_edge => continue,
                 None => {
                     if !without_history.contains(&key) {
                         without_history.push(key.clone());
@@ -336,7 +364,6 @@ pub async fn investigate(
                 }
             };
             *by_source.entry(source).or_default() += 1;
-            let meaning = catalogue.lookup(&series.metric_name);
             let Some(sig) = signals::detect(&key, &series.metric_name, &meaning, b, &series.points, pre_level_at)
             else {
                 continue;
@@ -552,6 +579,7 @@ pub async fn investigate(
         topology_evidence,
         gap_evidence: gap_list.iter().map(|g| g.evidence_id).collect(),
         priors,
+        edges,
     };
     let ranked = hypotheses::build(&gathered);
     let hypotheses = hypotheses::to_hypotheses(incident_id, &ranked);

@@ -3,6 +3,7 @@
 //! only as `inquest_ports` traits; no store client is linked into this crate.
 
 pub mod baseline;
+pub mod edges;
 pub mod evidence;
 pub mod factors;
 pub mod feedback;

@@ -194,7 +194,7 @@ impl Catalogue {
 
     /// The meaning of a metric name; `MetricKind::Other` (either direction) when unknown.
     pub fn lookup(&self, metric_name: &str) -> MetricSemantics {
-        let name = normalize(metric_name);
+        let name = normalize(without_labels(metric_name));
         if let Some(s) = self.exact.get(&name) {
             return s.clone();
         }
@@ -231,6 +231,16 @@ impl Catalogue {
             },
             None => MetricSemantics { unit: unit_of(&tokens), ..MetricSemantics::unknown() },
         }
+    }
+}
+
+/// A series name without its trailing `{labels}` (`service_graph_error_ratio{client="web"}`
+/// means what `service_graph_error_ratio` means).
+fn without_labels(series: &str) -> &str {
+    let s = series.trim();
+    match s.find('{') {
+        Some(open) if open > 0 && s.ends_with('}') => &s[..open],
+        _ => s,
     }
 }
 

@@ -5,7 +5,8 @@
 //! Formats: `rcaeval` (wide CSV with a `time` column and `<service>_<metric>`
 //! columns, `inject_time.txt` beside it), `petshop` (three header rows, `target.json`,
 //! `graph.csv` adjacency, `noissue/` normal data) and `nezha` (per-pod metric CSVs,
-//! `fault_list.json` labels keyed by hour, `construct_data/` fault-free data).
+//! `fault_list.json` labels keyed by hour, `construct_data/` fault-free data, per-minute
+//! trace CSVs turned into the call graph and its edge series by `inquest_ingest::traces`).
 //! Everything is parsed and validated in memory first; cases are then written to a
 //! temporary directory and renamed into place, so nothing is half-imported.
 

@@ -2,7 +2,9 @@
 //! belongs to another service is one call from the parent's service to its own; a
 //! client span nobody answered (a database, a third-party API) is a call to the peer it
 //! names. Calls are counted per edge and, per time bucket, turned into request rate,
-//! error ratio and latency series of the called service, labelled with the caller.
+//! error ratio and latency series of the called service, labelled with the caller. A
+//! call lasts as long as the caller's client span when the parent is one (what the
+//! caller waited, network included), else as long as the callee's span.
 //!
 //! Spans of one trace arrive in any order and across deliveries, so a span whose
 //! parent has not been seen waits (up to `wait`) for it; `drain` writes out the
@@ -147,7 +149,8 @@ impl ServiceGraph {
                     if parent.service != span.service {
                         parent.answered = true;
                         let (from, error) = (parent.service.clone(), parent.error || span.error);
-                        self.call(from, span.service.clone(), span.start, span.seconds(), error);
+                        let seconds = call_seconds(parent.kind, parent.seconds, &span);
+                        self.call(from, span.service.clone(), span.start, seconds, error);
                         calls += 1;
                     }
                 }
@@ -173,11 +176,12 @@ impl ServiceGraph {
                     if let Some(me) = self.seen.get_mut(&key) {
                         me.answered = true;
                     }
+                    let seconds = call_seconds(span.kind, span.seconds(), &child);
                     self.call(
                         span.service.clone(),
                         child.service.clone(),
                         child.start,
-                        child.seconds(),
+                        seconds,
                         span.error || child.error,
                     );
                     calls += 1;
@@ -286,6 +290,12 @@ impl ServiceGraph {
     }
 }
 
+/// How long one call took: as the caller waited for it (its client span, network and
+/// queueing included) when the parent is a client span, else as the callee served it.
+fn call_seconds(parent_kind: SpanKind, parent_seconds: f64, child: &Span) -> f64 {
+    if parent_kind == SpanKind::Client { parent_seconds } else { child.seconds() }
+}
+
 /// Nearest-rank quantile of sorted values; 0 for none.
 fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
@@ -333,8 +343,9 @@ mod tests {
         assert_eq!(d.edges[0].calls, 1);
         let rate = d.points.iter().find(|p| p.metric_name == r#"service_graph_request_rate{client="checkout"}"#);
         assert_eq!(rate.map(|p| (p.service_key.as_str(), p.value)), Some(("payments", 1.0 / 60.0)));
+        // The caller's client span (300 ms, network included) is the call's duration.
         let p99 = d.points.iter().find(|p| p.metric_name.starts_with(metric::LATENCY_P99)).expect("p99");
-        assert!((p99.value - 0.2).abs() < 1e-9);
+        assert!((p99.value - 0.3).abs() < 1e-9);
     }
 
     #[test]
