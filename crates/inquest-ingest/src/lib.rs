@@ -3,3 +3,4 @@
 //! here, the routes and the writes in the server.
 
 pub mod traces;
+pub mod otlp;
