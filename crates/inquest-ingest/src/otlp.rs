@@ -372,7 +372,7 @@ mod tests {
 
     use super::*;
     use opentelemetry_proto::tonic::resource::v1::Resource;
-    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Status};
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span as ProtoSpan, Status};
 
     fn kv(key: &str, value: any_value::Value) -> KeyValue {
         KeyValue { key: key.into(), value: Some(AnyValue { value: Some(value) }) }
@@ -382,8 +382,8 @@ mod tests {
         kv(key, any_value::Value::StringValue(v.into()))
     }
 
-    fn proto_span(id: u8, parent: Option<u8>, kind: span::SpanKind, attributes: Vec<KeyValue>) -> span::Span {
-        span::Span {
+    fn proto_span(id: u8, parent: Option<u8>, kind: span::SpanKind, attributes: Vec<KeyValue>) -> ProtoSpan {
+        ProtoSpan {
             trace_id: vec![7; 16],
             span_id: vec![id; 8],
             parent_span_id: parent.map(|p| vec![p; 8]).unwrap_or_default(),
@@ -396,7 +396,7 @@ mod tests {
         }
     }
 
-    fn request(resource: Vec<KeyValue>, spans: Vec<span::Span>) -> ExportTraceServiceRequest {
+    fn request(resource: Vec<KeyValue>, spans: Vec<ProtoSpan>) -> ExportTraceServiceRequest {
         ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {
                 resource: Some(Resource { attributes: resource, dropped_attributes_count: 0 }),
@@ -412,10 +412,11 @@ mod tests {
         assert_eq!(Encoding::of_content_type("Application/JSON; charset=utf-8"), Some(Encoding::Json));
         assert_eq!(Encoding::of_content_type("text/plain"), None);
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        gz.write_all(b"hello").expect("gzip");
+        gz.write_all(&[b'a'; 1000]).expect("gzip");
         let gz = gz.finish().expect("gzip");
-        assert_eq!(decompress(&gz, Some("gzip"), 100).expect("gunzip"), b"hello");
-        assert_eq!(decompress(&gz, Some("gzip"), 4), Err(OtlpError::TooLarge { limit: 4, decompressed: true }));
+        assert!(gz.len() < 100);
+        assert_eq!(decompress(&gz, Some("gzip"), 1000).expect("gunzip"), vec![b'a'; 1000]);
+        assert_eq!(decompress(&gz, Some("gzip"), 999), Err(OtlpError::TooLarge { limit: 999, decompressed: true }));
         assert_eq!(decompress(b"hello", None, 4), Err(OtlpError::TooLarge { limit: 4, decompressed: false }));
         assert!(matches!(decompress(b"hello", Some("gzip"), 100), Err(OtlpError::Malformed { .. })));
         assert_eq!(decompress(b"x", Some("br"), 100), Err(OtlpError::UnsupportedEncoding("br".into())));

@@ -276,9 +276,9 @@ impl ServiceGraph {
         self.drain(far, far)
     }
 
-    /// Spans held: seen (for their children) plus waiting for a parent.
+    /// Spans held (for their children, or waiting for a parent).
     pub fn held(&self) -> usize {
-        self.seen.len() + self.orphaned
+        self.seen.len()
     }
 
     /// Distinct edges called since the graph was created.
@@ -287,45 +287,43 @@ impl ServiceGraph {
     }
 
     /// Drop the spans that ended first until at most `keep` are held; how many were
-    /// dropped. Calls already counted stay; a dropped span's later children or an
-    /// unanswered client call among them are lost.
+    /// dropped. Calls already counted stay; a dropped span's later children, or an
+    /// unanswered client call among them, are lost.
     pub fn shed_oldest(&mut self, keep: usize) -> usize {
         let held = self.held();
         if held <= keep {
             return 0;
         }
+        let excess = held - keep;
         let mut ends: Vec<Timestamp> = self.seen.values().map(|s| s.end).collect();
-        ends.extend(self.orphans.values().flatten().map(|c| c.end));
         // The end time of the last span to drop: everything ending before it goes, and
         // as many ending exactly at it as are needed.
-        let excess = held - keep;
         let (_, threshold, _) = ends.select_nth_unstable(excess - 1);
         let threshold = *threshold;
-        let before = ends.iter().filter(|e| **e < threshold).count();
-        let mut at_threshold = excess - before;
-        let mut dropped = 0;
+        let mut at_threshold = excess - ends.iter().filter(|e| **e < threshold).count();
         self.seen.retain(|_, s| {
-            let drop = s.end < threshold || (s.end == threshold && at_threshold > 0);
-            if drop {
-                at_threshold -= usize::from(s.end == threshold);
-                dropped += 1;
+            if s.end < threshold {
+                return false;
             }
-            !drop
+            if s.end == threshold && at_threshold > 0 {
+                at_threshold -= 1;
+                return false;
+            }
+            true
         });
-        let mut orphans_dropped = 0;
-        self.orphans.retain(|_, children| {
+        // A waiting span dropped from `seen` goes from the waiting ones too.
+        let seen = &self.seen;
+        let mut gone = 0;
+        self.orphans.retain(|(trace, _), children| {
             children.retain(|c| {
-                let drop = c.end < threshold || (c.end == threshold && at_threshold > 0);
-                if drop {
-                    at_threshold -= usize::from(c.end == threshold);
-                    orphans_dropped += 1;
-                }
-                !drop
+                let keep = seen.contains_key(&(trace.clone(), c.span_id.clone()));
+                gone += usize::from(!keep);
+                keep
             });
             !children.is_empty()
         });
-        self.orphaned -= orphans_dropped;
-        dropped + orphans_dropped
+        self.orphaned -= gone;
+        excess
     }
 }
 
@@ -428,7 +426,9 @@ mod tests {
         assert_eq!(g.shed_oldest(12), 0);
         assert_eq!(g.shed_oldest(8), 4);
         assert_eq!(g.held(), 8);
-        // Ends 0, 1 (twice) and 2 went; a child of r5 still makes a call.
+        // Ends 0, 1 (twice: r1 and the waiting y) and 2 went; x still waits, and its
+        // parent arriving now makes a call; a child of r5 too.
+        assert_eq!(g.add([span("lost", None, "web", SpanKind::Client, 0, 0)]), 1, "x waited");
         assert_eq!(g.add([span("c5", Some("r5"), "api", SpanKind::Server, 5, 0)]), 1);
         assert_eq!(g.add([span("c0", Some("r0"), "api", SpanKind::Server, 0, 0)]), 0, "r0 was dropped");
         let held = g.held();
