@@ -135,10 +135,6 @@ impl Pending {
             sum.1 = sum.1.saturating_add(c.errors);
         }
     }
-
-    fn calls(&self) -> Vec<EdgeCalls> {
-        self.calls.iter().map(|(edge, (calls, errors))| EdgeCalls { edge: edge.clone(), calls: *calls, errors: *errors }).collect()
-    }
 }
 
 struct Project {
@@ -243,7 +239,8 @@ impl Traces {
         for (project, pending) in work {
             let scoped = stores.for_project(&project);
             let mut back = Pending::default();
-            let points: Vec<MetricPoint> = pending.points.into_iter().collect();
+            let Pending { points, calls: pending_calls, nodes: pending_nodes } = pending;
+            let points: Vec<MetricPoint> = points.into_iter().collect();
             if !points.is_empty() {
                 match scoped.metrics.insert_points(&points).await {
                     Ok(()) => {
@@ -258,8 +255,11 @@ impl Traces {
                     }
                 }
             }
-            let calls = pending.calls();
-            let nodes: Vec<TopologyNode> = pending.nodes.values().cloned().collect();
+            let calls: Vec<EdgeCalls> = pending_calls
+                .iter()
+                .map(|(edge, (calls, errors))| EdgeCalls { edge: edge.clone(), calls: *calls, errors: *errors })
+                .collect();
+            let nodes: Vec<TopologyNode> = pending_nodes.values().cloned().collect();
             if !calls.is_empty() || !nodes.is_empty() {
                 let edges: Vec<DependsOn> = calls.iter().map(|c| c.edge.clone()).collect();
                 let written = async {
@@ -274,8 +274,8 @@ impl Traces {
                         tracing::warn!(%project, error = %e, edges = calls.len(), "service graph edges not written, kept for the next flush");
                         self.metrics.flush_failures.with_label_values(&["topology"]).inc();
                         flushed.failures.push((project.clone(), "topology"));
-                        back.calls = pending.calls;
-                        back.nodes = pending.nodes;
+                        back.calls = pending_calls;
+                        back.nodes = pending_nodes;
                     }
                 }
             }
