@@ -3,6 +3,7 @@
 mod gaps;
 mod history;
 mod ranking;
+mod service_graph;
 
 use std::path::{Path, PathBuf};
 
