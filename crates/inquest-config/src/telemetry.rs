@@ -86,9 +86,11 @@ impl TraceSettings {
             return Err(ConfigError::Invalid(format!("telemetry.traces.{key}: must be at least 1")));
         }
         // A day is longer than any trace: a larger value is a unit mistake.
-        for (key, value) in
-            [("bucket_seconds", self.bucket_seconds), ("wait_seconds", self.wait_seconds), ("flush_seconds", self.flush_seconds)]
-        {
+        for (key, value) in [
+            ("bucket_seconds", self.bucket_seconds),
+            ("wait_seconds", self.wait_seconds),
+            ("flush_seconds", self.flush_seconds),
+        ] {
             if value > 86_400 {
                 return Err(ConfigError::Invalid(format!(
                     "telemetry.traces.{key}: {value} is more than 86400 seconds (a day)"

@@ -424,14 +424,26 @@ mod tests {
 
     #[test]
     fn protobuf_spans_map_service_kind_error_and_peer() {
-        let resource = vec![s("service.name", "checkout"), s("k8s.cluster.name", "prod"), s("k8s.namespace.name", "shop")];
-        let mut failing = proto_span(2, Some(1), span::SpanKind::Server, vec![kv("http.response.status_code", any_value::Value::IntValue(503))]);
+        let resource =
+            vec![s("service.name", "checkout"), s("k8s.cluster.name", "prod"), s("k8s.namespace.name", "shop")];
+        let mut failing = proto_span(
+            2,
+            Some(1),
+            span::SpanKind::Server,
+            vec![kv("http.response.status_code", any_value::Value::IntValue(503))],
+        );
         failing.status = None;
         let mut status_error = proto_span(3, None, span::SpanKind::Internal, vec![]);
         status_error.status = Some(Status { message: "boom".into(), code: status::StatusCode::Error as i32 });
-        let db = proto_span(4, Some(3), span::SpanKind::Client, vec![s("db.system", "postgresql"), s("db.name", "orders")]);
+        let db =
+            proto_span(4, Some(3), span::SpanKind::Client, vec![s("db.system", "postgresql"), s("db.name", "orders")]);
         let peer = proto_span(5, Some(3), span::SpanKind::Client, vec![s("peer.service", "stripe")]);
-        let client_500 = proto_span(6, None, span::SpanKind::Client, vec![kv("http.status_code", any_value::Value::StringValue("500".into()))]);
+        let client_500 = proto_span(
+            6,
+            None,
+            span::SpanKind::Client,
+            vec![kv("http.status_code", any_value::Value::StringValue("500".into()))],
+        );
         let body = request(resource, vec![failing, status_error, db, peer, client_500]).encode_to_vec();
         let d = spans(decode(&body, Encoding::Protobuf).expect("decodes"));
         assert!(d.rejected.is_empty());
@@ -449,7 +461,11 @@ mod tests {
         assert!(!d.spans[4].error, "a 5xx seen by a client is the callee's error, not the caller's");
         assert_eq!(
             d.peers,
-            vec![TopologyNode { key: "prod/shop/postgresql:orders".into(), kind: NodeKind::Database, detail: Some("postgresql".into()) }]
+            vec![TopologyNode {
+                key: "prod/shop/postgresql:orders".into(),
+                kind: NodeKind::Database,
+                detail: Some("postgresql".into())
+            }]
         );
         assert!(response(&d, Encoding::Protobuf).is_empty(), "nothing rejected: an empty response");
     }
@@ -466,11 +482,15 @@ mod tests {
         backwards.end_time_unix_nano = 1;
         let good = proto_span(5, None, span::SpanKind::Server, vec![]);
         let mut req = request(vec![s("service.name", "api")], vec![no_ids, short_parent, no_times, backwards, good]);
-        req.resource_spans.extend(request(vec![], vec![proto_span(6, None, span::SpanKind::Server, vec![])]).resource_spans);
+        req.resource_spans
+            .extend(request(vec![], vec![proto_span(6, None, span::SpanKind::Server, vec![])]).resource_spans);
         let d = spans(req);
         assert_eq!(d.spans.len(), 1);
         assert_eq!(d.spans[0].service, "default/default/api");
-        assert_eq!(d.rejected, vec![(Rejection::InvalidIds, 2), (Rejection::InvalidTimes, 2), (Rejection::NoService, 1)]);
+        assert_eq!(
+            d.rejected,
+            vec![(Rejection::InvalidIds, 2), (Rejection::InvalidTimes, 2), (Rejection::NoService, 1)]
+        );
         let answer = ExportTraceServiceResponse::decode(response(&d, Encoding::Protobuf).as_slice()).expect("response");
         let partial = answer.partial_success.expect("partial success");
         assert_eq!(partial.rejected_spans, 5);

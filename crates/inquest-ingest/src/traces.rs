@@ -175,7 +175,13 @@ impl ServiceGraph {
                     if let Some(me) = self.seen.get_mut(&key) {
                         me.answered = true;
                     }
-                    self.call(span.service.clone(), child.service.clone(), child.start, child.seconds(), span.error || child.error);
+                    self.call(
+                        span.service.clone(),
+                        child.service.clone(),
+                        child.start,
+                        child.seconds(),
+                        span.error || child.error,
+                    );
                     calls += 1;
                 }
             }
@@ -421,7 +427,10 @@ mod tests {
         let mut g = ServiceGraph::new(Duration::seconds(60), Duration::seconds(30));
         // Ten roots ending at 0..9 s, two children waiting for parents never sent.
         g.add((0..10).map(|i| span(&format!("r{i}"), None, "web", SpanKind::Server, i, 0)));
-        g.add([span("x", Some("lost"), "api", SpanKind::Server, 20, 0), span("y", Some("lost"), "api", SpanKind::Server, 1, 0)]);
+        g.add([
+            span("x", Some("lost"), "api", SpanKind::Server, 20, 0),
+            span("y", Some("lost"), "api", SpanKind::Server, 1, 0),
+        ]);
         assert_eq!(g.held(), 12);
         assert_eq!(g.shed_oldest(12), 0);
         assert_eq!(g.shed_oldest(8), 4);

@@ -287,7 +287,11 @@ impl Traces {
             if let Some(p) = projects.get_mut(&project) {
                 let newer = std::mem::take(&mut p.pending);
                 back.points.extend(newer.points);
-                back.add_calls(newer.calls.into_iter().map(|(edge, (calls, errors))| EdgeCalls { edge, calls, errors }));
+                back.add_calls(newer.calls.into_iter().map(|(edge, (calls, errors))| EdgeCalls {
+                    edge,
+                    calls,
+                    errors,
+                }));
                 back.nodes.extend(newer.nodes);
                 self.bound(&mut back.points);
                 p.pending = back;

@@ -50,14 +50,16 @@ pub async fn post_traces(
     let bytes = match axum::body::to_bytes(body, limit).await {
         Ok(b) => b,
         Err(e) if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) => {
-            return Err(refused("too_large", ApiError::PayloadTooLarge(format!("the body is larger than {limit} bytes"))));
+            return Err(refused(
+                "too_large",
+                ApiError::PayloadTooLarge(format!("the body is larger than {limit} bytes")),
+            ));
         }
         Err(e) => return Err(refused("malformed", ApiError::field("body", format!("cannot read the body: {e}")))),
     };
     let coding = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok());
-    let request = otlp::decompress(&bytes, coding, limit)
-        .and_then(|plain| otlp::decode(&plain, encoding))
-        .map_err(|e| {
+    let request =
+        otlp::decompress(&bytes, coding, limit).and_then(|plain| otlp::decode(&plain, encoding)).map_err(|e| {
             let reason = e.reason();
             let api = match &e {
                 OtlpError::UnsupportedEncoding(_) => ApiError::UnsupportedMediaType(e.to_string()),

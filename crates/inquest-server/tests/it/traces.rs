@@ -42,7 +42,8 @@ fn app_with(config: TraceConfig, required: bool) -> App {
     let (ingest, stores) = in_memory(Policy::default_policy());
     let access_store = Arc::new(EmbeddedAccessStore::in_memory().expect("access store"));
     let registry = prometheus::Registry::new();
-    let access = if required { Access::required(access_store, &registry) } else { Access::open(access_store, &registry) };
+    let access =
+        if required { Access::required(access_store, &registry) } else { Access::open(access_store, &registry) };
     let mut state =
         AppState::new(stores.clone(), Arc::new(TemplateReport), ingest, Arc::new(access.expect("access metrics")));
     state.traces = Arc::new(state.traces.with_config(config));
@@ -120,7 +121,12 @@ fn shop_request() -> ExportTraceServiceRequest {
     ExportTraceServiceRequest { resource_spans: vec![resource("frontend", frontend), resource("cart", cart)] }
 }
 
-async fn post(router: &Router, content_type: &str, encoding: Option<&str>, body: Vec<u8>) -> (StatusCode, Vec<u8>, String) {
+async fn post(
+    router: &Router,
+    content_type: &str,
+    encoding: Option<&str>,
+    body: Vec<u8>,
+) -> (StatusCode, Vec<u8>, String) {
     let mut req = Request::builder().method("POST").uri("/v1/traces").header(header::CONTENT_TYPE, content_type);
     if let Some(e) = encoding {
         req = req.header(header::CONTENT_ENCODING, e);
@@ -196,10 +202,7 @@ async fn protobuf_spans_become_edges_with_calls_and_edge_series() {
     assert_eq!(status, StatusCode::OK);
     let view: Value = serde_json::from_slice(&body).expect("json");
     let shown = view["calls"].as_array().expect("calls");
-    assert!(
-        shown.contains(&json!({"edge": {"from": FRONTEND, "to": CART}, "calls": 3, "errors": 1})),
-        "{view}"
-    );
+    assert!(shown.contains(&json!({"edge": {"from": FRONTEND, "to": CART}, "calls": 3, "errors": 1})), "{view}");
     assert!(!shown.iter().any(|c| c["edge"]["to"] == STRIPE), "stripe is outside the radius: {view}");
     let (_, body) = get(&a.router, "/metrics").await;
     let text = String::from_utf8_lossy(&body);

@@ -92,7 +92,8 @@ async fn otel_sdk_spans_become_edges_in_the_blast_radius_and_edge_series() {
     let db = node(DB).expect("the database in the blast radius of cart");
     assert_eq!((db["direction"].as_str(), db["kind"].as_str()), (Some("downstream"), Some("database")), "{radius}");
 
-    let metrics = client.get(format!("{}/metrics", inquest.url)).send().await.expect("metrics").text().await.expect("text");
+    let metrics =
+        client.get(format!("{}/metrics", inquest.url)).send().await.expect("metrics").text().await.expect("text");
     assert!(metrics.lines().any(|l| l == "inquest_trace_spans_received_total 15"), "{metrics}");
 
     // The series of a bucket are written once it closed: a bucket and a wait after the
