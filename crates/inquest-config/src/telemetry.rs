@@ -116,6 +116,7 @@ impl PollSettings {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail closures return figment::Error
 mod tests {
     use figment::Jail;
 
