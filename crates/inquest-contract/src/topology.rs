@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
-use inquest_domain::{Commit, DependsOn, DeployType, DeploymentEvent, DeploymentId, NodeKind, ServiceId, TopologyNode};
+use inquest_domain::{
+    Commit, DependsOn, DeployType, DeploymentEvent, DeploymentId, EdgeCalls, NodeKind, ServiceId, TopologyNode,
+};
 use inquest_ports::{Direction, ErrorKind, Reach, SourceReplaced, TopologyStore};
 
 fn node(key: &str, kind: NodeKind, detail: Option<&str>) -> TopologyNode {
@@ -192,6 +194,46 @@ pub async fn topology_contract(store: Arc<dyn TopologyStore>) {
     // Sources never touch edges written without one.
     let after = store.blast_radius(&api, 2).await.expect("blast_radius after sources");
     assert_eq!(sorted(after.nodes), want_sorted, "replace_source left the unsourced graph as it was");
+
+    calls(store.as_ref(), &run).await;
+}
+
+fn called(from: &str, to: &str, calls: u64, errors: u64) -> EdgeCalls {
+    EdgeCalls { edge: edge(from, to), calls, errors }
+}
+
+/// `record_calls` adds traced calls to edges (making the edges and their endpoints
+/// when new); `edge_calls` reads them back for the edges touching the keys asked for.
+async fn calls(store: &dyn TopologyStore, run: &str) {
+    let k = |name: &str| format!("t{run}/trace/{name}");
+    let (front, cart, db, other) = (k("frontend"), k("cart"), k("redis"), k("other"));
+    store.upsert_nodes(&[node(&db, NodeKind::Database, Some("redis"))]).await.expect("a database node");
+    store.record_calls(&[]).await.expect("no calls");
+    store.record_calls(&[called(&front, &cart, 10, 2), called(&cart, &db, 4, 0)]).await.expect("record_calls");
+    store.record_calls(&[called(&front, &cart, 5, 1)]).await.expect("record_calls again");
+    let got = store.edge_calls(std::slice::from_ref(&cart)).await.expect("edge_calls of cart");
+    assert_eq!(got, vec![called(&cart, &db, 4, 0), called(&front, &cart, 15, 3)], "counts add up, both directions");
+    let got = store.edge_calls(std::slice::from_ref(&front)).await.expect("edge_calls of frontend");
+    assert_eq!(got, vec![called(&front, &cart, 15, 3)], "only the edges touching the key");
+    assert!(store.edge_calls(std::slice::from_ref(&other)).await.expect("edge_calls of other").is_empty());
+    assert!(store.edge_calls(&[]).await.expect("edge_calls of nothing").is_empty());
+    // The calls made the edges: cart is downstream of frontend, redis kept its kind.
+    let r = store.blast_radius(&front, 2).await.expect("blast_radius of frontend");
+    let mut want = vec![
+        (front.clone(), NodeKind::Service, 0, Direction::Origin),
+        (cart.clone(), NodeKind::Service, 1, Direction::Downstream),
+        (db.clone(), NodeKind::Database, 2, Direction::Downstream),
+    ];
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(sorted(r.nodes), want, "recorded calls are DEPENDS_ON edges");
+    // An edge declared by a source and then seen in traces stays when the source drops it.
+    let source = format!("contract-{run}-calls");
+    store.replace_source(&source, &[], &[edge(&cart, &other)]).await.expect("declare cart -> other");
+    store.record_calls(&[called(&cart, &other, 1, 0)]).await.expect("a traced call on it");
+    let got = store.replace_source(&source, &[], &[]).await.expect("drop the declaration");
+    assert_eq!(got.removed, 0, "a traced edge is not the source's alone");
+    let got = store.edge_calls(std::slice::from_ref(&other)).await.expect("edge_calls of other");
+    assert_eq!(got, vec![called(&cart, &other, 1, 0)]);
 }
 
 /// Keys one hop from `origin` in `direction`.

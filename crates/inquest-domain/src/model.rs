@@ -365,6 +365,15 @@ pub struct DependsOn {
     pub to: String,
 }
 
+/// Calls counted on one `DEPENDS_ON` edge (derived from traces): `calls` calls, of
+/// which `errors` failed. Written as increments: a store adds them to what it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EdgeCalls {
+    pub edge: DependsOn,
+    pub calls: u64,
+    pub errors: u64,
+}
+
 /// Qdrant collection names of the data model.
 pub mod collections {
     pub const GIT_DIFF_CHUNKS: &str = "git_diff_chunks";

@@ -10,9 +10,10 @@
 //! parent has not been seen waits (up to `wait`) for it; `drain` writes out the
 //! buckets that are closed and forgets what waited too long.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::Duration;
+pub use inquest_domain::EdgeCalls;
 use inquest_domain::{DependsOn, MetricPoint, Timestamp, series_name};
 
 /// What a span is in its call, as OpenTelemetry's `SpanKind`.
@@ -52,16 +53,8 @@ impl Span {
     }
 }
 
-/// Calls counted on one edge since the graph was created.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EdgeCalls {
-    pub edge: DependsOn,
-    pub calls: u64,
-    pub errors: u64,
-}
-
-/// What `drain` hands out: edges seen (with their running call counts) and the points
-/// of the closed buckets.
+/// What `drain` hands out: the edges called since the previous drain (with the calls
+/// counted since then) and the points of the closed buckets.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Derived {
     pub edges: Vec<EdgeCalls>,
@@ -110,9 +103,13 @@ pub struct ServiceGraph {
     seen: HashMap<(String, String), Seen>,
     /// Spans whose parent has not arrived, by (trace id, parent span id).
     orphans: HashMap<(String, String), Vec<Span>>,
+    /// How many spans wait in `orphans`.
+    orphaned: usize,
     buckets: BTreeMap<(Timestamp, DependsOn), Bucket>,
-    totals: BTreeMap<DependsOn, (u64, u64)>,
-    changed: Vec<DependsOn>,
+    /// Calls and errors per edge since the previous drain.
+    since: BTreeMap<DependsOn, (u64, u64)>,
+    /// Every edge ever called.
+    edges: BTreeSet<DependsOn>,
 }
 
 impl ServiceGraph {
@@ -124,9 +121,10 @@ impl ServiceGraph {
             wait,
             seen: HashMap::new(),
             orphans: HashMap::new(),
+            orphaned: 0,
             buckets: BTreeMap::new(),
-            totals: BTreeMap::new(),
-            changed: Vec::new(),
+            since: BTreeMap::new(),
+            edges: BTreeSet::new(),
         }
     }
 
@@ -154,7 +152,10 @@ impl ServiceGraph {
                         calls += 1;
                     }
                 }
-                None => self.orphans.entry(parent_key).or_default().push(span.clone()),
+                None => {
+                    self.orphans.entry(parent_key).or_default().push(span.clone());
+                    self.orphaned += 1;
+                }
             }
         }
         self.seen.insert(
@@ -171,6 +172,7 @@ impl ServiceGraph {
         );
         // Children that arrived before this span.
         if let Some(children) = self.orphans.remove(&key) {
+            self.orphaned -= children.len();
             for child in children {
                 if child.service != span.service {
                     if let Some(me) = self.seen.get_mut(&key) {
@@ -198,10 +200,12 @@ impl ServiceGraph {
         b.calls += 1;
         b.errors += u64::from(error);
         b.durations.push(seconds);
-        let total = self.totals.entry(edge.clone()).or_insert((0, 0));
-        total.0 += 1;
-        total.1 += u64::from(error);
-        self.changed.push(edge);
+        let since = self.since.entry(edge.clone()).or_insert((0, 0));
+        since.0 += 1;
+        since.1 += u64::from(error);
+        if !self.edges.contains(&edge) {
+            self.edges.insert(edge);
+        }
     }
 
     fn bucket_start(&self, at: Timestamp) -> Timestamp {
@@ -213,8 +217,8 @@ impl ServiceGraph {
 
     /// Close every bucket that ends at or before `closed_before`; client spans that ended
     /// before `now - wait` with no answer become calls to their peer; spans that waited
-    /// longer than `wait` for a parent are dropped. Edges whose counts changed since the
-    /// last drain are returned with their running totals.
+    /// longer than `wait` for a parent are dropped. Edges called since the previous
+    /// drain are returned with the calls counted since then.
     pub fn drain(&mut self, closed_before: Timestamp, now: Timestamp) -> Derived {
         let mut derived = Derived::default();
         let cutoff = now - self.wait;
@@ -244,6 +248,7 @@ impl ServiceGraph {
             }
             keep
         });
+        self.orphaned -= derived.expired;
         let step = self.bucket.num_milliseconds() as f64 / 1000.0;
         let closed: Vec<(Timestamp, DependsOn)> =
             self.buckets.keys().filter(|(start, _)| *start + self.bucket <= closed_before).cloned().collect();
@@ -268,12 +273,9 @@ impl ServiceGraph {
                 });
             }
         }
-        let mut changed = std::mem::take(&mut self.changed);
-        changed.sort();
-        changed.dedup();
-        derived.edges = changed
+        derived.edges = std::mem::take(&mut self.since)
             .into_iter()
-            .filter_map(|edge| self.totals.get(&edge).map(|(c, e)| EdgeCalls { edge, calls: *c, errors: *e }))
+            .map(|(edge, (calls, errors))| EdgeCalls { edge, calls, errors })
             .collect();
         derived
     }
@@ -284,9 +286,54 @@ impl ServiceGraph {
         self.drain(far, far)
     }
 
-    /// Spans held: seen (for their children) plus waiting for a parent.
+    /// Spans held (for their children, or waiting for a parent).
     pub fn held(&self) -> usize {
-        self.seen.len() + self.orphans.values().map(Vec::len).sum::<usize>()
+        self.seen.len()
+    }
+
+    /// Distinct edges called since the graph was created.
+    pub fn edges(&self) -> usize {
+        self.edges.len()
+    }
+
+    /// Drop the spans that ended first until at most `keep` are held; how many were
+    /// dropped. Calls already counted stay; a dropped span's later children, or an
+    /// unanswered client call among them, are lost.
+    pub fn shed_oldest(&mut self, keep: usize) -> usize {
+        let held = self.held();
+        if held <= keep {
+            return 0;
+        }
+        let excess = held - keep;
+        let mut ends: Vec<Timestamp> = self.seen.values().map(|s| s.end).collect();
+        // The end time of the last span to drop: everything ending before it goes, and
+        // as many ending exactly at it as are needed.
+        let (_, threshold, _) = ends.select_nth_unstable(excess - 1);
+        let threshold = *threshold;
+        let mut at_threshold = excess - ends.iter().filter(|e| **e < threshold).count();
+        self.seen.retain(|_, s| {
+            if s.end < threshold {
+                return false;
+            }
+            if s.end == threshold && at_threshold > 0 {
+                at_threshold -= 1;
+                return false;
+            }
+            true
+        });
+        // A waiting span dropped from `seen` goes from the waiting ones too.
+        let seen = &self.seen;
+        let mut gone = 0;
+        self.orphans.retain(|(trace, _), children| {
+            children.retain(|c| {
+                let keep = seen.contains_key(&(trace.clone(), c.span_id.clone()));
+                gone += usize::from(!keep);
+                keep
+            });
+            !children.is_empty()
+        });
+        self.orphaned -= gone;
+        excess
     }
 }
 
@@ -368,6 +415,45 @@ mod tests {
         assert!(ratio.value > 0.0 && ratio.value < 1.0);
         let rest = g.finish();
         assert_eq!(rest.points.iter().filter(|p| p.metric_name.starts_with(metric::REQUEST_RATE)).count(), 1);
+    }
+
+    #[test]
+    fn drains_hand_out_the_calls_since_the_previous_drain() {
+        let mut g = ServiceGraph::new(Duration::seconds(60), Duration::seconds(30));
+        g.add([span("a", None, "web", SpanKind::Client, 0, 10), span("b", Some("a"), "api", SpanKind::Server, 0, 5)]);
+        let first = g.drain(at(0), at(0));
+        assert_eq!(first.edges.iter().map(|e| e.calls).collect::<Vec<_>>(), vec![1]);
+        assert!(g.drain(at(1), at(1)).edges.is_empty(), "no call since");
+        g.add([span("c", None, "web", SpanKind::Client, 2, 10), span("d", Some("c"), "api", SpanKind::Server, 2, 5)]);
+        let mut failed = span("f", Some("c"), "api", SpanKind::Server, 3, 5);
+        failed.error = true;
+        g.add([failed]);
+        let d = g.drain(at(3), at(3));
+        assert_eq!(d.edges.iter().map(|e| (e.calls, e.errors)).collect::<Vec<_>>(), vec![(2, 1)]);
+        assert_eq!(g.edges(), 1);
+    }
+
+    #[test]
+    fn shedding_drops_the_spans_that_ended_first() {
+        let mut g = ServiceGraph::new(Duration::seconds(60), Duration::seconds(30));
+        // Ten roots ending at 0..9 s, two children waiting for parents never sent.
+        g.add((0..10).map(|i| span(&format!("r{i}"), None, "web", SpanKind::Server, i, 0)));
+        g.add([
+            span("x", Some("lost"), "api", SpanKind::Server, 20, 0),
+            span("y", Some("lost"), "api", SpanKind::Server, 1, 0),
+        ]);
+        assert_eq!(g.held(), 12);
+        assert_eq!(g.shed_oldest(12), 0);
+        assert_eq!(g.shed_oldest(8), 4);
+        assert_eq!(g.held(), 8);
+        // Ends 0, 1 (twice: r1 and the waiting y) and 2 went; x still waits, and its
+        // parent arriving now makes a call; a child of r5 too.
+        assert_eq!(g.add([span("lost", None, "web", SpanKind::Client, 0, 0)]), 1, "x waited");
+        assert_eq!(g.add([span("c5", Some("r5"), "api", SpanKind::Server, 5, 0)]), 1);
+        assert_eq!(g.add([span("c0", Some("r0"), "api", SpanKind::Server, 0, 0)]), 0, "r0 was dropped");
+        let held = g.held();
+        assert_eq!(g.shed_oldest(0), held);
+        assert_eq!(g.held(), 0);
     }
 
     #[test]

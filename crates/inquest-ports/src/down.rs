@@ -42,6 +42,12 @@ impl TopologyStore for DownTopology {
     async fn upsert_edges(&self, _: &[DependsOn]) -> StoreResult<()> {
         Err(self.error.clone())
     }
+    async fn record_calls(&self, _: &[EdgeCalls]) -> StoreResult<()> {
+        Err(self.error.clone())
+    }
+    async fn edge_calls(&self, _: &[String]) -> StoreResult<Vec<EdgeCalls>> {
+        Err(self.error.clone())
+    }
     async fn link_deployment(&self, _: &str, _: &DeploymentEvent, _: &[Commit]) -> StoreResult<()> {
         Err(self.error.clone())
     }

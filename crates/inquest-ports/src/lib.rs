@@ -252,6 +252,13 @@ pub trait TopologyStore: Send + Sync {
     async fn check_connectivity(&self) -> StoreResult<()>;
     async fn upsert_nodes(&self, nodes: &[TopologyNode]) -> StoreResult<()>;
     async fn upsert_edges(&self, edges: &[DependsOn]) -> StoreResult<()>;
+    /// Add traced calls to their `DEPENDS_ON` edges (`calls` and `errors` are
+    /// increments), in one transaction; an edge not there yet is written as by
+    /// `upsert_edges`.
+    async fn record_calls(&self, calls: &[EdgeCalls]) -> StoreResult<()>;
+    /// The calls counted on the edges from or to any of `service_keys`, in edge order
+    /// (edges no call was recorded on are left out).
+    async fn edge_calls(&self, service_keys: &[String]) -> StoreResult<Vec<EdgeCalls>>;
     /// `(Service)-[:DEPLOYED_AS]->(Deployment)-[:BUILT_FROM]->(Commit)-[:TOUCHED]->(Service)`.
     async fn link_deployment(
         &self,

@@ -29,6 +29,7 @@ mod lifecycle;
 mod metrics;
 mod runbooks;
 mod topology;
+mod traces;
 
 #[derive(OpenApi)]
 #[openapi(info(
@@ -85,6 +86,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(changes::incident_changes))
         .routes(routes!(runbooks::list_runbooks, runbooks::create_runbook))
         .routes(routes!(runbooks::get_runbook, runbooks::replace_runbook, runbooks::delete_runbook))
+        .routes(routes!(traces::post_traces))
 }
 
 type ApiResult<T> = Result<Json<T>, ApiError>;

@@ -18,11 +18,14 @@ mod error;
 mod extract;
 pub mod feeds;
 mod markdown;
+pub mod otlp;
+pub mod traces;
 
 pub use auth::{Access, AccessMetrics, SecureCookie};
 pub use error::{ApiError, ErrorBody, ErrorDetail, RETRY_AFTER_SECONDS};
 pub use feeds::{FeedMetrics, Feeds};
 pub use markdown::render_markdown;
+pub use traces::{TraceConfig, TraceMetrics, Traces};
 
 /// What every handler shares: the evidence stores (each request scopes them to its
 /// project), the report writer, the investigation settings, the alert intake and access.
@@ -34,6 +37,8 @@ pub struct AppState {
     pub ingest: Arc<Ingest>,
     pub access: Arc<Access>,
     pub feeds: Arc<Feeds>,
+    /// The OTLP trace receiver's service graphs.
+    pub traces: Arc<Traces>,
 }
 
 impl AppState {
@@ -45,7 +50,17 @@ impl AppState {
         // Derived from the sealing keyring, so the hashes survive restarts and rotate with it.
         let keys = access.keyring.derive_keys(inquest_feeds::kubernetes::SECRET_KEY_PURPOSE);
         feeds.secret_keys = Arc::new(inquest_feeds::kubernetes::SecretKeys::new(keys));
-        Self { stores, writer, cfg: InvestigationConfig::default(), ingest, access, feeds: Arc::new(feeds) }
+        let traces = Traces::new(ingest.metrics.registry(), TraceConfig::default())
+            .expect("the trace counters register once per intake registry");
+        Self {
+            stores,
+            writer,
+            cfg: InvestigationConfig::default(),
+            ingest,
+            access,
+            feeds: Arc::new(feeds),
+            traces: Arc::new(traces),
+        }
     }
 }
 

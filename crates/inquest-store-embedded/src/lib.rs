@@ -81,6 +81,8 @@ pub(crate) const FEED_STATE: PairTable = TableDefinition::new("feed_state");
 /// `(from, to, source)` of `DEPENDS_ON`: who declared an edge; the source `""` marks
 /// an edge written without one (`upsert_edges`), which `replace_source` never removes
 pub(crate) const EDGE_SOURCES: TableDefinition<(&str, &str, &str), ()> = TableDefinition::new("depends_on_sources");
+/// `(from, to)` of `DEPENDS_ON` -> `(calls, errors)` counted from traces
+pub(crate) const EDGE_CALLS: TableDefinition<(&str, &str), (u64, u64)> = TableDefinition::new("depends_on_calls");
 
 /// One embedded database serving every port, acting in one project.
 #[derive(Clone)]
@@ -181,6 +183,7 @@ impl EmbeddedStore {
             create!(COMMIT_FILES, DECISIONS, EVIDENCE, HYPOTHESES, REPORTS, FEEDBACK, DEPLOYED_AS, VECTORS);
             create!(METRIC_POINTS, ANOMALY_FEATURES, EDGES, BUILT_FROM, TOUCHED, COLLECTIONS);
             create!(FEED_DELIVERIES, FEED_STATE, EDGE_SOURCES);
+            create!(EDGE_CALLS);
         }
         txn.commit().map_err(|e| store_err(op, e))?;
         Ok(Self { db: Arc::new(db), project: ProjectId::default_project(), series: Arc::default() })

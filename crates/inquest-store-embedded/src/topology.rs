@@ -114,6 +114,45 @@ impl TopologyStore for EmbeddedStore {
         txn.commit().map_err(|e| store_err(op, e))
     }
 
+    async fn record_calls(&self, calls: &[EdgeCalls]) -> StoreResult<()> {
+        let op = "record_calls";
+        let txn = self.db().begin_write().map_err(|e| store_err(op, e))?;
+        {
+            let mut edges = txn.open_table(EDGES).map_err(|e| store_err(op, e))?;
+            let mut sources = txn.open_table(EDGE_SOURCES).map_err(|e| store_err(op, e))?;
+            let mut counts = txn.open_table(EDGE_CALLS).map_err(|e| store_err(op, e))?;
+            for c in calls {
+                let from = self.key(&c.edge.from);
+                let key = (from.as_str(), c.edge.to.as_str());
+                // Seen in traces: kept whatever the declaring sources say later, as by `upsert_edges`.
+                edges.insert(key, ()).map_err(|e| store_err(op, e))?;
+                sources.insert((key.0, key.1, UNSOURCED), ()).map_err(|e| store_err(op, e))?;
+                let (calls, errors) = counts.get(key).map_err(|e| store_err(op, e))?.map_or((0, 0), |v| v.value());
+                let sum = (calls.saturating_add(c.calls), errors.saturating_add(c.errors));
+                counts.insert(key, sum).map_err(|e| store_err(op, e))?;
+            }
+        }
+        txn.commit().map_err(|e| store_err(op, e))
+    }
+
+    async fn edge_calls(&self, service_keys: &[String]) -> StoreResult<Vec<EdgeCalls>> {
+        let op = "edge_calls";
+        let txn = self.db().begin_read().map_err(|e| store_err(op, e))?;
+        let t = txn.open_table(EDGE_CALLS).map_err(|e| store_err(op, e))?;
+        let (lo, hi) = (self.key(""), self.key(MAX_STR));
+        let mut out = Vec::new();
+        for row in t.range((lo.as_str(), "")..=(hi.as_str(), MAX_STR)).map_err(|e| store_err(op, e))? {
+            let (k, v) = row.map_err(|e| store_err(op, e))?;
+            let (from, to) = k.value();
+            let from = strip(from);
+            if service_keys.iter().any(|s| s == from || s == to) {
+                let (calls, errors) = v.value();
+                out.push(EdgeCalls { edge: DependsOn { from: from.to_string(), to: to.to_string() }, calls, errors });
+            }
+        }
+        Ok(out)
+    }
+
     async fn replace_source(
         &self,
         source: &str,

@@ -67,6 +67,20 @@ MATCH (b {project: $project}) WHERE b.service_key = $to AND (b:Service OR b:Data
 MERGE (a)-[r:DEPENDS_ON {project: $project}]->(b)
 SET r.unsourced = true";
 
+/// Traced calls added to an edge (`r.calls`, `r.errors`), the edge written without a
+/// source when it is not there yet.
+pub const RECORD_CALLS: &str = "\
+MATCH (a {project: $project}) WHERE a.service_key = $from AND (a:Service OR a:Database OR a:Dependency)
+MATCH (b {project: $project}) WHERE b.service_key = $to AND (b:Service OR b:Database OR b:Dependency)
+MERGE (a)-[r:DEPENDS_ON {project: $project}]->(b)
+SET r.unsourced = true, r.calls = coalesce(r.calls, 0) + $calls, r.errors = coalesce(r.errors, 0) + $errors";
+
+/// The counted calls of the edges from or to any of `$keys`.
+pub const EDGE_CALLS: &str = "\
+MATCH (a {project: $project})-[r:DEPENDS_ON {project: $project}]->(b {project: $project})
+WHERE (a.service_key IN $keys OR b.service_key IN $keys) AND r.calls IS NOT NULL
+RETURN a.service_key AS from, b.service_key AS to, r.calls AS calls, r.errors AS errors";
+
 /// Edges written before sources were kept carry neither property: they were written
 /// without a source.
 pub const MARK_UNSOURCED: &str = "\

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use inquest_domain::{Commit, DependsOn, DeploymentEvent, NodeKind, ProjectId, TopologyNode};
+use inquest_domain::{Commit, DependsOn, DeploymentEvent, EdgeCalls, NodeKind, ProjectId, TopologyNode};
 use inquest_ports::{BlastRadius, Direction, ErrorKind, Reach, SourceReplaced, StoreError, StoreResult, TopologyStore};
 use serde_json::Value;
 
@@ -197,6 +197,54 @@ impl TopologyStore for Neo4jStore {
             self.statement(cypher::MERGE_DEPENDS_ON, &[]).param("from", e.from.as_str()).param("to", e.to.as_str())
         }));
         self.exec.write(&statements).await
+    }
+
+    async fn record_calls(&self, calls: &[EdgeCalls]) -> StoreResult<()> {
+        if calls.is_empty() {
+            return Ok(());
+        }
+        let edges: Vec<DependsOn> = calls.iter().map(|c| c.edge.clone()).collect();
+        let mut statements = self.bare_services(&edges, &[]).await?;
+        // Cypher integers are signed 64-bit.
+        let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        statements.extend(calls.iter().map(|c| {
+            self.statement(cypher::RECORD_CALLS, &[])
+                .param("from", c.edge.from.as_str())
+                .param("to", c.edge.to.as_str())
+                .param("calls", int(c.calls))
+                .param("errors", int(c.errors))
+        }));
+        self.exec.write(&statements).await
+    }
+
+    async fn edge_calls(&self, service_keys: &[String]) -> StoreResult<Vec<EdgeCalls>> {
+        let op = "edge_calls";
+        if service_keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let statement = self
+            .statement(cypher::EDGE_CALLS, &["from", "to", "calls", "errors"])
+            .param("keys", Value::from(service_keys.to_vec()));
+        let count = |row: &CypherRow, col: &str| {
+            row.get(col)
+                .and_then(Value::as_u64)
+                .ok_or_else(|| err(ErrorKind::Internal, op, format!("column {col} missing or not a count")))
+        };
+        let mut out = self
+            .exec
+            .query(&statement)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(EdgeCalls {
+                    edge: DependsOn { from: string_col(row, "from", op)?, to: string_col(row, "to", op)? },
+                    calls: count(row, "calls")?,
+                    errors: count(row, "errors")?,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        out.sort_by(|a, b| a.edge.cmp(&b.edge));
+        Ok(out)
     }
 
     async fn replace_source(

@@ -230,6 +230,12 @@ impl TopologyStore for ObservedTopology {
     async fn upsert_edges(&self, edges: &[DependsOn]) -> StoreResult<()> {
         observe_call(&self.observer, "upsert_edges", Key::None, self.inner.upsert_edges(edges)).await
     }
+    async fn record_calls(&self, calls: &[EdgeCalls]) -> StoreResult<()> {
+        observe_call(&self.observer, "record_calls", Key::None, self.inner.record_calls(calls)).await
+    }
+    async fn edge_calls(&self, service_keys: &[String]) -> StoreResult<Vec<EdgeCalls>> {
+        observe_call(&self.observer, "edge_calls", Key::None, self.inner.edge_calls(service_keys)).await
+    }
     async fn link_deployment(
         &self,
         service_key: &str,

@@ -34,7 +34,11 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
     let git = Arc::new(crate::git::repositories(settings));
     state.feeds = Arc::new(state.feeds.with_clones(git));
     precedent_counted(&built, &state);
-    tokio::spawn(precedent_sweep(stores, built.access.clone()));
+    tokio::spawn(precedent_sweep(stores.clone(), built.access.clone()));
+    // OTLP spans into the service graph, flushed into the metrics and topology stores.
+    let traces = &settings.telemetry.traces;
+    state.traces = Arc::new(state.traces.with_config(trace_config(traces)));
+    tokio::spawn(trace_flush(state.traces.clone(), stores, Duration::from_secs(traces.flush_seconds)));
     let router = inquest_server::app(state);
     let policy = intake.ingest.policy.version.clone();
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -46,6 +50,7 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
             println!("API:       http://{addr}/api/incidents  (OpenAPI: http://{addr}/api/openapi.json)");
             println!("alerts:    http://{addr}/api/alerts, http://{addr}/api/alertmanager  (policy {policy})");
             println!("metrics:   http://{addr}/metrics");
+            println!("traces:    http://{addr}/v1/traces  (OTLP/HTTP, protobuf or JSON)");
         },
         async move {
             let _ = http_stopped.await;
@@ -150,6 +155,31 @@ async fn access(settings: &Settings, store: Arc<dyn AccessStore>, bind: &str) ->
         inquest_access::oidc::Verifier::new(o, http)
     });
     Ok(AccessParts { store, required: auth.required, keyring, oidc, settings: auth })
+}
+
+/// The receiver's settings from `[telemetry.traces]`.
+fn trace_config(t: &inquest_config::TraceSettings) -> inquest_server::TraceConfig {
+    let seconds = |s: u64| chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX));
+    inquest_server::TraceConfig {
+        bucket: seconds(t.bucket_seconds),
+        wait: seconds(t.wait_seconds),
+        max_held_spans: t.max_held_spans,
+        max_body_bytes: t.max_body_bytes,
+    }
+}
+
+/// Every `every`, write the service graph's closed buckets and new calls; a store that
+/// is down keeps them for the next round (counted in `inquest_trace_flush_failures_total`).
+async fn trace_flush(traces: Arc<inquest_server::Traces>, stores: inquest_ports::Stores, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let flushed = traces.flush(&stores, chrono::Utc::now()).await;
+        if flushed.points > 0 || flushed.calls > 0 {
+            tracing::debug!(points = flushed.points, edges = flushed.calls, "service graph flushed");
+        }
+    }
 }
 
 /// Count the precedent hook's outcomes as feed `precedent`.

@@ -89,6 +89,12 @@ impl TopologyStore for SlowTopology {
     async fn upsert_edges(&self, _: &[DependsOn]) -> StoreResult<()> {
         Ok(())
     }
+    async fn record_calls(&self, _: &[EdgeCalls]) -> StoreResult<()> {
+        Ok(())
+    }
+    async fn edge_calls(&self, _: &[String]) -> StoreResult<Vec<EdgeCalls>> {
+        Ok(Vec::new())
+    }
     async fn link_deployment(&self, _: &str, _: &DeploymentEvent, _: &[Commit]) -> StoreResult<()> {
         Ok(())
     }

@@ -4,6 +4,7 @@ mod edges;
 mod gaps;
 mod history;
 mod ranking;
+mod service_graph;
 
 use std::path::{Path, PathBuf};
 

@@ -9,7 +9,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use chrono::Utc;
-use inquest_domain::service_key_of;
+use inquest_domain::{EdgeCalls, service_key_of};
 use inquest_feeds::topology::{self, Format, Upload};
 use inquest_feeds::{Feed, Parsed};
 use inquest_ports::{Reach, SourceReplaced};
@@ -176,6 +176,10 @@ pub struct RadiusView {
     /// Nodes within `depth` hops, both directions, the service itself included.
     #[schema(value_type = Vec<Object>)]
     pub nodes: Vec<Reach>,
+    /// Calls counted from traces on the edges between those nodes: `edge` (`from`,
+    /// `to`), `calls`, `errors`.
+    #[schema(value_type = Vec<Object>)]
+    pub calls: Vec<EdgeCalls>,
 }
 
 /// The blast radius around a service: what it depends on and what depends on it.
@@ -211,5 +215,8 @@ pub async fn get_radius(
         Err(e) => return Err(e),
     };
     let radius = stores.topology.blast_radius(&key, depth).await?;
-    Ok(Json(RadiusView { service_key: key, depth, reference: radius.reference, nodes: radius.nodes }))
+    let keys: Vec<String> = radius.nodes.iter().map(|n| n.key.clone()).collect();
+    let mut calls = stores.topology.edge_calls(&keys).await?;
+    calls.retain(|c| keys.contains(&c.edge.from) && keys.contains(&c.edge.to));
+    Ok(Json(RadiusView { service_key: key, depth, reference: radius.reference, nodes: radius.nodes, calls }))
 }

@@ -14,6 +14,7 @@ mod oidc;
 mod openapi;
 mod runbooks;
 mod topology;
+mod traces;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -36,6 +36,12 @@ impl TopologyStore for Double {
     async fn upsert_edges(&self, _: &[DependsOn]) -> StoreResult<()> {
         Err(StoreError::new(ErrorKind::InvalidInput, "double", "upsert_edges", "edge to nowhere"))
     }
+    async fn record_calls(&self, _: &[EdgeCalls]) -> StoreResult<()> {
+        Err(StoreError::new(ErrorKind::Unavailable, "double", "record_calls", "connection refused"))
+    }
+    async fn edge_calls(&self, _: &[String]) -> StoreResult<Vec<EdgeCalls>> {
+        Ok(Vec::new())
+    }
     async fn link_deployment(&self, _: &str, _: &DeploymentEvent, _: &[Commit]) -> StoreResult<()> {
         Ok(())
     }
@@ -126,4 +132,20 @@ async fn one_registry_takes_the_store_metrics_once() {
     let registry = Registry::new();
     StoreMetrics::new(&registry).expect("first registration");
     assert!(StoreMetrics::new(&registry).is_err(), "a second set would collide");
+}
+
+#[tokio::test]
+async fn recorded_calls_are_observed_as_their_own_operation() {
+    let (topology, registry) = observed(Duration::from_secs(1));
+    let calls = [EdgeCalls { edge: DependsOn { from: "a".into(), to: "b".into() }, calls: 3, errors: 1 }];
+    let e = topology.record_calls(&calls).await.expect_err("the double is down for calls");
+    assert_eq!(e.kind, ErrorKind::Unavailable);
+    assert!(topology.edge_calls(&["a".to_string()]).await.expect("reads").is_empty());
+    let text = render(&registry);
+    for line in [
+        r#"inquest_store_calls_total{operation="record_calls",outcome="unavailable",store="topology/double"} 1"#,
+        r#"inquest_store_calls_total{operation="edge_calls",outcome="ok",store="topology/double"} 1"#,
+    ] {
+        assert!(text.contains(line), "missing {line} in\n{text}");
+    }
 }

@@ -14,4 +14,5 @@ mod shared;
 mod stores;
 mod support;
 mod topology;
+mod traces;
 mod worker;
