@@ -50,6 +50,7 @@ pub struct RemoteWriteMetrics {
     pub incomplete_scrapes: IntCounter,
     pub requests_refused: IntCounterVec,
     pub active_series: IntGauge,
+    pub queued_samples: IntGauge,
     pub write_lag: Gauge,
 }
 
@@ -68,6 +69,9 @@ impl RemoteWriteMetrics {
         let active_series =
             IntGauge::new("inquest_remote_write_active_series", "Series whose derivation state is held")?;
         registry.register(Box::new(active_series.clone()))?;
+        let queued_samples =
+            IntGauge::new("inquest_remote_write_queued_samples", "Samples received and not yet written")?;
+        registry.register(Box::new(queued_samples.clone()))?;
         let write_lag = Gauge::new(
             "inquest_remote_write_lag_seconds",
             "Seconds between the newest sample of the last write and the end of its write",
@@ -114,6 +118,7 @@ impl RemoteWriteMetrics {
                  unavailable, store_refused",
             )?,
             active_series,
+            queued_samples,
             write_lag,
         };
         for why in SampleReject::ALL {
@@ -189,18 +194,20 @@ impl RemoteWrite {
             self.queued.fetch_sub(samples, Ordering::AcqRel);
             return None;
         }
-        Some(Reserved { queued: &self.queued, samples })
+        self.metrics.queued_samples.set((before + samples) as i64);
+        Some(Reserved { rw: self, samples })
     }
 }
 
 /// Queued samples, given back when the request ends however it ends.
 pub(crate) struct Reserved<'a> {
-    queued: &'a AtomicUsize,
+    rw: &'a RemoteWrite,
     samples: usize,
 }
 
 impl Drop for Reserved<'_> {
     fn drop(&mut self) {
-        self.queued.fetch_sub(self.samples, Ordering::AcqRel);
+        let before = self.rw.queued.fetch_sub(self.samples, Ordering::AcqRel);
+        self.rw.metrics.queued_samples.set(before.saturating_sub(self.samples) as i64);
     }
 }
