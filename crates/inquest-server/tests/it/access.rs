@@ -89,6 +89,7 @@ const ROUTES: &[(&str, &str, Needs)] = &[
     ("get", "/api/runbooks/{id}", Grant(Read)),
     ("put", "/api/runbooks/{id}", Grant(Ingest)),
     ("delete", "/api/runbooks/{id}", Grant(Ingest)),
+    ("post", "/api/v1/write", Grant(Ingest)),
 ];
 
 const CASE_A: &str = "release-checkout-payment-timeout";
