@@ -332,7 +332,9 @@ pub fn superseded(metric_name: &str, window: &std::collections::HashSet<&str>) -
     let mut labels = series.labels;
     labels.remove("le");
     let inner = inquest_domain::series_name(base, &labels);
-    window.iter().any(|n| n.strip_prefix("histogram_quantile(").is_some_and(|rest| rest.ends_with(&format!(", {inner})"))))
+    window
+        .iter()
+        .any(|n| n.strip_prefix("histogram_quantile(").is_some_and(|rest| rest.ends_with(&format!(", {inner})"))))
 }
 
 /// A unit read from the name's last tokens (`_ms`, `_seconds`, `_bytes`, `_pct`).

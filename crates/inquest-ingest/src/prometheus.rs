@@ -11,7 +11,7 @@ pub mod derive;
 pub mod proto;
 pub mod rules;
 
-pub use derive::{Counts, Receiver, ReceiverLimits, Received, SeriesDrop, SampleReject};
+pub use derive::{Counts, Received, Receiver, ReceiverLimits, SampleReject, SeriesDrop};
 pub use rules::{Matcher, RuleError, RuleSpec, Rules};
 
 /// Which message the body holds, from the `proto=` parameter of its content type.
@@ -40,9 +40,9 @@ impl Protocol {
                 return match v.trim().trim_matches('"') {
                     "prometheus.WriteRequest" => Ok(Protocol::V1),
                     "io.prometheus.write.v2.Request" => Ok(Protocol::V2),
-                    other => Err(format!(
-                        "proto '{other}' is not prometheus.WriteRequest or io.prometheus.write.v2.Request"
-                    )),
+                    other => {
+                        Err(format!("proto '{other}' is not prometheus.WriteRequest or io.prometheus.write.v2.Request"))
+                    }
                 };
             }
         }

@@ -176,7 +176,9 @@ fn memory_per_series(series: usize) -> Res<(f64, usize)> {
     let one = bodies(series, 1, 2000);
     let decoded: Vec<_> = one
         .iter()
-        .map(|(b, _)| prometheus::decompress(b, 64 << 20).and_then(|r| prometheus::decode(Protocol::V1, Bytes::from(r))))
+        .map(|(b, _)| {
+            prometheus::decompress(b, 64 << 20).and_then(|r| prometheus::decode(Protocol::V1, Bytes::from(r)))
+        })
         .collect::<Result<_, _>>()?;
     let before = rss_kib().unwrap_or(0);
     let rx = Receiver::default();
@@ -244,7 +246,13 @@ async fn main() -> Res<()> {
         let took = direct(&direct_store, &batches).await;
         routed_store.drop_database().await?;
         direct_store.drop_database().await?;
-        report(&format!("clickhouse ({})", inquest_store_clickhouse::redact_url(&url)), &routed?, samples, points, took?);
+        report(
+            &format!("clickhouse ({})", inquest_store_clickhouse::redact_url(&url)),
+            &routed?,
+            samples,
+            points,
+            took?,
+        );
     }
     Ok(())
 }

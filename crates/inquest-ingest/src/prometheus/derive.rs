@@ -86,7 +86,8 @@ pub enum SampleReject {
 }
 
 impl SampleReject {
-    pub const ALL: [SampleReject; 3] = [SampleReject::NotFinite, SampleReject::SeriesDropped, SampleReject::BadTimestamp];
+    pub const ALL: [SampleReject; 3] =
+        [SampleReject::NotFinite, SampleReject::SeriesDropped, SampleReject::BadTimestamp];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -525,7 +526,13 @@ impl Receiver {
         }
     }
 
-    fn resolve(&self, labels: &[Label], type_hint: Option<i32>, metadata: &HashMap<String, i32>, version: u64) -> Target {
+    fn resolve(
+        &self,
+        labels: &[Label],
+        type_hint: Option<i32>,
+        metadata: &HashMap<String, i32>,
+        version: u64,
+    ) -> Target {
         let rules = &self.rules;
         let mut name = None;
         let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(labels.len());
@@ -607,9 +614,9 @@ fn touch_group(groups: &mut ByHash<Group>, undo: &mut Undo, key: u64) {
 /// or, without one, from its name.
 fn kind_of(name: &str, le: Option<f64>, hint: Option<i32>, metadata: &HashMap<String, i32>) -> Kind {
     let family = |suffix: &str| name.strip_suffix(suffix).and_then(|base| metadata.get(base).copied());
-    let t = hint.or_else(|| metadata.get(name).copied()).or_else(|| {
-        ["_bucket", "_count", "_sum", "_total"].iter().find_map(|suffix| family(suffix))
-    });
+    let t = hint
+        .or_else(|| metadata.get(name).copied())
+        .or_else(|| ["_bucket", "_count", "_sum", "_total"].iter().find_map(|suffix| family(suffix)));
     let summed = name.ends_with("_count") || name.ends_with("_sum");
     match t {
         Some(metric_type::HISTOGRAM) if le.is_some() => Kind::Bucket,
@@ -663,11 +670,8 @@ impl Group {
                 && prev.len() == buckets.len()
                 && prev.iter().zip(&buckets).all(|(a, b)| a.0 == b.0)
             {
-                let increase: Vec<(f64, f64)> = prev
-                    .iter()
-                    .zip(&buckets)
-                    .map(|(p, c)| (c.0, if c.1 >= p.1 { c.1 - p.1 } else { c.1 }))
-                    .collect();
+                let increase: Vec<(f64, f64)> =
+                    prev.iter().zip(&buckets).map(|(p, c)| (c.0, if c.1 >= p.1 { c.1 - p.1 } else { c.1 })).collect();
                 out.push((at, QUANTILES.map(|(q, _)| bucket_quantile(q, &increase))));
             }
             self.prev = Some((at, buckets));
@@ -757,7 +761,10 @@ mod tests {
         let rx = Receiver::default();
         let stale = f64::from_bits(STALE_NAN);
         let r = rx.receive(
-            batch(vec![series(REQ, &[(0, 1.0), (10_000, stale), (20_000, 9.0), (30_000, f64::NAN), (40_000, f64::INFINITY)])]),
+            batch(vec![series(
+                REQ,
+                &[(0, 1.0), (10_000, stale), (20_000, 9.0), (30_000, f64::NAN), (40_000, f64::INFINITY)],
+            )]),
             0,
         );
         assert_eq!(r.counts.staleness_markers, 1);
@@ -843,7 +850,8 @@ mod tests {
         // Scrape 1 completes when scrape 2 shows as many buckets; scrape 2 as soon as its
         // fourth bucket comes (the count is known then). Scrape 3 repeats scrape 2.
         let third = [10.0, 100.0, 120.0, 130.0];
-        let r = rx.receive(batch(les.iter().zip(third).map(|(le, c)| series(&bucket(le), &[(30_000, c)])).collect()), 0);
+        let r =
+            rx.receive(batch(les.iter().zip(third).map(|(le, c)| series(&bucket(le), &[(30_000, c)])).collect()), 0);
         derived.extend(r.points.into_iter().filter(|p| p.metric_name.starts_with("histogram_quantile")));
         let p99 = derived
             .iter()

@@ -116,7 +116,8 @@ impl Matcher {
 pub fn valid_label_name(name: &[u8]) -> bool {
     match name.split_first() {
         Some((first, rest)) => {
-            (first.is_ascii_alphabetic() || *first == b'_') && rest.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+            (first.is_ascii_alphabetic() || *first == b'_')
+                && rest.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
         }
         None => false,
     }

@@ -79,10 +79,7 @@ pub async fn post_write(
             e => refuse("malformed", ApiError::field("body", e)),
         })?;
     let Some(_reserved) = rw.reserve(batch.samples()) else {
-        let message = format!(
-            "more than {} samples are waiting to be written, retry later",
-            limits.max_queued_samples
-        );
+        let message = format!("more than {} samples are waiting to be written, retry later", limits.max_queued_samples);
         return Err(refuse(
             "saturated",
             ApiError::TooManyRequests { message, retry_after_secs: limits.retry_after_secs },

@@ -16,7 +16,7 @@ use inquest_ingest::prometheus::derive::STALE_NAN;
 use inquest_ingest::prometheus::proto::{
     Label, MetadataV2, RequestV2, Sample, TimeSeries, TimeSeriesV2, WriteRequest, metric_type,
 };
-use inquest_ingest::prometheus::{ReceiverLimits, Receiver, Rules};
+use inquest_ingest::prometheus::{Receiver, ReceiverLimits, Rules};
 use inquest_intake::Policy;
 use inquest_ports::{ErrorKind, MetricBaselines, MetricStore, MetricWindow, StoreError, StoreResult};
 use inquest_report::TemplateReport;
@@ -86,8 +86,9 @@ fn app_with(limits: RemoteWriteLimits, gate: Option<Arc<Semaphore>>) -> App {
     let embedded = EmbeddedStore::in_memory().expect("metrics store").stores().metrics;
     let metrics: Arc<dyn MetricStore> = Arc::new(Switchable { inner: embedded, down: down.clone(), gate });
     stores.metrics = metrics.clone();
-    let access = Access::open(Arc::new(EmbeddedAccessStore::in_memory().expect("access")), &prometheus::Registry::new())
-        .expect("access metrics");
+    let access =
+        Access::open(Arc::new(EmbeddedAccessStore::in_memory().expect("access")), &prometheus::Registry::new())
+            .expect("access metrics");
     let mut state = AppState::new(stores, Arc::new(TemplateReport), ingest, Arc::new(access));
     state.remote_write =
         Arc::new(state.remote_write.configured(Receiver::new(Rules::default(), ReceiverLimits::default()), limits));
@@ -117,7 +118,12 @@ fn body(series: Vec<TimeSeries>) -> Vec<u8> {
     snap::raw::Encoder::new().compress_vec(&req.encode_to_vec()).expect("snappy")
 }
 
-async fn post_with(app: &App, body: Vec<u8>, ctype: Option<&str>, encoding: Option<&str>) -> (StatusCode, Value, String) {
+async fn post_with(
+    app: &App,
+    body: Vec<u8>,
+    ctype: Option<&str>,
+    encoding: Option<&str>,
+) -> (StatusCode, Value, String) {
     let mut req = Request::post("/api/v1/write").header("x-prometheus-remote-write-version", "0.1.0");
     if let Some(c) = ctype {
         req = req.header(header::CONTENT_TYPE, c);
@@ -127,8 +133,7 @@ async fn post_with(app: &App, body: Vec<u8>, ctype: Option<&str>, encoding: Opti
     }
     let res = app.router.clone().oneshot(req.body(Body::from(body)).expect("request")).await.expect("response");
     let status = res.status();
-    let retry_after =
-        res.headers().get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let retry_after = res.headers().get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let bytes = res.into_body().collect().await.expect("body").to_bytes();
     let v = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).expect("a JSON error") };
     (status, v, retry_after)
@@ -262,10 +267,7 @@ async fn staleness_markers_end_a_series_and_out_of_order_samples_are_stored_raw(
     assert_eq!(metric_line(&app, "inquest_remote_write_out_of_order_samples_total").await, 1.0);
     let (s, _, _) = post(&app, body(vec![series(REQUESTS, &[(T0 + 60_000, f64::NAN)])])).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    assert_eq!(
-        metric_line(&app, r#"inquest_remote_write_samples_rejected_total{reason="not_finite"}"#).await,
-        1.0
-    );
+    assert_eq!(metric_line(&app, r#"inquest_remote_write_samples_rejected_total{reason="not_finite"}"#).await, 1.0);
 }
 
 #[tokio::test]
@@ -279,10 +281,7 @@ async fn a_series_no_store_can_hold_is_dropped_and_the_rest_stored() {
     assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
     assert_eq!(points(&app, "default/default/cart", "up").await, vec![(T0, 1.0)]);
     assert_eq!(metric_line(&app, r#"inquest_remote_write_series_dropped_total{reason="invalid_utf8"}"#).await, 1.0);
-    assert_eq!(
-        metric_line(&app, r#"inquest_remote_write_series_dropped_total{reason="no_service_label"}"#).await,
-        1.0
-    );
+    assert_eq!(metric_line(&app, r#"inquest_remote_write_series_dropped_total{reason="no_service_label"}"#).await, 1.0);
 }
 
 #[tokio::test]
@@ -333,7 +332,8 @@ async fn bad_bodies_get_the_status_prometheus_does_not_retry() {
     assert!(message(&v).contains("prometheus.WriteRequest"), "{v}");
     assert_eq!(v["error"]["field"], "body");
 
-    let big: Vec<TimeSeries> = (0..3000).map(|i| series(&[("__name__", "up"), ("job", &format!("j{i}"))], &[(T0, 1.0)])).collect();
+    let big: Vec<TimeSeries> =
+        (0..3000).map(|i| series(&[("__name__", "up"), ("job", &format!("j{i}"))], &[(T0, 1.0)])).collect();
     let (s, v, _) = post(&app, body(big)).await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
     // A body claiming to decompress past the limit is refused before decompressing.
@@ -393,7 +393,8 @@ async fn too_many_samples_waiting_is_429_with_retry_after() {
 async fn metric_queued(app: &App) -> f64 {
     let req = Request::get("/metrics").body(Body::empty()).expect("request");
     let res = app.router.clone().oneshot(req).await.expect("response");
-    let text = String::from_utf8(res.into_body().collect().await.expect("body").to_bytes().to_vec()).unwrap_or_default();
+    let text =
+        String::from_utf8(res.into_body().collect().await.expect("body").to_bytes().to_vec()).unwrap_or_default();
     text.lines()
         .find(|l| l.starts_with("inquest_remote_write_queued_samples"))
         .and_then(|l| l.rsplit(' ').next())
