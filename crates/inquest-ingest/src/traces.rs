@@ -173,13 +173,7 @@ impl ServiceGraph {
                     if let Some(me) = self.seen.get_mut(&key) {
                         me.answered = true;
                     }
-                    self.call(
-                        span.service.clone(),
-                        child.service.clone(),
-                        child.start,
-                        child.seconds(),
-                        span.error || child.error,
-                    );
+                    self.call(span.service.clone(), child.service.clone(), child.start, child.seconds(), span.error || child.error);
                     calls += 1;
                 }
             }
