@@ -144,6 +144,27 @@ async fn through_router(stores: &Stores, bodies: &[(Vec<u8>, usize)]) -> Res<Rou
     Ok(Routed { samples_per_sec: samples as f64 / elapsed.as_secs_f64(), p50: at(0.5), p99: at(0.99), elapsed })
 }
 
+/// Samples per second of the two steps before the store: decoding (snappy and
+/// protobuf) and the receiver (rules, derivation, the points built).
+fn stages(bodies: &[(Vec<u8>, usize)], samples: usize) -> Res<(f64, f64)> {
+    let started = Instant::now();
+    let decoded = bodies
+        .iter()
+        .map(|(b, _)| {
+            prometheus::decompress(b, 64 << 20).and_then(|r| prometheus::decode(Protocol::V1, Bytes::from(r)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let decoding = started.elapsed();
+    let rx = Receiver::default();
+    let now = chrono::Utc::now().timestamp_millis();
+    let started = Instant::now();
+    for batch in decoded {
+        drop(rx.receive(batch, now));
+    }
+    let deriving = started.elapsed();
+    Ok((samples as f64 / decoding.as_secs_f64(), samples as f64 / deriving.as_secs_f64()))
+}
+
 /// The points the receiver writes for each body, derived on a scratch receiver.
 fn derived_points(bodies: &[(Vec<u8>, usize)]) -> Res<Vec<Vec<MetricPoint>>> {
     let rx = Receiver::default();
@@ -226,6 +247,8 @@ async fn main() -> Res<()> {
         bodies.len()
     );
     println!("memory: {per_series:.0} bytes of resident memory per active series ({active} series held)");
+    let (decoding, deriving) = stages(&bodies, samples)?;
+    println!("stages: decoding {decoding:.0} samples/s, receiver (rules, derivation, points) {deriving:.0} samples/s");
 
     let dir = tempfile::tempdir()?;
     let routed = through_router(&EmbeddedStore::open(&dir.path().join("routed.redb"))?.stores(), &bodies).await?;
