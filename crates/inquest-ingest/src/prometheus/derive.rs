@@ -734,7 +734,7 @@ mod tests {
         WriteBatch { series, metadata: Vec::new() }
     }
 
-    fn named<'a>(r: &'a Received, name: &str) -> Vec<(i64, f64)> {
+    fn named(r: &Received, name: &str) -> Vec<(i64, f64)> {
         r.points.iter().filter(|p| p.metric_name == name).map(|p| (p.ts.timestamp_millis(), p.value)).collect()
     }
 
