@@ -3,4 +3,5 @@
 //! OTLP wire decoding (its generated messages link tonic) and the routes and writes
 //! live in the server.
 
+pub mod prometheus;
 pub mod traces;

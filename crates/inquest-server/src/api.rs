@@ -27,6 +27,7 @@ mod integrations;
 mod jobs;
 mod lifecycle;
 mod metrics;
+mod remote_write;
 mod runbooks;
 mod topology;
 mod traces;
@@ -87,6 +88,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(runbooks::list_runbooks, runbooks::create_runbook))
         .routes(routes!(runbooks::get_runbook, runbooks::replace_runbook, runbooks::delete_runbook))
         .routes(routes!(traces::post_traces))
+        .routes(routes!(remote_write::post_write))
 }
 
 type ApiResult<T> = Result<Json<T>, ApiError>;

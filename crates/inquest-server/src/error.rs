@@ -186,8 +186,8 @@ impl IntoResponse for ApiError {
             }
             Self::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m, None),
             Self::Conflict(m) => (StatusCode::CONFLICT, "conflict", m, None),
-            Self::PayloadTooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m, None),
             Self::UnsupportedMediaType(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", m, None),
+            Self::PayloadTooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m, None),
             Self::Unavailable(e) => {
                 tracing::warn!(error = %e, "store unavailable");
                 let message = "a store is unavailable, retry later".to_string();

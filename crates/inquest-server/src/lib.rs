@@ -19,12 +19,14 @@ mod extract;
 pub mod feeds;
 mod markdown;
 pub mod otlp;
+pub mod remote_write;
 pub mod traces;
 
 pub use auth::{Access, AccessMetrics, SecureCookie};
 pub use error::{ApiError, ErrorBody, ErrorDetail, RETRY_AFTER_SECONDS};
 pub use feeds::{FeedMetrics, Feeds};
 pub use markdown::render_markdown;
+pub use remote_write::{RemoteWrite, RemoteWriteLimits, RemoteWriteMetrics};
 pub use traces::{TraceConfig, TraceMetrics, Traces};
 
 /// What every handler shares: the evidence stores (each request scopes them to its
@@ -39,6 +41,8 @@ pub struct AppState {
     pub feeds: Arc<Feeds>,
     /// The OTLP trace receiver's service graphs.
     pub traces: Arc<Traces>,
+    /// Prometheus remote write: rules, derivation state, bounds and counters.
+    pub remote_write: Arc<RemoteWrite>,
 }
 
 impl AppState {
@@ -52,6 +56,8 @@ impl AppState {
         feeds.secret_keys = Arc::new(inquest_feeds::kubernetes::SecretKeys::new(keys));
         let traces = Traces::new(ingest.metrics.registry(), TraceConfig::default())
             .expect("the trace counters register once per intake registry");
+        let remote_write = RemoteWrite::new(ingest.metrics.registry())
+            .expect("the remote write counters register once per intake registry");
         Self {
             stores,
             writer,
@@ -60,6 +66,7 @@ impl AppState {
             access,
             feeds: Arc::new(feeds),
             traces: Arc::new(traces),
+            remote_write: Arc::new(remote_write),
         }
     }
 }

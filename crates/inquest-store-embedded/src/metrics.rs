@@ -188,7 +188,19 @@ impl MetricStore for EmbeddedStore {
         let txn = self.db().begin_write().map_err(|e| store_err(op, e))?;
         {
             let mut t = txn.open_table(METRIC_POINTS).map_err(|e| store_err(op, e))?;
-            for p in points {
+            // In key order the B-tree is written page after page; the key prefix and
+            // the labels' JSON are computed once per run of equal values.
+            let mut sorted: Vec<&MetricPoint> = points.iter().collect();
+            sorted.sort_by(|a, b| {
+                (a.service_key.as_str(), a.metric_name.as_str(), a.ts).cmp(&(
+                    b.service_key.as_str(),
+                    b.metric_name.as_str(),
+                    b.ts,
+                ))
+            });
+            let mut key_of: Option<(&str, String)> = None;
+            let mut labels_of: Option<(&BTreeMap<String, String>, String)> = None;
+            for p in sorted {
                 if !p.value.is_finite() {
                     return Err(StoreError::new(
                         ErrorKind::InvalidInput,
@@ -197,12 +209,18 @@ impl MetricStore for EmbeddedStore {
                         format!("{} {} at {}: value is not finite", p.service_key, p.metric_name, p.ts),
                     ));
                 }
-                let labels = if p.labels.is_empty() {
-                    String::new()
-                } else {
-                    serde_json::to_string(&p.labels).map_err(|e| store_err(op, e))?
-                };
-                let key = self.key(&p.service_key);
+                if labels_of.as_ref().is_none_or(|(l, _)| *l != &p.labels) {
+                    let json = if p.labels.is_empty() {
+                        String::new()
+                    } else {
+                        serde_json::to_string(&p.labels).map_err(|e| store_err(op, e))?
+                    };
+                    labels_of = Some((&p.labels, json));
+                }
+                if key_of.as_ref().is_none_or(|(s, _)| *s != p.service_key) {
+                    key_of = Some((p.service_key.as_str(), self.key(&p.service_key)));
+                }
+                let (Some((_, key)), Some((_, labels))) = (&key_of, &labels_of) else { continue };
                 t.insert((key.as_str(), p.metric_name.as_str(), millis(p.ts)), (p.value, labels.as_str()))
                     .map_err(|e| store_err(op, e))?;
             }

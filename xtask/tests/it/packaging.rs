@@ -389,6 +389,9 @@ fn env_example_lists_every_setting() -> Result<()> {
     Ok(())
 }
 
+/// Reads `(field, type)` of a settings struct by name.
+type Fields<'a> = dyn Fn(&str) -> Result<Vec<(String, String)>> + 'a;
+
 /// `INQUEST_<SECTION>_<KEY>` for every field of `Settings` and of its section structs,
 /// read from the config crate's source.
 fn setting_variables(source: &str) -> Result<BTreeSet<String>> {
@@ -403,12 +406,7 @@ fn setting_variables(source: &str) -> Result<BTreeSet<String>> {
             .collect())
     };
     // Sections nest (`[telemetry.remote_write]` is `INQUEST_TELEMETRY_REMOTE_WRITE_*`).
-    fn expand(
-        fields: &dyn Fn(&str) -> Result<Vec<(String, String)>>,
-        prefix: &str,
-        ty: &str,
-        vars: &mut BTreeSet<String>,
-    ) -> Result<()> {
+    fn expand(fields: &Fields<'_>, prefix: &str, ty: &str, vars: &mut BTreeSet<String>) -> Result<()> {
         for (key, ty) in fields(ty)? {
             let name = format!("{prefix}_{}", key.to_uppercase());
             if ty.ends_with("Settings") {

@@ -90,6 +90,7 @@ const ROUTES: &[(&str, &str, Needs)] = &[
     ("put", "/api/runbooks/{id}", Grant(Ingest)),
     ("delete", "/api/runbooks/{id}", Grant(Ingest)),
     ("post", "/v1/traces", Grant(Ingest)),
+    ("post", "/api/v1/write", Grant(Ingest)),
 ];
 
 const CASE_A: &str = "release-checkout-payment-timeout";

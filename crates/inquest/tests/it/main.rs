@@ -10,6 +10,7 @@ mod fuzz;
 mod ingest;
 mod ops;
 mod projects;
+mod remote_write;
 mod shared;
 mod stores;
 mod support;
