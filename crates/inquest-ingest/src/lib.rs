@@ -2,4 +2,5 @@
 //! for the metrics port and edges for the topology port. Pure: decoding and derivation
 //! here, the routes and the writes in the server.
 
+pub mod poll;
 pub mod traces;

@@ -238,13 +238,13 @@ pub fn correlate(snapshot: Snapshot, alert: Alert, policy: &Policy, now: Timesta
                     let since = incident.transitions.last().map_or(incident.created_at, |t| t.at);
                     let resolved_at = alert.ends_at.map_or(now, |t| t.clamp(since.min(now), now));
                     if policy.resolve_on_alertmanager_resolved
-                        && alert.source == crate::model::AlertSource::Alertmanager
+                        && alert.source.tracks_recovery()
                         && incident.firing.is_empty()
                         && matches!(incident.status, IncidentStatus::Open | IncidentStatus::Triaged)
                         && incident
                             .apply(
                                 Action::Resolve,
-                                "alertmanager",
+                                alert.source.as_str(),
                                 Some("every alert of the incident resolved".into()),
                                 resolved_at,
                             )

@@ -9,6 +9,7 @@ mod feeds;
 mod fuzz;
 mod ingest;
 mod ops;
+mod poll;
 mod projects;
 mod shared;
 mod stores;
