@@ -8,6 +8,7 @@ mod e2e;
 mod feeds;
 mod fuzz;
 mod ingest;
+mod live_loop;
 mod ops;
 mod poll;
 mod projects;
