@@ -29,13 +29,103 @@ impl TelemetrySettings {
 // ---------------------------------------------------------------------------------
 // Prometheus remote write.
 
-/// `[telemetry.remote_write]`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// `[telemetry.remote_write]`: `POST /api/v1/write`. A series belongs to the service
+/// `cluster/namespace/service` read from its labels (the first present of
+/// `service_labels`; a missing cluster or namespace is `default`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RemoteWriteSettings {}
+pub struct RemoteWriteSettings {
+    /// Take remote writes at all (default true).
+    pub enabled: bool,
+    /// The label naming the cluster (default `cluster`).
+    pub cluster_label: String,
+    /// The label naming the namespace (default `namespace`).
+    pub namespace_label: String,
+    /// Labels naming the service, the first present wins (default `service`, `app`, `job`).
+    pub service_labels: Vec<String>,
+    /// Regexes a metric name must match (whole) one of; empty keeps every metric.
+    pub keep_metrics: Vec<String>,
+    /// Regexes (whole name): matching metrics are dropped.
+    pub drop_metrics: Vec<String>,
+    /// Label matchers (`env="prod"`, `env!="dev"`, `env=~"prod|staging"`, `env!~"dev.*"`) a series must all satisfy.
+    pub keep_series: Vec<String>,
+    /// Label matchers: a series satisfying any of them is dropped.
+    pub drop_series: Vec<String>,
+    /// Labels not stored (default `instance`, `pod`).
+    pub drop_labels: Vec<String>,
+    pub max_label_name_bytes: usize,
+    pub max_label_value_bytes: usize,
+    /// The largest body taken, compressed (default 16 MiB): larger is `413`.
+    pub max_body_bytes: usize,
+    /// The largest body taken, decompressed (default 64 MiB): larger is `413`.
+    pub max_decoded_bytes: usize,
+    /// Writes into the store at once (default 4); more wait, within `max_queued_samples`.
+    pub max_concurrent_writes: usize,
+    /// Samples received and not yet written (default 2,000,000): past it, `429`.
+    pub max_queued_samples: usize,
+    /// Series whose derivation state is kept (default 1,000,000).
+    pub max_series: usize,
+    /// No rate or quantile across a longer gap between samples (default 300).
+    pub max_gap_secs: u64,
+    /// A series silent this long is forgotten (default 900).
+    pub idle_secs: u64,
+    /// `Retry-After` of a `429` (default 5).
+    pub retry_after_secs: u64,
+}
+
+impl Default for RemoteWriteSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            cluster_label: "cluster".into(),
+            namespace_label: "namespace".into(),
+            service_labels: vec!["service".into(), "app".into(), "job".into()],
+            keep_metrics: Vec::new(),
+            drop_metrics: Vec::new(),
+            keep_series: Vec::new(),
+            drop_series: Vec::new(),
+            drop_labels: vec!["instance".into(), "pod".into()],
+            max_label_name_bytes: 128,
+            max_label_value_bytes: 2048,
+            max_body_bytes: 16 << 20,
+            max_decoded_bytes: 64 << 20,
+            max_concurrent_writes: 4,
+            max_queued_samples: 2_000_000,
+            max_series: 1_000_000,
+            max_gap_secs: 300,
+            idle_secs: 900,
+            retry_after_secs: 5,
+        }
+    }
+}
 
 impl RemoteWriteSettings {
     fn check(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| Err(ConfigError::Invalid(format!("telemetry.remote_write.{key}: {why}")));
+        if self.service_labels.is_empty() {
+            return bad("service_labels", "at least one label must name the service");
+        }
+        for (key, n) in [
+            ("max_label_name_bytes", self.max_label_name_bytes),
+            ("max_label_value_bytes", self.max_label_value_bytes),
+            ("max_body_bytes", self.max_body_bytes),
+            ("max_decoded_bytes", self.max_decoded_bytes),
+            ("max_concurrent_writes", self.max_concurrent_writes),
+            ("max_queued_samples", self.max_queued_samples),
+            ("max_series", self.max_series),
+        ] {
+            if n == 0 {
+                return bad(key, "must be at least 1");
+            }
+        }
+        for (key, n) in [("max_gap_secs", self.max_gap_secs), ("idle_secs", self.idle_secs)] {
+            if n == 0 {
+                return bad(key, "must be at least 1");
+            }
+        }
+        if self.max_decoded_bytes < self.max_body_bytes {
+            return bad("max_decoded_bytes", "must not be less than max_body_bytes");
+        }
         Ok(())
     }
 }
@@ -342,5 +432,20 @@ name = "search"
             assert!(err.contains("telemetry.poll.url"), "{err}");
             Ok(())
         });
+    }
+}
+
+#[cfg(test)]
+mod remote_write_tests {
+    use super::*;
+
+    #[test]
+    fn remote_write_defaults_pass_and_zero_limits_name_their_key() {
+        assert!(RemoteWriteSettings::default().check().is_ok());
+        let zero = RemoteWriteSettings { max_concurrent_writes: 0, ..RemoteWriteSettings::default() };
+        let err = zero.check().expect_err("zero writers");
+        assert!(err.to_string().contains("telemetry.remote_write.max_concurrent_writes"), "{err}");
+        let none = RemoteWriteSettings { service_labels: Vec::new(), ..RemoteWriteSettings::default() };
+        assert!(none.check().is_err());
     }
 }

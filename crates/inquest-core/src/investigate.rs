@@ -292,7 +292,12 @@ pub async fn investigate(
                 continue;
             }
         };
+        // A raw counter or bucket is scored through its derived rate or quantile.
+        let names: std::collections::HashSet<&str> = win.series.iter().map(|s| s.metric_name.as_str()).collect();
         for series in &win.series {
+            if crate::semantics::superseded(&series.metric_name, &names) {
+                continue;
+            }
             let chosen = baseline::choose(
                 history.baselines.get(&series.metric_name),
                 same_time.as_ref().and_then(|s| s.baselines.get(&series.metric_name)),

@@ -8,6 +8,8 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use serde::{Deserialize, Serialize};
 
+use inquest_domain::SeriesName;
+
 use crate::signals::MetricKind;
 
 /// The catalogue shipped with Inquest.
@@ -192,8 +194,53 @@ impl Catalogue {
         Catalogue { exact, rules }
     }
 
-    /// The meaning of a metric name; `MetricKind::Other` (either direction) when unknown.
+    /// The meaning of a series: a metric name, or a name in selector notation
+    /// (`inquest_domain::SeriesName`: `rate(http_requests_total{code="500"})`,
+    /// `histogram_quantile(0.99, http_request_duration_seconds{route="/pay"})`).
+    /// The function and labels are stripped for the catalogue; `rate(x_total)` means
+    /// x's kind; a request counter whose labels say 5xx or error is `errors` (bad up);
+    /// a quantile of a duration family is latency. `MetricKind::Other` (either
+    /// direction) when unknown.
     pub fn lookup(&self, metric_name: &str) -> MetricSemantics {
+        if !metric_name.contains(['(', '{']) {
+            return self.lookup_name(metric_name);
+        }
+        let series = SeriesName::parse(metric_name);
+        match series.function.as_deref() {
+            Some("histogram_quantile") => {
+                let base = self.lookup_name(&series.metric);
+                let timed = matches!(base.unit.as_deref(), Some("s" | "ms" | "us"));
+                match base.kind {
+                    MetricKind::Latency | MetricKind::ClientLatency => MetricSemantics { bad: Bad::Up, ..base },
+                    MetricKind::Other if timed => MetricSemantics { kind: MetricKind::Latency, bad: Bad::Up, ..base },
+                    _ => base,
+                }
+            }
+            Some("rate" | "irate" | "increase") => {
+                let base = self.counter_meaning(&series.metric);
+                errors_by_labels(base, &series.labels)
+            }
+            Some(_) => self.lookup_name(&series.metric),
+            None if is_counter_name(&series.metric) => {
+                errors_by_labels(self.counter_meaning(&series.metric), &series.labels)
+            }
+            None => self.lookup_name(&series.metric),
+        }
+    }
+
+    /// A counter's meaning: its own catalogue entry, else that of its name without `_total`.
+    fn counter_meaning(&self, metric: &str) -> MetricSemantics {
+        let name = normalize(metric);
+        if self.exact.contains_key(&name) {
+            return self.lookup_name(metric);
+        }
+        match name.strip_suffix("_total") {
+            Some(base) if !base.is_empty() => self.lookup_name(base),
+            _ => self.lookup_name(metric),
+        }
+    }
+
+    fn lookup_name(&self, metric_name: &str) -> MetricSemantics {
         let name = normalize(metric_name);
         if let Some(s) = self.exact.get(&name) {
             return s.clone();
@@ -232,6 +279,60 @@ impl Catalogue {
             None => MetricSemantics { unit: unit_of(&tokens), ..MetricSemantics::unknown() },
         }
     }
+}
+
+fn is_counter_name(metric: &str) -> bool {
+    metric.ends_with("_total") || metric.ends_with("_count")
+}
+
+/// Labels saying a request failed: an HTTP 5xx, an error outcome, a gRPC code other than OK.
+pub fn error_labels(labels: &std::collections::BTreeMap<String, String>) -> bool {
+    labels.iter().any(|(k, v)| {
+        let v = v.trim();
+        match k.as_str() {
+            "code" | "status" | "status_code" | "http_status_code" | "http_response_status_code" | "response_code" => {
+                (v.len() == 3 && v.starts_with('5') && v.bytes().all(|b| b.is_ascii_digit() || b == b'x'))
+                    || matches!(v.to_ascii_lowercase().as_str(), "error" | "failure" | "failed" | "server_error")
+            }
+            "outcome" | "result" => {
+                matches!(v.to_ascii_uppercase().as_str(), "SERVER_ERROR" | "ERROR" | "FAILURE" | "FAILED")
+            }
+            "grpc_code" | "grpc_status" | "grpc_status_code" | "rpc_grpc_status_code" => {
+                !(v.eq_ignore_ascii_case("ok") || v == "0")
+            }
+            _ => false,
+        }
+    })
+}
+
+/// A request counter whose labels say failure counts errors; other counters keep their meaning.
+fn errors_by_labels(base: MetricSemantics, labels: &std::collections::BTreeMap<String, String>) -> MetricSemantics {
+    let request_like = matches!(base.kind, MetricKind::Traffic | MetricKind::Other | MetricKind::Errors);
+    if request_like && error_labels(labels) {
+        return MetricSemantics { kind: MetricKind::Errors, bad: Bad::Up, ..base };
+    }
+    base
+}
+
+/// Whether a raw cumulative series is better read through a derived sibling in the same
+/// window: a counter whose `rate(...)` is there, a histogram bucket whose family has a
+/// `histogram_quantile(...)` there. Such a series is not scored (its sibling is).
+pub fn superseded(metric_name: &str, window: &std::collections::HashSet<&str>) -> bool {
+    if metric_name.starts_with("rate(") || metric_name.starts_with("histogram_quantile(") {
+        return false;
+    }
+    if window.contains(format!("rate({metric_name})").as_str()) {
+        return true;
+    }
+    let series = SeriesName::parse(metric_name);
+    let Some(base) = series.metric.strip_suffix("_bucket") else { return false };
+    if series.function.is_some() || !series.labels.contains_key("le") {
+        return false;
+    }
+    let mut labels = series.labels;
+    labels.remove("le");
+    let inner = inquest_domain::series_name(base, &labels);
+    window.iter().any(|n| n.strip_prefix("histogram_quantile(").is_some_and(|rest| rest.ends_with(&format!(", {inner})"))))
 }
 
 /// A unit read from the name's last tokens (`_ms`, `_seconds`, `_bytes`, `_pct`).
@@ -360,6 +461,38 @@ mod tests {
         assert_eq!(kind("upstream_call_p99_ms"), MetricKind::ClientLatency);
         let u = Catalogue::bundled().lookup("frobnication_level");
         assert_eq!((u.kind, u.bad, u.source.as_str()), (MetricKind::Other, Bad::Either, "unknown"));
+    }
+
+    #[test]
+    fn series_names_are_read_through_their_function_and_labels() {
+        let c = Catalogue::bundled();
+        let errors = c.lookup(r#"rate(http_requests_total{code="503",method="GET"})"#);
+        assert_eq!((errors.kind, errors.bad), (MetricKind::Errors, Bad::Up));
+        assert_eq!(kind(r#"rate(http_requests_total{code="200"})"#), kind("http_requests"));
+        assert_eq!(kind(r#"rate(http_server_requests_seconds_count{outcome="SERVER_ERROR"})"#), MetricKind::Errors);
+        assert_eq!(kind(r#"rate(grpc_server_handled_total{grpc_code="Unavailable"})"#), MetricKind::Errors);
+        assert_ne!(kind(r#"rate(grpc_server_handled_total{grpc_code="OK"})"#), MetricKind::Errors);
+        assert_eq!(kind("rate(container_cpu_usage_seconds_total)"), MetricKind::Cpu);
+        let p99 = c.lookup(r#"histogram_quantile(0.99, http_request_duration_seconds{route="/pay"})"#);
+        assert_eq!((p99.kind, p99.bad), (MetricKind::Latency, Bad::Up));
+        assert_eq!(kind(r#"node_memory_MemAvailable_bytes{device="x"}"#), MetricKind::Memory);
+        assert_eq!(kind(r#"http_requests_total{status_code="500"}"#), MetricKind::Errors);
+    }
+
+    #[test]
+    fn raw_cumulative_series_give_way_to_their_derived_siblings() {
+        let names = [
+            r#"http_requests_total{code="500"}"#,
+            r#"rate(http_requests_total{code="500"})"#,
+            r#"rpc_seconds_bucket{le="0.5",route="/pay"}"#,
+            r#"histogram_quantile(0.99, rpc_seconds{route="/pay"})"#,
+            "cpu_util",
+        ];
+        let window: std::collections::HashSet<&str> = names.into_iter().collect();
+        let gone: Vec<&str> = names.into_iter().filter(|n| superseded(n, &window)).collect();
+        assert_eq!(gone, [names[0], names[2]]);
+        let alone: std::collections::HashSet<&str> = [names[0]].into_iter().collect();
+        assert!(!superseded(names[0], &alone));
     }
 
     #[test]

@@ -3,4 +3,5 @@
 //! here, the routes and the writes in the server.
 
 pub mod poll;
+pub mod prometheus;
 pub mod traces;

@@ -27,6 +27,7 @@ mod integrations;
 mod jobs;
 mod lifecycle;
 mod metrics;
+mod remote_write;
 mod runbooks;
 mod topology;
 
@@ -85,6 +86,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(changes::incident_changes))
         .routes(routes!(runbooks::list_runbooks, runbooks::create_runbook))
         .routes(routes!(runbooks::get_runbook, runbooks::replace_runbook, runbooks::delete_runbook))
+        .routes(routes!(remote_write::post_write))
 }
 
 type ApiResult<T> = Result<Json<T>, ApiError>;

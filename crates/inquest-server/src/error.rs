@@ -58,6 +58,9 @@ pub enum ApiError {
     /// The body is larger than the route takes: `413`.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// A body in a content type or encoding the route does not take: `415`.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// The request conflicts with the current state (an invalid lifecycle transition).
     #[error("{0}")]
     Conflict(String),
@@ -183,6 +186,9 @@ impl IntoResponse for ApiError {
             }
             Self::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m, None),
             Self::Conflict(m) => (StatusCode::CONFLICT, "conflict", m, None),
+            Self::UnsupportedMediaType(m) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", m, None)
+            }
             Self::PayloadTooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m, None),
             Self::Unavailable(e) => {
                 tracing::warn!(error = %e, "store unavailable");

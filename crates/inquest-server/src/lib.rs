@@ -18,11 +18,13 @@ mod error;
 mod extract;
 pub mod feeds;
 mod markdown;
+pub mod remote_write;
 
 pub use auth::{Access, AccessMetrics, SecureCookie};
 pub use error::{ApiError, ErrorBody, ErrorDetail, RETRY_AFTER_SECONDS};
 pub use feeds::{FeedMetrics, Feeds};
 pub use markdown::render_markdown;
+pub use remote_write::{RemoteWrite, RemoteWriteLimits, RemoteWriteMetrics};
 
 /// What every handler shares: the evidence stores (each request scopes them to its
 /// project), the report writer, the investigation settings, the alert intake and access.
@@ -34,6 +36,8 @@ pub struct AppState {
     pub ingest: Arc<Ingest>,
     pub access: Arc<Access>,
     pub feeds: Arc<Feeds>,
+    /// Prometheus remote write: rules, derivation state, bounds and counters.
+    pub remote_write: Arc<RemoteWrite>,
 }
 
 impl AppState {
@@ -45,7 +49,17 @@ impl AppState {
         // Derived from the sealing keyring, so the hashes survive restarts and rotate with it.
         let keys = access.keyring.derive_keys(inquest_feeds::kubernetes::SECRET_KEY_PURPOSE);
         feeds.secret_keys = Arc::new(inquest_feeds::kubernetes::SecretKeys::new(keys));
-        Self { stores, writer, cfg: InvestigationConfig::default(), ingest, access, feeds: Arc::new(feeds) }
+        let remote_write = RemoteWrite::new(ingest.metrics.registry())
+            .expect("the remote write counters register once per intake registry");
+        Self {
+            stores,
+            writer,
+            cfg: InvestigationConfig::default(),
+            ingest,
+            access,
+            feeds: Arc::new(feeds),
+            remote_write: Arc::new(remote_write),
+        }
     }
 }
 

@@ -36,6 +36,7 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
     // Deployment ranges and push-started syncs read the `[[feeds.git]]` clones.
     let git = Arc::new(crate::git::repositories(settings));
     state.feeds = Arc::new(state.feeds.with_clones(git));
+    state.remote_write = Arc::new(remote_write(settings, &state)?);
     precedent_counted(&built, &state);
     tokio::spawn(precedent_sweep(stores, built.access.clone()));
     let router = inquest_server::app(state);
@@ -49,6 +50,7 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
             println!("API:       http://{addr}/api/incidents  (OpenAPI: http://{addr}/api/openapi.json)");
             println!("alerts:    http://{addr}/api/alerts, http://{addr}/api/alertmanager  (policy {policy})");
             println!("metrics:   http://{addr}/metrics");
+            println!("remote write: http://{addr}/api/v1/write  (Prometheus remote_write url)");
         },
         async move {
             let _ = http_stopped.await;
@@ -186,4 +188,37 @@ async fn precedent_sweep(stores: inquest_ports::Stores, access: Arc<dyn AccessSt
             Err(e) => tracing::warn!(project = %p.project_id, error = %e, "precedent sweep stopped"),
         }
     }
+}
+
+/// The remote write receiver from `[telemetry.remote_write]`, counting on the state's registry.
+fn remote_write(settings: &Settings, state: &inquest_server::AppState) -> Result<inquest_server::RemoteWrite> {
+    use inquest_ingest::prometheus::{Receiver, ReceiverLimits, RuleSpec, Rules};
+    let rw = &settings.telemetry.remote_write;
+    let spec = RuleSpec {
+        cluster_label: rw.cluster_label.clone(),
+        namespace_label: rw.namespace_label.clone(),
+        service_labels: rw.service_labels.clone(),
+        keep_metrics: rw.keep_metrics.clone(),
+        drop_metrics: rw.drop_metrics.clone(),
+        keep_series: rw.keep_series.clone(),
+        drop_series: rw.drop_series.clone(),
+        drop_labels: rw.drop_labels.clone(),
+        max_label_name_bytes: rw.max_label_name_bytes,
+        max_label_value_bytes: rw.max_label_value_bytes,
+    };
+    let rules = Rules::new(&spec).context("telemetry.remote_write")?;
+    let limits = ReceiverLimits {
+        max_series: rw.max_series,
+        max_gap_ms: (rw.max_gap_secs as i64).saturating_mul(1000),
+        idle_ms: (rw.idle_secs as i64).saturating_mul(1000),
+    };
+    let bounds = inquest_server::RemoteWriteLimits {
+        enabled: rw.enabled,
+        max_body_bytes: rw.max_body_bytes,
+        max_decoded_bytes: rw.max_decoded_bytes,
+        max_concurrent_writes: rw.max_concurrent_writes,
+        max_queued_samples: rw.max_queued_samples,
+        retry_after_secs: rw.retry_after_secs,
+    };
+    Ok(state.remote_write.configured(Receiver::new(rules, limits), bounds))
 }

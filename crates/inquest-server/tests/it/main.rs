@@ -12,6 +12,7 @@ mod intake;
 mod kubernetes;
 mod oidc;
 mod openapi;
+mod remote_write;
 mod runbooks;
 mod topology;
 

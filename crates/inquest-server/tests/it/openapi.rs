@@ -11,7 +11,7 @@ use tower::ServiceExt;
 use crate::{in_memory, intake_app};
 
 /// Every route of the app except the dashboard's pages and assets and the document itself.
-const ROUTES: [(&str, &str); 50] = [
+const ROUTES: [(&str, &str); 51] = [
     ("get", "/health"),
     ("get", "/health/ready"),
     ("get", "/health/intake"),
@@ -62,6 +62,7 @@ const ROUTES: [(&str, &str); 50] = [
     ("get", "/api/runbooks/{id}"),
     ("put", "/api/runbooks/{id}"),
     ("delete", "/api/runbooks/{id}"),
+    ("post", "/api/v1/write"),
 ];
 
 async fn document(app: &axum::Router) -> Value {

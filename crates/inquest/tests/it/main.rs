@@ -12,6 +12,7 @@ mod live_loop;
 mod ops;
 mod poll;
 mod projects;
+mod remote_write;
 mod shared;
 mod stores;
 mod support;
