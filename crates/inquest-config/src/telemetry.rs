@@ -276,7 +276,10 @@ impl PollSettings {
             }
         }
         if self.step_secs > self.range_secs {
-            return bad("step_secs".into(), format!("{} is more than range_secs ({})", self.step_secs, self.range_secs));
+            return bad(
+                "step_secs".into(),
+                format!("{} is more than range_secs ({})", self.step_secs, self.range_secs),
+            );
         }
         if !(self.z_threshold.is_finite() && self.z_threshold > 0.0) {
             return bad("z_threshold".into(), format!("{} is not a positive number", self.z_threshold));
@@ -290,7 +293,10 @@ impl PollSettings {
         if !(self.min_baseline_points..=100_000).contains(&self.baseline_points) {
             return bad(
                 "baseline_points".into(),
-                format!("{} is not within min_baseline_points ({})..=100000", self.baseline_points, self.min_baseline_points),
+                format!(
+                    "{} is not within min_baseline_points ({})..=100000",
+                    self.baseline_points, self.min_baseline_points
+                ),
             );
         }
         if self.queries.is_empty() {
@@ -331,7 +337,10 @@ impl PollSettings {
                 return bad(key("name"), "must not be empty".into());
             }
             if name.contains(['"', '\\', '\n']) {
-                return bad(key("name"), format!("'{name}' cannot be written into PromQL (a quote, backslash or newline)"));
+                return bad(
+                    key("name"),
+                    format!("'{name}' cannot be written into PromQL (a quote, backslash or newline)"),
+                );
             }
             if self.services[..i].iter().any(|o| o.name.trim() == name) {
                 return bad(key("name"), format!("'{name}' is configured twice"));

@@ -20,7 +20,8 @@ pub const SERVICE_PLACEHOLDER: &str = "{{service}}";
 pub const BASELINE_KEY: &str = "poll-baseline";
 
 /// `feature_name` suffixes of a baseline (`<series>.baseline_median`, ...).
-const BASELINE_FEATURES: [&str; 5] = ["baseline_median", "baseline_mad", "baseline_p05", "baseline_p95", "baseline_count"];
+const BASELINE_FEATURES: [&str; 5] =
+    ["baseline_median", "baseline_mad", "baseline_p05", "baseline_p95", "baseline_count"];
 
 /// Why a Prometheus answer could not be read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -85,7 +86,8 @@ pub fn parse_query_range(body: &[u8]) -> Result<Vec<RangeSeries>, PollError> {
                     .collect::<Result<_, _>>()?,
                 Some(_) => return Err(malformed(at("metric"), "not an object")),
             };
-            let values = s.get("values").and_then(Value::as_array).ok_or_else(|| malformed(at("values"), "not a list"))?;
+            let values =
+                s.get("values").and_then(Value::as_array).ok_or_else(|| malformed(at("values"), "not a list"))?;
             let mut points = Vec::with_capacity(values.len());
             for (j, p) in values.iter().enumerate() {
                 let field = at(&format!("values[{j}]"));
@@ -94,7 +96,8 @@ pub fn parse_query_range(body: &[u8]) -> Result<Vec<RangeSeries>, PollError> {
                     _ => return Err(malformed(field, "not a [time, value] pair")),
                 };
                 let ts = ts.as_f64().ok_or_else(|| malformed(format!("{field}[0]"), "not a number"))?;
-                let ts = timestamp(ts).ok_or_else(|| malformed(format!("{field}[0]"), format!("{ts} is not a time")))?;
+                let ts =
+                    timestamp(ts).ok_or_else(|| malformed(format!("{field}[0]"), format!("{ts} is not a time")))?;
                 let text = value.as_str().ok_or_else(|| malformed(format!("{field}[1]"), "not a string"))?;
                 let value: f64 =
                     text.parse().map_err(|_| malformed(format!("{field}[1]"), format!("'{text}' is not a number")))?;
@@ -394,7 +397,8 @@ pub fn baseline_features(service_key: &str, metric_name: &str, b: &Baseline, ts:
 /// (rows of `BASELINE_KEY`, as `baseline_features` writes them).
 pub fn restore_baselines(features: &[AnomalyFeature]) -> HashMap<(String, String), Baseline> {
     // (service, metric) -> ts -> the five values
-    let mut by: HashMap<(String, String), BTreeMap<Timestamp, [Option<f64>; 5]>> = HashMap::new();
+    type Kept = BTreeMap<Timestamp, [Option<f64>; 5]>;
+    let mut by: HashMap<(String, String), Kept> = HashMap::new();
     for f in features.iter().filter(|f| f.incident_id == BASELINE_KEY) {
         let Some((metric, suffix)) = f.feature_name.rsplit_once('.') else { continue };
         let Some(i) = BASELINE_FEATURES.iter().position(|s| *s == suffix) else { continue };
@@ -403,17 +407,15 @@ pub fn restore_baselines(features: &[AnomalyFeature]) -> HashMap<(String, String
     }
     by.into_iter()
         .filter_map(|(key, at)| {
-            at.values().rev().find_map(|v| match v {
-                [Some(median), Some(mad), Some(p05), Some(p95), Some(count)] if *count >= 1.0 => Some(Baseline {
-                    count: *count as usize,
-                    median: *median,
-                    mad: *mad,
-                    p05: *p05,
-                    p95: *p95,
-                }),
-                _ => None,
-            })
-            .map(|b| (key, b))
+            at.values()
+                .rev()
+                .find_map(|v| match v {
+                    [Some(median), Some(mad), Some(p05), Some(p95), Some(count)] if *count >= 1.0 => {
+                        Some(Baseline { count: *count as usize, median: *median, mad: *mad, p05: *p05, p95: *p95 })
+                    }
+                    _ => None,
+                })
+                .map(|b| (key, b))
         })
         .collect()
 }
@@ -458,18 +460,34 @@ mod tests {
             (br#"{"status":"success"}"#, "data"),
             (br#"{"status":"success","data":{"resultType":"vector","result":[]}}"#, "data.resultType"),
             (br#"{"status":"success","data":{"resultType":"matrix","result":{}}}"#, "data.result"),
-            (br#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"a":1},"values":[]}]}}"#, "data.result[0].metric.a"),
-            (br#"{"status":"success","data":{"resultType":"matrix","result":[{"values":[[1]]}]}}"#, "data.result[0].values[0]"),
-            (br#"{"status":"success","data":{"resultType":"matrix","result":[{"values":[["x","1"]]}]}}"#, "data.result[0].values[0][0]"),
-            (br#"{"status":"success","data":{"resultType":"matrix","result":[{"values":[[1,"one"]]}]}}"#, "data.result[0].values[0][1]"),
-            (br#"{"status":"success","data":{"resultType":"matrix","result":[{"values":[[1,1]]}]}}"#, "data.result[0].values[0][1]"),
+            (
+                br#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"a":1},"values":[]}]}}"#,
+                "data.result[0].metric.a",
+            ),
+            (
+                br#"{"status":"success","data":{"resultType":"matrix","result":[{"values":[[1]]}]}}"#,
+                "data.result[0].values[0]",
+            ),
+            (
+                br#"{"status":"success","data":{"resultType":"matrix","result":[{"values":[["x","1"]]}]}}"#,
+                "data.result[0].values[0][0]",
+            ),
+            (
+                br#"{"status":"success","data":{"resultType":"matrix","result":[{"values":[[1,"one"]]}]}}"#,
+                "data.result[0].values[0][1]",
+            ),
+            (
+                br#"{"status":"success","data":{"resultType":"matrix","result":[{"values":[[1,1]]}]}}"#,
+                "data.result[0].values[0][1]",
+            ),
         ] {
             match parse_query_range(body) {
                 Err(PollError::Malformed { field: f, .. }) => assert_eq!(f, field, "{}", String::from_utf8_lossy(body)),
                 other => panic!("{}: {other:?}", String::from_utf8_lossy(body)),
             }
         }
-        let refused = parse_query_range(br#"{"status":"error","errorType":"bad_data","error":"parse error at char 3"}"#);
+        let refused =
+            parse_query_range(br#"{"status":"error","errorType":"bad_data","error":"parse error at char 3"}"#);
         assert_eq!(
             refused,
             Err(PollError::Refused { error_type: "bad_data".into(), message: "parse error at char 3".into() })
@@ -478,7 +496,10 @@ mod tests {
 
     #[test]
     fn templates_name_the_service_and_several_series_are_told_apart_by_their_labels() {
-        assert_eq!(render(r#"rate(x{service="{{service}}"}[1m]) / on() y{s="{{service}}"}"#, "checkout"), r#"rate(x{service="checkout"}[1m]) / on() y{s="checkout"}"#);
+        assert_eq!(
+            render(r#"rate(x{service="{{service}}"}[1m]) / on() y{s="{{service}}"}"#, "checkout"),
+            r#"rate(x{service="checkout"}[1m]) / on() y{s="checkout"}"#
+        );
         let series = |pairs: &[(&str, &str)]| RangeSeries {
             labels: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             points: vec![(t(0), 1.0), (t(60), 2.0)],
@@ -512,7 +533,10 @@ mod tests {
         }
         assert!(got[1..].iter().all(|g| matches!(g, Transition::Ongoing(a) if a.onset == t(30))), "{got:?}");
         assert!(d.raised());
-        assert!((d.baseline().expect("baseline").median - 1.0).abs() < 0.05, "anomalous points stay out of the baseline");
+        assert!(
+            (d.baseline().expect("baseline").median - 1.0).abs() < 0.05,
+            "anomalous points stay out of the baseline"
+        );
         // Seen points are not looked at twice.
         assert!(d.observe(&high).is_empty());
         let back: Vec<_> = (36..40).map(|i| (t(i), 1.0)).collect();

@@ -19,8 +19,8 @@ use inquest_ingest::poll::{
     Anomaly, BASELINE_KEY, Bad, Detector, DetectorConfig, PollError, RangeSeries, Transition, baseline_features,
     fingerprint, name_series, parse_query_range, points_after, render, restore_baselines,
 };
-use inquest_intake::model::{Alert, AlertSource, AlertStatus, Severity};
 use inquest_intake::Outcome;
+use inquest_intake::model::{Alert, AlertSource, AlertStatus, Severity};
 use inquest_intake_service::Ingest;
 use inquest_ports::MetricStore;
 use prometheus::{IntCounterVec, Opts, Registry};
@@ -305,9 +305,10 @@ async fn poll_once(shared: &Shared, state: &mut ServiceState, now: Timestamp) {
         }
         count("ok");
         for (one, name) in series.iter().zip(names) {
-            let detector = state.detectors.entry(name.clone()).or_insert_with(|| {
-                Detector::new(shared.config, bad).with_prior(state.priors.get(&name).copied())
-            });
+            let detector = state
+                .detectors
+                .entry(name.clone())
+                .or_insert_with(|| Detector::new(shared.config, bad).with_prior(state.priors.get(&name).copied()));
             let before = detector.last();
             let transitions = detector.observe(&one.points);
             let mut ongoing = None;

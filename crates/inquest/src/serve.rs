@@ -30,8 +30,7 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
     let intake = intake::start(settings, &built, writer.clone()).await?;
     let access = Arc::new(access.build(intake.ingest.metrics.registry())?);
     // The PromQL poller (`[telemetry.poll]`), when a Prometheus is configured.
-    let poller =
-        crate::poll::start(settings, &built.registry, stores.metrics.clone(), intake.ingest.clone()).await?;
+    let poller = crate::poll::start(settings, &built.registry, stores.metrics.clone(), intake.ingest.clone()).await?;
     let mut state = inquest_server::AppState::new(stores.clone(), writer, intake.ingest.clone(), access);
     // Deployment ranges and push-started syncs read the `[[feeds.git]]` clones.
     let git = Arc::new(crate::git::repositories(settings));

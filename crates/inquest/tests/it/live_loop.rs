@@ -241,7 +241,10 @@ async fn a_deploy_that_raises_the_error_rate_is_found_from_live_metrics() {
     assert!(top["details"]["culprit"].as_str().is_some_and(|c| c.starts_with("deployment:")), "{top}");
     assert!(detail["report"].is_object(), "the report is saved: {detail}");
     let markdown = detail["report"]["markdown"].as_str().unwrap_or_default();
-    assert!(markdown.contains("deployment of checkout (registry.example.com/checkout:2.4.0)"), "the report names the deploy: {markdown}");
+    assert!(
+        markdown.contains("deployment of checkout (registry.example.com/checkout:2.4.0)"),
+        "the report names the deploy: {markdown}"
+    );
     // The evidence came from the remote-written series of the service.
     let metrics = get(&client, format!("{base}/api/incidents/{id}/metrics")).await;
     let names: Vec<&str> =

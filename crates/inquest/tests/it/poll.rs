@@ -88,9 +88,7 @@ fn poll_config(dir: &Path, url: &str, queries: &str) -> String {
 /// The value of the sample of `/metrics` named exactly `series`, 0 when absent.
 async fn sample(client: &reqwest::Client, base: &str, series: &str) -> f64 {
     let text = client.get(format!("{base}/metrics")).send().await.expect("metrics").text().await.expect("text");
-    text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
-        .unwrap_or(0.0)
+    text.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok())).unwrap_or(0.0)
 }
 
 async fn checkout_incidents(client: &reqwest::Client, base: &str) -> Vec<Value> {
@@ -141,10 +139,8 @@ async fn the_poller_raises_deduplicates_and_resolves_an_anomaly_from_a_fake_prom
     assert!(sample(&client, &base, r#"inquest_alerts_received_total{severity="high",source="anomaly"}"#).await >= 1.0);
     // Later polls repeat the firing alert: it deduplicates into the same incident.
     let dedup = r#"inquest_alert_correlations_total{outcome="deduplicated"}"#;
-    wait_until("repeats deduplicate", Duration::from_secs(30), || async {
-        sample(&client, &base, dedup).await >= 2.0
-    })
-    .await;
+    wait_until("repeats deduplicate", Duration::from_secs(30), || async { sample(&client, &base, dedup).await >= 2.0 })
+        .await;
     let incidents = checkout_incidents(&client, &base).await;
     assert_eq!(incidents.len(), 1, "{incidents:?}");
     let incident = &incidents[0];
