@@ -3,5 +3,6 @@
 //! OTLP wire decoding (its generated messages link tonic) and the routes and writes
 //! live in the server.
 
+pub mod poll;
 pub mod prometheus;
 pub mod traces;

@@ -109,7 +109,7 @@ impl Metrics {
             registry.register(c)?;
         }
         for sev in Severity::ALL {
-            for src in ["generic", "alertmanager"] {
+            for src in ["generic", "alertmanager", "anomaly"] {
                 alerts_received.with_label_values(&[sev.as_str(), src]);
             }
         }

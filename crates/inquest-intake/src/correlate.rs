@@ -238,13 +238,13 @@ pub fn correlate(snapshot: Snapshot, alert: Alert, policy: &Policy, now: Timesta
                     let since = incident.transitions.last().map_or(incident.created_at, |t| t.at);
                     let resolved_at = alert.ends_at.map_or(now, |t| t.clamp(since.min(now), now));
                     if policy.resolve_on_alertmanager_resolved
-                        && alert.source == crate::model::AlertSource::Alertmanager
+                        && alert.source.tracks_recovery()
                         && incident.firing.is_empty()
                         && matches!(incident.status, IncidentStatus::Open | IncidentStatus::Triaged)
                         && incident
                             .apply(
                                 Action::Resolve,
-                                "alertmanager",
+                                alert.source.as_str(),
                                 Some("every alert of the incident resolved".into()),
                                 resolved_at,
                             )
@@ -588,5 +588,27 @@ mod tests {
         let mut unknown = alert("s", Severity::High, "zzz");
         unknown.status = AlertStatus::Resolved;
         assert_eq!(m.push(unknown, &keep, t(2)).outcome, Outcome::Ignored);
+    }
+
+    #[test]
+    fn an_anomaly_recovered_resolves_its_incident_but_a_generic_resolved_does_not() {
+        let p = Policy::default_policy();
+        for (source, resolves) in [(AlertSource::Anomaly, true), (AlertSource::Generic, false)] {
+            let mut m = Mem::default();
+            let mut a = alert("s", Severity::High, "anomaly-1");
+            a.source = source;
+            assert_eq!(m.push(a.clone(), &p, t(0)).outcome, Outcome::Opened);
+            assert_eq!(m.push(a.clone(), &p, t(1)).outcome, Outcome::Deduplicated, "a repeat deduplicates");
+            let mut r = a.clone();
+            r.status = AlertStatus::Resolved;
+            r.ends_at = Some(t(2));
+            let plan = m.push(r, &p, t(2));
+            let inc = plan.incident.expect("incident");
+            assert_eq!(inc.status == IncidentStatus::Resolved, resolves, "{source:?}");
+            if resolves {
+                assert_eq!(plan.outcome, Outcome::Resolved);
+                assert_eq!(inc.transitions.last().map(|t| t.actor.as_str()), Some("anomaly"));
+            }
+        }
     }
 }

@@ -86,6 +86,8 @@ pub enum AlertStatus {
 pub enum AlertSource {
     Generic,
     Alertmanager,
+    /// Raised by the PromQL poller's anomaly detector (and resolved by it on recovery).
+    Anomaly,
 }
 
 impl AlertSource {
@@ -93,7 +95,14 @@ impl AlertSource {
         match self {
             AlertSource::Generic => "generic",
             AlertSource::Alertmanager => "alertmanager",
+            AlertSource::Anomaly => "anomaly",
         }
+    }
+
+    /// True for the senders that say when an alert stopped firing (Alertmanager, the
+    /// anomaly detector): their `resolved` may resolve the incident.
+    pub fn tracks_recovery(self) -> bool {
+        matches!(self, AlertSource::Alertmanager | AlertSource::Anomaly)
     }
 }
 

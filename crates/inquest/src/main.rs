@@ -24,6 +24,7 @@ use inquest_ports::Stores;
 mod intake;
 mod keys;
 mod logging;
+mod poll;
 mod serve;
 mod shutdown;
 mod stores;

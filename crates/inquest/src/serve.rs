@@ -29,6 +29,8 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
     let access = access(settings, built.access.clone(), bind).await?;
     let intake = intake::start(settings, &built, writer.clone()).await?;
     let access = Arc::new(access.build(intake.ingest.metrics.registry())?);
+    // The PromQL poller (`[telemetry.poll]`), when a Prometheus is configured.
+    let poller = crate::poll::start(settings, &built.registry, stores.metrics.clone(), intake.ingest.clone()).await?;
     let mut state = inquest_server::AppState::new(stores.clone(), writer, intake.ingest.clone(), access);
     // Deployment ranges and push-started syncs read the `[[feeds.git]]` clones.
     let git = Arc::new(crate::git::repositories(settings));
@@ -63,6 +65,9 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
     tokio::select! {
         // The server ended by itself (the address was taken): nothing to drain.
         r = &mut served => {
+            if let Some(p) = poller {
+                p.stop(tokio::time::Instant::now() + grace).await;
+            }
             intake.stop(tokio::time::Instant::now() + grace).await;
             return Ok(r?);
         }
@@ -71,6 +76,9 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
     tracing::info!(grace_secs = grace.as_secs(), "stopping: no new connections or jobs, draining those in flight");
     let deadline = tokio::time::Instant::now() + grace;
     let _ = stop_http.send(());
+    if let Some(p) = poller {
+        p.stop(deadline).await;
+    }
     intake.stop_taking_work();
     let served = tokio::time::timeout_at(deadline, served).await;
     let drained = intake.stop(deadline).await;

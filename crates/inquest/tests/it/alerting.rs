@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::support::{Server, free_port, require_env, wait_until};
 
 /// Kills the process (by its handle) when dropped, also when an assertion fails.
-struct Proc(Child);
+pub struct Proc(Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -26,7 +26,7 @@ impl Drop for Proc {
     }
 }
 
-fn spawn(bin: &str, args: &[String], dir: &Path) -> Proc {
+pub fn spawn(bin: &str, args: &[String], dir: &Path) -> Proc {
     let log = std::fs::File::create(dir.join("server.log")).expect("log");
     let child = Command::new(bin)
         .args(args)
