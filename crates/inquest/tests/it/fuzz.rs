@@ -19,6 +19,9 @@ async fn schemathesis_finds_no_server_error_with_a_valid_token() {
         .args(["run", &format!("{}/api/openapi.json", server.url)])
         .args(["--checks", "not_a_server_error", "--max-examples", "15", "--seed", "1", "--request-timeout", "20"])
         .args(["--header", &format!("Authorization: Bearer {owner}")])
+        // The two protobuf receivers take bodies schemathesis cannot generate; their
+        // malformed-body handling has tests of its own (remote_write, traces).
+        .args(["--exclude-path", "/api/v1/write", "--exclude-path", "/v1/traces"])
         .current_dir(dir.path())
         .output()
         .expect("run schemathesis");
