@@ -245,15 +245,49 @@ impl ClickHouseStore {
         to: Timestamp,
     ) -> (String, String) {
         let query_id = uuid::Uuid::new_v4().to_string();
+        let reference = self.reference_of(&query_id, table, sql_text, service_key, from, to);
+        (query_id, reference)
+    }
+
+    /// The evidence reference of one service's part of the query `query_id`.
+    fn reference_of(
+        &self,
+        query_id: &str,
+        table: &str,
+        sql_text: &str,
+        service_key: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> String {
         let sha = hex::encode(Sha256::digest(sql_text.as_bytes()));
-        let reference = format!(
+        format!(
             "clickhouse:{}.{table}?service_key={service_key}&from={}&to={}&project={}#query_id={query_id}&sql_sha256={sha}",
             self.database,
             from.to_rfc3339(),
             to.to_rfc3339(),
             self.project,
-        );
-        (query_id, reference)
+        )
+    }
+
+    /// A query over many services and `[from, to)`, with its id, for `windows` and
+    /// `baselines_many`.
+    fn many_query(
+        &self,
+        sql_text: &str,
+        service_keys: &[String],
+        from: Timestamp,
+        to: Timestamp,
+    ) -> (clickhouse::query::Query, String) {
+        let query_id = uuid::Uuid::new_v4().to_string();
+        let query = self
+            .client
+            .query(sql_text)
+            .param("service_keys", service_keys)
+            .param("project", self.project.as_str())
+            .param("from_ms", from.timestamp_millis())
+            .param("to_ms", to.timestamp_millis())
+            .with_setting("query_id", &query_id);
+        (query, query_id)
     }
 }
 
@@ -414,37 +448,24 @@ impl MetricStore for ClickHouseStore {
         to: Timestamp,
     ) -> StoreResult<BTreeMap<String, MetricWindow>> {
         let op = "windows";
+        if service_keys.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let (query, query_id) = self.many_query(sql::WINDOWS, service_keys, from, to);
         let mut out: BTreeMap<String, MetricWindow> = service_keys
             .iter()
             .map(|k| {
-                let (_, reference) = self.reference("metric_points", sql::WINDOWS, k, from, to);
+                let reference = self.reference_of(&query_id, "metric_points", sql::WINDOWS, k, from, to);
                 (k.clone(), MetricWindow { reference, series: Vec::new() })
             })
             .collect();
-        if service_keys.is_empty() {
-            return Ok(out);
-        }
-        let query_id = uuid::Uuid::new_v4().to_string();
-        let rows: Vec<KeyedPointRow> = self
-            .client
-            .query(sql::WINDOWS)
-            .param("service_keys", service_keys)
-            .param("project", self.project.as_str())
-            .param("from_ms", from.timestamp_millis())
-            .param("to_ms", to.timestamp_millis())
-            .with_setting("query_id", &query_id)
-            .fetch_all()
-            .await
-            .map_err(|e| ch_err(op, e))?;
+        let rows: Vec<KeyedPointRow> = query.fetch_all().await.map_err(|e| ch_err(op, e))?;
         for r in rows {
             let Some(w) = out.get_mut(&r.service_key) else { continue };
             match w.series.last_mut() {
                 Some(s) if s.metric_name == r.metric_name => s.points.push((r.ts, r.value)),
                 _ => w.series.push(Series { metric_name: r.metric_name, points: vec![(r.ts, r.value)] }),
             }
-        }
-        for w in out.values_mut() {
-            w.reference = format!("{}&batch={query_id}", w.reference);
         }
         Ok(out)
     }
@@ -458,33 +479,22 @@ impl MetricStore for ClickHouseStore {
         let (Some(from), Some(to)) = (ranges.iter().map(|r| r.0).min(), ranges.iter().map(|r| r.1).max()) else {
             return Ok(BTreeMap::new());
         };
+        if service_keys.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let (query, query_id) = self.many_query(sql::BASELINES_MANY, service_keys, from, to);
         let mut out: BTreeMap<String, MetricBaselines> = service_keys
             .iter()
             .map(|k| {
-                let (_, reference) = self.reference("metric_points", sql::BASELINES_MANY, k, from, to);
+                let reference = self.reference_of(&query_id, "metric_points", sql::BASELINES_MANY, k, from, to);
                 let reference = format!("{reference}&ranges={}", ranges.len());
                 (k.clone(), MetricBaselines { reference, baselines: BTreeMap::new() })
             })
             .collect();
-        if service_keys.is_empty() {
-            return Ok(out);
-        }
         let starts: Vec<i64> = ranges.iter().map(|r| r.0.timestamp_millis()).collect();
         let ends: Vec<i64> = ranges.iter().map(|r| r.1.timestamp_millis()).collect();
-        let query_id = uuid::Uuid::new_v4().to_string();
-        let rows: Vec<KeyedBaselineRow> = self
-            .client
-            .query(sql::BASELINES_MANY)
-            .param("service_keys", service_keys)
-            .param("project", self.project.as_str())
-            .param("from_ms", from.timestamp_millis())
-            .param("to_ms", to.timestamp_millis())
-            .param("starts", starts)
-            .param("ends", ends)
-            .with_setting("query_id", &query_id)
-            .fetch_all()
-            .await
-            .map_err(|e| ch_err(op, e))?;
+        let rows: Vec<KeyedBaselineRow> =
+            query.param("starts", starts).param("ends", ends).fetch_all().await.map_err(|e| ch_err(op, e))?;
         for r in rows.into_iter().filter(|r| r.n > 0) {
             let Some(b) = out.get_mut(&r.service_key) else { continue };
             let baseline = Baseline { count: r.n as usize, median: r.median, mad: r.mad, p05: r.p05, p95: r.p95 };
