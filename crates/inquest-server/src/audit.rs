@@ -44,7 +44,7 @@ fn first_param(route: &str, path: &str) -> Option<String> {
 }
 
 /// Telemetry receivers: a sender posts every few seconds, so only refusals are audited.
-const TELEMETRY_ROUTES: [&str; 1] = ["/v1/traces"];
+const TELEMETRY_ROUTES: [&str; 2] = ["/v1/traces", "/api/v1/write"];
 
 fn outcome_of(status: StatusCode) -> AuditOutcome {
     match status.as_u16() {
