@@ -41,6 +41,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub feeds: FeedsSettings,
     pub telemetry: TelemetrySettings,
+    pub investigation: InvestigationSettings,
 }
 
 impl Default for Settings {
@@ -58,7 +59,82 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             feeds: FeedsSettings::default(),
             telemetry: TelemetrySettings::default(),
+            investigation: InvestigationSettings::default(),
         }
+    }
+}
+
+/// How an investigation gathers its evidence (`[investigation]`), the same for the
+/// workers, `inquest investigate` and `inquest eval`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InvestigationSettings {
+    /// Minutes of the same-time-of-day baseline on each day of the history.
+    pub baseline_minutes: i64,
+    /// How many days back the baseline may reach into the clean history the metrics
+    /// store holds (earlier incidents and the minutes around changes are left out).
+    pub baseline_horizon_days: u32,
+    /// How long before the analysis window a change may have happened and still be a suspect.
+    pub change_lookback_minutes: i64,
+    /// Hops along `DEPENDS_ON` in the blast radius.
+    pub topology_depth: u32,
+    /// A metric catalogue (TOML, or JSON by extension) consulted before the bundled
+    /// one: kind, unit and bad direction of the names it lists.
+    pub metric_catalogue: Option<PathBuf>,
+}
+
+impl Default for InvestigationSettings {
+    fn default() -> Self {
+        Self {
+            baseline_minutes: 180,
+            baseline_horizon_days: 14,
+            change_lookback_minutes: 240,
+            topology_depth: 3,
+            metric_catalogue: None,
+        }
+    }
+}
+
+/// Longest baseline slice and change lookback: one day.
+const MAX_INVESTIGATION_MINUTES: i64 = 24 * 60;
+/// Farthest back a baseline reaches: a year of history.
+const MAX_HORIZON_DAYS: u32 = 366;
+/// Deepest blast radius: beyond this a radius is the whole graph.
+const MAX_TOPOLOGY_DEPTH: u32 = 10;
+
+impl InvestigationSettings {
+    /// Every bound, an error naming its key otherwise; a catalogue file must exist.
+    fn check(&self) -> Result<(), ConfigError> {
+        for (key, value) in
+            [("baseline_minutes", self.baseline_minutes), ("change_lookback_minutes", self.change_lookback_minutes)]
+        {
+            if !(1..=MAX_INVESTIGATION_MINUTES).contains(&value) {
+                return Err(ConfigError::Invalid(format!(
+                    "investigation.{key}: {value} is not within 1..={MAX_INVESTIGATION_MINUTES} minutes"
+                )));
+            }
+        }
+        if self.baseline_horizon_days > MAX_HORIZON_DAYS {
+            return Err(ConfigError::Invalid(format!(
+                "investigation.baseline_horizon_days: {} is more than {MAX_HORIZON_DAYS} days",
+                self.baseline_horizon_days
+            )));
+        }
+        if !(1..=MAX_TOPOLOGY_DEPTH).contains(&self.topology_depth) {
+            return Err(ConfigError::Invalid(format!(
+                "investigation.topology_depth: {} is not within 1..={MAX_TOPOLOGY_DEPTH}",
+                self.topology_depth
+            )));
+        }
+        if let Some(path) = &self.metric_catalogue
+            && !path.is_file()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "investigation.metric_catalogue: {} is not a file",
+                path.display()
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -546,7 +622,7 @@ impl FeedsSettings {
 
 /// The sections an `INQUEST_<SECTION>_<KEY>` variable can name (`auth_oidc` before
 /// `auth`: `INQUEST_AUTH_OIDC_ISSUER` is `auth.oidc.issuer`).
-const SECTIONS: [(&str, &str); 14] = [
+const SECTIONS: [(&str, &str); 15] = [
     ("postgres", "postgres"),
     ("clickhouse", "clickhouse"),
     ("neo4j", "neo4j"),
@@ -561,6 +637,7 @@ const SECTIONS: [(&str, &str); 14] = [
     ("telemetry_remote_write", "telemetry.remote_write"),
     ("telemetry_traces", "telemetry.traces"),
     ("telemetry_poll", "telemetry.poll"),
+    ("investigation", "investigation"),
 ];
 
 /// Sections where an empty variable means unset, as the LLM and embedding clients
@@ -616,6 +693,7 @@ impl Settings {
         settings.auth.check()?;
         settings.feeds.check()?;
         settings.telemetry.check()?;
+        settings.investigation.check()?;
         Ok(settings)
     }
 
@@ -982,6 +1060,42 @@ mod tests {
                 jail.create_file("inquest.toml", &format!("[auth.oidc]\n{oidc}\n"))?;
                 let err = Settings::load(Some(Path::new("inquest.toml"))).expect_err("must fail").to_string();
                 assert!(err.contains(key), "{oidc}: {err}");
+                Ok(())
+            });
+        }
+    }
+
+    #[test]
+    fn investigation_settings_come_from_the_file_and_the_environment() {
+        Jail::expect_with(|jail| {
+            jail.create_file("metrics.toml", "")?;
+            jail.create_file(
+                "inquest.toml",
+                "[investigation]\nbaseline_horizon_days = 30\nmetric_catalogue = \"metrics.toml\"\n",
+            )?;
+            jail.set_env("INQUEST_INVESTIGATION_TOPOLOGY_DEPTH", "5");
+            let s = Settings::load(Some(Path::new("inquest.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(s.investigation.baseline_horizon_days, 30);
+            assert_eq!(s.investigation.topology_depth, 5);
+            assert_eq!(s.investigation.baseline_minutes, 180);
+            assert_eq!(s.investigation.metric_catalogue, Some(PathBuf::from("metrics.toml")));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn investigation_settings_out_of_bounds_are_refused_naming_the_key() {
+        for (var, value, key) in [
+            ("INQUEST_INVESTIGATION_TOPOLOGY_DEPTH", "0", "investigation.topology_depth"),
+            ("INQUEST_INVESTIGATION_BASELINE_MINUTES", "0", "investigation.baseline_minutes"),
+            ("INQUEST_INVESTIGATION_CHANGE_LOOKBACK_MINUTES", "100000", "investigation.change_lookback_minutes"),
+            ("INQUEST_INVESTIGATION_BASELINE_HORIZON_DAYS", "1000", "investigation.baseline_horizon_days"),
+            ("INQUEST_INVESTIGATION_METRIC_CATALOGUE", "no-such-file.toml", "investigation.metric_catalogue"),
+        ] {
+            Jail::expect_with(|jail| {
+                jail.set_env(var, value);
+                let e = Settings::load(None).expect_err("refused").to_string();
+                assert!(e.contains(key), "{var}={value}: {e}");
                 Ok(())
             });
         }

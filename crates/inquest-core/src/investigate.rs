@@ -21,7 +21,7 @@ use crate::semantics::Catalogue;
 use crate::signals::{self, ONSET_Z, Signal};
 
 /// How far the investigation looks.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct InvestigationConfig {
     /// Length of the same-time-of-day baseline: the minutes before the window on the

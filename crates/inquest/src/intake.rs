@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use inquest_config::Settings;
-use inquest_core::{InvestigationConfig, ReportWriter};
+use inquest_core::ReportWriter;
 use inquest_intake::{IngestStore, Policy};
 use inquest_intake_service::{CoreInvestigator, Ingest, Metrics, WorkerConfig, run_records_sync, run_worker};
 use inquest_store_embedded::EmbeddedIntakeStore;
@@ -88,7 +88,7 @@ pub async fn start(settings: &Settings, built: &Built, writer: Arc<dyn ReportWri
     let (stop, stop_rx) = watch::channel(false);
     let i = &settings.intake;
     let investigator =
-        Arc::new(CoreInvestigator { stores: stores.clone(), writer, config: InvestigationConfig::default() });
+        Arc::new(CoreInvestigator { stores: stores.clone(), writer, config: crate::investigation::config(settings)? });
     let mut tasks = Vec::new();
     let pid = std::process::id();
     for n in 0..i.workers {

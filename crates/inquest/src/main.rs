@@ -15,13 +15,14 @@ use chrono::Utc;
 use clap::{Parser, Subcommand};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use indicatif::{ProgressBar, ProgressStyle};
-use inquest_core::{InvestigationConfig, investigate_and_save};
+use inquest_core::investigate_and_save;
 use inquest_domain::{Hypothesis, IncidentId, ProjectId, service_name_of};
 use inquest_eval::{EvalReport, run_case_with, score_case, summarize};
 use inquest_fixtures::{FixtureCase, discover_cases, load_case};
 use inquest_ports::Stores;
 
 mod intake;
+mod investigation;
 mod keys;
 mod logging;
 mod poll;
@@ -167,7 +168,8 @@ async fn main() -> Result<()> {
             let id = parse_incident(&incident)?;
             let writer = writers::report_writer(&settings);
             let (inv, report) =
-                investigate_and_save(&stores, writer.as_ref(), id, &InvestigationConfig::default(), Utc::now()).await?;
+                investigate_and_save(&stores, writer.as_ref(), id, &investigation::config(&settings)?, Utc::now())
+                    .await?;
             let mut t = table(&["rank", "type", "hypothesis", "service", "confidence"]);
             for h in &inv.hypotheses {
                 t.add_row(vec![
@@ -245,7 +247,7 @@ async fn main() -> Result<()> {
         }
         Command::Eval { dir, json, replay_feedback: true } => {
             let cases = read_cases(&dir)?;
-            let r = inquest_eval::replay_feedback(&cases, &InvestigationConfig::default()).await?;
+            let r = inquest_eval::replay_feedback(&cases, &investigation::config(&settings)?).await?;
             print_replay(&r);
             if let Some(path) = json {
                 std::fs::write(&path, serde_json::to_string_pretty(&r)?)
@@ -256,7 +258,7 @@ async fn main() -> Result<()> {
         Command::Eval { dir, json, replay_feedback: false } => {
             let cases = read_cases(&dir)?;
             let bar = progress(cases.len() as u64, "evaluating");
-            let cfg = InvestigationConfig::default();
+            let cfg = investigation::config(&settings)?;
             let embedder = writers::embedder(&settings).await;
             let mut results = Vec::new();
             for c in &cases {
@@ -351,7 +353,7 @@ async fn demo(
     load_all(&stores, &cases).await?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let bar = progress(cases.len() as u64, "investigating");
-    let cfg = InvestigationConfig::default();
+    let cfg = investigation::config(settings)?;
     let mut results = Vec::new();
     for c in &cases {
         bar.set_message(c.id.clone());
