@@ -15,7 +15,9 @@ _otel_fail() {
 
 _otel_setup() {
   # The SDK and the exporter are released together, in step.
-  local packages="opentelemetry-sdk==1.* opentelemetry-exporter-otlp-proto-http==1.*"
+  # An array of quoted specifiers: test.sh sets nullglob, so an unquoted `==1.*` would
+  # expand to nothing.
+  local packages=("opentelemetry-sdk==1.*" "opentelemetry-exporter-otlp-proto-http==1.*")
   local cache="${XDG_CACHE_HOME:-$HOME/.cache}/inquest"
   local venv="$cache/otel-venv"
   if ! command -v python3 >/dev/null 2>&1; then
@@ -24,7 +26,7 @@ _otel_setup() {
       || { _otel_fail "cannot install python3"; return; }
   fi
   if ! "$venv/bin/python" -c "import opentelemetry.sdk.trace, opentelemetry.exporter.otlp.proto.http.trace_exporter" >/dev/null 2>&1; then
-    echo "otel: installing $packages into $venv (once)"
+    echo "otel: installing ${packages[*]} into $venv (once)"
     mkdir -p "$cache"
     rm -rf "$venv"
     if ! python3 -m venv "$venv" >/dev/null 2>&1; then
@@ -34,8 +36,7 @@ _otel_setup() {
         || { _otel_fail "cannot install python3-venv"; return; }
       python3 -m venv "$venv" || { _otel_fail "cannot create a python venv in $venv"; return; }
     fi
-    # shellcheck disable=SC2086 # the two requirement specifiers
-    "$venv/bin/pip" install -q $packages || { _otel_fail "pip install of $packages failed"; return; }
+    "$venv/bin/pip" install -q "${packages[@]}" || { _otel_fail "pip install of ${packages[*]} failed"; return; }
   fi
   export INQUEST_TEST_OTEL_PYTHON="$venv/bin/python"
   echo "otel: opentelemetry-sdk $("$venv/bin/python" -c 'from importlib.metadata import version; print(version("opentelemetry-sdk"))' 2>&1)"
