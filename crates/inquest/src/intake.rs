@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use inquest_config::Settings;
-use inquest_core::ReportWriter;
+use inquest_core::{InvestigationConfig, ReportWriter};
 use inquest_intake::{IngestStore, Policy};
 use inquest_intake_service::{CoreInvestigator, Ingest, Metrics, WorkerConfig, run_records_sync, run_worker};
 use inquest_store_embedded::EmbeddedIntakeStore;
@@ -23,6 +23,8 @@ use crate::stores::Built;
 /// The running intake: its service (for the HTTP routes) and its background tasks.
 pub struct Intake {
     pub ingest: Arc<Ingest>,
+    /// The `[investigation]` settings its workers investigate with (the API uses the same).
+    pub config: InvestigationConfig,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -87,8 +89,8 @@ pub async fn start(settings: &Settings, built: &Built, writer: Arc<dyn ReportWri
     }
     let (stop, stop_rx) = watch::channel(false);
     let i = &settings.intake;
-    let investigator =
-        Arc::new(CoreInvestigator { stores: stores.clone(), writer, config: crate::investigation::config(settings)? });
+    let config = crate::investigation::config(settings)?;
+    let investigator = Arc::new(CoreInvestigator { stores: stores.clone(), writer, config: config.clone() });
     let mut tasks = Vec::new();
     let pid = std::process::id();
     for n in 0..i.workers {
@@ -101,7 +103,7 @@ pub async fn start(settings: &Settings, built: &Built, writer: Arc<dyn ReportWri
     }
     tasks.push(tokio::spawn(run_records_sync(ingest.clone(), Duration::from_secs(2), stop_rx)));
     tracing::info!(policy_version = %ingest.policy.version, workers = i.workers, store = ingest.store.backend(), "intake started");
-    Ok(Intake { ingest, stop, tasks })
+    Ok(Intake { ingest, config, stop, tasks })
 }
 
 /// `inquest doctor`'s line for the intake policy (the intake store is checked by

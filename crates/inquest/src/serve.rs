@@ -32,7 +32,7 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
     // The PromQL poller (`[telemetry.poll]`), when a Prometheus is configured.
     let poller = crate::poll::start(settings, &built.registry, stores.metrics.clone(), intake.ingest.clone()).await?;
     let mut state = inquest_server::AppState::new(stores.clone(), writer, intake.ingest.clone(), access);
-    state.cfg = crate::investigation::config(settings)?;
+    state.cfg = intake.config.clone();
     // Deployment ranges and push-started syncs read the `[[feeds.git]]` clones.
     let git = Arc::new(crate::git::repositories(settings));
     state.feeds = Arc::new(state.feeds.with_clones(git));
