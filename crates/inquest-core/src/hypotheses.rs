@@ -148,6 +148,28 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
     let radius_keys: Vec<&str> = g.radius.iter().map(|r| r.key.as_str()).collect();
     let edge_views = crate::edges::views(g.edges.iter().map(|(e, _)| e), &radius_keys);
     let edge_factor = |key: &str| edge_views.get(key).map(|v| factors::edge_evidence(v, service_name_of(key)));
+    // How strongly a service shows the trouble: its own signals, or the calls into it
+    // as its callers saw them when those degraded more (a service answering errors
+    // quickly can look calm on its own metrics). Shared by every hypothesis that
+    // blames the service, so a change on it and its failing as a dependency are
+    // judged on the same symptoms.
+    let symptom = |key: &str, own: Option<&Signal>| -> Factor {
+        let name = service_name_of(key);
+        let own_strength = own.map(Signal::effective_strength).unwrap_or(0.0);
+        match edge_views.get(key).and_then(|e| e.inbound()).filter(|e| e.degradation > own_strength) {
+            Some(e) => Factor::new(
+                "anomaly_strength",
+                e.degradation,
+                3.0,
+                format!("calls from {} into {name}: {}", e.caller, e.describe()),
+            ),
+            None => factors::anomaly_strength(
+                own_strength,
+                own.map(|s| s.z).unwrap_or(0.0),
+                &format!("{name} {}", own.map(|s| s.metric_name.as_str()).unwrap_or("metrics")),
+            ),
+        }
+    };
     let edge_evidence = |key: &str| -> Vec<EvidenceId> {
         let name = service_name_of(key);
         g.edges
@@ -165,12 +187,7 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
         let view = views.get(key);
         let onset = onset_of(key).unwrap_or(g.incident.window_start);
         let timing = factors::change_timing(minutes_between(d.deployment.started_at, onset));
-        let best = view.and_then(|v| v.best(moved));
-        let anomaly = factors::anomaly_strength(
-            best.map(Signal::effective_strength).unwrap_or(0.0),
-            best.map(|s| s.z).unwrap_or(0.0),
-            &format!("{name} {}", best.map(|s| s.metric_name.as_str()).unwrap_or("metrics")),
-        );
+        let anomaly = symptom(key, view.and_then(|v| v.best(moved)));
         let files: Vec<(FileChangeType, String)> =
             d.files.iter().map(|(f, _)| (f.change_type, f.file_path.clone())).collect();
         let risk = factors::release_risk(&files, d.is_rollback);
@@ -220,7 +237,6 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
         let view = views.get(key.as_str());
         let onset = onset_of(&key).unwrap_or(g.incident.window_start);
         let timing = factors::change_timing(minutes_between(c.change.detected_at, onset));
-        let best = view.and_then(|v| v.best(moved));
         let risk = factors::config_risk(&c.change);
         let t = factors::config_hypothesis_type(&c.change);
         let (prec, prec_ev) = precedent(&key, t);
@@ -230,18 +246,8 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
         if c.service_key.is_none() {
             distance = Factor::new("topology_distance", 0.6, 1.0, "cluster-wide change: touches every service");
         }
-        let mut fs = vec![
-            timing,
-            factors::anomaly_strength(
-                best.map(Signal::effective_strength).unwrap_or(0.0),
-                best.map(|s| s.z).unwrap_or(0.0),
-                &format!("{name} {}", best.map(|s| s.metric_name.as_str()).unwrap_or("metrics")),
-            ),
-            distance,
-            risk,
-            prec,
-            quality.clone(),
-        ];
+        let mut fs =
+            vec![timing, symptom(&key, view.and_then(|v| v.best(moved))), distance, risk, prec, quality.clone()];
         fs.extend(edge_factor(&key));
         let mut ev = vec![c.record_evidence];
         ev.extend(edge_evidence(&key));
@@ -338,19 +344,7 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
                 let others = others_onset(&|s: &Signal| s.service_key != key);
                 let t = if is_db { HypothesisType::Db } else { HypothesisType::Dependency };
                 let (prec, prec_ev) = precedent(key, t);
-                let anomaly = match inbound {
-                    Some(e) => Factor::new(
-                        "anomaly_strength",
-                        own,
-                        3.0,
-                        format!("calls from {} into {name}: {}", e.caller, e.describe()),
-                    ),
-                    None => factors::anomaly_strength(
-                        own,
-                        sym.map(|s| s.z).unwrap_or(0.0),
-                        &format!("{name} {}", sym.map(|s| s.metric_name.as_str()).unwrap_or("")),
-                    ),
-                };
+                let anomaly = symptom(key, sym);
                 let mut fs = vec![
                     anomaly,
                     factors::onset_order(lead(own_onset, others), name),

@@ -1,5 +1,6 @@
 //! Integration tests of the investigation over the embedded store and the bundled fixtures.
 
+mod contention;
 mod edges;
 mod gaps;
 mod history;
