@@ -15,13 +15,13 @@ fn start() -> DateTime<Utc> {
     "2026-11-03T14:00:00Z".parse().expect("time")
 }
 
-/// frontend calls api, api calls auth and catalog. `auth` is deployed 12 minutes
+/// frontend calls api, api calls auth and catalog. `auth` is deployed `deploy` minutes
 /// before the onset with a library bump (`go.sum`, labelled `other` by its commit) and
 /// a stricter token check; from the onset the calls from api into auth fail (25 points
 /// more), api and frontend return errors, auth's own error rate rises a little (it
-/// answers 401s quickly, its latency stays flat). With `deploy` false the same symptoms
+/// answers 401s quickly, its latency stays flat). With `deploy` `None` the same symptoms
 /// come without any change.
-fn write_case(dir: &Path, deploy: bool) {
+fn write_case(dir: &Path, deploy: Option<i64>) {
     std::fs::create_dir_all(dir).expect("mkdir");
     let at = |m: i64| (start() + Duration::minutes(m)).to_rfc3339();
     let mut files = vec![
@@ -51,7 +51,7 @@ fn write_case(dir: &Path, deploy: bool) {
         ),
         (
             "truth.json",
-            if deploy {
+            if deploy.is_some() {
                 r#"{ "service": "auth", "hypothesis_type": "release", "culprit": { "deployment": "dep-auth-2-4-0" }, "notes": "" }"#
             } else {
                 r#"{ "service": "auth", "hypothesis_type": "dependency", "culprit": null, "notes": "" }"#
@@ -59,7 +59,7 @@ fn write_case(dir: &Path, deploy: bool) {
             .to_string(),
         ),
     ];
-    if deploy {
+    if let Some(before) = deploy {
         files.push((
             "deployments.json",
             format!(
@@ -67,8 +67,8 @@ fn write_case(dir: &Path, deploy: bool) {
                      "deploy_type": "argo", "image_ref": "registry.example.com/shop/auth:2.4.0",
                      "revision": "a1b2c3d", "previous_revision": "9f8e7d6", "is_rollback": false,
                      "commits": ["a1b2c3d"], "metadata": {{}} }}]"#,
-                at(-12),
-                at(-9)
+                at(-before),
+                at(3 - before)
             ),
         ));
         files.push((
@@ -107,7 +107,7 @@ fn write_case(dir: &Path, deploy: bool) {
     std::fs::write(dir.join("metrics.csv"), csv).expect("write metrics");
 }
 
-async fn ranked(deploy: bool) -> Vec<(String, String, f64)> {
+async fn ranked(deploy: Option<i64>) -> Vec<(String, String, f64)> {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path().join("case");
     write_case(&dir, deploy);
@@ -116,20 +116,6 @@ async fn ranked(deploy: bool) -> Vec<(String, String, f64)> {
     let id = case.batch.incidents[0].incident_id;
     let now = case.batch.incidents[0].window_end;
     let inv = investigate(&stores, id, &InvestigationConfig::default(), now).await.expect("investigation");
-    for h in &inv.hypotheses {
-        eprintln!("{} {} {:.3} {}", h.rank, h.hypothesis_type, h.details["score"].as_f64().unwrap_or(0.0), h.title);
-        if let Some(fs) = h.details["factors"].as_array() {
-            for f in fs {
-                eprintln!(
-                    "    {} {:.2} w{} {}",
-                    f["name"],
-                    f["value"].as_f64().unwrap_or(0.0),
-                    f["weight"],
-                    f["explanation"]
-                );
-            }
-        }
-    }
     inv.hypotheses
         .iter()
         .map(|h| {
@@ -145,12 +131,20 @@ async fn ranked(deploy: bool) -> Vec<(String, String, f64)> {
 
 #[tokio::test]
 async fn a_deploy_its_callers_see_failing_stays_ahead_of_dependency_on_it() {
-    let with = ranked(true).await;
-    assert_eq!((with[0].0.as_str(), with[0].1.as_str()), ("auth", "release"), "{with:?}");
+    for before in [5, 12] {
+        let with = ranked(Some(before)).await;
+        assert_eq!((with[0].0.as_str(), with[0].1.as_str()), ("auth", "release"), "{before} min: {with:?}");
+        assert_eq!((with[1].0.as_str(), with[1].1.as_str()), ("auth", "dependency"), "{before} min: {with:?}");
+    }
+    // Further back the deploy's timing weighs less: it stays in contention, right
+    // behind auth failing as a dependency and ahead of everything else.
+    let with = ranked(Some(40)).await;
+    let release = with.iter().position(|(s, t, _)| s == "auth" && t == "release").expect("release ranked");
+    assert_eq!(release, 1, "{with:?}");
 }
 
 #[tokio::test]
 async fn the_same_symptoms_without_a_change_are_dependency_on_that_service() {
-    let without = ranked(false).await;
+    let without = ranked(None).await;
     assert_eq!((without[0].0.as_str(), without[0].1.as_str()), ("auth", "dependency"), "{without:?}");
 }
