@@ -16,6 +16,8 @@ pub struct DeploymentCandidate {
     pub deployment: DeploymentEvent,
     pub service_key: String,
     pub is_rollback: bool,
+    /// The revision that ran before it, when its commit range names one.
+    pub previous_revision: Option<String>,
     pub files: Vec<(CommitFile, EvidenceId)>,
     pub record_evidence: EvidenceId,
     /// Best similarity of one of its diff chunks with the symptom, and that chunk's evidence.

@@ -67,6 +67,11 @@ pub struct RunbookRef {
     pub source_url: Option<String>,
     pub score: f32,
     pub evidence_id: EvidenceId,
+    /// The service the runbook is written for, when it names one.
+    #[serde(default)]
+    pub service_key: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 /// The outcome: ranked hypotheses, every piece of evidence, and the gaps met.
@@ -78,6 +83,8 @@ pub struct Investigation {
     pub hypotheses: Vec<Hypothesis>,
     pub evidence: Vec<EvidenceArtifact>,
     pub runbooks: Vec<RunbookRef>,
+    /// What to do about the leading hypotheses (also in each one's `details.recommendation`).
+    pub recommendations: Vec<crate::recommend::Recommendation>,
     pub gaps: Vec<EvidenceGap>,
     pub signals: Vec<Signal>,
     pub blast_radius: Vec<Reach>,
@@ -179,9 +186,11 @@ pub async fn investigate(
                 );
                 let mut files = Vec::new();
                 let mut is_rollback = false;
+                let mut previous_revision = None;
                 match stores.records.commit_range(d.deployment_event_id).await {
                     Ok(Some(range)) => {
                         is_rollback = range.is_rollback;
+                        previous_revision = range.previous_revision.clone();
                         match stores.records.commits(&range.commit_shas).await {
                             Ok(commits) => {
                                 for c in commits {
@@ -210,6 +219,7 @@ pub async fn investigate(
                     deployment: d,
                     service_key,
                     is_rollback,
+                    previous_revision,
                     files,
                     record_evidence,
                     diff_match: None,
@@ -484,6 +494,13 @@ pub async fn investigate(
                             source_url: hit.payload.get("source_url").and_then(Value::as_str).map(str::to_string),
                             score: hit.score,
                             evidence_id,
+                            service_key: hit.payload.get("service_key").and_then(Value::as_str).map(str::to_string),
+                            tags: hit
+                                .payload
+                                .get("tags")
+                                .and_then(Value::as_array)
+                                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                                .unwrap_or_default(),
                         });
                     }
                 }
@@ -587,7 +604,23 @@ pub async fn investigate(
         edges,
     };
     let ranked = hypotheses::build(&gathered);
-    let hypotheses = hypotheses::to_hypotheses(incident_id, &ranked);
+    let mut hypotheses = hypotheses::to_hypotheses(incident_id, &ranked);
+    // Earlier recoveries only, like the priors.
+    let recoveries = match crate::recommend::gather_recoveries(stores, ws, Some(incident_id)).await {
+        Ok(r) => r,
+        Err(e) => {
+            warn!(error = %e, "earlier recoveries not read: expected times to recover are the typical ones");
+            Vec::new()
+        }
+    };
+    let recommendations = crate::recommend::recommend(&gathered, &ranked, &hypotheses, &runbooks, &recoveries);
+    for r in &recommendations {
+        if let Some(h) = hypotheses.iter_mut().find(|h| h.hypothesis_id == r.hypothesis_id)
+            && let Some(d) = h.details.as_object_mut()
+        {
+            d.insert("recommendation".into(), serde_json::to_value(r).unwrap_or(Value::Null));
+        }
+    }
     Ok(Investigation {
         incident,
         service_key: origin,
@@ -595,6 +628,7 @@ pub async fn investigate(
         hypotheses,
         evidence: collector.into_items(),
         runbooks,
+        recommendations,
         gaps: gap_list,
         signals: signals_with_ev.into_iter().map(|(s, _)| s).collect(),
         blast_radius: radius,

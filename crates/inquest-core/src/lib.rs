@@ -10,11 +10,13 @@ pub mod feedback;
 pub mod hypotheses;
 pub mod investigate;
 pub mod pipeline;
+pub mod recommend;
 pub mod semantics;
 pub mod signals;
 
 pub use investigate::{EvidenceGap, Investigation, InvestigationConfig, RunbookRef, investigate};
 pub use pipeline::{ReportDraft, ReportWriter, investigate_and_save};
+pub use recommend::{ActionType, Recommendation, RiskLevel};
 
 /// Why an investigation could not start at all (anything later becomes a gap).
 #[derive(Debug, thiserror::Error)]

@@ -187,13 +187,15 @@ pub fn stated_cause(markdown: &str) -> Option<String> {
 }
 
 /// Check the model's text and assemble the report in its fixed structure.
-/// `header` and `runbooks` are deterministic blocks written by the caller;
-/// `evidence_table` lists every labelled row.
+/// `header`, `actions` (the recommended actions, under the next steps) and `runbooks`
+/// are deterministic blocks written by the caller; `evidence_table` lists every
+/// labelled row.
 pub fn assemble(
     model_markdown: &str,
     input: &CheckInput<'_>,
     header: &str,
     evidence_table: &str,
+    actions: &str,
     runbooks: &str,
 ) -> (String, CitationCheck) {
     let mut check = CitationCheck::default();
@@ -233,6 +235,10 @@ pub fn assemble(
         }
         if i == 3 {
             md.push_str(evidence_table);
+            md.push('\n');
+        }
+        if i == 4 && !actions.is_empty() {
+            md.push_str(actions);
             md.push('\n');
         }
         if i == 5 {
@@ -292,7 +298,7 @@ mod tests {
         let model = format!(
             "## Summary\nLatency doubled [E1]. The database is down [E9]. Also see {stranger}.\n## Likely cause\nThe deploy [E2][E3].\n## Other hypotheses\n- Traffic [E7]\n## Evidence\nok [E1]\n## Next steps\nRoll back.\n## Runbooks\nNone.\n"
         );
-        let (md, check) = assemble(&model, &input, "# Report\n\n", "| table |\n", "- runbook\n");
+        let (md, check) = assemble(&model, &input, "# Report\n\n", "| table |\n", "| actions |\n", "- runbook\n");
         assert_eq!(check.resolved, vec!["E1", "E2", "E3"]);
         assert_eq!(check.unknown, vec!["E9".to_string(), stranger.to_string(), "E7".to_string()]);
         assert_eq!(check.removed_sentences, 3);
@@ -301,6 +307,8 @@ mod tests {
         assert!(!md.contains("Traffic"));
         assert!(md.contains(&format!("[E2: `{}`]", ev[1])));
         assert!(md.contains("3 sentence(s) removed"));
+        let (steps, actions, runbooks) = (md.find("## Next steps"), md.find("| actions |"), md.find("## Runbooks"));
+        assert!(steps < actions && actions < runbooks, "the actions sit under the next steps: {md}");
     }
 
     #[test]
@@ -312,7 +320,7 @@ mod tests {
         ];
         let input = CheckInput { evidence: &ev, allowed_ids: &[], hypotheses: &hs };
         let model = "# My title\n## Likely Cause\nThe database is to blame [E2].\n## Summary\nx [E1]\n";
-        let (md, check) = assemble(model, &input, "", "", "");
+        let (md, check) = assemble(model, &input, "", "", "", "");
         let cause = stated_cause(&md).expect("a likely cause section");
         assert!(cause.contains("catalog 3.9.0 deployment"), "{cause}");
         assert!(!cause.contains("database"));
@@ -330,7 +338,7 @@ mod tests {
         let inc = uuid::Uuid::from_u128(7);
         let input = CheckInput { evidence: &ev, allowed_ids: &[inc], hypotheses: &[] };
         let model = format!("## Summary\nIncident {inc} [E1]; the diff sets PASSWORD=\"hunter2-prod\".\n");
-        let (md, check) = assemble(&model, &input, "", "", "");
+        let (md, check) = assemble(&model, &input, "", "", "", "");
         assert!(!md.contains("hunter2"));
         assert!(check.unknown.is_empty());
         assert_eq!(sentences("a. b! c? d"), vec!["a. ", "b! ", "c? ", "d"]);

@@ -173,6 +173,21 @@ pub fn user_prompt(inv: &Investigation) -> String {
         let _ = writeln!(p);
     }
 
+    if !inv.recommendations.is_empty() {
+        let _ = writeln!(p, "# Recommended actions (the report lists them under Next steps)");
+        for r in &inv.recommendations {
+            let _ = writeln!(
+                p,
+                "- {}. {} ({}, risk {}, about {} min to recover)",
+                r.rank,
+                cell(&r.summary),
+                r.action_type,
+                r.risk_level,
+                r.expected_ttr_minutes
+            );
+        }
+        let _ = writeln!(p);
+    }
     if !inv.runbooks.is_empty() {
         let _ = writeln!(p, "# Matching runbooks");
         for r in &inv.runbooks {

@@ -112,8 +112,14 @@ impl ReportWriter for LlmReport {
         let mut allowed = vec![inv.incident.incident_id.0];
         allowed.extend(inv.hypotheses.iter().map(|h| h.hypothesis_id.0));
         let input = CheckInput { evidence: &evidence, allowed_ids: &allowed, hypotheses: &inv.hypotheses };
-        let (markdown, check) =
-            assemble(&completion.text, &input, &header(inv, &settings.model), &evidence_table(inv), &runbooks(inv));
+        let (markdown, check) = assemble(
+            &completion.text,
+            &input,
+            &header(inv, &settings.model),
+            &evidence_table(inv),
+            &inquest_report::recommended_actions(inv),
+            &runbooks(inv),
+        );
         let mut info = json!({
             "kind": "llm",
             "generator": Self::GENERATOR,

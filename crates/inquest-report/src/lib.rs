@@ -36,6 +36,39 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
+/// The recommended actions as a markdown table (empty without recommendations); the
+/// LLM report shows the same table under its next steps.
+pub fn recommended_actions(inv: &Investigation) -> String {
+    let mut md = String::new();
+    if inv.recommendations.is_empty() {
+        return md;
+    }
+    let _ = writeln!(md, "| rank | action | for hypothesis | risk | expected time to recover | runbook |");
+    let _ = writeln!(md, "| --- | --- | --- | --- | --- | --- |");
+    for r in &inv.recommendations {
+        let rank = inv.hypotheses.iter().find(|h| h.hypothesis_id == r.hypothesis_id).map(|h| h.rank).unwrap_or(0);
+        let runbook = match &r.runbook {
+            Some(b) => match &b.source_url {
+                Some(url) => format!("[{}]({url})", cell(&b.title)),
+                None => cell(&b.title),
+            },
+            None => "none".to_string(),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} (`{}`) | {rank} | {}: {} | {} min ({}) | {runbook} |",
+            r.rank,
+            cell(&r.summary),
+            r.action_type,
+            r.risk_level,
+            cell(&r.risk_reason),
+            r.expected_ttr_minutes,
+            cell(&r.ttr_basis),
+        );
+    }
+    md
+}
+
 /// Render the markdown report of an investigation.
 pub fn render(inv: &Investigation) -> String {
     let mut md = String::new();
@@ -155,6 +188,12 @@ pub fn render(inv: &Investigation) -> String {
         let _ = writeln!(md, "| `{}` | {} | {} | `{}` |", e.evidence_id, e.kind, e.source, cell(&e.reference));
     }
     let _ = writeln!(md);
+
+    if !inv.recommendations.is_empty() {
+        let _ = writeln!(md, "## Recommended actions\n");
+        md.push_str(&recommended_actions(inv));
+        let _ = writeln!(md);
+    }
 
     let _ = writeln!(md, "## Suggested runbooks\n");
     if inv.runbooks.is_empty() {

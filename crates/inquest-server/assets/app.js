@@ -190,6 +190,18 @@ function evidenceSummary(e) {
   }
 }
 
+function actionsHtml(d) {
+  const recs = d.hypotheses.map((h) => [h, (h.details || {}).recommendation]).filter(([, r]) => r).sort((a, b) => a[1].rank - b[1].rank);
+  if (!recs.length) return "";
+  const rows = recs.map(([h, r]) => `<tr><td class="v">${r.rank}</td>
+    <td><strong>${esc(r.summary)}</strong><div class="small muted"><code>${esc(r.action_type)}</code> for #${h.rank} ${esc(h.title)}</div></td>
+    <td class="v"><span class="badge risk-${esc(r.risk_level)}">${esc(r.risk_level)}</span><div class="small muted">${esc(r.risk_reason)}</div></td>
+    <td class="v">${r.expected_ttr_minutes} min<div class="small muted">${esc(r.ttr_basis)}</div></td>
+    <td>${r.runbook ? (r.runbook.source_url ? `<a href="${esc(r.runbook.source_url)}">${esc(r.runbook.title)}</a>` : esc(r.runbook.title)) : `<span class="muted">none</span>`}</td></tr>`).join("");
+  return `<section class="card" id="actions"><h2>Recommended actions</h2><table>
+    <thead><tr><th>#</th><th>Action</th><th>Risk</th><th>Expected time to recover</th><th>Runbook</th></tr></thead><tbody>${rows}</tbody></table></section>`;
+}
+
 function hypothesisHtml(h, d, byId) {
   const verdict = d.verdicts[h.hypothesis_id];
   const resolved = d.incident.resolved_hypothesis_id === h.hypothesis_id;
@@ -292,6 +304,7 @@ async function incidentPage(id, tries = 0) {
     ${inc.resolved_at ? `<div class="resolution card" id="resolution"><strong>Resolved</strong> (${esc(inc.resolution_kind)}, ${fmtTime(inc.resolved_at)}): ${esc(inc.resolution_summary || "")}</div>` : ""}
     <div class="grid">
       <div>
+        ${actionsHtml(d)}
         <section class="card" id="hypotheses"><h2>Hypotheses</h2>${d.hypotheses.map((h) => hypothesisHtml(h, d, byId)).join("") || `<p class="muted">none yet</p>`}</section>
         <section class="card" id="metrics"><h2>Metrics around the onset</h2><p class="muted">loading…</p></section>
         <section class="card" id="changes"><h2>Changes in reach</h2><p class="muted">loading…</p></section>

@@ -100,3 +100,64 @@ async fn with_no_metrics_movement_the_answer_is_unknown() {
     assert!(inv.hypotheses[0].confidence < 0.7);
     assert!(inv.onset.is_none());
 }
+
+#[tokio::test]
+async fn the_leading_hypotheses_come_with_recommended_actions() {
+    let case = read_case("release-payments-http-client");
+    let stores = loaded(&case).await;
+    let id = case.batch.incidents[0].incident_id;
+    let inv = investigate(&stores, id, &InvestigationConfig::default(), now(&case)).await.expect("investigation");
+    let recs = &inv.recommendations;
+    let n = inquest_core::recommend::RECOMMENDED.min(inv.hypotheses.len());
+    assert_eq!(recs.len(), n);
+    let first = &recs[0];
+    assert_eq!(first.rank, 1);
+    assert_eq!(first.hypothesis_id, inv.hypotheses[0].hypothesis_id);
+    assert_eq!(first.action_type, inquest_core::ActionType::RollbackDeployment);
+    assert_eq!(first.parameters["to_revision"], "4eae278", "{:?}", first.parameters);
+    assert_eq!(first.parameters["service"], "payments");
+    assert_eq!(first.risk_level, inquest_core::RiskLevel::Low);
+    assert!(first.ttr_basis.starts_with("typical"), "no earlier incident was resolved: {}", first.ttr_basis);
+    // Stored with its hypothesis, so the API and the dashboard show it.
+    assert_eq!(inv.hypotheses[0].details["recommendation"]["action_type"], "rollback_deployment");
+    assert!(inv.hypotheses[n..].iter().all(|h| h.details.get("recommendation").is_none()));
+}
+
+#[tokio::test]
+async fn the_expected_time_to_recover_comes_from_earlier_resolved_incidents() {
+    use inquest_core::feedback::{FeedbackInput, record_feedback};
+    // Two release incidents in one store, a day apart: the first one confirmed and so
+    // resolved 40 minutes after it started; the second one's rollback expects that long.
+    let earlier = read_case("release-payments-http-client");
+    let later = read_case("release-catalog-cache-ttl");
+    let stores = loaded(&earlier).await;
+    inquest_fixtures::load_case(&stores, &later).await.expect("second case loads");
+    let first = earlier.batch.incidents[0].clone();
+    let (inv, _) = investigate_and_save(
+        &stores,
+        &TemplateReport,
+        first.incident_id,
+        &InvestigationConfig::default(),
+        now(&earlier),
+    )
+    .await
+    .expect("first investigation");
+    let at = first.window_start + chrono::Duration::minutes(40);
+    let confirm = FeedbackInput::Confirm { hypothesis: inv.hypotheses[0].hypothesis_id }.into_event(
+        first.incident_id,
+        ActorType::User,
+        Some("oncall".into()),
+        at,
+    );
+    record_feedback(&stores, &confirm, at).await.expect("feedback");
+
+    let second = later.batch.incidents[0].incident_id;
+    let inv = investigate(&stores, second, &InvestigationConfig::default(), now(&later)).await.expect("second");
+    let rollback = inv
+        .recommendations
+        .iter()
+        .find(|r| r.action_type == inquest_core::ActionType::RollbackDeployment)
+        .expect("a rollback is recommended");
+    assert_eq!(rollback.expected_ttr_minutes, 40, "{rollback:?}");
+    assert_eq!(rollback.ttr_basis, "median of 1 earlier release incident(s) resolved");
+}

@@ -77,6 +77,14 @@ async fn incident_detail_has_hypotheses_evidence_and_rendered_report() {
     assert_eq!(hyps[0]["hypothesis_type"], "release");
     let factors = hyps[0]["details"]["factors"].as_array().expect("factor breakdown");
     assert!(factors.iter().any(|f| f["name"] == "timing"), "{factors:?}");
+    let action = &hyps[0]["details"]["recommendation"];
+    assert_eq!(
+        (action["rank"].as_u64(), action["action_type"].as_str()),
+        (Some(1), Some("rollback_deployment")),
+        "{action}"
+    );
+    assert!(action["expected_ttr_minutes"].as_u64().is_some_and(|m| m > 0), "{action}");
+    assert!(["low", "medium", "high"].contains(&action["risk_level"].as_str().unwrap_or_default()), "{action}");
     let evidence = v["evidence"].as_array().expect("evidence");
     for e in hyps[0]["evidence_ids"].as_array().expect("ids") {
         assert!(evidence.iter().any(|x| &x["evidence_id"] == e), "cited evidence {e} is listed");
@@ -84,6 +92,7 @@ async fn incident_detail_has_hypotheses_evidence_and_rendered_report() {
     assert!(evidence.iter().all(|e| e["ref"].as_str().is_some_and(|r| !r.is_empty())));
     let html = v["report"]["html"].as_str().expect("html");
     assert!(html.contains("<h1>") || html.contains("<h2>"), "{html}");
+    assert!(html.contains("Recommended actions"), "{html}");
     assert_eq!(v["report_history"].as_array().map(Vec::len), Some(1));
     assert!(v["runbooks"].as_array().is_some());
     assert_eq!(v["feedback"].as_array().map(Vec::len), Some(0));
@@ -162,7 +171,9 @@ async fn dashboard_is_served_without_external_assets() {
     let (s, body, ctype) = raw(&app.router, "GET", "/assets/app.js", None).await;
     assert_eq!(s, StatusCode::OK);
     assert!(ctype.contains("javascript"));
-    assert!(String::from_utf8_lossy(&body).contains("hypothesis_confirmed"));
+    let js = String::from_utf8_lossy(&body);
+    assert!(js.contains("hypothesis_confirmed"));
+    assert!(js.contains("Recommended actions") && js.contains("expected_ttr_minutes"), "the incident page shows them");
     let (s, _, ctype) = raw(&app.router, "GET", "/assets/style.css", None).await;
     assert_eq!((s, ctype.starts_with("text/css")), (StatusCode::OK, true));
 }
