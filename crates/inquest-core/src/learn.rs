@@ -241,9 +241,39 @@ pub fn fit(before: Option<Timestamp>, judged: &[Judged]) -> Weights {
     w
 }
 
-/// The judged incidents: those that started strictly before `before` (never
-/// `exclude`), with only the feedback given before `before` and still standing
-/// (a retraction given by then undoes what it retracts).
+/// One incident as training data: its hypotheses with the verdicts standing at
+/// `before` (only feedback given before then; a retraction given by then undoes what
+/// it retracts). `None` when the incident started at or after `before` or has no
+/// standing verdict.
+pub fn judge(
+    incident: &Incident,
+    events: &[FeedbackEvent],
+    hypotheses: &[Hypothesis],
+    before: Timestamp,
+) -> Option<Judged> {
+    if incident.window_start >= before {
+        return None;
+    }
+    let given: Vec<FeedbackEvent> = events.iter().filter(|e| e.created_at < before).cloned().collect();
+    let standing = verdicts(&given);
+    if standing.is_empty() {
+        return None;
+    }
+    let mut hs: Vec<JudgedHypothesis> = hypotheses
+        .iter()
+        .filter(|h| h.hypothesis_type != HypothesisType::Unknown)
+        .map(|h| JudgedHypothesis {
+            hypothesis_id: h.hypothesis_id,
+            rank: h.rank,
+            factors: h.details.get("factors").cloned().and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default(),
+            verdict: standing.get(&h.hypothesis_id).copied(),
+        })
+        .collect();
+    hs.sort_by_key(|h| h.rank);
+    Some(Judged { incident_id: incident.incident_id, incident_start: incident.window_start, hypotheses: hs })
+}
+
+/// The judged incidents of the project (`judge` of each, never `exclude`), oldest first.
 pub async fn gather(
     stores: &Stores,
     before: Timestamp,
@@ -254,37 +284,12 @@ pub async fn gather(
         if incident.window_start >= before || Some(incident.incident_id) == exclude {
             continue;
         }
-        let events: Vec<FeedbackEvent> = stores
-            .records
-            .feedback(incident.incident_id)
-            .await?
-            .into_iter()
-            .filter(|e| e.created_at < before)
-            .collect();
-        let standing = verdicts(&events);
-        if standing.is_empty() {
+        let events = stores.records.feedback(incident.incident_id).await?;
+        if events.is_empty() {
             continue;
         }
-        let mut hypotheses: Vec<JudgedHypothesis> = stores
-            .records
-            .hypotheses(incident.incident_id)
-            .await?
-            .into_iter()
-            .filter(|h| h.hypothesis_type != HypothesisType::Unknown)
-            .map(|h| JudgedHypothesis {
-                hypothesis_id: h.hypothesis_id,
-                rank: h.rank,
-                factors: h
-                    .details
-                    .get("factors")
-                    .cloned()
-                    .and_then(|v| serde_json::from_value(v).ok())
-                    .unwrap_or_default(),
-                verdict: standing.get(&h.hypothesis_id).copied(),
-            })
-            .collect();
-        hypotheses.sort_by_key(|h| h.rank);
-        out.push(Judged { incident_id: incident.incident_id, incident_start: incident.window_start, hypotheses });
+        let hypotheses = stores.records.hypotheses(incident.incident_id).await?;
+        out.extend(judge(&incident, &events, &hypotheses, before));
     }
     out.sort_by(|a, b| a.incident_start.cmp(&b.incident_start).then(a.incident_id.cmp(&b.incident_id)));
     Ok(out)
@@ -297,4 +302,214 @@ pub async fn learned_weights(
     exclude: Option<IncidentId>,
 ) -> Result<Weights, StoreError> {
     Ok(fit(Some(before), &gather(stores, before, exclude).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::feedback::FeedbackInput;
+    use chrono::{Duration, TimeZone, Utc};
+    use serde_json::json;
+
+    fn t0() -> Timestamp {
+        Utc.with_ymd_and_hms(2026, 9, 1, 10, 0, 0).single().unwrap_or_default()
+    }
+
+    /// A hypothesis whose factors are `isolation` and `anomaly_strength` at these values.
+    fn jh(n: usize, rank: i32, isolation: f64, anomaly: f64, verdict: Option<Verdict>) -> JudgedHypothesis {
+        JudgedHypothesis {
+            hypothesis_id: HypothesisId::derived(&["h", &n.to_string()]),
+            rank,
+            factors: vec![factors::isolation(1.0 - isolation, 1.0, "s"), factors::anomaly_strength(anomaly, 4.0, "s")],
+            verdict,
+        }
+    }
+
+    /// Incidents whose confirmed cause is the isolated service while a louder victim
+    /// ranked first: isolation separates them, anomaly strength misleads.
+    fn isolation_wins(n: usize) -> Vec<Judged> {
+        (0..n)
+            .map(|i| Judged {
+                incident_id: IncidentId::derived(&["i", &i.to_string()]),
+                incident_start: t0() + Duration::hours(i as i64),
+                hypotheses: vec![
+                    jh(3 * i, 1, 0.1, 1.0, Some(Verdict::Rejected)),
+                    jh(3 * i + 1, 2, 0.9, 0.5, Some(Verdict::Confirmed)),
+                    jh(3 * i + 2, 3, 0.2, 0.5, None),
+                ],
+            })
+            .collect()
+    }
+
+    fn score_of(w: &Weights, h: &JudgedHypothesis) -> f64 {
+        let mut fs = h.factors.clone();
+        w.reweigh(&mut fs);
+        factors::combine(&fs)
+    }
+
+    #[test]
+    fn a_factor_that_separates_confirmed_from_rejected_gains_weight() {
+        let judged = isolation_wins(6);
+        let w = fit(Some(t0()), &judged);
+        assert!(w.learned);
+        assert_eq!(w.incidents, 6);
+        // Per incident: the confirmed one above the two others, the unjudged one above the rejected.
+        assert_eq!(w.pairs, 6 * 3);
+        assert!(w.multiplier("isolation") > 1.2, "{w:?}");
+        assert!(w.multiplier("anomaly_strength") < 0.9, "{w:?}");
+        assert_eq!(w.multiplier("timing"), 1.0, "a factor absent from the pairs keeps its default");
+        let lw =
+            w.factors.iter().find(|f| f.factor == "isolation").map(|f| (f.default_weight, f.learned_weight, f.pairs));
+        assert_eq!(lw.map(|x| x.0), Some(1.5));
+        assert!(lw.is_some_and(|x| x.1 > 1.5 && x.2 == 18));
+        // With the learned weights, the confirmed hypothesis now ranks first.
+        let h = &judged[0].hypotheses;
+        assert!(factors::combine(&h[0].factors) > factors::combine(&h[1].factors), "the defaults got it wrong");
+        assert!(score_of(&w, &h[1]) > score_of(&w, &h[0]));
+        // Deterministic.
+        assert_eq!(fit(Some(t0()), &judged), w);
+    }
+
+    #[test]
+    fn learned_weights_stay_within_the_bounds() {
+        // Overwhelming, one-sided evidence still cannot push past BOUND either way.
+        let w = fit(None, &isolation_wins(200));
+        for f in &w.factors {
+            assert!(f.multiplier <= BOUND + 1e-9 && f.multiplier >= 1.0 / BOUND - 1e-9, "{f:?}");
+            assert!(f.learned_weight <= f.default_weight * BOUND + 1e-6, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn too_few_pairs_keep_the_defaults() {
+        let w = fit(None, &isolation_wins(3));
+        assert_eq!(w.pairs, 9);
+        assert!(!w.learned);
+        assert!(w.factors.iter().all(|f| f.multiplier == 1.0 && f.learned_weight == f.default_weight));
+        let mut c = vec![Candidate {
+            hypothesis_type: HypothesisType::Dependency,
+            service_key: "s".into(),
+            culprit: None,
+            title: "x".into(),
+            factors: isolation_wins(1)[0].hypotheses[0].factors.clone(),
+            score: 0.123,
+            evidence_ids: vec![],
+        }];
+        w.apply(&mut c);
+        assert_eq!(c[0].score, 0.123, "unlearned weights leave scores alone");
+        assert!(c[0].factors.iter().all(|f| f.default_weight.is_none()));
+    }
+
+    #[test]
+    fn reweighing_keeps_the_default_beside_the_learned_weight_and_reads_it_back() {
+        let w = fit(None, &isolation_wins(6));
+        let mut fs = isolation_wins(1)[0].hypotheses[1].factors.clone();
+        w.reweigh(&mut fs);
+        let iso = fs.iter().find(|f| f.name == "isolation").cloned().unwrap_or_else(|| Factor::new("x", 0.0, 0.0, ""));
+        assert_eq!(iso.default_weight, Some(1.5));
+        assert!(iso.weight > 1.5);
+        // Stored and read back, a reweighed factor learns from its default, not from the learned weight.
+        let back: Vec<Factor> = serde_json::from_value(json!(fs)).unwrap_or_default();
+        assert_eq!(back, fs);
+        assert_eq!(back[0].base_weight(), 1.5);
+        // An old row without `default_weight` still parses.
+        let old: Factor =
+            serde_json::from_value(json!({"name": "timing", "value": 0.5, "weight": 3.0, "explanation": "e"}))
+                .unwrap_or_else(|_| Factor::new("x", 0.0, 0.0, ""));
+        assert_eq!((old.weight, old.default_weight), (3.0, None));
+        // Default weights put back the built-in weight.
+        Weights::default().reweigh(&mut fs);
+        assert!(fs.iter().all(|f| f.default_weight.is_none()));
+        assert_eq!(fs.iter().find(|f| f.name == "isolation").map(|f| f.weight), Some(1.5));
+    }
+
+    fn incident(start: Timestamp) -> Incident {
+        Incident {
+            incident_id: IncidentId::derived(&["judged"]),
+            service_id: ServiceId::derived(&["s"]),
+            status: IncidentStatus::Open,
+            trigger_type: "custom".into(),
+            severity: 2,
+            window_start: start,
+            window_end: start + Duration::minutes(30),
+            created_at: start,
+            updated_at: start,
+            resolved_at: None,
+            resolution_kind: None,
+            resolution_summary: None,
+            resolved_hypothesis_id: None,
+        }
+    }
+
+    fn stored(n: &str, rank: i32, t: HypothesisType) -> Hypothesis {
+        Hypothesis {
+            hypothesis_id: HypothesisId::derived(&[n]),
+            incident_id: IncidentId::derived(&["judged"]),
+            rank,
+            hypothesis_type: t,
+            title: n.into(),
+            confidence: 0.5,
+            evidence_ids: vec![],
+            details: json!({ "service_key": "c/n/s", "factors": [factors::isolation(0.0, 1.0, "s")] }),
+        }
+    }
+
+    #[test]
+    fn only_feedback_given_before_the_incident_counts_and_a_retraction_undoes_it() {
+        let inc = incident(t0());
+        let hs = vec![
+            stored("a", 1, HypothesisType::Dependency),
+            stored("b", 2, HypothesisType::Infra),
+            stored("u", 3, HypothesisType::Unknown),
+        ];
+        let ev = |input: FeedbackInput, at: Timestamp| {
+            input.into_event(inc.incident_id, ActorType::User, Some("oncall".into()), at)
+        };
+        let confirm = ev(FeedbackInput::Confirm { hypothesis: hs[1].hypothesis_id }, t0() + Duration::minutes(40));
+        let investigated = t0() + Duration::hours(2);
+        let j = judge(&inc, std::slice::from_ref(&confirm), &hs, investigated);
+        let j = j.unwrap_or_else(|| panic!("the confirmation counts"));
+        assert_eq!(j.hypotheses.len(), 2, "unknown is left out");
+        assert_eq!(j.hypotheses[1].verdict, Some(Verdict::Confirmed));
+        assert_eq!(pairs_of(&j), vec![(1, 0)]);
+        assert_eq!(j.hypotheses[1].factors.len(), 1);
+        // Feedback given after the investigated incident started does not count.
+        assert!(judge(&inc, std::slice::from_ref(&confirm), &hs, t0() + Duration::minutes(35)).is_none());
+        // Nor does an incident that started at or after it.
+        assert!(judge(&inc, std::slice::from_ref(&confirm), &hs, t0()).is_none());
+        // A retraction given before the investigated incident undoes the confirmation...
+        let undo = ev(FeedbackInput::Retract { event: confirm.feedback_event_id }, t0() + Duration::minutes(50));
+        assert!(judge(&inc, &[confirm.clone(), undo.clone()], &hs, investigated).is_none());
+        // ...but one given after it does not reach back.
+        assert!(judge(&inc, &[confirm, undo], &hs, t0() + Duration::minutes(45)).is_some());
+    }
+
+    #[test]
+    fn retracting_every_verdict_restores_the_default_weights() {
+        let mut judged = isolation_wins(6);
+        assert!(fit(None, &judged).learned);
+        // What `judge` gives once every verdict is retracted: no verdicts, no pairs.
+        for j in &mut judged {
+            for h in &mut j.hypotheses {
+                h.verdict = None;
+            }
+        }
+        let w = fit(None, &judged);
+        assert_eq!((w.pairs, w.incidents, w.learned), (0, 0, false));
+        assert_eq!(w.factors, Weights::default().factors);
+    }
+
+    #[test]
+    fn a_rejection_alone_ranks_it_below_the_unjudged_ones_under_it() {
+        let j = Judged {
+            incident_id: IncidentId::derived(&["r"]),
+            incident_start: t0(),
+            hypotheses: vec![
+                jh(1, 1, 0.1, 0.9, None),
+                jh(2, 2, 0.1, 0.9, Some(Verdict::Rejected)),
+                jh(3, 3, 0.1, 0.9, None),
+            ],
+        };
+        assert_eq!(pairs_of(&j), vec![(2, 1)]);
+    }
 }
