@@ -3,6 +3,7 @@
 mod edges;
 mod gaps;
 mod history;
+mod learn;
 mod ranking;
 mod service_graph;
 
