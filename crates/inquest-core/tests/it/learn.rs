@@ -74,6 +74,9 @@ async fn confirmations_of_earlier_incidents_reweigh_later_ones_until_retracted()
         let m = w.multiplier(name);
         assert!((weight - (default * m * 1000.0).round() / 1000.0).abs() < 1e-9, "{name} {weight} {default} {m}");
     }
+    // The markdown report shows them too.
+    let md = inquest_report::render(&inv);
+    assert!(md.contains("(learned; default "), "{md}");
     // The scores are the weighted means with the learned weights.
     for h in &ranked {
         let fs: Vec<inquest_core::factors::Factor> =
@@ -102,4 +105,5 @@ async fn confirmations_of_earlier_incidents_reweigh_later_ones_until_retracted()
     assert_eq!((w.pairs, w.learned), (0, false));
     let inv = investigate(&stores, later.incident_id, &cfg, end).await.expect("ok");
     assert!(inv.hypotheses.iter().all(|h| reweighed(h).is_empty()), "defaults everywhere after the retractions");
+    assert!(!inquest_report::render(&inv).contains("(learned; default "));
 }
