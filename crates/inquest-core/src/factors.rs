@@ -10,13 +10,51 @@ pub struct Factor {
     pub name: String,
     pub value: f64,
     pub weight: f64,
+    /// The built-in weight, when feedback-learned weights (`learn`) changed `weight`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_weight: Option<f64>,
     pub explanation: String,
 }
 
 impl Factor {
     pub fn new(name: &str, value: f64, weight: f64, explanation: impl Into<String>) -> Self {
-        Self { name: name.to_string(), value: value.clamp(0.0, 1.0), weight, explanation: explanation.into() }
+        Self {
+            name: name.to_string(),
+            value: value.clamp(0.0, 1.0),
+            weight,
+            default_weight: None,
+            explanation: explanation.into(),
+        }
     }
+
+    /// The built-in weight, whatever was learned.
+    pub fn base_weight(&self) -> f64 {
+        self.default_weight.unwrap_or(self.weight)
+    }
+}
+
+/// The built-in weight of each factor of the ranked hypothesis types (a config
+/// change's `change_risk` weighs 2 where a release's weighs 3).
+pub const DEFAULT_WEIGHTS: &[(&str, f64)] = &[
+    ("timing", 3.0),
+    ("anomaly_strength", 3.0),
+    ("change_risk", 3.0),
+    ("onset_order", 2.0),
+    ("edge_evidence", 2.0),
+    ("own_saturation", 2.0),
+    ("not_resource_bound", 2.0),
+    ("isolation", 1.5),
+    ("topology_distance", 1.0),
+    ("unexplained_by_change", 1.0),
+    ("precedent", 0.5),
+    ("diff_similarity", 0.5),
+    ("evidence_quality", 0.5),
+    ("feedback_prior", 0.5),
+];
+
+/// The built-in weight of the factor `name`, if it is one of the ranked factors.
+pub fn default_weight(name: &str) -> Option<f64> {
+    DEFAULT_WEIGHTS.iter().find(|(n, _)| *n == name).map(|(_, w)| *w)
 }
 
 /// Weighted mean of the factors (0 when there are none).
@@ -362,6 +400,31 @@ mod tests {
     use chrono::Utc;
     use inquest_domain::ConfigChangeId;
     use serde_json::json;
+
+    #[test]
+    fn default_weight_table_matches_the_factors() {
+        let edge = crate::edges::EdgeView::default();
+        let built = [
+            change_timing(5.0),
+            anomaly_strength(0.5, 3.0, "x"),
+            topology_distance(1, "a"),
+            release_risk(&[], false),
+            onset_order(None, "a"),
+            isolation(0.0, 1.0, "a"),
+            own_saturation(0.5, "cpu", "a"),
+            not_resource_bound(0.5, "a"),
+            unexplained_by_change(0.0, "a"),
+            precedent(0, 0, "a", HypothesisType::Release),
+            diff_similarity(None),
+            edge_evidence(&edge, "a"),
+            evidence_quality(0),
+        ];
+        for f in &built {
+            assert_eq!(default_weight(&f.name), Some(f.weight), "{}", f.name);
+        }
+        assert_eq!(built.len() + 1, DEFAULT_WEIGHTS.len(), "feedback_prior is the one built elsewhere");
+        assert_eq!(default_weight("no_decisive_hypothesis"), None);
+    }
 
     #[test]
     fn timing_prefers_recent_changes_and_rejects_later_ones() {

@@ -55,6 +55,8 @@ pub struct Gathered {
     pub gap_evidence: Vec<EvidenceId>,
     /// Priors from human feedback on earlier incidents (`feedback::gather_priors`).
     pub priors: crate::feedback::Priors,
+    /// Factor weights learned from feedback on earlier incidents (`learn::learned_weights`).
+    pub weights: crate::learn::Weights,
     /// The calls between services, from service-graph series (`edges`); empty without traces.
     pub edges: Vec<(crate::edges::EdgeHealth, Option<EvidenceId>)>,
 }
@@ -445,6 +447,7 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
     }
 
     crate::feedback::apply_priors(&mut out, g);
+    g.weights.apply(&mut out);
     out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.title.cmp(&b.title)));
 
     // unknown: how far the best explanation is from decisive.

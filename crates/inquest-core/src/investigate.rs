@@ -589,6 +589,15 @@ pub async fn investigate(
         }
     };
 
+    // Factor weights learned from feedback given before this incident started.
+    let weights = match crate::learn::learned_weights(stores, ws, Some(incident_id)).await {
+        Ok(w) => w,
+        Err(e) => {
+            gaps.record("records", &e);
+            crate::learn::Weights::default()
+        }
+    };
+
     let gap_list = std::mem::take(&mut gaps.gaps);
     let gathered = Gathered {
         incident: incident.clone(),
@@ -601,6 +610,7 @@ pub async fn investigate(
         topology_evidence,
         gap_evidence: gap_list.iter().map(|g| g.evidence_id).collect(),
         priors,
+        weights,
         edges,
     };
     let ranked = hypotheses::build(&gathered);

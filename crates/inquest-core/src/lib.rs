@@ -9,6 +9,7 @@ pub mod factors;
 pub mod feedback;
 pub mod hypotheses;
 pub mod investigate;
+pub mod learn;
 pub mod pipeline;
 pub mod recommend;
 pub mod semantics;

@@ -202,29 +202,58 @@ pub struct ReplayReport {
     pub with: EvalReport,
     /// Feedback events applied in the run with feedback.
     pub feedback_events: usize,
+    /// The weights learned from all the replayed feedback, at the end of the run.
+    pub weights: inquest_core::learn::Weights,
 }
+
+/// Minutes after an investigation at which the replay gives its feedback (an
+/// on-call person judging the ranking right away); it reaches only the incidents
+/// that start after it.
+pub const FEEDBACK_DELAY_MINUTES: i64 = 1;
 
 /// Replay the cases in date order in ONE store, twice: once without feedback, once
 /// applying the truth as feedback after each case (confirm the matching hypothesis,
-/// reject a wrong top one), so later investigations see the priors of earlier ones.
+/// reject a wrong top one), so later investigations learn from earlier ones.
 pub async fn replay_feedback(cases: &[FixtureCase], cfg: &InvestigationConfig) -> Result<ReplayReport, EvalError> {
     let mut ordered: Vec<&FixtureCase> = cases.iter().collect();
     ordered.sort_by_key(|c| (c.batch.incidents.first().map(|i| i.window_start), c.id.clone()));
-    let (without, _) = replay(&ordered, cfg, false).await?;
-    let (with, feedback_events) = replay(&ordered, cfg, true).await?;
-    Ok(ReplayReport { without, with, feedback_events })
+    let (without, _, _) = replay(&ordered, cfg, false).await?;
+    let (with, feedback_events, weights) = replay(&ordered, cfg, true).await?;
+    Ok(ReplayReport { without, with, feedback_events, weights })
+}
+
+/// `replay_feedback` per dataset: each imported dataset (its `import.json`) in a
+/// store of its own, as one project would hold it; cases without provenance are
+/// replayed together as `fixtures`.
+pub async fn replay_by_dataset(
+    cases: &[FixtureCase],
+    cfg: &InvestigationConfig,
+) -> Result<BTreeMap<String, ReplayReport>, EvalError> {
+    let mut groups: BTreeMap<String, Vec<FixtureCase>> = BTreeMap::new();
+    for c in cases {
+        let meta = inquest_import::read_meta(&c.dir)
+            .map_err(|e| EvalError::Case { case: c.id.clone(), message: e.to_string() })?;
+        let name = meta.map(|m| m.dataset).unwrap_or_else(|| "fixtures".into());
+        groups.entry(name).or_default().push(c.clone());
+    }
+    let mut out = BTreeMap::new();
+    for (name, group) in groups {
+        out.insert(name, replay_feedback(&group, cfg).await?);
+    }
+    Ok(out)
 }
 
 async fn replay(
     cases: &[&FixtureCase],
     cfg: &InvestigationConfig,
     feedback: bool,
-) -> Result<(EvalReport, usize), EvalError> {
+) -> Result<(EvalReport, usize, inquest_core::learn::Weights), EvalError> {
     let fail = |case: &str, message: String| EvalError::Case { case: case.to_string(), message };
     let store = EmbeddedStore::in_memory().map_err(|e| fail("-", e.to_string()))?;
     let stores = store.stores();
     let mut results = Vec::new();
     let mut events = 0;
+    let mut last = None;
     for case in cases {
         load_case(&stores, case).await.map_err(|e| fail(&case.id, e.to_string()))?;
         let now = case.batch.incidents.first().map(|i| i.window_end).unwrap_or_default();
@@ -245,15 +274,22 @@ async fn replay(
                 inputs.push(FeedbackInput::Reject { hypothesis: top.hypothesis_id });
             }
             for (n, input) in inputs.into_iter().enumerate() {
-                let at = now + chrono::Duration::minutes(30 + n as i64);
+                let at = now + chrono::Duration::minutes(FEEDBACK_DELAY_MINUTES) + chrono::Duration::seconds(n as i64);
                 let event = input.into_event(case.incident_id, ActorType::System, Some("eval-replay".into()), at);
                 record_feedback(&stores, &event, at).await.map_err(|e| fail(&case.id, e.to_string()))?;
                 events += 1;
+                last = Some(at);
             }
         }
         results.push(result);
     }
-    Ok((summarize(results), events))
+    let weights = match last {
+        Some(at) => inquest_core::learn::learned_weights(&stores, at + chrono::Duration::seconds(1), None)
+            .await
+            .map_err(|e| fail("-", e.to_string()))?,
+        None => inquest_core::learn::Weights::default(),
+    };
+    Ok((summarize(results), events, weights))
 }
 
 #[cfg(test)]

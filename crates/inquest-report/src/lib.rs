@@ -153,7 +153,7 @@ pub fn render(inv: &Investigation) -> String {
                 "| {} | {:.2} | {} | {} |",
                 f.get("name").and_then(|v| v.as_str()).unwrap_or("?"),
                 f.get("value").and_then(|v| v.as_f64()).unwrap_or(0.0),
-                f.get("weight").and_then(|v| v.as_f64()).unwrap_or(0.0),
+                weight_cell(f),
                 cell(f.get("explanation").and_then(|v| v.as_str()).unwrap_or(""))
             );
         }
@@ -206,6 +206,15 @@ pub fn render(inv: &Investigation) -> String {
         };
     }
     md
+}
+
+/// A factor's weight, with its default beside it when feedback taught another one.
+fn weight_cell(f: &serde_json::Value) -> String {
+    let w = f.get("weight").and_then(|v| v.as_f64()).unwrap_or(0.0);
+    match f.get("default_weight").and_then(|v| v.as_f64()) {
+        Some(d) if (d - w).abs() > 1e-9 => format!("{w} (learned; default {d})"),
+        _ => w.to_string(),
+    }
 }
 
 /// Explanations of a hypothesis' factors, largest contribution first.

@@ -202,12 +202,18 @@ function actionsHtml(d) {
     <thead><tr><th>#</th><th>Action</th><th>Risk</th><th>Expected time to recover</th><th>Runbook</th></tr></thead><tbody>${rows}</tbody></table></section>`;
 }
 
+// The factor's weight; a weight learned from feedback shows its default beside it.
+function weightHtml(f) {
+  if (f.default_weight == null || f.default_weight === f.weight) return `<span class="muted">×${f.weight}</span>`;
+  return `<span class="learned" title="learned from feedback; default weight ${f.default_weight}">×${f.weight} <span class="muted">(default ×${f.default_weight})</span></span>`;
+}
+
 function hypothesisHtml(h, d, byId) {
   const verdict = d.verdicts[h.hypothesis_id];
   const resolved = d.incident.resolved_hypothesis_id === h.hypothesis_id;
   const factors = ((h.details || {}).factors || []).map((f) => `
     <tr class="${f.name === "feedback_prior" || f.name === "precedent" ? "prior" : ""}"><td class="v"><code>${esc(f.name)}</code></td>
-    <td class="v">${confBar(f.value)} <span class="muted">×${f.weight}</span></td><td>${esc(f.explanation)}</td></tr>`).join("");
+    <td class="v">${confBar(f.value)} ${weightHtml(f)}</td><td>${esc(f.explanation)}</td></tr>`).join("");
   const ev = h.evidence_ids.map((id) => byId[id]).filter(Boolean).map((e) => `<li><span class="badge">${esc(e.kind)}</span> ${evidenceLink(e)}<div class="muted">${esc(evidenceSummary(e))}</div></li>`).join("");
   return `<div class="hyp" data-hypothesis="${esc(h.hypothesis_id)}">
     <div class="head"><span class="rank">#${h.rank}</span><span class="badge">${esc(h.hypothesis_type)}</span>

@@ -27,6 +27,7 @@ mod integrations;
 mod jobs;
 mod lifecycle;
 mod metrics;
+mod ranking;
 mod remote_write;
 mod runbooks;
 mod topology;
@@ -54,6 +55,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(incident_metrics::incident_metrics))
         .routes(routes!(feedback::post_feedback))
         .routes(routes!(feedback::get_priors))
+        .routes(routes!(ranking::get_weights))
         .routes(routes!(alerts::post_alerts))
         .routes(routes!(alerts::post_alertmanager))
         .routes(routes!(lifecycle::list_lifecycles))

@@ -247,7 +247,7 @@ async fn main() -> Result<()> {
         }
         Command::Eval { dir, json, replay_feedback: true } => {
             let cases = read_cases(&dir)?;
-            let r = inquest_eval::replay_feedback(&cases, &investigation::config(&settings)?).await?;
+            let r = inquest_eval::replay_by_dataset(&cases, &investigation::config(&settings)?).await?;
             print_replay(&r);
             if let Some(path) = json {
                 std::fs::write(&path, serde_json::to_string_pretty(&r)?)
@@ -442,29 +442,73 @@ fn print_eval(r: &EvalReport) {
     );
 }
 
-fn print_replay(r: &inquest_eval::ReplayReport) {
-    let mut t = table(&["case", "truth", "rank without feedback", "rank with feedback"]);
-    for (a, b) in r.without.cases.iter().zip(&r.with.cases) {
-        let rank = |x: Option<usize>| x.map(|x| x.to_string()).unwrap_or_else(|| "-".into());
-        t.add_row(vec![
-            a.case_id.clone(),
-            format!("{} {}", a.truth.hypothesis_type, service_name_of(&a.truth.service_key)),
-            rank(a.match_rank),
-            rank(b.match_rank),
-        ]);
+fn print_replay(reports: &std::collections::BTreeMap<String, inquest_eval::ReplayReport>) {
+    let rank = |x: Option<usize>| x.map(|x| x.to_string()).unwrap_or_else(|| "-".into());
+    let mut t = table(&["dataset", "case", "truth", "rank without feedback", "rank with feedback"]);
+    for (name, r) in reports {
+        for (a, b) in r.without.cases.iter().zip(&r.with.cases) {
+            t.add_row(vec![
+                name.clone(),
+                a.case_id.clone(),
+                format!("{} {}", a.truth.hypothesis_type, service_name_of(&a.truth.service_key)),
+                rank(a.match_rank),
+                rank(b.match_rank),
+            ]);
+        }
     }
     println!("{t}");
-    println!(
-        "replay in date order, one store, {} cases: AC@1 without feedback {:.3}, with feedback {:.3} (AC@3 {:.3} -> {:.3}, MRR {:.3} -> {:.3}; {} feedback events)",
-        r.without.hypotheses.cases,
-        r.without.hypotheses.ac1,
-        r.with.hypotheses.ac1,
-        r.without.hypotheses.ac3,
-        r.with.hypotheses.ac3,
-        r.without.hypotheses.mrr,
-        r.with.hypotheses.mrr,
-        r.feedback_events
-    );
+    let mut s = table(&[
+        "dataset",
+        "cases",
+        "AC@1 without",
+        "AC@1 with",
+        "AC@3 without",
+        "AC@3 with",
+        "MRR without",
+        "MRR with",
+        "service AC@1 without",
+        "service AC@1 with",
+        "feedback events",
+    ]);
+    for (name, r) in reports {
+        let f = |x: f64| format!("{x:.3}");
+        s.add_row(vec![
+            name.clone(),
+            r.without.hypotheses.cases.to_string(),
+            f(r.without.hypotheses.ac1),
+            f(r.with.hypotheses.ac1),
+            f(r.without.hypotheses.ac3),
+            f(r.with.hypotheses.ac3),
+            f(r.without.hypotheses.mrr),
+            f(r.with.hypotheses.mrr),
+            f(r.without.services.ac1),
+            f(r.with.services.ac1),
+            r.feedback_events.to_string(),
+        ]);
+    }
+    println!("replay in date order, one store per dataset, without and with feedback:\n{s}");
+    for (name, r) in reports {
+        let w = &r.weights;
+        if !w.learned {
+            println!(
+                "{name}: {} pair(s) from {} judged incident(s), fewer than {}: default weights",
+                w.pairs, w.incidents, w.min_pairs
+            );
+            continue;
+        }
+        let moved: Vec<String> = w
+            .factors
+            .iter()
+            .filter(|f| (f.multiplier - 1.0).abs() >= 0.005)
+            .map(|f| format!("{} {} -> {}", f.factor, f.default_weight, f.learned_weight))
+            .collect();
+        println!(
+            "{name}: weights learned from {} pairs of {} judged incidents: {}",
+            w.pairs,
+            w.incidents,
+            if moved.is_empty() { "all at their defaults".to_string() } else { moved.join(", ") }
+        );
+    }
 }
 
 fn table(header: &[&str]) -> Table {

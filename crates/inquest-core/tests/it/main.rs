@@ -4,6 +4,7 @@ mod contention;
 mod edges;
 mod gaps;
 mod history;
+mod learn;
 mod ranking;
 mod service_graph;
 

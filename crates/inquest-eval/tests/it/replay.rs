@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use inquest_core::InvestigationConfig;
-use inquest_eval::replay_feedback;
+use inquest_eval::{replay_by_dataset, replay_feedback};
 use inquest_fixtures::{FixtureCase, discover_cases};
 
 #[tokio::test]
@@ -31,4 +31,21 @@ async fn replay_with_feedback_applies_feedback_and_does_not_lose_accuracy() {
         r.without.hypotheses.ac1
     );
     assert!(r.without.hypotheses.ac1 >= 0.9);
+    // The bundled cases stay right with the learned weights.
+    assert_eq!(r.with.hypotheses.ac1, 1.0);
+    // The weights were learned from the replayed feedback, within their bounds.
+    assert!(r.weights.learned, "{:?}", r.weights);
+    // Every judged case but those whose truth is `unknown` (scored apart, never learned from).
+    let judged = r
+        .with
+        .cases
+        .iter()
+        .filter(|c| c.match_rank.is_some() && c.truth.hypothesis_type != inquest_domain::HypothesisType::Unknown)
+        .count();
+    assert_eq!(r.weights.incidents, judged);
+    assert!(r.weights.factors.iter().all(|f| f.multiplier <= r.weights.bound && f.multiplier >= 1.0 / r.weights.bound));
+    // Cases without provenance are one group, `fixtures`, replayed the same way.
+    let by = replay_by_dataset(&cases, &InvestigationConfig::default()).await.expect("replay");
+    assert_eq!(by.keys().collect::<Vec<_>>(), ["fixtures"]);
+    assert_eq!(by["fixtures"].with.hypotheses.ac1, r.with.hypotheses.ac1);
 }

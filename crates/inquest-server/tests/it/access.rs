@@ -49,6 +49,7 @@ const ROUTES: &[(&str, &str, Needs)] = &[
     ("get", "/api/incidents/{id}/metrics", Grant(Read)),
     ("post", "/api/incidents/{id}/feedback", Grant(Respond)),
     ("get", "/api/priors", Grant(Read)),
+    ("get", "/api/ranking/weights", Grant(Read)),
     ("post", "/api/alerts", Grant(Ingest)),
     ("post", "/api/alertmanager", Grant(Ingest)),
     ("get", "/api/lifecycle", Grant(Read)),

@@ -51,6 +51,8 @@ async fn malformed_queries_get_a_4xx_naming_the_field() {
         ("/api/incidents?colour=red", "colour"),
         ("/api/incidents/not-a-uuid", "incident_id"),
         ("/api/priors?before=soon", "before"),
+        ("/api/ranking/weights?before=soon", "before"),
+        ("/api/ranking/weights?since=2026-09-01T00:00:00Z", "since"),
     ] {
         let (s, v) = call(&app.router, "GET", uri, None).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{uri}: {v}");
@@ -142,6 +144,7 @@ async fn openapi_document_is_generated_and_served() {
         "/api/incidents/{id}/metrics",
         "/api/incidents/{id}/investigate",
         "/api/priors",
+        "/api/ranking/weights",
     ] {
         assert!(v["paths"][p].is_object(), "{p} missing from the OpenAPI document");
     }

@@ -201,3 +201,66 @@ async fn resolution_is_rederived_after_a_fixture_reload_resets_it() {
     assert_eq!(fixed.resolved_hypothesis_id, Some(inv.hypotheses[0].hypothesis_id));
     assert_eq!(rederive_all(&stores, Utc::now()).await.expect("rederive"), 0, "idempotent");
 }
+
+#[tokio::test]
+async fn ranking_weights_are_learned_from_feedback_and_retractions_restore_the_defaults() {
+    let app = test_app().await;
+    let (s, w) = call(&app.router, "GET", "/api/ranking/weights", None).await;
+    assert_eq!(s, StatusCode::OK, "{w}");
+    assert_eq!((w["pairs"].as_u64(), w["learned"].as_bool()), (Some(0), Some(false)), "{w}");
+    let timing = w["factors"].as_array().and_then(|fs| fs.iter().find(|f| f["factor"] == "timing")).cloned();
+    assert_eq!(
+        timing.as_ref().map(|f| (f["default_weight"].clone(), f["learned_weight"].clone())),
+        Some((json!(3.0), json!(3.0)))
+    );
+
+    let mut confirmations = Vec::new();
+    for case in CASES {
+        let id = app.incident(case);
+        let (_, d) = call(&app.router, "GET", &format!("/api/incidents/{id}"), None).await;
+        let top = d["hypotheses"][0]["hypothesis_id"].as_str().expect("id").to_string();
+        let (s, v) = call(
+            &app.router,
+            "POST",
+            &format!("/api/incidents/{id}/feedback"),
+            Some(json!({ "event_type": "hypothesis_confirmed", "hypothesis_id": top })),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        confirmations.push((id, v["event"]["feedback_event_id"].as_str().expect("event id").to_string()));
+    }
+
+    let (s, w) = call(&app.router, "GET", "/api/ranking/weights", None).await;
+    assert_eq!(s, StatusCode::OK, "{w}");
+    assert_eq!(w["incidents"], 3, "{w}");
+    assert!(w["pairs"].as_u64().unwrap_or(0) >= w["min_pairs"].as_u64().unwrap_or(u64::MAX), "{w}");
+    assert_eq!(w["learned"], true, "{w}");
+    let factors = w["factors"].as_array().expect("factors");
+    assert!(factors.iter().any(|f| f["learned_weight"] != f["default_weight"]), "{w}");
+    for f in factors {
+        let (d, l, m) = (
+            f["default_weight"].as_f64().expect("default"),
+            f["learned_weight"].as_f64().expect("learned"),
+            f["multiplier"].as_f64().expect("multiplier"),
+        );
+        assert!(l >= d / 4.0 - 1e-9 && l <= d * 4.0 + 1e-9, "{f}");
+        assert!((l - d * m).abs() < 0.01, "{f}");
+    }
+    // Feedback given now never reaches incidents that started before it.
+    let (_, old) = call(&app.router, "GET", "/api/ranking/weights?before=2026-09-01T00:00:00Z", None).await;
+    assert_eq!((old["pairs"].as_u64(), old["learned"].as_bool()), (Some(0), Some(false)), "{old}");
+
+    for (id, event) in confirmations {
+        let (s, v) = call(
+            &app.router,
+            "POST",
+            &format!("/api/incidents/{id}/feedback"),
+            Some(json!({ "event_type": "feedback_retracted", "retracts": event })),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    let (_, w) = call(&app.router, "GET", "/api/ranking/weights", None).await;
+    assert_eq!((w["pairs"].as_u64(), w["learned"].as_bool()), (Some(0), Some(false)), "{w}");
+    assert!(w["factors"].as_array().expect("factors").iter().all(|f| f["learned_weight"] == f["default_weight"]));
+}

@@ -11,7 +11,7 @@ use tower::ServiceExt;
 use crate::{in_memory, intake_app};
 
 /// Every route of the app except the dashboard's pages and assets and the document itself.
-const ROUTES: [(&str, &str); 52] = [
+const ROUTES: [(&str, &str); 53] = [
     ("get", "/health"),
     ("get", "/health/ready"),
     ("get", "/health/intake"),
@@ -22,6 +22,7 @@ const ROUTES: [(&str, &str); 52] = [
     ("get", "/api/incidents/{id}/metrics"),
     ("post", "/api/incidents/{id}/feedback"),
     ("get", "/api/priors"),
+    ("get", "/api/ranking/weights"),
     ("post", "/api/alerts"),
     ("post", "/api/alertmanager"),
     ("get", "/api/lifecycle"),
