@@ -443,14 +443,23 @@ pub fn outcomes_of(
         .collect()
 }
 
-/// Priors from every incident that started strictly before `before` (never the
-/// incident being investigated, never a later one: no leakage).
-pub async fn gather_priors(
+/// An earlier incident people gave feedback on, with its events and hypotheses.
+#[derive(Debug, Clone)]
+pub struct Judgement {
+    pub incident: Incident,
+    pub events: Vec<FeedbackEvent>,
+    pub hypotheses: Vec<Hypothesis>,
+}
+
+/// The project's incidents that started strictly before `before` and have feedback
+/// (never `exclude`, the incident being investigated, never a later one: no leakage),
+/// read once for the priors, the learned weights and the times to recover.
+pub async fn earlier_judgements(
     stores: &Stores,
     before: Timestamp,
     exclude: Option<IncidentId>,
-) -> Result<Priors, StoreError> {
-    let mut outcomes = Vec::new();
+) -> Result<Vec<Judgement>, StoreError> {
+    let mut out = Vec::new();
     for incident in stores.records.list_incidents().await? {
         if incident.window_start >= before || Some(incident.incident_id) == exclude {
             continue;
@@ -460,19 +469,43 @@ pub async fn gather_priors(
             continue;
         }
         let hypotheses = stores.records.hypotheses(incident.incident_id).await?;
+        out.push(Judgement { incident, events, hypotheses });
+    }
+    out.sort_by(|a, b| {
+        a.incident.window_start.cmp(&b.incident.window_start).then(a.incident.incident_id.cmp(&b.incident.incident_id))
+    });
+    Ok(out)
+}
+
+/// Priors from every incident that started strictly before `before`.
+pub async fn gather_priors(
+    stores: &Stores,
+    before: Timestamp,
+    exclude: Option<IncidentId>,
+) -> Result<Priors, StoreError> {
+    priors_of(stores, &earlier_judgements(stores, before, exclude).await?, before).await
+}
+
+/// Priors from judgements already read (`earlier_judgements`); reads the evidence of
+/// judged releases for the riskiest change type they shipped.
+pub async fn priors_of(stores: &Stores, judged: &[Judgement], before: Timestamp) -> Result<Priors, StoreError> {
+    let mut outcomes = Vec::new();
+    for Judgement { incident, events, hypotheses } in judged {
         // Riskiest change type of judged releases, from their git_diff evidence.
-        let evidence = stores.records.evidence(incident.incident_id).await?;
         let mut change_types = HashMap::new();
-        for h in hypotheses.iter().filter(|h| h.hypothesis_type == HypothesisType::Release) {
-            let types = evidence
-                .iter()
-                .filter(|e| e.kind == EvidenceKind::GitDiff && h.evidence_ids.contains(&e.evidence_id))
-                .filter_map(|e| e.metadata.get("change_type").and_then(Value::as_str).and_then(|s| s.parse().ok()));
-            if let (Some(c), Some(t)) = (h.culprit(), riskiest(types)) {
-                change_types.insert(c.to_string(), t);
+        if hypotheses.iter().any(|h| h.hypothesis_type == HypothesisType::Release) {
+            let evidence = stores.records.evidence(incident.incident_id).await?;
+            for h in hypotheses.iter().filter(|h| h.hypothesis_type == HypothesisType::Release) {
+                let types = evidence
+                    .iter()
+                    .filter(|e| e.kind == EvidenceKind::GitDiff && h.evidence_ids.contains(&e.evidence_id))
+                    .filter_map(|e| e.metadata.get("change_type").and_then(Value::as_str).and_then(|s| s.parse().ok()));
+                if let (Some(c), Some(t)) = (h.culprit(), riskiest(types)) {
+                    change_types.insert(c.to_string(), t);
+                }
             }
         }
-        outcomes.extend(outcomes_of(&incident, &events, &hypotheses, &change_types));
+        outcomes.extend(outcomes_of(incident, events, hypotheses, &change_types));
     }
     outcomes.sort_by(|a, b| a.incident_start.cmp(&b.incident_start).then(a.incident_id.cmp(&b.incident_id)));
     Ok(Priors::from_outcomes(Some(before), outcomes))

@@ -580,23 +580,24 @@ pub async fn investigate(
         gaps.record("metrics", &e);
     }
 
-    // Priors from feedback on earlier incidents only (no leakage).
-    let priors = match crate::feedback::gather_priors(stores, ws, Some(incident_id)).await {
+    // What people said of earlier incidents only (no leakage), read once: the priors,
+    // the factor weights learned from it, and how long recoveries took.
+    let judgements = match crate::feedback::earlier_judgements(stores, ws, Some(incident_id)).await {
+        Ok(j) => j,
+        Err(e) => {
+            gaps.record("records", &e);
+            Vec::new()
+        }
+    };
+    let priors = match crate::feedback::priors_of(stores, &judgements, ws).await {
         Ok(p) => p,
         Err(e) => {
             gaps.record("records", &e);
             crate::feedback::Priors::default()
         }
     };
-
-    // Factor weights learned from feedback given before this incident started.
-    let weights = match crate::learn::learned_weights(stores, ws, Some(incident_id)).await {
-        Ok(w) => w,
-        Err(e) => {
-            gaps.record("records", &e);
-            crate::learn::Weights::default()
-        }
-    };
+    let weights = crate::learn::fit(Some(ws), &crate::learn::judged_of(&judgements, ws));
+    let recoveries = crate::recommend::recoveries_of(&judgements, ws);
 
     let gap_list = std::mem::take(&mut gaps.gaps);
     let gathered = Gathered {
@@ -615,14 +616,6 @@ pub async fn investigate(
     };
     let ranked = hypotheses::build(&gathered);
     let mut hypotheses = hypotheses::to_hypotheses(incident_id, &ranked);
-    // Earlier recoveries only, like the priors.
-    let recoveries = match crate::recommend::gather_recoveries(stores, ws, Some(incident_id)).await {
-        Ok(r) => r,
-        Err(e) => {
-            warn!(error = %e, "earlier recoveries not read: expected times to recover are the typical ones");
-            Vec::new()
-        }
-    };
     let recommendations = crate::recommend::recommend(&gathered, &ranked, &hypotheses, &runbooks, &recoveries);
     for r in &recommendations {
         if let Some(h) = hypotheses.iter_mut().find(|h| h.hypothesis_id == r.hypothesis_id)

@@ -273,26 +273,10 @@ pub fn judge(
     Some(Judged { incident_id: incident.incident_id, incident_start: incident.window_start, hypotheses: hs })
 }
 
-/// The judged incidents of the project (`judge` of each, never `exclude`), oldest first.
-pub async fn gather(
-    stores: &Stores,
-    before: Timestamp,
-    exclude: Option<IncidentId>,
-) -> Result<Vec<Judged>, StoreError> {
-    let mut out = Vec::new();
-    for incident in stores.records.list_incidents().await? {
-        if incident.window_start >= before || Some(incident.incident_id) == exclude {
-            continue;
-        }
-        let events = stores.records.feedback(incident.incident_id).await?;
-        if events.is_empty() {
-            continue;
-        }
-        let hypotheses = stores.records.hypotheses(incident.incident_id).await?;
-        out.extend(judge(&incident, &events, &hypotheses, before));
-    }
-    out.sort_by(|a, b| a.incident_start.cmp(&b.incident_start).then(a.incident_id.cmp(&b.incident_id)));
-    Ok(out)
+/// The training data of judgements already read (`feedback::earlier_judgements`),
+/// oldest first.
+pub fn judged_of(judgements: &[crate::feedback::Judgement], before: Timestamp) -> Vec<Judged> {
+    judgements.iter().filter_map(|j| judge(&j.incident, &j.events, &j.hypotheses, before)).collect()
 }
 
 /// The weights learned from the feedback given before `before`.
@@ -301,7 +285,8 @@ pub async fn learned_weights(
     before: Timestamp,
     exclude: Option<IncidentId>,
 ) -> Result<Weights, StoreError> {
-    Ok(fit(Some(before), &gather(stores, before, exclude).await?))
+    let judgements = crate::feedback::earlier_judgements(stores, before, exclude).await?;
+    Ok(fit(Some(before), &judged_of(&judgements, before)))
 }
 
 #[cfg(test)]

@@ -317,30 +317,18 @@ fn runbook_for(service_key: &str, a: ActionType, runbooks: &[RunbookRef]) -> Opt
     })
 }
 
-/// Times to recover of the project's incidents resolved before `before`, by the type of
-/// the hypothesis that resolved them.
-pub async fn gather_recoveries(
-    stores: &inquest_ports::Stores,
-    before: Timestamp,
-    exclude: Option<IncidentId>,
-) -> Result<Vec<Recovery>, inquest_ports::StoreError> {
-    let mut out = Vec::new();
-    for incident in stores.records.list_incidents().await? {
-        let (Some(resolved_at), Some(hid)) = (incident.resolved_at, incident.resolved_hypothesis_id) else {
-            continue;
-        };
-        if resolved_at >= before || Some(incident.incident_id) == exclude {
-            continue;
-        }
-        let hypotheses = stores.records.hypotheses(incident.incident_id).await?;
-        if let Some(h) = hypotheses.iter().find(|h| h.hypothesis_id == hid) {
-            let minutes = (resolved_at - incident.window_start).num_seconds() as f64 / 60.0;
-            if minutes > 0.0 {
-                out.push(Recovery { hypothesis_type: h.hypothesis_type, minutes });
-            }
-        }
-    }
-    Ok(out)
+/// Times to recover of earlier incidents (`feedback::earlier_judgements`) resolved
+/// before `before`, by the type of the hypothesis that resolved them.
+pub fn recoveries_of(judgements: &[crate::feedback::Judgement], before: Timestamp) -> Vec<Recovery> {
+    judgements
+        .iter()
+        .filter_map(|j| {
+            let (resolved_at, hid) = (j.incident.resolved_at?, j.incident.resolved_hypothesis_id?);
+            let h = j.hypotheses.iter().find(|h| h.hypothesis_id == hid)?;
+            let minutes = (resolved_at - j.incident.window_start).num_seconds() as f64 / 60.0;
+            (resolved_at < before && minutes > 0.0).then_some(Recovery { hypothesis_type: h.hypothesis_type, minutes })
+        })
+        .collect()
 }
 
 #[cfg(test)]
