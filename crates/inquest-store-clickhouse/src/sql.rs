@@ -56,16 +56,22 @@ WHERE incident_id = {incident_id:String}
 GROUP BY incident_id, feature_name, ts, service_key, project
 ORDER BY feature_name, ts, service_key";
 
-/// `WINDOW` of many services at once, ordered by service, metric and time.
+/// `WINDOW` of many services at once: one row per series, its points an array of
+/// `(ts milliseconds, value)` in time order, so the rows sent and decoded grow with
+/// the series, not with the points. Ordered by service and metric.
 pub const WINDOWS: &str = "\
-SELECT service_key, metric_name, ts, anyLast(value) AS value
-FROM metric_points
-WHERE service_key IN {service_keys:Array(String)}
-  AND project = {project:String}
-  AND ts >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
-  AND ts < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
-GROUP BY service_key, metric_name, ts
-ORDER BY service_key, metric_name, ts";
+SELECT service_key, metric_name, arraySort(groupArray((ms, value))) AS points
+FROM (
+    SELECT service_key, metric_name, toUnixTimestamp64Milli(ts) AS ms, anyLast(value) AS value
+    FROM metric_points
+    WHERE service_key IN {service_keys:Array(String)}
+      AND project = {project:String}
+      AND ts >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
+      AND ts < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
+    GROUP BY service_key, metric_name, ms
+)
+GROUP BY service_key, metric_name
+ORDER BY service_key, metric_name";
 
 /// `BASELINES` of many services over the union of half-open ranges
 /// (`[starts[i], ends[i])`, milliseconds), in one query: clean history with earlier
