@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::Duration;
 
 use inquest_domain::*;
-use inquest_ports::{Direction, ErrorKind, MetricBaselines, PayloadFilter, Reach, StoreError, Stores};
+use inquest_ports::{CommitWithFiles, Direction, ErrorKind, MetricBaselines, PayloadFilter, Reach, StoreError, Stores};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tracing::{instrument, warn};
@@ -169,7 +169,30 @@ pub async fn investigate(
     match stores.records.deployments_between(&radius_ids, horizon_from, incident.window_end).await {
         Ok(list) => {
             excluded.extend(list.iter().map(|d| baseline::change_exclusion(d.started_at)));
-            for d in list.into_iter().filter(|d| d.started_at >= change_from) {
+            let recent: Vec<DeploymentEvent> = list.into_iter().filter(|d| d.started_at >= change_from).collect();
+            // The commit ranges concurrently, and every range's commits in one request:
+            // a wide radius with many deployments costs no round trip per deployment.
+            let ranges =
+                futures::future::join_all(recent.iter().map(|d| stores.records.commit_range(d.deployment_event_id)))
+                    .await;
+            let mut seen = std::collections::HashSet::new();
+            let shas: Vec<String> = ranges
+                .iter()
+                .flat_map(|r| r.as_ref().ok().and_then(Option::as_ref))
+                .flat_map(|r| &r.commit_shas)
+                .filter(|sha| seen.insert(sha.as_str()))
+                .cloned()
+                .collect();
+            let commits: Result<HashMap<String, CommitWithFiles>, StoreError> = if shas.is_empty() {
+                Ok(HashMap::new())
+            } else {
+                stores
+                    .records
+                    .commits(&shas)
+                    .await
+                    .map(|list| list.into_iter().map(|c| (c.commit.commit_sha.clone(), c)).collect())
+            };
+            for (d, range) in recent.into_iter().zip(ranges) {
                 let service_key = by_id.get(&d.service_id).map(|s| s.service_key()).unwrap_or_default();
                 let record_evidence = gaps.collector.add(
                     EvidenceKind::Record,
@@ -179,12 +202,13 @@ pub async fn investigate(
                 );
                 let mut files = Vec::new();
                 let mut is_rollback = false;
-                match stores.records.commit_range(d.deployment_event_id).await {
+                match range {
                     Ok(Some(range)) => {
                         is_rollback = range.is_rollback;
-                        match stores.records.commits(&range.commit_shas).await {
+                        match &commits {
                             Ok(commits) => {
-                                for c in commits {
+                                // In the range's order, as `commits` answers.
+                                for c in range.commit_shas.iter().filter_map(|sha| commits.get(sha)).cloned() {
                                     for f in c.files {
                                         let ev = gaps.collector.add(
                                             EvidenceKind::GitDiff,
@@ -197,7 +221,7 @@ pub async fn investigate(
                                 }
                             }
                             Err(e) => {
-                                gaps.record("records", &e);
+                                gaps.record("records", e);
                             }
                         }
                     }
