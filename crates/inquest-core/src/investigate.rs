@@ -327,6 +327,8 @@ pub async fn investigate(
     let mut by_source: BTreeMap<BaselineSource, usize> = BTreeMap::new();
     let mut without_history: Vec<String> = Vec::new();
     let mut edges: Vec<(crate::edges::EdgeHealth, Option<EvidenceId>)> = Vec::new();
+    // Every service of a radius has the same few metric names: each is looked up once.
+    let mut meanings: HashMap<String, crate::semantics::MetricSemantics> = HashMap::new();
     for (key, history, same_time, win) in fetched {
         // A raw counter or bucket is scored through its derived rate or quantile.
         let names: std::collections::HashSet<&str> = win.series.iter().map(|s| s.metric_name.as_str()).collect();
@@ -338,7 +340,14 @@ pub async fn investigate(
                 history.baselines.get(&series.metric_name),
                 same_time.as_ref().and_then(|s| s.baselines.get(&series.metric_name)),
             );
-            let meaning = catalogue.lookup(&series.metric_name);
+            let meaning = match meanings.get(&series.metric_name) {
+                Some(m) => m.clone(),
+                None => {
+                    let m = catalogue.lookup(&series.metric_name);
+                    meanings.insert(series.metric_name.clone(), m.clone());
+                    m
+                }
+            };
             // A service-graph series (calls into this service from a `client`) is judged
             // per edge too, against its history or its own points before the incident.
             let edge =
