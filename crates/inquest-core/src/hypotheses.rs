@@ -125,11 +125,18 @@ fn degraded(kind: MetricKind) -> bool {
 
 /// Build and score every candidate, best first, the `unknown` one included.
 pub fn build(g: &Gathered) -> Vec<Candidate> {
+    // Signals grouped by service once, in their order: a wide radius costs a lookup
+    // per service, not a scan of every signal.
+    let mut by_service: std::collections::HashMap<&str, Vec<&(Signal, Option<EvidenceId>)>> =
+        std::collections::HashMap::new();
+    for s in &g.signals {
+        by_service.entry(s.0.service_key.as_str()).or_default().push(s);
+    }
     let views: BTreeMap<&str, ServiceView<'_>> = g
         .radius
         .iter()
         .map(|r| {
-            let signals = g.signals.iter().filter(|(s, _)| s.service_key == r.key).collect();
+            let signals = by_service.get(r.key.as_str()).cloned().unwrap_or_default();
             (r.key.as_str(), ServiceView { reach: r, signals })
         })
         .collect();
@@ -278,13 +285,14 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
     }
 
     // Anomaly-driven hypotheses: one per service and type where something moved.
+    // Only services with a change can explain an anomaly by one.
+    let changed: Vec<&Reach> = g.radius.iter().filter(|r| change_timing.contains_key(r.key.as_str())).collect();
     for v in views.values() {
         let key = v.reach.key.as_str();
         let name = service_name_of(key);
         // A change on this service, or on a service between it and the incident's
         // service (a caller can break how it uses a dependency), explains its anomaly.
-        let on_path = g
-            .radius
+        let on_path = changed
             .iter()
             .filter(|r| {
                 r.key == key

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::Duration;
 
 use inquest_domain::*;
-use inquest_ports::{Direction, ErrorKind, MetricBaselines, PayloadFilter, Reach, StoreError, Stores};
+use inquest_ports::{CommitWithFiles, Direction, ErrorKind, MetricBaselines, PayloadFilter, Reach, StoreError, Stores};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tracing::{instrument, warn};
@@ -176,7 +176,30 @@ pub async fn investigate(
     match stores.records.deployments_between(&radius_ids, horizon_from, incident.window_end).await {
         Ok(list) => {
             excluded.extend(list.iter().map(|d| baseline::change_exclusion(d.started_at)));
-            for d in list.into_iter().filter(|d| d.started_at >= change_from) {
+            let recent: Vec<DeploymentEvent> = list.into_iter().filter(|d| d.started_at >= change_from).collect();
+            // The commit ranges concurrently, and every range's commits in one request:
+            // a wide radius with many deployments costs no round trip per deployment.
+            let ranges =
+                futures::future::join_all(recent.iter().map(|d| stores.records.commit_range(d.deployment_event_id)))
+                    .await;
+            let mut seen = std::collections::HashSet::new();
+            let shas: Vec<String> = ranges
+                .iter()
+                .flat_map(|r| r.as_ref().ok().and_then(Option::as_ref))
+                .flat_map(|r| &r.commit_shas)
+                .filter(|sha| seen.insert(sha.as_str()))
+                .cloned()
+                .collect();
+            let commits: Result<HashMap<String, CommitWithFiles>, StoreError> = if shas.is_empty() {
+                Ok(HashMap::new())
+            } else {
+                stores
+                    .records
+                    .commits(&shas)
+                    .await
+                    .map(|list| list.into_iter().map(|c| (c.commit.commit_sha.clone(), c)).collect())
+            };
+            for (d, range) in recent.into_iter().zip(ranges) {
                 let service_key = by_id.get(&d.service_id).map(|s| s.service_key()).unwrap_or_default();
                 let record_evidence = gaps.collector.add(
                     EvidenceKind::Record,
@@ -187,13 +210,14 @@ pub async fn investigate(
                 let mut files = Vec::new();
                 let mut is_rollback = false;
                 let mut previous_revision = None;
-                match stores.records.commit_range(d.deployment_event_id).await {
+                match range {
                     Ok(Some(range)) => {
                         is_rollback = range.is_rollback;
                         previous_revision = range.previous_revision.clone();
-                        match stores.records.commits(&range.commit_shas).await {
+                        match &commits {
                             Ok(commits) => {
-                                for c in commits {
+                                // In the range's order, as `commits` answers.
+                                for c in range.commit_shas.iter().filter_map(|sha| commits.get(sha)).cloned() {
                                     for f in c.files {
                                         let ev = gaps.collector.add(
                                             EvidenceKind::GitDiff,
@@ -206,7 +230,7 @@ pub async fn investigate(
                                 }
                             }
                             Err(e) => {
-                                gaps.record("records", &e);
+                                gaps.record("records", e);
                             }
                         }
                     }
@@ -313,6 +337,8 @@ pub async fn investigate(
     let mut by_source: BTreeMap<BaselineSource, usize> = BTreeMap::new();
     let mut without_history: Vec<String> = Vec::new();
     let mut edges: Vec<(crate::edges::EdgeHealth, Option<EvidenceId>)> = Vec::new();
+    // Every service of a radius has the same few metric names: each is looked up once.
+    let mut meanings: HashMap<String, crate::semantics::MetricSemantics> = HashMap::new();
     for (key, history, same_time, win) in fetched {
         // A raw counter or bucket is scored through its derived rate or quantile.
         let names: std::collections::HashSet<&str> = win.series.iter().map(|s| s.metric_name.as_str()).collect();
@@ -324,7 +350,14 @@ pub async fn investigate(
                 history.baselines.get(&series.metric_name),
                 same_time.as_ref().and_then(|s| s.baselines.get(&series.metric_name)),
             );
-            let meaning = catalogue.lookup(&series.metric_name);
+            let meaning = match meanings.get(&series.metric_name) {
+                Some(m) => m.clone(),
+                None => {
+                    let m = catalogue.lookup(&series.metric_name);
+                    meanings.insert(series.metric_name.clone(), m.clone());
+                    m
+                }
+            };
             // A service-graph series (calls into this service from a `client`) is judged
             // per edge too, against its history or its own points before the incident.
             let edge =

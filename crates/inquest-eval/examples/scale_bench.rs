@@ -5,7 +5,7 @@
 //! baselines, one for its windows) against the former path, one request per service
 //! and kind (the same store behind an adapter that answers the batch calls one
 //! service at a time, and on the embedded store without its decoded-series cache),
-//! in the same run; on the embedded store and, when
+//! in the same run, and checks that both rank alike; on the embedded store and, when
 //! `INQUEST_TEST_CLICKHOUSE_URL` is set, with metrics on ClickHouse.
 //! `cargo run --release -p inquest-eval --example scale_bench [sizes] [rounds]`
 //! (sizes comma-separated, default `50,200,1000`; rounds default 5; `SCALE_FORMER_MAX=N`
@@ -157,17 +157,28 @@ async fn load(stores: &Stores, n: usize) -> Case {
     Case { incident_id: incident.incident_id, now: incident.window_end }
 }
 
-async fn measure(stores: &Stores, case: &Case, rounds: usize) -> Vec<f64> {
+/// What the ranking said: rank, type, title, confidence and factors of each
+/// hypothesis (evidence ids left out: the two paths name their queries differently).
+type Ranking = Vec<(i32, HypothesisType, String, f64, serde_json::Value)>;
+
+/// Milliseconds of each round, sorted, and the ranking of the last one.
+async fn measure(stores: &Stores, case: &Case, rounds: usize) -> (Vec<f64>, Ranking) {
     let cfg = InvestigationConfig { topology_depth: 1, ..InvestigationConfig::default() };
     let mut ms = Vec::with_capacity(rounds);
+    let mut ranking = Vec::new();
     for _ in 0..rounds {
         let t = Instant::now();
         let inv = investigate(stores, case.incident_id, &cfg, case.now).await.expect("investigation");
         ms.push(t.elapsed().as_secs_f64() * 1000.0);
         assert!(!inv.hypotheses.is_empty(), "the generated case has hypotheses");
+        ranking = inv
+            .hypotheses
+            .iter()
+            .map(|h| (h.rank, h.hypothesis_type, h.title.clone(), h.confidence, h.details.clone()))
+            .collect();
     }
     ms.sort_by(f64::total_cmp);
-    ms
+    (ms, ranking)
 }
 
 fn with_metrics(stores: &Stores, metrics: Arc<dyn MetricStore>) -> Stores {
@@ -186,8 +197,8 @@ async fn main() {
     let former_max: usize = std::env::var("SCALE_FORMER_MAX").ok().and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
     println!("one investigation, star of N services, {} metrics each, 4 h at 60 s, {rounds} rounds", METRICS.len());
     println!(
-        "{:<12} {:>6} {:>12} {:>12} {:>14} {:>14} {:>8}",
-        "metrics on", "N", "batched p50", "batched p95", "per-svc p50", "per-svc p95", "p95 x"
+        "{:<12} {:>6} {:>12} {:>12} {:>14} {:>14} {:>8} {:>8}",
+        "metrics on", "N", "batched p50", "batched p95", "per-svc p50", "per-svc p95", "p50 x", "p95 x"
     );
     let mut rows: BTreeMap<&str, Vec<(usize, f64)>> = BTreeMap::new();
     for &n in &sizes {
@@ -206,25 +217,28 @@ async fn main() {
             let case = load(&stores, n).await;
             let per_service = with_metrics(&stores, former_metrics);
             measure(&stores, &case, 1).await;
-            let batched = measure(&stores, &case, rounds).await;
+            let (batched, ranked) = measure(&stores, &case, rounds).await;
             let p = |v: &[f64], q| quantile_sorted(v, q);
             // The former path on ClickHouse takes minutes per investigation past a few
             // hundred services: measured up to `former_max` services only.
             if n <= former_max {
-                let former = measure(&per_service, &case, rounds).await;
+                let (former, former_ranked) = measure(&per_service, &case, rounds).await;
+                assert_eq!(ranked, former_ranked, "{name} {n}: the batched and the former path rank alike");
                 println!(
-                    "{name:<12} {n:>6} {:>10.1}ms {:>10.1}ms {:>12.1}ms {:>12.1}ms {:>7.2}x",
+                    "{name:<12} {n:>6} {:>10.1}ms {:>10.1}ms {:>12.1}ms {:>12.1}ms {:>7.2}x {:>7.2}x",
                     p(&batched, 0.5),
                     p(&batched, 0.95),
                     p(&former, 0.5),
                     p(&former, 0.95),
+                    p(&former, 0.5) / p(&batched, 0.5),
                     p(&former, 0.95) / p(&batched, 0.95)
                 );
             } else {
                 println!(
-                    "{name:<12} {n:>6} {:>10.1}ms {:>10.1}ms {:>14} {:>14} {:>8}",
+                    "{name:<12} {n:>6} {:>10.1}ms {:>10.1}ms {:>14} {:>14} {:>8} {:>8}",
                     p(&batched, 0.5),
                     p(&batched, 0.95),
+                    "-",
                     "-",
                     "-",
                     "-"

@@ -314,13 +314,12 @@ struct PointRow {
     value: f64,
 }
 
+/// One series of `WINDOWS`: its points as `(ts milliseconds, value)`, oldest first.
 #[derive(Row, Deserialize)]
-struct KeyedPointRow {
+struct SeriesRow {
     service_key: String,
     metric_name: String,
-    #[serde(with = "clickhouse::serde::chrono::datetime64::millis")]
-    ts: Timestamp,
-    value: f64,
+    points: Vec<(i64, f64)>,
 }
 
 #[derive(Row, Deserialize)]
@@ -459,13 +458,19 @@ impl MetricStore for ClickHouseStore {
                 (k.clone(), MetricWindow { reference, series: Vec::new() })
             })
             .collect();
-        let rows: Vec<KeyedPointRow> = query.fetch_all().await.map_err(|e| ch_err(op, e))?;
+        let rows: Vec<SeriesRow> = query.fetch_all().await.map_err(|e| ch_err(op, e))?;
         for r in rows {
             let Some(w) = out.get_mut(&r.service_key) else { continue };
-            match w.series.last_mut() {
-                Some(s) if s.metric_name == r.metric_name => s.points.push((r.ts, r.value)),
-                _ => w.series.push(Series { metric_name: r.metric_name, points: vec![(r.ts, r.value)] }),
-            }
+            let points = r
+                .points
+                .into_iter()
+                .map(|(ms, v)| {
+                    let ts = Timestamp::from_timestamp_millis(ms)
+                        .ok_or_else(|| err(ErrorKind::Internal, op, format!("point time {ms} ms is out of range")))?;
+                    Ok((ts, v))
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            w.series.push(Series { metric_name: r.metric_name, points });
         }
         Ok(out)
     }

@@ -56,33 +56,29 @@ WHERE incident_id = {incident_id:String}
 GROUP BY incident_id, feature_name, ts, service_key, project
 ORDER BY feature_name, ts, service_key";
 
-/// `WINDOW` of many services at once, ordered by service, metric and time.
+/// `WINDOW` of many services at once: one row per series, its points an array of
+/// `(ts milliseconds, value)` in time order, so the rows sent and decoded grow with
+/// the series, not with the points. Grouped by series only (one aggregation, not one
+/// per point): a point loaded twice is dropped from the sorted array instead.
+/// Ordered by service and metric.
 pub const WINDOWS: &str = "\
-SELECT service_key, metric_name, ts, anyLast(value) AS value
-FROM metric_points
-WHERE service_key IN {service_keys:Array(String)}
-  AND project = {project:String}
-  AND ts >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
-  AND ts < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
-GROUP BY service_key, metric_name, ts
-ORDER BY service_key, metric_name, ts";
-
-/// `BASELINES` of many services over the union of half-open ranges
-/// (`[starts[i], ends[i])`, milliseconds), in one query: clean history with earlier
-/// incidents and changes cut out is computed where the points are.
-pub const BASELINES_MANY: &str = "\
-WITH pts AS (
-    SELECT service_key, metric_name, ts, anyLast(value) AS v
+SELECT service_key, metric_name, arrayFilter((p, i) -> i = 1 OR p.1 != s[i - 1].1, s, arrayEnumerate(s)) AS points
+FROM (
+    SELECT service_key, metric_name, arraySort(groupArray((toUnixTimestamp64Milli(ts), value))) AS s
     FROM metric_points
     WHERE service_key IN {service_keys:Array(String)}
       AND project = {project:String}
       AND ts >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
       AND ts < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
-      AND arrayExists((a, b) -> toUnixTimestamp64Milli(ts) >= a AND toUnixTimestamp64Milli(ts) < b,
-                      {starts:Array(Int64)}, {ends:Array(Int64)})
-      AND isFinite(value)
-    GROUP BY service_key, metric_name, ts
+    GROUP BY service_key, metric_name
 )
+ORDER BY service_key, metric_name";
+
+/// `BASELINES` of many services over the union of half-open ranges
+/// (`[starts[i], ends[i])`, milliseconds), in one query: clean history with earlier
+/// incidents and changes cut out is computed where the points are. Like `WINDOWS`,
+/// grouped by series only, a point loaded twice dropped from its sorted array.
+pub const BASELINES_MANY: &str = "\
 SELECT
     service_key,
     metric_name,
@@ -92,8 +88,22 @@ SELECT
     arrayReduce('quantileExactInclusive(0.05)', vs) AS p05,
     arrayReduce('quantileExactInclusive(0.95)', vs) AS p95
 FROM (
-    SELECT service_key, metric_name, groupArray(v) AS vs, quantileExactInclusive(0.5)(v) AS m
-    FROM pts
-    GROUP BY service_key, metric_name
+    SELECT service_key, metric_name, vs, arrayReduce('quantileExactInclusive(0.5)', vs) AS m
+    FROM (
+        SELECT
+            service_key,
+            metric_name,
+            arraySort(groupArray((toUnixTimestamp64Milli(ts), value))) AS s,
+            arrayMap(p -> p.2, arrayFilter((p, i) -> i = 1 OR p.1 != s[i - 1].1, s, arrayEnumerate(s))) AS vs
+        FROM metric_points
+        WHERE service_key IN {service_keys:Array(String)}
+          AND project = {project:String}
+          AND ts >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
+          AND ts < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
+          AND arrayExists((a, b) -> toUnixTimestamp64Milli(ts) >= a AND toUnixTimestamp64Milli(ts) < b,
+                          {starts:Array(Int64)}, {ends:Array(Int64)})
+          AND isFinite(value)
+        GROUP BY service_key, metric_name
+    )
 )
 ORDER BY service_key, metric_name";

@@ -165,6 +165,94 @@ impl SeriesCache {
     }
 }
 
+impl EmbeddedStore {
+    /// `windows`, on the calling thread.
+    fn windows_now(
+        &self,
+        service_keys: &[String],
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<BTreeMap<String, MetricWindow>> {
+        let op = "windows";
+        let generation = self.series.generation();
+        let txn = self.db().begin_read().map_err(|e| store_err(op, e))?;
+        let t = txn.open_table(METRIC_POINTS).map_err(|e| store_err(op, e))?;
+        let mut out = BTreeMap::new();
+        for key in service_keys {
+            let reference =
+                format!("metric_points?service_key={key}&from={}&to={}", from.to_rfc3339(), to.to_rfc3339());
+            out.insert(
+                key.clone(),
+                MetricWindow { reference, series: self.series_in(&t, key, from, to, op, generation)? },
+            );
+        }
+        Ok(out)
+    }
+
+    /// `baselines_many`, on the calling thread.
+    fn baselines_many_now(
+        &self,
+        service_keys: &[String],
+        ranges: &[(Timestamp, Timestamp)],
+    ) -> StoreResult<BTreeMap<String, MetricBaselines>> {
+        let op = "baselines_many";
+        let (Some(from), Some(to)) = (ranges.iter().map(|r| r.0).min(), ranges.iter().map(|r| r.1).max()) else {
+            return Ok(BTreeMap::new());
+        };
+        let generation = self.series.generation();
+        let txn = self.db().begin_read().map_err(|e| store_err(op, e))?;
+        let t = txn.open_table(METRIC_POINTS).map_err(|e| store_err(op, e))?;
+        let mut spans: Vec<(i64, i64)> = ranges.iter().map(|(a, b)| (millis(*a), millis(*b))).collect();
+        spans.sort_unstable();
+        let mut out = BTreeMap::new();
+        for key in service_keys {
+            let all = self.all_points(&t, key, op, generation)?;
+            let mut values = Vec::new();
+            let baselines = all
+                .iter()
+                .filter_map(|(metric, points)| {
+                    values.clear();
+                    // Each range is a slice of the sorted points; overlapping ranges count a point once.
+                    let mut done = i64::MIN;
+                    for &(a, b) in &spans {
+                        let a = a.max(done);
+                        if a >= b {
+                            continue;
+                        }
+                        let start = points.partition_point(|p| p.0 < a);
+                        let end = points.partition_point(|p| p.0 < b);
+                        values.extend(points[start..end].iter().map(|p| p.1));
+                        done = b;
+                    }
+                    Baseline::from_values(&values).map(|b| (metric.clone(), b))
+                })
+                .collect();
+            let reference = format!(
+                "metric_points/baseline?service_key={key}&from={}&to={}&ranges={}",
+                from.to_rfc3339(),
+                to.to_rfc3339(),
+                ranges.len()
+            );
+            out.insert(key.clone(), MetricBaselines { reference, baselines });
+        }
+        Ok(out)
+    }
+}
+
+/// Run a radius-wide read on tokio's blocking pool: it decodes and sorts for
+/// milliseconds, and the investigation's concurrent reads (history, same time of day,
+/// windows) then share the cores instead of queueing on one runtime thread. Without a
+/// runtime it runs here.
+async fn off_the_runtime<T: Send + 'static>(
+    store: &EmbeddedStore,
+    op: &'static str,
+    f: impl FnOnce(&EmbeddedStore) -> StoreResult<T> + Send + 'static,
+) -> StoreResult<T> {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else { return f(store) };
+    let store = store.clone();
+    runtime.spawn_blocking(move || f(&store)).await.map_err(|e| store_err(op, format!("read task failed: {e}")))?
+}
+
 #[async_trait]
 impl MetricStore for EmbeddedStore {
     fn backend(&self) -> &'static str {
@@ -267,20 +355,8 @@ impl MetricStore for EmbeddedStore {
         from: Timestamp,
         to: Timestamp,
     ) -> StoreResult<BTreeMap<String, MetricWindow>> {
-        let op = "windows";
-        let generation = self.series.generation();
-        let txn = self.db().begin_read().map_err(|e| store_err(op, e))?;
-        let t = txn.open_table(METRIC_POINTS).map_err(|e| store_err(op, e))?;
-        let mut out = BTreeMap::new();
-        for key in service_keys {
-            let reference =
-                format!("metric_points?service_key={key}&from={}&to={}", from.to_rfc3339(), to.to_rfc3339());
-            out.insert(
-                key.clone(),
-                MetricWindow { reference, series: self.series_in(&t, key, from, to, op, generation)? },
-            );
-        }
-        Ok(out)
+        let keys = service_keys.to_vec();
+        off_the_runtime(self, "windows", move |store| store.windows_now(&keys, from, to)).await
     }
 
     async fn baselines_many(
@@ -288,47 +364,8 @@ impl MetricStore for EmbeddedStore {
         service_keys: &[String],
         ranges: &[(Timestamp, Timestamp)],
     ) -> StoreResult<BTreeMap<String, MetricBaselines>> {
-        let op = "baselines_many";
-        let (Some(from), Some(to)) = (ranges.iter().map(|r| r.0).min(), ranges.iter().map(|r| r.1).max()) else {
-            return Ok(BTreeMap::new());
-        };
-        let generation = self.series.generation();
-        let txn = self.db().begin_read().map_err(|e| store_err(op, e))?;
-        let t = txn.open_table(METRIC_POINTS).map_err(|e| store_err(op, e))?;
-        let mut spans: Vec<(i64, i64)> = ranges.iter().map(|(a, b)| (millis(*a), millis(*b))).collect();
-        spans.sort_unstable();
-        let mut out = BTreeMap::new();
-        for key in service_keys {
-            let all = self.all_points(&t, key, op, generation)?;
-            let mut values = Vec::new();
-            let baselines = all
-                .iter()
-                .filter_map(|(metric, points)| {
-                    values.clear();
-                    // Each range is a slice of the sorted points; overlapping ranges count a point once.
-                    let mut done = i64::MIN;
-                    for &(a, b) in &spans {
-                        let a = a.max(done);
-                        if a >= b {
-                            continue;
-                        }
-                        let start = points.partition_point(|p| p.0 < a);
-                        let end = points.partition_point(|p| p.0 < b);
-                        values.extend(points[start..end].iter().map(|p| p.1));
-                        done = b;
-                    }
-                    Baseline::from_values(&values).map(|b| (metric.clone(), b))
-                })
-                .collect();
-            let reference = format!(
-                "metric_points/baseline?service_key={key}&from={}&to={}&ranges={}",
-                from.to_rfc3339(),
-                to.to_rfc3339(),
-                ranges.len()
-            );
-            out.insert(key.clone(), MetricBaselines { reference, baselines });
-        }
-        Ok(out)
+        let (keys, ranges) = (service_keys.to_vec(), ranges.to_vec());
+        off_the_runtime(self, "baselines_many", move |store| store.baselines_many_now(&keys, &ranges)).await
     }
 
     async fn write_anomaly_features(&self, features: &[AnomalyFeature]) -> StoreResult<()> {

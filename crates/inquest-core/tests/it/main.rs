@@ -1,5 +1,6 @@
 //! Integration tests of the investigation over the embedded store and the bundled fixtures.
 
+mod batched;
 mod contention;
 mod edges;
 mod gaps;
