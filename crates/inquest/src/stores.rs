@@ -247,6 +247,7 @@ pub async fn build_stores(settings: &Settings) -> Result<Built> {
     let timeouts = timeouts(settings);
     let precedents = inquest_feeds::precedent::Precedents::new();
     let stores = precedents.wrap(observe(stores, &store_metrics, timeouts));
+    let ops: Arc<dyn OpsStore> = Arc::new(inquest_telemetry::ObservedOps::new(ops, &store_metrics, timeouts.records));
     Ok(Built { stores, access, ops, postgres: cx.postgres, registry, store_metrics, timeouts, precedents })
 }
 

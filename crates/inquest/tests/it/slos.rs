@@ -129,6 +129,10 @@ async fn a_burning_slo_and_a_failing_invariant_open_incidents_through_the_intake
     let burn = get(&client, format!("{url}/api/slos/{slo_id}/burn?hours=1")).await;
     assert_eq!(burn["history"].as_array().map(Vec::len), Some(49), "{burn}");
 
+    // Every call of the SLO store is counted like any other port's.
+    let metrics = client.get(format!("{url}/metrics")).send().await.expect("metrics").text().await.expect("text");
+    assert!(metrics.contains(r#"operation="record_slo""#) && metrics.contains(r#"store="ops/embedded""#), "{metrics}");
+
     // Definitions and their last results are kept in ops.redb across a restart.
     server.stop();
     assert!(data.join("ops.redb").is_file());
