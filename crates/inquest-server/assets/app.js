@@ -533,8 +533,11 @@ function burnSvg(slo, b) {
   return `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="budget and burn of ${esc(slo.name)}" class="burn-chart">
     <line x1="${L}" x2="${W - R}" y1="${yb(0).toFixed(1)}" y2="${yb(0).toFixed(1)}" stroke="#d0d5dd"/>
     <polyline fill="none" stroke="#1c2430" stroke-width="1.5" points="${path(budgets, yb)}"><title>error budget left</title></polyline>
-    <text x="2" y="${T + 8}" font-size="9" fill="#667085">budget</text><text x="2" y="${yb(0) + 3}" font-size="9" fill="#667085">0%</text>
-    <text x="2" y="${mid + 18}" font-size="9" fill="#667085">burn</text>${lines}
+    <text x="${W - R}" y="${T + 8}" font-size="9" fill="#667085" text-anchor="end">error budget left</text>
+    <text x="2" y="${T + 6}" font-size="9" fill="#667085">100%</text>${yb(0) - T > 12 ? `<text x="2" y="${yb(0) + 3}" font-size="9" fill="#667085">0%</text>` : ""}
+    ${bLo < 0 ? `<text x="2" y="${mid}" font-size="9" fill="#667085">${Math.round(bLo * 100)}%</text>` : ""}
+    <text x="${W - R}" y="${mid + 18}" font-size="9" fill="#667085" text-anchor="end">burn rate over each long window, dashed: its factor</text>
+    <text x="2" y="${mid + 18}" font-size="9" fill="#667085">${rate(burnMax)}</text><text x="2" y="${H - B}" font-size="9" fill="#667085">0</text>${lines}
     <text x="${L}" y="${H - 3}" font-size="9" fill="#667085">${new Date(t0).toISOString().slice(5, 16).replace("T", " ")}</text>
     <text x="${W - R}" y="${H - 3}" font-size="9" fill="#667085" text-anchor="end">${new Date(t1).toISOString().slice(5, 16).replace("T", " ")} UTC</text></svg>`;
 }

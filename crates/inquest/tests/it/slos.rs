@@ -35,6 +35,16 @@ async fn seed(data: &std::path::Path) {
     store.stores().metrics.insert_points(&points).await.expect("points");
 }
 
+/// Chromium for the page check: `INQUEST_E2E_CHROMIUM` (set with the browser tests'
+/// other variables by `scripts/ci.d/40-browser.sh`); skipped without it.
+fn chromium() -> Option<String> {
+    let found = std::env::var("INQUEST_E2E_CHROMIUM").ok().filter(|c| !c.is_empty());
+    if found.is_none() {
+        eprintln!("skipping the SLO page check in a browser: INQUEST_E2E_CHROMIUM is unset");
+    }
+    found
+}
+
 async fn incidents_from(client: &reqwest::Client, url: &str, source: &str) -> Vec<Value> {
     let list = get(client, format!("{url}/api/lifecycle")).await;
     let mut out = Vec::new();
@@ -128,6 +138,20 @@ async fn a_burning_slo_and_a_failing_invariant_open_incidents_through_the_intake
     assert_eq!(page.status(), 200);
     let burn = get(&client, format!("{url}/api/slos/{slo_id}/burn?hours=1")).await;
     assert_eq!(burn["history"].as_array().map(Vec::len), Some(49), "{burn}");
+
+    // In a browser, the page shows the SLO's budget, its burn chart and the invariant.
+    if let Some(chromium) = chromium() {
+        let dom = std::process::Command::new(&chromium)
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=8000", "--dump-dom"])
+            .arg(format!("{url}/slos"))
+            .output()
+            .expect("chromium runs");
+        let dom = String::from_utf8_lossy(&dom.stdout);
+        assert!(dom.contains(&format!(r#"data-slo="{slo_id}""#)), "{dom}");
+        assert!(dom.contains("class=\"badge burning\""), "the SLO is shown burning: {dom}");
+        assert!(dom.contains("class=\"burn-chart\""), "the burn chart is drawn: {dom}");
+        assert!(dom.contains("queue drains") && dom.contains("class=\"badge fail\""), "{dom}");
+    }
 
     // Every call of the SLO store is counted like any other port's.
     let metrics = client.get(format!("{url}/metrics")).send().await.expect("metrics").text().await.expect("text");
