@@ -1,7 +1,7 @@
 //! SLOs and invariants in a running `inquest serve`: stored metrics that burn an SLO's
 //! budget make the evaluator (`[ops] evaluate_seconds`) raise a signal that opens an
 //! incident through the intake, a failing invariant does the same, and both survive a
-//! restart in `ops.redb`.
+//! restart in `ops.redb`, or in Postgres (`INQUEST_TEST_POSTGRES_URL`).
 
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use inquest_domain::MetricPoint;
 use inquest_store_embedded::EmbeddedStore;
 use serde_json::{Value, json};
 
-use crate::support::{Server, get, wait_until};
+use crate::support::{Server, get, migrated_postgres, require_env, wait_until};
 
 fn point(service: &str, metric: &str, minutes_ago: i64, value: f64) -> MetricPoint {
     MetricPoint {
@@ -40,6 +40,7 @@ async fn seed(data: &std::path::Path) {
 fn chromium() -> Option<String> {
     let found = std::env::var("INQUEST_E2E_CHROMIUM").ok().filter(|c| !c.is_empty());
     if found.is_none() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "INQUEST_E2E_CHROMIUM unset under CI=true");
         eprintln!("skipping the SLO page check in a browser: INQUEST_E2E_CHROMIUM is unset");
     }
     found
@@ -61,9 +62,23 @@ async fn incidents_from(client: &reqwest::Client, url: &str, source: &str) -> Ve
 #[tokio::test]
 async fn a_burning_slo_and_a_failing_invariant_open_incidents_through_the_intake() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
+    burning_slo(&dir.path().join("data"), &[], "embedded").await;
+}
+
+#[tokio::test]
+async fn slos_and_invariants_on_postgres_open_incidents_and_survive_a_restart() {
+    let Some(admin) = require_env("INQUEST_TEST_POSTGRES_URL") else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = migrated_postgres(&admin, dir.path()).await;
+    burning_slo(&dir.path().join("data"), &[("INQUEST_POSTGRES_URL", db.url.as_str())], "postgres").await;
+}
+
+/// The whole story on a server whose SLO store is `backend` (metrics embedded).
+async fn burning_slo(data: &std::path::Path, extra: &[(&str, &str)], backend: &str) {
+    let data = data.to_path_buf();
     seed(&data).await;
-    let env = [("INQUEST_OPS_EVALUATE_SECONDS", "1"), ("INQUEST_INTAKE_WORKERS", "0")];
+    let mut env = vec![("INQUEST_OPS_EVALUATE_SECONDS", "1"), ("INQUEST_INTAKE_WORKERS", "0")];
+    env.extend_from_slice(extra);
     let server = Server::start(&data, &env).await;
     let client = reqwest::Client::new();
     let url = server.url.clone();
@@ -155,12 +170,15 @@ async fn a_burning_slo_and_a_failing_invariant_open_incidents_through_the_intake
 
     // Every call of the SLO store is counted like any other port's.
     let metrics = client.get(format!("{url}/metrics")).send().await.expect("metrics").text().await.expect("text");
-    assert!(metrics.contains(r#"operation="record_slo""#) && metrics.contains(r#"store="ops/embedded""#), "{metrics}");
+    let store = format!(r#"store="ops/{backend}""#);
+    assert!(metrics.contains(r#"operation="record_slo""#) && metrics.contains(&store), "{metrics}");
 
-    // Definitions and their last results are kept in ops.redb across a restart.
+    // Definitions and their last results are kept across a restart.
     server.stop();
-    assert!(data.join("ops.redb").is_file());
-    let server = Server::start(&data, &[("INQUEST_OPS_EVALUATE_SECONDS", "0"), ("INQUEST_INTAKE_WORKERS", "0")]).await;
+    assert_eq!(data.join("ops.redb").is_file(), backend == "embedded", "ops.redb only without Postgres");
+    let mut env = vec![("INQUEST_OPS_EVALUATE_SECONDS", "0"), ("INQUEST_INTAKE_WORKERS", "0")];
+    env.extend_from_slice(extra);
+    let server = Server::start(&data, &env).await;
     let list = get(&client, format!("{}/api/slos", server.url)).await;
     assert_eq!(list[0]["last"]["state"], "burning", "{list}");
     let invariants = get(&client, format!("{}/api/invariants", server.url)).await;
