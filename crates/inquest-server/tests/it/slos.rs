@@ -161,6 +161,15 @@ async fn slos_are_created_read_replaced_and_soft_deleted() {
     }
     let (_, list) = call(&a.router, "GET", "/api/slos", None).await;
     assert_eq!(list, json!([]));
+    // Every change is in the audit log under the SLO's id.
+    for action in ["slo.create", "slo.update", "slo.delete"] {
+        let (_, audit) = call(&a.router, "GET", &format!("/api/audit?action={action}"), None).await;
+        let entries = audit["entries"].as_array().cloned().unwrap_or_default();
+        assert!(
+            entries.iter().any(|e| e["resource_id"] == id.as_str() && e["resource_type"] == "slo"),
+            "{action}: {audit}"
+        );
+    }
     let (status, v) = call(&a.router, "GET", "/api/slos/not-a-uuid", None).await;
     assert_eq!((status, v["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("slo_id")));
 }
