@@ -46,6 +46,8 @@ pub struct AppState {
     pub remote_write: Arc<RemoteWrite>,
     /// SLOs and invariants (`inquest_ops::Unconfigured` until the binary sets the store).
     pub ops: Arc<dyn inquest_ops::OpsStore>,
+    /// The SLO and invariant evaluator's counters.
+    pub ops_metrics: ops::OpsMetrics,
 }
 
 impl AppState {
@@ -61,6 +63,8 @@ impl AppState {
             .expect("the trace counters register once per intake registry");
         let remote_write = RemoteWrite::new(ingest.metrics.registry())
             .expect("the remote write counters register once per intake registry");
+        let ops_metrics = ops::OpsMetrics::new(ingest.metrics.registry())
+            .expect("the evaluator counters register once per intake registry");
         Self {
             stores,
             writer,
@@ -71,6 +75,7 @@ impl AppState {
             traces: Arc::new(traces),
             remote_write: Arc::new(remote_write),
             ops: Arc::new(inquest_ops::Unconfigured),
+            ops_metrics,
         }
     }
 }

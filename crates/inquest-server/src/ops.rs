@@ -16,6 +16,44 @@ use inquest_intake_service::Ingest;
 use inquest_ops::burn::{self, Events};
 use inquest_ops::{CheckState, Invariant, InvariantResult, OpsStore, Slo, SloState, SloStatus, check, signal};
 use inquest_ports::{MetricStore, MetricWindow, StoreError};
+use prometheus::{IntCounterVec, Opts, Registry};
+
+/// The evaluator's counters on `/metrics`.
+#[derive(Clone)]
+pub struct OpsMetrics {
+    /// `inquest_ops_evaluations_total{kind,state}`: `kind` slo or invariant; `state`
+    /// ok, burning, pass, fail, no_data, error.
+    pub evaluations: IntCounterVec,
+    /// `inquest_ops_signals_total{kind,transition}`: raised, resolved, refused (the
+    /// intake did not take it; sent again next round).
+    pub signals: IntCounterVec,
+}
+
+impl OpsMetrics {
+    pub fn new(registry: &Registry) -> prometheus::Result<OpsMetrics> {
+        let evaluations = IntCounterVec::new(
+            Opts::new("inquest_ops_evaluations_total", "SLO evaluations and invariant checks, by outcome"),
+            &["kind", "state"],
+        )?;
+        let signals = IntCounterVec::new(
+            Opts::new("inquest_ops_signals_total", "Signals SLOs and invariants sent into the intake"),
+            &["kind", "transition"],
+        )?;
+        registry.register(Box::new(evaluations.clone()))?;
+        registry.register(Box::new(signals.clone()))?;
+        for (kind, states) in
+            [("slo", ["ok", "burning", "no_data", "error"]), ("invariant", ["pass", "fail", "no_data", "error"])]
+        {
+            for state in states {
+                evaluations.with_label_values(&[kind, state]);
+            }
+            for t in ["raised", "resolved", "refused"] {
+                signals.with_label_values(&[kind, t]);
+            }
+        }
+        Ok(OpsMetrics { evaluations, signals })
+    }
+}
 
 /// What evaluations need: the SLO store, the metrics port and the intake.
 #[derive(Clone)]
@@ -23,6 +61,7 @@ pub struct Evaluator {
     pub ops: Arc<dyn OpsStore>,
     pub metrics: Arc<dyn MetricStore>,
     pub ingest: Arc<Ingest>,
+    pub counters: OpsMetrics,
 }
 
 /// What one round over a project did.
@@ -64,8 +103,10 @@ impl Evaluator {
     }
 
     /// Hands `alert` to the intake; whether it took it.
-    async fn signal(&self, project: &ProjectId, alert: Alert, now: Timestamp, what: &str) -> bool {
+    async fn signal(&self, project: &ProjectId, alert: Alert, now: Timestamp, what: &'static str) -> bool {
         let (fingerprint, status) = (alert.fingerprint.clone(), alert.status);
+        let kind = if alert.source == inquest_intake::model::AlertSource::Slo { "slo" } else { "invariant" };
+        let count = |t: &str| self.counters.signals.with_label_values(&[kind, t]).inc();
         match self.ingest.ingest(project, vec![alert], now).await {
             Ok(applied) => {
                 let a = applied.first();
@@ -74,10 +115,12 @@ impl Evaluator {
                     incident_id = ?a.and_then(|a| a.incident_id), outcome = ?a.map(|a| a.outcome),
                     "signal taken by the intake"
                 );
+                count(if status == AlertStatus::Firing { "raised" } else { "resolved" });
                 true
             }
             Err(e) => {
                 tracing::warn!(%project, what, %fingerprint, error = %e, "signal not taken by the intake: sent again next round");
+                count("refused");
                 false
             }
         }
@@ -118,6 +161,7 @@ impl Evaluator {
                 sent = Some(kind);
             }
         }
+        self.counters.evaluations.with_label_values(&["slo", status.state.as_str()]).inc();
         self.ops.record_slo(project, slo.slo_id, &status).await?;
         Ok((status, sent))
     }
@@ -157,6 +201,7 @@ impl Evaluator {
                 sent = Some(kind);
             }
         }
+        self.counters.evaluations.with_label_values(&["invariant", result.state.as_str()]).inc();
         self.ops.record_invariant(project, inv.invariant_id, &result).await?;
         Ok((result, sent))
     }

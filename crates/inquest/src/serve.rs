@@ -44,6 +44,7 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
             ops: built.ops.clone(),
             metrics: stores.metrics.clone(),
             ingest: intake.ingest.clone(),
+            counters: state.ops_metrics.clone(),
         };
         let every = Duration::from_secs(settings.ops.evaluate_seconds);
         tokio::spawn(evaluate(evaluator, built.access.clone(), every));

@@ -111,7 +111,12 @@ async fn known(s: &AppState, project: &ProjectId, spec: &InvariantSpec) -> Resul
 }
 
 fn evaluator(s: &AppState) -> Evaluator {
-    Evaluator { ops: s.ops.clone(), metrics: s.stores.metrics.clone(), ingest: s.ingest.clone() }
+    Evaluator {
+        ops: s.ops.clone(),
+        metrics: s.stores.metrics.clone(),
+        ingest: s.ingest.clone(),
+        counters: s.ops_metrics.clone(),
+    }
 }
 
 async fn existing(s: &AppState, project: &ProjectId, id: &str) -> Result<Invariant, ApiError> {

@@ -134,7 +134,12 @@ async fn known(s: &AppState, project: &inquest_domain::ProjectId, spec: &SloSpec
 }
 
 fn evaluator(s: &AppState) -> Evaluator {
-    Evaluator { ops: s.ops.clone(), metrics: s.stores.metrics.clone(), ingest: s.ingest.clone() }
+    Evaluator {
+        ops: s.ops.clone(),
+        metrics: s.stores.metrics.clone(),
+        ingest: s.ingest.clone(),
+        counters: s.ops_metrics.clone(),
+    }
 }
 
 async fn existing(s: &AppState, project: &inquest_domain::ProjectId, id: &str) -> Result<Slo, ApiError> {

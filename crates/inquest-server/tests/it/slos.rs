@@ -34,7 +34,7 @@ fn app() -> OpsApp {
     let ops: Arc<dyn OpsStore> = Arc::new(EmbeddedOpsStore::in_memory().expect("ops store"));
     let mut state = AppState::new(stores.clone(), Arc::new(TemplateReport), ingest.clone(), Arc::new(access));
     state.ops = ops.clone();
-    let evaluator = Evaluator { ops, metrics: stores.metrics.clone(), ingest };
+    let evaluator = Evaluator { ops, metrics: stores.metrics.clone(), ingest, counters: state.ops_metrics.clone() };
     OpsApp { router: inquest_server::app(state), stores, evaluator }
 }
 
@@ -223,6 +223,15 @@ async fn a_burning_slo_opens_an_incident_and_resolves_it_when_the_burn_stops() {
     assert_eq!(incidents[0]["status"], "resolved", "{:?}", incidents[0]);
     let (_, slo) = call(&a.router, "GET", &format!("/api/slos/{id}"), None).await;
     assert_eq!((slo["last"]["state"].as_str(), slo["last"]["signalled"].as_bool()), (Some("ok"), Some(false)));
+    let (_, bytes, _) = crate::raw(&a.router, "GET", "/metrics", None).await;
+    let text = String::from_utf8_lossy(&bytes);
+    for line in [
+        r#"inquest_ops_signals_total{kind="slo",transition="raised"} 1"#,
+        r#"inquest_ops_signals_total{kind="slo",transition="resolved"} 1"#,
+        r#"inquest_ops_evaluations_total{kind="slo",state="burning"} 2"#,
+    ] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
 }
 
 #[tokio::test]
