@@ -109,7 +109,7 @@ impl Metrics {
             registry.register(c)?;
         }
         for sev in Severity::ALL {
-            for src in ["generic", "alertmanager", "anomaly"] {
+            for src in ["generic", "alertmanager", "anomaly", "slo", "invariant"] {
                 alerts_received.with_label_values(&[sev.as_str(), src]);
             }
         }

@@ -88,6 +88,10 @@ pub enum AlertSource {
     Alertmanager,
     /// Raised by the PromQL poller's anomaly detector (and resolved by it on recovery).
     Anomaly,
+    /// Raised by an SLO burning its error budget (and resolved when it stops).
+    Slo,
+    /// Raised by a failing invariant (and resolved when it passes again).
+    Invariant,
 }
 
 impl AlertSource {
@@ -96,13 +100,15 @@ impl AlertSource {
             AlertSource::Generic => "generic",
             AlertSource::Alertmanager => "alertmanager",
             AlertSource::Anomaly => "anomaly",
+            AlertSource::Slo => "slo",
+            AlertSource::Invariant => "invariant",
         }
     }
 
     /// True for the senders that say when an alert stopped firing (Alertmanager, the
-    /// anomaly detector): their `resolved` may resolve the incident.
+    /// anomaly detector, SLOs and invariants): their `resolved` may resolve the incident.
     pub fn tracks_recovery(self) -> bool {
-        matches!(self, AlertSource::Alertmanager | AlertSource::Anomaly)
+        matches!(self, AlertSource::Alertmanager | AlertSource::Anomaly | AlertSource::Slo | AlertSource::Invariant)
     }
 }
 

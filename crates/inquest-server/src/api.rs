@@ -24,12 +24,14 @@ mod health;
 mod incident_metrics;
 mod incidents;
 mod integrations;
+mod invariants;
 mod jobs;
 mod lifecycle;
 mod metrics;
 mod ranking;
 mod remote_write;
 mod runbooks;
+mod slos;
 mod topology;
 mod traces;
 
@@ -38,7 +40,8 @@ mod traces;
     title = "Inquest API",
     description = "Incidents, ranked root-cause hypotheses with their evidence, human feedback, \
                    alert intake, the incident lifecycle, investigation jobs, and who may do what: \
-                   projects, members, API tokens, integrations and the audit log"
+                   projects, members, API tokens, integrations and the audit log; SLOs with \
+                   multiwindow burn rates, and invariants"
 ))]
 struct ApiDoc;
 
@@ -91,6 +94,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(runbooks::get_runbook, runbooks::replace_runbook, runbooks::delete_runbook))
         .routes(routes!(traces::post_traces))
         .routes(routes!(remote_write::post_write))
+        .routes(routes!(slos::list_slos, slos::create_slo))
+        .routes(routes!(slos::get_slo, slos::replace_slo, slos::delete_slo))
+        .routes(routes!(slos::get_burn))
+        .routes(routes!(invariants::list_invariants, invariants::create_invariant))
+        .routes(routes!(invariants::get_invariant, invariants::replace_invariant, invariants::delete_invariant))
+        .routes(routes!(invariants::run_invariant))
 }
 
 type ApiResult<T> = Result<Json<T>, ApiError>;

@@ -18,6 +18,7 @@ mod error;
 mod extract;
 pub mod feeds;
 mod markdown;
+pub mod ops;
 pub mod otlp;
 pub mod remote_write;
 pub mod traces;
@@ -43,11 +44,15 @@ pub struct AppState {
     pub traces: Arc<Traces>,
     /// Prometheus remote write: rules, derivation state, bounds and counters.
     pub remote_write: Arc<RemoteWrite>,
+    /// SLOs and invariants (`inquest_ops::Unconfigured` until the binary sets the store).
+    pub ops: Arc<dyn inquest_ops::OpsStore>,
+    /// The SLO and invariant evaluator's counters.
+    pub ops_metrics: ops::OpsMetrics,
 }
 
 impl AppState {
-    /// The state with the default investigation settings and feeds without local
-    /// clones; the feeds' counters join the intake's registry.
+    /// The state with the default investigation settings, feeds without local clones
+    /// and no SLO store; the feeds' counters join the intake's registry.
     pub fn new(stores: Stores, writer: Arc<dyn ReportWriter>, ingest: Arc<Ingest>, access: Arc<Access>) -> Self {
         let mut feeds =
             Feeds::new(ingest.metrics.registry()).expect("the feed counters register once per intake registry");
@@ -58,6 +63,8 @@ impl AppState {
             .expect("the trace counters register once per intake registry");
         let remote_write = RemoteWrite::new(ingest.metrics.registry())
             .expect("the remote write counters register once per intake registry");
+        let ops_metrics = ops::OpsMetrics::new(ingest.metrics.registry())
+            .expect("the evaluator counters register once per intake registry");
         Self {
             stores,
             writer,
@@ -67,6 +74,8 @@ impl AppState {
             feeds: Arc::new(feeds),
             traces: Arc::new(traces),
             remote_write: Arc::new(remote_write),
+            ops: Arc::new(inquest_ops::Unconfigured),
+            ops_metrics,
         }
     }
 }

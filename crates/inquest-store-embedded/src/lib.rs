@@ -21,12 +21,14 @@ pub mod access;
 pub mod intake;
 mod metrics;
 mod migrate;
+pub mod ops;
 mod records;
 mod semantic;
 mod topology;
 
 pub use access::EmbeddedAccessStore;
 pub use intake::EmbeddedIntakeStore;
+pub use ops::EmbeddedOpsStore;
 
 /// Name reported as the backend of every port and used as evidence `source`.
 pub const BACKEND: &str = "embedded";

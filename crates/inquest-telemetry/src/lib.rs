@@ -6,11 +6,12 @@
 //! wrapper (`ObservedRecords`, `ObservedMetrics`, `ObservedTopology`,
 //! `ObservedSemantic`, `ObservedEmbedder`) delegates every method through
 //! `observe_call`, which is all a new port's wrapper needs. `ObservedIntake` does
-//! the same for the intake's `IngestStore`.
+//! the same for the intake's `IngestStore`, `ObservedOps` for the SLO and invariant store.
 
 mod call;
 mod intake;
 mod metrics;
+mod ops;
 mod wrappers;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use inquest_ports::Stores;
 pub use call::{Key, Observer, observe_call};
 pub use intake::ObservedIntake;
 pub use metrics::{StoreMetrics, store_label};
+pub use ops::ObservedOps;
 pub use wrappers::{ObservedEmbedder, ObservedMetrics, ObservedRecords, ObservedSemantic, ObservedTopology};
 
 /// How long each port may take for one call before it counts as a `Timeout`.

@@ -37,6 +37,18 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
     let git = Arc::new(crate::git::repositories(settings));
     state.feeds = Arc::new(state.feeds.with_clones(git));
     state.remote_write = Arc::new(remote_write(settings, &state)?);
+    state.ops = built.ops.clone();
+    // SLOs and invariants (`[ops]`), evaluated into the same intake as alerts.
+    if settings.ops.evaluate_seconds > 0 {
+        let evaluator = inquest_server::ops::Evaluator {
+            ops: built.ops.clone(),
+            metrics: stores.metrics.clone(),
+            ingest: intake.ingest.clone(),
+            counters: state.ops_metrics.clone(),
+        };
+        let every = Duration::from_secs(settings.ops.evaluate_seconds);
+        tokio::spawn(evaluate(evaluator, built.access.clone(), every));
+    }
     precedent_counted(&built, &state);
     tokio::spawn(precedent_sweep(stores.clone(), built.access.clone()));
     // OTLP spans into the service graph, flushed into the metrics and topology stores.
@@ -56,6 +68,7 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
             println!("metrics:   http://{addr}/metrics");
             println!("traces:    http://{addr}/v1/traces  (OTLP/HTTP, protobuf or JSON)");
             println!("remote write: http://{addr}/api/v1/write  (Prometheus remote_write url)");
+            println!("SLOs:      http://{addr}/slos  (API: /api/slos, /api/invariants)");
         },
         async move {
             let _ = http_stopped.await;
@@ -189,6 +202,35 @@ async fn trace_flush(traces: Arc<inquest_server::Traces>, stores: inquest_ports:
         let flushed = traces.flush(&stores, chrono::Utc::now()).await;
         if flushed.points > 0 || flushed.calls > 0 {
             tracing::debug!(points = flushed.points, edges = flushed.calls, "service graph flushed");
+        }
+    }
+}
+
+/// Every `every`, evaluate every enabled SLO and invariant of every project; a store
+/// that is down is logged and the next round tries again.
+async fn evaluate(evaluator: inquest_server::ops::Evaluator, access: Arc<dyn AccessStore>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let projects = match access.list_projects().await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "SLO evaluation skipped: projects not listed");
+                continue;
+            }
+        };
+        for p in projects {
+            match evaluator.project(&p.project_id, chrono::Utc::now()).await {
+                Ok(r) if r.raised + r.resolved + r.errors > 0 => tracing::info!(
+                    project = %p.project_id, slos = r.slos, invariants = r.invariants,
+                    raised = r.raised, resolved = r.resolved, errors = r.errors, "SLOs and invariants evaluated"
+                ),
+                Ok(r) => {
+                    tracing::debug!(project = %p.project_id, slos = r.slos, invariants = r.invariants, "evaluated")
+                }
+                Err(e) => tracing::warn!(project = %p.project_id, error = %e, "SLO evaluation stopped for the project"),
+            }
         }
     }
 }

@@ -26,9 +26,16 @@ const IO_CRATES: &[&str] = &[
 ];
 
 /// Crates that do no IO but through the ports: the model, the ports, the ranking core,
-/// the pure intake and the change feeds' parsing.
-const PURE_CRATES: &[&str] =
-    &["inquest-domain", "inquest-ports", "inquest-core", "inquest-intake", "inquest-feeds", "inquest-ingest"];
+/// the pure intake, the change feeds' parsing and the SLO and invariant logic.
+const PURE_CRATES: &[&str] = &[
+    "inquest-domain",
+    "inquest-ports",
+    "inquest-core",
+    "inquest-intake",
+    "inquest-feeds",
+    "inquest-ingest",
+    "inquest-ops",
+];
 
 /// Crates that may reach the network (JWKS over reqwest) but link no store client and
 /// no HTTP framework: the access primitives.

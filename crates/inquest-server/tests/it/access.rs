@@ -90,6 +90,18 @@ const ROUTES: &[(&str, &str, Needs)] = &[
     ("get", "/api/runbooks/{id}", Grant(Read)),
     ("put", "/api/runbooks/{id}", Grant(Ingest)),
     ("delete", "/api/runbooks/{id}", Grant(Ingest)),
+    ("get", "/api/slos", Grant(Read)),
+    ("post", "/api/slos", Grant(Respond)),
+    ("get", "/api/slos/{id}", Grant(Read)),
+    ("put", "/api/slos/{id}", Grant(Respond)),
+    ("delete", "/api/slos/{id}", Grant(Respond)),
+    ("get", "/api/slos/{id}/burn", Grant(Read)),
+    ("get", "/api/invariants", Grant(Read)),
+    ("post", "/api/invariants", Grant(Respond)),
+    ("get", "/api/invariants/{id}", Grant(Read)),
+    ("put", "/api/invariants/{id}", Grant(Respond)),
+    ("delete", "/api/invariants/{id}", Grant(Respond)),
+    ("post", "/api/invariants/{id}/run", Grant(Respond)),
     ("post", "/v1/traces", Grant(Ingest)),
     ("post", "/api/v1/write", Grant(Ingest)),
 ];
@@ -218,7 +230,8 @@ pub async fn world_with(adjust: impl FnOnce(&mut Access)) -> World {
     access_store.put_integration(&integration(&b, &access.keyring, WebhookAuth::Bearer, b_secret)).await.expect("b");
     put_user(access_store.as_ref(), "dana", "dana-password-123", &[(&a, Role::Engineer)]).await;
 
-    let state = AppState::new(stores, Arc::new(TemplateReport), ingest, Arc::new(access));
+    let mut state = AppState::new(stores, Arc::new(TemplateReport), ingest, Arc::new(access));
+    state.ops = Arc::new(inquest_store_embedded::EmbeddedOpsStore::in_memory().expect("ops store"));
     World {
         router: inquest_server::app(state),
         access: access_store,
@@ -285,6 +298,10 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<String> {
         ("post", "/api/integrations") => json!({"kind": "generic", "name": format!("matrix {n}")}),
         ("post", "/api/runbooks") => json!({"id": format!("matrix-{n}"), "title": "matrix", "body": "- a step"}),
         ("put", "/api/runbooks/{id}") => json!({"title": "matrix", "body": "- a step"}),
+        ("put", "/api/slos/{id}") => json!({"name": "matrix", "target": 0.99, "window_days": 1,
+            "metric_query": {"kind": "latency", "service": "checkout", "metric": "latency_p99_ms", "threshold": 300}}),
+        ("put", "/api/invariants/{id}") => json!({"name": "matrix", "condition": {"op": "<", "value": 1},
+            "query": {"service": "checkout", "metric": "latency_p99_ms", "aggregation": "max", "window_minutes": 5}}),
         ("post", _) | ("put", _) => json!({}),
         _ => return None,
     };

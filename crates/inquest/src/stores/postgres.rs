@@ -1,4 +1,4 @@
-//! PostgreSQL: the records port, and the intake's and access tables on the same
+//! PostgreSQL: the records port, and the intake's, access and SLO tables on the same
 //! database and pool, when `postgres.url` is set.
 
 use std::time::Instant;
@@ -29,13 +29,20 @@ impl Backend for Postgres {
     }
 
     fn ports(&self, settings: &Settings) -> Vec<Port> {
-        if settings.postgres.url.is_some() { vec![Port::Records, Port::Intake, Port::Access] } else { Vec::new() }
+        if settings.postgres.url.is_some() {
+            vec![Port::Records, Port::Intake, Port::Access, Port::Ops]
+        } else {
+            Vec::new()
+        }
     }
 
     async fn build(&self, cx: &mut Context<'_>, ports: &[Port], parts: &mut Parts) -> Result<()> {
         let store = cx.postgres().with_context(|| format!("postgres at {}", url(cx.settings)))?;
         if ports.contains(&Port::Access) {
             parts.access = Some(std::sync::Arc::new(store.access()));
+        }
+        if ports.contains(&Port::Ops) {
+            parts.ops = Some(std::sync::Arc::new(store.ops()));
         }
         if ports.contains(&Port::Records) {
             parts.records = Some(std::sync::Arc::new(store));
@@ -60,6 +67,15 @@ impl Backend for Postgres {
                 Ok(()) => println!("{}postgres {url}: ok", Port::Access.label()),
                 Err(e) => {
                     println!("{}postgres {url}: {}", Port::Access.label(), plain(&e, &target));
+                    ok = false;
+                }
+            }
+        }
+        if ports.contains(&Port::Ops) {
+            match inquest_ops::OpsStore::check_connectivity(&store.ops()).await {
+                Ok(()) => println!("{}postgres {url}: ok", Port::Ops.label()),
+                Err(e) => {
+                    println!("{}postgres {url}: {}", Port::Ops.label(), plain(&e, &target));
                     ok = false;
                 }
             }

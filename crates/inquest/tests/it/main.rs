@@ -14,6 +14,7 @@ mod poll;
 mod projects;
 mod remote_write;
 mod shared;
+mod slos;
 mod stores;
 mod support;
 mod topology;

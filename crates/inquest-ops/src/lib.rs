@@ -1,0 +1,16 @@
+//! SLOs and invariants: what they are (`model`), which definitions can be evaluated
+//! (`validate`, errors naming the field), the burn-rate arithmetic of the SRE
+//! workbook's multiwindow, multi-burn-rate alerts (`burn`), invariant checks
+//! (`check`), the signals both raise into the alert intake (`signal`), and the
+//! storage port (`store`). No IO but through the ports.
+
+pub mod burn;
+pub mod check;
+pub mod model;
+pub mod signal;
+pub mod store;
+pub mod validate;
+
+pub use model::*;
+pub use store::{OpsStore, Unconfigured};
+pub use validate::FieldError;
