@@ -10,4 +10,5 @@ pub mod oidc;
 pub mod postgres;
 pub mod records;
 pub mod semantic;
+pub mod tickets;
 pub mod topology;

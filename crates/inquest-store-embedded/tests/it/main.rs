@@ -5,3 +5,4 @@ mod contract;
 mod durability;
 mod intake;
 mod isolation;
+mod tickets;
