@@ -22,6 +22,7 @@ pub mod access;
 pub mod intake;
 mod metrics;
 mod migrate;
+pub mod ops;
 mod records;
 mod semantic;
 pub mod tickets;
@@ -29,6 +30,7 @@ mod topology;
 
 pub use access::EmbeddedAccessStore;
 pub use intake::EmbeddedIntakeStore;
+pub use ops::EmbeddedOpsStore;
 pub use tickets::EmbeddedTicketStore;
 
 /// Name reported as the backend of every port and used as evidence `source`.

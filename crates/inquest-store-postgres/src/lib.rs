@@ -14,6 +14,7 @@ use tokio_postgres::error::SqlState;
 pub mod access;
 pub mod intake;
 pub mod migrate;
+pub mod ops;
 mod records;
 
 pub use access::PostgresAccessStore;
@@ -21,6 +22,7 @@ pub use intake::PostgresIntakeStore;
 pub use migrate::{
     MIGRATIONS, MIGRATIONS_TABLE, MigrateOutcome, Migration, MigrationState, MigrationStatus, latest_version,
 };
+pub use ops::PostgresOpsStore;
 
 /// Name reported as the backend and used as evidence `source`.
 pub const BACKEND: &str = "postgres";

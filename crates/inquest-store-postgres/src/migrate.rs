@@ -60,6 +60,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(6, "0006_access"),
     migration!(7, "0007_project_scope"),
     migration!(8, "0008_feeds"),
+    migration!(9, "0009_ops"),
 ];
 
 /// Where one migration stands in a database.
