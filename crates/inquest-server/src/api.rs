@@ -29,6 +29,7 @@ mod lifecycle;
 mod metrics;
 mod remote_write;
 mod runbooks;
+mod tickets;
 mod topology;
 mod traces;
 
@@ -37,7 +38,7 @@ mod traces;
     title = "Inquest API",
     description = "Incidents, ranked root-cause hypotheses with their evidence, human feedback, \
                    alert intake, the incident lifecycle, investigation jobs, and who may do what: \
-                   projects, members, API tokens, integrations and the audit log"
+                   projects, members, API tokens, integrations and the audit log; follow-up tickets"
 ))]
 struct ApiDoc;
 
@@ -89,6 +90,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(runbooks::get_runbook, runbooks::replace_runbook, runbooks::delete_runbook))
         .routes(routes!(traces::post_traces))
         .routes(routes!(remote_write::post_write))
+        .routes(routes!(tickets::list_tickets, tickets::create_ticket))
+        .routes(routes!(tickets::get_ticket, tickets::patch_ticket))
+        .routes(routes!(tickets::list_events, tickets::post_event))
+        .routes(routes!(tickets::list_dependencies, tickets::add_dependency))
+        .routes(routes!(tickets::remove_dependency))
+        .routes(routes!(tickets::incident_tickets))
 }
 
 type ApiResult<T> = Result<Json<T>, ApiError>;

@@ -13,6 +13,7 @@ use anyhow::{Context as _, Result, anyhow};
 use async_trait::async_trait;
 use inquest_config::{PostgresSettings, Settings};
 use inquest_domain::ProjectId;
+use inquest_ops::tickets::TicketStore;
 use inquest_ports::{
     AccessStore, Embedder, ErrorKind, MetricStore, RecordStore, SemanticStore, StoreError, Stores, TopologyStore,
 };
@@ -28,12 +29,13 @@ mod intake_file;
 mod neo4j;
 mod postgres;
 mod qdrant;
+mod tickets_file;
 
 pub use intake_file::intake_path;
 pub use postgres::migrate_to;
 
-/// What a backend can serve: the four evidence ports, the alert intake's store and the
-/// access store (projects, users, tokens, integrations, audit).
+/// What a backend can serve: the four evidence ports, the alert intake's store, the
+/// access store (projects, users, tokens, integrations, audit) and the ticket store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Port {
     Records,
@@ -42,6 +44,7 @@ pub enum Port {
     Semantic,
     Intake,
     Access,
+    Tickets,
 }
 
 impl Port {
@@ -53,6 +56,7 @@ impl Port {
             Port::Semantic => "semantic",
             Port::Intake => "intake",
             Port::Access => "access",
+            Port::Tickets => "tickets",
         }
     }
 
@@ -79,7 +83,7 @@ pub trait Backend: Sync {
 }
 
 /// Every backend, in the order doctor and migrate report them.
-pub const REGISTRY: [&dyn Backend; 7] = [
+pub const REGISTRY: [&dyn Backend; 8] = [
     &embedded::Embedded,
     &postgres::Postgres,
     &clickhouse::ClickHouse,
@@ -87,6 +91,7 @@ pub const REGISTRY: [&dyn Backend; 7] = [
     &qdrant::Qdrant,
     &intake_file::IntakeFile,
     &access_file::AccessFile,
+    &tickets_file::TicketsFile,
 ];
 
 /// What the backends of one command share: the embedded store and the Postgres pool,
@@ -152,6 +157,7 @@ pub struct Parts {
     pub topology: Option<Arc<dyn TopologyStore>>,
     pub semantic: Option<Arc<dyn SemanticStore>>,
     pub access: Option<Arc<dyn AccessStore>>,
+    pub tickets: Option<Arc<dyn TicketStore>>,
 }
 
 /// The stores of a command, and the Postgres store they were built from: the intake
@@ -161,6 +167,8 @@ pub struct Built {
     pub stores: Stores,
     /// Projects, users, tokens, sessions, integrations and the audit log (for `serve`).
     pub access: Arc<dyn AccessStore>,
+    /// Follow-up tickets (for `serve`).
+    pub tickets: Arc<dyn TicketStore>,
     pub postgres: Option<PostgresStore>,
     /// The registry `/metrics` renders: the store calls here, the intake's metrics
     /// join it in `serve`.
@@ -232,12 +240,13 @@ pub async fn build_stores(settings: &Settings) -> Result<Built> {
         embedder: cx.embedder().await,
     };
     let access = parts.access.ok_or_else(|| missing(Port::Access))?;
+    let tickets = parts.tickets.ok_or_else(|| missing(Port::Tickets))?;
     let registry = Registry::new();
     let store_metrics = StoreMetrics::new(&registry).context("registering the store metrics")?;
     let timeouts = timeouts(settings);
     let precedents = inquest_feeds::precedent::Precedents::new();
     let stores = precedents.wrap(observe(stores, &store_metrics, timeouts));
-    Ok(Built { stores, access, postgres: cx.postgres, registry, store_metrics, timeouts, precedents })
+    Ok(Built { stores, access, tickets, postgres: cx.postgres, registry, store_metrics, timeouts, precedents })
 }
 
 /// The access store alone (the access commands need no evidence port): Postgres when
@@ -350,7 +359,15 @@ mod tests {
     fn every_port_is_served_by_exactly_one_backend_under_any_settings() {
         for bits in 0..16u8 {
             let s = with(bits & 1 != 0, bits & 2 != 0, bits & 4 != 0, bits & 8 != 0);
-            for port in [Port::Records, Port::Metrics, Port::Topology, Port::Semantic, Port::Intake, Port::Access] {
+            for port in [
+                Port::Records,
+                Port::Metrics,
+                Port::Topology,
+                Port::Semantic,
+                Port::Intake,
+                Port::Access,
+                Port::Tickets,
+            ] {
                 let serving: Vec<_> =
                     REGISTRY.iter().filter(|b| b.ports(&s).contains(&port)).map(|b| b.name()).collect();
                 assert_eq!(serving.len(), 1, "{} under {bits:04b}: {serving:?}", port.name());
@@ -361,7 +378,10 @@ mod tests {
     #[test]
     fn the_embedded_store_is_used_only_by_ports_without_a_server() {
         let names = |s: &Settings| in_use(s).into_iter().map(|(b, _)| b.name()).collect::<Vec<_>>();
-        assert_eq!(names(&with(false, false, false, false)), ["embedded store", "intake file", "access file"]);
+        assert_eq!(
+            names(&with(false, false, false, false)),
+            ["embedded store", "intake file", "access file", "tickets file"]
+        );
         assert_eq!(names(&with(true, true, true, true)), ["postgres", "clickhouse", "neo4j", "qdrant"]);
         let s = with(false, false, false, true);
         let embedded = in_use(&s).into_iter().find(|(b, _)| b.name() == "embedded store").map(|(_, p)| p);

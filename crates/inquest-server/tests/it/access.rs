@@ -91,6 +91,16 @@ const ROUTES: &[(&str, &str, Needs)] = &[
     ("delete", "/api/runbooks/{id}", Grant(Ingest)),
     ("post", "/v1/traces", Grant(Ingest)),
     ("post", "/api/v1/write", Grant(Ingest)),
+    ("get", "/api/tickets", Grant(Read)),
+    ("post", "/api/tickets", Grant(Respond)),
+    ("get", "/api/tickets/{id}", Grant(Read)),
+    ("patch", "/api/tickets/{id}", Grant(Respond)),
+    ("get", "/api/tickets/{id}/events", Grant(Read)),
+    ("post", "/api/tickets/{id}/events", Grant(Respond)),
+    ("get", "/api/tickets/{id}/dependencies", Grant(Read)),
+    ("post", "/api/tickets/{id}/dependencies", Grant(Respond)),
+    ("delete", "/api/tickets/{id}/dependencies/{dep_id}", Grant(Respond)),
+    ("post", "/api/incidents/{id}/tickets", Grant(Respond)),
 ];
 
 const CASE_A: &str = "release-checkout-payment-timeout";
@@ -110,6 +120,8 @@ pub struct World {
     pub hmac_integration_a: IntegrationId,
     pub bearer_secret_a: String,
     pub token_ids_a: Vec<TokenId>,
+    /// Two tickets of project A.
+    pub tickets_a: [uuid::Uuid; 2],
 }
 
 pub fn project(id: &str) -> ProjectId {
@@ -217,7 +229,23 @@ pub async fn world_with(adjust: impl FnOnce(&mut Access)) -> World {
     access_store.put_integration(&integration(&b, &access.keyring, WebhookAuth::Bearer, b_secret)).await.expect("b");
     put_user(access_store.as_ref(), "dana", "dana-password-123", &[(&a, Role::Engineer)]).await;
 
-    let state = AppState::new(stores, Arc::new(TemplateReport), ingest, Arc::new(access));
+    let mut state = AppState::new(stores, Arc::new(TemplateReport), ingest, Arc::new(access));
+    let tickets = inquest_store_embedded::EmbeddedTicketStore::in_memory().expect("ticket store");
+    let mut tickets_a = [uuid::Uuid::nil(); 2];
+    for (i, slot) in tickets_a.iter_mut().enumerate() {
+        let new = inquest_ops::tickets::NewTicket {
+            objective: format!("ticket {i} of alpha"),
+            success_criteria: vec![],
+            context: json!({}),
+            priority: inquest_ops::tickets::TicketPriority::Medium,
+            source_type: inquest_ops::tickets::TicketSource::Human,
+            source_id: None,
+        };
+        let (t, e) = new.into_ticket(&a, Utc::now()).expect("ticket");
+        inquest_ops::tickets::TicketStore::create_ticket(&tickets, &t, &e).await.expect("create ticket");
+        *slot = t.id;
+    }
+    state.tickets = Arc::new(tickets);
     World {
         router: inquest_server::app(state),
         access: access_store,
@@ -230,6 +258,7 @@ pub async fn world_with(adjust: impl FnOnce(&mut Access)) -> World {
         hmac_secret_a,
         bearer_secret_a,
         token_ids_a,
+        tickets_a,
     }
 }
 
@@ -284,6 +313,11 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<String> {
         ("post", "/api/integrations") => json!({"kind": "generic", "name": format!("matrix {n}")}),
         ("post", "/api/runbooks") => json!({"id": format!("matrix-{n}"), "title": "matrix", "body": "- a step"}),
         ("put", "/api/runbooks/{id}") => json!({"title": "matrix", "body": "- a step"}),
+        ("post", "/api/tickets") => json!({"objective": format!("matrix {n}")}),
+        ("patch", "/api/tickets/{id}") => json!({"status": "in_progress"}),
+        ("post", "/api/tickets/{id}/events") => json!({"event_type": "note", "data": {"n": n}}),
+        // A ticket that is nowhere: refused naming the field, or 404 from another project.
+        ("post", "/api/tickets/{id}/dependencies") => json!({"depends_on_id": uuid::Uuid::new_v4()}),
         ("post", _) | ("put", _) => json!({}),
         _ => return None,
     };
@@ -294,19 +328,26 @@ fn fill(path: &str, w: &World, own: bool) -> String {
     let incident = if own { w.incident_a } else { w.incident_b };
     let id = if path.starts_with("/api/integrations") {
         w.integration_a.integration_id.to_string()
+    } else if path.starts_with("/api/tickets") {
+        w.tickets_a[0].to_string()
     } else if path.starts_with("/api/tokens") {
         // A token no caller uses, so revoking it locks nobody out.
         TokenId::new_random().to_string()
     } else {
         incident.to_string()
     };
-    path.replace("{id}", &id).replace("{login}", "dana").replace("{cluster}", "prod").replace("{source}", "matrix")
+    path.replace("{id}", &id)
+        .replace("{login}", "dana")
+        .replace("{cluster}", "prod")
+        .replace("{source}", "matrix")
+        .replace("{dep_id}", &w.tickets_a[1].to_string())
 }
 
 /// Identifiers of project A that must never reach a caller of project B.
 fn secrets_of_a(w: &World) -> Vec<String> {
     let mut v = vec![w.incident_a.to_string(), w.integration_a.integration_id.to_string(), "dana".to_string()];
     v.extend(w.token_ids_a.iter().map(TokenId::to_string));
+    v.extend(w.tickets_a.iter().map(uuid::Uuid::to_string));
     v
 }
 

@@ -1,5 +1,5 @@
-//! PostgreSQL: the records port, and the intake's and access tables on the same
-//! database and pool, when `postgres.url` is set.
+//! PostgreSQL: the records port, and the intake's, access and ticket tables on the
+//! same database and pool, when `postgres.url` is set.
 
 use std::time::Instant;
 
@@ -29,13 +29,20 @@ impl Backend for Postgres {
     }
 
     fn ports(&self, settings: &Settings) -> Vec<Port> {
-        if settings.postgres.url.is_some() { vec![Port::Records, Port::Intake, Port::Access] } else { Vec::new() }
+        if settings.postgres.url.is_some() {
+            vec![Port::Records, Port::Intake, Port::Access, Port::Tickets]
+        } else {
+            Vec::new()
+        }
     }
 
     async fn build(&self, cx: &mut Context<'_>, ports: &[Port], parts: &mut Parts) -> Result<()> {
         let store = cx.postgres().with_context(|| format!("postgres at {}", url(cx.settings)))?;
         if ports.contains(&Port::Access) {
             parts.access = Some(std::sync::Arc::new(store.access()));
+        }
+        if ports.contains(&Port::Tickets) {
+            parts.tickets = Some(std::sync::Arc::new(store.tickets()));
         }
         if ports.contains(&Port::Records) {
             parts.records = Some(std::sync::Arc::new(store));
@@ -60,6 +67,15 @@ impl Backend for Postgres {
                 Ok(()) => println!("{}postgres {url}: ok", Port::Access.label()),
                 Err(e) => {
                     println!("{}postgres {url}: {}", Port::Access.label(), plain(&e, &target));
+                    ok = false;
+                }
+            }
+        }
+        if ports.contains(&Port::Tickets) {
+            match inquest_ops::tickets::TicketStore::check_connectivity(&store.tickets()).await {
+                Ok(()) => println!("{}postgres {url}: ok", Port::Tickets.label()),
+                Err(e) => {
+                    println!("{}postgres {url}: {}", Port::Tickets.label(), plain(&e, &target));
                     ok = false;
                 }
             }
