@@ -42,6 +42,7 @@ pub struct Settings {
     pub feeds: FeedsSettings,
     pub telemetry: TelemetrySettings,
     pub investigation: InvestigationSettings,
+    pub ops: OpsSettings,
 }
 
 impl Default for Settings {
@@ -60,7 +61,38 @@ impl Default for Settings {
             feeds: FeedsSettings::default(),
             telemetry: TelemetrySettings::default(),
             investigation: InvestigationSettings::default(),
+            ops: OpsSettings::default(),
         }
+    }
+}
+
+/// The SLO and invariant evaluator of `inquest serve` (`[ops]`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpsSettings {
+    /// Seconds between two evaluations of every SLO and invariant of every project;
+    /// 0 turns the evaluator off (a run on request still works).
+    pub evaluate_seconds: u64,
+}
+
+impl Default for OpsSettings {
+    fn default() -> Self {
+        Self { evaluate_seconds: 60 }
+    }
+}
+
+/// The longest pause between evaluations: a day.
+const MAX_EVALUATE_SECONDS: u64 = 86_400;
+
+impl OpsSettings {
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.evaluate_seconds > MAX_EVALUATE_SECONDS {
+            return Err(ConfigError::Invalid(format!(
+                "ops.evaluate_seconds: {} is more than {MAX_EVALUATE_SECONDS} seconds (0 turns the evaluator off)",
+                self.evaluate_seconds
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -622,7 +654,7 @@ impl FeedsSettings {
 
 /// The sections an `INQUEST_<SECTION>_<KEY>` variable can name (`auth_oidc` before
 /// `auth`: `INQUEST_AUTH_OIDC_ISSUER` is `auth.oidc.issuer`).
-const SECTIONS: [(&str, &str); 15] = [
+const SECTIONS: [(&str, &str); 16] = [
     ("postgres", "postgres"),
     ("clickhouse", "clickhouse"),
     ("neo4j", "neo4j"),
@@ -638,6 +670,7 @@ const SECTIONS: [(&str, &str); 15] = [
     ("telemetry_traces", "telemetry.traces"),
     ("telemetry_poll", "telemetry.poll"),
     ("investigation", "investigation"),
+    ("ops", "ops"),
 ];
 
 /// Sections where an empty variable means unset, as the LLM and embedding clients
@@ -694,6 +727,7 @@ impl Settings {
         settings.feeds.check()?;
         settings.telemetry.check()?;
         settings.investigation.check()?;
+        settings.ops.check()?;
         Ok(settings)
     }
 
@@ -1099,5 +1133,18 @@ mod tests {
                 Ok(())
             });
         }
+    }
+
+    #[test]
+    fn the_evaluator_interval_comes_from_the_environment_and_is_bounded() {
+        Jail::expect_with(|jail| {
+            assert_eq!(Settings::load(None).map_err(|e| e.to_string())?.ops.evaluate_seconds, 60);
+            jail.set_env("INQUEST_OPS_EVALUATE_SECONDS", "15");
+            assert_eq!(Settings::load(None).map_err(|e| e.to_string())?.ops.evaluate_seconds, 15);
+            jail.set_env("INQUEST_OPS_EVALUATE_SECONDS", "100000");
+            let e = Settings::load(None).expect_err("refused").to_string();
+            assert!(e.contains("ops.evaluate_seconds"), "{e}");
+            Ok(())
+        });
     }
 }

@@ -53,13 +53,21 @@ pub struct BurnThreshold {
 /// 5 min) and 5% in six hours (6x over 6 h and 30 min) page; 10% in three days (1x over
 /// 3 d and 6 h) is a ticket.
 pub fn default_thresholds() -> Vec<BurnThreshold> {
+    default_thresholds_for(u32::MAX)
+}
+
+/// The workbook's conditions whose long window fits an SLO window of `window_days`.
+pub fn default_thresholds_for(window_days: u32) -> Vec<BurnThreshold> {
     let t = |long, short, factor, severity| BurnThreshold {
         long_window_minutes: long,
         short_window_minutes: short,
         factor,
         severity,
     };
-    vec![t(60, 5, 14.4, Severity::Critical), t(360, 30, 6.0, Severity::Critical), t(4320, 360, 1.0, Severity::Medium)]
+    let all =
+        [t(60, 5, 14.4, Severity::Critical), t(360, 30, 6.0, Severity::Critical), t(4320, 360, 1.0, Severity::Medium)];
+    let window = u64::from(window_days) * 24 * 60;
+    all.into_iter().filter(|t| u64::from(t.long_window_minutes) <= window).collect()
 }
 
 /// What a person defines: an SLO.

@@ -1,6 +1,7 @@
 // Inquest dashboard: plain JS, no build step. Routes: "/" (incident list),
 // "/incidents/<id>" (one incident), "/runbooks" and "/runbooks/<id>" (runbooks and
-// their steps), "/audit" (the audit log) and "/login". Charts
+// their steps), "/slos" (SLOs with budget and burn over time, and invariants),
+// "/audit" (the audit log) and "/login". Charts
 // are inline SVG. A session's mutating requests carry its CSRF token; on an open
 // loopback server the chosen project travels in X-Inquest-Project.
 "use strict";
@@ -43,6 +44,7 @@ function header() {
   slot.innerHTML = `<label class="small">project <select id="project">${options}</select></label>
     <a href="/changes" data-go>changes</a>
     <a href="/runbooks" data-go>runbooks</a>
+    <a href="/slos" data-go>SLOs</a>
     <a href="/audit" data-go>audit</a>
     <span class="small">${esc(me.actor)}${me.role ? " · " + esc(me.role) : ""}</span>
     ${me.csrf_token ? `<button id="logout" class="link">sign out</button>` : ""}`;
@@ -503,6 +505,89 @@ async function lifecycle(id) {
   }
 }
 
+// ------------------------------------------------------------------ SLOs and invariants
+const pct = (v) => v == null ? "–" : (v * 100).toFixed(1) + "%";
+const rate = (v) => v == null ? "–" : v >= 100 ? v.toFixed(0) + "×" : v.toFixed(2) + "×";
+const span = (m) => m % 1440 === 0 ? `${m / 1440} d` : m % 60 === 0 ? `${m / 60} h` : `${m} min`;
+const BURN_COLOURS = ["#b42318", "#dc6803", "#1570ef", "#667085"];
+
+// Budget left (top) and each condition's long-window burn rate against its factor (bottom).
+function burnSvg(slo, b) {
+  const W = 420, H = 150, L = 34, R = 8, T = 8, B = 16, mid = 62;
+  const h = b.history;
+  if (!h.length) return "";
+  const t0 = new Date(h[0].at).getTime(), t1 = new Date(h[h.length - 1].at).getTime();
+  const x = (t) => L + ((new Date(t).getTime() - t0) / Math.max(1, t1 - t0)) * (W - L - R);
+  const path = (vals, y) => vals.map((v, i) => v == null ? null : `${x(h[i].at).toFixed(1)},${y(v).toFixed(1)}`).filter(Boolean).join(" ");
+  const budgets = h.map((s) => s.budget_remaining);
+  const bLo = Math.min(0, ...budgets.filter((v) => v != null)), bHi = 1;
+  const yb = (v) => T + (1 - (v - bLo) / (bHi - bLo)) * (mid - T);
+  const factors = slo.burn_rate_thresholds.map((t) => t.factor);
+  const burnMax = Math.max(1, ...factors, ...h.flatMap((s) => s.burn).filter((v) => v != null)) * 1.1;
+  const yr = (v) => mid + 10 + (1 - v / burnMax) * (H - B - mid - 10);
+  const lines = slo.burn_rate_thresholds.map((t, i) => {
+    const c = BURN_COLOURS[i % BURN_COLOURS.length];
+    return `<polyline fill="none" stroke="${c}" stroke-width="1.3" points="${path(h.map((s) => s.burn[i]), yr)}"><title>burn over ${span(t.long_window_minutes)}</title></polyline>
+      <line x1="${L}" x2="${W - R}" y1="${yr(t.factor).toFixed(1)}" y2="${yr(t.factor).toFixed(1)}" stroke="${c}" stroke-dasharray="3 3" stroke-width="0.8"><title>${t.factor}× (fires with the ${span(t.short_window_minutes)} window)</title></line>`;
+  }).join("");
+  return `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="budget and burn of ${esc(slo.name)}" class="burn-chart">
+    <line x1="${L}" x2="${W - R}" y1="${yb(0).toFixed(1)}" y2="${yb(0).toFixed(1)}" stroke="#d0d5dd"/>
+    <polyline fill="none" stroke="#1c2430" stroke-width="1.5" points="${path(budgets, yb)}"><title>error budget left</title></polyline>
+    <text x="2" y="${T + 8}" font-size="9" fill="#667085">budget</text><text x="2" y="${yb(0) + 3}" font-size="9" fill="#667085">0%</text>
+    <text x="2" y="${mid + 18}" font-size="9" fill="#667085">burn</text>${lines}
+    <text x="${L}" y="${H - 3}" font-size="9" fill="#667085">${new Date(t0).toISOString().slice(5, 16).replace("T", " ")}</text>
+    <text x="${W - R}" y="${H - 3}" font-size="9" fill="#667085" text-anchor="end">${new Date(t1).toISOString().slice(5, 16).replace("T", " ")} UTC</text></svg>`;
+}
+
+function sloCard(slo) {
+  const last = slo.last;
+  const state = last ? last.state : "not evaluated";
+  const conds = slo.burn_rate_thresholds.map((t, i) => {
+    const c = last && last.conditions[i];
+    return `<tr><td><i class="swatch" style="background:${BURN_COLOURS[i % BURN_COLOURS.length]}"></i>${t.factor}× over ${span(t.long_window_minutes)} and ${span(t.short_window_minutes)}</td>
+      <td>${rate(c && c.long_burn)}</td><td>${rate(c && c.short_burn)}</td><td>${c && c.firing ? `<span class="badge burning">firing</span>` : ""} <span class="small muted">${esc(t.severity)}</span></td></tr>`;
+  }).join("");
+  const q = slo.metric_query;
+  const what = q.kind === "ratio" ? `${esc(q.good)} / ${esc(q.total)}` : `${esc(q.metric)} ≤ ${esc(q.threshold)}`;
+  return `<section class="slo" data-slo="${esc(slo.slo_id)}"><h2>${esc(slo.name)} <span class="badge ${esc(state)}">${esc(state)}</span>${slo.enabled ? "" : ` <span class="badge">disabled</span>`}</h2>
+    <div class="kv small">${esc(svcName(q.service))} · ${what} · target ${pct(slo.target)} over ${slo.window_days} d ·
+      error budget left <strong class="budget">${pct(last && last.budget_remaining)}</strong>${last ? ` · evaluated ${age(last.at)}` : ""}</div>
+    ${slo.description ? `<p class="small">${esc(slo.description)}</p>` : ""}
+    <table class="list small"><thead><tr><th>condition</th><th>long burn</th><th>short burn</th><th></th></tr></thead><tbody>${conds}</tbody></table>
+    <div class="chart burn" id="burn-${esc(slo.slo_id)}"><span class="muted small">loading the last 24 h…</span></div></section>`;
+}
+
+async function slosPage() {
+  document.title = "SLOs · Inquest";
+  let slos, invariants;
+  try { [slos, invariants] = await Promise.all([api("/api/slos"), api("/api/invariants")]); } catch (e) { app.innerHTML = `<div class="error">${esc(e.message)}</div>`; return; }
+  const inv = invariants.map((i) => {
+    const l = i.last;
+    return `<tr data-invariant="${esc(i.invariant_id)}"><td>${esc(i.name)}<div class="small muted">${esc(svcName(i.query.service))} · ${esc(i.query.aggregation)}(${esc(i.query.metric)}) over ${span(i.query.window_minutes)} ${esc(i.condition.op)} ${esc(i.condition.value)}</div></td>
+      <td><span class="badge ${esc(l ? l.state : "")}">${esc(l ? l.state : "not run")}</span></td><td>${l && l.value != null ? esc(l.value) : "–"}</td>
+      <td class="small">${l ? esc(fmtTime(l.at)) : ""}</td><td class="small">${l ? esc(l.message) : ""}</td>
+      <td><button data-run="${esc(i.invariant_id)}">run now</button></td></tr>`;
+  }).join("");
+  app.innerHTML = `<h1>SLOs <span class="muted small">${esc(me ? me.project : "")}</span></h1>
+    <div id="slo-list">${slos.map(sloCard).join("") || `<p class="muted">no SLOs yet: POST /api/slos</p>`}</div>
+    <h1>Invariants</h1>
+    <table class="list" id="invariant-list"><thead><tr><th>invariant</th><th>last result</th><th>value</th><th>checked</th><th></th><th></th></tr></thead>
+    <tbody>${inv || `<tr><td colspan="6" class="muted">no invariants yet: POST /api/invariants</td></tr>`}</tbody></table>`;
+  for (const b of app.querySelectorAll("button[data-run]")) {
+    b.addEventListener("click", async () => {
+      b.disabled = true;
+      try { await api(`/api/invariants/${b.dataset.run}/run`, { method: "POST" }); } catch (e) { alert(e.message); }
+      slosPage();
+    });
+  }
+  for (const slo of slos) {
+    const el = document.getElementById("burn-" + slo.slo_id);
+    api(`/api/slos/${slo.slo_id}/burn?hours=24`)
+      .then((b) => { el.innerHTML = burnSvg(slo, b) || `<span class="muted small">no points in the last 24 h</span>`; })
+      .catch((e) => { el.innerHTML = `<span class="error small">${esc(e.message)}</span>`; });
+  }
+}
+
 function go(url) { history.pushState(null, "", url); route(); }
 async function route() {
   if (location.pathname === "/login") { loginPage(); return; }
@@ -512,6 +597,7 @@ async function route() {
   if (m) incidentPage(decodeURIComponent(m[1]));
   else if (rb) runbookPage(decodeURIComponent(rb[1]));
   else if (location.pathname === "/runbooks") runbooksPage();
+  else if (location.pathname === "/slos") slosPage();
   else if (location.pathname === "/audit") auditPage();
   else if (location.pathname === "/changes") changesPage();
   else listPage();

@@ -24,11 +24,13 @@ mod health;
 mod incident_metrics;
 mod incidents;
 mod integrations;
+mod invariants;
 mod jobs;
 mod lifecycle;
 mod metrics;
 mod remote_write;
 mod runbooks;
+mod slos;
 mod tickets;
 mod topology;
 mod traces;
@@ -38,7 +40,8 @@ mod traces;
     title = "Inquest API",
     description = "Incidents, ranked root-cause hypotheses with their evidence, human feedback, \
                    alert intake, the incident lifecycle, investigation jobs, and who may do what: \
-                   projects, members, API tokens, integrations and the audit log; follow-up tickets"
+                   projects, members, API tokens, integrations and the audit log; SLOs with \
+                   multiwindow burn rates, and invariants; follow-up tickets"
 ))]
 struct ApiDoc;
 
@@ -96,6 +99,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(tickets::list_dependencies, tickets::add_dependency))
         .routes(routes!(tickets::remove_dependency))
         .routes(routes!(tickets::incident_tickets))
+        .routes(routes!(slos::list_slos, slos::create_slo))
+        .routes(routes!(slos::get_slo, slos::replace_slo, slos::delete_slo))
+        .routes(routes!(slos::get_burn))
+        .routes(routes!(invariants::list_invariants, invariants::create_invariant))
+        .routes(routes!(invariants::get_invariant, invariants::replace_invariant, invariants::delete_invariant))
+        .routes(routes!(invariants::run_invariant))
 }
 
 type ApiResult<T> = Result<Json<T>, ApiError>;

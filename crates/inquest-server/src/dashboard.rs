@@ -16,6 +16,7 @@ pub fn routes() -> Router<AppState> {
         .route("/changes", get(page))
         .route("/runbooks", get(page))
         .route("/runbooks/{id}", get(page))
+        .route("/slos", get(page))
         .route(
             "/assets/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", include_str!("../assets/app.js")) }),

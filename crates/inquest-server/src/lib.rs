@@ -18,6 +18,7 @@ mod error;
 mod extract;
 pub mod feeds;
 mod markdown;
+pub mod ops;
 pub mod otlp;
 pub mod remote_write;
 pub mod traces;
@@ -45,11 +46,13 @@ pub struct AppState {
     pub remote_write: Arc<RemoteWrite>,
     /// Follow-up tickets (`Unconfigured` until the server sets its store).
     pub tickets: Arc<dyn inquest_ops::tickets::TicketStore>,
+    /// SLOs and invariants (`inquest_ops::Unconfigured` until the binary sets the store).
+    pub ops: Arc<dyn inquest_ops::OpsStore>,
 }
 
 impl AppState {
-    /// The state with the default investigation settings and feeds without local
-    /// clones; the feeds' counters join the intake's registry.
+    /// The state with the default investigation settings, feeds without local clones
+    /// and no SLO store; the feeds' counters join the intake's registry.
     pub fn new(stores: Stores, writer: Arc<dyn ReportWriter>, ingest: Arc<Ingest>, access: Arc<Access>) -> Self {
         let mut feeds =
             Feeds::new(ingest.metrics.registry()).expect("the feed counters register once per intake registry");
@@ -70,6 +73,7 @@ impl AppState {
             traces: Arc::new(traces),
             remote_write: Arc::new(remote_write),
             tickets: Arc::new(inquest_ops::tickets::Unconfigured),
+            ops: Arc::new(inquest_ops::Unconfigured),
         }
     }
 }

@@ -89,6 +89,18 @@ const ROUTES: &[(&str, &str, Needs)] = &[
     ("get", "/api/runbooks/{id}", Grant(Read)),
     ("put", "/api/runbooks/{id}", Grant(Ingest)),
     ("delete", "/api/runbooks/{id}", Grant(Ingest)),
+    ("get", "/api/slos", Grant(Read)),
+    ("post", "/api/slos", Grant(Respond)),
+    ("get", "/api/slos/{id}", Grant(Read)),
+    ("put", "/api/slos/{id}", Grant(Respond)),
+    ("delete", "/api/slos/{id}", Grant(Respond)),
+    ("get", "/api/slos/{id}/burn", Grant(Read)),
+    ("get", "/api/invariants", Grant(Read)),
+    ("post", "/api/invariants", Grant(Respond)),
+    ("get", "/api/invariants/{id}", Grant(Read)),
+    ("put", "/api/invariants/{id}", Grant(Respond)),
+    ("delete", "/api/invariants/{id}", Grant(Respond)),
+    ("post", "/api/invariants/{id}/run", Grant(Respond)),
     ("post", "/v1/traces", Grant(Ingest)),
     ("post", "/api/v1/write", Grant(Ingest)),
     ("get", "/api/tickets", Grant(Read)),
@@ -246,6 +258,7 @@ pub async fn world_with(adjust: impl FnOnce(&mut Access)) -> World {
         *slot = t.id;
     }
     state.tickets = Arc::new(tickets);
+    state.ops = Arc::new(inquest_store_embedded::EmbeddedOpsStore::in_memory().expect("ops store"));
     World {
         router: inquest_server::app(state),
         access: access_store,
@@ -318,6 +331,10 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<String> {
         ("post", "/api/tickets/{id}/events") => json!({"event_type": "note", "data": {"n": n}}),
         // A ticket that is nowhere: refused naming the field, or 404 from another project.
         ("post", "/api/tickets/{id}/dependencies") => json!({"depends_on_id": uuid::Uuid::new_v4()}),
+        ("put", "/api/slos/{id}") => json!({"name": "matrix", "target": 0.99, "window_days": 1,
+            "metric_query": {"kind": "latency", "service": "checkout", "metric": "latency_p99_ms", "threshold": 300}}),
+        ("put", "/api/invariants/{id}") => json!({"name": "matrix", "condition": {"op": "<", "value": 1},
+            "query": {"service": "checkout", "metric": "latency_p99_ms", "aggregation": "max", "window_minutes": 5}}),
         ("post", _) | ("put", _) => json!({}),
         _ => return None,
     };

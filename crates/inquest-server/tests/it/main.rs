@@ -14,6 +14,7 @@ mod oidc;
 mod openapi;
 mod remote_write;
 mod runbooks;
+mod slos;
 mod tickets;
 mod topology;
 mod traces;

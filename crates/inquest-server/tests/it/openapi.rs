@@ -11,7 +11,7 @@ use tower::ServiceExt;
 use crate::{in_memory, intake_app};
 
 /// Every route of the app except the dashboard's pages and assets and the document itself.
-const ROUTES: [(&str, &str); 62] = [
+const ROUTES: [(&str, &str); 74] = [
     ("get", "/health"),
     ("get", "/health/ready"),
     ("get", "/health/intake"),
@@ -62,6 +62,18 @@ const ROUTES: [(&str, &str); 62] = [
     ("get", "/api/runbooks/{id}"),
     ("put", "/api/runbooks/{id}"),
     ("delete", "/api/runbooks/{id}"),
+    ("get", "/api/slos"),
+    ("post", "/api/slos"),
+    ("get", "/api/slos/{id}"),
+    ("put", "/api/slos/{id}"),
+    ("delete", "/api/slos/{id}"),
+    ("get", "/api/slos/{id}/burn"),
+    ("get", "/api/invariants"),
+    ("post", "/api/invariants"),
+    ("get", "/api/invariants/{id}"),
+    ("put", "/api/invariants/{id}"),
+    ("delete", "/api/invariants/{id}"),
+    ("post", "/api/invariants/{id}/run"),
     ("post", "/v1/traces"),
     ("post", "/api/v1/write"),
     ("get", "/api/tickets"),
