@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use async_trait::async_trait;
-use inquest_domain::{Hypothesis, Incident, ProjectId, Timestamp};
+use inquest_domain::{Hypothesis, HypothesisType, Incident, ProjectId, Timestamp};
 use inquest_ports::{ErrorKind, StoreError, StoreResult};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -619,13 +619,25 @@ pub fn follow_ups(
                 map.insert("culprit".into(), json!(c));
             }
         }
-        let objective: String = format!("Confirm or rule out: {}", h.title).chars().take(MAX_OBJECTIVE).collect();
-        out.push(NewTicket {
-            objective: objective.replace(char::is_control, " "),
-            success_criteria: vec![
+        // "No decisive cause" is no suspect to confirm: the work is finding one.
+        let unknown = h.hypothesis_type == HypothesisType::Unknown;
+        let objective = if unknown {
+            format!("Find the cause: the investigation found none decisive ({})", h.title)
+        } else {
+            format!("Confirm or rule out: {}", h.title)
+        };
+        let objective: String = objective.chars().take(MAX_OBJECTIVE).collect();
+        let success_criteria = if unknown {
+            vec!["a root cause is set on the incident (feedback)".into()]
+        } else {
+            vec![
                 "the hypothesis is confirmed or rejected on the incident (feedback)".into(),
                 "the evidence that decided it is noted on this ticket".into(),
-            ],
+            ]
+        };
+        out.push(NewTicket {
+            objective: objective.replace(char::is_control, " "),
+            success_criteria,
             context,
             priority,
             source_type: TicketSource::Incident,
@@ -902,6 +914,42 @@ mod tests {
         assert_eq!(TicketPriority::from_rank(TicketPriority::Critical.rank()), Some(TicketPriority::Critical));
         assert_eq!(TicketPriority::of_severity(1), TicketPriority::Critical);
         assert_eq!(TicketPriority::of_severity(5), TicketPriority::Low);
+    }
+
+    #[test]
+    fn an_incident_offers_one_follow_up_per_top_hypothesis_and_per_runbook() {
+        let incident: Incident = serde_json::from_value(json!({
+            "incident_id": Uuid::new_v4(), "service_id": Uuid::new_v4(), "status": "open", "severity": 2,
+            "trigger_type": "alert", "window_start": at(0), "window_end": at(600), "created_at": at(0),
+            "updated_at": at(0), "resolved_at": null, "resolution_kind": null, "resolution_summary": null,
+            "resolved_hypothesis_id": null
+        }))
+        .expect("incident");
+        let h = |rank: i32, kind: &str, title: &str| -> Hypothesis {
+            serde_json::from_value(json!({
+                "hypothesis_id": Uuid::new_v4(), "incident_id": incident.incident_id, "rank": rank,
+                "hypothesis_type": kind, "title": title, "confidence": 0.5, "evidence_ids": [],
+                "details": {"culprit": "deployment:x"}
+            }))
+            .expect("hypothesis")
+        };
+        let hs = [
+            h(3, "db", "slow queries"),
+            h(1, "release", "deploy 4.17"),
+            h(2, "unknown", "nothing"),
+            h(4, "infra", "node"),
+        ];
+        let runbooks = [("Pool exhaustion".to_string(), Some("https://wiki/pool".to_string()))];
+        let out = follow_ups(&incident, "prod/shop/checkout", &hs, &runbooks, 3);
+        let objectives: Vec<&str> = out.iter().map(|t| t.objective.as_str()).collect();
+        assert_eq!(objectives.len(), 4, "three hypotheses and one runbook");
+        assert_eq!(objectives[0], "Confirm or rule out: deploy 4.17");
+        assert!(objectives[1].starts_with("Find the cause"), "{}", objectives[1]);
+        assert_eq!(objectives[3], "Walk through the runbook: Pool exhaustion");
+        assert!(out.iter().all(|t| t.priority == TicketPriority::High && t.source_type == TicketSource::Incident));
+        assert_eq!(out[0].context["culprit"], "deployment:x");
+        assert_eq!(out[3].context["runbook_url"], "https://wiki/pool");
+        assert!(out.iter().all(|t| t.validate().is_ok()));
     }
 
     #[tokio::test]

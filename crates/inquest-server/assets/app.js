@@ -145,6 +145,7 @@ async function listPage() {
     </tr>`).join("");
   app.innerHTML = `
     <h1>Incidents</h1>
+    <div class="kv small" id="summary"></div>
     <form class="filters" id="filters">
       ${sel("status", ["open", "triaged", "resolved", "suppressed"])}
       ${sel("severity", [1, 2, 3, 4, 5])}
@@ -171,6 +172,7 @@ async function listPage() {
   document.getElementById("prev").onclick = () => move(-limit);
   document.getElementById("next").onclick = () => move(limit);
   for (const tr of app.querySelectorAll("tr[data-id]")) tr.addEventListener("click", (ev) => { if (ev.target.tagName !== "A") go("/incidents/" + tr.dataset.id); });
+  summary();
 }
 
 // ------------------------------------------------------------------ incident
@@ -741,6 +743,26 @@ async function incidentTickets(id) {
     try { await api(`/api/incidents/${encodeURIComponent(id)}/tickets`, { method: "POST" }); } catch (e) { alert(e.message); }
     incidentTickets(id);
   });
+  for (const a of el.querySelectorAll("a[data-go]")) a.addEventListener("click", (ev) => { ev.preventDefault(); go(a.getAttribute("href")); });
+}
+
+// The summary above the incident list (GET /api/stats): a part whose store could not
+// be read is left out and said so.
+async function summary() {
+  const el = document.getElementById("summary");
+  if (!el) return;
+  let st;
+  try { st = await api("/api/stats?days=30"); } catch (e) { el.innerHTML = `<span class="error small">${esc(e.message)}</span>`; return; }
+  const parts = [];
+  if (st.incidents) {
+    const sev = Object.entries(st.incidents.by_severity).map(([k, n]) => `SEV${esc(k)} ${n}`).join(", ");
+    parts.push(`<strong>${st.incidents.total}</strong> open${sev ? ` (${sev})` : ""}`);
+  }
+  if (st.response_times) parts.push(`MTTA ${secs(st.response_times.mtta_seconds)} · MTTR ${secs(st.response_times.mttr_seconds)} over ${st.response_times.days} d`);
+  if (st.slos) parts.push(st.slos.burning.length ? `<a href="/slos" data-go class="badge burning">${st.slos.burning.length} SLO(s) burning</a>` : `${st.slos.enabled} SLO(s), none burning`);
+  if (st.tickets) parts.push(`<a href="/tickets?status=ready" data-go>${st.tickets.ready} ticket(s) ready</a>`);
+  for (const g of st.gaps) parts.push(`<span class="muted">${esc(g.part)}: ${esc(g.message)}</span>`);
+  el.innerHTML = parts.join(" · ");
   for (const a of el.querySelectorAll("a[data-go]")) a.addEventListener("click", (ev) => { ev.preventDefault(); go(a.getAttribute("href")); });
 }
 

@@ -31,6 +31,7 @@ mod metrics;
 mod remote_write;
 mod runbooks;
 mod slos;
+mod stats;
 mod tickets;
 mod topology;
 mod traces;
@@ -99,6 +100,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(tickets::list_dependencies, tickets::add_dependency))
         .routes(routes!(tickets::remove_dependency))
         .routes(routes!(tickets::incident_tickets))
+        .routes(routes!(stats::stats))
         .routes(routes!(slos::list_slos, slos::create_slo))
         .routes(routes!(slos::get_slo, slos::replace_slo, slos::delete_slo))
         .routes(routes!(slos::get_burn))

@@ -113,6 +113,7 @@ const ROUTES: &[(&str, &str, Needs)] = &[
     ("post", "/api/tickets/{id}/dependencies", Grant(Respond)),
     ("delete", "/api/tickets/{id}/dependencies/{dep_id}", Grant(Respond)),
     ("post", "/api/incidents/{id}/tickets", Grant(Respond)),
+    ("get", "/api/stats", Grant(Read)),
 ];
 
 const CASE_A: &str = "release-checkout-payment-timeout";

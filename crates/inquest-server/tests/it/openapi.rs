@@ -11,7 +11,7 @@ use tower::ServiceExt;
 use crate::{in_memory, intake_app};
 
 /// Every route of the app except the dashboard's pages and assets and the document itself.
-const ROUTES: [(&str, &str); 74] = [
+const ROUTES: [(&str, &str); 75] = [
     ("get", "/health"),
     ("get", "/health/ready"),
     ("get", "/health/intake"),
@@ -86,6 +86,7 @@ const ROUTES: [(&str, &str); 74] = [
     ("post", "/api/tickets/{id}/dependencies"),
     ("delete", "/api/tickets/{id}/dependencies/{dep_id}"),
     ("post", "/api/incidents/{id}/tickets"),
+    ("get", "/api/stats"),
 ];
 
 async fn document(app: &axum::Router) -> Value {

@@ -244,3 +244,24 @@ async fn without_a_ticket_store_the_routes_answer_503() {
         error_message(&v, StatusCode::SERVICE_UNAVAILABLE);
     }
 }
+
+#[tokio::test]
+async fn the_summary_counts_open_incidents_ready_tickets_and_names_what_it_could_not_read() {
+    let (router, _) = investigated().await;
+    create(&router, json!({"objective": "one"})).await;
+    let b = create(&router, json!({"objective": "two"})).await;
+    set_status(&router, &b, "blocked").await;
+    let (s, v) = call(&router, "GET", "/api/stats?days=7", None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["tickets"]["ready"], 1, "{v}");
+    let open = v["incidents"]["total"].as_u64().expect("open incidents");
+    let by_severity: u64 =
+        v["incidents"]["by_severity"].as_object().expect("by severity").values().filter_map(Value::as_u64).sum();
+    assert_eq!(by_severity, open, "{v}");
+    assert_eq!(v["response_times"]["days"], 7);
+    // This app has no SLO store: the part is missing and named, the rest answers.
+    assert!(v["slos"].is_null(), "{v}");
+    assert_eq!(v["gaps"][0]["part"], "slos", "{v}");
+    let (s, v) = call(&router, "GET", "/api/stats?days=0", None).await;
+    assert_eq!((s, v["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("days")), "{v}");
+}
