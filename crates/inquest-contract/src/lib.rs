@@ -11,4 +11,5 @@ pub mod ops;
 pub mod postgres;
 pub mod records;
 pub mod semantic;
+pub mod tickets;
 pub mod topology;

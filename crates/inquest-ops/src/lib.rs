@@ -2,13 +2,15 @@
 //! (`validate`, errors naming the field), the burn-rate arithmetic of the SRE
 //! workbook's multiwindow, multi-burn-rate alerts (`burn`), invariant checks
 //! (`check`), the signals both raise into the alert intake (`signal`), and the
-//! storage port (`store`). No IO but through the ports.
+//! storage port (`store`); follow-up tickets with their history, dependencies and
+//! readiness, and their own port (`tickets`). No IO but through the ports.
 
 pub mod burn;
 pub mod check;
 pub mod model;
 pub mod signal;
 pub mod store;
+pub mod tickets;
 pub mod validate;
 
 pub use model::*;

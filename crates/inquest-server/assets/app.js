@@ -1,6 +1,7 @@
 // Inquest dashboard: plain JS, no build step. Routes: "/" (incident list),
 // "/incidents/<id>" (one incident), "/runbooks" and "/runbooks/<id>" (runbooks and
 // their steps), "/slos" (SLOs with budget and burn over time, and invariants),
+// "/tickets" and "/tickets/<id>" (follow-up tickets, their history and dependencies),
 // "/audit" (the audit log) and "/login". Charts
 // are inline SVG. A session's mutating requests carry its CSRF token; on an open
 // loopback server the chosen project travels in X-Inquest-Project.
@@ -45,6 +46,7 @@ function header() {
     <a href="/changes" data-go>changes</a>
     <a href="/runbooks" data-go>runbooks</a>
     <a href="/slos" data-go>SLOs</a>
+    <a href="/tickets" data-go>tickets</a>
     <a href="/audit" data-go>audit</a>
     <span class="small">${esc(me.actor)}${me.role ? " · " + esc(me.role) : ""}</span>
     ${me.csrf_token ? `<button id="logout" class="link">sign out</button>` : ""}`;
@@ -143,6 +145,7 @@ async function listPage() {
     </tr>`).join("");
   app.innerHTML = `
     <h1>Incidents</h1>
+    <div class="kv small" id="summary"></div>
     <form class="filters" id="filters">
       ${sel("status", ["open", "triaged", "resolved", "suppressed"])}
       ${sel("severity", [1, 2, 3, 4, 5])}
@@ -169,6 +172,7 @@ async function listPage() {
   document.getElementById("prev").onclick = () => move(-limit);
   document.getElementById("next").onclick = () => move(limit);
   for (const tr of app.querySelectorAll("tr[data-id]")) tr.addEventListener("click", (ev) => { if (ev.target.tagName !== "A") go("/incidents/" + tr.dataset.id); });
+  summary();
 }
 
 // ------------------------------------------------------------------ incident
@@ -321,6 +325,7 @@ async function incidentPage(id, tries = 0) {
       </div>
       <div>
         <section class="card" id="lifecycle" hidden></section>
+        <section class="card" id="follow-ups"><h2>Follow-up tickets</h2><p class="muted">loading…</p></section>
         <section class="card" id="feedback"><h2>Feedback</h2>
           <form class="inline" id="rootcause"><select name="hypothesis_id"><option value="">root cause: free text…</option>${options}</select>
             <input name="text" placeholder="root cause in your words"><button type="submit">Set root cause</button></form>
@@ -354,6 +359,7 @@ async function incidentPage(id, tries = 0) {
   });
   await lifecycle(id);
   incidentChanges(id);
+  incidentTickets(id);
   try {
     const m = await api(`/api/incidents/${id}/metrics`);
     document.querySelector("#metrics").innerHTML = `<h2>Metrics around the onset</h2>` + metricsHtml(m);
@@ -610,13 +616,188 @@ async function slosPage() {
   }
 }
 
+// ------------------------------------------------------------------ tickets
+// Follow-up work: the filtered list ("ready" = pending with every dependency
+// completed), one ticket with its history and dependencies, and the incident page's
+// follow-ups.
+const TICKET_STATUSES = ["pending", "in_progress", "completed", "failed", "blocked"];
+const jsonPost = (method, body) => ({ method, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+const readyBadge = (t) => t.ready ? ` <span class="badge ready">ready</span>` : "";
+const ticketRow = (t) => `<tr data-ticket="${esc(t.id)}"><td><span class="badge ${esc(t.status)}">${esc(t.status)}</span>${readyBadge(t)}</td>
+  <td><span class="badge prio-${esc(t.priority)}">${esc(t.priority)}</span></td>
+  <td><a href="/tickets/${esc(t.id)}" data-go>${esc(t.objective)}</a>${t.success_criteria.length ? `<div class="small muted">${t.success_criteria.length} criteria</div>` : ""}</td>
+  <td class="small">${esc(t.source_type)}${t.source_id ? ` <code>${esc(t.source_id.slice(0, 8))}</code>` : ""}</td>
+  <td class="small hide-narrow">${age(t.created_at)}</td></tr>`;
+
+async function ticketsPage() {
+  document.title = "Tickets · Inquest";
+  const params = new URLSearchParams(location.search);
+  const limit = 25;
+  const offset = Number(params.get("offset") || 0);
+  const q = new URLSearchParams();
+  for (const k of ["status", "priority", "source_type", "source_id"]) if (params.get(k)) q.set(k, params.get(k));
+  q.set("limit", limit); q.set("offset", offset);
+  let page;
+  try { page = await api("/api/tickets?" + q); } catch (e) { app.innerHTML = `<div class="error">${esc(e.message)}</div>`; return; }
+  const sel = (name, opts) => `<select name="${name}"><option value="">any ${name.replace("_", " ")}</option>${opts.map((o) => `<option ${params.get(name) === o ? "selected" : ""}>${o}</option>`).join("")}</select>`;
+  app.innerHTML = `<h1>Tickets <span class="muted small">${esc(me ? me.project : "")}</span></h1>
+    <form class="filters" id="ticket-filters">
+      ${sel("status", ["ready", ...TICKET_STATUSES])}
+      ${sel("priority", ["critical", "high", "medium", "low"])}
+      ${sel("source_type", ["incident", "slo", "invariant", "human"])}
+      <button type="submit">Filter</button> <span class="muted">${page.total} ticket(s)</span>
+    </form>
+    <table class="list" id="ticket-list"><thead><tr><th>status</th><th>priority</th><th>objective</th><th>source</th><th class="hide-narrow">created</th></tr></thead>
+      <tbody>${page.items.map(ticketRow).join("") || `<tr><td colspan="5" class="muted">no tickets match</td></tr>`}</tbody></table>
+    <div class="pager">
+      <button id="prev" ${offset === 0 ? "disabled" : ""}>← previous</button>
+      <span class="muted">${page.total ? offset + 1 : 0}–${Math.min(offset + limit, page.total)} of ${page.total}</span>
+      <button id="next" ${offset + limit >= page.total ? "disabled" : ""}>next →</button>
+    </div>
+    <section class="card"><h2>New ticket</h2>
+      <form class="inline" id="new-ticket"><input name="objective" placeholder="objective" required size="40">
+        <select name="priority"><option>medium</option><option>critical</option><option>high</option><option>low</option></select>
+        <input name="criteria" placeholder="success criteria (one per ;)" size="30"><button type="submit">Create</button></form></section>`;
+  app.querySelector("#ticket-filters").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const p = new URLSearchParams();
+    for (const [k, v] of new FormData(ev.target)) if (v) p.set(k, v);
+    go("/tickets?" + p);
+  });
+  const move = (d) => { params.set("offset", Math.max(0, offset + d)); go("/tickets?" + params); };
+  app.querySelector("#prev").onclick = () => move(-limit);
+  app.querySelector("#next").onclick = () => move(limit);
+  app.querySelector("#new-ticket").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(ev.target);
+    const criteria = String(f.get("criteria") || "").split(";").map((s) => s.trim()).filter(Boolean);
+    try {
+      const t = await api("/api/tickets", jsonPost("POST", { objective: f.get("objective"), priority: f.get("priority"), success_criteria: criteria }));
+      go("/tickets/" + t.id);
+    } catch (e) { alert(e.message); }
+  });
+  bindGo();
+}
+
+const eventLine = (e) => {
+  const d = e.data || {};
+  const what = e.event_type === "status_changed" || e.event_type === "priority_changed" ? `${esc(d.from)} → <strong>${esc(d.to)}</strong>`
+    : e.event_type.startsWith("dependency_") ? `<a href="/tickets/${esc(d.depends_on_id)}" data-go><code>${esc(String(d.depends_on_id).slice(0, 8))}</code></a>`
+    : `<code class="small">${esc(JSON.stringify(d.changes || d))}</code>`;
+  return `<li><strong>${esc(e.event_type)}</strong> ${what}${d.note ? ` · ${esc(d.note)}` : ""}<div class="muted small">${fmtTime(e.created_at)}</div></li>`;
+};
+
+async function ticketPage(id) {
+  let t;
+  try { t = await api("/api/tickets/" + encodeURIComponent(id)); } catch (e) {
+    app.innerHTML = `<p><a href="/tickets" data-go>← tickets</a></p><div class="error">${esc(e.message)}</div>`;
+    bindGo(); return;
+  }
+  document.title = `${t.objective} · Tickets · Inquest`;
+  const source = t.source_type === "incident" && t.source_id ? `<a href="/incidents/${esc(t.source_id)}" data-go>incident <code>${esc(t.source_id.slice(0, 8))}</code></a>`
+    : `${esc(t.source_type)}${t.source_id ? ` <code>${esc(t.source_id)}</code>` : ""}`;
+  const deps = t.dependencies.map((d) => `<li data-dep="${esc(d.depends_on_id)}"><span class="badge ${esc(d.depends_on.status)}">${esc(d.depends_on.status)}</span>
+    <a href="/tickets/${esc(d.depends_on_id)}" data-go>${esc(d.depends_on.objective)}</a> <button class="link" data-remove="${esc(d.depends_on_id)}">remove</button></li>`).join("");
+  const waiting = t.dependencies.filter((d) => d.depends_on.status !== "completed").length;
+  app.innerHTML = `<p><a href="/tickets" data-go>← tickets</a></p>
+    <div class="card summary"><div><h1 id="ticket-objective">${esc(t.objective)}</h1>
+      <div class="kv"><span class="badge ${esc(t.status)}" id="ticket-status">${esc(t.status)}</span>${readyBadge(t)}
+        <span class="badge prio-${esc(t.priority)}">${esc(t.priority)}</span> · from ${source} · created ${fmtTime(t.created_at)}
+        ${t.resolved_at ? ` · resolved ${fmtTime(t.resolved_at)}` : ""} · <code>${esc(t.id)}</code></div>
+      ${t.status === "pending" && !t.ready ? `<div class="small muted">waiting on ${waiting} dependenc${waiting === 1 ? "y" : "ies"}</div>` : ""}</div></div>
+    <div class="grid"><div>
+      <section class="card"><h2>Success criteria</h2>${t.success_criteria.length ? `<ul>${t.success_criteria.map((c) => `<li>${esc(c)}</li>`).join("")}</ul>` : `<p class="muted">none given</p>`}</section>
+      <section class="card"><h2>Context</h2><pre class="runbook-text">${esc(JSON.stringify(t.context, null, 2))}</pre></section>
+      <section class="card" id="ticket-events"><h2>History</h2><ul class="evidence">${t.events.map(eventLine).join("")}</ul>
+        <form class="inline" id="ticket-note"><input name="text" placeholder="add a note" required><button type="submit">Add note</button></form></section>
+    </div><div>
+      <section class="card"><h2>Status</h2>
+        <form class="inline" id="ticket-move"><select name="status">${TICKET_STATUSES.map((s) => `<option ${s === t.status ? "selected" : ""}>${s}</option>`).join("")}</select>
+          <input name="note" placeholder="why (optional)"><button type="submit">Change</button></form></section>
+      <section class="card" id="ticket-deps"><h2>Depends on</h2><ul class="evidence">${deps || `<li class="muted">nothing</li>`}</ul>
+        <form class="inline" id="ticket-dep"><input name="depends_on_id" placeholder="ticket id" required size="36"><button type="submit">Add dependency</button></form></section>
+    </div></div>`;
+  const again = () => ticketPage(id);
+  app.querySelector("#ticket-move").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(ev.target);
+    const body = { status: f.get("status") };
+    if (f.get("note")) body.note = f.get("note");
+    try { await api(`/api/tickets/${encodeURIComponent(id)}`, jsonPost("PATCH", body)); } catch (e) { alert(e.message); }
+    again();
+  });
+  app.querySelector("#ticket-note").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const text = new FormData(ev.target).get("text");
+    try { await api(`/api/tickets/${encodeURIComponent(id)}/events`, jsonPost("POST", { event_type: "note", data: { text } })); } catch (e) { alert(e.message); }
+    again();
+  });
+  app.querySelector("#ticket-dep").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const dep = String(new FormData(ev.target).get("depends_on_id")).trim();
+    try { await api(`/api/tickets/${encodeURIComponent(id)}/dependencies`, jsonPost("POST", { depends_on_id: dep })); } catch (e) { alert(e.message); }
+    again();
+  });
+  for (const b of app.querySelectorAll("button[data-remove]")) {
+    b.addEventListener("click", async () => {
+      const path = `/api/tickets/${encodeURIComponent(id)}/dependencies/${encodeURIComponent(b.dataset.remove)}`;
+      try { await api(path, { method: "DELETE" }); } catch (e) { alert(e.message); }
+      again();
+    });
+  }
+  bindGo();
+}
+
+// The incident page's follow-up tickets, and the button that creates them once.
+async function incidentTickets(id) {
+  const el = document.getElementById("follow-ups");
+  if (!el) return;
+  let page;
+  try { page = await api(`/api/tickets?source_type=incident&source_id=${encodeURIComponent(id)}`); } catch (e) {
+    el.innerHTML = `<h2>Follow-up tickets</h2><div class="error small">${esc(e.message)}</div>`; return;
+  }
+  el.innerHTML = `<h2>Follow-up tickets</h2>
+    ${page.items.length ? `<ul class="evidence">${page.items.map((t) => `<li><span class="badge ${esc(t.status)}">${esc(t.status)}</span>${readyBadge(t)} <a href="/tickets/${esc(t.id)}" data-go>${esc(t.objective)}</a></li>`).join("")}</ul>`
+      : `<p class="muted small">none yet</p><button id="make-follow-ups">Create follow-up tickets</button>`}`;
+  const b = el.querySelector("#make-follow-ups");
+  if (b) b.addEventListener("click", async () => {
+    b.disabled = true;
+    try { await api(`/api/incidents/${encodeURIComponent(id)}/tickets`, { method: "POST" }); } catch (e) { alert(e.message); }
+    incidentTickets(id);
+  });
+  for (const a of el.querySelectorAll("a[data-go]")) a.addEventListener("click", (ev) => { ev.preventDefault(); go(a.getAttribute("href")); });
+}
+
+// The summary above the incident list (GET /api/stats): a part whose store could not
+// be read is left out and said so.
+async function summary() {
+  const el = document.getElementById("summary");
+  if (!el) return;
+  let st;
+  try { st = await api("/api/stats?days=30"); } catch (e) { el.innerHTML = `<span class="error small">${esc(e.message)}</span>`; return; }
+  const parts = [];
+  if (st.incidents) {
+    const sev = Object.entries(st.incidents.by_severity).map(([k, n]) => `SEV${esc(k)} ${n}`).join(", ");
+    parts.push(`<strong>${st.incidents.total}</strong> open${sev ? ` (${sev})` : ""}`);
+  }
+  if (st.response_times) parts.push(`MTTA ${secs(st.response_times.mtta_seconds)} · MTTR ${secs(st.response_times.mttr_seconds)} over ${st.response_times.days} d`);
+  if (st.slos) parts.push(st.slos.burning.length ? `<a href="/slos" data-go class="badge burning">${st.slos.burning.length} SLO(s) burning</a>` : `${st.slos.enabled} SLO(s), none burning`);
+  if (st.tickets) parts.push(`<a href="/tickets?status=ready" data-go>${st.tickets.ready} ticket(s) ready</a>`);
+  for (const g of st.gaps) parts.push(`<span class="muted">${esc(g.part)}: ${esc(g.message)}</span>`);
+  el.innerHTML = parts.join(" · ");
+  for (const a of el.querySelectorAll("a[data-go]")) a.addEventListener("click", (ev) => { ev.preventDefault(); go(a.getAttribute("href")); });
+}
+
 function go(url) { history.pushState(null, "", url); route(); }
 async function route() {
   if (location.pathname === "/login") { loginPage(); return; }
   if (!me && !(await loadMe())) { go("/login"); return; }
   const m = location.pathname.match(/^\/incidents\/([^/]+)$/);
   const rb = location.pathname.match(/^\/runbooks\/([^/]+)$/);
+  const tk = location.pathname.match(/^\/tickets\/([^/]+)$/);
   if (m) incidentPage(decodeURIComponent(m[1]));
+  else if (tk) ticketPage(decodeURIComponent(tk[1]));
+  else if (location.pathname === "/tickets") ticketsPage();
   else if (rb) runbookPage(decodeURIComponent(rb[1]));
   else if (location.pathname === "/runbooks") runbooksPage();
   else if (location.pathname === "/slos") slosPage();

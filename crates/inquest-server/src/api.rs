@@ -32,6 +32,8 @@ mod ranking;
 mod remote_write;
 mod runbooks;
 mod slos;
+mod stats;
+mod tickets;
 mod topology;
 mod traces;
 
@@ -41,7 +43,7 @@ mod traces;
     description = "Incidents, ranked root-cause hypotheses with their evidence, human feedback, \
                    alert intake, the incident lifecycle, investigation jobs, and who may do what: \
                    projects, members, API tokens, integrations and the audit log; SLOs with \
-                   multiwindow burn rates, and invariants"
+                   multiwindow burn rates, and invariants; follow-up tickets"
 ))]
 struct ApiDoc;
 
@@ -94,6 +96,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(runbooks::get_runbook, runbooks::replace_runbook, runbooks::delete_runbook))
         .routes(routes!(traces::post_traces))
         .routes(routes!(remote_write::post_write))
+        .routes(routes!(tickets::list_tickets, tickets::create_ticket))
+        .routes(routes!(tickets::get_ticket, tickets::patch_ticket))
+        .routes(routes!(tickets::list_events, tickets::post_event))
+        .routes(routes!(tickets::list_dependencies, tickets::add_dependency))
+        .routes(routes!(tickets::remove_dependency))
+        .routes(routes!(tickets::incident_tickets))
+        .routes(routes!(stats::stats))
         .routes(routes!(slos::list_slos, slos::create_slo))
         .routes(routes!(slos::get_slo, slos::replace_slo, slos::delete_slo))
         .routes(routes!(slos::get_burn))

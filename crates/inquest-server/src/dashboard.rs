@@ -17,6 +17,8 @@ pub fn routes() -> Router<AppState> {
         .route("/runbooks", get(page))
         .route("/runbooks/{id}", get(page))
         .route("/slos", get(page))
+        .route("/tickets", get(page))
+        .route("/tickets/{id}", get(page))
         .route(
             "/assets/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", include_str!("../assets/app.js")) }),

@@ -2,7 +2,8 @@
 //! nothing to install. Rows are stored as JSON under typed keys; metrics are keyed
 //! by `(service_key, metric_name, ts)` so window reads are range scans. The alert
 //! intake's port (`EmbeddedIntakeStore`, `intake`) lives in a second file beside it,
-//! the access port (`EmbeddedAccessStore`, `access`) in a third.
+//! the access port (`EmbeddedAccessStore`, `access`) in a third, follow-up tickets
+//! (`EmbeddedTicketStore`, `tickets`) in their own.
 //!
 //! Every key leads with the project (`"{project}\u{1f}{id}"`; the first element of
 //! a tuple key), and every read scans only its project's prefix, so two projects
@@ -24,11 +25,13 @@ mod migrate;
 pub mod ops;
 mod records;
 mod semantic;
+pub mod tickets;
 mod topology;
 
 pub use access::EmbeddedAccessStore;
 pub use intake::EmbeddedIntakeStore;
 pub use ops::EmbeddedOpsStore;
+pub use tickets::EmbeddedTicketStore;
 
 /// Name reported as the backend of every port and used as evidence `source`.
 pub const BACKEND: &str = "embedded";

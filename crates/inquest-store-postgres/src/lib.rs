@@ -16,6 +16,7 @@ pub mod intake;
 pub mod migrate;
 pub mod ops;
 mod records;
+pub mod tickets;
 
 pub use access::PostgresAccessStore;
 pub use intake::PostgresIntakeStore;
@@ -23,6 +24,7 @@ pub use migrate::{
     MIGRATIONS, MIGRATIONS_TABLE, MigrateOutcome, Migration, MigrationState, MigrationStatus, latest_version,
 };
 pub use ops::PostgresOpsStore;
+pub use tickets::PostgresTicketStore;
 
 /// Name reported as the backend and used as evidence `source`.
 pub const BACKEND: &str = "postgres";

@@ -61,6 +61,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007_project_scope"),
     migration!(8, "0008_feeds"),
     migration!(9, "0009_ops"),
+    migration!(10, "0010_tickets"),
 ];
 
 /// Where one migration stands in a database.

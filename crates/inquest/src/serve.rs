@@ -33,6 +33,7 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
     let poller = crate::poll::start(settings, &built.registry, stores.metrics.clone(), intake.ingest.clone()).await?;
     let mut state = inquest_server::AppState::new(stores.clone(), writer, intake.ingest.clone(), access);
     state.cfg = intake.config.clone();
+    state.tickets = built.tickets.clone();
     // Deployment ranges and push-started syncs read the `[[feeds.git]]` clones.
     let git = Arc::new(crate::git::repositories(settings));
     state.feeds = Arc::new(state.feeds.with_clones(git));

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use inquest_config::{PostgresSettings, Settings};
 use inquest_domain::ProjectId;
 use inquest_ops::OpsStore;
+use inquest_ops::tickets::TicketStore;
 use inquest_ports::{
     AccessStore, Embedder, ErrorKind, MetricStore, RecordStore, SemanticStore, StoreError, Stores, TopologyStore,
 };
@@ -30,13 +31,14 @@ mod neo4j;
 mod ops_file;
 mod postgres;
 mod qdrant;
+mod tickets_file;
 
 pub use intake_file::intake_path;
 pub use postgres::migrate_to;
 
 /// What a backend can serve: the four evidence ports, the alert intake's store, the
-/// access store (projects, users, tokens, integrations, audit) and the SLO and
-/// invariant store.
+/// access store (projects, users, tokens, integrations, audit), the SLO and
+/// invariant store and the ticket store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Port {
     Records,
@@ -46,6 +48,7 @@ pub enum Port {
     Intake,
     Access,
     Ops,
+    Tickets,
 }
 
 impl Port {
@@ -58,6 +61,7 @@ impl Port {
             Port::Intake => "intake",
             Port::Access => "access",
             Port::Ops => "ops",
+            Port::Tickets => "tickets",
         }
     }
 
@@ -84,7 +88,7 @@ pub trait Backend: Sync {
 }
 
 /// Every backend, in the order doctor and migrate report them.
-pub const REGISTRY: [&dyn Backend; 8] = [
+pub const REGISTRY: [&dyn Backend; 9] = [
     &embedded::Embedded,
     &postgres::Postgres,
     &clickhouse::ClickHouse,
@@ -93,6 +97,7 @@ pub const REGISTRY: [&dyn Backend; 8] = [
     &intake_file::IntakeFile,
     &access_file::AccessFile,
     &ops_file::OpsFile,
+    &tickets_file::TicketsFile,
 ];
 
 /// What the backends of one command share: the embedded store and the Postgres pool,
@@ -159,6 +164,7 @@ pub struct Parts {
     pub semantic: Option<Arc<dyn SemanticStore>>,
     pub access: Option<Arc<dyn AccessStore>>,
     pub ops: Option<Arc<dyn OpsStore>>,
+    pub tickets: Option<Arc<dyn TicketStore>>,
 }
 
 /// The stores of a command, and the Postgres store they were built from: the intake
@@ -170,6 +176,8 @@ pub struct Built {
     pub access: Arc<dyn AccessStore>,
     /// SLOs and invariants (for `serve`).
     pub ops: Arc<dyn OpsStore>,
+    /// Follow-up tickets (for `serve`).
+    pub tickets: Arc<dyn TicketStore>,
     pub postgres: Option<PostgresStore>,
     /// The registry `/metrics` renders: the store calls here, the intake's metrics
     /// join it in `serve`.
@@ -242,13 +250,14 @@ pub async fn build_stores(settings: &Settings) -> Result<Built> {
     };
     let access = parts.access.ok_or_else(|| missing(Port::Access))?;
     let ops = parts.ops.ok_or_else(|| missing(Port::Ops))?;
+    let tickets = parts.tickets.ok_or_else(|| missing(Port::Tickets))?;
     let registry = Registry::new();
     let store_metrics = StoreMetrics::new(&registry).context("registering the store metrics")?;
     let timeouts = timeouts(settings);
     let precedents = inquest_feeds::precedent::Precedents::new();
     let stores = precedents.wrap(observe(stores, &store_metrics, timeouts));
     let ops: Arc<dyn OpsStore> = Arc::new(inquest_telemetry::ObservedOps::new(ops, &store_metrics, timeouts.records));
-    Ok(Built { stores, access, ops, postgres: cx.postgres, registry, store_metrics, timeouts, precedents })
+    Ok(Built { stores, access, ops, tickets, postgres: cx.postgres, registry, store_metrics, timeouts, precedents })
 }
 
 /// The access store alone (the access commands need no evidence port): Postgres when
@@ -361,9 +370,16 @@ mod tests {
     fn every_port_is_served_by_exactly_one_backend_under_any_settings() {
         for bits in 0..16u8 {
             let s = with(bits & 1 != 0, bits & 2 != 0, bits & 4 != 0, bits & 8 != 0);
-            for port in
-                [Port::Records, Port::Metrics, Port::Topology, Port::Semantic, Port::Intake, Port::Access, Port::Ops]
-            {
+            for port in [
+                Port::Records,
+                Port::Metrics,
+                Port::Topology,
+                Port::Semantic,
+                Port::Intake,
+                Port::Access,
+                Port::Ops,
+                Port::Tickets,
+            ] {
                 let serving: Vec<_> =
                     REGISTRY.iter().filter(|b| b.ports(&s).contains(&port)).map(|b| b.name()).collect();
                 assert_eq!(serving.len(), 1, "{} under {bits:04b}: {serving:?}", port.name());
@@ -376,7 +392,7 @@ mod tests {
         let names = |s: &Settings| in_use(s).into_iter().map(|(b, _)| b.name()).collect::<Vec<_>>();
         assert_eq!(
             names(&with(false, false, false, false)),
-            ["embedded store", "intake file", "access file", "ops file"]
+            ["embedded store", "intake file", "access file", "ops file", "tickets file"]
         );
         assert_eq!(names(&with(true, true, true, true)), ["postgres", "clickhouse", "neo4j", "qdrant"]);
         let s = with(false, false, false, true);

@@ -104,6 +104,17 @@ const ROUTES: &[(&str, &str, Needs)] = &[
     ("post", "/api/invariants/{id}/run", Grant(Respond)),
     ("post", "/v1/traces", Grant(Ingest)),
     ("post", "/api/v1/write", Grant(Ingest)),
+    ("get", "/api/tickets", Grant(Read)),
+    ("post", "/api/tickets", Grant(Respond)),
+    ("get", "/api/tickets/{id}", Grant(Read)),
+    ("patch", "/api/tickets/{id}", Grant(Respond)),
+    ("get", "/api/tickets/{id}/events", Grant(Read)),
+    ("post", "/api/tickets/{id}/events", Grant(Respond)),
+    ("get", "/api/tickets/{id}/dependencies", Grant(Read)),
+    ("post", "/api/tickets/{id}/dependencies", Grant(Respond)),
+    ("delete", "/api/tickets/{id}/dependencies/{dep_id}", Grant(Respond)),
+    ("post", "/api/incidents/{id}/tickets", Grant(Respond)),
+    ("get", "/api/stats", Grant(Read)),
 ];
 
 const CASE_A: &str = "release-checkout-payment-timeout";
@@ -123,6 +134,8 @@ pub struct World {
     pub hmac_integration_a: IntegrationId,
     pub bearer_secret_a: String,
     pub token_ids_a: Vec<TokenId>,
+    /// Two tickets of project A.
+    pub tickets_a: [uuid::Uuid; 2],
 }
 
 pub fn project(id: &str) -> ProjectId {
@@ -231,6 +244,22 @@ pub async fn world_with(adjust: impl FnOnce(&mut Access)) -> World {
     put_user(access_store.as_ref(), "dana", "dana-password-123", &[(&a, Role::Engineer)]).await;
 
     let mut state = AppState::new(stores, Arc::new(TemplateReport), ingest, Arc::new(access));
+    let tickets = inquest_store_embedded::EmbeddedTicketStore::in_memory().expect("ticket store");
+    let mut tickets_a = [uuid::Uuid::nil(); 2];
+    for (i, slot) in tickets_a.iter_mut().enumerate() {
+        let new = inquest_ops::tickets::NewTicket {
+            objective: format!("ticket {i} of alpha"),
+            success_criteria: vec![],
+            context: json!({}),
+            priority: inquest_ops::tickets::TicketPriority::Medium,
+            source_type: inquest_ops::tickets::TicketSource::Human,
+            source_id: None,
+        };
+        let (t, e) = new.into_ticket(&a, Utc::now()).expect("ticket");
+        inquest_ops::tickets::TicketStore::create_ticket(&tickets, &t, &e).await.expect("create ticket");
+        *slot = t.id;
+    }
+    state.tickets = Arc::new(tickets);
     state.ops = Arc::new(inquest_store_embedded::EmbeddedOpsStore::in_memory().expect("ops store"));
     World {
         router: inquest_server::app(state),
@@ -244,6 +273,7 @@ pub async fn world_with(adjust: impl FnOnce(&mut Access)) -> World {
         hmac_secret_a,
         bearer_secret_a,
         token_ids_a,
+        tickets_a,
     }
 }
 
@@ -298,6 +328,11 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<String> {
         ("post", "/api/integrations") => json!({"kind": "generic", "name": format!("matrix {n}")}),
         ("post", "/api/runbooks") => json!({"id": format!("matrix-{n}"), "title": "matrix", "body": "- a step"}),
         ("put", "/api/runbooks/{id}") => json!({"title": "matrix", "body": "- a step"}),
+        ("post", "/api/tickets") => json!({"objective": format!("matrix {n}")}),
+        ("patch", "/api/tickets/{id}") => json!({"status": "in_progress"}),
+        ("post", "/api/tickets/{id}/events") => json!({"event_type": "note", "data": {"n": n}}),
+        // A ticket that is nowhere: refused naming the field, or 404 from another project.
+        ("post", "/api/tickets/{id}/dependencies") => json!({"depends_on_id": uuid::Uuid::new_v4()}),
         ("put", "/api/slos/{id}") => json!({"name": "matrix", "target": 0.99, "window_days": 1,
             "metric_query": {"kind": "latency", "service": "checkout", "metric": "latency_p99_ms", "threshold": 300}}),
         ("put", "/api/invariants/{id}") => json!({"name": "matrix", "condition": {"op": "<", "value": 1},
@@ -312,19 +347,26 @@ fn fill(path: &str, w: &World, own: bool) -> String {
     let incident = if own { w.incident_a } else { w.incident_b };
     let id = if path.starts_with("/api/integrations") {
         w.integration_a.integration_id.to_string()
+    } else if path.starts_with("/api/tickets") {
+        w.tickets_a[0].to_string()
     } else if path.starts_with("/api/tokens") {
         // A token no caller uses, so revoking it locks nobody out.
         TokenId::new_random().to_string()
     } else {
         incident.to_string()
     };
-    path.replace("{id}", &id).replace("{login}", "dana").replace("{cluster}", "prod").replace("{source}", "matrix")
+    path.replace("{id}", &id)
+        .replace("{login}", "dana")
+        .replace("{cluster}", "prod")
+        .replace("{source}", "matrix")
+        .replace("{dep_id}", &w.tickets_a[1].to_string())
 }
 
 /// Identifiers of project A that must never reach a caller of project B.
 fn secrets_of_a(w: &World) -> Vec<String> {
     let mut v = vec![w.incident_a.to_string(), w.integration_a.integration_id.to_string(), "dana".to_string()];
     v.extend(w.token_ids_a.iter().map(TokenId::to_string));
+    v.extend(w.tickets_a.iter().map(uuid::Uuid::to_string));
     v
 }
 

@@ -15,6 +15,7 @@ mod openapi;
 mod remote_write;
 mod runbooks;
 mod slos;
+mod tickets;
 mod topology;
 mod traces;
 

@@ -6,3 +6,4 @@ mod durability;
 mod intake;
 mod isolation;
 mod ops;
+mod tickets;

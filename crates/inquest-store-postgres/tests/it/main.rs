@@ -12,3 +12,4 @@ mod ops;
 mod parity;
 mod projects;
 mod support;
+mod tickets;

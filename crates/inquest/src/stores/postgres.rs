@@ -1,5 +1,5 @@
-//! PostgreSQL: the records port, and the intake's, access and SLO tables on the same
-//! database and pool, when `postgres.url` is set.
+//! PostgreSQL: the records port, and the intake's, access, SLO and ticket tables on
+//! the same database and pool, when `postgres.url` is set.
 
 use std::time::Instant;
 
@@ -30,7 +30,7 @@ impl Backend for Postgres {
 
     fn ports(&self, settings: &Settings) -> Vec<Port> {
         if settings.postgres.url.is_some() {
-            vec![Port::Records, Port::Intake, Port::Access, Port::Ops]
+            vec![Port::Records, Port::Intake, Port::Access, Port::Ops, Port::Tickets]
         } else {
             Vec::new()
         }
@@ -43,6 +43,9 @@ impl Backend for Postgres {
         }
         if ports.contains(&Port::Ops) {
             parts.ops = Some(std::sync::Arc::new(store.ops()));
+        }
+        if ports.contains(&Port::Tickets) {
+            parts.tickets = Some(std::sync::Arc::new(store.tickets()));
         }
         if ports.contains(&Port::Records) {
             parts.records = Some(std::sync::Arc::new(store));
@@ -76,6 +79,15 @@ impl Backend for Postgres {
                 Ok(()) => println!("{}postgres {url}: ok", Port::Ops.label()),
                 Err(e) => {
                     println!("{}postgres {url}: {}", Port::Ops.label(), plain(&e, &target));
+                    ok = false;
+                }
+            }
+        }
+        if ports.contains(&Port::Tickets) {
+            match inquest_ops::tickets::TicketStore::check_connectivity(&store.tickets()).await {
+                Ok(()) => println!("{}postgres {url}: ok", Port::Tickets.label()),
+                Err(e) => {
+                    println!("{}postgres {url}: {}", Port::Tickets.label(), plain(&e, &target));
                     ok = false;
                 }
             }
