@@ -2,12 +2,14 @@
 //! (`validate`, errors naming the field), the burn-rate arithmetic of the SRE
 //! workbook's multiwindow, multi-burn-rate alerts (`burn`), invariant checks
 //! (`check`), the signals both raise into the alert intake (`signal`), and the
-//! storage port (`store`); follow-up tickets with their history, dependencies and
+//! storage port (`store`); what people are told about an incident and the port
+//! that queues it (`notify`); follow-up tickets with their history, dependencies and
 //! readiness, and their own port (`tickets`). No IO but through the ports.
 
 pub mod burn;
 pub mod check;
 pub mod model;
+pub mod notify;
 pub mod signal;
 pub mod store;
 pub mod tickets;
