@@ -266,7 +266,9 @@ actions = ["notify"]
         high.severity = Severity::High;
         assert_eq!(actions(&p, &high), vec![ResponseAction::Notify]);
         let mut config = diagnosis(0.3, 0);
-        config.top.as_mut().map(|t| t.hypothesis_type = HypothesisType::Config);
+        if let Some(t) = config.top.as_mut() {
+            t.hypothesis_type = HypothesisType::Config;
+        }
         assert_eq!(actions(&p, &config), vec![ResponseAction::Notify]);
     }
 
