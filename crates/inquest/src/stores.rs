@@ -18,20 +18,18 @@ use inquest_ops::tickets::TicketStore;
 use inquest_ports::{
     AccessStore, Embedder, ErrorKind, MetricStore, RecordStore, SemanticStore, StoreError, Stores, TopologyStore,
 };
-use inquest_store_embedded::EmbeddedStore;
+use inquest_store_embedded::{EmbeddedAccessStore, EmbeddedOpsStore, EmbeddedStore, EmbeddedTicketStore};
 use inquest_store_postgres::{PoolSettings, PostgresStore};
 use inquest_telemetry::{StoreMetrics, Timeouts, observe};
 use prometheus::Registry;
 
-mod access_file;
 mod clickhouse;
 mod embedded;
 mod intake_file;
 mod neo4j;
-mod ops_file;
+mod own_file;
 mod postgres;
 mod qdrant;
-mod tickets_file;
 
 pub use intake_file::intake_path;
 pub use postgres::migrate_to;
@@ -95,9 +93,9 @@ pub const REGISTRY: [&dyn Backend; 9] = [
     &neo4j::Neo4j,
     &qdrant::Qdrant,
     &intake_file::IntakeFile,
-    &access_file::AccessFile,
-    &ops_file::OpsFile,
-    &tickets_file::TicketsFile,
+    &own_file::OwnFile::<EmbeddedAccessStore>::NEW,
+    &own_file::OwnFile::<EmbeddedOpsStore>::NEW,
+    &own_file::OwnFile::<EmbeddedTicketStore>::NEW,
 ];
 
 /// What the backends of one command share: the embedded store and the Postgres pool,
