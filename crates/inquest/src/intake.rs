@@ -29,11 +29,15 @@ pub struct Intake {
     /// The `[investigation]` settings its workers investigate with (the API uses the same).
     pub config: InvestigationConfig,
     stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    workers: Vec<JoinHandle<()>>,
+    /// The records writer stops after the workers, so what a job wrote last (its
+    /// response decisions) reaches the records store before the process ends.
+    stop_sync: watch::Sender<bool>,
+    sync: JoinHandle<()>,
 }
 
 impl Intake {
-    /// The workers take no new job and the records writer makes its last write.
+    /// The workers take no new job (the records writer goes on until `stop`).
     pub fn stop_taking_work(&self) {
         let _ = self.stop.send(true);
     }
@@ -44,9 +48,11 @@ impl Intake {
     pub async fn stop(self, deadline: tokio::time::Instant) -> bool {
         self.stop_taking_work();
         let drained = async {
-            for t in self.tasks {
+            for t in self.workers {
                 let _ = t.await;
             }
+            let _ = self.stop_sync.send(true);
+            let _ = self.sync.await;
         };
         tokio::time::timeout_at(deadline, drained).await.is_ok()
     }
@@ -112,7 +118,7 @@ pub async fn start(
     let i = &settings.intake;
     let config = crate::investigation::config(settings)?;
     let investigator = Arc::new(CoreInvestigator { stores: stores.clone(), writer, config: config.clone() });
-    let mut tasks = Vec::new();
+    let mut workers = Vec::new();
     let pid = std::process::id();
     for n in 0..i.workers {
         let mut cfg = WorkerConfig::new(format!("{pid}-{n}-{}", uuid::Uuid::new_v4().simple()));
@@ -120,12 +126,13 @@ pub async fn start(
         cfg.max_attempts = i.max_attempts.max(1);
         cfg.backoff_base = chrono::Duration::seconds(i64::try_from(i.backoff_base_secs).unwrap_or(i64::MAX));
         cfg.backoff_max = chrono::Duration::seconds(i64::try_from(i.backoff_max_secs).unwrap_or(i64::MAX));
-        tasks.push(tokio::spawn(run_worker(ingest.clone(), investigator.clone(), cfg, stop_rx.clone())));
+        workers.push(tokio::spawn(run_worker(ingest.clone(), investigator.clone(), cfg, stop_rx.clone())));
     }
-    tasks.push(tokio::spawn(run_records_sync(ingest.clone(), Duration::from_secs(2), stop_rx)));
+    let (stop_sync, sync_rx) = watch::channel(false);
+    let sync = tokio::spawn(run_records_sync(ingest.clone(), Duration::from_secs(2), sync_rx));
     let response_version = ingest.responder.as_ref().map(|r| r.policy.version.clone()).unwrap_or_default();
     tracing::info!(policy_version = %ingest.policy.version, %response_version, workers = i.workers, store = ingest.store.backend(), "intake started");
-    Ok(Intake { ingest, config, stop, tasks })
+    Ok(Intake { ingest, config, stop, workers, stop_sync, sync })
 }
 
 /// `inquest doctor`'s line for the intake policy (the intake store is checked by
