@@ -273,6 +273,9 @@ pub struct QdrantSettings {
 pub struct IntakeSettings {
     /// Correlation policy file (TOML); the built-in default policy when unset.
     pub policy_file: Option<PathBuf>,
+    /// Response policy file (TOML): what happens after an investigation; the built-in
+    /// default when unset.
+    pub response_policy_file: Option<PathBuf>,
     /// Investigation workers in this process (0: this process only takes alerts).
     pub workers: usize,
     /// Seconds a worker holds a job before another worker may take it over.
@@ -292,6 +295,7 @@ impl Default for IntakeSettings {
     fn default() -> Self {
         Self {
             policy_file: None,
+            response_policy_file: None,
             workers: 2,
             lease_secs: 60,
             max_attempts: 5,

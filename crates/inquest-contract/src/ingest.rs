@@ -54,6 +54,7 @@ where
     resolved_alerts_resolve_or_are_ignored(&create().await.open().await).await;
     lifecycle_changes_are_checked_and_move_the_active_incident(&create().await.open().await).await;
     the_outbox_keeps_changes_newer_than_what_was_written(&create().await.open().await).await;
+    decisions_added_later_are_stored_once_and_queued(&create().await.open().await).await;
     a_lease_is_exclusive_until_it_expires_and_fences_the_old_worker(&create().await.open().await).await;
     failed_jobs_retry_after_their_backoff_then_give_up_keeping_the_error(&create().await.open().await).await;
     a_job_whose_lease_expired_on_its_last_attempt_is_given_up_keeping_why(&create().await.open().await).await;
@@ -360,6 +361,51 @@ pub async fn the_outbox_keeps_changes_newer_than_what_was_written(store: &Arc<dy
         vec![Decision::Opened, Decision::Attached, Decision::Approved],
         "reads give every decision, oldest first"
     );
+}
+
+pub async fn decisions_added_later_are_stored_once_and_queued(store: &Arc<dyn IngestStore>) {
+    use inquest_intake::lifecycle::recorded_decision;
+    let policy = Policy::default_policy();
+    let id = store.ingest(&[alert("pay", "high", "x")], &policy, secs(0)).await.expect("ingest")[0]
+        .incident_id
+        .expect("incident");
+    let pending = store.pending_records(10).await.expect("outbox");
+    store
+        .clear_pending(&pending.iter().map(|p| (p.incident.incident_id, p.version)).collect::<Vec<_>>())
+        .await
+        .expect("clear");
+    let assigned = recorded_decision(
+        id,
+        Decision::Assigned,
+        "ana",
+        "on call for pay",
+        "oncall",
+        secs(5),
+        serde_json::json!({"person": "ana"}),
+    );
+    let paged = recorded_decision(
+        id,
+        Decision::Paged,
+        "rule/confident",
+        "confident",
+        "response-v1",
+        secs(6),
+        serde_json::json!({}),
+    );
+    let after = store.add_decisions(id, vec![assigned.clone(), paged.clone()]).await.expect("add");
+    let kinds: Vec<Decision> = after.decisions.iter().map(|d| d.decision).collect();
+    assert_eq!(kinds, vec![Decision::Opened, Decision::Assigned, Decision::Paged], "appended after the stored ones");
+    // Recording the same decision again changes nothing.
+    let again = store.add_decisions(id, vec![assigned.clone()]).await.expect("add again");
+    assert_eq!(again.decisions.len(), 3, "{:?}", again.decisions);
+    let stored = store.get_incident(id).await.expect("read").expect("incident");
+    assert_eq!(stored.decisions, after.decisions);
+    let queued = store.pending_records(10).await.expect("outbox");
+    let ours = queued.iter().find(|p| p.incident.incident_id == id).expect("queued for the records store");
+    let ids: Vec<_> = ours.incident.decisions.iter().map(|d| d.decision_id).collect();
+    assert_eq!(ids, vec![assigned.decision_id, paged.decision_id], "only the new rows, once");
+    let missing = store.add_decisions(inquest_domain::IncidentId::new_random(), vec![assigned]).await;
+    assert!(matches!(missing, Err(LifecycleError::NotFound(_))));
 }
 
 /// Two alerts approve the service's incident: one queued job, created at `secs(0)`.

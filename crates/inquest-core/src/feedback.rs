@@ -380,6 +380,12 @@ impl Priors {
         p
     }
 
+    /// How often a hypothesis of type `t` on `service` was judged before: confirmed
+    /// and rejected.
+    pub fn judged(&self, service: &str, t: HypothesisType) -> Tally {
+        self.by_service.get(service).and_then(|m| m.get(t.as_str())).copied().unwrap_or_default()
+    }
+
     /// The `feedback_prior` factor for a hypothesis of type `t` on `service`, or
     /// `None` when no earlier feedback bears on it (the score is then unchanged).
     pub fn factor(&self, service: &str, t: HypothesisType, change_type: Option<FileChangeType>) -> Option<Factor> {

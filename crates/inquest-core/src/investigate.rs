@@ -650,6 +650,19 @@ pub async fn investigate(
     let ranked = hypotheses::build(&gathered);
     let mut hypotheses = hypotheses::to_hypotheses(incident_id, &ranked);
     let recommendations = crate::recommend::recommend(&gathered, &ranked, &hypotheses, &runbooks, &recoveries);
+    // The precedent each hypothesis has in earlier judged incidents (for the response
+    // policy's "a confirmed precedent"), when there is any.
+    for h in &mut hypotheses {
+        let service = h.details.get("service_key").and_then(Value::as_str).map(str::to_string);
+        if let Some(service) = service {
+            let tally = gathered.priors.judged(&service, h.hypothesis_type);
+            if tally.confirmed + tally.rejected > 0
+                && let Some(d) = h.details.as_object_mut()
+            {
+                d.insert("precedent".into(), json!({ "confirmed": tally.confirmed, "rejected": tally.rejected }));
+            }
+        }
+    }
     for r in &recommendations {
         if let Some(h) = hypotheses.iter_mut().find(|h| h.hypothesis_id == r.hypothesis_id)
             && let Some(d) = h.details.as_object_mut()

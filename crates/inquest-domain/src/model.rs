@@ -93,9 +93,13 @@ text_enum!(
 );
 
 text_enum!(
-    /// `incident_decisions.decision` (`opened`/`attached` record correlation)
+    /// `incident_decisions.decision` (`opened`/`attached` record correlation; `assigned`,
+    /// `escalated`, `acknowledged`, `paged` and `notified` record who was told and what the response
+    /// policy did)
     Decision, "decision", {
         Approved => "approved", Suppressed => "suppressed", Opened => "opened", Attached => "attached",
+        Assigned => "assigned", Escalated => "escalated", Acknowledged => "acknowledged", Paged => "paged",
+        Notified => "notified",
     }
 );
 

@@ -29,6 +29,8 @@ pub struct Ingest {
     /// One records write at a time in this process: two overlapping syncs could
     /// otherwise write an older state of an incident after a newer one.
     sync_lock: tokio::sync::Mutex<()>,
+    /// The response policy's actions after each investigation (none when unset).
+    pub responder: Option<Arc<crate::respond::Responder>>,
 }
 
 impl Ingest {
@@ -54,7 +56,14 @@ impl Ingest {
             background_sync: std::sync::atomic::AtomicBool::new(false),
             sync_wanted: tokio::sync::Notify::new(),
             sync_lock: tokio::sync::Mutex::new(()),
+            responder: None,
         }
+    }
+
+    /// The service taking `responder`'s actions after each investigation.
+    pub fn with_responder(mut self, responder: crate::respond::Responder) -> Ingest {
+        self.responder = Some(Arc::new(responder));
+        self
     }
 
     /// The intake store acting in `project` (reads of alerts, incidents and jobs).
@@ -195,6 +204,23 @@ impl Ingest {
         let note = Note { at: Utc::now(), author: author.to_string(), text: text.to_string() };
         let inc = self.store_in(project).add_note(id, note).await?;
         if let Err(e) = self.sync_records(project).await {
+            warn!(error = %e, "incident not yet written to the records store; will retry");
+        }
+        Ok(inc)
+    }
+
+    /// Record decisions on an incident (see `IngestStore::add_decisions`) and write it
+    /// to the records store, where they become `incident_decisions` rows.
+    pub async fn add_decisions(
+        &self,
+        project: &ProjectId,
+        id: IncidentId,
+        decisions: Vec<inquest_domain::IncidentDecision>,
+    ) -> Result<IncidentState, LifecycleError> {
+        let inc = self.store_in(project).add_decisions(id, decisions).await?;
+        if self.background_sync.load(std::sync::atomic::Ordering::Acquire) {
+            self.sync_wanted.notify_one();
+        } else if let Err(e) = self.sync_records(project).await {
             warn!(error = %e, "incident not yet written to the records store; will retry");
         }
         Ok(inc)

@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use tracing::{Instrument, info, info_span, warn};
 
 use inquest_intake::Job;
+use inquest_intake::response::LeadingHypothesis;
 
 use crate::service::Ingest;
 
@@ -27,6 +28,8 @@ use crate::service::Ingest;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Investigated {
     pub failed_stores: Vec<String>,
+    /// The leading hypothesis, for the response policy.
+    pub top: Option<LeadingHypothesis>,
 }
 
 /// An investigation that could not be completed: the error kept on the job, and
@@ -79,7 +82,19 @@ impl Investigator for CoreInvestigator {
         match investigate_and_save(&stores, self.writer.as_ref(), incident, &self.config, Utc::now()).await {
             Ok((inv, report)) => {
                 info!(hypotheses = inv.hypotheses.len(), gaps = inv.gaps.len(), report = %report.report_id, "investigation saved");
-                Ok(Investigated { failed_stores: inv.gaps.iter().map(|g| store_label(&g.port, &g.backend)).collect() })
+                let top = inv.hypotheses.first().map(|h| LeadingHypothesis {
+                    title: h.title.clone(),
+                    hypothesis_type: h.hypothesis_type,
+                    confidence: h.confidence,
+                    confirmed_precedents: h.details["precedent"]["confirmed"]
+                        .as_u64()
+                        .and_then(|n| u32::try_from(n).ok())
+                        .unwrap_or(0),
+                });
+                Ok(Investigated {
+                    failed_stores: inv.gaps.iter().map(|g| store_label(&g.port, &g.backend)).collect(),
+                    top,
+                })
             }
             Err(e) => Err(InvestigationFailed { error: e.to_string(), retryable: e.retryable() }),
         }
@@ -185,6 +200,13 @@ pub async fn run_once_in(
                 ingest.metrics.investigation_duration.with_label_values(&["succeeded"]).observe(secs);
                 if store.complete_job(job.job_id, &cfg.worker_id, job.attempts, now).await? {
                     info!(seconds = secs, failed_stores = ?investigated.failed_stores, "investigation job succeeded");
+                    if let Some(r) = &ingest.responder {
+                        let run = job.job_id.to_string();
+                        match r.respond(ingest, project, job.incident_id, &run, investigated.top.clone()).await {
+                            Ok(d) => info!(decisions = d.len(), "response policy applied"),
+                            Err(e) => warn!(error = %e, "response policy not applied"),
+                        }
+                    }
                     Ok(Step::Succeeded(job))
                 } else {
                     warn!("lease lost before completion");

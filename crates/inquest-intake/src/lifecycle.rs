@@ -3,7 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use inquest_domain::{Incident, IncidentDecision, IncidentId, IncidentStatus, ServiceId, Timestamp};
+use inquest_domain::{
+    Decision, DecisionId, Incident, IncidentDecision, IncidentId, IncidentStatus, ServiceId, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::model::Severity;
@@ -31,6 +33,29 @@ impl Action {
             Action::Suppress => "suppress",
             Action::Reopen => "reopen",
         }
+    }
+}
+
+/// A decision made outside correlation: an assignment, an escalation, a response
+/// policy's action. Its id derives from the incident, the kind and `key`, so
+/// recording the same decision again changes nothing.
+pub fn recorded_decision(
+    incident: IncidentId,
+    decision: Decision,
+    key: &str,
+    rationale: impl Into<String>,
+    policy_version: &str,
+    at: Timestamp,
+    details: serde_json::Value,
+) -> IncidentDecision {
+    IncidentDecision {
+        decision_id: DecisionId::derived(&["decision", &incident.to_string(), decision.as_str(), key]),
+        incident_id: incident,
+        decided_at: at,
+        decision,
+        rationale: rationale.into(),
+        policy_version: policy_version.to_string(),
+        details,
     }
 }
 
@@ -127,6 +152,16 @@ impl IncidentState {
             resolution_summary: None,
             resolved_at: None,
         }
+    }
+
+    /// The person the incident is assigned to: the `person` of its latest
+    /// `assigned` decision.
+    pub fn assignee(&self) -> Option<String> {
+        self.decisions
+            .iter()
+            .rev()
+            .find(|d| d.decision == Decision::Assigned)
+            .and_then(|d| d.details.get("person")?.as_str().map(str::to_string))
     }
 
     /// Apply `action`, recording the transition; refused transitions change nothing.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use inquest_domain::{IncidentId, ProjectId, Timestamp};
+use inquest_domain::{IncidentDecision, IncidentId, ProjectId, Timestamp};
 use inquest_ports::{StoreError, StoreResult};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -240,6 +240,14 @@ pub trait IngestStore: Send + Sync {
         now: Timestamp,
     ) -> Result<IncidentState, LifecycleError>;
     async fn add_note(&self, id: IncidentId, note: Note) -> Result<IncidentState, LifecycleError>;
+    /// Record decisions on the incident (an assignment, an escalation, a response
+    /// policy's action) in one transaction, queued for the records store. A decision
+    /// whose id is already stored is kept as it was: recording is idempotent.
+    async fn add_decisions(
+        &self,
+        id: IncidentId,
+        decisions: Vec<IncidentDecision>,
+    ) -> Result<IncidentState, LifecycleError>;
 
     /// Incidents changed since they were last written to the records store.
     async fn pending_records(&self, limit: usize) -> StoreResult<Vec<Pending>>;

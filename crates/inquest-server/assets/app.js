@@ -208,6 +208,15 @@ function actionsHtml(d) {
     <thead><tr><th>#</th><th>Action</th><th>Risk</th><th>Expected time to recover</th><th>Runbook</th></tr></thead><tbody>${rows}</tbody></table></section>`;
 }
 
+// One decision on the incident: its kind, who it was for, why, by which policy version.
+function decisionHtml(x) {
+  const det = x.details || {};
+  const who = det.person || det.recipient;
+  const queued = det.queued != null ? ` <span class="small muted">(${det.queued} message(s) queued)</span>` : "";
+  return `<li><strong>${esc(x.decision)}</strong>${who ? ` → ${esc(who)}` : ""} ${esc(x.rationale)}${queued}
+    <span class="muted">${fmtTime(x.decided_at)} · ${esc(x.policy_version)}</span></li>`;
+}
+
 // The factor's weight; a weight learned from feedback shows its default beside it.
 function weightHtml(f) {
   if (f.default_weight == null || f.default_weight === f.weight) return `<span class="muted">×${f.weight}</span>`;
@@ -334,7 +343,7 @@ async function incidentPage(id, tries = 0) {
         <section class="card" id="radius"><h2>Blast radius</h2><p class="muted">loading…</p></section>
         <section class="card" id="runbooks"><h2>Suggested runbooks</h2>${d.runbooks.length ? `<ul class="evidence">${d.runbooks.map((r) => suggestedRunbook(r, byId)).join("")}</ul>` : `<p class="muted">none matched</p>`}</section>
         <section class="card" id="evidence"><h2>Evidence (${d.evidence.length})</h2><ul class="evidence">${d.evidence.map((e) => `<li id="ev-${esc(e.evidence_id)}"><span class="badge">${esc(e.kind)}</span> <code>${esc(e.ref)}</code> <span class="muted">${esc(e.source)}</span><div class="muted">${esc(evidenceSummary(e))}</div></li>`).join("")}</ul></section>
-        ${d.decisions.length ? `<section class="card"><h2>Decisions</h2><ul class="evidence">${d.decisions.map((x) => `<li><strong>${esc(x.decision)}</strong> ${esc(x.rationale)} <span class="muted">${fmtTime(x.decided_at)}</span></li>`).join("")}</ul></section>` : ""}
+        ${d.decisions.length ? `<section class="card"><h2>Decisions</h2><ul class="evidence">${d.decisions.map(decisionHtml).join("")}</ul></section>` : ""}
       </div>
     </div>`;
 

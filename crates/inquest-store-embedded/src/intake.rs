@@ -793,6 +793,16 @@ fn apply_change(db: &Database, cache: &mut Cache, request: ChangeRequest) -> Res
         let mut inc = read_incident(&txn, &key, op)?.ok_or(LifecycleError::NotFound(id))?;
         let before = Some(inc.status);
         change(&mut inc)?;
+        if !inc.decisions.is_empty() {
+            // A decision already stored (the same id recorded again) is kept as it was.
+            let stored = txn.open_table(DECISIONS).map_err(|e| err(op, e))?;
+            let mut ids = std::collections::HashSet::new();
+            for row in stored.range((key.as_str(), 0)..=(key.as_str(), u64::MAX)).map_err(|e| err(op, e))? {
+                let (_, v) = row.map_err(|e| err(op, e))?;
+                ids.insert(dec::<IncidentDecision>(op, v.value())?.decision_id);
+            }
+            inc.decisions.retain(|d| ids.insert(d.decision_id));
+        }
         EmbeddedIntakeStore::put_incident(&txn, &project, &mut inc, before, pointer, op)?;
         let full = with_decisions(&project, inc.clone(), &txn.open_table(DECISIONS).map_err(|e| err(op, e))?, op)?;
         txn.commit().map_err(|e| err(op, e))?;
@@ -958,6 +968,18 @@ impl IngestStore for EmbeddedIntakeStore {
             Ok(())
         });
         self.change_incident("add_note", id, Pointer::ClearIfInactive, change).await
+    }
+
+    async fn add_decisions(
+        &self,
+        id: IncidentId,
+        decisions: Vec<IncidentDecision>,
+    ) -> Result<IncidentState, LifecycleError> {
+        let change: Change = Box::new(move |inc| {
+            inc.decisions.extend(decisions);
+            Ok(())
+        });
+        self.change_incident("add_decisions", id, Pointer::ClearIfInactive, change).await
     }
 
     async fn pending_records(&self, limit: usize) -> StoreResult<Vec<Pending>> {

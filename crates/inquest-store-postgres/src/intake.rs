@@ -835,6 +835,18 @@ impl IngestStore for PostgresIntakeStore {
         .await
     }
 
+    async fn add_decisions(
+        &self,
+        id: IncidentId,
+        decisions: Vec<IncidentDecision>,
+    ) -> Result<IncidentState, LifecycleError> {
+        self.change_incident("add_decisions", id, |inc| {
+            inc.decisions.extend(decisions);
+            Ok(false)
+        })
+        .await
+    }
+
     async fn pending_records(&self, limit: usize) -> StoreResult<Vec<Pending>> {
         let op = "pending_records";
         let project = self.project.as_str();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use inquest_domain::{IncidentId, ProjectId, Timestamp};
+use inquest_domain::{IncidentDecision, IncidentId, ProjectId, Timestamp};
 use inquest_intake::correlate::StoredAlert;
 use inquest_intake::lifecycle::{Action, IncidentState, Note};
 use inquest_intake::{Alert, Applied, IngestStore, Job, LifecycleError, Pending, Policy, Taken};
@@ -103,6 +103,13 @@ impl IngestStore for ObservedIntake {
     }
     async fn add_note(&self, id: IncidentId, note: Note) -> Result<IncidentState, LifecycleError> {
         lifecycle_call(&self.observer, "add_note", id, self.inner.add_note(id, note)).await
+    }
+    async fn add_decisions(
+        &self,
+        id: IncidentId,
+        decisions: Vec<IncidentDecision>,
+    ) -> Result<IncidentState, LifecycleError> {
+        lifecycle_call(&self.observer, "add_decisions", id, self.inner.add_decisions(id, decisions)).await
     }
     async fn pending_records(&self, limit: usize) -> StoreResult<Vec<Pending>> {
         observe_call(&self.observer, "pending_records", Key::None, self.inner.pending_records(limit)).await

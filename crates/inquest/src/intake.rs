@@ -10,8 +10,11 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use inquest_config::Settings;
 use inquest_core::{InvestigationConfig, ReportWriter};
-use inquest_intake::{IngestStore, Policy};
-use inquest_intake_service::{CoreInvestigator, Ingest, Metrics, WorkerConfig, run_records_sync, run_worker};
+use inquest_intake::{IngestStore, Policy, ResponsePolicy};
+use inquest_intake_service::{
+    CoreInvestigator, Ingest, Metrics, Responder, WorkerConfig, run_records_sync, run_worker,
+};
+use inquest_ops::notify::Notifier;
 use inquest_store_embedded::EmbeddedIntakeStore;
 use inquest_store_postgres::PostgresStore;
 use inquest_telemetry::ObservedIntake;
@@ -69,17 +72,35 @@ pub fn policy(settings: &Settings) -> Result<Policy> {
     }
 }
 
+pub fn response_policy(settings: &Settings) -> Result<ResponsePolicy> {
+    match &settings.intake.response_policy_file {
+        Some(path) => {
+            ResponsePolicy::load(path).with_context(|| format!("intake.response_policy_file {}", path.display()))
+        }
+        None => Ok(ResponsePolicy::default_policy()),
+    }
+}
+
 /// Open the intake store (on the pool of the records' Postgres store, when there is
 /// one) behind its wrapper, re-send incidents a crash left unwritten, and start the
 /// workers and the records writer. The intake metrics join `built.registry`, so
 /// `/metrics` renders them with every store call.
-pub async fn start(settings: &Settings, built: &Built, writer: Arc<dyn ReportWriter>) -> Result<Intake> {
+pub async fn start(
+    settings: &Settings,
+    built: &Built,
+    writer: Arc<dyn ReportWriter>,
+    notifier: Arc<dyn Notifier>,
+) -> Result<Intake> {
     let policy = policy(settings)?;
+    let response = response_policy(settings)?;
     let store = intake_store(settings, built.postgres.as_ref())?;
     let store = Arc::new(ObservedIntake::new(store, &built.store_metrics, built.timeouts.intake));
     let metrics = Metrics::with_registry(&built.registry).context("registering the intake metrics")?;
     let stores = &built.stores;
-    let ingest = Arc::new(Ingest::with_metrics(store, stores.records.clone(), policy, Arc::new(metrics)));
+    let ingest = Arc::new(
+        Ingest::with_metrics(store, stores.records.clone(), policy, Arc::new(metrics))
+            .with_responder(Responder { policy: response, notifier }),
+    );
     // A records store that is down must not keep the intake from taking alerts:
     // the outbox keeps the incidents and the background writer retries.
     match ingest.sync_all_records().await {
@@ -102,7 +123,8 @@ pub async fn start(settings: &Settings, built: &Built, writer: Arc<dyn ReportWri
         tasks.push(tokio::spawn(run_worker(ingest.clone(), investigator.clone(), cfg, stop_rx.clone())));
     }
     tasks.push(tokio::spawn(run_records_sync(ingest.clone(), Duration::from_secs(2), stop_rx)));
-    tracing::info!(policy_version = %ingest.policy.version, workers = i.workers, store = ingest.store.backend(), "intake started");
+    let response_version = ingest.responder.as_ref().map(|r| r.policy.version.clone()).unwrap_or_default();
+    tracing::info!(policy_version = %ingest.policy.version, %response_version, workers = i.workers, store = ingest.store.backend(), "intake started");
     Ok(Intake { ingest, config, stop, tasks })
 }
 
@@ -111,7 +133,7 @@ pub async fn start(settings: &Settings, built: &Built, writer: Arc<dyn ReportWri
 pub async fn doctor(settings: &Settings) -> bool {
     let source =
         settings.intake.policy_file.as_ref().map_or("built-in default".to_string(), |p| p.display().to_string());
-    match policy(settings) {
+    let triage = match policy(settings) {
         Ok(p) => {
             println!("policy:   {source} ({}): ok", p.version);
             true
@@ -121,5 +143,22 @@ pub async fn doctor(settings: &Settings) -> bool {
             println!("  fix: correct the file named above (see the README for its keys)");
             false
         }
-    }
+    };
+    let source = settings
+        .intake
+        .response_policy_file
+        .as_ref()
+        .map_or("built-in default".to_string(), |p| p.display().to_string());
+    let response = match response_policy(settings) {
+        Ok(p) => {
+            println!("response: {source} ({}, {} rules): ok", p.version, p.rules.len());
+            true
+        }
+        Err(e) => {
+            println!("response: {e:#}");
+            println!("  fix: correct the file named above (see the README for its keys)");
+            false
+        }
+    };
+    triage && response
 }

@@ -27,7 +27,7 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
     }
     let writer = writers::report_writer(settings);
     let access = access(settings, built.access.clone(), bind).await?;
-    let intake = intake::start(settings, &built, writer.clone()).await?;
+    let intake = intake::start(settings, &built, writer.clone(), Arc::new(inquest_ops::notify::Silent)).await?;
     let access = Arc::new(access.build(intake.ingest.metrics.registry())?);
     // The PromQL poller (`[telemetry.poll]`), when a Prometheus is configured.
     let poller = crate::poll::start(settings, &built.registry, stores.metrics.clone(), intake.ingest.clone()).await?;

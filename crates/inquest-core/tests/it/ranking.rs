@@ -161,3 +161,52 @@ async fn the_expected_time_to_recover_comes_from_earlier_resolved_incidents() {
     assert_eq!(rollback.expected_ttr_minutes, 40, "{rollback:?}");
     assert_eq!(rollback.ttr_basis, "median of 1 earlier release incident(s) resolved");
 }
+
+#[tokio::test]
+async fn a_hypothesis_confirmed_before_on_the_same_service_carries_its_precedent() {
+    use inquest_core::feedback::{FeedbackInput, record_feedback};
+    let case = read_case("release-payments-http-client");
+    let stores = loaded(&case).await;
+    let first = case.batch.incidents[0].clone();
+    let (inv, _) =
+        investigate_and_save(&stores, &TemplateReport, first.incident_id, &InvestigationConfig::default(), now(&case))
+            .await
+            .expect("first investigation");
+    let confirmed = inv.hypotheses[0].clone();
+    assert!(confirmed.details.get("precedent").is_none(), "nothing was judged before: {:?}", confirmed.details);
+    let at = first.window_start + chrono::Duration::minutes(20);
+    let confirm = FeedbackInput::Confirm { hypothesis: confirmed.hypothesis_id }.into_event(
+        first.incident_id,
+        ActorType::User,
+        Some("oncall".into()),
+        at,
+    );
+    record_feedback(&stores, &confirm, at).await.expect("feedback");
+    // The same service breaks again an hour later, on the same evidence.
+    let shift = chrono::Duration::minutes(60);
+    let again = Incident {
+        incident_id: IncidentId::derived(&["again", &first.incident_id.to_string()]),
+        window_start: first.window_start + shift,
+        window_end: first.window_end + shift,
+        created_at: first.created_at + shift,
+        updated_at: first.updated_at + shift,
+        ..first.clone()
+    };
+    stores
+        .records
+        .apply_batch(&inquest_ports::RecordBatch { incidents: vec![again.clone()], ..Default::default() })
+        .await
+        .expect("second incident");
+    let later = investigate(&stores, again.incident_id, &InvestigationConfig::default(), now(&case) + shift)
+        .await
+        .expect("second investigation");
+    let same = later
+        .hypotheses
+        .iter()
+        .find(|h| {
+            h.hypothesis_type == confirmed.hypothesis_type
+                && h.details["service_key"] == confirmed.details["service_key"]
+        })
+        .expect("the confirmed kind of cause is ranked again");
+    assert_eq!(same.details["precedent"], serde_json::json!({ "confirmed": 1, "rejected": 0 }), "{:?}", same.details);
+}

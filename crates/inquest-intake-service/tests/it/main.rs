@@ -7,6 +7,7 @@ mod group;
 mod projects;
 mod queue;
 mod records;
+mod respond;
 
 use std::sync::Arc;
 

@@ -172,6 +172,9 @@ impl IngestStore for DownIngestStore {
     async fn add_note(&self, _: IncidentId, _: Note) -> Result<IncidentState, LifecycleError> {
         Err(down("add_note").into())
     }
+    async fn add_decisions(&self, _: IncidentId, _: Vec<IncidentDecision>) -> Result<IncidentState, LifecycleError> {
+        Err(down("add_decisions").into())
+    }
     async fn pending_records(&self, _: usize) -> StoreResult<Vec<Pending>> {
         Err(down("pending_records"))
     }

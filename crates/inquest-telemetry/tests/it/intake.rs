@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use inquest_contract::ingest::{IngestSpace, ingest_contract};
-use inquest_domain::{IncidentId, ProjectId, Timestamp};
+use inquest_domain::{IncidentDecision, IncidentId, ProjectId, Timestamp};
 use inquest_intake::correlate::StoredAlert;
 use inquest_intake::lifecycle::{Action, IncidentState, Note};
 use inquest_intake::{Alert, Applied, IngestStore, Job, LifecycleError, Pending, Policy, Taken};
@@ -96,6 +96,9 @@ impl IngestStore for Down {
         Err(down("transition").into())
     }
     async fn add_note(&self, id: IncidentId, _: Note) -> Result<IncidentState, LifecycleError> {
+        Err(LifecycleError::NotFound(id))
+    }
+    async fn add_decisions(&self, id: IncidentId, _: Vec<IncidentDecision>) -> Result<IncidentState, LifecycleError> {
         Err(LifecycleError::NotFound(id))
     }
     async fn pending_records(&self, _: usize) -> StoreResult<Vec<Pending>> {
