@@ -154,7 +154,7 @@ async fn an_escalation_fires_when_nobody_acknowledges_and_only_once() {
             (NoticeEvent::Escalated, "lead".to_string())
         ]
     );
-    let notice = &w.notices.0.lock().expect("lock")[1].1;
+    let notice = w.notices.0.lock().expect("lock")[1].1.clone();
     assert_eq!((notice.service.as_str(), notice.severity.as_str()), ("checkout", "critical"));
     assert_eq!(notice.link, format!("/incidents/{id}"));
     assert!(notice.reason.contains("15 minutes"), "{}", notice.reason);
