@@ -43,6 +43,7 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     pub investigation: InvestigationSettings,
     pub ops: OpsSettings,
+    pub oncall: OncallSettings,
 }
 
 impl Default for Settings {
@@ -62,6 +63,7 @@ impl Default for Settings {
             telemetry: TelemetrySettings::default(),
             investigation: InvestigationSettings::default(),
             ops: OpsSettings::default(),
+            oncall: OncallSettings::default(),
         }
     }
 }
@@ -90,6 +92,38 @@ impl OpsSettings {
             return Err(ConfigError::Invalid(format!(
                 "ops.evaluate_seconds: {} is more than {MAX_EVALUATE_SECONDS} seconds (0 turns the evaluator off)",
                 self.evaluate_seconds
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The on-call responder of `inquest serve` (`[oncall]`): it assigns open incidents to
+/// whoever is on call for their service and escalates those nobody acknowledges.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OncallSettings {
+    /// Seconds between two rounds over every open incident of every project; 0 turns
+    /// the responder off (nothing is assigned or escalated).
+    pub tick_seconds: u64,
+}
+
+impl Default for OncallSettings {
+    fn default() -> Self {
+        Self { tick_seconds: 30 }
+    }
+}
+
+/// The longest pause between two rounds of the responder: an hour (escalation delays
+/// are counted in minutes).
+const MAX_TICK_SECONDS: u64 = 3_600;
+
+impl OncallSettings {
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.tick_seconds > MAX_TICK_SECONDS {
+            return Err(ConfigError::Invalid(format!(
+                "oncall.tick_seconds: {} is more than {MAX_TICK_SECONDS} seconds (0 turns the responder off)",
+                self.tick_seconds
             )));
         }
         Ok(())
@@ -658,7 +692,7 @@ impl FeedsSettings {
 
 /// The sections an `INQUEST_<SECTION>_<KEY>` variable can name (`auth_oidc` before
 /// `auth`: `INQUEST_AUTH_OIDC_ISSUER` is `auth.oidc.issuer`).
-const SECTIONS: [(&str, &str); 16] = [
+const SECTIONS: [(&str, &str); 17] = [
     ("postgres", "postgres"),
     ("clickhouse", "clickhouse"),
     ("neo4j", "neo4j"),
@@ -675,6 +709,7 @@ const SECTIONS: [(&str, &str); 16] = [
     ("telemetry_poll", "telemetry.poll"),
     ("investigation", "investigation"),
     ("ops", "ops"),
+    ("oncall", "oncall"),
 ];
 
 /// Sections where an empty variable means unset, as the LLM and embedding clients
@@ -732,6 +767,7 @@ impl Settings {
         settings.telemetry.check()?;
         settings.investigation.check()?;
         settings.ops.check()?;
+        settings.oncall.check()?;
         Ok(settings)
     }
 
@@ -1148,6 +1184,19 @@ mod tests {
             jail.set_env("INQUEST_OPS_EVALUATE_SECONDS", "100000");
             let e = Settings::load(None).expect_err("refused").to_string();
             assert!(e.contains("ops.evaluate_seconds"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_responder_interval_comes_from_the_environment_and_is_bounded() {
+        Jail::expect_with(|jail| {
+            assert_eq!(Settings::load(None).map_err(|e| e.to_string())?.oncall.tick_seconds, 30);
+            jail.set_env("INQUEST_ONCALL_TICK_SECONDS", "5");
+            assert_eq!(Settings::load(None).map_err(|e| e.to_string())?.oncall.tick_seconds, 5);
+            jail.set_env("INQUEST_ONCALL_TICK_SECONDS", "7200");
+            let e = Settings::load(None).expect_err("refused").to_string();
+            assert!(e.contains("oncall.tick_seconds"), "{e}");
             Ok(())
         });
     }

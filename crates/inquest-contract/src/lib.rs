@@ -7,6 +7,7 @@ pub mod ingest;
 pub mod isolation;
 pub mod metrics;
 pub mod oidc;
+pub mod oncall;
 pub mod ops;
 pub mod postgres;
 pub mod records;

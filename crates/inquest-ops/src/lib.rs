@@ -4,12 +4,15 @@
 //! (`check`), the signals both raise into the alert intake (`signal`), and the
 //! storage port (`store`); what people are told about an incident and the port
 //! that queues it (`notify`); follow-up tickets with their history, dependencies and
-//! readiness, and their own port (`tickets`). No IO but through the ports.
+//! readiness, and their own port (`tickets`); on-call schedules, who is on call, the
+//! escalation steps and an incident's assignment, with their port (`oncall`). No IO
+//! but through the ports.
 
 pub mod burn;
 pub mod check;
 pub mod model;
 pub mod notify;
+pub mod oncall;
 pub mod signal;
 pub mod store;
 pub mod tickets;

@@ -2,7 +2,8 @@
 // "/incidents/<id>" (one incident), "/runbooks" and "/runbooks/<id>" (runbooks and
 // their steps), "/slos" (SLOs with budget and burn over time, and invariants),
 // "/tickets" and "/tickets/<id>" (follow-up tickets, their history and dependencies),
-// "/audit" (the audit log) and "/login". Charts
+// "/oncall" (schedules, who is on call, escalation steps, overrides), "/audit" (the
+// audit log) and "/login". Charts
 // are inline SVG. A session's mutating requests carry its CSRF token; on an open
 // loopback server the chosen project travels in X-Inquest-Project.
 "use strict";
@@ -47,6 +48,7 @@ function header() {
     <a href="/runbooks" data-go>runbooks</a>
     <a href="/slos" data-go>SLOs</a>
     <a href="/tickets" data-go>tickets</a>
+    <a href="/oncall" data-go>on-call</a>
     <a href="/audit" data-go>audit</a>
     <span class="small">${esc(me.actor)}${me.role ? " · " + esc(me.role) : ""}</span>
     ${me.csrf_token ? `<button id="logout" class="link">sign out</button>` : ""}`;
@@ -334,6 +336,7 @@ async function incidentPage(id, tries = 0) {
       </div>
       <div>
         <section class="card" id="lifecycle" hidden></section>
+        <section class="card" id="assignment" hidden></section>
         <section class="card" id="follow-ups"><h2>Follow-up tickets</h2><p class="muted">loading…</p></section>
         <section class="card" id="feedback"><h2>Feedback</h2>
           <form class="inline" id="rootcause"><select name="hypothesis_id"><option value="">root cause: free text…</option>${options}</select>
@@ -367,6 +370,7 @@ async function incidentPage(id, tries = 0) {
     await incidentPage(id);
   });
   await lifecycle(id);
+  incidentAssignment(id);
   incidentChanges(id);
   incidentTickets(id);
   try {
@@ -777,6 +781,92 @@ async function incidentTickets(id) {
   for (const a of el.querySelectorAll("a[data-go]")) a.addEventListener("click", (ev) => { ev.preventDefault(); go(a.getAttribute("href")); });
 }
 
+// ------------------------------------------------------------------ on-call
+// Schedules with who is on call now and the next handoff, their escalation steps and
+// overrides (a form adds one), and on the incident page who it was assigned and
+// escalated to.
+const hours = (h) => h % 24 === 0 ? `${h / 24} d` : `${h} h`;
+function targetText(t, names) {
+  if (t.kind === "person") return esc(t.person);
+  if (t.kind === "schedule") return `on call for ${esc(names[t.schedule_id] || t.schedule_id.slice(0, 8))}`;
+  return "the next in the rotation";
+}
+function onCallText(o) {
+  if (!o) return `<span class="muted">nobody (the rotation has not started)</span>`;
+  const via = o.source.kind === "override" ? ` <span class="badge">override</span>` : "";
+  return `<strong class="on-call">${esc(o.person)}</strong>${via} <span class="small muted">until ${fmtTime(o.until)}</span>`;
+}
+
+function scheduleCard(s, names) {
+  const covers = [...s.services.map((x) => esc(svcName(x)) + (x.includes("/") ? ` <span class="muted">(${esc(x)})</span>` : "")),
+    ...(s.team ? [`team <strong>${esc(s.team)}</strong>`] : [])].join(", ") || `<span class="muted">no service (an escalation target only)</span>`;
+  const steps = s.escalation.map((st, i) => `<li>step ${i + 1}: after <strong>${span(st.after_minutes)}</strong> unacknowledged → ${st.targets.map((t) => targetText(t, names)).join(", ")}</li>`).join("");
+  const overrides = s.overrides.map((o) => `<li><strong>${esc(o.person)}</strong> <span class="small muted">${fmtTime(o.from)} – ${fmtTime(o.until)}</span></li>`).join("");
+  return `<section class="schedule card" data-schedule="${esc(s.schedule_id)}"><h2>${esc(s.name)}</h2>
+    <div class="kv">on call now: ${onCallText(s.on_call)}${s.next ? ` · next handoff to <strong class="next">${esc(s.next.person)}</strong>` : ""}</div>
+    <div class="small">covers ${covers}</div>
+    <div class="small muted">rotation: ${s.rotation.members.map(esc).join(" → ")}, shifts of ${hours(s.rotation.shift_hours)} from ${fmtTime(s.rotation.starts_at)}</div>
+    <h3>Escalation</h3>${steps ? `<ol class="evidence steps">${steps}</ol>` : `<p class="muted small">no steps: nobody is told beyond the person on call</p>`}
+    <h3>Overrides</h3>${overrides ? `<ul class="evidence">${overrides}</ul>` : `<p class="muted small">none coming</p>`}
+    <form class="inline override" data-schedule="${esc(s.schedule_id)}">
+      <input name="person" placeholder="who covers" required>
+      <input name="from" type="datetime-local" required title="from (your local time)">
+      <input name="until" type="datetime-local" required title="until (your local time)">
+      <button type="submit">Add override</button></form></section>`;
+}
+
+async function oncallPage() {
+  document.title = "On-call · Inquest";
+  let schedules;
+  try { schedules = await api("/api/oncall/schedules"); } catch (e) { app.innerHTML = `<div class="error">${esc(e.message)}</div>`; return; }
+  const names = Object.fromEntries(schedules.map((s) => [s.schedule_id, s.name]));
+  app.innerHTML = `<h1>On-call <span class="muted small">${esc(me ? me.project : "")}</span></h1>
+    <form class="inline" id="who-now"><input name="service" placeholder="service (name or cluster/namespace/name)" required><button type="submit">Who is on call?</button></form>
+    <p id="who-now-answer" class="small"></p>
+    <div id="schedule-list">${schedules.map((s) => scheduleCard(s, names)).join("") || `<p class="muted">no schedules yet: POST /api/oncall/schedules</p>`}</div>`;
+  document.getElementById("who-now").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const out = document.getElementById("who-now-answer");
+    const service = new FormData(ev.target).get("service");
+    try {
+      const n = await api(`/api/oncall/now?service=${encodeURIComponent(service)}`);
+      out.innerHTML = `${esc(n.service)}: ${onCallText(n.on_call)} (schedule ${esc(n.schedule)})`;
+    } catch (e) { out.innerHTML = `<span class="error small">${esc(e.message)}</span>`; }
+  });
+  for (const f of app.querySelectorAll("form.override")) {
+    f.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const d = new FormData(f);
+      const iso = (v) => new Date(v).toISOString();
+      try {
+        await api(`/api/oncall/schedules/${f.dataset.schedule}/overrides`, jsonPost("POST", { person: d.get("person"), from: iso(d.get("from")), until: iso(d.get("until")) }));
+      } catch (e) { alert(e.message); return; }
+      oncallPage();
+    });
+  }
+}
+
+async function incidentAssignment(id) {
+  const el = document.getElementById("assignment");
+  if (!el) return;
+  let a;
+  try { a = await api(`/api/incidents/${encodeURIComponent(id)}/assignment`); } catch (e) {
+    if (e.status === 404) return;
+    el.innerHTML = `<h2>On call</h2><div class="error small">${esc(e.message)}</div>`; el.hidden = false; return;
+  }
+  if (!a.assigned) {
+    el.innerHTML = `<h2>On call</h2><p class="muted small" id="unassigned">unassigned: ${esc(a.reason)}</p>`;
+  } else {
+    const x = a.assignment;
+    const esc_ = x.escalations.map((e) => `<li>escalated to <strong>${e.targets.map(esc).join(", ") || "nobody on call"}</strong> at ${fmtTime(e.at)} <span class="small muted">(step ${e.step + 1})</span></li>`).join("");
+    const stopped = x.stopped ? `<p class="small muted">no further escalation: ${esc(x.stopped.reason.replace("_", " "))} ${fmtTime(x.stopped.at)}</p>` : "";
+    el.innerHTML = `<h2>On call</h2><p id="assigned">assigned to <strong>${esc(x.person)}</strong> at ${fmtTime(x.assigned_at)}
+      <span class="small muted">${a.schedule ? `schedule ${esc(a.schedule)}` : "schedule deleted"}</span></p>
+      ${esc_ ? `<ul class="evidence" id="escalations">${esc_}</ul>` : ""}${stopped}`;
+  }
+  el.hidden = false;
+}
+
 // The summary above the incident list (GET /api/stats): a part whose store could not
 // be read is left out and said so.
 async function summary() {
@@ -810,6 +900,7 @@ async function route() {
   else if (rb) runbookPage(decodeURIComponent(rb[1]));
   else if (location.pathname === "/runbooks") runbooksPage();
   else if (location.pathname === "/slos") slosPage();
+  else if (location.pathname === "/oncall") oncallPage();
   else if (location.pathname === "/audit") auditPage();
   else if (location.pathname === "/changes") changesPage();
   else listPage();

@@ -28,6 +28,7 @@ mod invariants;
 mod jobs;
 mod lifecycle;
 mod metrics;
+mod oncall;
 mod ranking;
 mod remote_write;
 mod runbooks;
@@ -43,7 +44,8 @@ mod traces;
     description = "Incidents, ranked root-cause hypotheses with their evidence, human feedback, \
                    alert intake, the incident lifecycle, investigation jobs, and who may do what: \
                    projects, members, API tokens, integrations and the audit log; SLOs with \
-                   multiwindow burn rates, and invariants; follow-up tickets"
+                   multiwindow burn rates, and invariants; follow-up tickets; on-call schedules, \
+                   who is on call, and incidents' assignments and escalations"
 ))]
 struct ApiDoc;
 
@@ -109,6 +111,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(invariants::list_invariants, invariants::create_invariant))
         .routes(routes!(invariants::get_invariant, invariants::replace_invariant, invariants::delete_invariant))
         .routes(routes!(invariants::run_invariant))
+        .routes(routes!(oncall::list_schedules, oncall::create_schedule))
+        .routes(routes!(oncall::get_schedule, oncall::replace_schedule, oncall::delete_schedule))
+        .routes(routes!(oncall::add_override))
+        .routes(routes!(oncall::now))
+        .routes(routes!(oncall::incident_assignment))
 }
 
 type ApiResult<T> = Result<Json<T>, ApiError>;

@@ -17,6 +17,7 @@ pub fn routes() -> Router<AppState> {
         .route("/runbooks", get(page))
         .route("/runbooks/{id}", get(page))
         .route("/slos", get(page))
+        .route("/oncall", get(page))
         .route("/tickets", get(page))
         .route("/tickets/{id}", get(page))
         .route(

@@ -1,7 +1,8 @@
 //! The records port on PostgreSQL: a `deadpool-postgres` pool of `tokio-postgres`
 //! connections, the data model's tables of `schemas/postgres`, and the migration runner
 //! behind `inquest migrate`; and the alert intake's port on the same pool
-//! (`PostgresStore::intake`, `intake`) and the access port (`PostgresStore::access`, `access`).
+//! (`PostgresStore::intake`, `intake`), the access port (`PostgresStore::access`, `access`),
+//! SLOs (`ops`), tickets (`tickets`) and on-call (`PostgresStore::oncall`, `oncall`).
 
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use tokio_postgres::error::SqlState;
 pub mod access;
 pub mod intake;
 pub mod migrate;
+pub mod oncall;
 pub mod ops;
 mod records;
 pub mod tickets;
@@ -23,6 +25,7 @@ pub use intake::PostgresIntakeStore;
 pub use migrate::{
     MIGRATIONS, MIGRATIONS_TABLE, MigrateOutcome, Migration, MigrationState, MigrationStatus, latest_version,
 };
+pub use oncall::PostgresOncallStore;
 pub use ops::PostgresOpsStore;
 pub use tickets::PostgresTicketStore;
 

@@ -27,7 +27,10 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
     }
     let writer = writers::report_writer(settings);
     let access = access(settings, built.access.clone(), bind).await?;
-    let intake = intake::start(settings, &built, writer.clone(), Arc::new(inquest_ops::notify::Silent)).await?;
+    // Who is told about incidents: the response policy's pages and the on-call
+    // responder's assignments and escalations share it.
+    let notifier: Arc<dyn inquest_ops::notify::Notifier> = Arc::new(inquest_ops::notify::Silent);
+    let intake = intake::start(settings, &built, writer.clone(), notifier.clone()).await?;
     let access = Arc::new(access.build(intake.ingest.metrics.registry())?);
     // The PromQL poller (`[telemetry.poll]`), when a Prometheus is configured.
     let poller = crate::poll::start(settings, &built.registry, stores.metrics.clone(), intake.ingest.clone()).await?;
@@ -50,6 +53,20 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
         let every = Duration::from_secs(settings.ops.evaluate_seconds);
         tokio::spawn(evaluate(evaluator, built.access.clone(), every));
     }
+    // On-call (`[oncall]`): open incidents assigned to whoever is on call, escalated
+    // when nobody acknowledges them. Notices go to the state's notifier.
+    state.oncall = built.oncall.clone();
+    state.notifier = notifier;
+    if settings.oncall.tick_seconds > 0 {
+        let responder = inquest_server::oncall::Responder::new(
+            built.oncall.clone(),
+            intake.ingest.clone(),
+            built.access.clone(),
+            state.notifier.clone(),
+            state.oncall_metrics.clone(),
+        );
+        tokio::spawn(respond(responder, Duration::from_secs(settings.oncall.tick_seconds)));
+    }
     precedent_counted(&built, &state);
     tokio::spawn(precedent_sweep(stores.clone(), built.access.clone()));
     // OTLP spans into the service graph, flushed into the metrics and topology stores.
@@ -70,6 +87,7 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
             println!("traces:    http://{addr}/v1/traces  (OTLP/HTTP, protobuf or JSON)");
             println!("remote write: http://{addr}/api/v1/write  (Prometheus remote_write url)");
             println!("SLOs:      http://{addr}/slos  (API: /api/slos, /api/invariants)");
+            println!("on-call:   http://{addr}/oncall  (API: /api/oncall/schedules, /api/oncall/now)");
         },
         async move {
             let _ = http_stopped.await;
@@ -232,6 +250,30 @@ async fn evaluate(evaluator: inquest_server::ops::Evaluator, access: Arc<dyn Acc
                 }
                 Err(e) => tracing::warn!(project = %p.project_id, error = %e, "SLO evaluation stopped for the project"),
             }
+        }
+    }
+}
+
+/// Every `every`, assign and escalate the open incidents of every project; a store
+/// that is down is logged and counted, and the next round tries again.
+async fn respond(responder: inquest_server::oncall::Responder, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let r = responder.run_once(chrono::Utc::now()).await;
+        if r.assigned + r.escalated + r.failures > 0 {
+            tracing::info!(
+                projects = r.projects,
+                assigned = r.assigned,
+                escalated = r.escalated,
+                stopped = r.stopped,
+                unassigned = r.unassigned,
+                failures = r.failures,
+                "on-call round"
+            );
+        } else {
+            tracing::debug!(projects = r.projects, stopped = r.stopped, unassigned = r.unassigned, "on-call round");
         }
     }
 }

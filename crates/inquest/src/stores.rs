@@ -14,11 +14,14 @@ use async_trait::async_trait;
 use inquest_config::{PostgresSettings, Settings};
 use inquest_domain::ProjectId;
 use inquest_ops::OpsStore;
+use inquest_ops::oncall::OncallStore;
 use inquest_ops::tickets::TicketStore;
 use inquest_ports::{
     AccessStore, Embedder, ErrorKind, MetricStore, RecordStore, SemanticStore, StoreError, Stores, TopologyStore,
 };
-use inquest_store_embedded::{EmbeddedAccessStore, EmbeddedOpsStore, EmbeddedStore, EmbeddedTicketStore};
+use inquest_store_embedded::{
+    EmbeddedAccessStore, EmbeddedOncallStore, EmbeddedOpsStore, EmbeddedStore, EmbeddedTicketStore,
+};
 use inquest_store_postgres::{PoolSettings, PostgresStore};
 use inquest_telemetry::{StoreMetrics, Timeouts, observe};
 use prometheus::Registry;
@@ -36,7 +39,7 @@ pub use postgres::migrate_to;
 
 /// What a backend can serve: the four evidence ports, the alert intake's store, the
 /// access store (projects, users, tokens, integrations, audit), the SLO and
-/// invariant store and the ticket store.
+/// invariant store, the ticket store and the on-call store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Port {
     Records,
@@ -47,6 +50,7 @@ pub enum Port {
     Access,
     Ops,
     Tickets,
+    Oncall,
 }
 
 impl Port {
@@ -60,6 +64,7 @@ impl Port {
             Port::Access => "access",
             Port::Ops => "ops",
             Port::Tickets => "tickets",
+            Port::Oncall => "oncall",
         }
     }
 
@@ -86,7 +91,7 @@ pub trait Backend: Sync {
 }
 
 /// Every backend, in the order doctor and migrate report them.
-pub const REGISTRY: [&dyn Backend; 9] = [
+pub const REGISTRY: [&dyn Backend; 10] = [
     &embedded::Embedded,
     &postgres::Postgres,
     &clickhouse::ClickHouse,
@@ -96,6 +101,7 @@ pub const REGISTRY: [&dyn Backend; 9] = [
     &own_file::OwnFile::<EmbeddedAccessStore>::NEW,
     &own_file::OwnFile::<EmbeddedOpsStore>::NEW,
     &own_file::OwnFile::<EmbeddedTicketStore>::NEW,
+    &own_file::OwnFile::<EmbeddedOncallStore>::NEW,
 ];
 
 /// What the backends of one command share: the embedded store and the Postgres pool,
@@ -163,6 +169,7 @@ pub struct Parts {
     pub access: Option<Arc<dyn AccessStore>>,
     pub ops: Option<Arc<dyn OpsStore>>,
     pub tickets: Option<Arc<dyn TicketStore>>,
+    pub oncall: Option<Arc<dyn OncallStore>>,
 }
 
 /// The stores of a command, and the Postgres store they were built from: the intake
@@ -176,6 +183,8 @@ pub struct Built {
     pub ops: Arc<dyn OpsStore>,
     /// Follow-up tickets (for `serve`).
     pub tickets: Arc<dyn TicketStore>,
+    /// On-call schedules and assignments (for `serve`).
+    pub oncall: Arc<dyn OncallStore>,
     pub postgres: Option<PostgresStore>,
     /// The registry `/metrics` renders: the store calls here, the intake's metrics
     /// join it in `serve`.
@@ -249,13 +258,25 @@ pub async fn build_stores(settings: &Settings) -> Result<Built> {
     let access = parts.access.ok_or_else(|| missing(Port::Access))?;
     let ops = parts.ops.ok_or_else(|| missing(Port::Ops))?;
     let tickets = parts.tickets.ok_or_else(|| missing(Port::Tickets))?;
+    let oncall = parts.oncall.ok_or_else(|| missing(Port::Oncall))?;
     let registry = Registry::new();
     let store_metrics = StoreMetrics::new(&registry).context("registering the store metrics")?;
     let timeouts = timeouts(settings);
     let precedents = inquest_feeds::precedent::Precedents::new();
     let stores = precedents.wrap(observe(stores, &store_metrics, timeouts));
     let ops: Arc<dyn OpsStore> = Arc::new(inquest_telemetry::ObservedOps::new(ops, &store_metrics, timeouts.records));
-    Ok(Built { stores, access, ops, tickets, postgres: cx.postgres, registry, store_metrics, timeouts, precedents })
+    Ok(Built {
+        stores,
+        access,
+        ops,
+        tickets,
+        oncall,
+        postgres: cx.postgres,
+        registry,
+        store_metrics,
+        timeouts,
+        precedents,
+    })
 }
 
 /// The access store alone (the access commands need no evidence port): Postgres when
@@ -377,6 +398,7 @@ mod tests {
                 Port::Access,
                 Port::Ops,
                 Port::Tickets,
+                Port::Oncall,
             ] {
                 let serving: Vec<_> =
                     REGISTRY.iter().filter(|b| b.ports(&s).contains(&port)).map(|b| b.name()).collect();
@@ -390,7 +412,7 @@ mod tests {
         let names = |s: &Settings| in_use(s).into_iter().map(|(b, _)| b.name()).collect::<Vec<_>>();
         assert_eq!(
             names(&with(false, false, false, false)),
-            ["embedded store", "intake file", "access file", "ops file", "tickets file"]
+            ["embedded store", "intake file", "access file", "ops file", "tickets file", "oncall file"]
         );
         assert_eq!(names(&with(true, true, true, true)), ["postgres", "clickhouse", "neo4j", "qdrant"]);
         let s = with(false, false, false, true);

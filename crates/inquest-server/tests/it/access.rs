@@ -115,6 +115,14 @@ const ROUTES: &[(&str, &str, Needs)] = &[
     ("delete", "/api/tickets/{id}/dependencies/{dep_id}", Grant(Respond)),
     ("post", "/api/incidents/{id}/tickets", Grant(Respond)),
     ("get", "/api/stats", Grant(Read)),
+    ("get", "/api/oncall/schedules", Grant(Read)),
+    ("post", "/api/oncall/schedules", Grant(Respond)),
+    ("get", "/api/oncall/schedules/{id}", Grant(Read)),
+    ("put", "/api/oncall/schedules/{id}", Grant(Respond)),
+    ("post", "/api/oncall/schedules/{id}/overrides", Grant(Respond)),
+    ("delete", "/api/oncall/schedules/{id}", Grant(Respond)),
+    ("get", "/api/oncall/now", Grant(Read)),
+    ("get", "/api/incidents/{id}/assignment", Grant(Read)),
 ];
 
 const CASE_A: &str = "release-checkout-payment-timeout";
@@ -136,6 +144,8 @@ pub struct World {
     pub token_ids_a: Vec<TokenId>,
     /// Two tickets of project A.
     pub tickets_a: [uuid::Uuid; 2],
+    /// An on-call schedule of project A.
+    pub schedule_a: uuid::Uuid,
 }
 
 pub fn project(id: &str) -> ProjectId {
@@ -261,6 +271,10 @@ pub async fn world_with(adjust: impl FnOnce(&mut Access)) -> World {
     }
     state.tickets = Arc::new(tickets);
     state.ops = Arc::new(inquest_store_embedded::EmbeddedOpsStore::in_memory().expect("ops store"));
+    let oncall = inquest_store_embedded::EmbeddedOncallStore::in_memory().expect("on-call store");
+    let schedule = inquest_contract::oncall::schedule(&a, "alpha on call", 0);
+    inquest_ops::oncall::OncallStore::put_schedule(&oncall, &schedule).await.expect("schedule");
+    state.oncall = Arc::new(oncall);
     World {
         router: inquest_server::app(state),
         access: access_store,
@@ -274,6 +288,7 @@ pub async fn world_with(adjust: impl FnOnce(&mut Access)) -> World {
         bearer_secret_a,
         token_ids_a,
         tickets_a,
+        schedule_a: schedule.schedule_id,
     }
 }
 
@@ -337,6 +352,11 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<String> {
             "metric_query": {"kind": "latency", "service": "checkout", "metric": "latency_p99_ms", "threshold": 300}}),
         ("put", "/api/invariants/{id}") => json!({"name": "matrix", "condition": {"op": "<", "value": 1},
             "query": {"service": "checkout", "metric": "latency_p99_ms", "aggregation": "max", "window_minutes": 5}}),
+        ("put", "/api/oncall/schedules/{id}") => json!({"name": "matrix",
+            "rotation": {"members": ["ana"], "starts_at": "2026-03-02T09:00:00Z", "shift_hours": 12}}),
+        ("post", "/api/oncall/schedules/{id}/overrides") => {
+            json!({"person": "matrix", "from": "2026-03-02T09:00:00Z", "until": "2026-03-02T10:00:00Z"})
+        }
         ("post", _) | ("put", _) => json!({}),
         _ => return None,
     };
@@ -349,6 +369,8 @@ fn fill(path: &str, w: &World, own: bool) -> String {
         w.integration_a.integration_id.to_string()
     } else if path.starts_with("/api/tickets") {
         w.tickets_a[0].to_string()
+    } else if path.starts_with("/api/oncall/schedules") {
+        w.schedule_a.to_string()
     } else if path.starts_with("/api/tokens") {
         // A token no caller uses, so revoking it locks nobody out.
         TokenId::new_random().to_string()
@@ -367,6 +389,7 @@ fn secrets_of_a(w: &World) -> Vec<String> {
     let mut v = vec![w.incident_a.to_string(), w.integration_a.integration_id.to_string(), "dana".to_string()];
     v.extend(w.token_ids_a.iter().map(TokenId::to_string));
     v.extend(w.tickets_a.iter().map(uuid::Uuid::to_string));
+    v.push(w.schedule_a.to_string());
     v
 }
 

@@ -11,6 +11,7 @@ mod git_push;
 mod intake;
 mod kubernetes;
 mod oidc;
+mod oncall;
 mod openapi;
 mod remote_write;
 mod runbooks;

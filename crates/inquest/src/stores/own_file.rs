@@ -1,7 +1,8 @@
 //! The stores that live on a `redb` file of their own under the data dir when no
 //! Postgres is configured (redb allows one handle per file): access (projects, users,
 //! tokens, integrations, the audit log) on `access.redb`, SLOs and invariants on
-//! `ops.redb`, follow-up tickets on `tickets.redb`. One backend serves them all.
+//! `ops.redb`, follow-up tickets on `tickets.redb`, on-call schedules and assignments
+//! on `oncall.redb`. One backend serves them all.
 
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use anyhow::{Context as _, Result};
 use async_trait::async_trait;
 use inquest_config::Settings;
 use inquest_ports::StoreResult;
-use inquest_store_embedded::{EmbeddedAccessStore, EmbeddedOpsStore, EmbeddedTicketStore};
+use inquest_store_embedded::{EmbeddedAccessStore, EmbeddedOncallStore, EmbeddedOpsStore, EmbeddedTicketStore};
 
 use super::{Backend, Context, Parts, Port, plain};
 
@@ -152,5 +153,25 @@ impl OwnFileStore for EmbeddedTicketStore {
     }
     fn install(self, parts: &mut Parts) {
         parts.tickets = Some(Arc::new(self));
+    }
+}
+
+#[async_trait]
+impl OwnFileStore for EmbeddedOncallStore {
+    const BACKEND: &'static str = "oncall file";
+    const FILE: &'static str = "oncall.redb";
+    const WHAT: &'static str = "on-call store";
+    const PORT: Port = Port::Oncall;
+    fn open(path: &Path) -> StoreResult<Self> {
+        EmbeddedOncallStore::open(path)
+    }
+    fn schema_version(&self) -> StoreResult<u64> {
+        EmbeddedOncallStore::schema_version(self)
+    }
+    async fn check_connectivity(&self) -> StoreResult<()> {
+        inquest_ops::oncall::OncallStore::check_connectivity(self).await
+    }
+    fn install(self, parts: &mut Parts) {
+        parts.oncall = Some(Arc::new(self));
     }
 }

@@ -1,4 +1,4 @@
-//! PostgreSQL: the records port, and the intake's, access, SLO and ticket tables on
+//! PostgreSQL: the records port, and the intake's, access, SLO, ticket and on-call tables on
 //! the same database and pool, when `postgres.url` is set.
 
 use std::time::Instant;
@@ -30,7 +30,7 @@ impl Backend for Postgres {
 
     fn ports(&self, settings: &Settings) -> Vec<Port> {
         if settings.postgres.url.is_some() {
-            vec![Port::Records, Port::Intake, Port::Access, Port::Ops, Port::Tickets]
+            vec![Port::Records, Port::Intake, Port::Access, Port::Ops, Port::Tickets, Port::Oncall]
         } else {
             Vec::new()
         }
@@ -46,6 +46,9 @@ impl Backend for Postgres {
         }
         if ports.contains(&Port::Tickets) {
             parts.tickets = Some(std::sync::Arc::new(store.tickets()));
+        }
+        if ports.contains(&Port::Oncall) {
+            parts.oncall = Some(std::sync::Arc::new(store.oncall()));
         }
         if ports.contains(&Port::Records) {
             parts.records = Some(std::sync::Arc::new(store));
@@ -88,6 +91,15 @@ impl Backend for Postgres {
                 Ok(()) => println!("{}postgres {url}: ok", Port::Tickets.label()),
                 Err(e) => {
                     println!("{}postgres {url}: {}", Port::Tickets.label(), plain(&e, &target));
+                    ok = false;
+                }
+            }
+        }
+        if ports.contains(&Port::Oncall) {
+            match inquest_ops::oncall::OncallStore::check_connectivity(&store.oncall()).await {
+                Ok(()) => println!("{}postgres {url}: ok", Port::Oncall.label()),
+                Err(e) => {
+                    println!("{}postgres {url}: {}", Port::Oncall.label(), plain(&e, &target));
                     ok = false;
                 }
             }
