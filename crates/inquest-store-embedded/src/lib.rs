@@ -3,7 +3,8 @@
 //! by `(service_key, metric_name, ts)` so window reads are range scans. The alert
 //! intake's port (`EmbeddedIntakeStore`, `intake`) lives in a second file beside it,
 //! the access port (`EmbeddedAccessStore`, `access`) in a third, follow-up tickets
-//! (`EmbeddedTicketStore`, `tickets`) in their own.
+//! (`EmbeddedTicketStore`, `tickets`) and notification channels with their deliveries
+//! (`EmbeddedNotifyStore`, `notify`) in theirs.
 //!
 //! Every key leads with the project (`"{project}\u{1f}{id}"`; the first element of
 //! a tuple key), and every read scans only its project's prefix, so two projects
@@ -22,6 +23,7 @@ pub mod access;
 pub mod intake;
 mod metrics;
 mod migrate;
+pub mod notify;
 pub mod ops;
 mod records;
 mod semantic;
@@ -30,6 +32,7 @@ mod topology;
 
 pub use access::EmbeddedAccessStore;
 pub use intake::EmbeddedIntakeStore;
+pub use notify::EmbeddedNotifyStore;
 pub use ops::EmbeddedOpsStore;
 pub use tickets::EmbeddedTicketStore;
 

@@ -1,9 +1,10 @@
-//! Integration tests of the embedded store: the port contract suites (the intake, access and ops stores' too) and durability.
+//! Integration tests of the embedded store: the port contract suites (the intake, access, ops, tickets and notify stores' too) and durability.
 
 mod access;
 mod contract;
 mod durability;
 mod intake;
 mod isolation;
+mod notify;
 mod ops;
 mod tickets;
