@@ -14,6 +14,7 @@ use tokio_postgres::error::SqlState;
 pub mod access;
 pub mod intake;
 pub mod migrate;
+pub mod notify;
 pub mod ops;
 mod records;
 pub mod tickets;
@@ -23,6 +24,7 @@ pub use intake::PostgresIntakeStore;
 pub use migrate::{
     MIGRATIONS, MIGRATIONS_TABLE, MigrateOutcome, Migration, MigrationState, MigrationStatus, latest_version,
 };
+pub use notify::PostgresNotifyStore;
 pub use ops::PostgresOpsStore;
 pub use tickets::PostgresTicketStore;
 

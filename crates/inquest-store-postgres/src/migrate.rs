@@ -62,6 +62,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(8, "0008_feeds"),
     migration!(9, "0009_ops"),
     migration!(10, "0010_tickets"),
+    migration!(12, "0012_notifications"),
 ];
 
 /// Where one migration stands in a database.
