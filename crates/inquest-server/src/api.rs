@@ -18,6 +18,7 @@ mod alerts;
 mod audit;
 mod auth;
 mod changes;
+mod channels;
 mod feedback;
 mod feeds;
 mod health;
@@ -43,7 +44,8 @@ mod traces;
     description = "Incidents, ranked root-cause hypotheses with their evidence, human feedback, \
                    alert intake, the incident lifecycle, investigation jobs, and who may do what: \
                    projects, members, API tokens, integrations and the audit log; SLOs with \
-                   multiwindow burn rates, and invariants; follow-up tickets"
+                   multiwindow burn rates, and invariants; follow-up tickets; notification channels and \
+                   their deliveries"
 ))]
 struct ApiDoc;
 
@@ -109,6 +111,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(invariants::list_invariants, invariants::create_invariant))
         .routes(routes!(invariants::get_invariant, invariants::replace_invariant, invariants::delete_invariant))
         .routes(routes!(invariants::run_invariant))
+        .routes(routes!(channels::list_channels, channels::create_channel))
+        .routes(routes!(channels::get_channel, channels::replace_channel, channels::delete_channel))
+        .routes(routes!(channels::test_channel))
+        .routes(routes!(channels::list_notifications))
+        .routes(routes!(channels::retry_notification))
 }
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
