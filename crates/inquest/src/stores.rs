@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use inquest_config::{PostgresSettings, Settings};
 use inquest_domain::ProjectId;
 use inquest_ops::OpsStore;
+use inquest_ops::channels::NotifyStore;
 use inquest_ops::tickets::TicketStore;
 use inquest_ports::{
     AccessStore, Embedder, ErrorKind, MetricStore, RecordStore, SemanticStore, StoreError, Stores, TopologyStore,
@@ -28,6 +29,7 @@ mod clickhouse;
 mod embedded;
 mod intake_file;
 mod neo4j;
+mod notify_file;
 mod ops_file;
 mod postgres;
 mod qdrant;
@@ -38,7 +40,7 @@ pub use postgres::migrate_to;
 
 /// What a backend can serve: the four evidence ports, the alert intake's store, the
 /// access store (projects, users, tokens, integrations, audit), the SLO and
-/// invariant store and the ticket store.
+/// invariant store, the ticket store and the notification store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Port {
     Records,
@@ -49,6 +51,7 @@ pub enum Port {
     Access,
     Ops,
     Tickets,
+    Notify,
 }
 
 impl Port {
@@ -62,6 +65,7 @@ impl Port {
             Port::Access => "access",
             Port::Ops => "ops",
             Port::Tickets => "tickets",
+            Port::Notify => "notify",
         }
     }
 
@@ -88,7 +92,7 @@ pub trait Backend: Sync {
 }
 
 /// Every backend, in the order doctor and migrate report them.
-pub const REGISTRY: [&dyn Backend; 9] = [
+pub const REGISTRY: [&dyn Backend; 10] = [
     &embedded::Embedded,
     &postgres::Postgres,
     &clickhouse::ClickHouse,
@@ -98,6 +102,7 @@ pub const REGISTRY: [&dyn Backend; 9] = [
     &access_file::AccessFile,
     &ops_file::OpsFile,
     &tickets_file::TicketsFile,
+    &notify_file::NotifyFile,
 ];
 
 /// What the backends of one command share: the embedded store and the Postgres pool,
@@ -165,6 +170,7 @@ pub struct Parts {
     pub access: Option<Arc<dyn AccessStore>>,
     pub ops: Option<Arc<dyn OpsStore>>,
     pub tickets: Option<Arc<dyn TicketStore>>,
+    pub notify: Option<Arc<dyn NotifyStore>>,
 }
 
 /// The stores of a command, and the Postgres store they were built from: the intake
@@ -178,6 +184,8 @@ pub struct Built {
     pub ops: Arc<dyn OpsStore>,
     /// Follow-up tickets (for `serve`).
     pub tickets: Arc<dyn TicketStore>,
+    /// Notification channels and their deliveries (for `serve`).
+    pub notify: Arc<dyn NotifyStore>,
     pub postgres: Option<PostgresStore>,
     /// The registry `/metrics` renders: the store calls here, the intake's metrics
     /// join it in `serve`.
@@ -251,13 +259,25 @@ pub async fn build_stores(settings: &Settings) -> Result<Built> {
     let access = parts.access.ok_or_else(|| missing(Port::Access))?;
     let ops = parts.ops.ok_or_else(|| missing(Port::Ops))?;
     let tickets = parts.tickets.ok_or_else(|| missing(Port::Tickets))?;
+    let notify = parts.notify.ok_or_else(|| missing(Port::Notify))?;
     let registry = Registry::new();
     let store_metrics = StoreMetrics::new(&registry).context("registering the store metrics")?;
     let timeouts = timeouts(settings);
     let precedents = inquest_feeds::precedent::Precedents::new();
     let stores = precedents.wrap(observe(stores, &store_metrics, timeouts));
     let ops: Arc<dyn OpsStore> = Arc::new(inquest_telemetry::ObservedOps::new(ops, &store_metrics, timeouts.records));
-    Ok(Built { stores, access, ops, tickets, postgres: cx.postgres, registry, store_metrics, timeouts, precedents })
+    Ok(Built {
+        stores,
+        access,
+        ops,
+        tickets,
+        notify,
+        postgres: cx.postgres,
+        registry,
+        store_metrics,
+        timeouts,
+        precedents,
+    })
 }
 
 /// The access store alone (the access commands need no evidence port): Postgres when
@@ -379,6 +399,7 @@ mod tests {
                 Port::Access,
                 Port::Ops,
                 Port::Tickets,
+                Port::Notify,
             ] {
                 let serving: Vec<_> =
                     REGISTRY.iter().filter(|b| b.ports(&s).contains(&port)).map(|b| b.name()).collect();
@@ -392,7 +413,7 @@ mod tests {
         let names = |s: &Settings| in_use(s).into_iter().map(|(b, _)| b.name()).collect::<Vec<_>>();
         assert_eq!(
             names(&with(false, false, false, false)),
-            ["embedded store", "intake file", "access file", "ops file", "tickets file"]
+            ["embedded store", "intake file", "access file", "ops file", "tickets file", "notify file"]
         );
         assert_eq!(names(&with(true, true, true, true)), ["postgres", "clickhouse", "neo4j", "qdrant"]);
         let s = with(false, false, false, true);

@@ -30,7 +30,7 @@ impl Backend for Postgres {
 
     fn ports(&self, settings: &Settings) -> Vec<Port> {
         if settings.postgres.url.is_some() {
-            vec![Port::Records, Port::Intake, Port::Access, Port::Ops, Port::Tickets]
+            vec![Port::Records, Port::Intake, Port::Access, Port::Ops, Port::Tickets, Port::Notify]
         } else {
             Vec::new()
         }
@@ -46,6 +46,9 @@ impl Backend for Postgres {
         }
         if ports.contains(&Port::Tickets) {
             parts.tickets = Some(std::sync::Arc::new(store.tickets()));
+        }
+        if ports.contains(&Port::Notify) {
+            parts.notify = Some(std::sync::Arc::new(store.notify()));
         }
         if ports.contains(&Port::Records) {
             parts.records = Some(std::sync::Arc::new(store));
@@ -88,6 +91,15 @@ impl Backend for Postgres {
                 Ok(()) => println!("{}postgres {url}: ok", Port::Tickets.label()),
                 Err(e) => {
                     println!("{}postgres {url}: {}", Port::Tickets.label(), plain(&e, &target));
+                    ok = false;
+                }
+            }
+        }
+        if ports.contains(&Port::Notify) {
+            match inquest_ops::channels::NotifyStore::check_connectivity(&store.notify()).await {
+                Ok(()) => println!("{}postgres {url}: ok", Port::Notify.label()),
+                Err(e) => {
+                    println!("{}postgres {url}: {}", Port::Notify.label(), plain(&e, &target));
                     ok = false;
                 }
             }
