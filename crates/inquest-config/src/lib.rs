@@ -1273,7 +1273,10 @@ mod tests {
             jail.set_env("INQUEST_NOTIFY_SMTP_PASSWORD", "mail-secret");
             jail.set_env("INQUEST_NOTIFY_POLL_MS", "250");
             let s = Settings::load(Some(Path::new("inquest.toml"))).map_err(|e| e.to_string())?;
-            assert_eq!((s.notify.public_url.as_str(), s.notify.max_attempts, s.notify.poll_ms), ("https://inquest.example", 3, 250));
+            assert_eq!(
+                (s.notify.public_url.as_str(), s.notify.max_attempts, s.notify.poll_ms),
+                ("https://inquest.example", 3, 250)
+            );
             let smtp = s.notify.smtp.clone().expect("smtp");
             assert_eq!((smtp.port, smtp.tls.as_str()), (587, "starttls"));
             assert_eq!(smtp.password.as_ref().map(Secret::expose), Some("mail-secret"));

@@ -76,7 +76,12 @@ impl Notice {
     /// and the link.
     pub fn text(&self, base_url: &str) -> String {
         let cause = match &self.cause {
-            Some(c) => format!("Most likely cause: {} ({}, confidence {:.0}%)", c.title, c.hypothesis_type, c.confidence * 100.0),
+            Some(c) => format!(
+                "Most likely cause: {} ({}, confidence {:.0}%)",
+                c.title,
+                c.hypothesis_type,
+                c.confidence * 100.0
+            ),
             None => "Most likely cause: not known yet".to_string(),
         };
         format!(
@@ -124,7 +129,11 @@ mod tests {
             severity: "critical".into(),
             status: "open".into(),
             recipient: Some("ana".into()),
-            cause: Some(NoticeCause { title: "release r42 of checkout".into(), hypothesis_type: "release".into(), confidence: 0.87 }),
+            cause: Some(NoticeCause {
+                title: "release r42 of checkout".into(),
+                hypothesis_type: "release".into(),
+                confidence: 0.87,
+            }),
             link: Notice::link_of(id),
             reason: "on call for checkout".into(),
         };
