@@ -500,7 +500,7 @@ pub struct DeliveryPage {
 /// What `retry` did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Retried {
-    Queued(Delivery),
+    Queued(Box<Delivery>),
     NotFound,
     /// Only a failed delivery is retried; this one is in that state.
     NotFailed(DeliveryState),

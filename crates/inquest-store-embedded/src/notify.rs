@@ -380,7 +380,7 @@ impl NotifyStore for EmbeddedNotifyStore {
             }
             d.retried(now);
             put_delivery(txn, op, &d)?;
-            Ok(Retried::Queued(d))
+            Ok(Retried::Queued(Box::new(d)))
         })
     }
 }

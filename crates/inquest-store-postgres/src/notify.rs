@@ -499,7 +499,7 @@ impl NotifyStore for PostgresNotifyStore {
             }
             d.retried(now);
             write_delivery(txn, op, &d).await?;
-            Ok(Retried::Queued(d))
+            Ok(Retried::Queued(Box::new(d)))
         })
         .await
     }

@@ -391,7 +391,7 @@ pub async fn retry_notification(
     let id = uuid_of("delivery_id", "delivery", &id)?;
     slot.set(|n| n.resource = Some(("delivery".into(), id.to_string())));
     match s.notify.retry(auth.project(), id, Utc::now()).await? {
-        Retried::Queued(d) => Ok((StatusCode::ACCEPTED, Json(d.into()))),
+        Retried::Queued(d) => Ok((StatusCode::ACCEPTED, Json((*d).into()))),
         Retried::NotFound => Err(ApiError::not_found(format!("no delivery {id}"))),
         Retried::NotFailed(state) => {
             Err(ApiError::Conflict(format!("delivery {id} is {}: only a failed delivery is retried", state.as_str())))
