@@ -62,6 +62,6 @@ CREATE POLICY project_isolation ON notification_deliveries
   USING (project_id = current_setting('inquest.project', true))
   WITH CHECK (project_id = current_setting('inquest.project', true));
 
-GRANT SELECT, INSERT, UPDATE ON notification_channels, notification_deliveries TO inquest_app;
--- Nothing is deleted: channels are marked deleted, deliveries are kept as their record.
-REVOKE DELETE, TRUNCATE ON notification_channels, notification_deliveries FROM inquest_app;
+-- The store deletes nothing (channels are marked deleted, deliveries kept as their
+-- record); the grants are those of every project-scoped table.
+GRANT SELECT, INSERT, UPDATE, DELETE ON notification_channels, notification_deliveries TO inquest_app;
