@@ -137,7 +137,7 @@ async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
 }
 
 /// Tables the application role may only read and append to.
-const APPEND_ONLY: &[&str] = &["audit_log"];
+const APPEND_ONLY: &[&str] = &["audit_log", "ticket_events"];
 
 #[tokio::test]
 async fn row_level_security_keeps_the_application_role_to_its_project() {
