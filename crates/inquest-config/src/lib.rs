@@ -44,6 +44,7 @@ pub struct Settings {
     pub investigation: InvestigationSettings,
     pub ops: OpsSettings,
     pub oncall: OncallSettings,
+    pub notify: NotifySettings,
 }
 
 impl Default for Settings {
@@ -64,6 +65,7 @@ impl Default for Settings {
             investigation: InvestigationSettings::default(),
             ops: OpsSettings::default(),
             oncall: OncallSettings::default(),
+            notify: NotifySettings::default(),
         }
     }
 }
@@ -125,6 +127,108 @@ impl OncallSettings {
                 "oncall.tick_seconds: {} is more than {MAX_TICK_SECONDS} seconds (0 turns the responder off)",
                 self.tick_seconds
             )));
+        }
+        Ok(())
+    }
+}
+
+/// Notifications (`[notify]`): the delivery worker of `inquest serve` and the link
+/// every message carries.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifySettings {
+    /// The dashboard's address as people reach it: messages link to
+    /// `<public_url>/incidents/<id>`.
+    pub public_url: String,
+    /// Milliseconds between two polls of the queue; 0 turns the worker off (notices
+    /// are still queued).
+    pub poll_ms: u64,
+    /// Attempts per delivery before it is kept as failed (the retry route queues it again).
+    pub max_attempts: u32,
+    /// The first retry waits this long, each next one twice as long, at most `backoff_max_secs`.
+    pub backoff_secs: u64,
+    pub backoff_max_secs: u64,
+    /// The longest one send may take (connect, TLS, answer).
+    pub send_timeout_secs: u64,
+    /// How long a worker holds a delivery before another may take it over.
+    pub lease_secs: u64,
+    /// Deliveries taken per project and poll.
+    pub batch: usize,
+    pub smtp: Option<SmtpSettings>,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        Self {
+            public_url: "http://127.0.0.1:8080".into(),
+            poll_ms: 1000,
+            max_attempts: 5,
+            backoff_secs: 10,
+            backoff_max_secs: 600,
+            send_timeout_secs: 10,
+            lease_secs: 60,
+            batch: 20,
+            smtp: None,
+        }
+    }
+}
+
+/// How mail leaves (`[notify.smtp]`); without it e-mail channels fail with that reason.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    pub host: String,
+    #[serde(default = "smtp_port")]
+    pub port: u16,
+    /// The sender address (`Inquest <inquest@example.com>` or a bare address).
+    pub from: String,
+    pub username: Option<String>,
+    /// Best set in the environment: `INQUEST_NOTIFY_SMTP_PASSWORD`.
+    pub password: Option<Secret>,
+    /// `none`, `starttls` (default) or `tls`.
+    #[serde(default = "smtp_tls")]
+    pub tls: String,
+}
+
+fn smtp_port() -> u16 {
+    587
+}
+
+fn smtp_tls() -> String {
+    "starttls".into()
+}
+
+impl NotifySettings {
+    fn check(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: String| Err(ConfigError::Invalid(format!("notify.{key}: {why}")));
+        if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
+            return bad("public_url", format!("'{}' is not an http:// or https:// URL", self.public_url));
+        }
+        if self.max_attempts == 0 || self.max_attempts > 100 {
+            return bad("max_attempts", format!("{} is outside 1..=100", self.max_attempts));
+        }
+        if self.backoff_secs == 0 || self.backoff_max_secs < self.backoff_secs {
+            return bad("backoff_secs", "must be at least 1 and at most backoff_max_secs".into());
+        }
+        if self.send_timeout_secs == 0 || self.lease_secs <= self.send_timeout_secs {
+            return bad("lease_secs", "must be longer than send_timeout_secs, which must be at least 1".into());
+        }
+        if self.batch == 0 {
+            return bad("batch", "must be at least 1".into());
+        }
+        if let Some(smtp) = &self.smtp {
+            if smtp.host.trim().is_empty() {
+                return bad("smtp.host", "must not be empty".into());
+            }
+            if smtp.from.trim().is_empty() {
+                return bad("smtp.from", "must not be empty".into());
+            }
+            if !["none", "starttls", "tls"].contains(&smtp.tls.as_str()) {
+                return bad("smtp.tls", format!("'{}' is not one of none, starttls, tls", smtp.tls));
+            }
+            if smtp.password.is_some() && smtp.username.is_none() {
+                return bad("smtp.username", "is needed with a password".into());
+            }
         }
         Ok(())
     }
@@ -692,7 +796,7 @@ impl FeedsSettings {
 
 /// The sections an `INQUEST_<SECTION>_<KEY>` variable can name (`auth_oidc` before
 /// `auth`: `INQUEST_AUTH_OIDC_ISSUER` is `auth.oidc.issuer`).
-const SECTIONS: [(&str, &str); 17] = [
+const SECTIONS: [(&str, &str); 19] = [
     ("postgres", "postgres"),
     ("clickhouse", "clickhouse"),
     ("neo4j", "neo4j"),
@@ -710,6 +814,8 @@ const SECTIONS: [(&str, &str); 17] = [
     ("investigation", "investigation"),
     ("ops", "ops"),
     ("oncall", "oncall"),
+    ("notify_smtp", "notify.smtp"),
+    ("notify", "notify"),
 ];
 
 /// Sections where an empty variable means unset, as the LLM and embedding clients
@@ -768,6 +874,7 @@ impl Settings {
         settings.investigation.check()?;
         settings.ops.check()?;
         settings.oncall.check()?;
+        settings.notify.check()?;
         Ok(settings)
     }
 
@@ -1197,6 +1304,43 @@ mod tests {
             jail.set_env("INQUEST_ONCALL_TICK_SECONDS", "7200");
             let e = Settings::load(None).expect_err("refused").to_string();
             assert!(e.contains("oncall.tick_seconds"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn notify_settings_come_from_the_file_and_the_smtp_password_from_the_environment() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "inquest.toml",
+                r#"
+                [notify]
+                public_url = "https://inquest.example"
+                max_attempts = 3
+                [notify.smtp]
+                host = "smtp.example"
+                from = "Inquest <inquest@example.com>"
+                username = "inquest"
+                "#,
+            )?;
+            jail.set_env("INQUEST_NOTIFY_SMTP_PASSWORD", "mail-secret");
+            jail.set_env("INQUEST_NOTIFY_POLL_MS", "250");
+            let s = Settings::load(Some(Path::new("inquest.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(
+                (s.notify.public_url.as_str(), s.notify.max_attempts, s.notify.poll_ms),
+                ("https://inquest.example", 3, 250)
+            );
+            let smtp = s.notify.smtp.clone().expect("smtp");
+            assert_eq!((smtp.port, smtp.tls.as_str()), (587, "starttls"));
+            assert_eq!(smtp.password.as_ref().map(Secret::expose), Some("mail-secret"));
+            assert!(!format!("{s:?}").contains("mail-secret"));
+            jail.set_env("INQUEST_NOTIFY_SMTP_TLS", "ssl");
+            let e = Settings::load(Some(Path::new("inquest.toml"))).expect_err("bad tls").to_string();
+            assert!(e.contains("notify.smtp.tls"), "{e}");
+            jail.set_env("INQUEST_NOTIFY_SMTP_TLS", "tls");
+            jail.set_env("INQUEST_NOTIFY_MAX_ATTEMPTS", "0");
+            let e = Settings::load(Some(Path::new("inquest.toml"))).expect_err("no attempts").to_string();
+            assert!(e.contains("notify.max_attempts"), "{e}");
             Ok(())
         });
     }

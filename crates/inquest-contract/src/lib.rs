@@ -6,6 +6,7 @@ pub mod access;
 pub mod ingest;
 pub mod isolation;
 pub mod metrics;
+pub mod notify;
 pub mod oidc;
 pub mod oncall;
 pub mod ops;

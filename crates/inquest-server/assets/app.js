@@ -2,8 +2,9 @@
 // "/incidents/<id>" (one incident), "/runbooks" and "/runbooks/<id>" (runbooks and
 // their steps), "/slos" (SLOs with budget and burn over time, and invariants),
 // "/tickets" and "/tickets/<id>" (follow-up tickets, their history and dependencies),
-// "/oncall" (schedules, who is on call, escalation steps, overrides), "/audit" (the
-// audit log) and "/login". Charts
+// "/oncall" (schedules, who is on call, escalation steps, overrides), "/channels"
+// (notification channels, their health and deliveries), "/audit" (the audit log) and
+// "/login". Charts
 // are inline SVG. A session's mutating requests carry its CSRF token; on an open
 // loopback server the chosen project travels in X-Inquest-Project.
 "use strict";
@@ -49,6 +50,7 @@ function header() {
     <a href="/slos" data-go>SLOs</a>
     <a href="/tickets" data-go>tickets</a>
     <a href="/oncall" data-go>on-call</a>
+    <a href="/channels" data-go>channels</a>
     <a href="/audit" data-go>audit</a>
     <span class="small">${esc(me.actor)}${me.role ? " · " + esc(me.role) : ""}</span>
     ${me.csrf_token ? `<button id="logout" class="link">sign out</button>` : ""}`;
@@ -338,6 +340,7 @@ async function incidentPage(id, tries = 0) {
         <section class="card" id="lifecycle" hidden></section>
         <section class="card" id="assignment" hidden></section>
         <section class="card" id="follow-ups"><h2>Follow-up tickets</h2><p class="muted">loading…</p></section>
+        <section class="card" id="notifications"><h2>Notifications</h2><p class="muted">loading…</p></section>
         <section class="card" id="feedback"><h2>Feedback</h2>
           <form class="inline" id="rootcause"><select name="hypothesis_id"><option value="">root cause: free text…</option>${options}</select>
             <input name="text" placeholder="root cause in your words"><button type="submit">Set root cause</button></form>
@@ -373,6 +376,7 @@ async function incidentPage(id, tries = 0) {
   incidentAssignment(id);
   incidentChanges(id);
   incidentTickets(id);
+  incidentNotifications(id);
   try {
     const m = await api(`/api/incidents/${id}/metrics`);
     document.querySelector("#metrics").innerHTML = `<h2>Metrics around the onset</h2>` + metricsHtml(m);
@@ -887,6 +891,96 @@ async function summary() {
   for (const a of el.querySelectorAll("a[data-go]")) a.addEventListener("click", (ev) => { ev.preventDefault(); go(a.getAttribute("href")); });
 }
 
+// ------------------------------------------------------------------ notification channels
+// Channels with their kind, masked target and health (failing after failures in a
+// row, with the last error), a form to add one, a test button per channel, and the
+// deliveries with state, attempts and error, a failed one retried with a button.
+const EVENTS = ["assigned", "escalated", "paged", "diagnosed"];
+const healthHtml = (h) => h.failing
+  ? `<span class="badge fail">failing</span> <span class="small">${h.consecutive_failures} failures in a row: ${esc(h.last_error)}</span>`
+  : h.consecutive_failures ? `<span class="badge no_data">${h.consecutive_failures} failed</span> <span class="small">${esc(h.last_error)}</span>`
+  : h.last_success_at ? `<span class="badge ok">ok</span> <span class="small muted">last sent ${age(h.last_success_at)}</span>`
+  : `<span class="badge">no attempt yet</span>`;
+const deliveryRow = (d, names) => `<tr><td><span class="badge ${esc(d.state)}">${esc(d.state)}</span></td>
+  <td>${esc(names[d.channel_id] || String(d.channel_id).slice(0, 8))}</td>
+  <td>${d.incident_id.startsWith("00000000") ? `<span class="muted">test</span>` : `<a href="/incidents/${esc(d.incident_id)}" data-go>${esc(d.subject)}</a>`}</td>
+  <td>${d.attempts}</td><td class="small">${esc(d.last_error || "")}</td><td class="small">${age(d.created_at)}</td>
+  <td>${d.state === "failed" ? `<button class="link" data-retry="${esc(d.delivery_id)}">retry</button>` : ""}</td></tr>`;
+
+function bindRetry(el, after) {
+  for (const b of el.querySelectorAll("button[data-retry]")) b.addEventListener("click", async () => {
+    try { await api(`/api/notifications/${encodeURIComponent(b.dataset.retry)}/retry`, { method: "POST" }); } catch (e) { alert(e.message); }
+    after();
+  });
+}
+
+async function channelsPage() {
+  app.innerHTML = `<p class="muted">loading…</p>`;
+  const state = new URLSearchParams(location.search).get("state") || "";
+  let channels, page;
+  try {
+    [channels, page] = await Promise.all([api("/api/channels"), api("/api/notifications?limit=100" + (state ? "&state=" + encodeURIComponent(state) : ""))]);
+  } catch (e) { app.innerHTML = `<h1>Notification channels</h1><div class="error">${esc(e.message)}</div>`; return; }
+  const names = Object.fromEntries(channels.map((c) => [c.channel_id, c.name]));
+  const rows = channels.map((c) => `<tr data-channel="${esc(c.channel_id)}"><td>${esc(c.name)}${c.enabled ? "" : ` <span class="badge">disabled</span>`}</td>
+    <td>${esc(c.kind)}${c.signed ? ` <span class="small muted">signed</span>` : ""}</td><td><code>${esc(c.target)}</code></td>
+    <td class="small">${c.events.length ? c.events.map(esc).join(", ") : "all"}</td><td class="health">${healthHtml(c.health)}</td>
+    <td><button class="link" data-test="${esc(c.channel_id)}">send a test</button> <button class="link" data-delete="${esc(c.channel_id)}">delete</button></td></tr>`).join("");
+  app.innerHTML = `<h1>Notification channels</h1>
+    <section class="card"><table class="list"><thead><tr><th>name</th><th>kind</th><th>target</th><th>events</th><th>health</th><th></th></tr></thead>
+      <tbody>${rows || `<tr><td colspan="6" class="muted">no channels yet</td></tr>`}</tbody></table></section>
+    <section class="card"><h2>Add a channel</h2>
+      <form id="new-channel" class="inline"><input name="name" placeholder="name" required>
+        <select name="kind"><option value="slack">Slack webhook</option><option value="webhook">JSON webhook</option><option value="email">e-mail</option></select>
+        <input name="target" placeholder="webhook URL, or addresses separated by commas" required size="40">
+        <input name="secret" placeholder="signing secret (JSON webhook, optional)">
+        ${EVENTS.map((e) => `<label class="small"><input type="checkbox" name="events" value="${e}">${e}</label>`).join(" ")}
+        <button type="submit">Add</button></form><p class="small muted">No event ticked: every event. The URL is sealed and shown masked from now on.</p></section>
+    <section class="card" id="deliveries"><h2>Deliveries</h2>
+      <p class="small">${["", "queued", "sending", "sent", "failed"].map((s) => `<a href="/channels${s ? "?state=" + s : ""}" data-go>${s || "all"}</a>`).join(" · ")} (${page.total})</p>
+      <table class="list"><thead><tr><th>state</th><th>channel</th><th>notice</th><th>attempts</th><th>last error</th><th>queued</th><th></th></tr></thead>
+      <tbody>${page.items.map((d) => deliveryRow(d, names)).join("") || `<tr><td colspan="7" class="muted">none</td></tr>`}</tbody></table></section>`;
+  bindGo();
+  bindRetry(app, channelsPage);
+  for (const b of app.querySelectorAll("button[data-test]")) b.addEventListener("click", async () => {
+    try { await api(`/api/channels/${encodeURIComponent(b.dataset.test)}/test`, { method: "POST" }); } catch (e) { alert(e.message); }
+    channelsPage();
+  });
+  for (const b of app.querySelectorAll("button[data-delete]")) b.addEventListener("click", async () => {
+    if (!confirm("Delete this channel? Its deliveries stay listed.")) return;
+    try { await api(`/api/channels/${encodeURIComponent(b.dataset.delete)}`, { method: "DELETE" }); } catch (e) { alert(e.message); }
+    channelsPage();
+  });
+  document.getElementById("new-channel").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(ev.target);
+    const kind = f.get("kind"), target = String(f.get("target")).trim();
+    const body = { name: f.get("name"), kind, events: f.getAll("events") };
+    if (kind === "slack") body.webhook_url = target;
+    else if (kind === "webhook") { body.url = target; if (f.get("secret")) body.secret = f.get("secret"); }
+    else body.to = target.split(",").map((a) => a.trim()).filter(Boolean);
+    try { await api("/api/channels", jsonPost("POST", body)); } catch (e) { alert(e.message); return; }
+    channelsPage();
+  });
+}
+
+// The incident page's notifications: what was sent to whom, and a retry for a failed one.
+async function incidentNotifications(id) {
+  const el = document.getElementById("notifications");
+  if (!el) return;
+  let page, channels;
+  try {
+    [page, channels] = await Promise.all([api(`/api/notifications?incident=${encodeURIComponent(id)}`), api("/api/channels")]);
+  } catch (e) { el.innerHTML = `<h2>Notifications</h2><div class="error small">${esc(e.message)}</div>`; return; }
+  const names = Object.fromEntries(channels.map((c) => [c.channel_id, c.name]));
+  el.innerHTML = `<h2>Notifications</h2>${page.items.length
+    ? `<ul class="evidence">${page.items.map((d) => `<li><span class="badge ${esc(d.state)}">${esc(d.state)}</span> ${esc(d.event)} to ${esc(names[d.channel_id] || "a deleted channel")}
+        <span class="small muted">${d.attempts} attempt(s)${d.last_error ? ": " + esc(d.last_error) : ""}</span>
+        ${d.state === "failed" ? `<button class="link" data-retry="${esc(d.delivery_id)}">retry</button>` : ""}</li>`).join("")}</ul>`
+    : `<p class="muted small">none sent</p>`}`;
+  bindRetry(el, () => incidentNotifications(id));
+}
+
 function go(url) { history.pushState(null, "", url); route(); }
 async function route() {
   if (location.pathname === "/login") { loginPage(); return; }
@@ -901,6 +995,7 @@ async function route() {
   else if (location.pathname === "/runbooks") runbooksPage();
   else if (location.pathname === "/slos") slosPage();
   else if (location.pathname === "/oncall") oncallPage();
+  else if (location.pathname === "/channels") channelsPage();
   else if (location.pathname === "/audit") auditPage();
   else if (location.pathname === "/changes") changesPage();
   else listPage();

@@ -18,6 +18,7 @@ mod alerts;
 mod audit;
 mod auth;
 mod changes;
+mod channels;
 mod feedback;
 mod feeds;
 mod health;
@@ -45,7 +46,8 @@ mod traces;
                    alert intake, the incident lifecycle, investigation jobs, and who may do what: \
                    projects, members, API tokens, integrations and the audit log; SLOs with \
                    multiwindow burn rates, and invariants; follow-up tickets; on-call schedules, \
-                   who is on call, and incidents' assignments and escalations"
+                   who is on call, and incidents' assignments and escalations; notification \
+                   channels and their deliveries"
 ))]
 struct ApiDoc;
 
@@ -116,6 +118,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(oncall::add_override))
         .routes(routes!(oncall::now))
         .routes(routes!(oncall::incident_assignment))
+        .routes(routes!(channels::list_channels, channels::create_channel))
+        .routes(routes!(channels::get_channel, channels::replace_channel, channels::delete_channel))
+        .routes(routes!(channels::test_channel))
+        .routes(routes!(channels::list_notifications))
+        .routes(routes!(channels::retry_notification))
 }
 
 type ApiResult<T> = Result<Json<T>, ApiError>;

@@ -20,6 +20,7 @@ pub fn routes() -> Router<AppState> {
         .route("/oncall", get(page))
         .route("/tickets", get(page))
         .route("/tickets/{id}", get(page))
+        .route("/channels", get(page))
         .route(
             "/assets/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", include_str!("../assets/app.js")) }),

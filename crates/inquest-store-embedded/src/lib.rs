@@ -3,8 +3,9 @@
 //! by `(service_key, metric_name, ts)` so window reads are range scans. The alert
 //! intake's port (`EmbeddedIntakeStore`, `intake`) lives in a second file beside it,
 //! the access port (`EmbeddedAccessStore`, `access`) in a third, follow-up tickets
-//! (`EmbeddedTicketStore`, `tickets`) and on-call schedules (`EmbeddedOncallStore`,
-//! `oncall`) in their own.
+//! (`EmbeddedTicketStore`, `tickets`), on-call schedules (`EmbeddedOncallStore`,
+//! `oncall`) and notification channels with their deliveries (`EmbeddedNotifyStore`,
+//! `notify`) in theirs.
 //!
 //! Every key leads with the project (`"{project}\u{1f}{id}"`; the first element of
 //! a tuple key), and every read scans only its project's prefix, so two projects
@@ -23,6 +24,7 @@ pub mod access;
 pub mod intake;
 mod metrics;
 mod migrate;
+pub mod notify;
 pub mod oncall;
 pub mod ops;
 mod records;
@@ -32,6 +34,7 @@ mod topology;
 
 pub use access::EmbeddedAccessStore;
 pub use intake::EmbeddedIntakeStore;
+pub use notify::EmbeddedNotifyStore;
 pub use oncall::EmbeddedOncallStore;
 pub use ops::EmbeddedOpsStore;
 pub use tickets::EmbeddedTicketStore;

@@ -15,6 +15,7 @@ use tokio_postgres::error::SqlState;
 pub mod access;
 pub mod intake;
 pub mod migrate;
+pub mod notify;
 pub mod oncall;
 pub mod ops;
 mod records;
@@ -25,6 +26,7 @@ pub use intake::PostgresIntakeStore;
 pub use migrate::{
     MIGRATIONS, MIGRATIONS_TABLE, MigrateOutcome, Migration, MigrationState, MigrationStatus, latest_version,
 };
+pub use notify::PostgresNotifyStore;
 pub use oncall::PostgresOncallStore;
 pub use ops::PostgresOpsStore;
 pub use tickets::PostgresTicketStore;

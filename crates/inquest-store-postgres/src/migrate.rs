@@ -63,6 +63,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(9, "0009_ops"),
     migration!(10, "0010_tickets"),
     migration!(11, "0011_oncall"),
+    migration!(12, "0012_notifications"),
 ];
 
 /// Where one migration stands in a database.

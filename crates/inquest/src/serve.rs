@@ -1,5 +1,6 @@
-//! `inquest serve`: the HTTP API, the dashboard and the alert intake (with its
-//! investigation workers, unless `intake.workers` is 0) on the configured stores,
+//! `inquest serve`: the HTTP API, the dashboard, the alert intake (with its
+//! investigation workers, unless `intake.workers` is 0) and the notification worker
+//! (unless `notify.poll_ms` is 0) on the configured stores,
 //! until Ctrl-C or SIGTERM; then it stops taking connections and jobs and drains
 //! those in flight for at most `intake.shutdown_grace_secs`.
 
@@ -27,9 +28,11 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
     }
     let writer = writers::report_writer(settings);
     let access = access(settings, built.access.clone(), bind).await?;
-    // Who is told about incidents: the response policy's pages and the on-call
-    // responder's assignments and escalations share it.
-    let notifier: Arc<dyn inquest_ops::notify::Notifier> = Arc::new(inquest_ops::notify::Silent);
+    // Who is told about incidents: the response policy's pages and diagnoses and the
+    // on-call responder's assignments and escalations are queued in the notification
+    // store; the worker sends them apart from every request, investigation and alert.
+    let notifier: Arc<dyn inquest_ops::notify::Notifier> =
+        Arc::new(inquest_ops::channels::OutboxNotifier { store: built.notify.clone() });
     let intake = intake::start(settings, &built, writer.clone(), notifier.clone()).await?;
     let access = Arc::new(access.build(intake.ingest.metrics.registry())?);
     // The PromQL poller (`[telemetry.poll]`), when a Prometheus is configured.
@@ -42,6 +45,9 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
     state.feeds = Arc::new(state.feeds.with_clones(git));
     state.remote_write = Arc::new(remote_write(settings, &state)?);
     state.ops = built.ops.clone();
+    state.notify = built.notify.clone();
+    state.notifier = notifier;
+    let delivery = notify_worker(settings, &built, &state)?;
     // SLOs and invariants (`[ops]`), evaluated into the same intake as alerts.
     if settings.ops.evaluate_seconds > 0 {
         let evaluator = inquest_server::ops::Evaluator {
@@ -56,7 +62,6 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
     // On-call (`[oncall]`): open incidents assigned to whoever is on call, escalated
     // when nobody acknowledges them. Notices go to the state's notifier.
     state.oncall = built.oncall.clone();
-    state.notifier = notifier;
     if settings.oncall.tick_seconds > 0 {
         let responder = inquest_server::oncall::Responder::new(
             built.oncall.clone(),
@@ -88,6 +93,7 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
             println!("remote write: http://{addr}/api/v1/write  (Prometheus remote_write url)");
             println!("SLOs:      http://{addr}/slos  (API: /api/slos, /api/invariants)");
             println!("on-call:   http://{addr}/oncall  (API: /api/oncall/schedules, /api/oncall/now)");
+            println!("channels:  http://{addr}/channels  (API: /api/channels, /api/notifications)");
         },
         async move {
             let _ = http_stopped.await;
@@ -101,6 +107,7 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
             if let Some(p) = poller {
                 p.stop(tokio::time::Instant::now() + grace).await;
             }
+            stop_notifier(delivery, tokio::time::Instant::now() + grace).await;
             intake.stop(tokio::time::Instant::now() + grace).await;
             return Ok(r?);
         }
@@ -113,6 +120,7 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
         p.stop(deadline).await;
     }
     intake.stop_taking_work();
+    stop_notifier(delivery, deadline).await;
     let served = tokio::time::timeout_at(deadline, served).await;
     let drained = intake.stop(deadline).await;
     if !drained {
@@ -129,6 +137,44 @@ pub async fn run(settings: &Settings, built: Built, bind: &str) -> Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The notification worker of `[notify]` on the state's store, keyring and registry;
+/// `None` when `notify.poll_ms` is 0 (notices are still queued).
+type Notifier = Option<(tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>)>;
+
+fn notify_worker(settings: &Settings, built: &Built, state: &inquest_server::AppState) -> Result<Notifier> {
+    let config = inquest_notify::NotifyConfig::from_settings(&settings.notify);
+    let metrics = inquest_notify::NotifyMetrics::new(state.ingest.metrics.registry())
+        .context("registering the notification metrics")?;
+    if config.poll.is_zero() {
+        tracing::info!("notify.poll_ms is 0: notices are queued, no worker sends them");
+        return Ok(None);
+    }
+    let senders = inquest_notify::Senders::new(
+        state.access.keyring.clone(),
+        &config.public_url,
+        config.send_timeout,
+        config.smtp.as_ref(),
+    )
+    .map_err(|e| anyhow::anyhow!("notify: {e}"))?;
+    let name = format!("notify-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+    let worker =
+        inquest_notify::Worker::new(built.notify.clone(), built.access.clone(), senders, metrics, config, name);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(Arc::new(worker).run(stopped));
+    Ok(Some((stop, task)))
+}
+
+/// Stops the notification worker after the round in flight, waiting until `deadline`
+/// at most (an attempt cut short is taken again after its lease).
+async fn stop_notifier(notifier: Notifier, deadline: tokio::time::Instant) {
+    if let Some((stop, task)) = notifier {
+        let _ = stop.send(true);
+        if tokio::time::timeout_at(deadline, task).await.is_err() {
+            tracing::warn!("the notification worker was still sending at the end of the grace period");
+        }
+    }
 }
 
 /// Everything of `Access` but its metrics (registered on the intake's registry once it exists).

@@ -14,13 +14,14 @@ use async_trait::async_trait;
 use inquest_config::{PostgresSettings, Settings};
 use inquest_domain::ProjectId;
 use inquest_ops::OpsStore;
+use inquest_ops::channels::NotifyStore;
 use inquest_ops::oncall::OncallStore;
 use inquest_ops::tickets::TicketStore;
 use inquest_ports::{
     AccessStore, Embedder, ErrorKind, MetricStore, RecordStore, SemanticStore, StoreError, Stores, TopologyStore,
 };
 use inquest_store_embedded::{
-    EmbeddedAccessStore, EmbeddedOncallStore, EmbeddedOpsStore, EmbeddedStore, EmbeddedTicketStore,
+    EmbeddedAccessStore, EmbeddedNotifyStore, EmbeddedOncallStore, EmbeddedOpsStore, EmbeddedStore, EmbeddedTicketStore,
 };
 use inquest_store_postgres::{PoolSettings, PostgresStore};
 use inquest_telemetry::{StoreMetrics, Timeouts, observe};
@@ -39,7 +40,7 @@ pub use postgres::migrate_to;
 
 /// What a backend can serve: the four evidence ports, the alert intake's store, the
 /// access store (projects, users, tokens, integrations, audit), the SLO and
-/// invariant store, the ticket store and the on-call store.
+/// invariant store, the ticket store, the on-call store and the notification store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Port {
     Records,
@@ -51,6 +52,7 @@ pub enum Port {
     Ops,
     Tickets,
     Oncall,
+    Notify,
 }
 
 impl Port {
@@ -65,6 +67,7 @@ impl Port {
             Port::Ops => "ops",
             Port::Tickets => "tickets",
             Port::Oncall => "oncall",
+            Port::Notify => "notify",
         }
     }
 
@@ -91,7 +94,7 @@ pub trait Backend: Sync {
 }
 
 /// Every backend, in the order doctor and migrate report them.
-pub const REGISTRY: [&dyn Backend; 10] = [
+pub const REGISTRY: [&dyn Backend; 11] = [
     &embedded::Embedded,
     &postgres::Postgres,
     &clickhouse::ClickHouse,
@@ -102,6 +105,7 @@ pub const REGISTRY: [&dyn Backend; 10] = [
     &own_file::OwnFile::<EmbeddedOpsStore>::NEW,
     &own_file::OwnFile::<EmbeddedTicketStore>::NEW,
     &own_file::OwnFile::<EmbeddedOncallStore>::NEW,
+    &own_file::OwnFile::<EmbeddedNotifyStore>::NEW,
 ];
 
 /// What the backends of one command share: the embedded store and the Postgres pool,
@@ -170,6 +174,7 @@ pub struct Parts {
     pub ops: Option<Arc<dyn OpsStore>>,
     pub tickets: Option<Arc<dyn TicketStore>>,
     pub oncall: Option<Arc<dyn OncallStore>>,
+    pub notify: Option<Arc<dyn NotifyStore>>,
 }
 
 /// The stores of a command, and the Postgres store they were built from: the intake
@@ -185,6 +190,8 @@ pub struct Built {
     pub tickets: Arc<dyn TicketStore>,
     /// On-call schedules and assignments (for `serve`).
     pub oncall: Arc<dyn OncallStore>,
+    /// Notification channels and their deliveries (for `serve`).
+    pub notify: Arc<dyn NotifyStore>,
     pub postgres: Option<PostgresStore>,
     /// The registry `/metrics` renders: the store calls here, the intake's metrics
     /// join it in `serve`.
@@ -259,6 +266,7 @@ pub async fn build_stores(settings: &Settings) -> Result<Built> {
     let ops = parts.ops.ok_or_else(|| missing(Port::Ops))?;
     let tickets = parts.tickets.ok_or_else(|| missing(Port::Tickets))?;
     let oncall = parts.oncall.ok_or_else(|| missing(Port::Oncall))?;
+    let notify = parts.notify.ok_or_else(|| missing(Port::Notify))?;
     let registry = Registry::new();
     let store_metrics = StoreMetrics::new(&registry).context("registering the store metrics")?;
     let timeouts = timeouts(settings);
@@ -271,6 +279,7 @@ pub async fn build_stores(settings: &Settings) -> Result<Built> {
         ops,
         tickets,
         oncall,
+        notify,
         postgres: cx.postgres,
         registry,
         store_metrics,
@@ -399,6 +408,7 @@ mod tests {
                 Port::Ops,
                 Port::Tickets,
                 Port::Oncall,
+                Port::Notify,
             ] {
                 let serving: Vec<_> =
                     REGISTRY.iter().filter(|b| b.ports(&s).contains(&port)).map(|b| b.name()).collect();
@@ -412,7 +422,7 @@ mod tests {
         let names = |s: &Settings| in_use(s).into_iter().map(|(b, _)| b.name()).collect::<Vec<_>>();
         assert_eq!(
             names(&with(false, false, false, false)),
-            ["embedded store", "intake file", "access file", "ops file", "tickets file", "oncall file"]
+            ["embedded store", "intake file", "access file", "ops file", "tickets file", "oncall file", "notify file"]
         );
         assert_eq!(names(&with(true, true, true, true)), ["postgres", "clickhouse", "neo4j", "qdrant"]);
         let s = with(false, false, false, true);

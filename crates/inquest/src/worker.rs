@@ -25,7 +25,13 @@ pub async fn run(settings: &Settings, built: Built) -> Result<()> {
         );
     }
     let writer = writers::report_writer(settings);
-    let intake = intake::start(settings, &built, writer, std::sync::Arc::new(inquest_ops::notify::Silent)).await?;
+    let intake = intake::start(
+        settings,
+        &built,
+        writer,
+        std::sync::Arc::new(inquest_ops::channels::OutboxNotifier { store: built.notify.clone() }),
+    )
+    .await?;
     println!(
         "worker: {workers} investigation worker(s) on the {} intake store (policy {}); Ctrl-C or SIGTERM stops",
         intake.ingest.store.backend(),

@@ -123,6 +123,14 @@ const ROUTES: &[(&str, &str, Needs)] = &[
     ("delete", "/api/oncall/schedules/{id}", Grant(Respond)),
     ("get", "/api/oncall/now", Grant(Read)),
     ("get", "/api/incidents/{id}/assignment", Grant(Read)),
+    ("get", "/api/channels", Grant(Read)),
+    ("post", "/api/channels", Grant(ManageIntegrations)),
+    ("get", "/api/channels/{id}", Grant(Read)),
+    ("put", "/api/channels/{id}", Grant(ManageIntegrations)),
+    ("post", "/api/channels/{id}/test", Grant(ManageIntegrations)),
+    ("get", "/api/notifications", Grant(Read)),
+    ("post", "/api/notifications/{id}/retry", Grant(ManageIntegrations)),
+    ("delete", "/api/channels/{id}", Grant(ManageIntegrations)),
 ];
 
 const CASE_A: &str = "release-checkout-payment-timeout";
@@ -146,6 +154,9 @@ pub struct World {
     pub tickets_a: [uuid::Uuid; 2],
     /// An on-call schedule of project A.
     pub schedule_a: uuid::Uuid,
+    /// A notification channel of project A and a delivery to it.
+    pub channel_a: uuid::Uuid,
+    pub delivery_a: uuid::Uuid,
 }
 
 pub fn project(id: &str) -> ProjectId {
@@ -270,6 +281,35 @@ pub async fn world_with(adjust: impl FnOnce(&mut Access)) -> World {
         *slot = t.id;
     }
     state.tickets = Arc::new(tickets);
+    let notify = inquest_store_embedded::EmbeddedNotifyStore::in_memory().expect("notify store");
+    let (channel_a, delivery_a) = {
+        use inquest_ops::channels::{NewChannel, NewTarget, NotifyStore};
+        let a = project("default");
+        let c = NewChannel {
+            name: "matrix".into(),
+            target: NewTarget::Webhook { url: "https://hooks.example/matrix-secret-path".into(), secret: None },
+            events: vec![],
+            enabled: true,
+        }
+        .into_channel(&a, Utc::now(), &|plain| state.access.keyring.seal(plain))
+        .expect("channel");
+        notify.create_channel(&c).await.expect("create channel");
+        let notice = inquest_ops::notify::Notice {
+            incident_id: incident_a,
+            event: inquest_ops::notify::NoticeEvent::Assigned,
+            at: Utc::now(),
+            service: "checkout".into(),
+            severity: "critical".into(),
+            status: "open".into(),
+            recipient: None,
+            cause: None,
+            link: inquest_ops::notify::Notice::link_of(incident_a),
+            reason: "matrix".into(),
+        };
+        let d = notify.enqueue(&a, &notice, Utc::now()).await.expect("enqueue");
+        (c.channel_id, d[0].delivery_id)
+    };
+    state.notify = Arc::new(notify);
     state.ops = Arc::new(inquest_store_embedded::EmbeddedOpsStore::in_memory().expect("ops store"));
     let oncall = inquest_store_embedded::EmbeddedOncallStore::in_memory().expect("on-call store");
     let schedule = inquest_contract::oncall::schedule(&a, "alpha on call", 0);
@@ -289,6 +329,8 @@ pub async fn world_with(adjust: impl FnOnce(&mut Access)) -> World {
         token_ids_a,
         tickets_a,
         schedule_a: schedule.schedule_id,
+        channel_a,
+        delivery_a,
     }
 }
 
@@ -344,6 +386,9 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<String> {
         ("post", "/api/runbooks") => json!({"id": format!("matrix-{n}"), "title": "matrix", "body": "- a step"}),
         ("put", "/api/runbooks/{id}") => json!({"title": "matrix", "body": "- a step"}),
         ("post", "/api/tickets") => json!({"objective": format!("matrix {n}")}),
+        ("post", "/api/channels") | ("put", "/api/channels/{id}") => {
+            json!({"name": format!("matrix {n}"), "kind": "email", "to": ["sre@example.com"]})
+        }
         ("patch", "/api/tickets/{id}") => json!({"status": "in_progress"}),
         ("post", "/api/tickets/{id}/events") => json!({"event_type": "note", "data": {"n": n}}),
         // A ticket that is nowhere: refused naming the field, or 404 from another project.
@@ -371,6 +416,10 @@ fn fill(path: &str, w: &World, own: bool) -> String {
         w.tickets_a[0].to_string()
     } else if path.starts_with("/api/oncall/schedules") {
         w.schedule_a.to_string()
+    } else if path.starts_with("/api/channels") {
+        w.channel_a.to_string()
+    } else if path.starts_with("/api/notifications") {
+        w.delivery_a.to_string()
     } else if path.starts_with("/api/tokens") {
         // A token no caller uses, so revoking it locks nobody out.
         TokenId::new_random().to_string()
@@ -390,6 +439,7 @@ fn secrets_of_a(w: &World) -> Vec<String> {
     v.extend(w.token_ids_a.iter().map(TokenId::to_string));
     v.extend(w.tickets_a.iter().map(uuid::Uuid::to_string));
     v.push(w.schedule_a.to_string());
+    v.extend([w.channel_a.to_string(), w.delivery_a.to_string()]);
     v
 }
 

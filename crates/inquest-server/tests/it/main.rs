@@ -4,6 +4,7 @@
 mod access;
 mod api;
 mod changes;
+mod channels;
 mod errors;
 mod feedback;
 mod feeds;

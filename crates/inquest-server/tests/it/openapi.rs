@@ -11,7 +11,7 @@ use tower::ServiceExt;
 use crate::{in_memory, intake_app};
 
 /// Every route of the app except the dashboard's pages and assets and the document itself.
-const ROUTES: [(&str, &str); 84] = [
+const ROUTES: [(&str, &str); 92] = [
     ("get", "/health"),
     ("get", "/health/ready"),
     ("get", "/health/intake"),
@@ -96,6 +96,14 @@ const ROUTES: [(&str, &str); 84] = [
     ("post", "/api/oncall/schedules/{id}/overrides"),
     ("get", "/api/oncall/now"),
     ("get", "/api/incidents/{id}/assignment"),
+    ("get", "/api/channels"),
+    ("post", "/api/channels"),
+    ("get", "/api/channels/{id}"),
+    ("put", "/api/channels/{id}"),
+    ("delete", "/api/channels/{id}"),
+    ("post", "/api/channels/{id}/test"),
+    ("get", "/api/notifications"),
+    ("post", "/api/notifications/{id}/retry"),
 ];
 
 async fn document(app: &axum::Router) -> Value {

@@ -8,6 +8,7 @@ mod contract;
 mod intake;
 mod intake_sharing;
 mod migrate;
+mod notify;
 mod oncall;
 mod ops;
 mod parity;

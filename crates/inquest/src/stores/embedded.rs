@@ -36,7 +36,7 @@ impl Backend for Embedded {
                 Port::Metrics => parts.metrics = Some(store.clone()),
                 Port::Topology => parts.topology = Some(store.clone()),
                 Port::Semantic => parts.semantic = Some(store.clone()),
-                Port::Intake | Port::Access | Port::Ops | Port::Tickets | Port::Oncall => {}
+                Port::Intake | Port::Access | Port::Ops | Port::Tickets | Port::Oncall | Port::Notify => {}
             }
         }
         Ok(())

@@ -2,7 +2,7 @@
 //! Postgres is configured (redb allows one handle per file): access (projects, users,
 //! tokens, integrations, the audit log) on `access.redb`, SLOs and invariants on
 //! `ops.redb`, follow-up tickets on `tickets.redb`, on-call schedules and assignments
-//! on `oncall.redb`. One backend serves them all.
+//! on `oncall.redb`, notification channels and their deliveries on `notify.redb`. One backend serves them all.
 
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
@@ -12,7 +12,9 @@ use anyhow::{Context as _, Result};
 use async_trait::async_trait;
 use inquest_config::Settings;
 use inquest_ports::StoreResult;
-use inquest_store_embedded::{EmbeddedAccessStore, EmbeddedOncallStore, EmbeddedOpsStore, EmbeddedTicketStore};
+use inquest_store_embedded::{
+    EmbeddedAccessStore, EmbeddedNotifyStore, EmbeddedOncallStore, EmbeddedOpsStore, EmbeddedTicketStore,
+};
 
 use super::{Backend, Context, Parts, Port, plain};
 
@@ -173,5 +175,25 @@ impl OwnFileStore for EmbeddedOncallStore {
     }
     fn install(self, parts: &mut Parts) {
         parts.oncall = Some(Arc::new(self));
+    }
+}
+
+#[async_trait]
+impl OwnFileStore for EmbeddedNotifyStore {
+    const BACKEND: &'static str = "notify file";
+    const FILE: &'static str = "notify.redb";
+    const WHAT: &'static str = "notification store";
+    const PORT: Port = Port::Notify;
+    fn open(path: &Path) -> StoreResult<Self> {
+        EmbeddedNotifyStore::open(path)
+    }
+    fn schema_version(&self) -> StoreResult<u64> {
+        EmbeddedNotifyStore::schema_version(self)
+    }
+    async fn check_connectivity(&self) -> StoreResult<()> {
+        inquest_ops::channels::NotifyStore::check_connectivity(self).await
+    }
+    fn install(self, parts: &mut Parts) {
+        parts.notify = Some(Arc::new(self));
     }
 }

@@ -30,7 +30,7 @@ impl Backend for Postgres {
 
     fn ports(&self, settings: &Settings) -> Vec<Port> {
         if settings.postgres.url.is_some() {
-            vec![Port::Records, Port::Intake, Port::Access, Port::Ops, Port::Tickets, Port::Oncall]
+            vec![Port::Records, Port::Intake, Port::Access, Port::Ops, Port::Tickets, Port::Oncall, Port::Notify]
         } else {
             Vec::new()
         }
@@ -49,6 +49,9 @@ impl Backend for Postgres {
         }
         if ports.contains(&Port::Oncall) {
             parts.oncall = Some(std::sync::Arc::new(store.oncall()));
+        }
+        if ports.contains(&Port::Notify) {
+            parts.notify = Some(std::sync::Arc::new(store.notify()));
         }
         if ports.contains(&Port::Records) {
             parts.records = Some(std::sync::Arc::new(store));
@@ -100,6 +103,15 @@ impl Backend for Postgres {
                 Ok(()) => println!("{}postgres {url}: ok", Port::Oncall.label()),
                 Err(e) => {
                     println!("{}postgres {url}: {}", Port::Oncall.label(), plain(&e, &target));
+                    ok = false;
+                }
+            }
+        }
+        if ports.contains(&Port::Notify) {
+            match inquest_ops::channels::NotifyStore::check_connectivity(&store.notify()).await {
+                Ok(()) => println!("{}postgres {url}: ok", Port::Notify.label()),
+                Err(e) => {
+                    println!("{}postgres {url}: {}", Port::Notify.label(), plain(&e, &target));
                     ok = false;
                 }
             }

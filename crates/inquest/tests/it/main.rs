@@ -9,6 +9,7 @@ mod feeds;
 mod fuzz;
 mod ingest;
 mod live_loop;
+mod notify;
 mod oncall;
 mod ops;
 mod poll;
