@@ -105,7 +105,10 @@ impl Responder {
                         confidence: t.confidence,
                     }),
                     link: Notice::link_of(inc.incident_id),
-                    reason: p.rationale.clone(),
+                    reason: match p.action {
+                        ResponseAction::Page => format!("paged by the response policy ({})", p.rationale),
+                        _ => format!("the investigation has ranked its hypotheses ({})", p.rationale),
+                    },
                 };
                 let queued = self.notifier.notify(project, &notice).await.map_err(|e| e.to_string())?;
                 Ok(Some((

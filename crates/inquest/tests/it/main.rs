@@ -18,6 +18,7 @@ mod remote_write;
 mod shared;
 mod slos;
 mod stores;
+mod story;
 mod support;
 mod topology;
 mod traces;
