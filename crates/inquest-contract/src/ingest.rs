@@ -404,6 +404,17 @@ pub async fn decisions_added_later_are_stored_once_and_queued(store: &Arc<dyn In
     let ours = queued.iter().find(|p| p.incident.incident_id == id).expect("queued for the records store");
     let ids: Vec<_> = ours.incident.decisions.iter().map(|d| d.decision_id).collect();
     assert_eq!(ids, vec![assigned.decision_id, paged.decision_id], "only the new rows, once");
+    // An alert attaching afterwards adds its own decisions (the second alert approves
+    // the incident) and repeats none.
+    let attached = store.ingest(&[alert("pay", "high", "y")], &policy, secs(7)).await.expect("ingest");
+    assert_eq!((attached[0].outcome, attached[0].incident_id), (Outcome::Attached, Some(id)));
+    let all = store.get_incident(id).await.expect("read").expect("incident").decisions;
+    let kinds: Vec<Decision> = all.iter().map(|d| d.decision).collect();
+    assert_eq!(
+        kinds,
+        vec![Decision::Opened, Decision::Assigned, Decision::Paged, Decision::Attached, Decision::Approved],
+        "{all:?}"
+    );
     let missing = store.add_decisions(inquest_domain::IncidentId::new_random(), vec![assigned]).await;
     assert!(matches!(missing, Err(LifecycleError::NotFound(_))));
 }

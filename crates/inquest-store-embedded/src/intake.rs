@@ -810,8 +810,11 @@ fn apply_change(db: &Database, cache: &mut Cache, request: ChangeRequest) -> Res
     })();
     // The change may have moved the service's pointer: read it again next time.
     match result {
-        Ok((inc, full)) => {
+        Ok((mut inc, full)) => {
             cache.active.remove(&pk(&project, &inc.service));
+            // The cache holds incidents without their decisions: the next alert's plan
+            // appends only its own, and those are what gets stored.
+            inc.decisions.clear();
             cache.incidents.insert(key, inc);
             Ok(full)
         }

@@ -104,7 +104,18 @@ async fn sigkill_mid_batch_loses_nothing_and_runs_no_job_twice() {
         let row =
             records.get_incident(inc.incident_id).await.expect("read").expect("incident row in the records store");
         assert_eq!(row.status, inc.status);
-        assert_eq!(records.list_decisions(inc.incident_id).await.expect("decisions").len(), inc.decisions.len());
+        let written = records.list_decisions(inc.incident_id).await.expect("decisions");
+        let kinds = |d: &[inquest_domain::IncidentDecision]| {
+            let mut k = d.iter().map(|d| (d.decision.as_str(), d.decision_id)).collect::<Vec<_>>();
+            k.sort_by_key(|(_, id)| *id);
+            k
+        };
+        assert_eq!(
+            kinds(&written),
+            kinds(&inc.decisions),
+            "the records store has every decision of {}",
+            inc.incident_id
+        );
     }
 }
 
