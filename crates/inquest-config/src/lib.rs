@@ -259,7 +259,7 @@ impl Default for InvestigationSettings {
             baseline_minutes: 180,
             baseline_horizon_days: 14,
             change_lookback_minutes: 240,
-            topology_depth: 3,
+            topology_depth: 5,
             metric_catalogue: None,
         }
     }
@@ -1254,10 +1254,10 @@ mod tests {
                 "inquest.toml",
                 "[investigation]\nbaseline_horizon_days = 30\nmetric_catalogue = \"metrics.toml\"\n",
             )?;
-            jail.set_env("INQUEST_INVESTIGATION_TOPOLOGY_DEPTH", "5");
+            jail.set_env("INQUEST_INVESTIGATION_TOPOLOGY_DEPTH", "4");
             let s = Settings::load(Some(Path::new("inquest.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(s.investigation.baseline_horizon_days, 30);
-            assert_eq!(s.investigation.topology_depth, 5);
+            assert_eq!(s.investigation.topology_depth, 4);
             assert_eq!(s.investigation.baseline_minutes, 180);
             assert_eq!(s.investigation.metric_catalogue, Some(PathBuf::from("metrics.toml")));
             Ok(())

@@ -44,6 +44,7 @@ pub const DEFAULT_WEIGHTS: &[(&str, f64)] = &[
     ("own_saturation", 2.0),
     ("not_resource_bound", 2.0),
     ("isolation", 1.5),
+    ("path_support", 1.5),
     ("topology_distance", 1.0),
     ("unexplained_by_change", 1.0),
     ("precedent", 0.5),
@@ -290,6 +291,24 @@ pub fn isolation(max_downstream_strength: f64, own_strength: f64, service: &str)
     Factor::new("isolation", value, 1.5, why)
 }
 
+/// For a service deeper than one hop below the incident's service: whether the
+/// services between them show the trouble too. A fault in a dependency reaches the
+/// incident's service only through its callers, so a path whose weakest caller is
+/// calm (`support` is that caller's strength along the best path) does not carry it.
+pub fn path_support(support: f64, weakest: Option<&str>, service: &str) -> Factor {
+    let value = (support / 0.3).clamp(0.0, 1.0);
+    let why = match weakest {
+        None => format!("the incident's service calls {service} directly"),
+        Some(w) if value >= 1.0 => {
+            format!("the services between the incident's service and {service} show it too (the least: {w})")
+        }
+        Some(w) => format!(
+            "{w}, between the incident's service and {service}, shows little ({support:.2}): a fault in {service} reaches the incident's service through it"
+        ),
+    };
+    Factor::new("path_support", value, 1.5, why)
+}
+
 /// How much a service's own resource saturation explains what it shows: its CPU,
 /// memory or disk saturated (`saturation`, a strength) while its own request volume
 /// did not surge (`traffic_rise`, a strength). High means `infra` on the service.
@@ -411,6 +430,7 @@ mod tests {
             release_risk(&[], false),
             onset_order(None, "a"),
             isolation(0.0, 1.0, "a"),
+            path_support(1.0, None, "a"),
             own_saturation(0.5, "cpu", "a"),
             not_resource_bound(0.5, "a"),
             unexplained_by_change(0.0, "a"),
@@ -524,6 +544,16 @@ mod tests {
         assert_eq!(isolation(0.0, 0.8, "a").value, 1.0);
         assert!(isolation(0.8, 0.8, "a").value < 0.01);
         assert_eq!(isolation(0.5, 0.0, "a").value, 0.0);
+    }
+
+    #[test]
+    fn path_support_falls_with_the_calmest_caller_between() {
+        assert_eq!(path_support(1.0, None, "db").value, 1.0);
+        assert!(path_support(1.0, None, "db").explanation.contains("directly"));
+        assert_eq!(path_support(0.6, Some("api"), "db").value, 1.0);
+        assert_eq!(path_support(0.0, Some("api"), "db").value, 0.0);
+        let weak = path_support(0.15, Some("api"), "db");
+        assert!((weak.value - 0.5).abs() < 1e-9 && weak.explanation.contains("api"), "{weak:?}");
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub struct Gathered {
     pub incident: Incident,
     pub origin: String,
     pub radius: Vec<Reach>,
+    /// The `DEPENDS_ON` edges between the services of the radius (empty when the
+    /// topology store gave none: the ranking then judges by distance alone).
+    pub depends_on: Vec<DependsOn>,
     pub signals: Vec<(Signal, Option<EvidenceId>)>,
     pub deployments: Vec<DeploymentCandidate>,
     pub config_changes: Vec<ConfigCandidate>,
@@ -188,6 +191,47 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
             .filter(|(e, _)| e.degraded() && (e.callee_key == key || e.caller == name))
             .filter_map(|(_, ev)| *ev)
             .collect()
+    };
+
+    // The dependency graph of the radius: what each service depends on, and how well
+    // the services between the incident's service and a deeper one carry its fault.
+    let graph = crate::paths::DependencyGraph::new(&g.depends_on);
+    let shows = |key: &str| -> f64 {
+        match views.get(key) {
+            // A service without series can neither confirm nor refute a path.
+            Some(v) if !v.signals.is_empty() => {
+                let inbound = edge_views.get(key).and_then(|e| e.inbound()).map(|e| e.degradation).unwrap_or(0.0);
+                v.strength(degraded).max(inbound)
+            }
+            _ => 1.0,
+        }
+    };
+    let support = if graph.is_empty() { BTreeMap::new() } else { graph.path_support(&g.origin, shows) };
+    // Only for a service with callers between it and the incident's service: a direct
+    // dependency's path says nothing, and a constant would dilute the other factors.
+    let path_factor = |key: &str| -> Option<Factor> {
+        let (value, weakest) = support.get(key)?;
+        let weakest = weakest.as_deref()?;
+        Some(factors::path_support(*value, Some(service_name_of(weakest)), service_name_of(key)))
+    };
+    // What a service depends on that degraded too, most strongly: its own dependencies
+    // when the graph is known, else every service farther downstream.
+    let dependencies_max = |v: &ServiceView<'_>| -> f64 {
+        if graph.is_empty() {
+            g.radius
+                .iter()
+                .filter(|r| r.direction == Direction::Downstream && r.distance > v.reach.distance)
+                .filter_map(|r| views.get(r.key.as_str()))
+                .map(|w| w.strength(degraded))
+                .fold(0.0, f64::max)
+        } else {
+            graph
+                .dependencies_of(&v.reach.key)
+                .into_iter()
+                .filter_map(|k| views.get(k))
+                .map(|w| w.strength(degraded))
+                .fold(0.0, f64::max)
+        }
     };
 
     let mut out = Vec::new();
@@ -335,13 +379,7 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
         } else {
             0.0
         };
-        let downstream_max = g
-            .radius
-            .iter()
-            .filter(|r| r.direction == Direction::Downstream && r.distance > v.reach.distance)
-            .filter_map(|r| views.get(r.key.as_str()))
-            .map(|w| w.strength(degraded))
-            .fold(0.0, f64::max);
+        let downstream_max = dependencies_max(v);
 
         // dependency / db: something downstream (or the origin, when it is a database) degraded.
         let is_db = v.reach.kind == NodeKind::Database;
@@ -375,6 +413,7 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
                 if !is_db && own_share >= ANOMALOUS {
                     fs.push(factors::not_resource_bound(own_share, name));
                 }
+                fs.extend(path_factor(key));
                 fs.extend(edge_factor(key));
                 let mut ev = v.evidence(moved);
                 ev.extend(edge_evidence(key));
@@ -438,6 +477,7 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
                 prec,
                 quality.clone(),
             ];
+            fs.extend(path_factor(key));
             fs.extend(edge_factor(key));
             let mut ev = v.evidence(|k| k.is_saturation() || k.is_symptom());
             ev.extend(edge_evidence(key));

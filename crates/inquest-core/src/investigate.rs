@@ -44,7 +44,7 @@ impl Default for InvestigationConfig {
             baseline_minutes: 180,
             baseline_horizon_days: 14,
             change_lookback_minutes: 240,
-            topology_depth: 3,
+            topology_depth: 5,
             metric_catalogue: None,
         }
     }
@@ -148,19 +148,22 @@ pub async fn investigate(
 
     // Blast radius.
     let mut topology_evidence = None;
-    let radius = match stores.topology.blast_radius(&origin, cfg.topology_depth).await {
+    let (radius, depends_on) = match stores.topology.blast_radius(&origin, cfg.topology_depth).await {
         Ok(br) => {
             topology_evidence = Some(gaps.collector.add(
                 EvidenceKind::TopologyQuery,
                 stores.topology.backend(),
                 br.reference.clone(),
-                json!({ "origin": origin, "nodes": br.nodes }),
+                json!({ "origin": origin, "nodes": br.nodes, "edges": br.edges }),
             ));
-            br.nodes
+            (br.nodes, br.edges)
         }
         Err(e) => {
             gaps.record("topology", &e);
-            vec![Reach { key: origin.clone(), kind: NodeKind::Service, distance: 0, direction: Direction::Origin }]
+            (
+                vec![Reach { key: origin.clone(), kind: NodeKind::Service, distance: 0, direction: Direction::Origin }],
+                Vec::new(),
+            )
         }
     };
 
@@ -637,6 +640,7 @@ pub async fn investigate(
         incident: incident.clone(),
         origin: origin.clone(),
         radius: radius.clone(),
+        depends_on,
         signals: signals_with_ev.clone(),
         deployments,
         config_changes,

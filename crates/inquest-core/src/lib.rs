@@ -10,6 +10,7 @@ pub mod feedback;
 pub mod hypotheses;
 pub mod investigate;
 pub mod learn;
+pub mod paths;
 pub mod pipeline;
 pub mod recommend;
 pub mod semantics;

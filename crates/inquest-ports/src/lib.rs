@@ -239,6 +239,10 @@ pub struct Reach {
 pub struct BlastRadius {
     pub reference: String,
     pub nodes: Vec<Reach>,
+    /// The `DEPENDS_ON` edges (caller to callee) between nodes of the radius, sorted:
+    /// the paths along which a fault reaches the origin.
+    #[serde(default)]
+    pub edges: Vec<DependsOn>,
 }
 
 /// Service graph (Neo4j in production).

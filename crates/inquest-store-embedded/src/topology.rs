@@ -238,9 +238,15 @@ impl TopologyStore for EmbeddedStore {
 
     async fn blast_radius(&self, service_key: &str, max_depth: u32) -> StoreResult<BlastRadius> {
         let (nodes, edges) = self.graph("blast_radius")?;
+        let reached = walk(&nodes, &edges, service_key, max_depth);
+        let keys: BTreeSet<&str> = reached.iter().map(|r| r.key.as_str()).collect();
+        let mut among: Vec<DependsOn> =
+            edges.iter().filter(|e| keys.contains(e.from.as_str()) && keys.contains(e.to.as_str())).cloned().collect();
+        among.sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
         Ok(BlastRadius {
             reference: format!("topology/depends_on?origin={service_key}&depth={max_depth}"),
-            nodes: walk(&nodes, &edges, service_key, max_depth),
+            nodes: reached,
+            edges: among,
         })
     }
 

@@ -151,6 +151,12 @@ pub fn reach(depth: u32, downstream: bool) -> String {
     )
 }
 
+/// The `DEPENDS_ON` edges between the given nodes.
+pub const EDGES_AMONG: &str = "\
+MATCH (a {project: $project})-[:DEPENDS_ON {project: $project}]->(b {project: $project})
+WHERE a.service_key IN $keys AND b.service_key IN $keys
+RETURN a.service_key AS from, b.service_key AS to";
+
 pub const COMMITS_TOUCHING: &str = "\
 MATCH (c:Commit {project: $project})-[:TOUCHED]->(s:Service {project: $project})
 WHERE s.service_key IN $keys

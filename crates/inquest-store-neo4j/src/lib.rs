@@ -357,7 +357,18 @@ impl TopologyStore for Neo4jStore {
                 nodes.extend(found);
             }
         }
-        Ok(BlastRadius { reference: Self::blast_radius_reference(service_key, max_depth), nodes })
+        let keys: Vec<String> = nodes.iter().map(|r| r.key.clone()).collect();
+        let mut edges = Vec::new();
+        if keys.len() > 1 {
+            let statement =
+                self.statement(cypher::EDGES_AMONG, &["from", "to"]).param("keys", Value::from(keys));
+            for row in self.exec.query(&statement).await? {
+                edges.push(DependsOn { from: string_col(&row, "from", op)?, to: string_col(&row, "to", op)? });
+            }
+            edges.sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
+            edges.dedup();
+        }
+        Ok(BlastRadius { reference: Self::blast_radius_reference(service_key, max_depth), nodes, edges })
     }
 
     async fn commits_touching(&self, service_keys: &[String]) -> StoreResult<Vec<(String, String)>> {

@@ -39,10 +39,10 @@ mod tests {
         std::fs::write(&path, "[[metric]]\nname = \"svc_load\"\nkind = \"cpu\"\nbad = \"up\"\n").expect("write");
         let mut s = Settings::default();
         s.investigation.baseline_horizon_days = 30;
-        s.investigation.topology_depth = 5;
+        s.investigation.topology_depth = 4;
         s.investigation.metric_catalogue = Some(path.clone());
         let cfg = config(&s).expect("valid");
-        assert_eq!((cfg.baseline_horizon_days, cfg.topology_depth), (30, 5));
+        assert_eq!((cfg.baseline_horizon_days, cfg.topology_depth), (30, 4));
         assert_eq!(cfg.metric_catalogue, Some(path));
     }
 
