@@ -129,12 +129,48 @@ pub struct EdgeView {
     pub degraded_calls: BTreeMap<String, EdgeHealth>,
     /// Whether any of its own calls were measured.
     pub calls_measured: bool,
+    /// The services its measured calls went to (by key).
+    pub callees: BTreeSet<String>,
+    /// Per degraded caller (by name), how far that caller's own trouble explains what
+    /// it saw of this service (its `fanout`, `[0, 1]`).
+    pub explained_by_caller: BTreeMap<String, f64>,
+    /// Its degraded calls into services whose own calls held their level.
+    pub independent_calls: usize,
 }
 
 impl EdgeView {
-    /// Worst degradation of the calls into it.
+    /// How much a degraded caller's view of it counts: less when that caller's calls
+    /// into several services degraded together (the trouble is then the caller's).
+    fn weight_of(&self, caller: &str) -> f64 {
+        1.0 - self.explained_by_caller.get(caller).copied().unwrap_or(0.0)
+    }
+
+    /// The worst degradation of the calls into it, as far as its callers' own trouble
+    /// does not explain it.
     pub fn inbound(&self) -> Option<&EdgeHealth> {
-        self.degraded_callers.values().max_by(|a, b| a.degradation.total_cmp(&b.degradation))
+        self.degraded_callers
+            .iter()
+            .map(|(c, e)| (e, e.degradation * self.weight_of(c)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(e, _)| e)
+    }
+
+    /// `[0, 1]`: the degradation of `inbound`, discounted as it is.
+    pub fn inbound_degradation(&self) -> f64 {
+        self.degraded_callers.iter().map(|(c, e)| e.degradation * self.weight_of(c)).fold(0.0, f64::max)
+    }
+
+    /// `[0, 1]`: how far its own calls degraded together: the share of the services it
+    /// calls whose calls degraded, from two of them on (one slow callee is that
+    /// callee's trouble; several at once point at the caller: its CPU, its network,
+    /// its client pool). A callee that itself waits on a degraded call is left out:
+    /// it passes on the trouble of another one (`views` sets `independent_calls`).
+    pub fn fanout(&self) -> f64 {
+        let d = self.independent_calls as f64;
+        if d < 2.0 {
+            return 0.0;
+        }
+        (d / self.callees.len().max(1) as f64).min(1.0)
     }
 
     /// Worst degradation of its own calls.
@@ -144,20 +180,24 @@ impl EdgeView {
 
     /// `[0, 1]`: the share of its callers that saw their calls into it degrade, counted
     /// in full from two callers on (one caller alone is half the evidence).
+    /// A caller whose own calls degraded together counts as far as that does not
+    /// explain what it saw.
     pub fn callee_evidence(&self) -> f64 {
-        let d = self.degraded_callers.len() as f64;
+        let d: f64 = self.degraded_callers.keys().map(|c| self.weight_of(c)).sum();
         let n = self.callers.len().max(1) as f64;
         (d / n) * (d / 2.0).min(1.0)
     }
 
     /// `[0, 1]`: how far its own degraded calls explain what its callers saw of it (1
-    /// when it shows nothing worse than what it waits on, or nothing at all).
+    /// when it shows nothing worse than what it waits on, or nothing at all), unless
+    /// they degraded together (`fanout`): then they are its own doing.
     pub fn victim_evidence(&self) -> f64 {
         let Some(out) = self.outbound() else { return 0.0 };
-        match self.inbound() {
-            Some(inb) => (out.degradation / inb.degradation.max(1e-9)).min(1.0),
-            None => 1.0,
-        }
+        let victim = match self.degraded_callers.is_empty() {
+            false => (out.degradation / self.inbound_degradation().max(1e-9)).min(1.0),
+            true => 1.0,
+        };
+        victim * (1.0 - self.fanout())
     }
 }
 
@@ -179,10 +219,26 @@ pub fn views<'a>(edges: impl IntoIterator<Item = &'a EdgeHealth>, keys: &[&str])
         if let Some([caller_key]) = by_name.get(e.caller.as_str()).map(Vec::as_slice) {
             let caller = out.entry((*caller_key).to_string()).or_default();
             caller.calls_measured = true;
+            caller.callees.insert(e.callee_key.clone());
             if e.degraded() {
                 keep_worst(&mut caller.degraded_calls, e.callee_key.clone(), e);
             }
         }
+    }
+    let waiting: BTreeSet<String> =
+        out.iter().filter(|(_, v)| !v.degraded_calls.is_empty()).map(|(k, _)| k.clone()).collect();
+    for v in out.values_mut() {
+        v.independent_calls = v.degraded_calls.keys().filter(|k| !waiting.contains(*k)).count();
+    }
+    // What each degraded caller's own fan-out explains of the calls it saw degrade.
+    let fanout: BTreeMap<String, f64> = out
+        .iter()
+        .filter(|(_, v)| v.fanout() > 0.0)
+        .map(|(k, v)| (service_name_of(k).to_string(), v.fanout()))
+        .collect();
+    for v in out.values_mut() {
+        v.explained_by_caller =
+            v.degraded_callers.keys().filter_map(|c| fanout.get(c).map(|f| (c.clone(), *f))).collect();
     }
     out
 }
@@ -260,5 +316,46 @@ mod tests {
         assert_eq!(batch.callee_evidence(), 0.0);
         assert_eq!(batch.victim_evidence(), 1.0);
         assert!(v["c/n/web"].calls_measured && v["c/n/web"].degraded_calls.contains_key("c/n/api"));
+    }
+
+    #[test]
+    fn a_caller_whose_calls_all_degrade_together_is_the_origin_not_its_callees() {
+        // basic calls station, price and train, and all three calls slow down at once;
+        // preserve's calls into basic slow down too. train also serves route, whose
+        // calls into it held their level.
+        let keys = ["c/n/preserve", "c/n/basic", "c/n/station", "c/n/price", "c/n/train", "c/n/route"];
+        let edges = [
+            edge("c/n/basic", "preserve", 0.1, 1.0),
+            edge("c/n/station", "basic", 0.01, 0.1),
+            edge("c/n/price", "basic", 0.01, 0.1),
+            edge("c/n/train", "basic", 0.01, 0.2),
+            edge("c/n/train", "route", 0.01, 0.01),
+        ];
+        let v = views(&edges, &keys);
+        let basic = &v["c/n/basic"];
+        assert_eq!(basic.fanout(), 1.0);
+        assert_eq!(basic.victim_evidence(), 0.0, "its calls slowed together: its own doing");
+        assert_eq!(basic.inbound_degradation(), 1.0);
+        let station = &v["c/n/station"];
+        assert_eq!((station.callee_evidence(), station.inbound_degradation()), (0.0, 0.0));
+        assert!(station.inbound().is_some(), "the edge is still shown");
+        assert_eq!(v["c/n/train"].callee_evidence(), 0.0);
+        // One slow callee among several is that callee's trouble.
+        let one = [edge("c/n/db", "api", 0.01, 0.4), edge("c/n/cache", "api", 0.01, 0.01)];
+        let v = views(&one, &["c/n/api", "c/n/db", "c/n/cache"]);
+        assert_eq!(v["c/n/api"].fanout(), 0.0);
+        assert_eq!(v["c/n/db"].inbound_degradation(), 1.0);
+        assert_eq!(v["c/n/api"].victim_evidence(), 1.0);
+        // travel calls route and basic, basic calls route: route is slow. What travel
+        // saw of basic is basic waiting on route, so travel's calls did not degrade
+        // together on their own.
+        let chain = [
+            edge("c/n/route", "travel", 0.01, 0.5),
+            edge("c/n/basic", "travel", 0.01, 0.5),
+            edge("c/n/route", "basic", 0.01, 0.5),
+        ];
+        let v = views(&chain, &["c/n/travel", "c/n/basic", "c/n/route"]);
+        assert_eq!((v["c/n/travel"].independent_calls, v["c/n/travel"].fanout()), (1, 0.0));
+        assert_eq!(v["c/n/route"].callee_evidence(), 1.0);
     }
 }

@@ -378,6 +378,7 @@ pub fn diff_similarity(score: Option<f32>) -> Factor {
 pub fn edge_evidence(view: &crate::edges::EdgeView, service: &str) -> Factor {
     let callee = view.callee_evidence();
     let victim = view.victim_evidence();
+    let fanout = view.fanout();
     let mut why = Vec::new();
     if !view.degraded_callers.is_empty() {
         let seen: Vec<String> =
@@ -389,7 +390,21 @@ pub fn edge_evidence(view: &crate::edges::EdgeView, service: &str) -> Factor {
             seen.join(", ")
         ));
     }
-    if let Some(out) = view.outbound() {
+    let explained: Vec<&str> =
+        view.explained_by_caller.iter().filter(|(_, f)| **f > 0.0).map(|(c, _)| c.as_str()).collect();
+    if !explained.is_empty() {
+        why.push(format!(
+            "what {} saw is explained by their own calls degrading together",
+            explained.iter().take(3).copied().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if fanout > 0.0 {
+        why.push(format!(
+            "its calls into {} of the {} services it calls degraded together: the trouble is more likely in {service} itself",
+            view.degraded_calls.len(),
+            view.callees.len()
+        ));
+    } else if let Some(out) = view.outbound() {
         why.push(format!(
             "its own calls into {} degraded ({}): it waits on them",
             inquest_domain::service_name_of(&out.callee_key),
@@ -399,7 +414,7 @@ pub fn edge_evidence(view: &crate::edges::EdgeView, service: &str) -> Factor {
     if why.is_empty() {
         why.push(format!("the calls into and out of {service} held their level"));
     }
-    Factor::new("edge_evidence", 0.5 + 0.5 * callee - 0.5 * victim, 2.0, why.join("; "))
+    Factor::new("edge_evidence", 0.5 + 0.5 * callee.max(fanout) - 0.5 * victim, 2.0, why.join("; "))
 }
 
 /// Completeness of the evidence: each store that could not answer lowers it.

@@ -170,10 +170,11 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
     let symptom = |key: &str, own: Option<&Signal>| -> Factor {
         let name = service_name_of(key);
         let own_strength = own.map(Signal::effective_strength).unwrap_or(0.0);
-        match edge_views.get(key).and_then(|e| e.inbound()).filter(|e| e.degradation > own_strength) {
+        let seen = edge_views.get(key).map(|e| e.inbound_degradation()).unwrap_or(0.0);
+        match edge_views.get(key).and_then(|e| e.inbound()).filter(|_| seen > own_strength) {
             Some(e) => Factor::new(
                 "anomaly_strength",
-                e.degradation,
+                seen,
                 3.0,
                 format!("calls from {} into {name}: {}", e.caller, e.describe()),
             ),
@@ -200,7 +201,7 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
         match views.get(key) {
             // A service without series can neither confirm nor refute a path.
             Some(v) if !v.signals.is_empty() => {
-                let inbound = edge_views.get(key).and_then(|e| e.inbound()).map(|e| e.degradation).unwrap_or(0.0);
+                let inbound = edge_views.get(key).map(|e| e.inbound_degradation()).unwrap_or(0.0);
                 v.strength(degraded).max(inbound)
             }
             _ => 1.0,
@@ -386,8 +387,9 @@ pub fn build(g: &Gathered) -> Vec<Candidate> {
         if v.reach.direction == Direction::Downstream || (is_db && v.reach.direction == Direction::Origin) {
             let own_signals = v.strength(degraded);
             // The calls into it, as its callers saw them, are its symptoms too.
-            let inbound = edge_views.get(key).and_then(|e| e.inbound()).filter(|e| e.degradation > own_signals);
-            let own = own_signals.max(inbound.map(|e| e.degradation).unwrap_or(0.0));
+            let seen = edge_views.get(key).map(|e| e.inbound_degradation()).unwrap_or(0.0);
+            let inbound = edge_views.get(key).and_then(|e| e.inbound()).filter(|_| seen > own_signals);
+            let own = own_signals.max(seen);
             if own >= ANOMALOUS {
                 let sym = v.best(degraded);
                 let own_onset = v.onset(degraded);
