@@ -107,3 +107,83 @@ FROM (
     )
 )
 ORDER BY service_key, metric_name";
+
+/// `WINDOWS` and `BASELINES_MANY` over several sets of ranges in one query, so the
+/// points of a radius are read, grouped and ordered once. Per series, in order:
+///
+/// - points in time order, a point loaded twice dropped (sorted only when the
+///   rows did not arrive in strictly increasing time, as they do from one part);
+/// - per set of ranges (`bounds`: a set's half-open ranges merged and flattened to
+///   strictly increasing `[start, end, start, end, …]` milliseconds), the values
+///   inside, sorted: a point is inside when an odd number of bounds is at or before
+///   it, counted by sorting the bounds (`2·ms`) among the points (`2·ms + 1`), no
+///   per-row test against every range;
+/// - count, median, MAD, p05 and p95 of each set: quantiles read at the ranks of
+///   `inquest_domain::stats::quantile_sorted` with its arithmetic (`pos = q·(n − 1)`,
+///   `s[⌊pos⌋] + (s[⌈pos⌉] − s[⌊pos⌋])·(pos − ⌊pos⌋)`), so they are bit for bit the
+///   embedded store's; the MAD's median by `quantileExactInclusive(0.5)`, whose
+///   arithmetic is the same at 0.5.
+///
+/// The grouping follows the table's `ORDER BY` (`optimize_aggregation_in_order`).
+pub const RADIUS: &str = "\
+SELECT
+    service_key,
+    metric_name,
+    arrayFilter(p -> p.1 >= {window_from_ms:Int64} AND p.1 < {window_to_ms:Int64}, arrayZip(t, v)) AS points,
+    arrayMap(
+        (s, m) -> (
+            length(s),
+            m,
+            arrayReduce('quantileExactInclusive(0.5)', arrayMap(x -> abs(x - m), s)),
+            s[toUInt64(floor(0.05 * (length(s) - 1))) + 1]
+                + (s[toUInt64(ceil(0.05 * (length(s) - 1))) + 1] - s[toUInt64(floor(0.05 * (length(s) - 1))) + 1])
+                * (0.05 * (length(s) - 1) - floor(0.05 * (length(s) - 1))),
+            s[toUInt64(floor(0.95 * (length(s) - 1))) + 1]
+                + (s[toUInt64(ceil(0.95 * (length(s) - 1))) + 1] - s[toUInt64(floor(0.95 * (length(s) - 1))) + 1])
+                * (0.95 * (length(s) - 1) - floor(0.95 * (length(s) - 1)))
+        ),
+        sorted,
+        arrayMap(
+            s -> s[toUInt64(floor(0.5 * (length(s) - 1))) + 1]
+                + (s[toUInt64(ceil(0.5 * (length(s) - 1))) + 1] - s[toUInt64(floor(0.5 * (length(s) - 1))) + 1])
+                * (0.5 * (length(s) - 1) - floor(0.5 * (length(s) - 1))),
+            sorted
+        )
+    ) AS baselines
+FROM (
+    SELECT
+        service_key,
+        metric_name,
+        t,
+        v,
+        arrayMap(
+            bs -> arraySort(arrayFilter(
+                (x, c) -> c % 2 = 1 AND isFinite(x),
+                v,
+                arrayFilter(
+                    (c, k) -> bitAnd(k, 1) = 1,
+                    arrayCumSum(arrayMap(k -> 1 - bitAnd(k, 1), arraySort(arrayConcat(arrayMap(b -> b * 2, bs), arrayMap(x -> x * 2 + 1, t))) AS ks)),
+                    ks
+                )
+            )),
+            {bounds:Array(Array(Int64))}
+        ) AS sorted
+    FROM (
+        SELECT
+            service_key,
+            metric_name,
+            groupArray(toUnixTimestamp64Milli(ts)) AS t0,
+            groupArray(value) AS v0,
+            arrayAll((a, b) -> a < b, arrayPopBack(t0), arrayPopFront(t0)) AS ordered,
+            if(ordered, t0, arrayDistinct(arraySort(t0))) AS t,
+            if(ordered, v0, arrayMap(p -> p.2, arrayFilter((p, i) -> i = 1 OR p.1 != ps[i - 1].1, arraySort(arrayZip(t0, v0)) AS ps, arrayEnumerate(ps)))) AS v
+        FROM metric_points
+        WHERE service_key IN {service_keys:Array(String)}
+          AND project = {project:String}
+          AND ts >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
+          AND ts < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
+        GROUP BY service_key, metric_name
+    )
+)
+ORDER BY service_key, metric_name
+SETTINGS optimize_aggregation_in_order = 1";
