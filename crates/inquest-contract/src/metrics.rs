@@ -94,16 +94,7 @@ pub async fn metrics_contract(store: Arc<dyn MetricStore>) {
     for (m, metric) in metrics.iter().enumerate() {
         let values: Vec<f64> = (1000..2000).map(|i| value_at(m, i)).collect();
         let want = Baseline::from_values(&values).expect("values");
-        let got = b.baselines[*metric];
-        assert_eq!(got.count, want.count, "baseline {metric}: count");
-        for (what, g, w) in [
-            ("median", got.median, want.median),
-            ("mad", got.mad, want.mad),
-            ("p05", got.p05, want.p05),
-            ("p95", got.p95, want.p95),
-        ] {
-            assert!((g - w).abs() <= 1e-9 * w.abs().max(1.0), "baseline {metric}: {what} is {g}, expected {w}");
-        }
+        assert_eq!(b.baselines[*metric], want, "baseline {metric}: bit for bit Baseline::from_values");
     }
     // An odd count too (interpolation at the median differs).
     let b = store.baselines(&service, from, from + Duration::seconds(7)).await.expect("baselines odd");
@@ -111,14 +102,7 @@ pub async fn metrics_contract(store: Arc<dyn MetricStore>) {
     let want = Baseline::from_values(&values).expect("values");
     let got = b.baselines["latency_p99_ms"];
     assert_eq!(got.count, 7, "baseline over 7 points");
-    assert!(
-        (got.median - want.median).abs() < 1e-9 && (got.mad - want.mad).abs() < 1e-9,
-        "odd-count baseline {got:?} vs {want:?}"
-    );
-    assert!(
-        (got.p05 - want.p05).abs() < 1e-9 && (got.p95 - want.p95).abs() < 1e-9,
-        "odd-count quantiles {got:?} vs {want:?}"
-    );
+    assert_eq!(got, want, "odd-count baseline, bit for bit");
 
     // Nothing in range: no series, no baselines.
     let empty_from = t0 - Duration::days(30);
@@ -161,13 +145,7 @@ pub async fn metrics_contract(store: Arc<dyn MetricStore>) {
     for (m, metric) in metrics.iter().enumerate() {
         let values: Vec<f64> = (1000..1300).chain(1600..2000).map(|i| value_at(m, i)).collect();
         let want = Baseline::from_values(&values).expect("values");
-        let got = many[&service].baselines[*metric];
-        assert_eq!(got.count, want.count, "baselines_many {metric}: count over two ranges");
-        assert!(
-            (got.median - want.median).abs() <= 1e-9 * want.median.abs().max(1.0),
-            "baselines_many {metric}: median"
-        );
-        assert!((got.mad - want.mad).abs() <= 1e-9 * want.mad.abs().max(1.0), "baselines_many {metric}: mad");
+        assert_eq!(many[&service].baselines[*metric], want, "baselines_many {metric}: bit for bit over two ranges");
     }
     assert_eq!(many[&other].baselines["latency_p99_ms"].median, 9999.0, "baselines_many: each key its own points");
     let none = store.baselines_many(&keys, &[]).await.expect("baselines_many without ranges");

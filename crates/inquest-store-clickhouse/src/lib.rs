@@ -1,7 +1,8 @@
 //! The metrics port on ClickHouse: batched `RowBinary` inserts into `metric_points`,
 //! windows read back ordered, and baselines (median, MAD, p05, p95, count) computed
-//! by ClickHouse itself with `quantileExactInclusive`, the same linear-interpolated
-//! quantile as `inquest_domain::stats::Baseline`.
+//! by ClickHouse itself from sorted values with the arithmetic of
+//! `inquest_domain::stats::quantile_sorted`, so they are bit for bit the embedded
+//! store's; a radius's baselines and windows in one query (`sql::RADIUS`).
 
 use std::collections::BTreeMap;
 
@@ -665,6 +666,15 @@ mod tests {
         assert_eq!(redact_url("http://inquest:s3cret@db.local:8123/x"), "http://db.local:8123");
         assert!(parse_url("db.local:8123").is_err());
         assert!(ClickHouseStore::new("http://localhost:8123", "bad-name; DROP").is_err());
+    }
+
+    #[test]
+    fn range_bounds_merge_overlapping_and_touching_ranges() {
+        let t = |s: i64| Timestamp::from_timestamp_millis(s * 1000).expect("time");
+        let ranges = [(t(50), t(60)), (t(10), t(20)), (t(15), t(30)), (t(30), t(40)), (t(70), t(70))];
+        assert_eq!(range_bounds(&ranges), vec![10_000, 40_000, 50_000, 60_000]);
+        assert_eq!(range_bounds(&[(t(5), t(1))]), Vec::<i64>::new(), "an empty range has no bounds");
+        assert!(range_bounds(&[]).is_empty());
     }
 
     #[test]

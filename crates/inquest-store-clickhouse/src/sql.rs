@@ -18,9 +18,9 @@ GROUP BY metric_name, ts
 ORDER BY metric_name, ts";
 
 /// Per-metric count, median, MAD (median of absolute deviations from the median),
-/// p05 and p95 of one service over `[from, to)`, computed by ClickHouse.
-/// `quantileExactInclusive` interpolates linearly between the two nearest ranks,
-/// exactly as `inquest_domain::stats::quantile_sorted` does.
+/// p05 and p95 of one service over `[from, to)`, computed by ClickHouse from the
+/// sorted values at the ranks and with the arithmetic of
+/// `inquest_domain::stats::quantile_sorted`, as `RADIUS` does.
 pub const BASELINES: &str = "\
 WITH pts AS (
     SELECT metric_name, ts, anyLast(value) AS v
@@ -34,15 +34,14 @@ WITH pts AS (
 )
 SELECT
     metric_name,
-    length(vs) AS n,
+    length(s) AS n,
     m AS median,
-    arrayReduce('quantileExactInclusive(0.5)', arrayMap(x -> abs(x - m), vs)) AS mad,
-    arrayReduce('quantileExactInclusive(0.05)', vs) AS p05,
-    arrayReduce('quantileExactInclusive(0.95)', vs) AS p95
+    arrayReduce('quantileExactInclusive(0.5)', arrayMap(x -> abs(x - m), s)) AS mad,
+    s[toUInt64(floor(0.05 * (length(s) - 1))) + 1] + (s[toUInt64(ceil(0.05 * (length(s) - 1))) + 1] - s[toUInt64(floor(0.05 * (length(s) - 1))) + 1]) * (0.05 * (length(s) - 1) - floor(0.05 * (length(s) - 1))) AS p05,
+    s[toUInt64(floor(0.95 * (length(s) - 1))) + 1] + (s[toUInt64(ceil(0.95 * (length(s) - 1))) + 1] - s[toUInt64(floor(0.95 * (length(s) - 1))) + 1]) * (0.95 * (length(s) - 1) - floor(0.95 * (length(s) - 1))) AS p95
 FROM (
-    SELECT metric_name, groupArray(v) AS vs, quantileExactInclusive(0.5)(v) AS m
-    FROM pts
-    GROUP BY metric_name
+    SELECT metric_name, s, s[toUInt64(floor(0.5 * (length(s) - 1))) + 1] + (s[toUInt64(ceil(0.5 * (length(s) - 1))) + 1] - s[toUInt64(floor(0.5 * (length(s) - 1))) + 1]) * (0.5 * (length(s) - 1) - floor(0.5 * (length(s) - 1))) AS m
+    FROM (SELECT metric_name, arraySort(groupArray(v)) AS s FROM pts GROUP BY metric_name)
 )
 ORDER BY metric_name";
 
@@ -77,7 +76,8 @@ ORDER BY service_key, metric_name";
 /// `BASELINES` of many services over the union of half-open ranges
 /// (`[starts[i], ends[i])`, milliseconds), in one query: clean history with earlier
 /// incidents and changes cut out is computed where the points are. Like `WINDOWS`,
-/// grouped by series only, a point loaded twice dropped from its sorted array.
+/// grouped by series only, a point loaded twice dropped from its sorted array;
+/// quantiles as in `BASELINES`.
 pub const BASELINES_MANY: &str = "\
 SELECT
     service_key,
@@ -85,16 +85,16 @@ SELECT
     length(vs) AS n,
     m AS median,
     arrayReduce('quantileExactInclusive(0.5)', arrayMap(x -> abs(x - m), vs)) AS mad,
-    arrayReduce('quantileExactInclusive(0.05)', vs) AS p05,
-    arrayReduce('quantileExactInclusive(0.95)', vs) AS p95
+    vs[toUInt64(floor(0.05 * (length(vs) - 1))) + 1] + (vs[toUInt64(ceil(0.05 * (length(vs) - 1))) + 1] - vs[toUInt64(floor(0.05 * (length(vs) - 1))) + 1]) * (0.05 * (length(vs) - 1) - floor(0.05 * (length(vs) - 1))) AS p05,
+    vs[toUInt64(floor(0.95 * (length(vs) - 1))) + 1] + (vs[toUInt64(ceil(0.95 * (length(vs) - 1))) + 1] - vs[toUInt64(floor(0.95 * (length(vs) - 1))) + 1]) * (0.95 * (length(vs) - 1) - floor(0.95 * (length(vs) - 1))) AS p95
 FROM (
-    SELECT service_key, metric_name, vs, arrayReduce('quantileExactInclusive(0.5)', vs) AS m
+    SELECT service_key, metric_name, vs, vs[toUInt64(floor(0.5 * (length(vs) - 1))) + 1] + (vs[toUInt64(ceil(0.5 * (length(vs) - 1))) + 1] - vs[toUInt64(floor(0.5 * (length(vs) - 1))) + 1]) * (0.5 * (length(vs) - 1) - floor(0.5 * (length(vs) - 1))) AS m
     FROM (
         SELECT
             service_key,
             metric_name,
             arraySort(groupArray((toUnixTimestamp64Milli(ts), value))) AS s,
-            arrayMap(p -> p.2, arrayFilter((p, i) -> i = 1 OR p.1 != s[i - 1].1, s, arrayEnumerate(s))) AS vs
+            arraySort(arrayMap(p -> p.2, arrayFilter((p, i) -> i = 1 OR p.1 != s[i - 1].1, s, arrayEnumerate(s)))) AS vs
         FROM metric_points
         WHERE service_key IN {service_keys:Array(String)}
           AND project = {project:String}
