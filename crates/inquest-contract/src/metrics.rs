@@ -94,16 +94,7 @@ pub async fn metrics_contract(store: Arc<dyn MetricStore>) {
     for (m, metric) in metrics.iter().enumerate() {
         let values: Vec<f64> = (1000..2000).map(|i| value_at(m, i)).collect();
         let want = Baseline::from_values(&values).expect("values");
-        let got = b.baselines[*metric];
-        assert_eq!(got.count, want.count, "baseline {metric}: count");
-        for (what, g, w) in [
-            ("median", got.median, want.median),
-            ("mad", got.mad, want.mad),
-            ("p05", got.p05, want.p05),
-            ("p95", got.p95, want.p95),
-        ] {
-            assert!((g - w).abs() <= 1e-9 * w.abs().max(1.0), "baseline {metric}: {what} is {g}, expected {w}");
-        }
+        assert_eq!(b.baselines[*metric], want, "baseline {metric}: bit for bit Baseline::from_values");
     }
     // An odd count too (interpolation at the median differs).
     let b = store.baselines(&service, from, from + Duration::seconds(7)).await.expect("baselines odd");
@@ -111,14 +102,7 @@ pub async fn metrics_contract(store: Arc<dyn MetricStore>) {
     let want = Baseline::from_values(&values).expect("values");
     let got = b.baselines["latency_p99_ms"];
     assert_eq!(got.count, 7, "baseline over 7 points");
-    assert!(
-        (got.median - want.median).abs() < 1e-9 && (got.mad - want.mad).abs() < 1e-9,
-        "odd-count baseline {got:?} vs {want:?}"
-    );
-    assert!(
-        (got.p05 - want.p05).abs() < 1e-9 && (got.p95 - want.p95).abs() < 1e-9,
-        "odd-count quantiles {got:?} vs {want:?}"
-    );
+    assert_eq!(got, want, "odd-count baseline, bit for bit");
 
     // Nothing in range: no series, no baselines.
     let empty_from = t0 - Duration::days(30);
@@ -161,18 +145,68 @@ pub async fn metrics_contract(store: Arc<dyn MetricStore>) {
     for (m, metric) in metrics.iter().enumerate() {
         let values: Vec<f64> = (1000..1300).chain(1600..2000).map(|i| value_at(m, i)).collect();
         let want = Baseline::from_values(&values).expect("values");
-        let got = many[&service].baselines[*metric];
-        assert_eq!(got.count, want.count, "baselines_many {metric}: count over two ranges");
-        assert!(
-            (got.median - want.median).abs() <= 1e-9 * want.median.abs().max(1.0),
-            "baselines_many {metric}: median"
-        );
-        assert!((got.mad - want.mad).abs() <= 1e-9 * want.mad.abs().max(1.0), "baselines_many {metric}: mad");
+        assert_eq!(many[&service].baselines[*metric], want, "baselines_many {metric}: bit for bit over two ranges");
     }
     assert_eq!(many[&other].baselines["latency_p99_ms"].median, 9999.0, "baselines_many: each key its own points");
     let none = store.baselines_many(&keys, &[]).await.expect("baselines_many without ranges");
     assert!(none.values().all(|b| b.baselines.is_empty()), "baselines_many without ranges: nothing");
     assert!(store.windows(&[], from, to).await.expect("windows of no key").is_empty(), "windows of no key: empty");
+
+    // The radius in one call: per set of ranges the baselines `baselines_many` gives,
+    // bit for bit `Baseline::from_values`, and the windows `windows` gives. The sets
+    // hold a hole, overlapping and touching ranges, one range, and none.
+    let sets = vec![
+        ranges.to_vec(),
+        vec![
+            (from + Duration::seconds(200), from + Duration::seconds(400)),
+            (from, from + Duration::seconds(300)),
+            (from + Duration::seconds(400), from + Duration::seconds(500)),
+        ],
+        vec![(from, to)],
+        Vec::new(),
+    ];
+    let (win_from, win_to) = (from + Duration::seconds(900), to);
+    let radius = store.radius_metrics(&keys, &sets, win_from, win_to).await.expect("radius_metrics");
+    assert_eq!(radius.baselines.len(), sets.len(), "radius_metrics: one answer per set of ranges");
+    let inside: [&dyn Fn(usize) -> bool; 4] = [
+        &|i| (1000..1300).contains(&i) || (1600..2000).contains(&i),
+        &|i| (1000..1500).contains(&i),
+        &|i| (1000..2000).contains(&i),
+        &|_| false,
+    ];
+    for (n, set) in sets.iter().enumerate() {
+        let many = store.baselines_many(&keys, set).await.expect("baselines_many of a set");
+        assert_eq!(
+            radius.baselines[n].keys().collect::<Vec<_>>(),
+            many.keys().collect::<Vec<_>>(),
+            "radius_metrics set {n}: the keys baselines_many answers"
+        );
+        for (key, b) in &radius.baselines[n] {
+            assert!(!b.reference.is_empty(), "radius_metrics set {n} {key}: a reference");
+            assert_eq!(
+                b.baselines.keys().collect::<Vec<_>>(),
+                many[key].baselines.keys().collect::<Vec<_>>(),
+                "radius_metrics set {n} {key}: the metrics baselines_many answers"
+            );
+        }
+        for (m, metric) in metrics.iter().enumerate() {
+            let values: Vec<f64> = (0..4000).filter(|i| inside[n](*i)).map(|i| value_at(m, i)).collect();
+            let got = radius.baselines[n].get(&service).and_then(|b| b.baselines.get(*metric));
+            assert_eq!(got, Baseline::from_values(&values).as_ref(), "radius_metrics set {n} {metric}: bit for bit");
+        }
+    }
+    let many = store.windows(&keys, win_from, win_to).await.expect("windows");
+    assert_eq!(
+        radius.windows.keys().collect::<Vec<_>>(),
+        many.keys().collect::<Vec<_>>(),
+        "radius_metrics: a window per key asked"
+    );
+    for (key, w) in &radius.windows {
+        assert_eq!(w.series, many[key].series, "radius_metrics {key}: the series windows answers");
+        assert!(!w.reference.is_empty(), "radius_metrics {key}: a reference");
+    }
+    let none = store.radius_metrics(&[], &sets, win_from, win_to).await.expect("radius_metrics of no key");
+    assert!(none.windows.is_empty() && none.baselines.iter().all(BTreeMap::is_empty), "radius_metrics of no key");
 
     // Non-finite values are refused, and nothing of that call is stored.
     let bad = vec![

@@ -304,31 +304,28 @@ pub async fn investigate(
     let window_from = ws - signals::onset_lookback();
     let plan = baseline::plan(ws, window_from, cfg.baseline_horizon_days, cfg.baseline_minutes, &excluded);
     let same_time_differs = plan.same_time != plan.history;
-    // One request per kind for the whole radius, computed in the store: the cost of a
-    // service more is its points, not two more round trips.
+    // One call for the whole radius, computed in the store: the cost of a service
+    // more is its points, not more round trips.
     let keys: Vec<String> = radius.iter().map(|r| r.key.clone()).collect();
-    let same_time_fetch = async {
-        if same_time_differs { Some(stores.metrics.baselines_many(&keys, &plan.same_time).await) } else { None }
-    };
-    let (history, same_time, windows) = futures::join!(
-        stores.metrics.baselines_many(&keys, &plan.history),
-        same_time_fetch,
-        stores.metrics.windows(&keys, window_from, incident.window_end),
-    );
-    let fetched = match (history, same_time.transpose(), windows) {
-        (Ok(mut h), Ok(mut s), Ok(mut w)) => keys
-            .iter()
-            .filter_map(|k| {
-                let win = w.remove(k)?;
-                let history = h.remove(k).unwrap_or_else(|| MetricBaselines {
-                    reference: win.reference.clone(),
-                    baselines: BTreeMap::new(),
-                });
-                let same_time = s.as_mut().and_then(|s| s.remove(k));
-                Some((k.clone(), history, same_time, win))
-            })
-            .collect::<Vec<_>>(),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+    let range_sets =
+        if same_time_differs { vec![plan.history.clone(), plan.same_time.clone()] } else { vec![plan.history.clone()] };
+    let fetched = match stores.metrics.radius_metrics(&keys, &range_sets, window_from, incident.window_end).await {
+        Ok(mut m) => {
+            let mut same_time = if same_time_differs { m.baselines.pop() } else { None };
+            let mut history = m.baselines.pop().unwrap_or_default();
+            keys.iter()
+                .filter_map(|k| {
+                    let win = m.windows.remove(k)?;
+                    let history = history.remove(k).unwrap_or_else(|| MetricBaselines {
+                        reference: win.reference.clone(),
+                        baselines: BTreeMap::new(),
+                    });
+                    let same_time = same_time.as_mut().and_then(|s| s.remove(k));
+                    Some((k.clone(), history, same_time, win))
+                })
+                .collect::<Vec<_>>()
+        }
+        Err(e) => {
             gaps.record("metrics", &e);
             Vec::new()
         }

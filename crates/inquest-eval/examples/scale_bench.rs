@@ -5,7 +5,8 @@
 //! baselines, one for its windows) against the former path, one request per service
 //! and kind (the same store behind an adapter that answers the batch calls one
 //! service at a time, and on the embedded store without its decoded-series cache),
-//! in the same run, and checks that both rank alike; on the embedded store and, when
+//! in the same run, and checks that both rank alike, that no store call failed, and
+//! that every backend ranks as the embedded store; on the embedded store and, when
 //! `INQUEST_TEST_CLICKHOUSE_URL` is set, with metrics on ClickHouse.
 //! `cargo run --release -p inquest-eval --example scale_bench [sizes] [rounds]`
 //! (sizes comma-separated, default `50,200,1000`; rounds default 5; `SCALE_FORMER_MAX=N`
@@ -171,6 +172,7 @@ async fn measure(stores: &Stores, case: &Case, rounds: usize) -> (Vec<f64>, Rank
         let inv = investigate(stores, case.incident_id, &cfg, case.now).await.expect("investigation");
         ms.push(t.elapsed().as_secs_f64() * 1000.0);
         assert!(!inv.hypotheses.is_empty(), "the generated case has hypotheses");
+        assert!(inv.gaps.is_empty(), "a store did not answer: {:?}", inv.gaps);
         ranking = inv
             .hypotheses
             .iter()
@@ -179,6 +181,24 @@ async fn measure(stores: &Stores, case: &Case, rounds: usize) -> (Vec<f64>, Rank
     }
     ms.sort_by(f64::total_cmp);
     (ms, ranking)
+}
+
+/// `ranking` without the ids each load draws afresh (`*_id` fields), to compare the
+/// rankings of two loads of the same case.
+fn without_ids(ranking: &Ranking) -> Ranking {
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                map.retain(|k, _| !k.ends_with("_id"));
+                map.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut ranking = ranking.clone();
+    ranking.iter_mut().for_each(|h| strip(&mut h.4));
+    ranking
 }
 
 fn with_metrics(stores: &Stores, metrics: Arc<dyn MetricStore>) -> Stores {
@@ -202,6 +222,9 @@ async fn main() {
     );
     let mut rows: BTreeMap<&str, Vec<(usize, f64)>> = BTreeMap::new();
     for &n in &sizes {
+        // Every backend ranks the same case alike: ClickHouse's baselines are bit for
+        // bit the embedded store's.
+        let mut first_ranking: Option<(&str, Ranking)> = None;
         let embedded = EmbeddedStore::in_memory().expect("embedded store");
         let former: Arc<dyn MetricStore> = Arc::new(PerService(Arc::new(embedded.without_series_cache())));
         let mut backends: Vec<Backend> = vec![("embedded", embedded.stores(), former, None)];
@@ -218,6 +241,11 @@ async fn main() {
             let per_service = with_metrics(&stores, former_metrics);
             measure(&stores, &case, 1).await;
             let (batched, ranked) = measure(&stores, &case, rounds).await;
+            let without_ids = without_ids(&ranked);
+            match &first_ranking {
+                Some((first, r)) => assert_eq!(&without_ids, r, "{name} {n}: ranks as {first} does"),
+                None => first_ranking = Some((name, without_ids)),
+            }
             let p = |v: &[f64], q| quantile_sorted(v, q);
             // The former path on ClickHouse takes minutes per investigation past a few
             // hundred services: measured up to `former_max` services only.

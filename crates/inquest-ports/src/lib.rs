@@ -151,6 +151,16 @@ pub struct MetricBaselines {
     pub baselines: BTreeMap<String, Baseline>,
 }
 
+/// What an investigation reads of the metrics of a radius: per key, baselines over
+/// each set of clean-history ranges asked and the window of the analysis.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RadiusMetrics {
+    /// One map per set of ranges, in the order asked, as `baselines_many` answers.
+    pub baselines: Vec<BTreeMap<String, MetricBaselines>>,
+    /// As `windows` answers.
+    pub windows: BTreeMap<String, MetricWindow>,
+}
+
 /// Time series store (ClickHouse in production).
 #[async_trait]
 pub trait MetricStore: Send + Sync {
@@ -210,6 +220,20 @@ pub trait MetricStore: Send + Sync {
         service_keys: &[String],
         ranges: &[(Timestamp, Timestamp)],
     ) -> StoreResult<BTreeMap<String, MetricBaselines>>;
+    /// `baselines_many` over each of `range_sets` and `windows` over `[from, to)` for
+    /// `service_keys`, with the same answers. The default makes those calls
+    /// concurrently; a store that can should read the points once, in one request.
+    async fn radius_metrics(
+        &self,
+        service_keys: &[String],
+        range_sets: &[Vec<(Timestamp, Timestamp)>],
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<RadiusMetrics> {
+        let baselines = futures::future::try_join_all(range_sets.iter().map(|r| self.baselines_many(service_keys, r)));
+        let (baselines, windows) = futures::try_join!(baselines, self.windows(service_keys, from, to))?;
+        Ok(RadiusMetrics { baselines, windows })
+    }
     async fn write_anomaly_features(&self, features: &[AnomalyFeature]) -> StoreResult<()>;
     async fn anomaly_features(&self, incident_id: &str) -> StoreResult<Vec<AnomalyFeature>>;
 }

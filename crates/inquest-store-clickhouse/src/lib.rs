@@ -1,7 +1,8 @@
 //! The metrics port on ClickHouse: batched `RowBinary` inserts into `metric_points`,
 //! windows read back ordered, and baselines (median, MAD, p05, p95, count) computed
-//! by ClickHouse itself with `quantileExactInclusive`, the same linear-interpolated
-//! quantile as `inquest_domain::stats::Baseline`.
+//! by ClickHouse itself from sorted values with the arithmetic of
+//! `inquest_domain::stats::quantile_sorted`, so they are bit for bit the embedded
+//! store's; a radius's baselines and windows in one query (`sql::RADIUS`).
 
 use std::collections::BTreeMap;
 
@@ -9,7 +10,9 @@ use async_trait::async_trait;
 use clickhouse::{Client, Compression, Row};
 use inquest_domain::stats::Baseline;
 use inquest_domain::{AnomalyFeature, MetricPoint, ProjectId, Timestamp};
-use inquest_ports::{ErrorKind, MetricBaselines, MetricStore, MetricWindow, Series, StoreError, StoreResult, schema};
+use inquest_ports::{
+    ErrorKind, MetricBaselines, MetricStore, MetricWindow, RadiusMetrics, Series, StoreError, StoreResult, schema,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -322,6 +325,45 @@ struct SeriesRow {
     points: Vec<(i64, f64)>,
 }
 
+/// One series of `RADIUS`: its window's points and, per set of ranges asked,
+/// `(count, median, mad, p05, p95)`.
+#[derive(Row, Deserialize)]
+struct RadiusRow {
+    service_key: String,
+    metric_name: String,
+    points: Vec<(i64, f64)>,
+    baselines: Vec<(u64, f64, f64, f64, f64)>,
+}
+
+/// The union of half-open `ranges` as strictly increasing `[start, end, start, end, …]`
+/// milliseconds: empty ranges dropped, overlapping and touching ones merged, so a time
+/// is inside when an odd number of bounds is at or before it.
+fn range_bounds(ranges: &[(Timestamp, Timestamp)]) -> Vec<i64> {
+    let mut ms: Vec<(i64, i64)> =
+        ranges.iter().map(|(a, b)| (a.timestamp_millis(), b.timestamp_millis())).filter(|(a, b)| a < b).collect();
+    ms.sort_unstable();
+    let mut bounds: Vec<i64> = Vec::with_capacity(ms.len() * 2);
+    for (a, b) in ms {
+        match bounds.last_mut() {
+            Some(end) if a <= *end => *end = (*end).max(b),
+            _ => bounds.extend([a, b]),
+        }
+    }
+    bounds
+}
+
+/// `(ts milliseconds, value)` pairs as a series' points.
+fn points_of(op: &str, points: Vec<(i64, f64)>) -> StoreResult<Vec<(Timestamp, f64)>> {
+    points
+        .into_iter()
+        .map(|(ms, v)| {
+            let ts = Timestamp::from_timestamp_millis(ms)
+                .ok_or_else(|| err(ErrorKind::Internal, op, format!("point time {ms} ms is out of range")))?;
+            Ok((ts, v))
+        })
+        .collect()
+}
+
 #[derive(Row, Deserialize)]
 struct KeyedBaselineRow {
     service_key: String,
@@ -461,16 +503,7 @@ impl MetricStore for ClickHouseStore {
         let rows: Vec<SeriesRow> = query.fetch_all().await.map_err(|e| ch_err(op, e))?;
         for r in rows {
             let Some(w) = out.get_mut(&r.service_key) else { continue };
-            let points = r
-                .points
-                .into_iter()
-                .map(|(ms, v)| {
-                    let ts = Timestamp::from_timestamp_millis(ms)
-                        .ok_or_else(|| err(ErrorKind::Internal, op, format!("point time {ms} ms is out of range")))?;
-                    Ok((ts, v))
-                })
-                .collect::<StoreResult<Vec<_>>>()?;
-            w.series.push(Series { metric_name: r.metric_name, points });
+            w.series.push(Series { metric_name: r.metric_name, points: points_of(op, r.points)? });
         }
         Ok(out)
     }
@@ -504,6 +537,73 @@ impl MetricStore for ClickHouseStore {
             let Some(b) = out.get_mut(&r.service_key) else { continue };
             let baseline = Baseline { count: r.n as usize, median: r.median, mad: r.mad, p05: r.p05, p95: r.p95 };
             b.baselines.insert(r.metric_name, baseline);
+        }
+        Ok(out)
+    }
+
+    async fn radius_metrics(
+        &self,
+        service_keys: &[String],
+        range_sets: &[Vec<(Timestamp, Timestamp)>],
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<RadiusMetrics> {
+        let op = "radius_metrics";
+        let mut out = RadiusMetrics { baselines: vec![BTreeMap::new(); range_sets.len()], windows: BTreeMap::new() };
+        if service_keys.is_empty() {
+            return Ok(out);
+        }
+        let query_id = uuid::Uuid::new_v4().to_string();
+        let reference = |key: &str, from: Timestamp, to: Timestamp| {
+            self.reference_of(&query_id, "metric_points", sql::RADIUS, key, from, to)
+        };
+        for key in service_keys {
+            let window = MetricWindow { reference: reference(key, from, to), series: Vec::new() };
+            out.windows.insert(key.clone(), window);
+        }
+        for (set, ranges) in out.baselines.iter_mut().zip(range_sets) {
+            let (Some(a), Some(b)) = (ranges.iter().map(|r| r.0).min(), ranges.iter().map(|r| r.1).max()) else {
+                continue;
+            };
+            for key in service_keys {
+                let reference = format!("{}&ranges={}", reference(key, a, b), ranges.len());
+                set.insert(key.clone(), MetricBaselines { reference, baselines: BTreeMap::new() });
+            }
+        }
+        // One scan over the window and every range of every set.
+        let scan_from = range_sets.iter().flatten().map(|r| r.0).chain([from]).min().unwrap_or(from);
+        let scan_to = range_sets.iter().flatten().map(|r| r.1).chain([to]).max().unwrap_or(to);
+        let bounds: Vec<Vec<i64>> = range_sets.iter().map(|r| range_bounds(r)).collect();
+        let rows: Vec<RadiusRow> = self
+            .client
+            .query(sql::RADIUS)
+            .param("service_keys", service_keys)
+            .param("project", self.project.as_str())
+            .param("from_ms", scan_from.timestamp_millis())
+            .param("to_ms", scan_to.timestamp_millis())
+            .param("window_from_ms", from.timestamp_millis())
+            .param("window_to_ms", to.timestamp_millis())
+            .param("bounds", bounds)
+            .with_setting("query_id", &query_id)
+            .fetch_all()
+            .await
+            .map_err(|e| ch_err(op, e))?;
+        for r in rows {
+            for (set, (n, median, mad, p05, p95)) in out.baselines.iter_mut().zip(r.baselines) {
+                if n == 0 {
+                    continue;
+                }
+                if let Some(b) = set.get_mut(&r.service_key) {
+                    let baseline = Baseline { count: n as usize, median, mad, p05, p95 };
+                    b.baselines.insert(r.metric_name.clone(), baseline);
+                }
+            }
+            if r.points.is_empty() {
+                continue;
+            }
+            if let Some(w) = out.windows.get_mut(&r.service_key) {
+                w.series.push(Series { metric_name: r.metric_name, points: points_of(op, r.points)? });
+            }
         }
         Ok(out)
     }
@@ -566,6 +666,15 @@ mod tests {
         assert_eq!(redact_url("http://inquest:s3cret@db.local:8123/x"), "http://db.local:8123");
         assert!(parse_url("db.local:8123").is_err());
         assert!(ClickHouseStore::new("http://localhost:8123", "bad-name; DROP").is_err());
+    }
+
+    #[test]
+    fn range_bounds_merge_overlapping_and_touching_ranges() {
+        let t = |s: i64| Timestamp::from_timestamp_millis(s * 1000).expect("time");
+        let ranges = [(t(50), t(60)), (t(10), t(20)), (t(15), t(30)), (t(30), t(40)), (t(70), t(70))];
+        assert_eq!(range_bounds(&ranges), vec![10_000, 40_000, 50_000, 60_000]);
+        assert_eq!(range_bounds(&[(t(5), t(1))]), Vec::<i64>::new(), "an empty range has no bounds");
+        assert!(range_bounds(&[]).is_empty());
     }
 
     #[test]

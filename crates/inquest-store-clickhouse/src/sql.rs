@@ -18,9 +18,9 @@ GROUP BY metric_name, ts
 ORDER BY metric_name, ts";
 
 /// Per-metric count, median, MAD (median of absolute deviations from the median),
-/// p05 and p95 of one service over `[from, to)`, computed by ClickHouse.
-/// `quantileExactInclusive` interpolates linearly between the two nearest ranks,
-/// exactly as `inquest_domain::stats::quantile_sorted` does.
+/// p05 and p95 of one service over `[from, to)`, computed by ClickHouse from the
+/// sorted values at the ranks and with the arithmetic of
+/// `inquest_domain::stats::quantile_sorted`, as `RADIUS` does.
 pub const BASELINES: &str = "\
 WITH pts AS (
     SELECT metric_name, ts, anyLast(value) AS v
@@ -34,15 +34,14 @@ WITH pts AS (
 )
 SELECT
     metric_name,
-    length(vs) AS n,
+    length(s) AS n,
     m AS median,
-    arrayReduce('quantileExactInclusive(0.5)', arrayMap(x -> abs(x - m), vs)) AS mad,
-    arrayReduce('quantileExactInclusive(0.05)', vs) AS p05,
-    arrayReduce('quantileExactInclusive(0.95)', vs) AS p95
+    arrayReduce('quantileExactInclusive(0.5)', arrayMap(x -> abs(x - m), s)) AS mad,
+    s[toUInt64(floor(0.05 * (length(s) - 1))) + 1] + (s[toUInt64(ceil(0.05 * (length(s) - 1))) + 1] - s[toUInt64(floor(0.05 * (length(s) - 1))) + 1]) * (0.05 * (length(s) - 1) - floor(0.05 * (length(s) - 1))) AS p05,
+    s[toUInt64(floor(0.95 * (length(s) - 1))) + 1] + (s[toUInt64(ceil(0.95 * (length(s) - 1))) + 1] - s[toUInt64(floor(0.95 * (length(s) - 1))) + 1]) * (0.95 * (length(s) - 1) - floor(0.95 * (length(s) - 1))) AS p95
 FROM (
-    SELECT metric_name, groupArray(v) AS vs, quantileExactInclusive(0.5)(v) AS m
-    FROM pts
-    GROUP BY metric_name
+    SELECT metric_name, s, s[toUInt64(floor(0.5 * (length(s) - 1))) + 1] + (s[toUInt64(ceil(0.5 * (length(s) - 1))) + 1] - s[toUInt64(floor(0.5 * (length(s) - 1))) + 1]) * (0.5 * (length(s) - 1) - floor(0.5 * (length(s) - 1))) AS m
+    FROM (SELECT metric_name, arraySort(groupArray(v)) AS s FROM pts GROUP BY metric_name)
 )
 ORDER BY metric_name";
 
@@ -77,7 +76,8 @@ ORDER BY service_key, metric_name";
 /// `BASELINES` of many services over the union of half-open ranges
 /// (`[starts[i], ends[i])`, milliseconds), in one query: clean history with earlier
 /// incidents and changes cut out is computed where the points are. Like `WINDOWS`,
-/// grouped by series only, a point loaded twice dropped from its sorted array.
+/// grouped by series only, a point loaded twice dropped from its sorted array;
+/// quantiles as in `BASELINES`.
 pub const BASELINES_MANY: &str = "\
 SELECT
     service_key,
@@ -85,16 +85,16 @@ SELECT
     length(vs) AS n,
     m AS median,
     arrayReduce('quantileExactInclusive(0.5)', arrayMap(x -> abs(x - m), vs)) AS mad,
-    arrayReduce('quantileExactInclusive(0.05)', vs) AS p05,
-    arrayReduce('quantileExactInclusive(0.95)', vs) AS p95
+    vs[toUInt64(floor(0.05 * (length(vs) - 1))) + 1] + (vs[toUInt64(ceil(0.05 * (length(vs) - 1))) + 1] - vs[toUInt64(floor(0.05 * (length(vs) - 1))) + 1]) * (0.05 * (length(vs) - 1) - floor(0.05 * (length(vs) - 1))) AS p05,
+    vs[toUInt64(floor(0.95 * (length(vs) - 1))) + 1] + (vs[toUInt64(ceil(0.95 * (length(vs) - 1))) + 1] - vs[toUInt64(floor(0.95 * (length(vs) - 1))) + 1]) * (0.95 * (length(vs) - 1) - floor(0.95 * (length(vs) - 1))) AS p95
 FROM (
-    SELECT service_key, metric_name, vs, arrayReduce('quantileExactInclusive(0.5)', vs) AS m
+    SELECT service_key, metric_name, vs, vs[toUInt64(floor(0.5 * (length(vs) - 1))) + 1] + (vs[toUInt64(ceil(0.5 * (length(vs) - 1))) + 1] - vs[toUInt64(floor(0.5 * (length(vs) - 1))) + 1]) * (0.5 * (length(vs) - 1) - floor(0.5 * (length(vs) - 1))) AS m
     FROM (
         SELECT
             service_key,
             metric_name,
             arraySort(groupArray((toUnixTimestamp64Milli(ts), value))) AS s,
-            arrayMap(p -> p.2, arrayFilter((p, i) -> i = 1 OR p.1 != s[i - 1].1, s, arrayEnumerate(s))) AS vs
+            arraySort(arrayMap(p -> p.2, arrayFilter((p, i) -> i = 1 OR p.1 != s[i - 1].1, s, arrayEnumerate(s)))) AS vs
         FROM metric_points
         WHERE service_key IN {service_keys:Array(String)}
           AND project = {project:String}
@@ -107,3 +107,83 @@ FROM (
     )
 )
 ORDER BY service_key, metric_name";
+
+/// `WINDOWS` and `BASELINES_MANY` over several sets of ranges in one query, so the
+/// points of a radius are read, grouped and ordered once. Per series, in order:
+///
+/// - points in time order, a point loaded twice dropped (sorted only when the
+///   rows did not arrive in strictly increasing time, as they do from one part);
+/// - per set of ranges (`bounds`: a set's half-open ranges merged and flattened to
+///   strictly increasing `[start, end, start, end, …]` milliseconds), the values
+///   inside, sorted: a point is inside when an odd number of bounds is at or before
+///   it, counted by sorting the bounds (`2·ms`) among the points (`2·ms + 1`), no
+///   per-row test against every range;
+/// - count, median, MAD, p05 and p95 of each set: quantiles read at the ranks of
+///   `inquest_domain::stats::quantile_sorted` with its arithmetic (`pos = q·(n − 1)`,
+///   `s[⌊pos⌋] + (s[⌈pos⌉] − s[⌊pos⌋])·(pos − ⌊pos⌋)`), so they are bit for bit the
+///   embedded store's; the MAD's median by `quantileExactInclusive(0.5)`, whose
+///   arithmetic is the same at 0.5.
+///
+/// The grouping follows the table's `ORDER BY` (`optimize_aggregation_in_order`).
+pub const RADIUS: &str = "\
+SELECT
+    service_key,
+    metric_name,
+    arrayFilter(p -> p.1 >= {window_from_ms:Int64} AND p.1 < {window_to_ms:Int64}, arrayZip(t, v)) AS points,
+    arrayMap(
+        (s, m) -> (
+            length(s),
+            m,
+            arrayReduce('quantileExactInclusive(0.5)', arrayMap(x -> abs(x - m), s)),
+            s[toUInt64(floor(0.05 * (length(s) - 1))) + 1]
+                + (s[toUInt64(ceil(0.05 * (length(s) - 1))) + 1] - s[toUInt64(floor(0.05 * (length(s) - 1))) + 1])
+                * (0.05 * (length(s) - 1) - floor(0.05 * (length(s) - 1))),
+            s[toUInt64(floor(0.95 * (length(s) - 1))) + 1]
+                + (s[toUInt64(ceil(0.95 * (length(s) - 1))) + 1] - s[toUInt64(floor(0.95 * (length(s) - 1))) + 1])
+                * (0.95 * (length(s) - 1) - floor(0.95 * (length(s) - 1)))
+        ),
+        sorted,
+        arrayMap(
+            s -> s[toUInt64(floor(0.5 * (length(s) - 1))) + 1]
+                + (s[toUInt64(ceil(0.5 * (length(s) - 1))) + 1] - s[toUInt64(floor(0.5 * (length(s) - 1))) + 1])
+                * (0.5 * (length(s) - 1) - floor(0.5 * (length(s) - 1))),
+            sorted
+        )
+    ) AS baselines
+FROM (
+    SELECT
+        service_key,
+        metric_name,
+        t,
+        v,
+        arrayMap(
+            bs -> arraySort(arrayFilter(
+                (x, c) -> c % 2 = 1 AND isFinite(x),
+                v,
+                arrayFilter(
+                    (c, k) -> bitAnd(k, 1) = 1,
+                    arrayCumSum(arrayMap(k -> 1 - bitAnd(k, 1), arraySort(arrayConcat(arrayMap(b -> b * 2, bs), arrayMap(x -> x * 2 + 1, t))) AS ks)),
+                    ks
+                )
+            )),
+            {bounds:Array(Array(Int64))}
+        ) AS sorted
+    FROM (
+        SELECT
+            service_key,
+            metric_name,
+            groupArray(toUnixTimestamp64Milli(ts)) AS t0,
+            groupArray(value) AS v0,
+            arrayAll((a, b) -> a < b, arrayPopBack(t0), arrayPopFront(t0)) AS ordered,
+            if(ordered, t0, arrayDistinct(arraySort(t0))) AS t,
+            if(ordered, v0, arrayMap(p -> p.2, arrayFilter((p, i) -> i = 1 OR p.1 != ps[i - 1].1, arraySort(arrayZip(t0, v0)) AS ps, arrayEnumerate(ps)))) AS v
+        FROM metric_points
+        WHERE service_key IN {service_keys:Array(String)}
+          AND project = {project:String}
+          AND ts >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
+          AND ts < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
+        GROUP BY service_key, metric_name
+    )
+)
+ORDER BY service_key, metric_name
+SETTINGS optimize_aggregation_in_order = 1";

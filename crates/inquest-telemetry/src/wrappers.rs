@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use inquest_domain::*;
 use inquest_ports::{
     BlastRadius, CommitWithFiles, DeliveryOutcome, Embedder, FeedDelivery, InvestigationRecord, MetricBaselines,
-    MetricStore, MetricWindow, PayloadFilter, RecordBatch, RecordStore, SemanticStore, SourceReplaced, StoreResult,
-    StoredPoint, TopologyStore,
+    MetricStore, MetricWindow, PayloadFilter, RadiusMetrics, RecordBatch, RecordStore, SemanticStore, SourceReplaced,
+    StoreResult, StoredPoint, TopologyStore,
 };
 
 use crate::call::{Key, Observer, observe_call};
@@ -198,6 +198,16 @@ impl MetricStore for ObservedMetrics {
     ) -> StoreResult<BTreeMap<String, MetricBaselines>> {
         let call = self.inner.baselines_many(service_keys, ranges);
         observe_call(&self.observer, "baselines_many", Key::None, call).await
+    }
+    async fn radius_metrics(
+        &self,
+        service_keys: &[String],
+        range_sets: &[Vec<(Timestamp, Timestamp)>],
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<RadiusMetrics> {
+        let call = self.inner.radius_metrics(service_keys, range_sets, from, to);
+        observe_call(&self.observer, "radius_metrics", Key::None, call).await
     }
     async fn write_anomaly_features(&self, features: &[AnomalyFeature]) -> StoreResult<()> {
         let call = self.inner.write_anomaly_features(features);
