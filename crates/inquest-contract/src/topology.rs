@@ -122,11 +122,8 @@ pub async fn topology_contract(store: Arc<dyn TopologyStore>) {
     assert_eq!(sorted(r.nodes.clone()), want_sorted, "blast radius of api at depth 2");
     // The edges between the nodes of the radius come with it, sorted; pg -> archiver
     // leaves the radius and is not among them.
-    let mut want_edges: Vec<(String, String)> = edges
-        .iter()
-        .filter(|e| e.to != far)
-        .map(|e| (e.from.clone(), e.to.clone()))
-        .collect();
+    let mut want_edges: Vec<(String, String)> =
+        edges.iter().filter(|e| e.to != far).map(|e| (e.from.clone(), e.to.clone())).collect();
     want_edges.sort();
     let got_edges: Vec<(String, String)> = r.edges.iter().map(|e| (e.from.clone(), e.to.clone())).collect();
     assert_eq!(got_edges, want_edges, "edges among the radius at depth 2");

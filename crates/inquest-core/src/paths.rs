@@ -109,7 +109,14 @@ mod tests {
     fn a_path_is_as_good_as_its_weakest_caller_and_the_best_path_counts() {
         // web -> api -> db ; web -> batch -> db ; web -> lambda -> fn ; fn's only path
         // runs through lambda, which shows nothing.
-        let g = graph(&[("web", "api"), ("api", "db"), ("web", "batch"), ("batch", "db"), ("web", "lambda"), ("lambda", "fn")]);
+        let g = graph(&[
+            ("web", "api"),
+            ("api", "db"),
+            ("web", "batch"),
+            ("batch", "db"),
+            ("web", "lambda"),
+            ("lambda", "fn"),
+        ]);
         let shows = |k: &str| match k {
             "api" => 0.8,
             "batch" => 0.3,

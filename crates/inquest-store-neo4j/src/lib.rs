@@ -360,8 +360,7 @@ impl TopologyStore for Neo4jStore {
         let keys: Vec<String> = nodes.iter().map(|r| r.key.clone()).collect();
         let mut edges = Vec::new();
         if keys.len() > 1 {
-            let statement =
-                self.statement(cypher::EDGES_AMONG, &["from", "to"]).param("keys", Value::from(keys));
+            let statement = self.statement(cypher::EDGES_AMONG, &["from", "to"]).param("keys", Value::from(keys));
             for row in self.exec.query(&statement).await? {
                 edges.push(DependsOn { from: string_col(&row, "from", op)?, to: string_col(&row, "to", op)? });
             }
