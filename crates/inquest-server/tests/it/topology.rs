@@ -137,7 +137,7 @@ async fn an_upload_replaces_its_source_only() {
     keys.sort_unstable();
     assert_eq!(keys, vec!["prod/shop/cart-cache", "prod/shop/checkout", "prod/shop/frontend", "prod/shop/orders-db"]);
     let (_, by_name) = get(&router, "/api/topology?service=checkout").await;
-    assert_eq!((by_name["service_key"].as_str(), by_name["depth"].as_u64()), (Some("prod/shop/checkout"), Some(3)));
+    assert_eq!((by_name["service_key"].as_str(), by_name["depth"].as_u64()), (Some("prod/shop/checkout"), Some(5)));
     let (status, e) = get(&router, "/api/topology?service=checkout&depth=0").await;
     assert_eq!((status, e["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("depth")));
 
