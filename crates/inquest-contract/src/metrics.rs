@@ -205,6 +205,23 @@ pub async fn metrics_contract(store: Arc<dyn MetricStore>) {
         assert_eq!(w.series, many[key].series, "radius_metrics {key}: the series windows answers");
         assert!(!w.reference.is_empty(), "radius_metrics {key}: a reference");
     }
+    // The same points loaded once under another key: the radius reads them as it read
+    // the reloaded ones above (a store may take another path for a series holding a
+    // timestamp twice), bit for bit.
+    let once = format!("{service}-once");
+    let copy: Vec<MetricPoint> =
+        points[..12_000].iter().map(|p| MetricPoint { service_key: once.clone(), ..p.clone() }).collect();
+    store.insert_points(&copy).await.expect("insert the copy");
+    let pair = vec![service.clone(), once.clone()];
+    let radius = store.radius_metrics(&pair, &sets, win_from, win_to).await.expect("radius_metrics of the pair");
+    for (n, set) in radius.baselines.iter().enumerate() {
+        assert_eq!(
+            set.get(&once).map(|b| &b.baselines),
+            set.get(&service).map(|b| &b.baselines),
+            "radius_metrics set {n}: points loaded once read as the reloaded ones"
+        );
+    }
+    assert_eq!(radius.windows[&once].series, radius.windows[&service].series, "radius_metrics: the copy's window");
     let none = store.radius_metrics(&[], &sets, win_from, win_to).await.expect("radius_metrics of no key");
     assert!(none.windows.is_empty() && none.baselines.iter().all(BTreeMap::is_empty), "radius_metrics of no key");
 

@@ -607,28 +607,28 @@ pub async fn investigate(
             ]
         })
         .collect();
-    if !features.is_empty()
-        && let Err(e) = stores.metrics.write_anomaly_features(&features).await
-    {
+    // Written while the feedback of earlier incidents is read (no leakage: only what
+    // people said before this incident started): the priors, the factor weights
+    // learned from it, and how long recoveries took.
+    let write =
+        async { if features.is_empty() { Ok(()) } else { stores.metrics.write_anomaly_features(&features).await } };
+    let feedback = async {
+        let judgements = crate::feedback::earlier_judgements(stores, ws, Some(incident_id)).await;
+        let priors = crate::feedback::priors_of(stores, judgements.as_deref().unwrap_or_default(), ws).await;
+        (judgements, priors)
+    };
+    let (written, (judgements, priors)) = futures::join!(write, feedback);
+    if let Err(e) = written {
         gaps.record("metrics", &e);
     }
-
-    // What people said of earlier incidents only (no leakage), read once: the priors,
-    // the factor weights learned from it, and how long recoveries took.
-    let judgements = match crate::feedback::earlier_judgements(stores, ws, Some(incident_id)).await {
-        Ok(j) => j,
-        Err(e) => {
-            gaps.record("records", &e);
-            Vec::new()
-        }
-    };
-    let priors = match crate::feedback::priors_of(stores, &judgements, ws).await {
-        Ok(p) => p,
-        Err(e) => {
-            gaps.record("records", &e);
-            crate::feedback::Priors::default()
-        }
-    };
+    let judgements = judgements.unwrap_or_else(|e| {
+        gaps.record("records", &e);
+        Vec::new()
+    });
+    let priors = priors.unwrap_or_else(|e| {
+        gaps.record("records", &e);
+        crate::feedback::Priors::default()
+    });
     let weights = crate::learn::fit(Some(ws), &crate::learn::judged_of(&judgements, ws));
     let recoveries = crate::recommend::recoveries_of(&judgements, ws);
 

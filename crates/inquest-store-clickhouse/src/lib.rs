@@ -2,7 +2,7 @@
 //! windows read back ordered, and baselines (median, MAD, p05, p95, count) computed
 //! by ClickHouse itself from sorted values with the arithmetic of
 //! `inquest_domain::stats::quantile_sorted`, so they are bit for bit the embedded
-//! store's; a radius's baselines and windows in one query (`sql::RADIUS`).
+//! store's; a radius's baselines and windows in one query (`sql::radius`).
 
 use std::collections::BTreeMap;
 
@@ -248,21 +248,21 @@ impl ClickHouseStore {
         to: Timestamp,
     ) -> (String, String) {
         let query_id = uuid::Uuid::new_v4().to_string();
-        let reference = self.reference_of(&query_id, table, sql_text, service_key, from, to);
+        let reference = self.reference_of(&query_id, table, &sql_sha256(sql_text), service_key, from, to);
         (query_id, reference)
     }
 
-    /// The evidence reference of one service's part of the query `query_id`.
+    /// The evidence reference of one service's part of the query `query_id`, whose
+    /// text hashes to `sha` (`sql_sha256`, once per query, not per service).
     fn reference_of(
         &self,
         query_id: &str,
         table: &str,
-        sql_text: &str,
+        sha: &str,
         service_key: &str,
         from: Timestamp,
         to: Timestamp,
     ) -> String {
-        let sha = hex::encode(Sha256::digest(sql_text.as_bytes()));
         format!(
             "clickhouse:{}.{table}?service_key={service_key}&from={}&to={}&project={}#query_id={query_id}&sql_sha256={sha}",
             self.database,
@@ -270,6 +270,37 @@ impl ClickHouseStore {
             to.to_rfc3339(),
             self.project,
         )
+    }
+
+    /// Empty window and baselines of `keys` in `out`, each citing `sql_text` run as
+    /// `query_id`: the window over `[from, to)`, a set's baselines over the span of
+    /// its ranges (a set without ranges has none).
+    fn cite_radius(
+        &self,
+        out: &mut RadiusMetrics,
+        keys: &[String],
+        range_sets: &[Vec<(Timestamp, Timestamp)>],
+        (from, to): (Timestamp, Timestamp),
+        sql_text: &str,
+        query_id: &str,
+    ) {
+        let sha = sql_sha256(sql_text);
+        let reference = |key: &str, from: Timestamp, to: Timestamp| {
+            self.reference_of(query_id, "metric_points", &sha, key, from, to)
+        };
+        for key in keys {
+            let window = MetricWindow { reference: reference(key, from, to), series: Vec::new() };
+            out.windows.insert(key.clone(), window);
+        }
+        for (set, ranges) in out.baselines.iter_mut().zip(range_sets) {
+            let (Some(a), Some(b)) = (ranges.iter().map(|r| r.0).min(), ranges.iter().map(|r| r.1).max()) else {
+                continue;
+            };
+            for key in keys {
+                let reference = format!("{}&ranges={}", reference(key, a, b), ranges.len());
+                set.insert(key.clone(), MetricBaselines { reference, baselines: BTreeMap::new() });
+            }
+        }
     }
 
     /// A query over many services and `[from, to)`, with its id, for `windows` and
@@ -325,8 +356,19 @@ struct SeriesRow {
     points: Vec<(i64, f64)>,
 }
 
-/// One series of `RADIUS`: its window's points and, per set of ranges asked,
-/// `(count, median, mad, p05, p95)`.
+/// One series of `sql::radius`: whether a timestamp is stored twice, its window's
+/// points and, per set of ranges asked, `(count, median, mad, p05, p95)`.
+#[derive(Row, Deserialize)]
+struct RadiusFastRow {
+    service_key: String,
+    metric_name: String,
+    duplicated: bool,
+    points: Vec<(i64, f64)>,
+    baselines: Vec<(u64, f64, f64, f64, f64)>,
+}
+
+/// One series of `sql::RADIUS_DEDUP`: its window's points and, per set of ranges
+/// asked, `(count, median, mad, p05, p95)`.
 #[derive(Row, Deserialize)]
 struct RadiusRow {
     service_key: String,
@@ -350,6 +392,11 @@ fn range_bounds(ranges: &[(Timestamp, Timestamp)]) -> Vec<i64> {
         }
     }
     bounds
+}
+
+/// The hex SHA-256 of a query's text, as its evidence references cite it.
+fn sql_sha256(sql_text: &str) -> String {
+    hex::encode(Sha256::digest(sql_text.as_bytes()))
 }
 
 /// `(ts milliseconds, value)` pairs as a series' points.
@@ -493,10 +540,11 @@ impl MetricStore for ClickHouseStore {
             return Ok(BTreeMap::new());
         }
         let (query, query_id) = self.many_query(sql::WINDOWS, service_keys, from, to);
+        let sha = sql_sha256(sql::WINDOWS);
         let mut out: BTreeMap<String, MetricWindow> = service_keys
             .iter()
             .map(|k| {
-                let reference = self.reference_of(&query_id, "metric_points", sql::WINDOWS, k, from, to);
+                let reference = self.reference_of(&query_id, "metric_points", &sha, k, from, to);
                 (k.clone(), MetricWindow { reference, series: Vec::new() })
             })
             .collect();
@@ -521,10 +569,11 @@ impl MetricStore for ClickHouseStore {
             return Ok(BTreeMap::new());
         }
         let (query, query_id) = self.many_query(sql::BASELINES_MANY, service_keys, from, to);
+        let sha = sql_sha256(sql::BASELINES_MANY);
         let mut out: BTreeMap<String, MetricBaselines> = service_keys
             .iter()
             .map(|k| {
-                let reference = self.reference_of(&query_id, "metric_points", sql::BASELINES_MANY, k, from, to);
+                let reference = self.reference_of(&query_id, "metric_points", &sha, k, from, to);
                 let reference = format!("{reference}&ranges={}", ranges.len());
                 (k.clone(), MetricBaselines { reference, baselines: BTreeMap::new() })
             })
@@ -553,41 +602,64 @@ impl MetricStore for ClickHouseStore {
         if service_keys.is_empty() {
             return Ok(out);
         }
-        let query_id = uuid::Uuid::new_v4().to_string();
-        let reference = |key: &str, from: Timestamp, to: Timestamp| {
-            self.reference_of(&query_id, "metric_points", sql::RADIUS, key, from, to)
-        };
-        for key in service_keys {
-            let window = MetricWindow { reference: reference(key, from, to), series: Vec::new() };
-            out.windows.insert(key.clone(), window);
-        }
-        for (set, ranges) in out.baselines.iter_mut().zip(range_sets) {
-            let (Some(a), Some(b)) = (ranges.iter().map(|r| r.0).min(), ranges.iter().map(|r| r.1).max()) else {
-                continue;
-            };
-            for key in service_keys {
-                let reference = format!("{}&ranges={}", reference(key, a, b), ranges.len());
-                set.insert(key.clone(), MetricBaselines { reference, baselines: BTreeMap::new() });
-            }
-        }
         // One scan over the window and every range of every set.
         let scan_from = range_sets.iter().flatten().map(|r| r.0).chain([from]).min().unwrap_or(from);
         let scan_to = range_sets.iter().flatten().map(|r| r.1).chain([to]).max().unwrap_or(to);
         let bounds: Vec<Vec<i64>> = range_sets.iter().map(|r| range_bounds(r)).collect();
-        let rows: Vec<RadiusRow> = self
-            .client
-            .query(sql::RADIUS)
-            .param("service_keys", service_keys)
-            .param("project", self.project.as_str())
-            .param("from_ms", scan_from.timestamp_millis())
-            .param("to_ms", scan_to.timestamp_millis())
-            .param("window_from_ms", from.timestamp_millis())
-            .param("window_to_ms", to.timestamp_millis())
-            .param("bounds", bounds)
-            .with_setting("query_id", &query_id)
+        let nonempty: Vec<bool> = bounds.iter().map(|b| !b.is_empty()).collect();
+        let fast_sql = sql::radius(&nonempty);
+        let (starts, ends): (Vec<Vec<i64>>, Vec<Vec<i64>>) = bounds
+            .iter()
+            .map(|b| (b.iter().step_by(2).copied().collect(), b.iter().skip(1).step_by(2).copied().collect()))
+            .unzip();
+        let query = |sql_text: &str, keys: &[String], query_id: &str| {
+            self.client
+                .query(sql_text)
+                .param("service_keys", keys)
+                .param("project", self.project.as_str())
+                .param("from_ms", scan_from.timestamp_millis())
+                .param("to_ms", scan_to.timestamp_millis())
+                .param("window_from_ms", from.timestamp_millis())
+                .param("window_to_ms", to.timestamp_millis())
+                .with_setting("query_id", query_id)
+        };
+        let query_id = uuid::Uuid::new_v4().to_string();
+        self.cite_radius(&mut out, service_keys, range_sets, (from, to), &fast_sql, &query_id);
+        let rows: Vec<RadiusFastRow> = query(&fast_sql, service_keys, &query_id)
+            .param("starts", starts)
+            .param("ends", ends)
             .fetch_all()
             .await
             .map_err(|e| ch_err(op, e))?;
+        // A series holding a timestamp twice counts it twice above: its service is
+        // read again with the query that drops the second copy.
+        let duplicated: Vec<String> = rows
+            .iter()
+            .filter(|r| r.duplicated)
+            .map(|r| r.service_key.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut rows: Vec<RadiusRow> = rows
+            .into_iter()
+            .filter(|r| duplicated.binary_search(&r.service_key).is_err())
+            .map(|r| RadiusRow {
+                service_key: r.service_key,
+                metric_name: r.metric_name,
+                points: r.points,
+                baselines: r.baselines,
+            })
+            .collect();
+        if !duplicated.is_empty() {
+            let query_id = uuid::Uuid::new_v4().to_string();
+            self.cite_radius(&mut out, &duplicated, range_sets, (from, to), sql::RADIUS_DEDUP, &query_id);
+            let reread: Vec<RadiusRow> = query(sql::RADIUS_DEDUP, &duplicated, &query_id)
+                .param("bounds", &bounds)
+                .fetch_all()
+                .await
+                .map_err(|e| ch_err(op, e))?;
+            rows.extend(reread);
+        }
         for r in rows {
             for (set, (n, median, mad, p05, p95)) in out.baselines.iter_mut().zip(r.baselines) {
                 if n == 0 {

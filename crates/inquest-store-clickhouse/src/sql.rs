@@ -20,7 +20,7 @@ ORDER BY metric_name, ts";
 /// Per-metric count, median, MAD (median of absolute deviations from the median),
 /// p05 and p95 of one service over `[from, to)`, computed by ClickHouse from the
 /// sorted values at the ranks and with the arithmetic of
-/// `inquest_domain::stats::quantile_sorted`, as `RADIUS` does.
+/// `inquest_domain::stats::quantile_sorted`, as `radius` does.
 pub const BASELINES: &str = "\
 WITH pts AS (
     SELECT metric_name, ts, anyLast(value) AS v
@@ -108,33 +108,21 @@ FROM (
 )
 ORDER BY service_key, metric_name";
 
-/// `WINDOWS` and `BASELINES_MANY` over several sets of ranges in one query, so the
-/// points of a radius are read, grouped and ordered once. Per series, in order:
-///
-/// - points in time order, a point loaded twice dropped (sorted only when the
-///   rows did not arrive in strictly increasing time, as they do from one part);
-/// - per set of ranges (`bounds`: a set's half-open ranges merged and flattened to
-///   strictly increasing `[start, end, start, end, …]` milliseconds), the values
-///   inside, sorted: a point is inside when an odd number of bounds is at or before
-///   it, counted by sorting the bounds (`2·ms`) among the points (`2·ms + 1`), no
-///   per-row test against every range;
-/// - count, median, MAD, p05 and p95 of each set: quantiles read at the ranks of
-///   `inquest_domain::stats::quantile_sorted` with its arithmetic (`pos = q·(n − 1)`,
-///   `s[⌊pos⌋] + (s[⌈pos⌉] − s[⌊pos⌋])·(pos − ⌊pos⌋)`), so they are bit for bit the
-///   embedded store's; the MAD's median by `quantileExactInclusive(0.5)`, whose
-///   arithmetic is the same at 0.5.
-///
-/// The grouping follows the table's `ORDER BY` (`optimize_aggregation_in_order`).
-pub const RADIUS: &str = "\
-SELECT
-    service_key,
-    metric_name,
-    arrayFilter(p -> p.1 >= {window_from_ms:Int64} AND p.1 < {window_to_ms:Int64}, arrayZip(t, v)) AS points,
-    arrayMap(
-        (s, m) -> (
+/// Per set of sorted values (`sorted`, an array of arrays), `(count, median, MAD,
+/// p05, p95)` as `baselines`: quantiles read at the ranks of
+/// `inquest_domain::stats::quantile_sorted` with its arithmetic (`pos = q·(n − 1)`,
+/// `s[⌊pos⌋] + (s[⌈pos⌉] − s[⌊pos⌋])·(pos − ⌊pos⌋)`), so they are bit for bit the
+/// embedded store's; the MAD is the median, read the same way, of the sorted
+/// absolute deviations from the median.
+macro_rules! baseline_tuples {
+    () => {
+        "    arrayMap(
+        (s, m, d) -> (
             length(s),
             m,
-            arrayReduce('quantileExactInclusive(0.5)', arrayMap(x -> abs(x - m), s)),
+            d[toUInt64(floor(0.5 * (length(d) - 1))) + 1]
+                + (d[toUInt64(ceil(0.5 * (length(d) - 1))) + 1] - d[toUInt64(floor(0.5 * (length(d) - 1))) + 1])
+                * (0.5 * (length(d) - 1) - floor(0.5 * (length(d) - 1))),
             s[toUInt64(floor(0.05 * (length(s) - 1))) + 1]
                 + (s[toUInt64(ceil(0.05 * (length(s) - 1))) + 1] - s[toUInt64(floor(0.05 * (length(s) - 1))) + 1])
                 * (0.05 * (length(s) - 1) - floor(0.05 * (length(s) - 1))),
@@ -148,9 +136,100 @@ SELECT
                 + (s[toUInt64(ceil(0.5 * (length(s) - 1))) + 1] - s[toUInt64(floor(0.5 * (length(s) - 1))) + 1])
                 * (0.5 * (length(s) - 1) - floor(0.5 * (length(s) - 1))),
             sorted
-        )
+        ) AS medians,
+        arrayMap((s, m) -> arraySort(arrayMap(x -> abs(x - m), s)), sorted, medians)
     ) AS baselines
-FROM (
+"
+    };
+}
+
+/// The query answering `radius_metrics` for sets of ranges of which `nonempty[i]`
+/// says whether set `i` has a range: `WINDOWS` and `BASELINES_MANY` over every set,
+/// the radius's points read once and aggregated once per series. The text depends
+/// only on that shape; the ranges are parameters, per set its merged half-open
+/// ranges as strictly increasing `starts` and `ends` (milliseconds).
+///
+/// A point is inside set `i` when the last start at or before it comes after the
+/// last end at or before it: two binary searches over constant bounds
+/// (`roundDown`), not a test against every range. Per series, in order:
+///
+/// - `duplicated`: whether a timestamp is stored twice (a batch loaded again); the
+///   other columns then count it twice, and the caller reads that service again
+///   with `RADIUS_DEDUP`;
+/// - the window's points in time order;
+/// - per set, the finite values inside, sorted, and their baselines.
+///
+/// The grouping follows the table's `ORDER BY` (`optimize_aggregation_in_order`).
+pub fn radius(nonempty: &[bool]) -> String {
+    let sets: Vec<String> = nonempty
+        .iter()
+        .enumerate()
+        .map(|(i, &has_ranges)| {
+            if !has_ranges {
+                return "CAST([], 'Array(Float64)')".to_string();
+            }
+            let starts = format!("{{starts:Array(Array(Int64))}}[{}]", i + 1);
+            let ends = format!("{{ends:Array(Array(Int64))}}[{}]", i + 1);
+            format!(
+                "arraySort(groupArrayIf(value, isFinite(value) AND ms >= {starts}[1] \
+                 AND (ms < {ends}[1] OR roundDown(ms, {ends}) < roundDown(ms, {starts}))))"
+            )
+        })
+        .collect();
+    [
+        "\
+SELECT
+    service_key,
+    metric_name,
+    toBool(n != u) AS duplicated,
+    points,
+",
+        baseline_tuples!(),
+        "FROM (
+    SELECT
+        service_key,
+        metric_name,
+        count() AS n,
+        uniqExact(ms) AS u,
+        arraySort(groupArrayIf((ms, value), ms >= {window_from_ms:Int64} AND ms < {window_to_ms:Int64})) AS points,
+        [",
+        &sets.join(",\n         "),
+        "] AS sorted
+    FROM (
+        SELECT service_key, metric_name, toUnixTimestamp64Milli(ts) AS ms, value
+        FROM metric_points
+        WHERE service_key IN {service_keys:Array(String)}
+          AND project = {project:String}
+          AND ts >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
+          AND ts < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
+    )
+    GROUP BY service_key, metric_name
+)
+ORDER BY service_key, metric_name
+SETTINGS optimize_aggregation_in_order = 1",
+    ]
+    .concat()
+}
+
+/// `radius` for the services with a series holding a timestamp twice: the same
+/// answer with that point read once (without a `duplicated` column). Per series:
+///
+/// - points in time order, a point loaded twice dropped (sorted only when the
+///   rows did not arrive in strictly increasing time, as they do from one part);
+/// - per set of ranges (`bounds`: a set's merged ranges flattened to strictly
+///   increasing `[start, end, start, end, …]` milliseconds), the values inside,
+///   sorted: a point is inside when an odd number of bounds is at or before it,
+///   counted by sorting the bounds (`2·ms`) among the points (`2·ms + 1`);
+/// - the baselines of each set, as `radius` computes them.
+pub const RADIUS_DEDUP: &str = concat!(
+    "\
+SELECT
+    service_key,
+    metric_name,
+    arrayFilter(p -> p.1 >= {window_from_ms:Int64} AND p.1 < {window_to_ms:Int64}, arrayZip(t, v)) AS points,
+",
+    baseline_tuples!(),
+    "FROM (
     SELECT
         service_key,
         metric_name,
@@ -186,4 +265,5 @@ FROM (
     )
 )
 ORDER BY service_key, metric_name
-SETTINGS optimize_aggregation_in_order = 1";
+SETTINGS optimize_aggregation_in_order = 1"
+);
