@@ -17,20 +17,26 @@ pub struct Baseline {
 impl Baseline {
     /// Build a baseline from raw values; `None` when there are none.
     pub fn from_values(values: &[f64]) -> Option<Self> {
-        let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+        Self::from_buffer(&mut values.to_vec())
+    }
+
+    /// [`Baseline::from_values`] over a buffer it reorders and drops the non-finite
+    /// values from, so a caller computing many baselines reuses one allocation.
+    pub fn from_buffer(v: &mut Vec<f64>) -> Option<Self> {
+        v.retain(|x| x.is_finite());
         if v.is_empty() {
             return None;
         }
         // Equal elements under `total_cmp` are the same bits, so an unstable sort
         // gives the same slice as a stable one.
         v.sort_unstable_by(f64::total_cmp);
-        let median = quantile_sorted(&v, 0.5);
+        let median = quantile_sorted(v, 0.5);
         Some(Self {
             count: v.len(),
             median,
-            mad: median_deviation(&v, median),
-            p05: quantile_sorted(&v, 0.05),
-            p95: quantile_sorted(&v, 0.95),
+            mad: median_deviation(v, median),
+            p05: quantile_sorted(v, 0.05),
+            p95: quantile_sorted(v, 0.95),
         })
     }
 

@@ -224,7 +224,7 @@ impl EmbeddedStore {
                         values.extend(points[start..end].iter().map(|p| p.1));
                         done = b;
                     }
-                    Baseline::from_values(&values).map(|b| (metric.clone(), b))
+                    Baseline::from_buffer(&mut values).map(|b| (metric.clone(), b))
                 })
                 .collect();
             let reference = format!(
