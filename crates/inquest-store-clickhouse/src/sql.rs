@@ -143,6 +143,25 @@ macro_rules! baseline_tuples {
     };
 }
 
+/// The radius's points: its services of the project over the scan's `[from, to)`.
+macro_rules! radius_scan {
+    () => {
+        "WHERE service_key IN {service_keys:Array(String)}
+          AND project = {project:String}
+          AND ts >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
+          AND ts < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')"
+    };
+}
+
+/// One row per series in the table's order, grouped in that order.
+macro_rules! radius_order {
+    () => {
+        ")
+ORDER BY service_key, metric_name
+SETTINGS optimize_aggregation_in_order = 1"
+    };
+}
+
 /// The query answering `radius_metrics` for sets of ranges of which `nonempty[i]`
 /// says whether set `i` has a range: `WINDOWS` and `BASELINES_MANY` over every set,
 /// the radius's points read once and aggregated once per series. The text depends
@@ -198,15 +217,13 @@ SELECT
     FROM (
         SELECT service_key, metric_name, toUnixTimestamp64Milli(ts) AS ms, value
         FROM metric_points
-        WHERE service_key IN {service_keys:Array(String)}
-          AND project = {project:String}
-          AND ts >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
-          AND ts < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
+        ",
+        radius_scan!(),
+        "
     )
     GROUP BY service_key, metric_name
-)
-ORDER BY service_key, metric_name
-SETTINGS optimize_aggregation_in_order = 1",
+",
+        radius_order!(),
     ]
     .concat()
 }
@@ -257,13 +274,11 @@ SELECT
             if(ordered, t0, arrayDistinct(arraySort(t0))) AS t,
             if(ordered, v0, arrayMap(p -> p.2, arrayFilter((p, i) -> i = 1 OR p.1 != ps[i - 1].1, arraySort(arrayZip(t0, v0)) AS ps, arrayEnumerate(ps)))) AS v
         FROM metric_points
-        WHERE service_key IN {service_keys:Array(String)}
-          AND project = {project:String}
-          AND ts >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
-          AND ts < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
+        ",
+    radius_scan!(),
+    "
         GROUP BY service_key, metric_name
     )
-)
-ORDER BY service_key, metric_name
-SETTINGS optimize_aggregation_in_order = 1"
+",
+    radius_order!()
 );
