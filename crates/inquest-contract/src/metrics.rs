@@ -222,6 +222,12 @@ pub async fn metrics_contract(store: Arc<dyn MetricStore>) {
         );
     }
     assert_eq!(radius.windows[&once].series, radius.windows[&service].series, "radius_metrics: the copy's window");
+    let windows_only = store.radius_metrics(&keys, &[], win_from, win_to).await.expect("radius_metrics without sets");
+    assert!(windows_only.baselines.is_empty(), "radius_metrics without sets of ranges: no baselines");
+    assert_eq!(windows_only.windows.len(), keys.len(), "radius_metrics without sets: a window per key asked");
+    for (key, w) in &windows_only.windows {
+        assert_eq!(w.series, many[key].series, "radius_metrics without sets {key}: the series windows answers");
+    }
     let none = store.radius_metrics(&[], &sets, win_from, win_to).await.expect("radius_metrics of no key");
     assert!(none.windows.is_empty() && none.baselines.iter().all(BTreeMap::is_empty), "radius_metrics of no key");
 

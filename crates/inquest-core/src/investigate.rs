@@ -607,9 +607,8 @@ pub async fn investigate(
             ]
         })
         .collect();
-    // Written while the feedback of earlier incidents is read (no leakage: only what
-    // people said before this incident started): the priors, the factor weights
-    // learned from it, and how long recoveries took.
+    // Written while what people said of earlier incidents is read (no leakage), once:
+    // the priors, the factor weights learned from it, and how long recoveries took.
     let write =
         async { if features.is_empty() { Ok(()) } else { stores.metrics.write_anomaly_features(&features).await } };
     let feedback = async {

@@ -632,7 +632,7 @@ impl MetricStore for ClickHouseStore {
             .await
             .map_err(|e| ch_err(op, e))?;
         // A series holding a timestamp twice counts it twice above: its service is
-        // read again with the query that drops the second copy.
+        // read again with the query that keeps one point per timestamp.
         let duplicated: Vec<String> = rows
             .iter()
             .filter(|r| r.duplicated)

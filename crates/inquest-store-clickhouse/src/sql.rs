@@ -1,6 +1,7 @@
 //! The SQL the adapter sends, in one place. Values are server-side parameters
 //! (`{name:Type}`), never spliced into the text, so each statement's text is fixed
-//! and its hash identifies it in evidence references.
+//! (`radius`'s by which of its sets of ranges are empty, the one thing it is built
+//! from) and its hash identifies it in evidence references.
 //!
 //! `MergeTree` keeps every inserted row, so loading the same points twice would
 //! count them twice; reads collapse rows with the same `(metric_name, ts)` to one,
@@ -169,8 +170,8 @@ SETTINGS optimize_aggregation_in_order = 1"
 /// ranges as strictly increasing `starts` and `ends` (milliseconds).
 ///
 /// A point is inside set `i` when the last start at or before it comes after the
-/// last end at or before it: two binary searches over constant bounds
-/// (`roundDown`), not a test against every range. Per series, in order:
+/// last end at or before it: two `roundDown` lookups over constant bounds, not a
+/// test against every range. Per series, in order:
 ///
 /// - `duplicated`: whether a timestamp is stored twice (a batch loaded again); the
 ///   other columns then count it twice, and the caller reads that service again
@@ -213,7 +214,7 @@ SELECT
         arraySort(groupArrayIf((ms, value), ms >= {window_from_ms:Int64} AND ms < {window_to_ms:Int64})) AS points,
         [",
         &sets.join(",\n         "),
-        "] AS sorted
+        "]::Array(Array(Float64)) AS sorted
     FROM (
         SELECT service_key, metric_name, toUnixTimestamp64Milli(ts) AS ms, value
         FROM metric_points
@@ -229,9 +230,10 @@ SELECT
 }
 
 /// `radius` for the services with a series holding a timestamp twice: the same
-/// answer with that point read once (without a `duplicated` column). Per series:
+/// answer with one point kept per timestamp (without a `duplicated` column). Per
+/// series:
 ///
-/// - points in time order, a point loaded twice dropped (sorted only when the
+/// - points in time order, one per timestamp (sorted only when the
 ///   rows did not arrive in strictly increasing time, as they do from one part);
 /// - per set of ranges (`bounds`: a set's merged ranges flattened to strictly
 ///   increasing `[start, end, start, end, …]` milliseconds), the values inside,
