@@ -154,7 +154,9 @@ pub async fn metrics_contract(store: Arc<dyn MetricStore>) {
 
     // The radius in one call: per set of ranges the baselines `baselines_many` gives,
     // bit for bit `Baseline::from_values`, and the windows `windows` gives. The sets
-    // hold a hole, overlapping and touching ranges, one range, and none.
+    // hold a hole, overlapping and touching ranges, one range, none, and ranges
+    // before and after every point around one across the first point.
+    let t_end = t0 + Duration::seconds(4000);
     let sets = vec![
         ranges.to_vec(),
         vec![
@@ -164,15 +166,22 @@ pub async fn metrics_contract(store: Arc<dyn MetricStore>) {
         ],
         vec![(from, to)],
         Vec::new(),
+        vec![
+            (t_end + Duration::seconds(100), t_end + Duration::seconds(200)),
+            (t0 - Duration::seconds(500), t0 - Duration::seconds(100)),
+            (t0 - Duration::seconds(50), t0 + Duration::seconds(150)),
+            (t_end, t_end + Duration::seconds(50)),
+        ],
     ];
     let (win_from, win_to) = (from + Duration::seconds(900), to);
     let radius = store.radius_metrics(&keys, &sets, win_from, win_to).await.expect("radius_metrics");
     assert_eq!(radius.baselines.len(), sets.len(), "radius_metrics: one answer per set of ranges");
-    let inside: [&dyn Fn(usize) -> bool; 4] = [
+    let inside: [&dyn Fn(usize) -> bool; 5] = [
         &|i| (1000..1300).contains(&i) || (1600..2000).contains(&i),
         &|i| (1000..1500).contains(&i),
         &|i| (1000..2000).contains(&i),
         &|_| false,
+        &|i| i < 150,
     ];
     for (n, set) in sets.iter().enumerate() {
         let many = store.baselines_many(&keys, set).await.expect("baselines_many of a set");

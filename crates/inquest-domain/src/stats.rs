@@ -20,24 +20,35 @@ impl Baseline {
         Self::from_buffer(&mut values.to_vec())
     }
 
-    /// [`Baseline::from_values`] over a buffer it reorders and drops the non-finite
-    /// values from, so a caller computing many baselines reuses one allocation.
+    /// [`Baseline::from_values`] over a buffer it reorders and overwrites (with the
+    /// deviations from the median), so a caller computing many baselines reuses one
+    /// allocation.
+    ///
+    /// The quantiles are the ranks [`quantile_sorted`] reads, found by selection
+    /// rather than a sort: under `total_cmp`, equal elements are the same bits, so
+    /// the k-th smallest is the same value however the slice was reordered, and each
+    /// figure is bit for bit the sorted computation's.
     pub fn from_buffer(v: &mut Vec<f64>) -> Option<Self> {
         v.retain(|x| x.is_finite());
         if v.is_empty() {
             return None;
         }
-        // Equal elements under `total_cmp` are the same bits, so an unstable sort
-        // gives the same slice as a stable one.
-        v.sort_unstable_by(f64::total_cmp);
-        let median = quantile_sorted(v, 0.5);
-        Some(Self {
-            count: v.len(),
-            median,
-            mad: median_deviation(v, median),
-            p05: quantile_sorted(v, 0.05),
-            p95: quantile_sorted(v, 0.95),
-        })
+        let n = v.len();
+        let bounds = [0.05, 0.5, 0.95].map(|q| (q, rank_bounds(n, q)));
+        let mut ranks =
+            bounds.map(|(_, (lo, _))| lo).into_iter().chain(bounds.map(|(_, (_, hi))| hi)).collect::<Vec<_>>();
+        ranks.sort_unstable();
+        let mut at = [0.0; 6];
+        select_ranks(v, 0, &ranks, &mut at);
+        let value_at = |r: usize| at[ranks.partition_point(|x| *x < r)];
+        let [p05, median, p95] = bounds.map(|(q, (lo, hi))| interpolate(n, q, value_at(lo), value_at(hi)));
+        for x in v.iter_mut() {
+            *x = (*x - median).abs();
+        }
+        let (lo, hi) = rank_bounds(n, 0.5);
+        let mut dev = [0.0; 2];
+        select_ranks(v, 0, &[lo, hi], &mut dev);
+        Some(Self { count: n, median, mad: interpolate(n, 0.5, dev[0], dev[1]), p05, p95 })
     }
 
     /// A robust scale: 1.4826·MAD, floored so a flat baseline does not turn
@@ -60,48 +71,39 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
-    let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
-    let lo = pos.floor() as usize;
-    let hi = pos.ceil() as usize;
-    let frac = pos - lo as f64;
-    sorted[lo] + (sorted[hi] - sorted[lo]) * frac
+    let (lo, hi) = rank_bounds(sorted.len(), q);
+    interpolate(sorted.len(), q, sorted[lo], sorted[hi])
 }
 
-/// Median of `|x - median|` over sorted finite `v`, without sorting the deviations:
-/// they fall along the points below the median and rise along those above it, two
-/// sorted runs merged here up to the middle ranks. The same value as sorting them.
-fn median_deviation(v: &[f64], median: f64) -> f64 {
-    let n = v.len();
-    let split = v.partition_point(|x| *x < median);
-    // Deviations in ascending order: `below` walks down from the median, `above` up.
-    let (mut below, mut above) = (split, split);
-    let mut next = || {
-        let b = (below > 0).then(|| (v[below - 1] - median).abs());
-        let a = (above < n).then(|| (v[above] - median).abs());
-        match (b, a) {
-            (Some(b), Some(a)) if b.total_cmp(&a).is_lt() => {
-                below -= 1;
-                b
-            }
-            (Some(b), None) => {
-                below -= 1;
-                b
-            }
-            (_, Some(a)) => {
-                above += 1;
-                a
-            }
-            (None, None) => f64::NAN,
-        }
-    };
-    let pos = 0.5 * (n - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    let mut at_lo = f64::NAN;
-    for _ in 0..=lo {
-        at_lo = next();
+/// The two ranks quantile `q` of `n` values lies between: `⌊q·(n − 1)⌋`, `⌈q·(n − 1)⌉`.
+fn rank_bounds(n: usize, q: f64) -> (usize, usize) {
+    let pos = q.clamp(0.0, 1.0) * (n - 1) as f64;
+    (pos.floor() as usize, pos.ceil() as usize)
+}
+
+/// Quantile `q` of `n` values from the values at its two ranks (`rank_bounds`).
+fn interpolate(n: usize, q: f64, at_lo: f64, at_hi: f64) -> f64 {
+    let pos = q.clamp(0.0, 1.0) * (n - 1) as f64;
+    at_lo + (at_hi - at_lo) * (pos - pos.floor())
+}
+
+/// The values of `v` at the ascending `ranks` (as in `v` sorted by `total_cmp`;
+/// repeats allowed), `v` holding the ranks from `offset`: select the middle rank,
+/// then the lower ranks among the smaller values and the higher among the larger.
+fn select_ranks(v: &mut [f64], offset: usize, ranks: &[usize], out: &mut [f64]) {
+    if ranks.is_empty() {
+        return;
     }
-    let at_hi = if hi > lo { next() } else { at_lo };
-    at_lo + (at_hi - at_lo) * (pos - lo as f64)
+    let mid = ranks.len() / 2;
+    let k = ranks[mid] - offset;
+    let (below, at, above) = v.select_nth_unstable_by(k, f64::total_cmp);
+    let at = *at;
+    // Repeats of the middle rank on either side are the same value.
+    let first = ranks[..mid].partition_point(|r| *r < ranks[mid]);
+    let last = mid + 1 + ranks[mid + 1..].partition_point(|r| *r <= ranks[mid]);
+    out[first..last].fill(at);
+    select_ranks(below, offset, &ranks[..first], &mut out[..first]);
+    select_ranks(above, offset + k + 1, &ranks[last..], &mut out[last..]);
 }
 
 /// Median of unsorted values (`NaN` when empty).

@@ -212,17 +212,29 @@ impl EmbeddedStore {
                 .iter()
                 .filter_map(|(metric, points)| {
                     values.clear();
-                    // Each range is a slice of the sorted points; overlapping ranges count a point once.
+                    // Each range is a slice of the sorted points; overlapping ranges count a
+                    // point once. The ranges go forward in time, so each is searched for in
+                    // the points after the previous one, and none past the last point.
+                    let mut rest = points.as_slice();
                     let mut done = i64::MIN;
                     for &(a, b) in &spans {
                         let a = a.max(done);
                         if a >= b {
                             continue;
                         }
-                        let start = points.partition_point(|p| p.0 < a);
-                        let end = points.partition_point(|p| p.0 < b);
-                        values.extend(points[start..end].iter().map(|p| p.1));
                         done = b;
+                        match (rest.first(), rest.last()) {
+                            (Some(first), Some(last)) if a <= last.0 => {
+                                if b <= first.0 {
+                                    continue;
+                                }
+                            }
+                            _ => break,
+                        }
+                        rest = &rest[rest.partition_point(|p| p.0 < a)..];
+                        let end = rest.partition_point(|p| p.0 < b);
+                        values.extend(rest[..end].iter().map(|p| p.1));
+                        rest = &rest[end..];
                     }
                     Baseline::from_buffer(&mut values).map(|b| (metric.clone(), b))
                 })
