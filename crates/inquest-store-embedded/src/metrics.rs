@@ -45,11 +45,11 @@ impl EmbeddedStore {
         Ok(all
             .iter()
             .filter_map(|(metric, points)| {
-                let start = points.partition_point(|p| p.0 < from);
-                let end = points.partition_point(|p| p.0 < to);
-                (end > start).then(|| Series {
+                let rest = &points[points.partition_point(|p| p.0 < from)..];
+                let end = rest.iter().take_while(|p| p.0 < to).count();
+                (end > 0).then(|| Series {
                     metric_name: metric.clone(),
-                    points: points[start..end].iter().map(|(ts, v)| (from_millis(*ts), *v)).collect(),
+                    points: rest[..end].iter().map(|(ts, v)| (from_millis(*ts), *v)).collect(),
                 })
             })
             .collect())
@@ -231,10 +231,14 @@ impl EmbeddedStore {
                             }
                             _ => break,
                         }
-                        rest = &rest[rest.partition_point(|p| p.0 < a)..];
-                        let end = rest.partition_point(|p| p.0 < b);
-                        values.extend(rest[..end].iter().map(|p| p.1));
-                        rest = &rest[end..];
+                        if rest[0].0 < a {
+                            rest = &rest[rest.partition_point(|p| p.0 < a)..];
+                        }
+                        // Read forward to the range's end: the values are copied anyway,
+                        // and a scan in order waits on memory less than a binary search.
+                        let before = values.len();
+                        values.extend(rest.iter().take_while(|p| p.0 < b).map(|p| p.1));
+                        rest = &rest[values.len() - before..];
                     }
                     Baseline::from_buffer(&mut values).map(|b| (metric.clone(), b))
                 })
