@@ -35,8 +35,10 @@ impl Baseline {
         }
         let n = v.len();
         let bounds = [0.05, 0.5, 0.95].map(|q| (q, rank_bounds(n, q)));
-        let mut ranks =
-            bounds.map(|(_, (lo, _))| lo).into_iter().chain(bounds.map(|(_, (_, hi))| hi)).collect::<Vec<_>>();
+        let mut ranks = [0usize; 6];
+        for (i, (_, (lo, hi))) in bounds.iter().enumerate() {
+            (ranks[i], ranks[i + 3]) = (*lo, *hi);
+        }
         ranks.sort_unstable();
         let mut at = [0.0; 6];
         select_ranks(v, 0, &ranks, &mut at);
