@@ -10,7 +10,10 @@
 //! `INQUEST_TEST_CLICKHOUSE_URL` is set, with metrics on ClickHouse.
 //! `cargo run --release -p inquest-eval --example scale_bench [sizes] [rounds]`
 //! (sizes comma-separated, default `50,200,1000`; rounds default 5; `SCALE_FORMER_MAX=N`
-//! measures the former path only up to N services).
+//! measures the former path only up to N services). Before the measured rounds,
+//! `SCALE_WARMUP` investigations (default 3) run unmeasured on each path, since the
+//! first ones after the bulk load meet a store still merging what was just written
+//! and allocating for its first large reads; the slowest of them is printed as `cold`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -215,10 +218,14 @@ async fn main() {
     let rounds: usize = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(5).max(1);
     let clickhouse = std::env::var("INQUEST_TEST_CLICKHOUSE_URL").ok();
     let former_max: usize = std::env::var("SCALE_FORMER_MAX").ok().and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
-    println!("one investigation, star of N services, {} metrics each, 4 h at 60 s, {rounds} rounds", METRICS.len());
+    let warmup: usize = std::env::var("SCALE_WARMUP").ok().and_then(|v| v.parse().ok()).unwrap_or(3).max(1);
     println!(
-        "{:<12} {:>6} {:>12} {:>12} {:>14} {:>14} {:>8} {:>8}",
-        "metrics on", "N", "batched p50", "batched p95", "per-svc p50", "per-svc p95", "p50 x", "p95 x"
+        "one investigation, star of N services, {} metrics each, 4 h at 60 s, {rounds} rounds after {warmup} unmeasured",
+        METRICS.len()
+    );
+    println!(
+        "{:<12} {:>6} {:>12} {:>12} {:>14} {:>14} {:>8} {:>8} {:>10}",
+        "metrics on", "N", "batched p50", "batched p95", "per-svc p50", "per-svc p95", "p50 x", "p95 x", "cold"
     );
     let mut rows: BTreeMap<&str, Vec<(usize, f64)>> = BTreeMap::new();
     for &n in &sizes {
@@ -239,7 +246,8 @@ async fn main() {
         for (name, stores, former_metrics, ch) in backends {
             let case = load(&stores, n).await;
             let per_service = with_metrics(&stores, former_metrics);
-            measure(&stores, &case, 1).await;
+            let (cold, _) = measure(&stores, &case, warmup).await;
+            let cold = cold.last().copied().unwrap_or_default();
             let (batched, ranked) = measure(&stores, &case, rounds).await;
             let without_ids = without_ids(&ranked);
             match &first_ranking {
@@ -250,10 +258,11 @@ async fn main() {
             // The former path on ClickHouse takes minutes per investigation past a few
             // hundred services: measured up to `former_max` services only.
             if n <= former_max {
+                measure(&per_service, &case, warmup).await;
                 let (former, former_ranked) = measure(&per_service, &case, rounds).await;
                 assert_eq!(ranked, former_ranked, "{name} {n}: the batched and the former path rank alike");
                 println!(
-                    "{name:<12} {n:>6} {:>10.1}ms {:>10.1}ms {:>12.1}ms {:>12.1}ms {:>7.2}x {:>7.2}x",
+                    "{name:<12} {n:>6} {:>10.1}ms {:>10.1}ms {:>12.1}ms {:>12.1}ms {:>7.2}x {:>7.2}x {cold:>8.1}ms",
                     p(&batched, 0.5),
                     p(&batched, 0.95),
                     p(&former, 0.5),
@@ -263,7 +272,7 @@ async fn main() {
                 );
             } else {
                 println!(
-                    "{name:<12} {n:>6} {:>10.1}ms {:>10.1}ms {:>14} {:>14} {:>8} {:>8}",
+                    "{name:<12} {n:>6} {:>10.1}ms {:>10.1}ms {:>14} {:>14} {:>8} {:>8} {cold:>8.1}ms",
                     p(&batched, 0.5),
                     p(&batched, 0.95),
                     "-",
