@@ -223,15 +223,14 @@ impl EmbeddedStore {
                             continue;
                         }
                         done = b;
-                        match (rest.first(), rest.last()) {
-                            (Some(first), Some(last)) if a <= last.0 => {
-                                if b <= first.0 {
-                                    continue;
-                                }
-                            }
-                            _ => break,
+                        let (Some(first), Some(last)) = (rest.first(), rest.last()) else { break };
+                        if a > last.0 {
+                            break;
                         }
-                        if rest[0].0 < a {
+                        if b <= first.0 {
+                            continue;
+                        }
+                        if first.0 < a {
                             rest = &rest[rest.partition_point(|p| p.0 < a)..];
                         }
                         // Read forward to the range's end: the values are copied anyway,
