@@ -20,9 +20,9 @@ impl Baseline {
         Self::from_buffer(&mut values.to_vec())
     }
 
-    /// [`Baseline::from_values`] over a buffer it reorders and overwrites (with the
-    /// deviations from the median), so a caller computing many baselines reuses one
-    /// allocation.
+    /// [`Baseline::from_values`] over a buffer it drops the non-finite values from,
+    /// reorders and overwrites (with the deviations from the median), so a caller
+    /// computing many baselines reuses one allocation.
     ///
     /// The quantiles are the ranks [`quantile_sorted`] reads, found by selection
     /// rather than a sort: under `total_cmp`, equal elements are the same bits, so
